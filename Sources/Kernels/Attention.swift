@@ -1,0 +1,137 @@
+/// Multi-head scaled dot-product self-attention (the core between the QKV and output
+/// projections). Each token's row of `qkv` is `[q | k | v]`, each of width C split into
+/// `heads` heads of `C / heads` columns, as PyTorch's packed in-projection lays it out.
+public enum Attention {
+  public struct Shape: Sendable, Equatable {
+    public var batch: Int
+    public var time: Int
+    public var channels: Int
+    public var heads: Int
+    public init(batch: Int, time: Int, channels: Int, heads: Int) {
+      precondition(heads > 0 && channels % heads == 0, "attention: \(heads) heads do not divide \(channels) channels")
+      self.batch = batch
+      self.time = time
+      self.channels = channels
+      self.heads = heads
+    }
+    public var headSize: Int { channels / heads }
+  }
+
+  /// qkv: (B, T, 3C) -> out: (B, T, C); caches probs: (B, H, T, T).
+  /// `causal` hides keys after the query; `keyValid` (B·T, true = real token) hides padding.
+  /// A query that can see no key at all gets a zero output.
+  public static func forward(
+    out: Tensor, probs: Tensor, qkv: Tensor, shape s: Shape, causal: Bool, keyValid: [Bool]?
+  ) {
+    let (b, t, c, nh, hs) = (s.batch, s.time, s.channels, s.heads, s.headSize)
+    precondition(qkv.count == b * t * 3 * c && out.count == b * t * c, "attention: qkv \(qkv.shape), out \(out.shape)")
+    precondition(probs.count == b * nh * t * t, "attention: probs \(probs.shape)")
+    precondition(keyValid == nil || keyValid!.count == b * t, "attention: key mask length")
+    let scale = 1 / Float(hs).squareRoot()
+    for bi in 0..<b {
+      for h in 0..<nh {
+        let q = qkv.data + bi * t * 3 * c + h * hs
+        let p = probs.data + (bi * nh + h) * t * t
+        // (T, hs) · (T, hs)ᵀ -> (T, T) scores
+        GEMM.multiply(
+          transA: false, transB: true, m: t, n: t, k: hs, alpha: scale,
+          a: q, lda: 3 * c, b: q + c, ldb: 3 * c, c: p, ldc: t)
+        for i in 0..<t {
+          let row = p + i * t
+          if causal { for j in (i + 1)..<max(i + 1, t) { row[j] = -.infinity } }
+          if let valid = keyValid {
+            for j in 0..<t where !valid[bi * t + j] { row[j] = -.infinity }
+          }
+          Softmax.row(row, row, t)
+        }
+        // (T, T) · (T, hs) -> (T, hs) into this head's columns of out
+        GEMM.multiply(
+          transA: false, transB: false, m: t, n: hs, k: t,
+          a: p, lda: t, b: q + 2 * c, ldb: 3 * c, c: out.data + bi * t * c + h * hs, ldc: c)
+      }
+    }
+  }
+
+  /// dout: (B, T, C) -> dqkv += ... (B, T, 3C).
+  public static func backward(
+    dqkv: Tensor, dout: Tensor, qkv: Tensor, probs: Tensor, shape s: Shape
+  ) {
+    let (b, t, c, nh, hs) = (s.batch, s.time, s.channels, s.heads, s.headSize)
+    let scale = 1 / Float(hs).squareRoot()
+    let dp = UnsafeMutablePointer<Float>.allocate(capacity: max(t * t, 1))
+    defer { dp.deallocate() }
+    for bi in 0..<b {
+      for h in 0..<nh {
+        let q = qkv.data + bi * t * 3 * c + h * hs
+        let dq = dqkv.data + bi * t * 3 * c + h * hs
+        let p = probs.data + (bi * nh + h) * t * t
+        let g = dout.data + bi * t * c + h * hs
+        // dP = dOut · Vᵀ  (T, T)
+        GEMM.multiply(
+          transA: false, transB: true, m: t, n: t, k: hs,
+          a: g, lda: c, b: q + 2 * c, ldb: 3 * c, c: dp, ldc: t)
+        // dV += Pᵀ · dOut  (T, hs)
+        GEMM.multiply(
+          transA: true, transB: false, m: t, n: hs, k: t,
+          a: p, lda: t, b: g, ldb: c, beta: 1, c: dq + 2 * c, ldc: 3 * c)
+        // dS = P ⊙ (dP − rowsum(dP ⊙ P)); masked entries have P = 0 and so dS = 0
+        for i in 0..<t {
+          let prow = p + i * t
+          let drow = dp + i * t
+          var dot: Float = 0
+          for j in 0..<t { dot += drow[j] * prow[j] }
+          for j in 0..<t { drow[j] = prow[j] * (drow[j] - dot) }
+        }
+        // dQ += scale · dS · K ; dK += scale · dSᵀ · Q
+        GEMM.multiply(
+          transA: false, transB: false, m: t, n: hs, k: t, alpha: scale,
+          a: dp, lda: t, b: q + c, ldb: 3 * c, beta: 1, c: dq, ldc: 3 * c)
+        GEMM.multiply(
+          transA: true, transB: false, m: t, n: hs, k: t, alpha: scale,
+          a: dp, lda: t, b: q, ldb: 3 * c, beta: 1, c: dq + c, ldc: 3 * c)
+      }
+    }
+  }
+
+  /// Naive reference forward (loops, Double accumulation) for tests.
+  public static func referenceForward(
+    out: Tensor, qkv: Tensor, shape s: Shape, causal: Bool, keyValid: [Bool]?
+  ) {
+    let (b, t, c, nh, hs) = (s.batch, s.time, s.channels, s.heads, s.headSize)
+    let scale = 1 / Double(hs).squareRoot()
+    var w = [Double](repeating: 0, count: t)
+    for bi in 0..<b {
+      for h in 0..<nh {
+        for i in 0..<t {
+          var mx = -Double.infinity
+          for j in 0..<t {
+            let visible = (!causal || j <= i) && (keyValid?[bi * t + j] ?? true)
+            if !visible {
+              w[j] = -.infinity
+              continue
+            }
+            var dot: Double = 0
+            for d in 0..<hs {
+              dot += Double(qkv.data[(bi * t + i) * 3 * c + h * hs + d])
+                * Double(qkv.data[(bi * t + j) * 3 * c + c + h * hs + d])
+            }
+            w[j] = dot * scale
+            mx = max(mx, w[j])
+          }
+          var sum: Double = 0
+          for j in 0..<t {
+            w[j] = mx == -.infinity ? 0 : _exp(w[j] - mx)
+            sum += w[j]
+          }
+          for d in 0..<hs {
+            var acc: Double = 0
+            for j in 0..<t where sum > 0 {
+              acc += w[j] / sum * Double(qkv.data[(bi * t + j) * 3 * c + 2 * c + h * hs + d])
+            }
+            out.data[(bi * t + i) * c + h * hs + d] = Float(acc)
+          }
+        }
+      }
+    }
+  }
+}

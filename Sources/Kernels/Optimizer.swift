@@ -1,0 +1,91 @@
+/// AdamW (Loshchilov and Hutter) with decoupled weight decay, PyTorch's update order:
+/// `p ← p − lr·wd·p`, then the bias-corrected Adam step.
+public struct AdamW: Sendable, Equatable {
+  public var beta1: Float
+  public var beta2: Float
+  public var epsilon: Float
+  public var weightDecay: Float
+
+  public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
+    self.beta1 = beta1
+    self.beta2 = beta2
+    self.epsilon = epsilon
+    self.weightDecay = weightDecay
+  }
+
+  /// One update of `param` from `grad`, with moments `m`, `v` and the 1-based step `t`.
+  /// `decay: false` exempts the tensor from weight decay (biases, norms, LayerCollapse's α
+  /// in decoupled mode).
+  public func update(
+    param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: Float, step t: Int, decay: Bool = true
+  ) {
+    precondition(t >= 1, "AdamW step is 1-based, got \(t)")
+    precondition(grad.count == param.count && m.count == param.count && v.count == param.count, "AdamW shapes")
+    let c1 = 1 - pow(beta1, t)
+    let c2 = 1 - pow(beta2, t)
+    let shrink = decay ? 1 - lr * weightDecay : 1
+    for i in 0..<param.count {
+      let g = grad.data[i]
+      let mi = beta1 * m.data[i] + (1 - beta1) * g
+      let vi = beta2 * v.data[i] + (1 - beta2) * g * g
+      m.data[i] = mi
+      v.data[i] = vi
+      let mhat = mi / c1
+      let vhat = vi / c2
+      param.data[i] = param.data[i] * shrink - lr * mhat / (vhat.squareRoot() + epsilon)
+    }
+  }
+
+  func pow(_ base: Float, _ n: Int) -> Float {
+    var r: Double = 1
+    for _ in 0..<n { r *= Double(base) }
+    return Float(r)
+  }
+}
+
+public enum GradientClipping {
+  /// The L2 norm over all tensors together.
+  public static func globalNorm(_ grads: [Tensor]) -> Float {
+    var sum: Double = 0
+    for g in grads {
+      for i in 0..<g.count { sum += Double(g.data[i]) * Double(g.data[i]) }
+    }
+    return Float(sum.squareRoot())
+  }
+
+  /// Scales all gradients so their global norm is at most `maxNorm`; returns the norm before.
+  @discardableResult
+  public static func clip(_ grads: [Tensor], maxNorm: Float) -> Float {
+    let norm = globalNorm(grads)
+    if norm > maxNorm && norm > 0 {
+      let s = maxNorm / norm
+      for g in grads { for i in 0..<g.count { g.data[i] *= s } }
+    }
+    return norm
+  }
+}
+
+/// Linear warm-up from 0 to `peak` over `warmupSteps`, then cosine decay to `minimum`
+/// at `totalSteps` (and `minimum` after it). Steps are 0-based.
+public struct LearningRateSchedule: Sendable, Equatable {
+  public var peak: Float
+  public var minimum: Float
+  public var warmupSteps: Int
+  public var totalSteps: Int
+
+  public init(peak: Float, minimum: Float = 0, warmupSteps: Int, totalSteps: Int) {
+    precondition(warmupSteps >= 0 && totalSteps >= warmupSteps, "schedule: warm-up \(warmupSteps) beyond total \(totalSteps)")
+    self.peak = peak
+    self.minimum = minimum
+    self.warmupSteps = warmupSteps
+    self.totalSteps = totalSteps
+  }
+
+  public func rate(at step: Int) -> Float {
+    if step < warmupSteps { return peak * Float(step + 1) / Float(warmupSteps) }
+    if step >= totalSteps || totalSteps == warmupSteps { return minimum }
+    let progress = Double(step - warmupSteps) / Double(totalSteps - warmupSteps)
+    let cosine = 0.5 * (1 + _cos(Double.pi * progress))
+    return minimum + (peak - minimum) * Float(cosine)
+  }
+}
