@@ -1,12 +1,14 @@
 /// AdamW (Loshchilov and Hutter) with decoupled weight decay, PyTorch's update order:
 /// `p ← p − lr·wd·p`, then the bias-corrected Adam step.
 public struct AdamW: Sendable, Equatable {
-  public var beta1: Float
-  public var beta2: Float
-  public var epsilon: Float
-  public var weightDecay: Float
+  // Hyper-parameters are Double, as PyTorch's are Python floats: `1 − β2` for β2 = 0.999
+  // in float32 would lose 1e-5 of its value to cancellation.
+  public var beta1: Double
+  public var beta2: Double
+  public var epsilon: Double
+  public var weightDecay: Double
 
-  public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0.01) {
+  public init(beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8, weightDecay: Double = 0.01) {
     self.beta1 = beta1
     self.beta2 = beta2
     self.epsilon = epsilon
@@ -17,29 +19,35 @@ public struct AdamW: Sendable, Equatable {
   /// `decay: false` exempts the tensor from weight decay (biases, norms, LayerCollapse's α
   /// in decoupled mode).
   public func update(
-    param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: Float, step t: Int, decay: Bool = true
+    param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: Double, step t: Int, decay: Bool = true
   ) {
     precondition(t >= 1, "AdamW step is 1-based, got \(t)")
     precondition(grad.count == param.count && m.count == param.count && v.count == param.count, "AdamW shapes")
-    let c1 = 1 - pow(beta1, t)
-    let c2 = 1 - pow(beta2, t)
-    let shrink = decay ? 1 - lr * weightDecay : 1
+    let b1 = Float(beta1)
+    let b2 = Float(beta2)
+    let a1 = Float(1 - beta1)
+    let a2 = Float(1 - beta2)
+    let c1 = Float(1 - power(beta1, t))
+    let c2 = Float(1 - power(beta2, t))
+    let eps = Float(epsilon)
+    let rate = Float(lr)
+    let shrink = decay ? Float(1 - lr * weightDecay) : 1
     for i in 0..<param.count {
       let g = grad.data[i]
-      let mi = beta1 * m.data[i] + (1 - beta1) * g
-      let vi = beta2 * v.data[i] + (1 - beta2) * g * g
+      let mi = b1 * m.data[i] + a1 * g
+      let vi = b2 * v.data[i] + a2 * g * g
       m.data[i] = mi
       v.data[i] = vi
       let mhat = mi / c1
       let vhat = vi / c2
-      param.data[i] = param.data[i] * shrink - lr * mhat / (vhat.squareRoot() + epsilon)
+      param.data[i] = param.data[i] * shrink - rate * mhat / (vhat.squareRoot() + eps)
     }
   }
 
-  func pow(_ base: Float, _ n: Int) -> Float {
+  func power(_ base: Double, _ n: Int) -> Double {
     var r: Double = 1
-    for _ in 0..<n { r *= Double(base) }
-    return Float(r)
+    for _ in 0..<n { r *= base }
+    return r
   }
 }
 

@@ -1,0 +1,48 @@
+import Kernels
+import Testing
+
+@Suite struct NumericsTests {
+  /// Logits of ±1e4 overflow a naive exp; the fused loss stays finite and exact.
+  @Test func crossEntropyIsStableForHugeLogits() {
+    let logits = Tensor([2, 3], [1e4, -1e4, 0, -1e4, 1e4, 1e4])
+    let probs = Tensor([2, 3])
+    let losses = Tensor([2])
+    let mean = CrossEntropy.forward(losses: losses, probs: probs, logits: logits, targets: [0, 0])
+    #expect(losses[0] == 0)  // the target holds all the mass
+    #expect(losses[1] == 2e4 + Float(0.693_147_2))  // log(2) + 2e4, rounded to float32
+    #expect(mean.isFinite && probs.array.allSatisfy { $0.isFinite })
+    #expect(probs[0] == 1 && probs[4] == 0.5 && probs[5] == 0.5)
+  }
+
+  @Test func softmaxIsStableForHugeLogits() {
+    let x = Tensor([1, 4], [1e4, 1e4 - 1, -1e4, 1e4])
+    let out = Tensor([1, 4])
+    Softmax.forward(out: out, x: x, columns: 4)
+    let e1 = Float(0.367_879_44)  // e^-1
+    let z = 2 + e1
+    #expect(abs(out[0] - 1 / z) < 1e-6 && abs(out[1] - e1 / z) < 1e-6 && out[2] == 0)
+  }
+
+  /// A constant row has zero variance: x̂ = 0 everywhere, so the output is the bias and
+  /// nothing is NaN; the input gradient of a constant row is finite too.
+  @Test func layerNormConstantRow() {
+    let x = Tensor([2, 4], [3, 3, 3, 3, 1, 2, 3, 4])
+    let w = Tensor([4], [1, 2, 3, 4])
+    let b = Tensor([4], [0.5, -0.5, 0, 1])
+    let out = Tensor([2, 4])
+    let mean = Tensor([2])
+    let rstd = Tensor([2])
+    LayerNorm.forward(out: out, mean: mean, rstd: rstd, x: x, weight: w, bias: b)
+    #expect(Array(out.array[0..<4]) == b.array)
+    #expect(mean[0] == 3 && rstd[0].isFinite)
+    // Row 2: mean 2.5, variance 1.25.
+    let s = 1 / (Float(1.25) + LayerNorm.epsilon).squareRoot()
+    #expect(abs(out[4] - (-1.5 * s * 1 + 0.5)) < 1e-6)
+    let dx = Tensor([2, 4])
+    let dw = Tensor([4])
+    let db = Tensor([4])
+    LayerNorm.backward(
+      dx: dx, dweight: dw, dbias: db, dout: Tensor([2, 4], fill: 1), x: x, weight: w, mean: mean, rstd: rstd)
+    #expect(dx.array.allSatisfy { $0.isFinite })
+  }
+}

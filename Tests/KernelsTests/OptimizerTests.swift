@@ -1,0 +1,57 @@
+import Kernels
+import Testing
+
+@Suite struct OptimizerTests {
+  /// Two AdamW steps worked by hand (lr 0.1, β 0.9/0.999, ε 1e-8, wd 0.01, g = 0.5 twice):
+  /// step 1: p = 1·(1 − 0.001) = 0.999; m = 0.05, v = 0.00025; m̂ = 0.5, v̂ = 0.25;
+  ///         p −= 0.1·0.5/(0.5 + 1e-8) = 0.099999998  → 0.899000002
+  /// step 2: p = 0.899000002·0.999 = 0.898101002; m = 0.095, v = 0.00049975;
+  ///         m̂ = 0.095/0.19 = 0.5, v̂ = 0.00049975/0.001999 = 0.25 → p = 0.798101004
+  /// The optimizer works in float32: its constants are rounded (0.9f = 0.89999998, so
+  /// 1 − β1 = 0.10000002) and each step does ~6 rounded operations, so results may sit a
+  /// few ulps (ulp = 6e-8 near 1) from the exact decimals: bounds are 8 ulps, relative.
+  @Test func twoHandComputedSteps() {
+    let ulp = Double(Float.ulpOfOne)
+    let p = Tensor([2], [1, -2])
+    let g = Tensor([2], [0.5, 0])
+    let m = Tensor([2])
+    let v = Tensor([2])
+    let opt = AdamW(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01)
+    opt.update(param: p, grad: g, m: m, v: v, lr: 0.1, step: 1)
+    #expect(abs(Double(p[0]) - 0.899_000_002) < 8 * ulp)
+    #expect(abs(Double(m[0]) / 0.05 - 1) < 8 * ulp && abs(Double(v[0]) / 0.000_25 - 1) < 8 * ulp)
+    // A zero gradient leaves only the decay: −2·(1 − 0.001).
+    #expect(abs(Double(p[1]) + 1.998) < 16 * ulp)
+    opt.update(param: p, grad: g, m: m, v: v, lr: 0.1, step: 2)
+    #expect(abs(Double(p[0]) - 0.798_101_004) < 8 * ulp)
+    #expect(abs(Double(m[0]) / 0.095 - 1) < 8 * ulp && abs(Double(v[0]) / 0.000_499_75 - 1) < 8 * ulp)
+    #expect(abs(Double(p[1]) + 1.998 * 0.999) < 16 * ulp)
+  }
+
+  @Test func decayCanBeSwitchedOff() {
+    let p = Tensor([1], [3])
+    let opt = AdamW(weightDecay: 0.5)
+    opt.update(param: p, grad: Tensor([1]), m: Tensor([1]), v: Tensor([1]), lr: 0.1, step: 1, decay: false)
+    #expect(p[0] == 3)
+  }
+
+  @Test func clippingScalesToMaxNorm() {
+    let a = Tensor([2], [3, 0])
+    let b = Tensor([1], [4])
+    let norm = GradientClipping.clip([a, b], maxNorm: 1)
+    #expect(norm == 5)
+    #expect(abs(a[0] - 0.6) < 1e-7 && abs(b[0] - 0.8) < 1e-7)
+    let small = Tensor([1], [0.5])
+    #expect(GradientClipping.clip([small], maxNorm: 1) == 0.5 && small[0] == 0.5)
+  }
+
+  @Test func scheduleWarmsUpThenFollowsCosine() {
+    let s = LearningRateSchedule(peak: 1, minimum: 0.1, warmupSteps: 4, totalSteps: 14)
+    #expect(s.rate(at: 0) == 0.25 && s.rate(at: 3) == 1)
+    #expect(s.rate(at: 4) == 1)  // start of the cosine
+    #expect(abs(s.rate(at: 9) - 0.55) < 1e-6)  // halfway: min + (peak − min)/2
+    #expect(s.rate(at: 14) == 0.1 && s.rate(at: 100) == 0.1)
+    let rates = (4...14).map { s.rate(at: $0) }
+    #expect(zip(rates, rates.dropFirst()).allSatisfy { $0 >= $1 })
+  }
+}
