@@ -1,0 +1,214 @@
+import Kernels
+
+/// The MLP of one block: `fc1 (d→h) → act → dropout → fc2 (h→d)`, or after LayerCollapse
+/// a single `linear (d→d)` and nothing else.
+enum MLP {
+  case full(fc1W: Parameter, fc1B: Parameter, fc2W: Parameter, fc2B: Parameter, act: Activation, alpha: Parameter?)
+  case collapsed(w: Parameter, b: Parameter)
+}
+
+/// Gradient scratch shared by all blocks (only one block runs backward at a time).
+final class BlockScratch {
+  let dmid: Tensor  // (B, T, C)
+  let dln: Tensor  // (B, T, C): d(ln2), then d(ln1)
+  let dqkv: Tensor  // (B, T, 3C)
+  let datt: Tensor  // (B, T, C)
+  let dhidden: Tensor  // (B, T, H)
+  let dact: Tensor  // (B, T, H)
+  let ddrop: Tensor  // (B, T, H)
+
+  init(rows: Int, c: Int, h: Int) {
+    dmid = Tensor([rows, c])
+    dln = Tensor([rows, c])
+    dqkv = Tensor([rows, 3 * c])
+    datt = Tensor([rows, c])
+    dhidden = Tensor([rows, h])
+    dact = Tensor([rows, h])
+    ddrop = Tensor([rows, h])
+  }
+}
+
+/// A pre-LayerNorm residual block: `x + attn(ln1(x))`, then `x + mlp(ln2(x))`.
+/// Holds its parameters and the activations of the last forward pass.
+final class Block {
+  let index: Int
+  let c: Int
+  let h: Int
+  let ln1W: Parameter
+  let ln1B: Parameter
+  let qkvW: Parameter
+  let qkvB: Parameter
+  let projW: Parameter
+  let projB: Parameter
+  let ln2W: Parameter
+  let ln2B: Parameter
+  let mlp: MLP
+
+  // Activations of the last forward, for rows = B·T.
+  private(set) var rows = 0
+  private var shape = Attention.Shape(batch: 0, time: 0, channels: 1, heads: 1)
+  private var ln1 = Tensor([0])
+  private var ln1Mean = Tensor([0])
+  private var ln1Rstd = Tensor([0])
+  private var qkv = Tensor([0])
+  private var probs = Tensor([0])
+  private var att = Tensor([0])
+  private var proj = Tensor([0])
+  /// x + attn(ln1(x)): the residual stream between the two halves.
+  private var mid = Tensor([0])
+  /// ln2(mid): the MLP's input, also the probe point of the collapse report.
+  private(set) var ln2 = Tensor([0])
+  private var ln2Mean = Tensor([0])
+  private var ln2Rstd = Tensor([0])
+  private var hidden = Tensor([0])
+  private var activated = Tensor([0])
+  private var dropped = Tensor([0])
+  private var dropMask = Tensor([0])
+  /// The MLP's output (before the residual add).
+  private(set) var mlpOut = Tensor([0])
+
+  init(index: Int, c: Int, h: Int, params: inout ParameterSet, activation: Activation, collapsed: Bool) {
+    let p = "blocks.\(index)."
+    self.index = index
+    self.c = c
+    self.h = h
+    ln1W = params.add(p + "ln1.weight", [c], decay: false)
+    ln1B = params.add(p + "ln1.bias", [c], decay: false)
+    qkvW = params.add(p + "attn.qkv.weight", [3 * c, c], decay: true)
+    qkvB = params.add(p + "attn.qkv.bias", [3 * c], decay: false)
+    projW = params.add(p + "attn.proj.weight", [c, c], decay: true)
+    projB = params.add(p + "attn.proj.bias", [c], decay: false)
+    ln2W = params.add(p + "ln2.weight", [c], decay: false)
+    ln2B = params.add(p + "ln2.bias", [c], decay: false)
+    if collapsed {
+      mlp = .collapsed(
+        w: params.add(p + "mlp.linear.weight", [c, c], decay: true),
+        b: params.add(p + "mlp.linear.bias", [c], decay: false))
+    } else {
+      let fc1W = params.add(p + "mlp.fc1.weight", [h, c], decay: true)
+      let fc1B = params.add(p + "mlp.fc1.bias", [h], decay: false)
+      let alpha = activation == .prelu ? params.add(p + "mlp.act.alpha", [1], decay: false) : nil
+      mlp = .full(
+        fc1W: fc1W, fc1B: fc1B,
+        fc2W: params.add(p + "mlp.fc2.weight", [c, h], decay: true),
+        fc2B: params.add(p + "mlp.fc2.bias", [c], decay: false),
+        act: activation, alpha: alpha)
+    }
+  }
+
+  /// Allocates activation buffers for a batch shape (only when it changes).
+  func prepare(_ s: Attention.Shape) {
+    if s == shape { return }
+    shape = s
+    rows = s.batch * s.time
+    ln1 = Tensor([rows, c])
+    ln1Mean = Tensor([rows])
+    ln1Rstd = Tensor([rows])
+    qkv = Tensor([rows, 3 * c])
+    probs = Tensor([s.batch, s.heads, s.time, s.time])
+    att = Tensor([rows, c])
+    proj = Tensor([rows, c])
+    mid = Tensor([rows, c])
+    ln2 = Tensor([rows, c])
+    ln2Mean = Tensor([rows])
+    ln2Rstd = Tensor([rows])
+    mlpOut = Tensor([rows, c])
+    if case .full = mlp {
+      hidden = Tensor([rows, h])
+      activated = Tensor([rows, h])
+      dropped = Tensor([rows, h])
+      dropMask = Tensor([rows, h])
+    }
+  }
+
+  // MARK: forward
+
+  /// x: (B, T, C) -> out: (B, T, C). `dropout` > 0 only while training.
+  func forward(
+    out: Tensor, x: Tensor, causal: Bool, keyValid: [Bool]?, dropout: Float, rng: inout RNG
+  ) {
+    LayerNorm.forward(out: ln1, mean: ln1Mean, rstd: ln1Rstd, x: x, weight: ln1W.value, bias: ln1B.value)
+    Linear.forward(y: qkv, x: ln1, w: qkvW.value, b: qkvB.value)  // (B, T, 3C)
+    Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape, causal: causal, keyValid: keyValid)
+    Linear.forward(y: proj, x: att, w: projW.value, b: projB.value)  // (B, T, C)
+    for i in 0..<mid.count { mid.data[i] = x.data[i] + proj.data[i] }
+    LayerNorm.forward(out: ln2, mean: ln2Mean, rstd: ln2Rstd, x: mid, weight: ln2W.value, bias: ln2B.value)
+    mlpForward(out: mlpOut, dropout: dropout, rng: &rng)
+    for i in 0..<out.count { out.data[i] = mid.data[i] + mlpOut.data[i] }
+  }
+
+  /// ln2: (B, T, C) -> out: (B, T, C).
+  private func mlpForward(out: Tensor, dropout: Float, rng: inout RNG) {
+    switch mlp {
+    case .collapsed(let w, let b):
+      Linear.forward(y: out, x: ln2, w: w.value, b: b.value)
+    case .full(let fc1W, let fc1B, let fc2W, let fc2B, let act, let alpha):
+      Linear.forward(y: hidden, x: ln2, w: fc1W.value, b: fc1B.value)  // (B, T, H)
+      switch act {
+      case .gelu: GELU.forward(out: activated, x: hidden)
+      case .geluExact: GELU.forwardExact(out: activated, x: hidden)
+      case .relu: ReLU.forward(out: activated, x: hidden)
+      case .prelu: PReLU.forward(out: activated, x: hidden, alpha: alpha!.value[0])
+      }
+      let fc2In: Tensor
+      if dropout > 0 {
+        Dropout.forward(out: dropped, mask: dropMask, x: activated, p: dropout, rng: &rng)
+        fc2In = dropped
+      } else {
+        fc2In = activated
+      }
+      Linear.forward(y: out, x: fc2In, w: fc2W.value, b: fc2B.value)  // (B, T, C)
+    }
+  }
+
+  // MARK: backward
+
+  /// dout: (B, T, C) gradient of this block's output -> dx += gradient of its input.
+  /// Mirrors `forward` in reverse. `dropout` must be what forward used.
+  func backward(dx: Tensor, dout: Tensor, x: Tensor, dropout: Float, scratch s: BlockScratch) {
+    // out = mid + mlp(ln2(mid)): dmid = dout + (through ln2 and the MLP).
+    let dmid = s.dmid
+    dmid.copy(from: dout)
+    s.dln.zero()
+    mlpBackward(dln2: s.dln, dout: dout, dropout: dropout, scratch: s)
+    LayerNorm.backward(
+      dx: dmid, dweight: ln2W.grad, dbias: ln2B.grad, dout: s.dln, x: mid, weight: ln2W.value,
+      mean: ln2Mean, rstd: ln2Rstd)
+    // mid = x + proj(attn(ln1(x))): dx += dmid, and through the attention branch.
+    for i in 0..<dx.count { dx.data[i] += dmid.data[i] }
+    s.datt.zero()
+    Linear.backward(dx: s.datt, dw: projW.grad, db: projB.grad, dy: dmid, x: att, w: projW.value)
+    s.dqkv.zero()
+    Attention.backward(dqkv: s.dqkv, dout: s.datt, qkv: qkv, probs: probs, shape: shape)
+    s.dln.zero()
+    Linear.backward(dx: s.dln, dw: qkvW.grad, db: qkvB.grad, dy: s.dqkv, x: ln1, w: qkvW.value)
+    LayerNorm.backward(
+      dx: dx, dweight: ln1W.grad, dbias: ln1B.grad, dout: s.dln, x: x, weight: ln1W.value,
+      mean: ln1Mean, rstd: ln1Rstd)
+  }
+
+  /// dout: (B, T, C) gradient of the MLP output -> dln2 += gradient of its input.
+  private func mlpBackward(dln2: Tensor, dout: Tensor, dropout: Float, scratch s: BlockScratch) {
+    switch mlp {
+    case .collapsed(let w, let b):
+      Linear.backward(dx: dln2, dw: w.grad, db: b.grad, dy: dout, x: ln2, w: w.value)
+    case .full(let fc1W, let fc1B, let fc2W, let fc2B, let act, let alpha):
+      let fc2In = dropout > 0 ? dropped : activated
+      s.dact.zero()
+      let dfc2In = dropout > 0 ? s.ddrop : s.dact
+      if dropout > 0 { s.ddrop.zero() }
+      Linear.backward(dx: dfc2In, dw: fc2W.grad, db: fc2B.grad, dy: dout, x: fc2In, w: fc2W.value)
+      if dropout > 0 { Dropout.backward(dx: s.dact, dout: s.ddrop, mask: dropMask) }
+      s.dhidden.zero()
+      switch act {
+      case .gelu: GELU.backward(dx: s.dhidden, dout: s.dact, x: hidden)
+      case .geluExact: GELU.backwardExact(dx: s.dhidden, dout: s.dact, x: hidden)
+      case .relu: ReLU.backward(dx: s.dhidden, dout: s.dact, x: hidden)
+      case .prelu:
+        let a = alpha!
+        a.grad.data[0] += PReLU.backward(dx: s.dhidden, dout: s.dact, x: hidden, alpha: a.value[0])
+      }
+      Linear.backward(dx: dln2, dw: fc1W.grad, db: fc1B.grad, dy: s.dhidden, x: ln2, w: fc1W.value)
+    }
+  }
+}

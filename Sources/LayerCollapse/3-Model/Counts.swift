@@ -1,0 +1,49 @@
+import Kernels
+
+/// Closed-form parameter and multiply–accumulate counts, from the architecture alone.
+extension Architecture {
+  /// Parameters of one MLP: `2dh + h + d` (+1 for a PReLU's α), or `d² + d` collapsed.
+  public static func mlpParameters(d: Int, h: Int, activation: Activation, collapsed: Bool) -> Int {
+    if collapsed { return d * d + d }
+    return 2 * d * h + h + d + (activation == .prelu ? 1 : 0)
+  }
+
+  public func mlpParameters(block i: Int) -> Int {
+    Architecture.mlpParameters(
+      d: config.dModel, h: config.mlpHidden, activation: activations[i], collapsed: collapsed[i])
+  }
+
+  /// Every scalar parameter of the model.
+  public var parameterCount: Int {
+    let c = config.dModel
+    var n = config.sequenceLength * c  // positions
+    switch config.kind {
+    case .encoder, .gpt: n += config.vocabSize * c
+    case .vit: n += c * config.patchValues + c + c  // patch weight, bias, [CLS]
+    }
+    // Per block: two norms (4c), qkv (3c² + 3c), proj (c² + c), then the MLP.
+    for i in 0..<config.layers { n += 4 * c + 4 * c * c + 4 * c + mlpParameters(block: i) }
+    n += 2 * c  // final norm
+    switch config.kind {
+    case .gpt: n += config.tieWeights ? 0 : config.vocabSize * c
+    case .encoder, .vit: n += config.classes * c + config.classes
+    }
+    return n
+  }
+
+  /// Multiply–accumulates of one forward pass for one example of `time` positions
+  /// (default: the longest). Matrix products only; attention counts QKᵀ and PV in full
+  /// (the causal mask is applied after, as the kernel computes it).
+  public func macsPerExample(time: Int? = nil) -> Int {
+    let c = config.dModel
+    let t = time ?? config.sequenceLength
+    var n = 0
+    if config.kind == .vit { n += (t - 1) * config.patchValues * c }
+    for i in 0..<config.layers {
+      n += t * c * 3 * c + 2 * t * t * c + t * c * c
+      n += collapsed[i] ? t * c * c : 2 * t * c * config.mlpHidden
+    }
+    n += config.kind == .gpt ? t * c * config.vocabSize : c * config.classes
+    return n
+  }
+}

@@ -1,0 +1,392 @@
+import Kernels
+
+/// What a model reads: token ids (encoder, gpt) or images (vit).
+public enum ModelInput {
+  /// ids: (B·T); valid: (B·T), true = real token, nil = all real.
+  case tokens(ids: [Int32], valid: [Bool]?, batch: Int, time: Int)
+  /// (B, C, H, W), channels first as PyTorch.
+  case images(Tensor)
+}
+
+/// Encoder, ViT or GPT: embeddings, pre-LayerNorm blocks, final norm, head.
+public final class Transformer {
+  public let architecture: Architecture
+  public let parameters: ParameterSet
+  public var config: ModelConfig { architecture.config }
+  let blocks: [Block]
+
+  let tokenEmbedding: Parameter?  // (V, C): encoder, gpt
+  let positionEmbedding: Parameter  // (T, C)
+  let patchW: Parameter?  // (C, channels·P·P): vit
+  let patchB: Parameter?  // (C)
+  let clsToken: Parameter?  // (C): vit
+  let lnfW: Parameter
+  let lnfB: Parameter
+  let headW: Parameter?  // (K, C); nil for a tied gpt head (the token embedding serves)
+  let headB: Parameter?  // (K)
+
+  private var workspace: Workspace?
+
+  /// A model with every parameter zero (LayerNorm scales one); see `initialize`.
+  public init(_ architecture: Architecture) {
+    self.architecture = architecture
+    let cfg = architecture.config
+    let c = cfg.dModel
+    var ps = ParameterSet()
+    switch cfg.kind {
+    case .encoder, .gpt:
+      tokenEmbedding = ps.add("tok_emb.weight", [cfg.vocabSize, c], decay: true)
+      patchW = nil
+      patchB = nil
+      clsToken = nil
+    case .vit:
+      tokenEmbedding = nil
+      patchW = ps.add("patch_emb.weight", [c, cfg.patchValues], decay: true)
+      patchB = ps.add("patch_emb.bias", [c], decay: false)
+      clsToken = ps.add("cls_token", [c], decay: false)
+    }
+    positionEmbedding = ps.add("pos_emb.weight", [cfg.sequenceLength, c], decay: true)
+    var bs: [Block] = []
+    for i in 0..<cfg.layers {
+      bs.append(
+        Block(
+          index: i, c: c, h: cfg.mlpHidden, params: &ps, activation: architecture.activations[i],
+          collapsed: architecture.collapsed[i]))
+    }
+    blocks = bs
+    lnfW = ps.add("ln_f.weight", [c], decay: false)
+    lnfB = ps.add("ln_f.bias", [c], decay: false)
+    if cfg.kind == .gpt && cfg.tieWeights {
+      headW = nil
+      headB = nil
+    } else {
+      headW = ps.add("head.weight", [cfg.outputs, c], decay: true)
+      headB = cfg.kind == .gpt ? nil : ps.add("head.bias", [cfg.outputs], decay: false)
+    }
+    parameters = ps
+    for p in ps.all where p.name.hasSuffix("ln1.weight") || p.name.hasSuffix("ln2.weight") || p.name == "ln_f.weight" {
+      p.value.fill(1)
+    }
+  }
+
+  /// GPT-2-style initialization: N(0, 0.02) weights and embeddings, residual output
+  /// projections scaled by 1/√(2L), zero biases, unit norms, α = `alphaInit`.
+  public convenience init(_ architecture: Architecture, seed: UInt64, alphaInit: Float = 0.01) {
+    self.init(architecture)
+    var rng = RNG(seed: seed, stream: "init")
+    initialize(rng: &rng, alphaInit: alphaInit)
+  }
+
+  public func initialize(rng: inout RNG, alphaInit: Float) {
+    let residualStd = 0.02 / Float(2 * max(config.layers, 1)).squareRoot()
+    for p in parameters.all {
+      if p.name.hasSuffix(".alpha") {
+        p.value.fill(alphaInit)
+      } else if p.name.hasSuffix("attn.proj.weight") || p.name.hasSuffix("mlp.fc2.weight")
+        || p.name.hasSuffix("mlp.linear.weight")
+      {
+        rng.fillNormal(p.value, std: residualStd)
+      } else if p.decay || p.name == "cls_token" {
+        rng.fillNormal(p.value, std: 0.02)
+      }
+    }
+  }
+
+  /// Copies every parameter of `other` whose name and shape match; returns the names of
+  /// this model's parameters that had no match.
+  @discardableResult
+  public func copyParameters(from other: ParameterSet) -> [String] {
+    var missing: [String] = []
+    for p in parameters.all {
+      if let q = other[p.name], q.shape == p.shape { p.value.copy(from: q.value) } else { missing.append(p.name) }
+    }
+    return missing
+  }
+
+  // MARK: queries
+
+  /// The PReLU slope of each block that has one.
+  public var alphas: [(block: Int, alpha: Float)] {
+    blocks.compactMap { b in
+      if case .full(_, _, _, _, _, let a?) = b.mlp { return (b.index, a.value[0]) }
+      return nil
+    }
+  }
+
+  /// The α parameter of `block`, if its MLP is an uncollapsed PReLU.
+  public func alphaParameter(block: Int) -> Parameter? {
+    if case .full(_, _, _, _, _, let a?) = blocks[block].mlp { return a }
+    return nil
+  }
+
+  // MARK: forward
+
+  /// Logits: (B, K) for classifiers, (B·T, V) for gpt. Valid until the next forward.
+  /// `training` turns dropout on; its masks come from `rng`.
+  @discardableResult
+  public func forward(_ input: ModelInput, training: Bool, rng: inout RNG) -> Tensor {
+    let (batch, time) = inputShape(input)
+    let ws = prepare(batch: batch, time: time)
+    ws.input = input
+    ws.dropout = training ? config.dropout : 0
+    let x0 = ws.streams[0]
+    embedForward(input, into: x0, ws)  // (B, T, C)
+    for (i, block) in blocks.enumerated() {
+      block.forward(
+        out: ws.streams[i + 1], x: ws.streams[i], causal: config.kind == .gpt, keyValid: ws.keyValid,
+        dropout: ws.dropout, rng: &rng)
+    }
+    LayerNorm.forward(
+      out: ws.lnf, mean: ws.lnfMean, rstd: ws.lnfRstd, x: ws.streams[blocks.count], weight: lnfW.value,
+      bias: lnfB.value)
+    headForward(ws)
+    return ws.logits
+  }
+
+  /// Evaluation forward: no dropout, no randomness.
+  @discardableResult
+  public func forward(_ input: ModelInput) -> Tensor {
+    var unused = RNG(state: 0)
+    return forward(input, training: false, rng: &unused)
+  }
+
+  func inputShape(_ input: ModelInput) -> (Int, Int) {
+    switch input {
+    case .tokens(let ids, let valid, let batch, let time):
+      precondition(config.kind != .vit, "a vit reads images, not tokens")
+      precondition(ids.count == batch * time && (valid == nil || valid!.count == ids.count), "token batch shape")
+      precondition(time <= config.maxLen, "sequence of \(time) exceeds max_len \(config.maxLen)")
+      return (batch, time)
+    case .images(let images):
+      precondition(config.kind == .vit, "only a vit reads images")
+      images.expectShape(
+        [images.shape[0], config.imageChannels, config.imageSize, config.imageSize], "images")
+      return (images.shape[0], config.sequenceLength)
+    }
+  }
+
+  /// (B, T, C) residual stream 0: token + position, or [CLS]/patches + position.
+  private func embedForward(_ input: ModelInput, into x: Tensor, _ ws: Workspace) {
+    let c = config.dModel
+    switch input {
+    case .tokens(let ids, _, _, let time):
+      Embedding.forward(out: x, ids: ids, table: tokenEmbedding!.value)
+      Embedding.forward(out: x, ids: ws.positionIDs(time: time), table: positionEmbedding.value, accumulate: true)
+    case .images(let images):
+      ws.extractPatches(images, config)  // (B·N, channels·P·P)
+      Linear.forward(y: ws.patchOut, x: ws.patches, w: patchW!.value, b: patchB!.value)  // (B·N, C)
+      let n = ws.time - 1
+      for b in 0..<ws.batch {
+        (x.data + b * ws.time * c).update(from: clsToken!.value.data, count: c)
+        (x.data + (b * ws.time + 1) * c).update(from: ws.patchOut.data + b * n * c, count: n * c)
+      }
+      Embedding.forward(out: x, ids: ws.positionIDs(time: ws.time), table: positionEmbedding.value, accumulate: true)
+    }
+  }
+
+  /// ln_f: (B, T, C) -> logits.
+  private func headForward(_ ws: Workspace) {
+    let c = config.dModel
+    switch config.kind {
+    case .gpt:
+      Linear.forward(y: ws.logits, x: ws.lnf, w: headW?.value ?? tokenEmbedding!.value, b: nil)  // (B·T, V)
+    case .vit, .encoder:
+      ws.pooled.zero()  // (B, C)
+      for b in 0..<ws.batch {
+        let dst = ws.pooled.data + b * c
+        if config.kind == .vit || config.pooling == .cls {
+          dst.update(from: ws.lnf.data + b * ws.time * c, count: c)
+          continue
+        }
+        let n = ws.validCount(b)
+        for t in 0..<ws.time where ws.isValid(b, t) {
+          let src = ws.lnf.data + (b * ws.time + t) * c
+          for j in 0..<c { dst[j] += src[j] / Float(n) }
+        }
+      }
+      Linear.forward(y: ws.logits, x: ws.pooled, w: headW!.value, b: headB!.value)  // (B, K)
+    }
+  }
+
+  // MARK: loss
+
+  /// Mean cross-entropy of the last forward's logits against `targets` ((B) labels, or
+  /// (B·T) next tokens with `CrossEntropy.ignoreIndex` for positions to skip).
+  public func loss(targets: [Int32]) -> Float {
+    let ws = workspace!
+    precondition(targets.count == ws.logits.shape[0], "\(targets.count) targets for \(ws.logits.shape[0]) rows")
+    ws.targets = targets
+    return CrossEntropy.forward(losses: ws.losses, probs: ws.probs, logits: ws.logits, targets: targets)
+  }
+
+  /// Softmax probabilities of the last `loss` call: (B, K) or (B·T, V).
+  public var probabilities: Tensor { workspace!.probs }
+
+  // MARK: backward
+
+  /// Adds d(mean loss)/d(parameter) into every parameter's gradient, for the last
+  /// forward and `loss`. Callers zero gradients before the forward.
+  public func backward() {
+    let ws = workspace!
+    let c = config.dModel
+    let counted = CrossEntropy.countedRows(ws.targets)
+    ws.dlogits.zero()
+    CrossEntropy.backward(dlogits: ws.dlogits, probs: ws.probs, targets: ws.targets, scale: 1 / Float(max(counted, 1)))
+    // head
+    ws.dlnf.zero()
+    switch config.kind {
+    case .gpt:
+      let w = headW ?? tokenEmbedding!
+      Linear.backward(dx: ws.dlnf, dw: w.grad, db: nil, dy: ws.dlogits, x: ws.lnf, w: w.value)
+    case .vit, .encoder:
+      ws.dpooled.zero()
+      Linear.backward(dx: ws.dpooled, dw: headW!.grad, db: headB!.grad, dy: ws.dlogits, x: ws.pooled, w: headW!.value)
+      for b in 0..<ws.batch {
+        let src = ws.dpooled.data + b * c
+        if config.kind == .vit || config.pooling == .cls {
+          (ws.dlnf.data + b * ws.time * c).update(from: src, count: c)
+          continue
+        }
+        let n = Float(ws.validCount(b))
+        for t in 0..<ws.time where ws.isValid(b, t) {
+          let dst = ws.dlnf.data + (b * ws.time + t) * c
+          for j in 0..<c { dst[j] = src[j] / n }
+        }
+      }
+    }
+    // final norm
+    var dout = ws.dstreamA
+    var dx = ws.dstreamB
+    dout.zero()
+    LayerNorm.backward(
+      dx: dout, dweight: lnfW.grad, dbias: lnfB.grad, dout: ws.dlnf, x: ws.streams[blocks.count],
+      weight: lnfW.value, mean: ws.lnfMean, rstd: ws.lnfRstd)
+    // blocks, last to first
+    for i in stride(from: blocks.count - 1, through: 0, by: -1) {
+      dx.zero()
+      blocks[i].backward(dx: dx, dout: dout, x: ws.streams[i], dropout: ws.dropout, scratch: ws.scratch)
+      swap(&dout, &dx)
+    }
+    embedBackward(dx0: dout, ws)
+  }
+
+  /// dx0: (B, T, C) gradient of residual stream 0 -> embedding gradients.
+  private func embedBackward(dx0: Tensor, _ ws: Workspace) {
+    let c = config.dModel
+    Embedding.backward(dtable: positionEmbedding.grad, dout: dx0, ids: ws.positionIDs(time: ws.time))
+    switch ws.input! {
+    case .tokens(let ids, _, _, _):
+      Embedding.backward(dtable: tokenEmbedding!.grad, dout: dx0, ids: ids)
+    case .images:
+      let n = ws.time - 1
+      for b in 0..<ws.batch {
+        let row = dx0.data + b * ws.time * c
+        for j in 0..<c { clsToken!.grad.data[j] += row[j] }
+        (ws.patchOut.data + b * n * c).update(from: row + c, count: n * c)  // patchOut now holds its gradient
+      }
+      Linear.backward(dx: nil, dw: patchW!.grad, db: patchB!.grad, dy: ws.patchOut, x: ws.patches, w: patchW!.value)
+    }
+  }
+
+  // MARK: workspace
+
+  private func prepare(batch: Int, time: Int) -> Workspace {
+    if let ws = workspace, ws.batch == batch, ws.time == time { return ws }
+    let ws = Workspace(config: config, batch: batch, time: time)
+    let shape = Attention.Shape(batch: batch, time: time, channels: config.dModel, heads: config.heads)
+    for b in blocks { b.prepare(shape) }
+    workspace = ws
+    return ws
+  }
+
+  /// The MLP input (ln2 output) and output of `block` in the last forward: (B·T, C) each.
+  func mlpProbe(block: Int) -> (input: Tensor, output: Tensor) { (blocks[block].ln2, blocks[block].mlpOut) }
+}
+
+/// Buffers sized for one (batch, time), reused across steps.
+final class Workspace {
+  let batch: Int
+  let time: Int
+  var input: ModelInput?
+  var targets: [Int32] = []
+  var dropout: Float = 0
+  var keyValid: [Bool]? {
+    if case .tokens(_, let valid, _, _)? = input { return valid }
+    return nil
+  }
+  let streams: [Tensor]  // L + 1 of (B, T, C)
+  let lnf: Tensor
+  let lnfMean: Tensor
+  let lnfRstd: Tensor
+  let pooled: Tensor  // (B, C)
+  let logits: Tensor
+  let probs: Tensor
+  let losses: Tensor
+  let dlogits: Tensor
+  let dpooled: Tensor
+  let dlnf: Tensor
+  let dstreamA: Tensor
+  let dstreamB: Tensor
+  let patches: Tensor  // (B·N, channels·P·P)
+  let patchOut: Tensor  // (B·N, C)
+  let scratch: BlockScratch
+  private var positions: [Int32] = []
+
+  init(config cfg: ModelConfig, batch: Int, time: Int) {
+    self.batch = batch
+    self.time = time
+    let rows = batch * time
+    let c = cfg.dModel
+    streams = (0...cfg.layers).map { _ in Tensor([batch, time, c]) }
+    lnf = Tensor([rows, c])
+    lnfMean = Tensor([rows])
+    lnfRstd = Tensor([rows])
+    pooled = Tensor([batch, c])
+    let logitRows = cfg.kind == .gpt ? rows : batch
+    logits = Tensor([logitRows, cfg.outputs])
+    probs = Tensor([logitRows, cfg.outputs])
+    losses = Tensor([logitRows])
+    dlogits = Tensor([logitRows, cfg.outputs])
+    dpooled = Tensor([batch, c])
+    dlnf = Tensor([rows, c])
+    dstreamA = Tensor([batch, time, c])
+    dstreamB = Tensor([batch, time, c])
+    let patchRows = cfg.kind == .vit ? batch * (time - 1) : 0
+    patches = Tensor([patchRows, cfg.patchValues])
+    patchOut = Tensor([patchRows, c])
+    scratch = BlockScratch(rows: rows, c: c, h: cfg.mlpHidden)
+  }
+
+  /// Position ids 0..<time repeated for every sequence of the batch.
+  func positionIDs(time: Int) -> [Int32] {
+    if positions.count != batch * time {
+      positions = (0..<(batch * time)).map { Int32($0 % time) }
+    }
+    return positions
+  }
+
+  func isValid(_ b: Int, _ t: Int) -> Bool { keyValid?[b * time + t] ?? true }
+
+  func validCount(_ b: Int) -> Int { (0..<time).reduce(0) { $0 + (isValid(b, $1) ? 1 : 0) } }
+
+  /// images (B, ch, S, S) -> patches (B·N, ch·P·P), patch-major rows in raster order,
+  /// each row ordered (channel, dy, dx) like a flattened Conv2d kernel.
+  func extractPatches(_ images: Tensor, _ cfg: ModelConfig) {
+    let (ch, s, p, side) = (cfg.imageChannels, cfg.imageSize, cfg.patchSize, cfg.patchesPerSide)
+    let n = side * side
+    var o = 0
+    for b in 0..<batch {
+      let img = images.data + b * ch * s * s
+      for pi in 0..<n {
+        let (py, px) = (pi / side * p, pi % side * p)
+        for k in 0..<ch {
+          for dy in 0..<p {
+            let src = img + k * s * s + (py + dy) * s + px
+            (patches.data + o).update(from: src, count: p)
+            o += p
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,112 @@
+import Kernels
+
+/// Optimizer and schedule settings (`train.*` in a config).
+public struct OptimizerSettings: Sendable, Equatable, Codable {
+  public var learningRate: Double
+  public var minLearningRate: Double
+  public var warmupSteps: Int
+  public var totalSteps: Int
+  public var weightDecay: Double
+  public var beta1: Double
+  public var beta2: Double
+  public var epsilon: Double
+  /// Global gradient-norm clip; 0 turns clipping off.
+  public var gradClip: Double
+
+  public init(
+    learningRate: Double = 1e-3, minLearningRate: Double = 0, warmupSteps: Int = 0, totalSteps: Int,
+    weightDecay: Double = 0.01, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
+    gradClip: Double = 1
+  ) {
+    self.learningRate = learningRate
+    self.minLearningRate = minLearningRate
+    self.warmupSteps = warmupSteps
+    self.totalSteps = totalSteps
+    self.weightDecay = weightDecay
+    self.beta1 = beta1
+    self.beta2 = beta2
+    self.epsilon = epsilon
+    self.gradClip = gradClip
+  }
+}
+
+/// What one optimizer step did.
+public struct StepReport: Sendable, Equatable {
+  public var step: Int
+  public var loss: Float
+  public var penalty: Double
+  public var gradNorm: Float
+  public var learningRate: Double
+  public var alphas: [Int: Float]
+}
+
+/// AdamW state per parameter, keyed by parameter name (as in checkpoints).
+public final class OptimizerState {
+  public var step: Int = 0
+  public let m: [String: Tensor]
+  public let v: [String: Tensor]
+
+  public init(_ parameters: ParameterSet) {
+    var m: [String: Tensor] = [:]
+    var v: [String: Tensor] = [:]
+    for p in parameters.all {
+      m[p.name] = Tensor(p.shape)
+      v[p.name] = Tensor(p.shape)
+    }
+    self.m = m
+    self.v = v
+  }
+}
+
+/// One model, its optimizer, schedule and regularizer: `step` does forward, loss,
+/// penalty, backward, clipping and the update.
+public final class Trainer {
+  public let model: Transformer
+  public let regularizer: Regularizer
+  public let settings: OptimizerSettings
+  public let state: OptimizerState
+  let optimizer: AdamW
+  let schedule: LearningRateSchedule
+
+  public init(model: Transformer, regularizer: Regularizer, settings: OptimizerSettings) {
+    self.model = model
+    self.regularizer = regularizer
+    self.settings = settings
+    self.state = OptimizerState(model.parameters)
+    self.optimizer = AdamW(
+      beta1: settings.beta1, beta2: settings.beta2, epsilon: settings.epsilon, weightDecay: settings.weightDecay)
+    self.schedule = LearningRateSchedule(
+      peak: Float(settings.learningRate), minimum: Float(settings.minLearningRate),
+      warmupSteps: settings.warmupSteps, totalSteps: max(settings.totalSteps, settings.warmupSteps))
+  }
+
+  public func learningRate(at step: Int) -> Double { Double(schedule.rate(at: step)) }
+
+  /// One training step on a batch. `rng` drives dropout.
+  public func step(_ input: ModelInput, targets: [Int32], rng: inout RNG) -> StepReport {
+    let params = model.parameters
+    params.zeroGradients()
+    model.forward(input, training: true, rng: &rng)
+    let loss = model.loss(targets: targets)
+    model.backward()
+    let penalty = regularizer.penalty(model)
+    regularizer.addGradient(model)
+    let grads = params.all.map(\.grad)
+    let norm =
+      settings.gradClip > 0
+      ? GradientClipping.clip(grads, maxNorm: Float(settings.gradClip)) : GradientClipping.globalNorm(grads)
+    let lr = learningRate(at: state.step)
+    regularizer.pull(model, lr: lr)
+    state.step += 1
+    let decoupled = regularizer.settings.mode == .decoupled
+    for p in params.all {
+      let isAlpha = p.name.hasSuffix(".alpha")
+      let decay = isAlpha ? !decoupled : p.decay
+      optimizer.update(param: p.value, grad: p.grad, m: state.m[p.name]!, v: state.v[p.name]!, lr: lr, step: state.step, decay: decay)
+    }
+    var alphas: [Int: Float] = [:]
+    for (b, a) in model.alphas { alphas[b] = a }
+    return StepReport(
+      step: state.step, loss: loss, penalty: penalty, gradNorm: norm, learningRate: lr, alphas: alphas)
+  }
+}

@@ -1,0 +1,147 @@
+import Kernels
+import LayerCollapse
+import Testing
+
+@Suite struct CollapseTests {
+  static func preluModel(_ kind: ModelKind, alpha: Float, seed: UInt64 = 1) -> Transformer {
+    let cfg = Fixtures.config(kind)
+    let model = Transformer(Architecture(config: cfg, activations: [.prelu, .prelu], collapsed: [false, false]))
+    var rng = RNG(seed: seed, stream: "collapse")
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: alpha)
+    return model
+  }
+
+  /// At α = 1 the MLP is exactly linear: logits agree to float32 rounding. 1e-5 relative
+  /// to the largest logit leaves room for the changed summation order of W2·(W1·x) vs
+  /// (W2·W1)·x over 32 hidden units (~10 ulps), and is far below any real difference.
+  @Test(arguments: ModelKind.allCases)
+  func exactAtAlphaOne(kind: ModelKind) {
+    let model = Self.preluModel(kind, alpha: 1)
+    var rng = RNG(seed: 2, stream: "probe")
+    let (probe, _) = Fixtures.batch(model.config, batch: 4, rng: &rng)
+    let (collapsed, report) = Collapse.run(model, options: CollapseOptions(threshold: 0.05), probe: probe)
+    #expect(report.collapsedCount == 2 && !report.approximate)
+    #expect(collapsed.architecture.collapsed == [true, true])
+    let a = model.forward(probe).clone()
+    let b = collapsed.forward(probe)
+    var diff: Float = 0
+    var scale: Float = 0
+    for i in 0..<a.count {
+      diff = max(diff, abs(a[i] - b[i]))
+      scale = max(scale, abs(a[i]))
+    }
+    #expect(diff <= 1e-5 * scale, "max |Δ| \(diff) vs max |logit| \(scale)")
+    #expect(report.logitDeviation! <= 1e-5)
+    for row in report.blocks { #expect(row.maxRelativeDeviation! <= 1e-5) }
+  }
+
+  /// α = 0.97 is within the threshold, so the block collapses, but the MLP was not exactly
+  /// linear: the report shows a non-zero deviation.
+  @Test func nearOneReportsDeviation() {
+    let model = Self.preluModel(.vit, alpha: 0.97)
+    var rng = RNG(seed: 3, stream: "probe")
+    let (probe, _) = Fixtures.batch(model.config, batch: 4, rng: &rng)
+    let (_, report) = Collapse.run(model, probe: probe)
+    #expect(report.blocks.allSatisfy { $0.decision == .collapsed })
+    for row in report.blocks {
+      #expect(row.maxRelativeDeviation! > 1e-4, "block \(row.block): \(row.maxRelativeDeviation!)")
+      #expect(abs(row.distance! - 0.03) < 1e-6)
+    }
+    #expect(report.logitDeviation! > 1e-5)
+  }
+
+  @Test func keepsBlocksOutsideTheThresholdAndSaysWhy() {
+    let cfg = Fixtures.config(.encoder)
+    let model = Transformer(Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]), seed: 1)
+    model.alphaParameter(block: 1)!.value.fill(0.9)
+    let (same, report) = Collapse.run(model, options: CollapseOptions(threshold: 0.05))
+    #expect(report.blocks.map(\.decision) == [.notPReLU(.gelu), .alphaTooFar])
+    #expect(same.architecture.collapsed == [false, false])
+    #expect(report.parametersAfter == report.parametersBefore)
+    // A looser threshold takes it.
+    let (_, loose) = Collapse.run(model, options: CollapseOptions(threshold: 0.2))
+    #expect(loose.blocks[1].decision == .collapsed)
+  }
+
+  @Test func forcedCollapseIsLabelledApproximate() {
+    let model = Transformer(Architecture(config: Fixtures.config(.vit)), seed: 1)
+    var rng = RNG(seed: 4, stream: "probe")
+    let (probe, _) = Fixtures.batch(model.config, batch: 2, rng: &rng)
+    let (merged, report) = Collapse.run(model, options: CollapseOptions(force: [0]), probe: probe)
+    #expect(report.blocks[0].decision == .forcedApproximate && report.approximate)
+    #expect(report.blocks[0].decision.explanation.contains("approximate"))
+    #expect(merged.architecture.collapsed == [true, false])
+  }
+
+  /// fc1·fc2 with d = 8, h = 4: 2·8·4 + 4 + 8 + 1 = 77 < 8² + 8 = 72? No: 77 > 72, so this
+  /// one shrinks; with h = 3 it is 2·24 + 3 + 8 + 1 = 60 ≤ 72 and is kept.
+  @Test func skipsBlocksThatWouldNotShrink() {
+    var cfg = Fixtures.config(.vit)
+    cfg.mlpHidden = 3
+    let model = Transformer(Architecture(config: cfg, activations: [.prelu, .prelu], collapsed: [false, false]), seed: 1)
+    for b in 0..<2 { model.alphaParameter(block: b)!.value.fill(1) }
+    let (_, report) = Collapse.run(model)
+    #expect(report.blocks.allSatisfy { $0.decision == .notSmaller })
+    cfg.mlpHidden = 4
+    let bigger = Transformer(Architecture(config: cfg, activations: [.prelu, .prelu], collapsed: [false, false]), seed: 1)
+    for b in 0..<2 { bigger.alphaParameter(block: b)!.value.fill(1) }
+    #expect(Collapse.run(bigger).report.collapsedCount == 2)
+  }
+
+  /// The merged weights are W2·W1 and W2·b1 + b2, checked element by element.
+  @Test func mergedWeightsAreTheProduct() {
+    let model = Self.preluModel(.gpt, alpha: 1)
+    let (merged, _) = Collapse.run(model)
+    let p = model.parameters
+    let (w1, b1) = (p["blocks.0.mlp.fc1.weight"]!.value, p["blocks.0.mlp.fc1.bias"]!.value)
+    let (w2, b2) = (p["blocks.0.mlp.fc2.weight"]!.value, p["blocks.0.mlp.fc2.bias"]!.value)
+    let w = merged.parameters["blocks.0.mlp.linear.weight"]!.value
+    let b = merged.parameters["blocks.0.mlp.linear.bias"]!.value
+    let (d, h) = (8, 32)
+    for i in 0..<d {
+      var bias = Double(b2[i])
+      for k in 0..<h { bias += Double(w2[i * h + k]) * Double(b1[k]) }
+      #expect(abs(Double(b[i]) - bias) < 1e-5)
+      for j in 0..<d {
+        var sum = 0.0
+        for k in 0..<h { sum += Double(w2[i * h + k]) * Double(w1[k * d + j]) }
+        #expect(abs(Double(w[i * d + j]) - sum) < 1e-5)
+      }
+    }
+    // Everything else is copied unchanged.
+    #expect(merged.parameters["blocks.0.attn.qkv.weight"]!.value.array == p["blocks.0.attn.qkv.weight"]!.value.array)
+  }
+}
+
+@Suite struct CountTests {
+  @Test(arguments: ModelKind.allCases)
+  func closedFormParameterCountMatchesTensors(kind: ModelKind) {
+    for collapsed in [[false, false], [false, true], [true, true]] {
+      let arch = Architecture(config: Fixtures.config(kind), activations: [.gelu, .prelu], collapsed: collapsed)
+      #expect(Transformer(arch).parameters.elementCount == arch.parameterCount)
+    }
+  }
+
+  /// Each collapsed (d, 4d, d) PReLU block removes 7d² + 4d parameters, plus its α.
+  @Test func collapseRemovesSevenDSquaredPlusFourD() {
+    let d = 16
+    let cfg = ModelConfig(kind: .vit, dModel: d, heads: 2, layers: 3, mlpHidden: 4 * d, classes: 10, imageSize: 8, patchSize: 4)
+    let before = Architecture(config: cfg, activations: [.gelu, .prelu, .prelu], collapsed: [false, false, false])
+    var after = before
+    after.collapsed = [false, true, true]
+    #expect(before.parameterCount - after.parameterCount == 2 * (7 * d * d + 4 * d + 1))
+    // MACs per token of an MLP: 2·d·4d = 8d² before, d² after, so 7d² fewer per token.
+    let t = cfg.sequenceLength
+    #expect(before.macsPerExample() - after.macsPerExample() == 2 * 7 * d * d * t)
+  }
+
+  /// Hand count for the tiny ViT: patch 8·48+8, cls 8, positions 5·8; per block norms 32,
+  /// qkv 8·24+24, proj 64+8, MLP 2·8·32+32+8; final norm 16; head 3·8+3.
+  @Test func tinyVitByHand() {
+    let arch = Architecture(config: Fixtures.config(.vit))
+    let block = 32 + (192 + 24) + (64 + 8) + (512 + 32 + 8)
+    #expect(arch.parameterCount == (384 + 8) + 8 + 40 + 2 * block + 16 + 27)
+    // MACs: patches 4·48·8; per block qkv 5·8·24, attention 2·25·8, proj 5·64, MLP 2·5·8·32; head 8·3.
+    #expect(arch.macsPerExample() == 4 * 48 * 8 + 2 * (5 * 8 * 24 + 2 * 25 * 8 + 5 * 64 + 2 * 5 * 8 * 32) + 24)
+  }
+}

@@ -1,0 +1,65 @@
+import Kernels
+import LayerCollapse
+
+/// Tiny models and batches shared by the model, collapse and training tests.
+enum Fixtures {
+  static func config(_ kind: ModelKind, dropout: Float = 0) -> ModelConfig {
+    switch kind {
+    case .encoder:
+      ModelConfig(
+        kind: .encoder, dModel: 8, heads: 2, layers: 2, mlpHidden: 32, dropout: dropout, maxLen: 6, vocabSize: 11,
+        classes: 3, pooling: .mean)
+    case .vit:
+      ModelConfig(
+        kind: .vit, dModel: 8, heads: 2, layers: 2, mlpHidden: 32, dropout: dropout, classes: 3, imageSize: 8,
+        imageChannels: 3, patchSize: 4)
+    case .gpt:
+      ModelConfig(
+        kind: .gpt, dModel: 8, heads: 2, layers: 2, mlpHidden: 32, dropout: dropout, maxLen: 6, vocabSize: 7,
+        tieWeights: true)
+    }
+  }
+
+  /// A batch of `batch` examples; encoder sequences end in padding of varying length.
+  static func batch(_ cfg: ModelConfig, batch: Int, rng: inout RNG) -> (input: ModelInput, targets: [Int32]) {
+    switch cfg.kind {
+    case .vit:
+      let images = Tensor([batch, cfg.imageChannels, cfg.imageSize, cfg.imageSize])
+      rng.fillNormal(images)
+      return (.images(images), (0..<batch).map { _ in Int32(rng.int(below: cfg.classes)) })
+    case .encoder:
+      let t = cfg.maxLen
+      var ids: [Int32] = []
+      var valid: [Bool] = []
+      for b in 0..<batch {
+        let length = t - b % 3  // 0–2 padding positions
+        for i in 0..<t {
+          ids.append(i < length ? Int32(i == 0 ? 2 : 4 + rng.int(below: cfg.vocabSize - 4)) : 0)
+          valid.append(i < length)
+        }
+      }
+      return (
+        .tokens(ids: ids, valid: valid, batch: batch, time: t), (0..<batch).map { _ in Int32(rng.int(below: cfg.classes)) }
+      )
+    case .gpt:
+      let t = cfg.maxLen
+      let ids = (0..<(batch * t)).map { _ in Int32(rng.int(below: cfg.vocabSize)) }
+      let targets = (0..<(batch * t)).map { _ in Int32(rng.int(below: cfg.vocabSize)) }
+      return (.tokens(ids: ids, valid: nil, batch: batch, time: t), targets)
+    }
+  }
+
+  /// Overwrites every parameter with values large enough that gradients are O(0.1), so a
+  /// finite-difference check has something to measure (GPT-2 init gives gradients ~1e-3).
+  static func randomizeParameters(_ model: Transformer, rng: inout RNG, alpha: Float) {
+    for p in model.parameters.all {
+      if p.name.hasSuffix(".alpha") {
+        p.value.fill(alpha)
+      } else if p.name.contains("ln") && p.name.hasSuffix(".weight") {
+        rng.fillNormal(p.value, mean: 1, std: 0.1)
+      } else {
+        rng.fillNormal(p.value, std: 0.3)
+      }
+    }
+  }
+}

@@ -1,0 +1,95 @@
+import Kernels
+import LayerCollapse
+import Testing
+
+/// Whole-model gradients against central finite differences of
+/// L = cross-entropy + λ·Σ(α − 1)², for every parameter element of tiny models.
+///
+/// Tolerance: the loss is float32 through ~40 rounded operations per path (relative
+/// noise ~1e-6 on L ≈ 1); with h = 1e-3 that is ≤ 5e-4 in the quotient, and truncation
+/// is h²·|f'''| ≈ 1e-6. PReLU/ReLU kinks: a pre-activation within h·|∂pre/∂θ| of 0
+/// breaks the difference quotient, so the fixtures use GELU or an α that keeps the kink
+/// mild, and we allow |Δ| ≤ 3e-3 + 2e-2·|numeric|. Wrong wiring is off by O(1).
+@Suite struct ModelGradientTests {
+  static let h: Float = 1e-3
+
+  static func check(_ model: Transformer, regularizer: Regularizer, seed: UInt64) -> (worst: Double, name: String) {
+    var rng = RNG(seed: seed, stream: "batch")
+    let (input, targets) = Fixtures.batch(model.config, batch: 3, rng: &rng)
+    let loss: () -> Double = {
+      model.forward(input)
+      return Double(model.loss(targets: targets)) + regularizer.penalty(model)
+    }
+    model.parameters.zeroGradients()
+    _ = loss()
+    model.backward()
+    regularizer.addGradient(model)
+    var worst = 0.0
+    var worstName = ""
+    for p in model.parameters.all {
+      for i in 0..<p.value.count {
+        let saved = p.value.data[i]
+        p.value.data[i] = saved + h
+        let plus = loss()
+        p.value.data[i] = saved - h
+        let minus = loss()
+        p.value.data[i] = saved
+        let numeric = (plus - minus) / Double(2 * h)
+        let excess = abs(Double(p.grad.data[i]) - numeric) - (3e-3 + 2e-2 * abs(numeric))
+        if excess > worst {
+          worst = excess
+          worstName = "\(p.name)[\(i)]: analytic \(p.grad.data[i]) numeric \(numeric)"
+        }
+      }
+    }
+    return (worst, worstName)
+  }
+
+  @Test(arguments: ModelKind.allCases)
+  func geluModel(kind: ModelKind) {
+    var rng = RNG(seed: 1, stream: "fd \(kind)")
+    let model = Transformer(Architecture(config: Fixtures.config(kind)))
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0)
+    let result = Self.check(model, regularizer: Regularizer(settings: LayerCollapseSettings(), blocks: []), seed: 2)
+    #expect(result.worst == 0, "\(result.name)")
+  }
+
+  /// PReLU in the last block, penalty on: α's gradient is the data term plus 2λ(α − 1).
+  @Test(arguments: ModelKind.allCases)
+  func preluModelWithPenalty(kind: ModelKind) {
+    var rng = RNG(seed: 3, stream: "fd prelu \(kind)")
+    let cfg = Fixtures.config(kind)
+    let model = Transformer(Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]))
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.6)
+    let lc = LayerCollapseSettings(lambda: 0.7, blocks: 1)
+    let result = Self.check(model, regularizer: Regularizer(settings: lc, blocks: [1]), seed: 4)
+    #expect(result.worst == 0, "\(result.name)")
+    #expect(model.parameters["blocks.1.mlp.act.alpha"] != nil)
+  }
+
+  @Test(arguments: ModelKind.allCases)
+  func collapsedModel(kind: ModelKind) {
+    var rng = RNG(seed: 5, stream: "fd collapsed \(kind)")
+    let cfg = Fixtures.config(kind)
+    let model = Transformer(Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, true]))
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 1)
+    #expect(model.parameters["blocks.1.mlp.linear.weight"]?.shape == [8, 8])
+    #expect(model.parameters["blocks.1.mlp.fc1.weight"] == nil)
+    let result = Self.check(model, regularizer: Regularizer(settings: LayerCollapseSettings(), blocks: []), seed: 6)
+    #expect(result.worst == 0, "\(result.name)")
+  }
+
+  /// The regularizer alone (gradients zeroed, no data term) adds exactly 2λ(α − 1) to dα.
+  @Test func penaltyGradientIsTwoLambdaAlphaMinusOne() {
+    let cfg = Fixtures.config(.vit)
+    let model = Transformer(Architecture(config: cfg, activations: [.prelu, .prelu], collapsed: [false, false]), seed: 1)
+    model.alphaParameter(block: 0)!.value.fill(0.25)
+    model.alphaParameter(block: 1)!.value.fill(1.5)
+    let reg = Regularizer(settings: LayerCollapseSettings(lambda: 2, blocks: 2), blocks: [0, 1])
+    model.parameters.zeroGradients()
+    reg.addGradient(model)
+    #expect(model.alphaParameter(block: 0)!.grad[0] == -3)  // 2·2·(0.25 − 1)
+    #expect(model.alphaParameter(block: 1)!.grad[0] == 2)  // 2·2·(1.5 − 1)
+    #expect(reg.penalty(model) == 2 * (0.5625 + 0.25))
+  }
+}

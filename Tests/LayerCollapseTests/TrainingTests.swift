@@ -1,0 +1,170 @@
+import Kernels
+import LayerCollapse
+import Testing
+
+/// A learnable synthetic task per model kind: the label is a simple function of the input.
+enum SyntheticTask {
+  static func batch(_ cfg: ModelConfig, batch: Int, rng: inout RNG) -> (ModelInput, [Int32]) {
+    switch cfg.kind {
+    case .vit:
+      // Class = which third of the image is brightest.
+      let images = Tensor([batch, cfg.imageChannels, cfg.imageSize, cfg.imageSize])
+      rng.fillNormal(images, std: 0.5)
+      var labels: [Int32] = []
+      let s = cfg.imageSize
+      for b in 0..<batch {
+        let label = rng.int(below: cfg.classes)
+        labels.append(Int32(label))
+        for ch in 0..<cfg.imageChannels {
+          for y in 0..<s {
+            for x in 0..<s where x * cfg.classes / s == label { images[((b * cfg.imageChannels + ch) * s + y) * s + x] += 1.5 }
+          }
+        }
+      }
+      return (.images(images), labels)
+    case .encoder:
+      // Class = the token at position 1, folded into the classes.
+      var (input, _) = Fixtures.batch(cfg, batch: batch, rng: &rng)
+      guard case .tokens(let ids, let valid, let b, let t) = input else { fatalError("encoder batch") }
+      let labels = (0..<b).map { Int32(Int(ids[$0 * t + 1]) % cfg.classes) }
+      input = .tokens(ids: ids, valid: valid, batch: b, time: t)
+      return (input, labels)
+    case .gpt:
+      // Next token = current + 1 (mod V).
+      let t = cfg.maxLen
+      var ids: [Int32] = []
+      for _ in 0..<batch {
+        let start = rng.int(below: cfg.vocabSize)
+        for i in 0..<t { ids.append(Int32((start + i) % cfg.vocabSize)) }
+      }
+      let targets = ids.map { ($0 + 1) % Int32(cfg.vocabSize) }
+      return (.tokens(ids: ids, valid: nil, batch: batch, time: t), targets)
+    }
+  }
+
+  /// Trains and returns (first loss, mean of the last 10 losses, the trainer).
+  static func train(
+    _ cfg: ModelConfig, activations: [Activation], lc: LayerCollapseSettings, steps: Int, lr: Double = 3e-3,
+    seed: UInt64 = 1
+  ) -> (first: Float, last: Float, trainer: Trainer) {
+    let model = Transformer(
+      Architecture(config: cfg, activations: activations, collapsed: activations.map { _ in false }), seed: seed,
+      alphaInit: lc.alphaInit)
+    let blocks = activations.indices.filter { activations[$0] == .prelu }
+    let trainer = Trainer(
+      model: model, regularizer: Regularizer(settings: lc, blocks: blocks),
+      settings: OptimizerSettings(learningRate: lr, warmupSteps: 10, totalSteps: steps, weightDecay: 0.01))
+    var data = RNG(seed: seed, stream: "data")
+    var dropout = RNG(seed: seed, stream: "dropout")
+    var losses: [Float] = []
+    for _ in 0..<steps {
+      let (input, targets) = batch(cfg, batch: 16, rng: &data)
+      losses.append(trainer.step(input, targets: targets, rng: &dropout).loss)
+    }
+    return (losses[0], losses.suffix(10).reduce(0, +) / 10, trainer)
+  }
+}
+
+@Suite struct TrainingTests {
+  /// A large λ pulls every selected α within the threshold of 1 while the task loss falls;
+  /// with λ = 0 nothing pulls, and the α's stay far from 1.
+  /// In penalty mode Adam normalizes α's step to about lr, so α can travel at most Σ lr_t:
+  /// 300 cosine steps at 1e-2 give ~1.5, enough for 0.01 → 1. Decoupled mode pulls by
+  /// 2·lr·λ·(α − 1) outside Adam, so a smaller lr suffices.
+  @Test(arguments: [RegularizerMode.penalty, .decoupled])
+  func largeLambdaDrivesAlphaToOne(mode: RegularizerMode) {
+    let cfg = Fixtures.config(.vit)
+    let lc = LayerCollapseSettings(lambda: mode == .penalty ? 5 : 50, blocks: 2, mode: mode)
+    let lr = mode == .penalty ? 1e-2 : 3e-3
+    let run = SyntheticTask.train(cfg, activations: [.prelu, .prelu], lc: lc, steps: 300, lr: lr)
+    #expect(run.last < 0.6 * run.first, "loss \(run.first) → \(run.last)")
+    for (b, a) in run.trainer.model.alphas { #expect(abs(a - 1) < 0.05, "block \(b): α = \(a)") }
+    #expect(run.trainer.regularizer.converged(run.trainer.model))
+  }
+
+  @Test func zeroLambdaLeavesAlphaAlone() {
+    let cfg = Fixtures.config(.vit)
+    let run = SyntheticTask.train(cfg, activations: [.prelu, .prelu], lc: LayerCollapseSettings(lambda: 0, blocks: 2), steps: 300)
+    #expect(run.last < 0.6 * run.first)
+    for (b, a) in run.trainer.model.alphas { #expect(abs(a - 1) > 0.5, "block \(b): α = \(a)") }
+  }
+
+  /// Each model kind can drive the loss on one fixed small batch to near zero: forward and
+  /// backward are wired so that gradient descent works end to end.
+  @Test(arguments: ModelKind.allCases)
+  func overfitsOneBatch(kind: ModelKind) {
+    let cfg = Fixtures.config(kind)
+    let model = Transformer(Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]), seed: 3)
+    let trainer = Trainer(
+      model: model, regularizer: Regularizer(settings: LayerCollapseSettings(), blocks: []),
+      settings: OptimizerSettings(learningRate: 1e-2, totalSteps: 400, weightDecay: 0, gradClip: 0))
+    var rng = RNG(seed: 4, stream: "overfit")
+    let (input, targets) = Fixtures.batch(cfg, batch: 4, rng: &rng)
+    var loss: Float = 0
+    for _ in 0..<400 { loss = trainer.step(input, targets: targets, rng: &rng).loss }
+    #expect(loss < 0.05, "final loss \(loss)")
+  }
+
+  /// Changing a future token never changes an earlier position's logits.
+  @Test func causalMask() {
+    let cfg = Fixtures.config(.gpt)
+    let model = Transformer(Architecture(config: cfg), seed: 5)
+    var rng = RNG(seed: 6, stream: "causal")
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0)
+    var ids: [Int32] = (0..<6).map { _ in Int32(rng.int(below: 7)) }
+    let before = model.forward(.tokens(ids: ids, valid: nil, batch: 1, time: 6)).clone()
+    for changed in 1..<6 {
+      ids[changed] = (ids[changed] + 3) % 7
+      let after = model.forward(.tokens(ids: ids, valid: nil, batch: 1, time: 6))
+      for i in 0..<(changed * 7) { #expect(after[i] == before[i], "position \(i / 7) changed with token \(changed)") }
+      #expect((changed * 7..<42).contains { after[$0] != before[$0] })
+      ids[changed] = (ids[changed] + 4) % 7
+    }
+  }
+
+  /// Padding is invisible to the encoder: changing a padded token changes nothing.
+  @Test func paddingIsMasked() {
+    let cfg = Fixtures.config(.encoder)
+    let model = Transformer(Architecture(config: cfg), seed: 5)
+    var rng = RNG(seed: 7, stream: "padding")
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0)
+    let valid = [true, true, true, true, false, false]
+    var ids: [Int32] = [2, 5, 6, 7, 0, 0]
+    let before = model.forward(.tokens(ids: ids, valid: valid, batch: 1, time: 6)).clone()
+    ids[4] = 9
+    ids[5] = 3
+    let after = model.forward(.tokens(ids: ids, valid: valid, batch: 1, time: 6))
+    #expect(after.array == before.array)
+  }
+
+  @Test func convertingKeepsWeightsAndAddsAlpha() {
+    let cfg = Fixtures.config(.encoder)
+    let gelu = Transformer(Architecture(config: cfg), seed: 8)
+    let converted = gelu.withPReLU(blocks: LayerCollapseSettings(blocks: 1).selectedBlocks(layers: 2), alphaInit: 0.01)
+    #expect(converted.architecture.activations == [.gelu, .prelu])
+    #expect(converted.alphas.map(\.alpha) == [0.01])
+    for p in gelu.parameters.all { #expect(converted.parameters[p.name]!.value.array == p.value.array) }
+  }
+
+  @Test func selectionCountsFromTheOutputEnd() {
+    #expect(LayerCollapseSettings(blocks: 2).selectedBlocks(layers: 6) == [4, 5])
+    #expect(LayerCollapseSettings(fraction: 0.5).selectedBlocks(layers: 6) == [3, 4, 5])
+    #expect(LayerCollapseSettings(fraction: 0.1).selectedBlocks(layers: 6) == [5])
+    #expect(LayerCollapseSettings(blocks: 9).selectedBlocks(layers: 4) == [0, 1, 2, 3])
+    #expect(LayerCollapseSettings().selectedBlocks(layers: 4).isEmpty)
+  }
+
+  /// Dropout runs only in training, and the same seed reproduces a run bit for bit.
+  @Test func dropoutIsSeeded() {
+    let cfg = Fixtures.config(.vit, dropout: 0.3)
+    let a = SyntheticTask.train(cfg, activations: [.gelu, .gelu], lc: LayerCollapseSettings(), steps: 5)
+    let b = SyntheticTask.train(cfg, activations: [.gelu, .gelu], lc: LayerCollapseSettings(), steps: 5)
+    for p in a.trainer.model.parameters.all {
+      #expect(p.value.array.map(\.bitPattern) == b.trainer.model.parameters[p.name]!.value.array.map(\.bitPattern))
+    }
+    var rng = RNG(seed: 1, stream: "eval")
+    let (input, _) = Fixtures.batch(cfg, batch: 2, rng: &rng)
+    let first = a.trainer.model.forward(input).clone()
+    #expect(a.trainer.model.forward(input).array == first.array)
+  }
+}
