@@ -1,6 +1,7 @@
 // `make bench`: throughput figures, printed as tables. Not a test: nothing here asserts.
 import Foundation
 import Kernels
+import LayerCollapse
 
 /// Median wall time of `body` over repeated runs lasting at least `budget` seconds.
 func medianSeconds(budget: Double = 0.4, minRuns: Int = 5, _ body: () -> Void) -> Double {
@@ -75,6 +76,67 @@ for c in gemmCases {
   for t in threads {
     BLASThreads.set(t)
     row += " | " + pad(String(format: "%.1f", gemmGFLOPS(c)), 9, right: true)
+  }
+  print(row + " |")
+}
+
+// MARK: model training steps
+
+struct ModelCase {
+  var label: String
+  var config: ModelConfig
+  var batch: Int
+}
+
+let modelCases: [ModelCase] = [
+  ModelCase(
+    label: "vit (a)",
+    config: ModelConfig(kind: .vit, dModel: 128, heads: 4, layers: 4, mlpHidden: 512, classes: 10, imageSize: 32, patchSize: 4),
+    batch: 64),
+  ModelCase(
+    label: "encoder (b)",
+    config: ModelConfig(kind: .encoder, dModel: 128, heads: 4, layers: 4, mlpHidden: 512, maxLen: 64, vocabSize: 8192, classes: 2),
+    batch: 32),
+  ModelCase(
+    label: "gpt (c)",
+    config: ModelConfig(kind: .gpt, dModel: 128, heads: 4, layers: 4, mlpHidden: 512, maxLen: 128, vocabSize: 256),
+    batch: 32),
+]
+
+func syntheticBatch(_ c: ModelCase, rng: inout RNG) -> (ModelInput, [Int32]) {
+  let cfg = c.config
+  switch cfg.kind {
+  case .vit:
+    let images = Tensor([c.batch, 3, 32, 32])
+    rng.fillNormal(images)
+    return (.images(images), (0..<c.batch).map { _ in Int32(rng.int(below: cfg.classes)) })
+  case .encoder, .gpt:
+    let n = c.batch * cfg.maxLen
+    let ids = (0..<n).map { _ in Int32(rng.int(below: cfg.vocabSize)) }
+    let targets = cfg.kind == .gpt ? ids : (0..<c.batch).map { _ in Int32(rng.int(below: cfg.classes)) }
+    return (.tokens(ids: ids, valid: nil, batch: c.batch, time: cfg.maxLen), targets)
+  }
+}
+
+print("")
+print("Training step, ms (median), PReLU in the last 2 blocks, penalty on")
+print("")
+var header2 = "| " + pad("model", 12)
+for t in threads { header2 += " | " + pad("\(t) thread" + (t == 1 ? "" : "s"), 9, right: true) }
+print(header2 + " |")
+for c in modelCases {
+  var row = "| " + pad(c.label, 12)
+  for t in threads {
+    BLASThreads.set(t)
+    let arch = Architecture(config: c.config, activations: [.gelu, .gelu, .prelu, .prelu], collapsed: [false, false, false, false])
+    let model = Transformer(arch, seed: 1)
+    let trainer = Trainer(
+      model: model, regularizer: Regularizer(settings: LayerCollapseSettings(lambda: 1, blocks: 2), blocks: [2, 3]),
+      settings: OptimizerSettings(learningRate: 1e-3, totalSteps: 1000))
+    var rng = RNG(seed: 1, stream: "bench data")
+    let (input, targets) = syntheticBatch(c, rng: &rng)
+    let seconds = medianSeconds(budget: 2, minRuns: 5) { _ = trainer.step(input, targets: targets, rng: &rng) }
+    row += " | " + pad(String(format: "%.1f", seconds * 1000), 9, right: true)
   }
   print(row + " |")
 }
