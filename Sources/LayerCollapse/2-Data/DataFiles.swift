@@ -52,7 +52,8 @@ public enum BatchOrder {
   static func checkBatchSize(_ batchSize: Int) throws {
     if batchSize < 1 {
       throw LCError.badConfig([
-        ErrorDetail(what: "invalid batch size", location: "batch_size", expected: "a positive integer", got: "\(batchSize)")
+        ErrorDetail(
+          what: "invalid batch size", location: "batch_size", expected: "a positive integer", got: "\(batchSize)")
       ])
     }
   }

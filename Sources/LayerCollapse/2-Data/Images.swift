@@ -70,8 +70,10 @@ public struct ImageSplit: Sendable, Equatable {
     self.files = files
   }
 
-  /// The 3072 CHW bytes of image `index`.
-  public func image(_ index: Int) -> ArraySlice<UInt8> {
+  /// The 3072 CHW bytes of image `index` (a copy, indexed from 0).
+  public func image(_ index: Int) -> [UInt8] { Array(slice(index)) }
+
+  func slice(_ index: Int) -> ArraySlice<UInt8> {
     pixels[(index * ImageSplit.pixelsPerImage)..<((index + 1) * ImageSplit.pixelsPerImage)]
   }
 
@@ -82,7 +84,8 @@ public struct ImageSplit: Sendable, Equatable {
     return counts
   }
 
-  /// Reads the records of `files` in order, stopping after `limit` images when given.
+  /// Reads the records of `files` in order, stopping after `limit` images when given. Errors name
+  /// the file and, for a bad label, the record (counting from 0) and its byte offset.
   /// Throws `.missingInput` for a missing file and `.badData` for a size that is not a whole number
   /// of records or a label byte outside the format's classes.
   public static func readCIFAR(files: [String], format: CIFARFormat, limit: Int? = nil) throws -> ImageSplit {
@@ -100,8 +103,11 @@ public struct ImageSplit: Sendable, Equatable {
         throw LCError.badData(
           ErrorDetail(
             what: "file size is not a whole number of \(format.name) records", location: file,
-            expected: "a positive multiple of \(size) bytes (\(format.labelBytes) label byte\(format.labelBytes == 1 ? "" : "s") + 3072 pixel bytes per record)",
-            got: "\(bytes.count) bytes = \(whole) whole record\(whole == 1 ? "" : "s") + \(extra) extra byte\(extra == 1 ? "" : "s")",
+            expected:
+              "a positive multiple of \(size) bytes (\(format.labelBytes) label byte\(format.labelBytes == 1 ? "" : "s") + 3072 pixel bytes per record)",
+            got: bytes.isEmpty
+              ? "0 bytes (an empty file)"
+              : "\(bytes.count) bytes = \(whole) whole record\(whole == 1 ? "" : "s") + \(extra) extra byte\(extra == 1 ? "" : "s")",
             hint: "The file may be truncated or not a \(format.name) binary batch"))
       }
       let take: Int = limit.map { min(whole, $0 - labels.count) } ?? whole
@@ -117,7 +123,8 @@ public struct ImageSplit: Sendable, Equatable {
         for check in checks where Int(check.value) >= check.classes {
           throw LCError.badData(
             ErrorDetail(
-              what: "\(check.name) out of range", location: "\(file): record \(record) (byte offset \(offset))",
+              what: "\(check.name) out of range",
+              location: "\(file): record \(record) (counting from 0; byte offset \(offset))",
               expected: "a \(check.name) byte in 0..\(check.classes - 1)", got: "\(check.value)"))
         }
         if record < take {
@@ -198,7 +205,7 @@ public struct ChannelStats: Sendable, Equatable {
 }
 
 /// Random crop with zero padding and horizontal flip, the standard CIFAR training augmentation.
-public struct CropFlip: Sendable, Equatable {
+public struct CropFlip: Sendable, Hashable {
   public static let padding: Int = 4
   /// Row and column of the crop's top-left corner in the zero-padded 40×40 image, each in 0...8
   /// (4, 4 is the original image).
@@ -225,7 +232,10 @@ public struct CropFlip: Sendable, Equatable {
   /// The augmented copy of a 3072-byte CHW image: output pixel (c, y, x) is input pixel
   /// (c, y + top − 4, x' + left − 4) with x' = 31 − x when flipping and x otherwise, and 0 where
   /// that falls outside the image (the padding is black in raw pixel values).
-  public func apply(to image: ArraySlice<UInt8>) -> [UInt8] {
+  public func apply(to image: [UInt8]) -> [UInt8] { apply(to: image[...]) }
+
+  func apply(to image: ArraySlice<UInt8>) -> [UInt8] {
+    precondition(image.count == ImageSplit.pixelsPerImage, "CropFlip: an image has 3072 bytes, got \(image.count)")
     let side: Int = ImageSplit.side
     let base: Int = image.startIndex
     var out: [UInt8] = [UInt8](repeating: 0, count: ImageSplit.pixelsPerImage)
@@ -347,10 +357,10 @@ public struct ImageData: Sendable {
     for index in indices {
       if augment {
         var rng: RNG = epochRNG.derived("image-\(index)")
-        let image: [UInt8] = CropFlip.random(&rng).apply(to: train.image(index))
+        let image: [UInt8] = CropFlip.random(&rng).apply(to: train.slice(index))
         appendNormalized(image[...], to: &values)
       } else {
-        appendNormalized(train.image(index), to: &values)
+        appendNormalized(train.slice(index), to: &values)
       }
     }
     return ImageBatch(
@@ -362,7 +372,7 @@ public struct ImageData: Sendable {
   public func evalBatch(_ indices: [Int]) -> ImageBatch {
     var values: [Float] = []
     values.reserveCapacity(indices.count * ImageSplit.pixelsPerImage)
-    for index in indices { appendNormalized(eval.image(index), to: &values) }
+    for index in indices { appendNormalized(eval.slice(index), to: &values) }
     return ImageBatch(
       images: Tensor([indices.count, 3, ImageSplit.side, ImageSplit.side], values),
       labels: indices.map { eval.labels[$0] })

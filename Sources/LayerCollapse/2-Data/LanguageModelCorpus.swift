@@ -24,7 +24,8 @@ public struct CorpusVocabulary: Sendable, Equatable {
   /// ascending order, byte-level ones empty. Throws `.badData` otherwise.
   public init(kind: Kind, characters: [UInt32] = []) throws {
     var valid: Bool = kind == .byte ? characters.isEmpty : !characters.isEmpty
-    for (i, value) in characters.enumerated() where Unicode.Scalar(value) == nil || (i > 0 && characters[i - 1] >= value) {
+    for (i, value) in characters.enumerated()
+    where Unicode.Scalar(value) == nil || (i > 0 && characters[i - 1] >= value) {
       valid = false
     }
     if !valid {
@@ -112,7 +113,8 @@ public struct CorpusOptions: Sendable, Equatable {
     var problems: [ErrorDetail] = []
     if maxLength < 1 {
       problems.append(
-        ErrorDetail(what: "sequence length too small", location: "max_len", expected: "at least 1", got: "\(maxLength)"))
+        ErrorDetail(what: "sequence length too small", location: "max_len", expected: "at least 1", got: "\(maxLength)")
+      )
     }
     if !(trainFraction > 0 && trainFraction < 1) {
       problems.append(
@@ -152,7 +154,8 @@ public struct LanguageModelCorpus: Sendable {
       throw LCError.badConfig([
         ErrorDetail(
           what: "vocabulary kind does not match", location: "vocabulary",
-          expected: "a \(options.vocabulary.rawValue)-level vocabulary", got: "a stored \(given.kind.rawValue)-level one")
+          expected: "a \(options.vocabulary.rawValue)-level vocabulary",
+          got: "a stored \(given.kind.rawValue)-level one")
       ])
     }
     let bytes: [UInt8] = try readDataFile(file, describing: "text corpus")
@@ -174,8 +177,10 @@ public struct LanguageModelCorpus: Sendable {
       throw LCError.badData(
         ErrorDetail(
           what: "corpus shorter than one window", location: file,
-          expected: "at least \(window) tokens (max_len + 1) in each split, so at least \(minimumTokens(window, options.trainFraction)) tokens at train_fraction \(options.trainFraction)",
-          got: "\(tokens.count) \(options.vocabulary.rawValue) tokens: \(trainCount) train, \(validationCount) validation",
+          expected:
+            "at least \(window) tokens (max_len + 1) in each split, so at least \(minimumTokens(window, options.trainFraction)) tokens at train_fraction \(options.trainFraction)",
+          got:
+            "\(tokens.count) \(options.vocabulary.rawValue) tokens: \(trainCount) train, \(validationCount) validation",
           hint: "Use a longer text or a smaller max_len"))
     }
     return LanguageModelCorpus(

@@ -32,14 +32,17 @@ public struct LabeledSentences: Sendable, Equatable {
           expected: "a tab-separated header row naming columns 'sentence' and 'label'", got: "an empty file"))
     }
     let header: [String] = fields(of: rawLines[0])
-    let names: [String] = header.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+    // A UTF-8 byte-order mark before the first column name is ignored.
+    let names: [String] = header.map {
+      $0.replacingOccurrences(of: "\u{FEFF}", with: "").trimmingCharacters(in: .whitespaces).lowercased()
+    }
     guard let sentenceColumn = names.firstIndex(of: "sentence"), let labelColumn = names.firstIndex(of: "label") else {
       let shown: String = String(decoding: rawLines[0], as: UTF8.self)
       throw LCError.badData(
         ErrorDetail(
           what: "missing header", location: "\(path):1",
           expected: "a tab-separated header row naming columns 'sentence' and 'label'", got: excerpt(shown),
-          hint: "GLUE test files have no labels and cannot be used for training or evaluation"))
+          hint: names.contains("sentence") ? "GLUE test files have no labels; use the train and dev files" : ""))
     }
     var sentences: [String] = []
     var labels: [Int32] = []
@@ -63,19 +66,17 @@ public struct LabeledSentences: Sendable, Equatable {
             expected: "non-empty text in column \(sentenceColumn + 1) ('sentence')", got: "a blank field"))
       }
       let labelText: String = row[labelColumn].trimmingCharacters(in: .whitespaces)
-      let upper: String = numClasses.map { "0..\($0 - 1)" } ?? "0 or more"
+      let wanted: String =
+        numClasses.map { "an integer class label in 0..\($0 - 1)" } ?? "a non-negative integer class label"
       guard let label = Int32(labelText) else {
         throw LCError.badData(
           ErrorDetail(
             what: "label is not an integer", location: "\(path):\(line)",
-            expected: "an integer class label in \(upper) in column \(labelColumn + 1) ('label')",
-            got: excerpt(labelText)))
+            expected: "\(wanted) in column \(labelColumn + 1) ('label')", got: excerpt(labelText)))
       }
       if label < 0 || (numClasses != nil && Int(label) >= numClasses!) {
         throw LCError.badData(
-          ErrorDetail(
-            what: "label out of range", location: "\(path):\(line)",
-            expected: "an integer class label in \(upper)", got: "\(label)"))
+          ErrorDetail(what: "label out of range", location: "\(path):\(line)", expected: wanted, got: "\(label)"))
       }
       maxLabel = max(maxLabel, label)
       sentences.append(sentence)
@@ -97,7 +98,8 @@ public struct LabeledSentences: Sendable, Equatable {
           ErrorDetail(
             what: "labels are not 0..C-1", location: "\(path):\(line)",
             expected: "every class 0..\(maxLabel) to occur when the number of classes is taken from the data",
-            got: "largest label \(maxLabel) here, but no row with label \(missing.prefix(5).map(String.init).joined(separator: ", "))\(missing.count > 5 ? ", …" : "")",
+            got:
+              "largest label \(maxLabel) here, but no row with label \(missing.prefix(5).map(String.init).joined(separator: ", "))\(missing.count > 5 ? ", …" : "")",
             hint: "Set the number of classes explicitly if some classes really have no examples"))
       }
       classes = max(classes, 1)
@@ -158,7 +160,8 @@ public struct TextClassificationOptions: Sendable, Equatable {
       problems.append(
         ErrorDetail(
           what: "sequence length too small", location: "max_len",
-          expected: "at least \(minimum) ([CLS]\(appendSeparator ? ", [SEP]" : "") and one token)", got: "\(maxLength)"))
+          expected: "at least \(minimum) ([CLS]\(appendSeparator ? ", [SEP]" : "") and one token)", got: "\(maxLength)")
+      )
     }
     if vocabularySize < 5 {
       problems.append(
@@ -168,14 +171,17 @@ public struct TextClassificationOptions: Sendable, Equatable {
     }
     if minFrequency < 1 {
       problems.append(
-        ErrorDetail(what: "invalid minimum frequency", location: "min_freq", expected: "at least 1", got: "\(minFrequency)"))
+        ErrorDetail(
+          what: "invalid minimum frequency", location: "min_freq", expected: "at least 1", got: "\(minFrequency)"))
     }
     if let c = numClasses, c < 2 {
-      problems.append(ErrorDetail(what: "too few classes", location: "num_classes", expected: "at least 2", got: "\(c)"))
+      problems.append(
+        ErrorDetail(what: "too few classes", location: "num_classes", expected: "at least 2", got: "\(c)"))
     }
     for (key, value) in [("train_limit", trainLimit), ("eval_limit", evalLimit)] {
       if let v = value, v < 1 {
-        problems.append(ErrorDetail(what: "invalid limit", location: key, expected: "a positive number of rows", got: "\(v)"))
+        problems.append(
+          ErrorDetail(what: "invalid limit", location: key, expected: "a positive number of rows", got: "\(v)"))
       }
     }
     if !problems.isEmpty { throw LCError.badConfig(problems) }
@@ -227,7 +233,7 @@ public struct TextClassificationSplit: Sendable {
   }
 
   /// The padded ids of example `index`.
-  public func tokenIDs(of index: Int) -> ArraySlice<Int32> { ids[(index * maxLength)..<((index + 1) * maxLength)] }
+  public func tokenIDs(of index: Int) -> [Int32] { Array(ids[(index * maxLength)..<((index + 1) * maxLength)]) }
 
   /// Number of examples of each class (index = label).
   public func classCounts() -> [Int] {
