@@ -1,0 +1,179 @@
+import Foundation
+import Kernels
+
+/// The environment variable that names the data root when the config does not.
+public let dataRootEnvironmentVariable: String = "LAYERCOLLAPSE_DATA"
+
+/// The directory that holds the datasets (`sst2/`, `cifar10/`, `text/`, ...), as an absolute path.
+///
+/// The first of these that is set and non-empty wins: `configured` (the config's value),
+/// the environment variable `LAYERCOLLAPSE_DATA`, and finally `../shared/datasets`.
+/// A relative path is taken relative to `currentDirectory`. The directory is not checked
+/// here; the loaders report a missing file or directory with its full path.
+public func resolveDataRoot(
+  configured: String? = nil,
+  environment: [String: String] = ProcessInfo.processInfo.environment,
+  currentDirectory: String = FileManager.default.currentDirectoryPath
+) -> String {
+  var chosen: String = "../shared/datasets"
+  if let value = environment[dataRootEnvironmentVariable], !value.isEmpty { chosen = value }
+  if let value = configured, !value.isEmpty { chosen = value }
+  if !chosen.hasPrefix("/") {
+    chosen = (currentDirectory.hasSuffix("/") ? currentDirectory : currentDirectory + "/") + chosen
+  }
+  return URL(fileURLWithPath: chosen).standardizedFileURL.path
+}
+
+/// Orders of example indices for one pass over a split.
+public enum BatchOrder {
+  /// The generator that shuffles epoch `epoch` of a run seeded with `seed`.
+  public static func shuffleRNG(seed: UInt64, epoch: Int) -> RNG {
+    RNG(seed: seed, stream: "shuffle").derived("epoch-\(epoch)")
+  }
+
+  /// 0..<count in order, cut into batches of `batchSize` (the last one may be smaller).
+  public static func sequential(count: Int, batchSize: Int) throws -> [[Int]] {
+    try checkBatchSize(batchSize)
+    return chunk(Array(0..<count), size: batchSize, dropLast: false)
+  }
+
+  /// A seeded permutation of 0..<count cut into batches; bit-identical for the same seed and epoch.
+  /// With `dropLast`, a final batch smaller than `batchSize` is left out.
+  public static func shuffled(count: Int, batchSize: Int, seed: UInt64, epoch: Int, dropLast: Bool = false) throws
+    -> [[Int]]
+  {
+    try checkBatchSize(batchSize)
+    var order: [Int] = Array(0..<count)
+    var rng: RNG = shuffleRNG(seed: seed, epoch: epoch)
+    rng.shuffle(&order)
+    return chunk(order, size: batchSize, dropLast: dropLast)
+  }
+
+  static func checkBatchSize(_ batchSize: Int) throws {
+    if batchSize < 1 {
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "invalid batch size", location: "batch_size", expected: "a positive integer", got: "\(batchSize)")
+      ])
+    }
+  }
+
+  static func chunk(_ values: [Int], size: Int, dropLast: Bool) -> [[Int]] {
+    var batches: [[Int]] = []
+    var start: Int = 0
+    while start < values.count {
+      let end: Int = min(start + size, values.count)
+      if dropLast && end - start < size { break }
+      batches.append(Array(values[start..<end]))
+      start = end
+    }
+    return batches
+  }
+}
+
+// MARK: - Files
+
+let dataHint: String =
+  "Set the data root in the config or with \(dataRootEnvironmentVariable), or fetch the datasets with scripts/fetch_datasets.sh"
+
+/// Throws `.missingInput` unless `path` is an existing directory.
+func requireDirectory(_ path: String, describing kind: String) throws {
+  var isDirectory: ObjCBool = false
+  let exists: Bool = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+  if !exists || !isDirectory.boolValue {
+    throw LCError.missingInput(
+      ErrorDetail(
+        what: "\(kind) directory not found", location: path, expected: "an existing directory",
+        got: exists ? "a file" : "nothing at this path", hint: dataHint))
+  }
+}
+
+/// The bytes of the file at `path`; `.missingInput` when it does not exist, `.io` when it cannot be read.
+func readDataFile(_ path: String, describing kind: String) throws -> [UInt8] {
+  var isDirectory: ObjCBool = false
+  let exists: Bool = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+  if !exists || isDirectory.boolValue {
+    throw LCError.missingInput(
+      ErrorDetail(
+        what: "\(kind) not found", location: path, expected: "an existing file",
+        got: exists ? "a directory" : "nothing at this path", hint: dataHint))
+  }
+  do {
+    let data: Data = try Data(contentsOf: URL(fileURLWithPath: path))
+    return [UInt8](data)
+  } catch {
+    throw LCError.io(
+      ErrorDetail(what: "cannot read \(kind)", location: path, expected: "a readable file", got: "\(error)"))
+  }
+}
+
+/// Offset of the first byte that does not start a well-formed UTF-8 sequence, or nil when all of `bytes` is valid.
+func firstInvalidUTF8Offset(_ bytes: [UInt8]) -> Int? {
+  let n: Int = bytes.count
+  var i: Int = 0
+  while i < n {
+    let lead: UInt8 = bytes[i]
+    if lead < 0x80 {
+      i += 1
+      continue
+    }
+    var need: Int = 0
+    var low: UInt8 = 0x80
+    var high: UInt8 = 0xBF
+    switch lead {
+    case 0xC2...0xDF: need = 1
+    case 0xE0:
+      need = 2
+      low = 0xA0
+    case 0xE1...0xEC, 0xEE...0xEF: need = 2
+    case 0xED:
+      need = 2
+      high = 0x9F
+    case 0xF0:
+      need = 3
+      low = 0x90
+    case 0xF1...0xF3: need = 3
+    case 0xF4:
+      need = 3
+      high = 0x8F
+    default: return i
+    }
+    if i + need >= n { return i }
+    if bytes[i + 1] < low || bytes[i + 1] > high { return i }
+    if need >= 2 {
+      for k in 2...need where bytes[i + k] < 0x80 || bytes[i + k] > 0xBF { return i }
+    }
+    i += need + 1
+  }
+  return nil
+}
+
+/// 1-based line and column (in bytes) of byte `offset`.
+func lineAndColumn(of offset: Int, in bytes: [UInt8]) -> (line: Int, column: Int) {
+  var line: Int = 1
+  var lineStart: Int = 0
+  for i in 0..<min(offset, bytes.count) where bytes[i] == 0x0A {
+    line += 1
+    lineStart = i + 1
+  }
+  return (line, offset - lineStart + 1)
+}
+
+/// Throws `.badData` naming the line and column of the first invalid UTF-8 byte, if any.
+func validateUTF8(_ bytes: [UInt8], file: String) throws {
+  guard let offset = firstInvalidUTF8Offset(bytes) else { return }
+  let (line, column): (Int, Int) = lineAndColumn(of: offset, in: bytes)
+  let hex: String = String(bytes[offset], radix: 16, uppercase: true)
+  throw LCError.badData(
+    ErrorDetail(
+      what: "invalid UTF-8", location: "\(file):\(line)", expected: "UTF-8 text",
+      got: "byte 0x\(hex) at column \(column) (byte offset \(offset)) that does not start a valid UTF-8 sequence",
+      hint: "Convert the file to UTF-8, e.g. with iconv"))
+}
+
+/// A short, single-line excerpt of `text` for error messages.
+func excerpt(_ text: String, limit: Int = 60) -> String {
+  let flat: String = text.replacingOccurrences(of: "\t", with: "\\t").replacingOccurrences(of: "\r", with: "\\r")
+  if flat.count <= limit { return "'\(flat)'" }
+  return "'\(flat.prefix(limit))…'"
+}
