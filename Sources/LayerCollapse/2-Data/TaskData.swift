@@ -1,0 +1,149 @@
+import Kernels
+
+/// A batch as the model reads it, with its targets.
+public struct Batch {
+  public let input: ModelInput
+  /// (B) class labels, or (B·T) next tokens.
+  public let targets: [Int32]
+  /// Number of examples (sequences or images), for throughput.
+  public let examples: Int
+}
+
+/// One of the three datasets, seen through one interface: epochs of seeded training
+/// batches and fixed evaluation batches.
+public struct TaskData: Sendable {
+  public enum Source: Sendable {
+    case text(TextClassificationData)
+    case images(ImageData)
+    case corpus(LanguageModelCorpus)
+  }
+
+  public let source: Source
+  /// Text only: batch sentences of similar length and trim padding (less work per step).
+  public var bucketByLength: Bool
+
+  public init(_ source: Source, bucketByLength: Bool = false) {
+    self.source = source
+    self.bucketByLength = bucketByLength
+  }
+
+  /// Training examples (sequences, images, or corpus tokens).
+  public var trainCount: Int {
+    switch source {
+    case .text(let d): d.train.count
+    case .images(let d): d.train.count
+    case .corpus(let d): d.train.count
+    }
+  }
+
+  /// Evaluation examples (sequences, images, or validation windows).
+  public var evalCount: Int {
+    switch source {
+    case .text(let d): d.eval.count
+    case .images(let d): d.eval.count
+    case .corpus(let d): d.validationWindowCount
+    }
+  }
+
+  /// Output classes, or vocabulary size for a corpus.
+  public var outputs: Int {
+    switch source {
+    case .text(let d): d.numClasses
+    case .images(let d): d.numClasses
+    case .corpus(let d): d.vocabulary.count
+    }
+  }
+
+  /// Steps in one epoch: every training example once (the last batch may be smaller);
+  /// for a corpus, as many windows as it has tokens.
+  public func stepsPerEpoch(batchSize: Int) -> Int {
+    switch source {
+    case .text, .images: (trainCount + batchSize - 1) / batchSize
+    case .corpus(let d): max(1, d.train.count / (batchSize * d.maxLength))
+    }
+  }
+
+  /// The example indices of each batch of `epoch` (empty lists for a corpus, whose
+  /// batches are drawn by step).
+  public func epochPlan(epoch: Int, batchSize: Int, seed: UInt64) throws -> [[Int]] {
+    switch source {
+    case .text(let d):
+      return try d.train.epochBatches(batchSize: batchSize, seed: seed, epoch: epoch, bucketByLength: bucketByLength)
+    case .images(let d):
+      return try BatchOrder.shuffled(count: d.train.count, batchSize: batchSize, seed: seed, epoch: epoch)
+    case .corpus:
+      return Array(repeating: [], count: stepsPerEpoch(batchSize: batchSize))
+    }
+  }
+
+  /// Training batch `index` of `epoch`, a function of (seed, epoch, index) only.
+  public func trainBatch(plan: [[Int]], index: Int, epoch: Int, batchSize: Int, seed: UInt64) throws -> Batch {
+    switch source {
+    case .text(let d):
+      return Self.batch(d.train.batch(plan[index], trimToLongest: bucketByLength))
+    case .images(let d):
+      return Self.batch(d.trainBatch(plan[index], seed: seed, epoch: epoch))
+    case .corpus(let d):
+      let step = epoch * stepsPerEpoch(batchSize: batchSize) + index
+      return Self.batch(try d.trainBatch(batchSize: batchSize, seed: seed, step: step))
+    }
+  }
+
+  /// The evaluation split in order, unaugmented.
+  public func evalBatches(batchSize: Int) throws -> [Batch] {
+    switch source {
+    case .text(let d):
+      return try BatchOrder.sequential(count: d.eval.count, batchSize: batchSize).map { Self.batch(d.eval.batch($0)) }
+    case .images(let d):
+      return try BatchOrder.sequential(count: d.eval.count, batchSize: batchSize).map { Self.batch(d.evalBatch($0)) }
+    case .corpus(let d):
+      return try d.validationBatches(batchSize: batchSize).map { Self.batch($0) }
+    }
+  }
+
+  /// The first `limit` training examples in order and unaugmented, to measure training
+  /// accuracy (and so the train–validation gap). For a corpus: the first windows of the
+  /// training split.
+  public func trainEvalBatches(batchSize: Int, limit: Int) throws -> [Batch] {
+    let n = min(limit, trainCount)
+    switch source {
+    case .text(let d):
+      return try BatchOrder.sequential(count: n, batchSize: batchSize).map { Self.batch(d.train.batch($0)) }
+    case .images(let d):
+      return try BatchOrder.sequential(count: n, batchSize: batchSize).map { Self.batch(d.unaugmentedTrainBatch($0)) }
+    case .corpus(let d):
+      let windows = min(limit, (d.train.count - 1) / d.maxLength)
+      return try BatchOrder.sequential(count: windows, batchSize: batchSize).map {
+        Self.batch(LanguageModelCorpus.windows(d.train, starts: $0.map { $0 * d.maxLength }, length: d.maxLength))
+      }
+    }
+  }
+
+  static func batch(_ b: TextBatch) -> Batch {
+    Batch(
+      input: .tokens(ids: b.tokenIDs, valid: b.mask, batch: b.batchSize, time: b.sequenceLength), targets: b.labels,
+      examples: b.batchSize)
+  }
+
+  static func batch(_ b: ImageBatch) -> Batch {
+    Batch(input: .images(b.images), targets: b.labels, examples: b.labels.count)
+  }
+
+  static func batch(_ b: LMBatch) -> Batch {
+    Batch(
+      input: .tokens(ids: b.inputs, valid: nil, batch: b.batchSize, time: b.sequenceLength), targets: b.targets,
+      examples: b.batchSize)
+  }
+}
+
+extension ImageData {
+  /// Training images at `indices`, normalized, never augmented.
+  func unaugmentedTrainBatch(_ indices: [Int]) -> ImageBatch {
+    var values: [Float] = []
+    values.reserveCapacity(indices.count * ImageSplit.pixelsPerImage)
+    for index in indices { appendNormalized(train.slice(index), to: &values) }
+    return ImageBatch(
+      images: Tensor([indices.count, 3, ImageSplit.side, ImageSplit.side], values),
+      labels: indices.map { train.labels[$0] })
+  }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Kernels
+
+/// What an evaluation measured.
+public struct Metrics: Sendable, Equatable, Codable {
+  /// Sequences or images evaluated.
+  public var examples: Int
+  /// Mean cross-entropy per prediction (per example, or per token for a language model).
+  public var loss: Double
+  /// Fraction of correct predictions (per example, or per token).
+  public var accuracy: Double
+  /// √(p(1 − p)/n): the binomial standard error of `accuracy` over its n predictions.
+  public var accuracyStandardError: Double
+  /// exp(loss), for language models.
+  public var perplexity: Double?
+  /// Forward-pass throughput over the evaluation, examples per second.
+  public var examplesPerSecond: Double
+
+  /// The number to maximize when choosing the best checkpoint.
+  public var score: Double { perplexity.map { -$0 } ?? accuracy }
+}
+
+public enum Evaluator {
+  /// Runs `model` over `batches` (no dropout) and aggregates loss and accuracy.
+  public static func evaluate(_ model: Transformer, batches: [Batch]) -> Metrics {
+    var lossSum = 0.0
+    var predictions = 0
+    var correct = 0
+    var examples = 0
+    var seconds = 0.0
+    let isLM = model.config.kind == .gpt
+    for batch in batches {
+      let start = DispatchTime.now().uptimeNanoseconds
+      let logits = model.forward(batch.input)
+      seconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+      let counted = CrossEntropy.countedRows(batch.targets)
+      lossSum += Double(model.loss(targets: batch.targets)) * Double(counted)
+      let k = logits.lastDim
+      for (row, target) in batch.targets.enumerated() where target != CrossEntropy.ignoreIndex {
+        let p = logits.data + row * k
+        var best = 0
+        for j in 1..<k where p[j] > p[best] { best = j }
+        if best == Int(target) { correct += 1 }
+      }
+      predictions += counted
+      examples += batch.examples
+    }
+    let n = Double(max(predictions, 1))
+    let accuracy = Double(correct) / n
+    let loss = lossSum / n
+    return Metrics(
+      examples: examples, loss: loss, accuracy: accuracy,
+      accuracyStandardError: (accuracy * (1 - accuracy) / n).squareRoot(),
+      perplexity: isLM ? Foundation.exp(loss) : nil,
+      examplesPerSecond: seconds > 0 ? Double(examples) / seconds : 0)
+  }
+}

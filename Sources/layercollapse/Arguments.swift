@@ -1,0 +1,119 @@
+import LayerCollapse
+
+/// What one command accepts: options that take a value, flags that do not, how many
+/// positional arguments, and whether `key=value` config overrides may follow.
+struct CommandSpec {
+  var name: String
+  var synopsis: String
+  var summary: String
+  var positionals: [String]
+  var valueOptions: [String: String] = [:]  // option -> help
+  var flags: [String: String] = [:]
+  var takesOverrides = false
+  var examples: [String] = []
+  var details: String = ""
+
+  var usage: String {
+    var s = "usage: layercollapse \(synopsis)\n\n\(summary)\n"
+    if !details.isEmpty { s += "\n\(details)\n" }
+    let options = valueOptions.sorted { $0.key < $1.key }.map { ($0.key + " VALUE", $0.value) }
+      + flags.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } + [("--help", "show this help")]
+    s += "\noptions:\n"
+    let width = options.map(\.0.count).max() ?? 0
+    for (o, h) in options { s += "  " + o + String(repeating: " ", count: width - o.count + 2) + h + "\n" }
+    if !examples.isEmpty { s += "\nexamples:\n" + examples.map { "  " + $0 }.joined(separator: "\n") + "\n" }
+    return s
+  }
+}
+
+/// A parsed command line.
+struct Arguments {
+  var positionals: [String] = []
+  var options: [String: String] = [:]
+  var flags: Set<String> = []
+  var overrides: [String] = []
+  var help = false
+
+  func option(_ name: String) -> String? { options[name] }
+
+  /// Parses `args` (after the command name) against `spec`; usage errors exit 64.
+  init(_ args: [String], spec: CommandSpec) throws {
+    var i = 0
+    while i < args.count {
+      let a = args[i]
+      if a == "--help" || a == "-h" {
+        help = true
+      } else if a.hasPrefix("-") && a.count > 1 && Double(a) == nil {
+        var name = a
+        var inline: String? = nil
+        if let eq = a.firstIndex(of: "=") {
+          name = String(a[..<eq])
+          inline = String(a[a.index(after: eq)...])
+        }
+        if spec.valueOptions[name] != nil {
+          if let v = inline {
+            options[name] = v
+          } else {
+            guard i + 1 < args.count else {
+              throw LCError.usage(
+                ErrorDetail(
+                  what: "option \(name) needs a value", location: "layercollapse \(spec.name)",
+                  hint: "Run `layercollapse \(spec.name) --help` for usage."))
+            }
+            options[name] = args[i + 1]
+            i += 1
+          }
+        } else if spec.flags[name] != nil && inline == nil {
+          flags.insert(name)
+        } else {
+          let known = Array(spec.valueOptions.keys) + Array(spec.flags.keys) + ["--help"]
+          let guess = Suggest.closest(to: name, among: known)
+          throw LCError.usage(
+            ErrorDetail(
+              what: "unknown option \(name)", location: "layercollapse \(spec.name)",
+              hint: (guess.map { "Did you mean \($0)? " } ?? "") + "Run `layercollapse \(spec.name) --help` for usage."))
+        }
+      } else if spec.takesOverrides && a.contains("=") && positionals.count >= spec.positionals.count {
+        overrides.append(a)
+      } else {
+        positionals.append(a)
+      }
+      i += 1
+    }
+    if help { return }
+    if positionals.count != spec.positionals.count {
+      let what =
+        positionals.count < spec.positionals.count
+        ? "missing \(spec.positionals[positionals.count])"
+        : "unexpected argument \(positionals[spec.positionals.count])"
+      throw LCError.usage(
+        ErrorDetail(
+          what: what, location: "layercollapse \(spec.name)", expected: spec.synopsis,
+          hint: "Run `layercollapse \(spec.name) --help` for usage."))
+    }
+  }
+}
+
+/// "Did you mean" by edit distance.
+enum Suggest {
+  static func closest(to word: String, among candidates: [String]) -> String? {
+    let scored = candidates.map { ($0, distance(word, $0)) }.min { $0.1 < $1.1 }
+    guard let (best, d) = scored, d <= max(2, word.count / 3) else { return nil }
+    return best
+  }
+
+  static func distance(_ a: String, _ b: String) -> Int {
+    let x = Array(a)
+    let y = Array(b)
+    if x.isEmpty { return y.count }
+    var previous = Array(0...y.count)
+    for i in 1...x.count {
+      var current = [i] + Array(repeating: 0, count: y.count)
+      for j in 1...max(y.count, 1) where !y.isEmpty {
+        current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+      }
+      previous = current
+    }
+    return previous[y.count]
+  }
+}
