@@ -1,0 +1,87 @@
+/// One concrete config of a sweep.
+public struct SweepPoint: Sendable, Equatable {
+  /// Short and unique within the sweep, e.g. `lc.lambda=0.1` or `lc.lambda=0.1,model.layers=4`;
+  /// "" when the tree has no sweep.
+  public let name: String
+  /// The swept keys and the values this point gives them, in sweep order.
+  public let settings: [AppliedOverride]
+  /// The config with those values set and the `sweep:` section removed.
+  public let tree: ConfigTree
+}
+
+extension ConfigTree {
+  /// Expands the top-level `sweep:` section, whose keys are dotted keys of this tree and
+  /// whose values are flow lists, into the cartesian product of concrete trees. The first
+  /// sweep key varies slowest. A tree without a sweep gives one point named "".
+  ///
+  /// Throws `.badConfig` listing every sweep key that names no value in the tree (with a
+  /// did-you-mean), every value that is not a non-empty list without repeats, and a `sweep`
+  /// that is not a section.
+  public func expandSweep() throws -> [SweepPoint] {
+    guard let sweepEntry = entries.first(where: { $0.key == "sweep" }) else {
+      return [SweepPoint(name: "", settings: [], tree: self)]
+    }
+    guard case .section(let sweep) = sweepEntry.content else {
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "`sweep` must be a section", location: sweepEntry.location.description,
+          expected: "indented `dotted.key: [value, ...]` lines below `sweep:`")
+      ])
+    }
+    let base: ConfigTree = removing("sweep")
+    let known: [String] = base.valuePaths
+    var axes: [(key: String, values: [ConfigValue], location: ConfigLocation)] = []
+    var errors: [ErrorDetail] = []
+    for e in sweep.entries {
+      let location: String = e.location.description
+      guard case .value(let v) = e.content, case .list(let values) = v else {
+        errors.append(
+          ErrorDetail(
+            what: "sweep key `\(e.key)` needs a list of values", location: location,
+            expected: "a flow list, e.g. `\(e.key): [0, 0.1, 1]`"))
+        continue
+      }
+      if base.value(e.key) == nil {
+        let what: String =
+          base.section(e.key) != nil
+          ? "sweep key `\(e.key)` names a section, not a value" : "sweep key `\(e.key)` is not a key of the config"
+        let hint: String = DidYouMean.suggestion(for: e.key, among: known).map { "Did you mean `\($0)`?" } ?? ""
+        errors.append(
+          ErrorDetail(
+            what: what, location: location, expected: "a key set in the config file", hint: hint))
+        continue
+      }
+      if values.isEmpty {
+        errors.append(
+          ErrorDetail(what: "sweep key `\(e.key)` has no values", location: location, expected: "a non-empty list"))
+        continue
+      }
+      var seen: Set<String> = []
+      for value in values where !seen.insert(value.description).inserted {
+        errors.append(
+          ErrorDetail(
+            what: "sweep key `\(e.key)` repeats the value `\(value)`", location: location,
+            expected: "distinct values"))
+      }
+      axes.append((e.key, values, e.location))
+    }
+    if !errors.isEmpty { throw LCError.badConfig(errors) }
+
+    var points: [SweepPoint] = [SweepPoint(name: "", settings: [], tree: base)]
+    for axis in axes {
+      var next: [SweepPoint] = []
+      for point in points {
+        for value in axis.values {
+          var tree: ConfigTree = point.tree
+          let previous: ConfigValue? = try tree.set(axis.key, to: value, at: axis.location)
+          let setting: AppliedOverride = AppliedOverride(key: axis.key, value: value, previous: previous)
+          let part: String = "\(axis.key)=\(value)"
+          let name: String = point.name.isEmpty ? part : point.name + "," + part
+          next.append(SweepPoint(name: name, settings: point.settings + [setting], tree: tree))
+        }
+      }
+      points = next
+    }
+    return points
+  }
+}

@@ -1,0 +1,95 @@
+import LayerCollapse
+import Testing
+
+@Suite struct ConfigSweepTests {
+  @Test func expandsTheCartesianProductFirstKeySlowest() throws {
+    let text: String = """
+      model:
+        layers: 2
+        activation: gelu
+      lc:
+        lambda: 0.01
+      sweep:
+        lc.lambda: [0, 0.1, 1]   # three strengths
+        model.activation: [gelu, relu]
+      """
+    let tree: ConfigTree = try ConfigTree.parse(text, file: "s.yaml")
+    let points: [SweepPoint] = try tree.expandSweep()
+    #expect(
+      points.map(\.name) == [
+        "lc.lambda=0,model.activation=gelu", "lc.lambda=0,model.activation=relu",
+        "lc.lambda=0.1,model.activation=gelu", "lc.lambda=0.1,model.activation=relu",
+        "lc.lambda=1,model.activation=gelu", "lc.lambda=1,model.activation=relu",
+      ])
+    let p: SweepPoint = points[3]
+    #expect(p.tree.value("lc.lambda") == .double(0.1))
+    #expect(p.tree.value("model.activation") == .string("relu"))
+    #expect(p.tree.value("model.layers") == .int(2))
+    #expect(p.tree.section("sweep") == nil)
+    #expect(p.tree.valuePaths == ["model.layers", "model.activation", "lc.lambda"])
+    #expect(p.tree.entry("lc.lambda")?.location.description == "s.yaml:7")
+    #expect(p.settings.map(\.description) == ["lc.lambda = 0.1 (was 0.01)", "model.activation = relu (was gelu)"])
+    // Each point is a complete config that a reader accepts.
+    let reader: ConfigReader = ConfigReader(p.tree)
+    _ = reader.int("model.layers")
+    _ = reader.string("model.activation")
+    _ = reader.double("lc.lambda")
+    try reader.finish()
+  }
+
+  @Test func singleKeySweepNamesArePlain() throws {
+    let tree: ConfigTree = try ConfigTree.parse("lc:\n  lambda: 0\nsweep:\n  lc.lambda: [0, 0.1, 1]\n", file: "s.yaml")
+    #expect(try tree.expandSweep().map(\.name) == ["lc.lambda=0", "lc.lambda=0.1", "lc.lambda=1"])
+  }
+
+  @Test func treeWithoutSweepIsOnePoint() throws {
+    let tree: ConfigTree = try ConfigTree.parse("a: 1\n", file: "s.yaml")
+    let points: [SweepPoint] = try tree.expandSweep()
+    #expect(points.count == 1)
+    #expect(points[0].name == "")
+    #expect(points[0].tree == tree)
+  }
+
+  @Test func sweepErrorsAreAllReported() throws {
+    let text: String = """
+      lc:
+        lambda: 0.1
+      model:
+        layers: 2
+      sweep:
+        lc.lamda: [0, 1]
+        model: [1, 2]
+        model.layers: 3
+        lc.lambda: []
+        other.key: [1]
+      """
+    let tree: ConfigTree = try ConfigTree.parse(text, file: "s.yaml")
+    var messages: [String] = []
+    do {
+      _ = try tree.expandSweep()
+    } catch let error as LCError {
+      messages = error.details.map(\.message)
+    }
+    #expect(
+      messages == [
+        "s.yaml:6: sweep key `lc.lamda` is not a key of the config; expected a key set in the config file."
+          + " Did you mean `lc.lambda`?",
+        "s.yaml:7: sweep key `model` names a section, not a value; expected a key set in the config file",
+        "s.yaml:8: sweep key `model.layers` needs a list of values; expected a flow list, e.g. `model.layers: [0, 0.1, 1]`",
+        "s.yaml:9: sweep key `lc.lambda` has no values; expected a non-empty list",
+        "s.yaml:10: sweep key `other.key` is not a key of the config; expected a key set in the config file",
+      ])
+  }
+
+  @Test func repeatedValuesAndNonSectionSweepAreErrors() throws {
+    let repeated: ConfigTree = try ConfigTree.parse("a: 1\nsweep:\n  a: [1, 2, 1]\n", file: "s.yaml")
+    #expect(throws: LCError.self) { try repeated.expandSweep() }
+    let flat: ConfigTree = try ConfigTree.parse("a: 1\nsweep: [1, 2]\n", file: "s.yaml")
+    #expect(throws: LCError.self) { try flat.expandSweep() }
+  }
+
+  @Test func dottedKeysOnlyUnderTopLevelSweep() {
+    #expect(throws: LCError.self) { try ConfigTree.parse("a:\n  sweep:\n    b.c: [1]\n", file: "s.yaml") }
+    #expect(throws: LCError.self) { try ConfigTree.parse("sweep:\n  b..c: [1]\n", file: "s.yaml") }
+  }
+}
