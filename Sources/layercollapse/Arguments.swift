@@ -67,7 +67,7 @@ struct Arguments {
           flags.insert(name)
         } else {
           let known = Array(spec.valueOptions.keys) + Array(spec.flags.keys) + ["--help"]
-          let guess = Suggest.closest(to: name, among: known)
+          let guess = DidYouMean.suggestion(for: name, among: known)
           throw LCError.usage(
             ErrorDetail(
               what: "unknown option \(name)", location: "layercollapse \(spec.name)",
@@ -94,26 +94,3 @@ struct Arguments {
   }
 }
 
-/// "Did you mean" by edit distance.
-enum Suggest {
-  static func closest(to word: String, among candidates: [String]) -> String? {
-    let scored = candidates.map { ($0, distance(word, $0)) }.min { $0.1 < $1.1 }
-    guard let (best, d) = scored, d <= max(2, word.count / 3) else { return nil }
-    return best
-  }
-
-  static func distance(_ a: String, _ b: String) -> Int {
-    let x = Array(a)
-    let y = Array(b)
-    if x.isEmpty { return y.count }
-    var previous = Array(0...y.count)
-    for i in 1...x.count {
-      var current = [i] + Array(repeating: 0, count: y.count)
-      for j in 1...max(y.count, 1) where !y.isEmpty {
-        current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
-      }
-      previous = current
-    }
-    return previous[y.count]
-  }
-}

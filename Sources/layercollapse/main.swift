@@ -1,1 +1,63 @@
-print("layercollapse")
+// The layercollapse command line: the only code that prints or exits.
+import Foundation
+import LayerCollapse
+
+let topUsage = """
+  usage: layercollapse <command> [arguments]
+
+  Train small transformers on the CPU and compress them with LayerCollapse (arXiv 2311.17943).
+
+  commands:
+  \(Specs.all.map { "  " + $0.name.padding(toLength: 10, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
+
+  Run `layercollapse <command> --help` for a command's options and examples.
+  Exit codes: 0 success, 64 usage, 65 bad data, 66 missing input, 73 cannot create output,
+  74 I/O error, 78 bad config, 130 interrupted (after saving a checkpoint), 1 anything else.
+  """
+
+func run(_ args: [String]) throws {
+  guard let name = args.first else {
+    Out.err(topUsage)
+    throw LCError.usage(ErrorDetail(what: "no command given", location: "layercollapse"))
+  }
+  if name == "--help" || name == "-h" || name == "help" {
+    Out.print(topUsage)
+    return
+  }
+  guard let spec = Specs.all.first(where: { $0.name == name }) else {
+    let guess = DidYouMean.suggestion(for: name, among: Specs.all.map(\.name))
+    throw LCError.usage(
+      ErrorDetail(
+        what: "unknown command \(name)", location: "layercollapse",
+        expected: Specs.all.map(\.name).joined(separator: ", "),
+        hint: (guess.map { "Did you mean \($0)? " } ?? "") + "Run `layercollapse --help`"))
+  }
+  let a = try Arguments(Array(args.dropFirst()), spec: spec)
+  if a.help {
+    Out.print(spec.usage)
+    return
+  }
+  switch name {
+  case "train": try Commands.train(a)
+  case "collapse": try Commands.collapse(a)
+  case "eval": try Commands.eval(a)
+  case "inspect": try Commands.inspect(a)
+  case "validate": try Commands.validate(a)
+  case "generate": try Commands.generate(a)
+  default: break
+  }
+}
+
+do {
+  try run(Array(CommandLine.arguments.dropFirst()))
+  exit(0)
+} catch let e as LCError {
+  let details = e.details
+  let label = details.count > 1 ? "error (\(details.count) problems)" : "error"
+  Out.err("layercollapse: \(label): " + (details.count > 1 ? "" : details[0].message))
+  if details.count > 1 { for d in details { Out.err("  " + d.message) } }
+  exit(e.exitCode)
+} catch {
+  Out.err("layercollapse: error: \(error)")
+  exit(1)
+}

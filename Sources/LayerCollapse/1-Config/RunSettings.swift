@@ -1,0 +1,196 @@
+import Foundation
+import Kernels
+
+/// Which dataset a run reads.
+public enum DataTaskKind: String, Sendable, Codable, CaseIterable {
+  case sst2
+  case cifar10
+  case cifar100
+  case cifar100Coarse = "cifar100-coarse"
+  case text
+}
+
+/// `data.*`: where the data is and how to read it.
+public struct DataSettings: Sendable, Equatable {
+  public var task: DataTaskKind
+  /// Data root; empty means $LAYERCOLLAPSE_DATA, else ../shared/datasets.
+  public var root: String
+  /// Below the root: a directory (sst2, cifar) or the corpus file (text).
+  public var path: String
+  public var trainLimit: Int?
+  public var evalLimit: Int?
+  public var augment: Bool
+  /// Tokens per sequence (text classification, including [CLS]) or per window (corpus).
+  public var maxLen: Int
+  public var vocabSize: Int
+  public var minFreq: Int
+  public var level: CorpusVocabulary.Kind
+  public var trainFraction: Double
+  public var bucketByLength: Bool
+
+  /// The data root after applying the environment default.
+  public var resolvedRoot: String { resolveDataRoot(configured: root.isEmpty ? nil : root) }
+  /// `path` under the root (an absolute `path` is kept as is).
+  public var resolvedPath: String { path.hasPrefix("/") ? path : resolvedRoot + "/" + path }
+}
+
+/// `train.*`: the optimization schedule.
+public struct TrainSettings: Sendable, Equatable {
+  public var epochs: Int
+  /// When > 0, the run lasts this many steps instead of `epochs`.
+  public var steps: Int
+  public var batchSize: Int
+  public var evalBatchSize: Int
+  /// Evaluate every this many steps; 0 means at the end of every epoch.
+  public var evalEvery: Int
+  /// Training examples re-evaluated (unaugmented) at each evaluation, for the train–validation gap.
+  public var trainEvalLimit: Int
+  /// A checkpoint whose weights start this run (the paper's LC fine-tune of a trained model).
+  public var initFrom: String
+  public var optimizer: OptimizerSettings
+}
+
+/// Everything a `train` run needs, decoded from a config file.
+public struct RunSettings: Sendable, Equatable {
+  public var seed: UInt64
+  public var data: DataSettings
+  /// The model's shape; `vocabSize`, `classes` and `maxLen` are filled from the data.
+  public var model: ModelConfig
+  public var lc: LayerCollapseSettings
+  public var train: TrainSettings
+  public var logEvery: Int
+  public var outputDir: String
+
+  /// The per-block activations: LayerCollapse-selected blocks get PReLU.
+  public var architecture: Architecture {
+    var arch = Architecture(config: model)
+    for b in lc.selectedBlocks(layers: model.layers) { arch.activations[b] = .prelu }
+    return arch
+  }
+
+  /// Reads every setting, checking types, ranges and cross-field rules; throws
+  /// `.badConfig` listing every problem, unknown keys with a did-you-mean among them.
+  /// Also returns the resolved tree (every default filled in) to record in the run.
+  public static func decode(_ tree: ConfigTree) throws -> (settings: RunSettings, resolved: ConfigTree) {
+    let r = ConfigReader(tree)
+    let pos = 1...Int.max
+    let nonNegative = 0...Int.max
+    let seed = r.int("seed", default: 1, range: nonNegative)
+    let task = r.string("data.task", oneOf: DataTaskKind.allCases.map(\.rawValue))
+    let kind = DataTaskKind(rawValue: task) ?? .sst2
+    let defaultPath: String =
+      switch kind {
+      case .sst2: "sst2"
+      case .cifar10: "cifar10-partial"
+      case .cifar100, .cifar100Coarse: "cifar100"
+      case .text: "text/austen.txt"
+      }
+    let trainLimit = r.int("data.train_limit", default: 0, range: nonNegative)
+    let evalLimit = r.int("data.eval_limit", default: 0, range: nonNegative)
+    let data = DataSettings(
+      task: kind, root: r.string("data.root", default: ""), path: r.string("data.path", default: defaultPath),
+      trainLimit: trainLimit == 0 ? nil : trainLimit, evalLimit: evalLimit == 0 ? nil : evalLimit,
+      augment: r.bool("data.augment", default: kind != .sst2 && kind != .text),
+      maxLen: r.int("data.max_len", default: kind == .text ? 128 : 64, range: 2...4096),
+      vocabSize: r.int("data.vocab_size", default: 8192, range: 5...1_000_000),
+      minFreq: r.int("data.min_freq", default: 1, range: pos),
+      level: CorpusVocabulary.Kind(
+        rawValue: r.string("data.level", default: "character", oneOf: CorpusVocabulary.Kind.allCases.map(\.rawValue)))
+        ?? .character,
+      trainFraction: r.double("data.train_fraction", default: 0.9, range: 0.01...0.99),
+      bucketByLength: r.bool("data.bucket_by_length", default: false))
+
+    let modelKind = r.string("model.kind", oneOf: ModelKind.allCases.map(\.rawValue))
+    let dModel = r.int("model.d_model", default: 128, range: pos)
+    let heads = r.int("model.heads", default: 4, range: pos)
+    let ratio = r.double("model.mlp_ratio", default: 4, range: 0.01...64)
+    let hiddenSetting = r.int("model.mlp_hidden", default: 0, range: nonNegative)
+    let activation = r.string(
+      "model.activation", default: "gelu", oneOf: Activation.allCases.filter { $0 != .prelu }.map(\.rawValue))
+    var model = ModelConfig(
+      kind: ModelKind(rawValue: modelKind) ?? .encoder, dModel: dModel, heads: heads,
+      layers: r.int("model.layers", default: 4, range: pos),
+      mlpHidden: hiddenSetting > 0 ? hiddenSetting : max(1, Int((ratio * Double(dModel)).rounded())),
+      dropout: Float(r.double("model.dropout", default: 0, range: 0...0.9)),
+      pooling: Pooling(rawValue: r.string("model.pooling", default: "cls", oneOf: Pooling.allCases.map(\.rawValue)))
+        ?? .cls,
+      patchSize: r.int("model.patch_size", default: 4, range: pos),
+      tieWeights: r.bool("model.tie_weights", default: false),
+      activation: Activation(rawValue: activation) ?? .gelu)
+    r.require(
+      heads <= 0 || dModel % heads == 0, at: "model.heads", "heads must divide d_model",
+      expected: "a divisor of d_model = \(dModel)", got: "\(heads)")
+    r.require(
+      model.patchSize <= 0 || 32 % model.patchSize == 0, at: "model.patch_size", "patch size must divide the 32-pixel image",
+      expected: "1, 2, 4, 8, 16 or 32", got: "\(model.patchSize)")
+    let expectedKind: ModelKind =
+      switch kind {
+      case .sst2: .encoder
+      case .text: .gpt
+      default: .vit
+      }
+    if let k = ModelKind(rawValue: modelKind), k != expectedKind {
+      r.addError(
+        at: "model.kind", "model.kind does not fit data.task = \(task)", expected: expectedKind.rawValue,
+        got: k.rawValue)
+    }
+    model.maxLen = data.maxLen
+
+    let lcBlocks = r.int("lc.blocks", default: 0, range: nonNegative)
+    let lcFraction = r.double("lc.fraction", default: 0, range: 0...1)
+    let lc = LayerCollapseSettings(
+      lambda: r.double("lc.lambda", default: 0, range: 0...Double.infinity),
+      blocks: lcBlocks > 0 ? lcBlocks : nil, fraction: lcFraction > 0 ? lcFraction : nil,
+      alphaInit: Float(r.double("lc.alpha_init", default: 0.01, range: -10...10)),
+      threshold: Float(r.double("lc.threshold", default: 0.05, range: 0...Double.infinity)),
+      mode: RegularizerMode(
+        rawValue: r.string("lc.mode", default: "penalty", oneOf: RegularizerMode.allCases.map(\.rawValue))) ?? .penalty)
+    r.require(lc.threshold > 0, at: "lc.threshold", "threshold must be positive", expected: "> 0", got: "\(lc.threshold)")
+    r.require(
+      lcBlocks == 0 || lcFraction == 0, at: "lc.fraction", "set lc.blocks or lc.fraction, not both",
+      got: "blocks = \(lcBlocks), fraction = \(lcFraction)")
+    if lcBlocks > model.layers && model.layers > 0 {
+      r.addError(at: "lc.blocks", "more LayerCollapse blocks than the model has", expected: "≤ \(model.layers)", got: "\(lcBlocks)")
+    }
+
+    let lr = r.double("train.lr", default: 1e-3, range: 0...10)
+    r.require(lr > 0, at: "train.lr", "learning rate must be positive", expected: "> 0", got: "\(lr)")
+    let optimizer = OptimizerSettings(
+      learningRate: lr, minLearningRate: r.double("train.min_lr", default: 0, range: 0...10),
+      warmupSteps: r.int("train.warmup_steps", default: 0, range: nonNegative), totalSteps: 0,
+      weightDecay: r.double("train.weight_decay", default: 0.01, range: 0...10),
+      beta1: r.double("train.beta1", default: 0.9, range: 0...0.999_999),
+      beta2: r.double("train.beta2", default: 0.999, range: 0...0.999_999_999),
+      epsilon: r.double("train.eps", default: 1e-8, range: 0...1),
+      gradClip: r.double("train.grad_clip", default: 1, range: 0...Double.infinity))
+    let train = TrainSettings(
+      epochs: r.int("train.epochs", default: 1, range: nonNegative),
+      steps: r.int("train.steps", default: 0, range: nonNegative),
+      batchSize: r.int("train.batch_size", default: 32, range: pos),
+      evalBatchSize: r.int("train.eval_batch_size", default: 256, range: pos),
+      evalEvery: r.int("train.eval_every", default: 0, range: nonNegative),
+      trainEvalLimit: r.int("train.train_eval_limit", default: 1000, range: nonNegative),
+      initFrom: r.string("train.init_from", default: ""), optimizer: optimizer)
+    r.require(
+      train.epochs > 0 || train.steps > 0, at: "train.epochs", "the run has no steps",
+      expected: "train.epochs > 0 or train.steps > 0")
+    let logEvery = r.int("log.every", default: 50, range: pos)
+    let outputDir = r.string("output.dir")
+    r.require(!outputDir.isEmpty, at: "output.dir", "output.dir must name a directory")
+    try r.finish()
+    let settings = RunSettings(
+      seed: UInt64(seed), data: data, model: model, lc: lc, train: train, logEvery: logEvery, outputDir: outputDir)
+    return (settings, r.resolved)
+  }
+
+  /// Loads `path`, applies `key=value` overrides and decodes. Returns the overrides applied
+  /// so the caller can echo them.
+  public static func load(path: String, overrides: [String]) throws -> (
+    settings: RunSettings, resolved: ConfigTree, applied: [AppliedOverride]
+  ) {
+    var tree = try ConfigTree.load(path: path)
+    let applied = try tree.apply(try ConfigOverride.parse(overrides))
+    let (settings, resolved) = try decode(tree)
+    return (settings, resolved, applied)
+  }
+}

@@ -1,0 +1,34 @@
+/// Builds a run's data from its settings.
+public enum TaskLoader {
+  /// Loads the dataset `settings` names. A stored `vocabulary` (from a checkpoint) is
+  /// reused so token ids keep their meaning; otherwise one is built from the training split.
+  public static func load(_ settings: DataSettings, vocabulary: Vocabulary? = nil) throws -> (TaskData, Vocabulary?) {
+    let path = settings.resolvedPath
+    switch settings.task {
+    case .sst2:
+      var tokenizer: Tokenizer? = nil
+      if case .words(let t)? = vocabulary { tokenizer = t }
+      let options = TextClassificationOptions(
+        maxLength: settings.maxLen, vocabularySize: settings.vocabSize, minFrequency: settings.minFreq,
+        trainLimit: settings.trainLimit, evalLimit: settings.evalLimit)
+      let d = try TextClassificationData.load(
+        trainFile: path + "/train.tsv", evalFile: path + "/dev.tsv", options: options, tokenizer: tokenizer)
+      return (TaskData(.text(d), bucketByLength: settings.bucketByLength), .words(d.tokenizer))
+    case .cifar10, .cifar100, .cifar100Coarse:
+      let format: CIFARFormat =
+        switch settings.task {
+        case .cifar10: .cifar10
+        case .cifar100: .cifar100Fine
+        default: .cifar100Coarse
+        }
+      let options = ImageOptions(trainLimit: settings.trainLimit, evalLimit: settings.evalLimit, augment: settings.augment)
+      return (TaskData(.images(try ImageData.loadCIFAR(directory: path, format: format, options: options))), nil)
+    case .text:
+      var stored: CorpusVocabulary? = nil
+      if case .corpus(let v)? = vocabulary { stored = v }
+      let options = CorpusOptions(maxLength: settings.maxLen, trainFraction: settings.trainFraction, vocabulary: settings.level)
+      let corpus = try LanguageModelCorpus.load(file: path, options: options, vocabulary: stored)
+      return (TaskData(.corpus(corpus)), .corpus(corpus.vocabulary))
+    }
+  }
+}

@@ -1,0 +1,331 @@
+import Foundation
+import Kernels
+
+/// What a training run tells its caller as it goes. The library never prints: the
+/// command line turns these into a progress bar or log lines.
+public enum TrainingEvent {
+  case started(RunBanner)
+  case resumed(fromStep: Int)
+  case step(StepLog)
+  case evaluated(EvaluationLog)
+  case saved(path: String)
+}
+
+/// The settings and sizes a run starts with.
+public struct RunBanner: Sendable {
+  public var runDir: String
+  public var settings: RunSettings
+  public var architecture: Architecture
+  public var parameters: Int
+  public var macsPerExample: Int
+  public var blasThreads: Int
+  public var totalSteps: Int
+  public var stepsPerEpoch: Int
+  public var trainExamples: Int
+  public var evalExamples: Int
+  public var lcBlocks: [Int]
+  public var initFrom: String?
+}
+
+/// One logged training step (a line of metrics.jsonl).
+public struct StepLog: Sendable, Codable, Equatable {
+  public var step: Int
+  public var epoch: Int
+  public var epochStep: Int
+  public var stepsPerEpoch: Int
+  public var totalSteps: Int
+  public var loss: Double
+  public var penalty: Double
+  public var meanAlpha: Double?
+  /// Block index (as a string, for JSON) → α.
+  public var alphas: [String: Double]
+  public var learningRate: Double
+  public var gradNorm: Double
+  public var examplesPerSecond: Double
+  public var elapsedSeconds: Double
+  public var etaSeconds: Double
+}
+
+/// One evaluation (a row of summary.csv).
+public struct EvaluationLog: Sendable, Equatable {
+  public var step: Int
+  public var epoch: Int
+  public var eval: Metrics
+  public var train: Metrics?
+  public var isBest: Bool
+  public var alphas: [Int: Float]
+}
+
+/// How a run ended.
+public struct TrainingOutcome: Sendable {
+  public var runDir: String
+  public var final: EvaluationLog
+  public var bestScore: Double
+  public var bestStep: Int
+}
+
+/// A `train` run: data, model, optimizer, regularizer, schedule, checkpoints and logs,
+/// all from one config. Batches are a function of (seed, epoch, index) and the dropout
+/// stream is checkpointed, so a stopped run resumes bit for bit.
+public final class TrainingRun {
+  public let settings: RunSettings
+  public let runDir: String
+  public let data: TaskData
+  public let vocabulary: Vocabulary?
+  public let trainer: Trainer
+  public var model: Transformer { trainer.model }
+  let configText: String
+  let initFrom: String?
+  private(set) var progress: TrainingProgress
+  private var dropoutRNG: RNG
+  private var resumedFrom: Int?
+
+  public var lastCheckpoint: String { runDir + "/last.h5" }
+  public var bestCheckpoint: String { runDir + "/best.h5" }
+
+  /// Sets up a run in `settings.outputDir`. An existing run directory is an error unless
+  /// `resume` (continue from its last.h5, with the same config) or `overwrite`.
+  public init(settings: RunSettings, resolved: ConfigTree, resume: Bool = false, overwrite: Bool = false) throws {
+    self.settings = settings
+    let dir = settings.outputDir
+    self.runDir = dir
+    self.configText = resolved.serialized(header: [
+      "Resolved config of the run in \(dir).", "Rerun: layercollapse train \(dir)/config.yaml output.dir=NEW_DIR",
+    ])
+    let fm = FileManager.default
+    let configPath = dir + "/config.yaml"
+    let exists = fm.fileExists(atPath: configPath) || fm.fileExists(atPath: dir + "/last.h5")
+    if resume {
+      guard fm.fileExists(atPath: dir + "/last.h5") else {
+        throw LCError.missingInput(
+          ErrorDetail(
+            what: "nothing to resume", location: dir + "/last.h5", expected: "the last.h5 of a stopped run",
+            hint: "Start the run without --resume"))
+      }
+      let saved = (try? String(contentsOfFile: configPath, encoding: .utf8)) ?? ""
+      let savedTree = try? ConfigTree.parse(saved, file: configPath)
+      if savedTree != resolved {
+        throw LCError.usage(
+          ErrorDetail(
+            what: "the config differs from the one the run was started with", location: configPath,
+            hint: "Resume with the same config and overrides, or start a new run with output.dir=NEW_DIR"))
+      }
+    } else if exists && !overwrite {
+      throw LCError.cannotCreate(
+        ErrorDetail(
+          what: "run directory already holds a run", location: dir,
+          hint: "Continue it with --resume, replace it with --overwrite, or choose output.dir=NEW_DIR"))
+    }
+
+    // Weights to start from: a resumed run's last.h5, or train.init_from.
+    var start: Checkpoint? = nil
+    if resume {
+      start = try Checkpoint.load(dir + "/last.h5")
+    } else if !settings.train.initFrom.isEmpty {
+      start = try Checkpoint.load(settings.train.initFrom)
+    }
+    self.initFrom = settings.train.initFrom.isEmpty ? nil : settings.train.initFrom
+    let (data, vocabulary) = try TaskLoader.load(settings.data, vocabulary: start?.vocabulary)
+    self.data = data
+    self.vocabulary = vocabulary
+
+    var arch = settings.architecture
+    switch arch.config.kind {
+    case .encoder, .gpt: arch.config.vocabSize = data.outputs
+    case .vit: break
+    }
+    if arch.config.kind == .encoder, case .words(let t)? = vocabulary { arch.config.vocabSize = t.count }
+    if arch.config.kind != .gpt { arch.config.classes = data.outputs }
+    let model: Transformer
+    if let s = start, resume {
+      guard s.model.architecture == arch else {
+        throw LCError.other(
+          ErrorDetail(
+            what: "the checkpoint's architecture differs from the config's", location: dir + "/last.h5",
+            hint: "Resume with the config the run was started with"))
+      }
+      model = s.model
+    } else {
+      model = Transformer(arch, seed: settings.seed, alphaInit: settings.lc.alphaInit)
+      if let s = start {
+        let missing = model.copyParameters(from: s.model.parameters).filter { !$0.hasSuffix(".alpha") }
+        if !missing.isEmpty {
+          throw LCError.other(
+            ErrorDetail(
+              what: "train.init_from does not fit the model", location: settings.train.initFrom,
+              expected: "parameters " + missing.prefix(4).joined(separator: ", ") + (missing.count > 4 ? ", …" : ""),
+              got: "no parameter of that name and shape",
+              hint: "Use the same model.* sizes as the run that wrote the checkpoint"))
+        }
+      }
+    }
+    var optimizer = settings.train.optimizer
+    optimizer.totalSteps = TrainingRun.totalSteps(settings, data)
+    let trainer = Trainer(
+      model: model,
+      regularizer: Regularizer(settings: settings.lc, blocks: settings.lc.selectedBlocks(layers: arch.config.layers)),
+      settings: optimizer)
+    self.trainer = trainer
+    self.progress = TrainingProgress()
+    self.dropoutRNG = RNG(seed: settings.seed, stream: "dropout")
+    if let s = start, resume {
+      guard let o = s.optimizer, let p = s.progress, let r = s.dropoutRNG else {
+        throw LCError.badData(
+          ErrorDetail(what: "checkpoint has no training state to resume from", location: dir + "/last.h5"))
+      }
+      for (name, m) in o.m { trainer.state.m[name]!.copy(from: m) }
+      for (name, v) in o.v { trainer.state.v[name]!.copy(from: v) }
+      trainer.state.step = o.step
+      progress = p
+      dropoutRNG = r
+      resumedFrom = p.globalStep
+    }
+    try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    if !resume { try write(configText, to: configPath) }
+  }
+
+  static func totalSteps(_ s: RunSettings, _ data: TaskData) -> Int {
+    s.train.steps > 0 ? s.train.steps : s.train.epochs * data.stepsPerEpoch(batchSize: s.train.batchSize)
+  }
+
+  public var totalSteps: Int { TrainingRun.totalSteps(settings, data) }
+
+  // MARK: run
+
+  /// Trains to the end, evaluating and checkpointing on schedule. When `shouldStop`
+  /// returns true (checked after every step) it saves last.h5 and throws `.interrupted`.
+  @discardableResult
+  public func run(events: (TrainingEvent) -> Void, shouldStop: () -> Bool = { false }) throws -> TrainingOutcome {
+    let batchSize = settings.train.batchSize
+    let perEpoch = data.stepsPerEpoch(batchSize: batchSize)
+    let total = totalSteps
+    let arch = model.architecture
+    events(
+      .started(
+        RunBanner(
+          runDir: runDir, settings: settings, architecture: arch, parameters: arch.parameterCount,
+          macsPerExample: arch.macsPerExample(), blasThreads: BLASThreads.count, totalSteps: total,
+          stepsPerEpoch: perEpoch, trainExamples: data.trainCount, evalExamples: data.evalCount,
+          lcBlocks: trainer.regularizer.blocks, initFrom: initFrom)))
+    let logs = try RunLogs(dir: runDir, resumedAt: resumedFrom)
+    if let r = resumedFrom { events(.resumed(fromStep: r)) }
+    let evalBatches = try data.evalBatches(batchSize: settings.train.evalBatchSize)
+    let trainEvalBatches =
+      settings.train.trainEvalLimit > 0
+      ? try data.trainEvalBatches(batchSize: settings.train.evalBatchSize, limit: settings.train.trainEvalLimit) : []
+
+    var plan: [[Int]] = []
+    var planEpoch = -1
+    var lastEval: EvaluationLog? = nil
+    let segmentStart = DispatchTime.now().uptimeNanoseconds
+    let elapsedBefore = progress.elapsedSeconds
+    let stepsBefore = progress.globalStep
+    var windowExamples = 0
+    var windowStart = segmentStart
+    func elapsed() -> Double { elapsedBefore + Double(DispatchTime.now().uptimeNanoseconds - segmentStart) * 1e-9 }
+
+    while progress.globalStep < total {
+      let step = progress.globalStep
+      let epoch = step / perEpoch
+      let index = step % perEpoch
+      if epoch != planEpoch {
+        plan = try data.epochPlan(epoch: epoch, batchSize: batchSize, seed: settings.seed)
+        planEpoch = epoch
+      }
+      let batch = try data.trainBatch(plan: plan, index: index, epoch: epoch, batchSize: batchSize, seed: settings.seed)
+      let report = trainer.step(batch.input, targets: batch.targets, rng: &dropoutRNG)
+      progress.globalStep += 1
+      windowExamples += batch.examples
+      let done = progress.globalStep
+
+      if done % settings.logEvery == 0 || done == total || done == 1 {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let window = max(Double(now - windowStart) * 1e-9, 1e-9)
+        let spent = elapsed()
+        let rate = Double(done - stepsBefore) / max(spent - elapsedBefore, 1e-9)
+        let log = StepLog(
+          step: done, epoch: epoch, epochStep: index + 1, stepsPerEpoch: perEpoch, totalSteps: total,
+          loss: clean(report.loss), penalty: report.penalty,
+          meanAlpha: report.alphas.isEmpty ? nil : report.alphas.values.reduce(0.0) { $0 + clean($1) } / Double(report.alphas.count),
+          alphas: Dictionary(uniqueKeysWithValues: report.alphas.map { (String($0.key), clean($0.value)) }),
+          learningRate: report.learningRate, gradNorm: clean(report.gradNorm),
+          examplesPerSecond: Double(windowExamples) / window, elapsedSeconds: spent,
+          etaSeconds: Double(total - done) / max(rate, 1e-9))
+        try logs.append(log)
+        events(.step(log))
+        windowExamples = 0
+        windowStart = now
+      }
+
+      let epochEnds = (index + 1 == perEpoch)
+      let evalDue = settings.train.evalEvery > 0 ? done % settings.train.evalEvery == 0 : epochEnds
+      if evalDue || done == total {
+        progress.elapsedSeconds = elapsed()
+        let e = evaluate(step: done, epoch: epoch, evalBatches, trainEvalBatches)
+        lastEval = e
+        try logs.append(e)
+        events(.evaluated(e))
+        try saveCheckpoint(lastCheckpoint)
+        events(.saved(path: lastCheckpoint))
+        if e.isBest {
+          try saveCheckpoint(bestCheckpoint)
+          events(.saved(path: bestCheckpoint))
+        }
+      }
+      if done < total && shouldStop() {
+        progress.elapsedSeconds = elapsed()
+        try saveCheckpoint(lastCheckpoint)
+        events(.saved(path: lastCheckpoint))
+        throw LCError.interrupted(
+          ErrorDetail(
+            what: "stopped after step \(done) of \(total); saved \(lastCheckpoint)", location: runDir,
+            hint: "Continue with the same command and --resume"))
+      }
+    }
+    let final: EvaluationLog
+    if let e = lastEval {
+      final = e
+    } else {
+      // Resumed at the very end: evaluate the final weights once more for the summary.
+      final = evaluate(step: total, epoch: (total - 1) / perEpoch, evalBatches, trainEvalBatches)
+    }
+    try EvalRecord(
+      checkpoint: lastCheckpoint, architecture: model.architecture, metrics: final.eval, train: final.train,
+      step: final.step
+    ).write(to: runDir + "/eval.json")
+    return TrainingOutcome(
+      runDir: runDir, final: final, bestScore: progress.bestScore ?? final.eval.score,
+      bestStep: progress.bestStep ?? final.step)
+  }
+
+  private func evaluate(step: Int, epoch: Int, _ evalBatches: [Batch], _ trainBatches: [Batch]) -> EvaluationLog {
+    let eval = Evaluator.evaluate(model, batches: evalBatches)
+    let train = trainBatches.isEmpty ? nil : Evaluator.evaluate(model, batches: trainBatches)
+    let isBest = progress.bestScore.map { eval.score > $0 } ?? true
+    if isBest {
+      progress.bestScore = eval.score
+      progress.bestStep = step
+    }
+    var alphas: [Int: Float] = [:]
+    for (b, a) in model.alphas { alphas[b] = a }
+    return EvaluationLog(step: step, epoch: epoch, eval: eval, train: train, isBest: isBest, alphas: alphas)
+  }
+
+  private func saveCheckpoint(_ path: String) throws {
+    try Checkpoint(
+      model: model, configText: configText, vocabulary: vocabulary, optimizer: trainer.state, progress: progress,
+      dropoutRNG: dropoutRNG
+    ).save(to: path)
+  }
+}
+
+/// A float as the shortest decimal that reads back to it (0.1, not 0.10000000149).
+func clean(_ f: Float) -> Double { Double(f.description) ?? Double(f) }
+
+func write(_ text: String, to path: String) throws {
+  do {
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+  } catch {
+    throw LCError.cannotCreate(ErrorDetail(what: "cannot write file", location: path, got: "\(error)"))
+  }
+}

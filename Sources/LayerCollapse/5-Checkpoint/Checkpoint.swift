@@ -1,0 +1,207 @@
+import Foundation
+import Kernels
+
+/// The vocabulary a model was trained with, saved beside it.
+public enum Vocabulary: Sendable, Equatable {
+  /// Word-level tokenizer of a text classifier.
+  case words(Tokenizer)
+  /// Character- or byte-level vocabulary of a language model.
+  case corpus(CorpusVocabulary)
+}
+
+/// Where a run stands, saved so that `--resume` continues exactly.
+public struct TrainingProgress: Sendable, Equatable, Codable {
+  /// Optimizer steps taken.
+  public var globalStep: Int
+  /// Best evaluation score so far (accuracy, or −perplexity) and the step it was seen at.
+  public var bestScore: Double?
+  public var bestStep: Int?
+  /// Wall time spent training, summed over resumed segments.
+  public var elapsedSeconds: Double
+
+  public init(globalStep: Int = 0, bestScore: Double? = nil, bestStep: Int? = nil, elapsedSeconds: Double = 0) {
+    self.globalStep = globalStep
+    self.bestScore = bestScore
+    self.bestStep = bestStep
+    self.elapsedSeconds = elapsedSeconds
+  }
+}
+
+/// A model with everything needed to use it, evaluate it, or continue training it.
+///
+/// HDF5 layout (version 1), readable by any HDF5 tool:
+/// ```
+/// /                    attributes format = "layercollapse-checkpoint", version = 1
+/// /meta/config         string: the resolved config (the YAML subset) the model was trained with
+/// /meta/architecture   string: JSON {config: {...}, activations: [...], collapsed: [...]}
+/// /meta/vocabulary     string: JSON {"kind": "words", "tokens": [...]} or
+///                      {"kind": "character"|"byte", "characters": [...]} (absent for images)
+/// /params/<name>       float32, one dataset per parameter, "." in the name -> "/"
+///                      (blocks.3.mlp.fc1.weight -> /params/blocks/3/mlp/fc1/weight), (out, in)
+/// /optimizer/step      int64 [1]: AdamW steps taken        (training checkpoints only)
+/// /optimizer/m/<name>, /optimizer/v/<name>   float32 AdamW moments
+/// /state/progress      string: JSON {global_step, best_score, best_step, elapsed_seconds}
+/// /state/rng/dropout   uint64 [1]: the dropout stream's SplitMix64 state
+/// ```
+public final class Checkpoint {
+  public static let format = "layercollapse-checkpoint"
+  public static let version: Int64 = 1
+
+  public let model: Transformer
+  public let configText: String
+  public let vocabulary: Vocabulary?
+  public let optimizer: OptimizerState?
+  public let progress: TrainingProgress?
+  public let dropoutRNG: RNG?
+
+  public init(
+    model: Transformer, configText: String, vocabulary: Vocabulary?, optimizer: OptimizerState? = nil,
+    progress: TrainingProgress? = nil, dropoutRNG: RNG? = nil
+  ) {
+    self.model = model
+    self.configText = configText
+    self.vocabulary = vocabulary
+    self.optimizer = optimizer
+    self.progress = progress
+    self.dropoutRNG = dropoutRNG
+  }
+
+  /// Dataset path of a parameter name.
+  public static func datasetPath(_ name: String, under group: String = "/params") -> String {
+    group + "/" + name.replacingOccurrences(of: ".", with: "/")
+  }
+
+  // MARK: save
+
+  /// Writes the checkpoint atomically: a crash never leaves a partial file at `path`.
+  public func save(to path: String) throws {
+    let arch = try Self.json(model.architecture)
+    try HDF5File.writeAtomically(to: path) { f in
+      try f.setAttribute("format", string: Self.format)
+      try f.setAttribute("version", int64: Self.version)
+      try f.writeString(configText, at: "/meta/config")
+      try f.writeString(arch, at: "/meta/architecture")
+      if let v = vocabulary { try f.writeString(try Self.json(VocabularyRecord(v)), at: "/meta/vocabulary") }
+      for p in model.parameters.all { try f.writeTensor(p.value, at: Self.datasetPath(p.name)) }
+      if let o = optimizer {
+        try f.writeInt64s([Int64(o.step)], at: "/optimizer/step")
+        for p in model.parameters.all {
+          try f.writeTensor(o.m[p.name]!, at: Self.datasetPath(p.name, under: "/optimizer/m"))
+          try f.writeTensor(o.v[p.name]!, at: Self.datasetPath(p.name, under: "/optimizer/v"))
+        }
+      }
+      if let p = progress { try f.writeString(try Self.json(p), at: "/state/progress") }
+      if let r = dropoutRNG { try f.writeUInt64s([r.state], at: "/state/rng/dropout") }
+    }
+  }
+
+  // MARK: load
+
+  /// Reads and checks a checkpoint: format, version, architecture, and every parameter's
+  /// presence and shape; a mismatch names the parameter and both shapes.
+  public static func load(_ path: String) throws -> Checkpoint {
+    let f = try HDF5File(reading: path)
+    defer { try? f.close() }
+    let format = (try? f.stringAttribute("format")) ?? ""
+    guard format == Self.format else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "not a layercollapse checkpoint", location: path, expected: "attribute format = \"\(Self.format)\"",
+          got: format.isEmpty ? "no format attribute" : "\"\(format)\"",
+          hint: "Checkpoints are the .h5 files that `layercollapse train` writes"))
+    }
+    let version = try f.int64Attribute("version")
+    guard version <= Self.version else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "checkpoint written by a newer layercollapse", location: path,
+          expected: "format version ≤ \(Self.version)", got: "version \(version)", hint: "Upgrade layercollapse"))
+    }
+    let arch: Architecture = try decode(Architecture.self, try f.readString(at: "/meta/architecture"), path, "/meta/architecture")
+    let model = Transformer(arch)
+    let stored = Set(try f.datasetPaths(under: "/params"))
+    let expected = Set(model.parameters.all.map { datasetPath($0.name) })
+    let missing = expected.subtracting(stored).sorted()
+    let extra = stored.subtracting(expected).sorted()
+    if !missing.isEmpty || !extra.isEmpty {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "parameters do not match the architecture stored in the checkpoint", location: path,
+          expected: missing.isEmpty ? "" : "also " + missing.joined(separator: ", "),
+          got: extra.isEmpty ? "" : "unexpected " + extra.joined(separator: ", "),
+          hint: "The file was modified or written by an incompatible tool"))
+    }
+    for p in model.parameters.all { try f.read(into: p.value, from: datasetPath(p.name)) }
+
+    var optimizer: OptimizerState? = nil
+    if f.exists("/optimizer/step") {
+      let o = OptimizerState(model.parameters)
+      o.step = Int(try f.readInt64s(at: "/optimizer/step").first ?? 0)
+      for p in model.parameters.all {
+        try f.read(into: o.m[p.name]!, from: datasetPath(p.name, under: "/optimizer/m"))
+        try f.read(into: o.v[p.name]!, from: datasetPath(p.name, under: "/optimizer/v"))
+      }
+      optimizer = o
+    }
+    var vocabulary: Vocabulary? = nil
+    if f.exists("/meta/vocabulary") {
+      let record = try decode(VocabularyRecord.self, try f.readString(at: "/meta/vocabulary"), path, "/meta/vocabulary")
+      vocabulary = try record.vocabulary(location: path + ":/meta/vocabulary")
+    }
+    let progress: TrainingProgress? =
+      f.exists("/state/progress")
+      ? try decode(TrainingProgress.self, try f.readString(at: "/state/progress"), path, "/state/progress") : nil
+    let rng: RNG? = f.exists("/state/rng/dropout") ? RNG(state: try f.readUInt64s(at: "/state/rng/dropout")[0]) : nil
+    return Checkpoint(
+      model: model, configText: try f.readString(at: "/meta/config"), vocabulary: vocabulary, optimizer: optimizer,
+      progress: progress, dropoutRNG: rng)
+  }
+
+  // MARK: JSON
+
+  static func json<T: Encodable>(_ value: T) throws -> String {
+    let e = JSONEncoder()
+    e.keyEncodingStrategy = .convertToSnakeCase
+    e.outputFormatting = [.sortedKeys]
+    return String(decoding: try e.encode(value), as: UTF8.self)
+  }
+
+  static func decode<T: Decodable>(_ type: T.Type, _ text: String, _ path: String, _ dataset: String) throws -> T {
+    let d = JSONDecoder()
+    d.keyDecodingStrategy = .convertFromSnakeCase
+    do {
+      return try d.decode(type, from: Data(text.utf8))
+    } catch {
+      throw LCError.badData(
+        ErrorDetail(what: "unreadable metadata", location: "\(path):\(dataset)", expected: "JSON of \(type)", got: "\(error)"))
+    }
+  }
+}
+
+/// JSON form of `Vocabulary`.
+struct VocabularyRecord: Codable {
+  var kind: String
+  var tokens: [String]?
+  var characters: [UInt32]?
+
+  init(_ v: Vocabulary) {
+    switch v {
+    case .words(let t): self.init(kind: "words", tokens: t.tokens, characters: nil)
+    case .corpus(let c): self.init(kind: c.kind.rawValue, tokens: nil, characters: c.characters)
+    }
+  }
+
+  init(kind: String, tokens: [String]?, characters: [UInt32]?) {
+    self.kind = kind
+    self.tokens = tokens
+    self.characters = characters
+  }
+
+  func vocabulary(location: String) throws -> Vocabulary {
+    if kind == "words" { return .words(try Tokenizer(tokens: tokens ?? [])) }
+    guard let k = CorpusVocabulary.Kind(rawValue: kind) else {
+      throw LCError.badData(ErrorDetail(what: "unknown vocabulary kind", location: location, expected: "words, character or byte", got: kind))
+    }
+    return .corpus(try CorpusVocabulary(kind: k, characters: characters ?? []))
+  }
+}

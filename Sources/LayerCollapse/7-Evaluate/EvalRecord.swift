@@ -1,0 +1,49 @@
+import Foundation
+
+/// `eval.json`: what was evaluated and how it did, for reports and other tools.
+public struct EvalRecord: Codable, Sendable, Equatable {
+  public var checkpoint: String
+  public var kind: ModelKind
+  public var metrics: Metrics
+  /// Accuracy on (part of) the training split, unaugmented: the train–validation gap.
+  public var train: Metrics?
+  public var parameters: Int
+  public var macsPerExample: Int
+  public var collapsedBlocks: [Int]
+  public var preluBlocks: [Int]
+  public var step: Int?
+
+  public init(checkpoint: String, architecture: Architecture, metrics: Metrics, train: Metrics? = nil, step: Int? = nil) {
+    self.checkpoint = checkpoint
+    self.kind = architecture.config.kind
+    self.metrics = metrics
+    self.train = train
+    self.parameters = architecture.parameterCount
+    self.macsPerExample = architecture.macsPerExample()
+    self.collapsedBlocks = architecture.collapsed.indices.filter { architecture.collapsed[$0] }
+    self.preluBlocks = architecture.activations.indices.filter {
+      architecture.activations[$0] == .prelu && !architecture.collapsed[$0]
+    }
+    self.step = step
+  }
+
+  public func write(to path: String) throws {
+    let e = JSONEncoder()
+    e.keyEncodingStrategy = .convertToSnakeCase
+    e.outputFormatting = [.sortedKeys, .prettyPrinted]
+    try LayerCollapse.write(String(decoding: try e.encode(self), as: UTF8.self) + "\n", to: path)
+  }
+
+  public static func read(_ path: String) throws -> EvalRecord {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw LCError.missingInput(ErrorDetail(what: "no eval.json", location: path))
+    }
+    let d = JSONDecoder()
+    d.keyDecodingStrategy = .convertFromSnakeCase
+    do {
+      return try d.decode(EvalRecord.self, from: data)
+    } catch {
+      throw LCError.badData(ErrorDetail(what: "unreadable eval record", location: path, got: "\(error)"))
+    }
+  }
+}

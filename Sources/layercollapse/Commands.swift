@@ -1,0 +1,335 @@
+import Foundation
+import Kernels
+import LayerCollapse
+
+/// Every command's usage, options and examples.
+enum Specs {
+  static let train = CommandSpec(
+    name: "train", synopsis: "train CONFIG.yaml [key=value ...] [--resume | --overwrite]",
+    summary: "Train a model as the config says, with the LayerCollapse regularizer on the selected blocks.",
+    positionals: ["CONFIG.yaml"],
+    valueOptions: ["--stop-after": "stop (as Ctrl-C would) after this many steps in total, saving last.h5"],
+    flags: [
+      "--resume": "continue the stopped run in output.dir from its last.h5",
+      "--overwrite": "replace an existing run in output.dir",
+    ],
+    takesOverrides: true,
+    examples: [
+      "layercollapse train configs/cifar10-vit-lc.yaml",
+      "layercollapse train configs/cifar10-vit-lc.yaml lc.lambda=0.5 output.dir=runs/lambda-0.5",
+      "layercollapse train configs/cifar10-vit-lc.yaml --resume    # after Ctrl-C",
+    ],
+    details: """
+      Writes config.yaml, metrics.jsonl, summary.csv, last.h5, best.h5 and eval.json into output.dir.
+      Ctrl-C stops after the current step and saves last.h5 (exit 130); a config with a sweep: section
+      trains one run per point in output.dir/<point>.
+      """)
+
+  static let collapse = CommandSpec(
+    name: "collapse", synopsis: "collapse CHECKPOINT.h5 [--threshold T] [--force BLOCKS] [-o OUT.h5]",
+    summary: "Merge each PReLU block with |α − 1| < threshold into one linear layer (W = W2·W1, b = W2·b1 + b2).",
+    positionals: ["CHECKPOINT.h5"],
+    valueOptions: [
+      "--threshold": "collapse where |α − 1| is below this (default: lc.threshold of the run, else 0.05)",
+      "--force": "comma-separated blocks to merge whatever their α (approximate; for sensitivity studies)",
+      "-o": "output checkpoint (default: collapsed.h5 beside the input)",
+      "--probe": "evaluation examples to measure the deviation on (default 64; 0 = none)",
+    ],
+    examples: [
+      "layercollapse collapse runs/cifar10-vit-lc/best.h5", "layercollapse collapse best.h5 --threshold 0.1 -o small.h5",
+    ],
+    details: "Prints a per-block table and writes it as JSON beside the output (OUT.json).")
+
+  static let eval = CommandSpec(
+    name: "eval", synopsis: "eval CHECKPOINT.h5 [key=value ...] [-o EVAL.json]",
+    summary: "Evaluate a checkpoint on its evaluation split: accuracy (or loss and perplexity), parameters, MACs.",
+    positionals: ["CHECKPOINT.h5"],
+    valueOptions: [
+      "-o": "where to write the results (default: CHECKPOINT.eval.json beside the checkpoint)",
+      "--split": "eval (default) or train",
+    ],
+    takesOverrides: true,
+    examples: [
+      "layercollapse eval runs/cifar10-vit-lc/collapsed.h5",
+      "layercollapse eval best.h5 data.root=/data/full data.path=cifar10",
+    ],
+    details: "key=value overrides change the stored config's data settings (e.g. data.root, data.eval_limit).")
+
+  static let inspect = CommandSpec(
+    name: "inspect", synopsis: "inspect CHECKPOINT.h5 [--config]",
+    summary: "Show a checkpoint's architecture, parameters by name, α per block and training state.",
+    positionals: ["CHECKPOINT.h5"], flags: ["--config": "also print the config the model was trained with"],
+    examples: ["layercollapse inspect runs/cifar10-vit-lc/last.h5"])
+
+  static let validate = CommandSpec(
+    name: "validate", synopsis: "validate CONFIG.yaml [key=value ...]",
+    summary: "Check a config and print it resolved (every default filled in), or print every problem.",
+    positionals: ["CONFIG.yaml"], takesOverrides: true,
+    examples: ["layercollapse validate configs/sst2-encoder.yaml train.lr=3e-4"])
+
+  static let generate = CommandSpec(
+    name: "generate", synopsis: "generate CHECKPOINT.h5 --prompt TEXT [--tokens N] [--temperature T] [--top-k K]",
+    summary: "Continue a prompt with a gpt checkpoint.", positionals: ["CHECKPOINT.h5"],
+    valueOptions: [
+      "--prompt": "text to continue (required)", "--tokens": "how many tokens to generate (default 200)",
+      "--temperature": "sampling temperature > 0 (default 0.8)", "--top-k": "sample among the k likeliest (default 40; 0 = all)",
+      "--seed": "sampling seed (default 1)",
+    ],
+    examples: ["layercollapse generate runs/austen-gpt/best.h5 --prompt \"It is a truth\" --tokens 300"])
+
+  static let all = [train, collapse, eval, inspect, validate, generate]
+}
+
+enum Commands {
+  // MARK: train
+
+  static func train(_ a: Arguments) throws {
+    let configPath = a.positionals[0]
+    var tree = try ConfigTree.load(path: configPath)
+    let applied = try tree.apply(try ConfigOverride.parse(a.overrides))
+    for o in applied { Out.err("override \(o)") }
+    let points = try tree.expandSweep()
+    let stopAfter = try a.option("--stop-after").map { try int($0, "--stop-after") }
+    let flag = InterruptFlag()
+    let printer = ProgressPrinter()
+    flag.install()
+    for point in points {
+      var pointTree = point.tree
+      if !point.name.isEmpty {
+        let base = pointTree.value("output.dir").map { "\($0)" } ?? "runs/sweep"
+        let dir = base.trimmingCharacters(in: CharacterSet(charactersIn: "\"'")) + "/" + point.name
+        try pointTree.set("output.dir", to: .string(dir), at: ConfigLocation(file: "sweep point \(point.name)"))
+        Out.err("sweep point \(point.name) → \(dir)")
+      }
+      let (settings, resolved) = try RunSettings.decode(pointTree)
+      let run = try TrainingRun(
+        settings: settings, resolved: resolved, resume: a.flags.contains("--resume"),
+        overwrite: a.flags.contains("--overwrite"))
+      do {
+        let outcome = try run.run(
+          events: printer.handle,
+          shouldStop: { flag.isRaised || stopAfter.map { run.trainer.state.step >= $0 } ?? false })
+        printer.finish()
+        Out.print(
+          "\(outcome.runDir): final \(Format.metrics(outcome.final.eval)); best score \(String(format: "%.4f", outcome.bestScore)) at step \(outcome.bestStep)"
+        )
+      } catch {
+        printer.finish()
+        throw error
+      }
+    }
+  }
+
+  // MARK: collapse
+
+  static func collapse(_ a: Arguments) throws {
+    let input = a.positionals[0]
+    let ckpt = try Checkpoint.load(input)
+    let storedSettings = try? storedRunSettings(ckpt, input, overrides: [])
+    let threshold = try a.option("--threshold").map { try double($0, "--threshold") }
+      ?? Double(storedSettings?.lc.threshold ?? 0.05)
+    guard threshold > 0 else {
+      throw LCError.usage(ErrorDetail(what: "--threshold must be positive", location: "layercollapse collapse", got: "\(threshold)"))
+    }
+    var force: Set<Int> = []
+    if let f = a.option("--force") {
+      for part in f.split(separator: ",") {
+        let b = try int(String(part), "--force")
+        guard b >= 0 && b < ckpt.model.config.layers else {
+          throw LCError.usage(
+            ErrorDetail(
+              what: "--force names a block the model does not have", location: "layercollapse collapse",
+              expected: "0…\(ckpt.model.config.layers - 1)", got: "\(b)"))
+        }
+        force.insert(b)
+      }
+    }
+    let output = a.option("-o") ?? (URL(fileURLWithPath: input).deletingLastPathComponent().path + "/collapsed.h5")
+    let probeCount = try a.option("--probe").map { try int($0, "--probe") } ?? 64
+    var probe: Batch? = nil
+    var probeNote = "no probe batch"
+    if probeCount > 0 {
+      do {
+        guard let s = storedSettings else { throw LCError.other(ErrorDetail(what: "stored config unreadable", location: input)) }
+        let (data, _) = try TaskLoader.load(s.data, vocabulary: ckpt.vocabulary)
+        probe = try data.evalBatches(batchSize: probeCount).first
+        probeNote = "probe: \(probe?.examples ?? 0) evaluation examples"
+      } catch let e as LCError {
+        probeNote = "no probe batch (\(e.details.first?.what ?? "data unavailable"))"
+      }
+    }
+    let (merged, report) = Collapse.run(
+      ckpt.model, options: CollapseOptions(threshold: Float(threshold), force: force), probe: probe?.input)
+    printCollapse(report, model: ckpt.model, note: probeNote)
+    try Checkpoint(model: merged, configText: ckpt.configText, vocabulary: ckpt.vocabulary).save(to: output)
+    let json = output.hasSuffix(".h5") ? String(output.dropLast(3)) + ".json" : output + ".json"
+    try CollapseRecord(input: input, output: output, report: report).write(to: json)
+    Out.print("saved \(output) and \(json)")
+  }
+
+  static func printCollapse(_ r: CollapseReport, model: Transformer, note: String) {
+    let arch = model.architecture
+    Out.print("collapse with threshold |α − 1| < \(r.threshold); \(note)")
+    Out.print("")
+    Out.print("| block | activation |      α |  \\|α−1\\| | decision                               | params before → after | max rel. dev. |")
+    Out.print("|------:|:-----------|-------:|--------:|:---------------------------------------|----------------------:|--------------:|")
+    for b in r.blocks {
+      let alpha = b.alpha.map { String(format: "%.4f", $0) } ?? "—"
+      let dist = b.distance.map { String(format: "%.4f", $0) } ?? "—"
+      let dev = b.maxRelativeDeviation.map { String(format: "%.2e", $0) } ?? "—"
+      let act = arch.collapsed[b.block] ? "linear" : arch.activations[b.block].rawValue
+      let params = "\(Format.count(b.parametersBefore)) → \(Format.count(b.parametersAfter))"
+      Out.print(
+        "| \(pad(String(b.block), 5, right: true)) | \(pad(act, 10)) | \(pad(alpha, 6, right: true)) | "
+          + "\(pad(dist, 7, right: true)) | \(pad(b.decision.explanation, 38)) | \(pad(params, 21, right: true)) | "
+          + "\(pad(dev, 13, right: true)) |")
+    }
+    Out.print("")
+    Out.print(
+      "model: \(Format.count(r.parametersBefore)) → \(Format.count(r.parametersAfter)) parameters "
+        + "(\(Format.percentChange(r.parametersBefore, r.parametersAfter))), MACs/example \(Format.large(r.macsBefore)) → "
+        + "\(Format.large(r.macsAfter)) (\(Format.percentChange(r.macsBefore, r.macsAfter)))")
+    if let d = r.logitDeviation { Out.print(String(format: "logits: max relative deviation %.2e on the probe batch", d)) }
+    if r.approximate { Out.print("note: forced blocks were not linear; the collapsed model only APPROXIMATES the original") }
+  }
+
+  static func pad(_ s: String, _ n: Int, right: Bool = false) -> String {
+    let fill = String(repeating: " ", count: max(0, n - s.count))
+    return right ? fill + s : s + fill
+  }
+
+  // MARK: eval
+
+  static func eval(_ a: Arguments) throws {
+    let path = a.positionals[0]
+    let ckpt = try Checkpoint.load(path)
+    let settings = try storedRunSettings(ckpt, path, overrides: a.overrides)
+    let split = a.option("--split") ?? "eval"
+    guard split == "eval" || split == "train" else {
+      throw LCError.usage(ErrorDetail(what: "unknown split", location: "layercollapse eval --split", expected: "eval or train", got: split))
+    }
+    let (data, _) = try TaskLoader.load(settings.data, vocabulary: ckpt.vocabulary)
+    let batches =
+      split == "eval"
+      ? try data.evalBatches(batchSize: settings.train.evalBatchSize)
+      : try data.trainEvalBatches(batchSize: settings.train.evalBatchSize, limit: Int.max)
+    let metrics = Evaluator.evaluate(ckpt.model, batches: batches)
+    let arch = ckpt.model.architecture
+    Out.print("\(path) on \(split) split of \(settings.data.task.rawValue): \(Format.metrics(metrics))")
+    Out.print(
+      "parameters \(Format.count(arch.parameterCount)), MACs/example \(Format.large(arch.macsPerExample())), "
+        + String(format: "%.0f examples/s", metrics.examplesPerSecond))
+    let out = a.option("-o") ?? (path.hasSuffix(".h5") ? String(path.dropLast(3)) : path) + ".eval.json"
+    try EvalRecord(checkpoint: path, architecture: arch, metrics: metrics, step: ckpt.progress?.globalStep).write(to: out)
+    Out.print("wrote \(out)")
+  }
+
+  /// The run settings stored in a checkpoint, with `key=value` overrides applied.
+  static func storedRunSettings(_ c: Checkpoint, _ path: String, overrides: [String]) throws -> RunSettings {
+    var tree = try ConfigTree.parse(c.configText, file: path + ":/meta/config")
+    for o in try tree.apply(try ConfigOverride.parse(overrides)) { Out.err("override \(o)") }
+    return try RunSettings.decode(tree).settings
+  }
+
+  // MARK: inspect
+
+  static func inspect(_ a: Arguments) throws {
+    let path = a.positionals[0]
+    let c = try Checkpoint.load(path)
+    let arch = c.model.architecture
+    let cfg = arch.config
+    Out.print("\(path)")
+    Out.print(
+      "  model        \(cfg.kind.rawValue): d_model \(cfg.dModel), \(cfg.heads) heads, \(cfg.layers) layers, MLP \(cfg.mlpHidden), "
+        + "sequence \(cfg.sequenceLength), outputs \(cfg.outputs)")
+    Out.print("  parameters   \(Format.count(arch.parameterCount)); MACs/example \(Format.large(arch.macsPerExample()))")
+    for i in 0..<cfg.layers {
+      var what = arch.collapsed[i] ? "collapsed (single d×d linear)" : arch.activations[i].rawValue
+      if let a = c.model.alphaParameter(block: i) { what += String(format: ", α = %.5f, |α−1| = %.5f", a.value[0], abs(a.value[0] - 1)) }
+      Out.print("  block \(i)      \(what)")
+    }
+    switch c.vocabulary {
+    case .words(let t)?: Out.print("  vocabulary   \(t.count) word tokens")
+    case .corpus(let v)?: Out.print("  vocabulary   \(v.count) \(v.kind.rawValue) symbols")
+    case nil: break
+    }
+    if let p = c.progress {
+      var s = "  training     step \(p.globalStep), \(Format.duration(p.elapsedSeconds)) trained"
+      if let b = p.bestScore, let at = p.bestStep { s += String(format: ", best score %.4f at step %d", b, at) }
+      Out.print(s)
+    } else {
+      Out.print("  training     no optimizer state (not resumable)")
+    }
+    Out.print("")
+    Out.print("| parameter | shape | count |")
+    Out.print("|:--|:--|--:|")
+    for p in c.model.parameters.all {
+      Out.print("| \(p.name) | \(p.shape.map(String.init).joined(separator: "×")) | \(Format.count(p.value.count)) |")
+    }
+    if a.flags.contains("--config") {
+      Out.print("")
+      Out.print(c.configText)
+    }
+  }
+
+  // MARK: validate
+
+  static func validate(_ a: Arguments) throws {
+    var tree = try ConfigTree.load(path: a.positionals[0])
+    for o in try tree.apply(try ConfigOverride.parse(a.overrides)) { Out.err("override \(o)") }
+    let points = try tree.expandSweep()
+    for point in points {
+      let (_, resolved) = try RunSettings.decode(point.tree)
+      if !point.name.isEmpty { Out.print("# sweep point \(point.name)") }
+      Out.print(resolved.serialized())
+    }
+  }
+
+  // MARK: generate
+
+  static func generate(_ a: Arguments) throws {
+    let path = a.positionals[0]
+    guard let prompt = a.option("--prompt") else {
+      throw LCError.usage(ErrorDetail(what: "missing --prompt", location: "layercollapse generate", hint: "Run `layercollapse generate --help`"))
+    }
+    let c = try Checkpoint.load(path)
+    guard c.model.config.kind == .gpt, case .corpus(let vocab)? = c.vocabulary else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "generate needs a gpt checkpoint", location: path, expected: "model kind gpt",
+          got: c.model.config.kind.rawValue))
+    }
+    let count = try a.option("--tokens").map { try int($0, "--tokens") } ?? 200
+    let temperature = try a.option("--temperature").map { try double($0, "--temperature") } ?? 0.8
+    let topK = try a.option("--top-k").map { try int($0, "--top-k") } ?? 40
+    let seed = try a.option("--seed").map { try int($0, "--seed") } ?? 1
+    guard temperature > 0, count >= 0, topK >= 0 else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "bad sampling settings", location: "layercollapse generate", expected: "temperature > 0, tokens ≥ 0, top-k ≥ 0",
+          got: "temperature \(temperature), tokens \(count), top-k \(topK)"))
+    }
+    let ids = try vocab.encode(prompt, file: "--prompt")
+    guard !ids.isEmpty else { throw LCError.usage(ErrorDetail(what: "--prompt is empty", location: "layercollapse generate")) }
+    var rng = RNG(seed: UInt64(seed), stream: "generate")
+    let out = c.model.generate(
+      prompt: ids, count: count, sampling: SamplingSettings(temperature: Float(temperature), topK: topK), rng: &rng)
+    Out.print(prompt + vocab.decode(out))
+  }
+
+  // MARK: helpers
+
+  static func int(_ s: String, _ option: String) throws -> Int {
+    guard let v = Int(s) else {
+      throw LCError.usage(ErrorDetail(what: "\(option) needs a whole number", location: "layercollapse", got: "\"\(s)\""))
+    }
+    return v
+  }
+
+  static func double(_ s: String, _ option: String) throws -> Double {
+    guard let v = Double(s) else {
+      throw LCError.usage(ErrorDetail(what: "\(option) needs a number", location: "layercollapse", got: "\"\(s)\""))
+    }
+    return v
+  }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import LayerCollapse
+
+/// Turns training events into output: a live bar on a terminal, plain lines otherwise.
+final class ProgressPrinter {
+  let live: Bool
+  private var barShown = false
+  private var runStart = Date()
+
+  init(live: Bool = Out.stderrIsTerminal) { self.live = live }
+
+  func handle(_ event: TrainingEvent) {
+    switch event {
+    case .started(let b): banner(b)
+    case .resumed(let step): line("resuming at step \(step)")
+    case .step(let s): live ? bar(s) : line(plain(s))
+    case .evaluated(let e): line(evaluation(e))
+    case .saved(let path): if !live { line("saved \(path)") }
+    }
+  }
+
+  /// Clears the bar, prints a line, and lets the next step redraw the bar.
+  func line(_ s: String) {
+    if barShown {
+      Out.err("\r\u{1B}[2K", newline: false)
+      barShown = false
+    }
+    Out.err(s)
+  }
+
+  func finish() {
+    if barShown { Out.err("") }
+    barShown = false
+  }
+
+  private func banner(_ b: RunBanner) {
+    let s = b.settings
+    let c = b.architecture.config
+    var lines = ["layercollapse train → \(b.runDir)"]
+    lines.append(
+      "  data    \(s.data.task.rawValue) (\(s.data.resolvedPath)): \(Format.count(b.trainExamples)) train, "
+        + "\(Format.count(b.evalExamples)) eval")
+    lines.append(
+      "  model   \(c.kind.rawValue) d_model \(c.dModel), \(c.heads) heads, \(c.layers) layers, MLP \(c.mlpHidden), "
+        + "\(c.activation.rawValue), dropout \(c.dropout); \(Format.count(b.parameters)) parameters, "
+        + "\(Format.large(b.macsPerExample)) MACs/example")
+    if b.lcBlocks.isEmpty {
+      lines.append("  lc      off (no PReLU blocks)")
+    } else {
+      lines.append(
+        "  lc      λ \(s.lc.lambda), blocks \(b.lcBlocks) as PReLU (α₀ \(s.lc.alphaInit)), threshold \(s.lc.threshold), "
+          + "mode \(s.lc.mode.rawValue)")
+    }
+    let o = s.train.optimizer
+    lines.append(
+      "  train   \(Format.count(b.totalSteps)) steps (\(b.stepsPerEpoch)/epoch), batch \(s.train.batchSize), "
+        + "lr \(o.learningRate) (warm-up \(o.warmupSteps), cosine to \(o.minLearningRate)), wd \(o.weightDecay), "
+        + "clip \(o.gradClip)")
+    if let i = b.initFrom { lines.append("  init    weights from \(i)") }
+    lines.append("  runtime BLAS threads \(b.blasThreads), seed \(s.seed)")
+    runStart = Date()
+    for l in lines { line(l) }
+  }
+
+  private func plain(_ s: StepLog) -> String {
+    var t = String(format: "step %d/%d epoch %d loss %.4f", s.step, s.totalSteps, s.epoch + 1, s.loss)
+    if let a = s.meanAlpha { t += String(format: " penalty %.4f mean α %.3f", s.penalty, a) }
+    t += String(format: " lr %.2e %.0f ex/s eta %@", s.learningRate, s.examplesPerSecond, Format.duration(s.etaSeconds))
+    return t
+  }
+
+  private func bar(_ s: StepLog) {
+    let width = 24
+    let filled = Int(Double(width) * Double(s.epochStep) / Double(max(s.stepsPerEpoch, 1)))
+    let b = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+    var t = String(format: "epoch %d %@ %d/%d loss %.4f", s.epoch + 1, b, s.epochStep, s.stepsPerEpoch, s.loss)
+    if let a = s.meanAlpha { t += String(format: " pen %.4f ᾱ %.3f", s.penalty, a) }
+    t += String(format: " %.0f ex/s ETA %@", s.examplesPerSecond, Format.duration(s.etaSeconds))
+    Out.err("\r\u{1B}[2K" + t, newline: false)
+    barShown = true
+  }
+
+  private func evaluation(_ e: EvaluationLog) -> String {
+    var t = "eval step \(e.step) epoch \(e.epoch + 1): \(Format.metrics(e.eval))"
+    if let tr = e.train { t += String(format: "; train accuracy %.2f %%", 100 * tr.accuracy) }
+    if !e.alphas.isEmpty { t += "; α " + Format.alphas(e.alphas) }
+    if e.isBest { t += " (best)" }
+    return t
+  }
+}
+
+/// Ctrl-C asks the run to stop at the next step boundary and save; a second Ctrl-C kills.
+final class InterruptFlag: @unchecked Sendable {
+  private let lock = NSLock()
+  private var raised = false
+  private var source: DispatchSourceSignal?
+
+  var isRaised: Bool {
+    lock.lock()
+    defer { lock.unlock() }
+    return raised
+  }
+
+  func raise() {
+    lock.lock()
+    raised = true
+    lock.unlock()
+  }
+
+  /// From now on SIGINT raises the flag (and says so on stderr) instead of killing.
+  func install() {
+    signal(SIGINT, SIG_IGN)
+    let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: DispatchQueue.global())
+    s.setEventHandler { [self] in
+      if self.isRaised {
+        signal(SIGINT, SIG_DFL)
+        kill(getpid(), SIGINT)
+      }
+      self.raise()
+      Out.err("\nlayercollapse: stopping after this step and saving (Ctrl-C again to kill)")
+    }
+    s.resume()
+    source = s
+  }
+}
