@@ -131,7 +131,17 @@ public final class Checkpoint {
           got: extra.isEmpty ? "" : "unexpected " + extra.joined(separator: ", "),
           hint: "The file was modified or written by an incompatible tool"))
     }
-    for p in model.parameters.all { try f.read(into: p.value, from: datasetPath(p.name)) }
+    for p in model.parameters.all {
+      let stored = try f.shape(of: datasetPath(p.name))
+      guard stored == p.shape else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "parameter \(p.name) has the wrong shape", location: "\(path):\(datasetPath(p.name))",
+            expected: "\(p.shape) (from the stored architecture)", got: "\(stored)",
+            hint: "The file was modified or written by an incompatible tool"))
+      }
+      try f.read(into: p.value, from: datasetPath(p.name))
+    }
 
     var optimizer: OptimizerState? = nil
     if f.exists("/optimizer/step") {

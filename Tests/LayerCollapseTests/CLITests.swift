@@ -1,0 +1,256 @@
+import Foundation
+import Kernels
+import LayerCollapse
+import Testing
+
+/// The command line as a user meets it: each test spawns the built binary.
+@Suite struct CLITests {
+  @Test func everyCommandHasHelpWithExamples() throws {
+    let top = try CLI.run(["--help"])
+    #expect(top.code == 0 && top.stdout.contains("Exit codes: 0 success, 64 usage"))
+    for command in ["train", "collapse", "eval", "inspect", "validate", "generate"] {
+      let r = try CLI.run([command, "--help"])
+      #expect(r.code == 0, "\(command)")
+      #expect(r.stdout.contains("usage: layercollapse \(command)") && r.stdout.contains("examples:"), "\(command)")
+    }
+  }
+
+  @Test func usageErrorsExit64() throws {
+    let none = try CLI.run([])
+    #expect(none.code == 64)
+    let unknown = try CLI.run(["trian"])
+    #expect(unknown.code == 64 && unknown.stderr.contains("unknown command trian") && unknown.stderr.contains("Did you mean train?"))
+    let option = try CLI.run(["collapse", "x.h5", "--thresold", "0.1"])
+    #expect(option.code == 64 && option.stderr.contains("Did you mean --threshold?"))
+    let missing = try CLI.run(["eval"])
+    #expect(missing.code == 64 && missing.stderr.contains("missing CHECKPOINT.h5"))
+    let value = try CLI.run(["collapse", "x.h5", "--threshold"])
+    #expect(value.code == 64 && value.stderr.contains("--threshold needs a value"))
+  }
+
+  /// Every problem of a config is reported at once, each with file:line, and exit 78.
+  @Test func badConfigReportsEveryProblem() throws {
+    let ws = try Workspace()
+    let path = try ws.config(
+      "bad.yaml",
+      """
+      data:
+        task: cifar10
+      model:
+        kind: vit
+        d_model: 30
+        heads: 4
+      lc:
+        lamda: 0.5
+        threshold: -1
+      train:
+        lr: fast
+      output:
+        dir: x
+
+      """)
+    let r = try CLI.run(["validate", path])
+    #expect(r.code == 78)
+    #expect(r.stderr.contains("4 problems") || r.stderr.contains("problems"))
+    #expect(r.stderr.contains("bad.yaml:6") && r.stderr.contains("heads must divide d_model"))
+    #expect(r.stderr.contains("bad.yaml:8") && r.stderr.contains("did you mean `lc.lambda`"))
+    #expect(r.stderr.contains("bad.yaml:9") && r.stderr.contains("lc.threshold"))
+    #expect(r.stderr.contains("bad.yaml:11") && r.stderr.contains("train.lr"))
+  }
+
+  @Test func configSyntaxAndMissingFiles() throws {
+    let ws = try Workspace()
+    let path = try ws.config("syntax.yaml", "model:\n  kind: vit\n - list\n")
+    let syntax = try CLI.run(["validate", path])
+    #expect(syntax.code == 78 && syntax.stderr.contains("syntax.yaml:3"))
+    let missing = try CLI.run(["train", ws.dir + "/nope.yaml"])
+    #expect(missing.code == 66 && missing.stderr.contains("nope.yaml"))
+    let noData = try CLI.run(["train", try ws.config("v.yaml", Workspace.vit), "data.path=missing"])
+    #expect(noData.code == 66 && noData.stderr.contains("missing"))
+  }
+
+  @Test func badCheckpointsExit65() throws {
+    let ws = try Workspace()
+    let missing = try CLI.run(["inspect", ws.dir + "/none.h5"])
+    #expect(missing.code == 66 && missing.stderr.contains("none.h5"))
+    let text = ws.dir + "/text.h5"
+    try "not hdf5".write(toFile: text, atomically: true, encoding: .utf8)
+    let notHDF5 = try CLI.run(["eval", text])
+    #expect(notHDF5.code == 65 && notHDF5.stderr.contains("text.h5") && notHDF5.stderr.contains("not an HDF5 file"))
+    let other = ws.dir + "/other.h5"
+    try HDF5File.writeAtomically(to: other) { try $0.writeFloats([1], shape: [1], at: "/x") }
+    let foreign = try CLI.run(["inspect", other])
+    #expect(foreign.code == 65 && foreign.stderr.contains("not a layercollapse checkpoint"))
+    // A real checkpoint with one tensor reshaped: the message names the parameter and both shapes.
+    #expect(try CLI.run(["train", try ws.config("v.yaml", Workspace.vit), "train.epochs=1"]).code == 0)
+    let broken = ws.dir + "/broken.h5"
+    try FileManager.default.copyItem(atPath: ws.dir + "/run/last.h5", toPath: broken)
+    let f = try HDF5File(reading: broken)
+    let bias = try f.readFloats(at: "/params/head/bias").values
+    try f.close()
+    let g = try HDF5File(creating: ws.dir + "/tmp.h5")
+    try g.close()
+    try FileManager.default.removeItem(atPath: ws.dir + "/tmp.h5")
+    try rewrite(broken) { try $0.writeFloats(bias + [0], shape: [bias.count + 1], at: "/params/head/bias") }
+    let shape = try CLI.run(["inspect", broken])
+    // CIFAR-10 format: 10 classes, so the head bias is [10]; the file now holds [11].
+    #expect(shape.code == 65 && shape.stderr.contains("parameter head.bias has the wrong shape"), "\(shape.stderr)")
+    #expect(shape.stderr.contains("[10]") && shape.stderr.contains("[11]"), "\(shape.stderr)")
+  }
+
+  /// Stopping after step 5 and resuming gives the same weights, moments and metrics as
+  /// a run that never stopped, bit for bit (fixed thread count: OPENBLAS_NUM_THREADS=1).
+  @Test func stopAndResumeIsBitIdentical() throws {
+    let ws = try Workspace()
+    let config = try ws.config("v.yaml", Workspace.vit)
+    let whole = try CLI.run(["train", config, "output.dir=\(ws.dir)/whole"])
+    #expect(whole.code == 0, "\(whole.stderr)")
+    let stopped = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts", "--stop-after", "5"])
+    #expect(stopped.code == 130 && stopped.stderr.contains("stopped after step 5"))
+    let again = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts"])
+    #expect(again.code == 73 && again.stderr.contains("--resume"))
+    let resumed = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts", "--resume"])
+    #expect(resumed.code == 0 && resumed.stderr.contains("resuming at step 5"), "\(resumed.stderr)")
+    let a = try Checkpoint.load(ws.dir + "/whole/last.h5")
+    let b = try Checkpoint.load(ws.dir + "/parts/last.h5")
+    for p in a.model.parameters.all {
+      let q = b.model.parameters[p.name]!
+      #expect(p.value.array.map(\.bitPattern) == q.value.array.map(\.bitPattern), "\(p.name)")
+      #expect(a.optimizer!.v[p.name]!.array.map(\.bitPattern) == b.optimizer!.v[p.name]!.array.map(\.bitPattern))
+    }
+    #expect(a.progress!.globalStep == b.progress!.globalStep && a.progress!.bestScore == b.progress!.bestScore)
+    let summaryA = try String(contentsOfFile: ws.dir + "/whole/summary.csv", encoding: .utf8)
+    let summaryB = try String(contentsOfFile: ws.dir + "/parts/summary.csv", encoding: .utf8)
+    #expect(summaryA == summaryB)
+    // The same steps are logged, once each: the resumed run cut its log back to step 4
+    // (the last checkpoint before the stop is at step 5, the stop itself).
+    func steps(_ run: String) throws -> [Int] {
+      try String(contentsOfFile: ws.dir + "/\(run)/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+        Int($0.split(separator: "\"step\":")[1].prefix { $0.isNumber })!
+      }
+    }
+    #expect(try steps("whole") == steps("parts"))
+    #expect(try steps("whole") == [1, 2, 4, 6, 8, 10, 12, 14, 16])
+  }
+
+  /// train → collapse → eval → inspect, and the resolved config reruns as is.
+  @Test func pipelineAndOutputs() throws {
+    let ws = try Workspace()
+    let config = try ws.config("v.yaml", Workspace.vit)
+    let train = try CLI.run(["train", config, "lc.lambda=20", "lc.mode=decoupled"])
+    #expect(train.code == 0)
+    for file in ["config.yaml", "metrics.jsonl", "summary.csv", "last.h5", "best.h5", "eval.json"] {
+      #expect(FileManager.default.fileExists(atPath: ws.dir + "/run/" + file), "\(file)")
+    }
+    #expect(train.stderr.contains("layercollapse train → ") && train.stderr.contains("BLAS threads 1, seed 3"))
+    let collapse = try CLI.run(["collapse", ws.dir + "/run/best.h5", "--force", "0"])
+    #expect(collapse.code == 0 && collapse.stdout.contains("forced (approximate)") && collapse.stdout.contains("APPROXIMATES"))
+    let record = try CollapseRecord.read(ws.dir + "/run/collapsed.json")
+    #expect(record.blocks[0].merged && record.parametersAfter < record.parametersBefore)
+    let eval = try CLI.run(["eval", ws.dir + "/run/collapsed.h5"])
+    #expect(eval.code == 0 && eval.stdout.contains("accuracy"))
+    let evalRecord = try EvalRecord.read(ws.dir + "/run/collapsed.eval.json")
+    #expect(evalRecord.collapsedBlocks.contains(0) && evalRecord.metrics.examples == 24)
+    let inspect = try CLI.run(["inspect", ws.dir + "/run/last.h5", "--config"])
+    #expect(inspect.code == 0 && inspect.stdout.contains("blocks.1.mlp.act.alpha") && inspect.stdout.contains("lambda: 20"))
+    // The run's resolved config trains again as is.
+    let rerun = try CLI.run(["validate", ws.dir + "/run/config.yaml"])
+    #expect(rerun.code == 0)
+    let first = try CLI.run(["validate", config, "lc.lambda=20", "lc.mode=decoupled"])
+    #expect(rerun.stdout == first.stdout)
+  }
+
+  /// h5dump, an independent HDF5 reader, sees the tensor we wrote at its documented path.
+  @Test func h5dumpReadsACheckpointTensor() throws {
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/h5dump") else {
+      Issue.record("h5dump missing: `make setup` installs hdf5-tools")
+      return
+    }
+    let ws = try Workspace()
+    #expect(try CLI.run(["train", try ws.config("v.yaml", Workspace.vit), "train.epochs=1"]).code == 0)
+    let c = try Checkpoint.load(ws.dir + "/run/last.h5")
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/h5dump")
+    p.arguments = ["-d", "/params/head/bias", "-m", "%.9g", ws.dir + "/run/last.h5"]
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    #expect(text.contains("H5T_IEEE_F32LE") && text.contains("SIMPLE { ( 10 ) / ( 10 ) }"))
+    // One "(i): value," line per element.
+    let numbers = text.split(separator: "\n").compactMap { line -> Float? in
+      guard let colon = line.firstIndex(of: ":"), line.trimmingCharacters(in: .whitespaces).hasPrefix("(") else { return nil }
+      return Float(line[line.index(after: colon)...].trimmingCharacters(in: CharacterSet(charactersIn: " ,")))
+    }
+    #expect(numbers == c.model.parameters["head.bias"]!.value.array)
+  }
+
+  @Test func generateWithAGPT() throws {
+    let ws = try Workspace()
+    let train = try CLI.run(["train", try ws.config("g.yaml", Workspace.gpt)])
+    #expect(train.code == 0, "\(train.stderr)")
+    let gen = try CLI.run(["generate", ws.dir + "/gpt/last.h5", "--prompt", "abc", "--tokens", "20", "--seed", "4"])
+    #expect(gen.code == 0 && gen.stdout.hasPrefix("abc") && gen.stdout.count == 3 + 20 + 1)
+    let same = try CLI.run(["generate", ws.dir + "/gpt/last.h5", "--prompt", "abc", "--tokens", "20", "--seed", "4"])
+    #expect(same.stdout == gen.stdout)
+    let noPrompt = try CLI.run(["generate", ws.dir + "/gpt/last.h5"])
+    #expect(noPrompt.code == 64 && noPrompt.stderr.contains("--prompt"))
+    let unknownChar = try CLI.run(["generate", ws.dir + "/gpt/last.h5", "--prompt", "ABC"])
+    #expect(unknownChar.code == 65)
+  }
+}
+
+/// Rewrites an HDF5 file in place through `body` (opened for writing by copying).
+private func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
+  let src = try HDF5File(reading: path)
+  var tensors: [(String, [Float], [Int])] = []
+  var strings: [(String, String)] = []
+  for d in try src.datasetPaths() {
+    if d.hasPrefix("/meta") || d == "/state/progress" {
+      strings.append((d, try src.readString(at: d)))
+    } else if d.hasPrefix("/params") {
+      let (v, s) = try src.readFloats(at: d)
+      tensors.append((d, v, s))
+    }
+  }
+  let format = try src.stringAttribute("format")
+  let version = try src.int64Attribute("version")
+  try src.close()
+  try HDF5File.writeAtomically(to: path) { f in
+    try f.setAttribute("format", string: format)
+    try f.setAttribute("version", int64: version)
+    for (d, s) in strings { try f.writeString(s, at: d) }
+    for (d, v, s) in tensors { try f.writeFloats(v, shape: s, at: d) }
+    try body(f)
+  }
+}
+
+@Suite struct InterruptTests {
+  /// A real Ctrl-C (SIGINT) during training: the run finishes its step, saves last.h5,
+  /// says how to resume, and exits 130; the saved state resumes.
+  @Test func sigintSavesAndExits130() throws {
+    let ws = try Workspace()
+    let config = try ws.config("v.yaml", Workspace.vit)
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: CLI.binary)
+    p.arguments = ["train", config, "train.steps=1000000", "log.every=1"]
+    let err = Pipe()
+    p.standardError = err
+    p.standardOutput = Pipe()
+    try p.run()
+    var seen = ""
+    while !seen.contains("step 3/") {  // training is under way, the handler installed
+      let chunk = err.fileHandleForReading.availableData
+      if chunk.isEmpty { break }
+      seen += String(decoding: chunk, as: UTF8.self)
+    }
+    p.interrupt()
+    seen += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    #expect(p.terminationStatus == 130, "\(seen.suffix(400))")
+    #expect(seen.contains("stopping after this step") && seen.contains("--resume"))
+    let saved = try Checkpoint.load(ws.dir + "/run/last.h5")
+    #expect(saved.progress!.globalStep >= 3 && saved.optimizer != nil)
+  }
+}
