@@ -136,6 +136,15 @@ public final class TrainingRun {
     }
     if arch.config.kind == .encoder, case .words(let t)? = vocabulary { arch.config.vocabSize = t.count }
     if arch.config.kind != .gpt { arch.config.classes = data.outputs }
+    if let s = start {
+      // Blocks the starting checkpoint (init_from, or a resumed run's last.h5) already
+      // collapsed stay collapsed: the sensitivity study collapses one more block per
+      // round. LayerCollapse selection skips them.
+      let layers = s.model.config.layers
+      if layers == arch.config.layers {
+        for b in 0..<layers where s.model.architecture.collapsed[b] { arch.collapsed[b] = true }
+      }
+    }
     let model: Transformer
     if let s = start, resume {
       guard s.model.architecture == arch else {
@@ -163,7 +172,9 @@ public final class TrainingRun {
     optimizer.totalSteps = TrainingRun.totalSteps(settings, data)
     let trainer = Trainer(
       model: model,
-      regularizer: Regularizer(settings: settings.lc, blocks: settings.lc.selectedBlocks(layers: arch.config.layers)),
+      regularizer: Regularizer(
+        settings: settings.lc,
+        blocks: settings.lc.selectedBlocks(layers: arch.config.layers).filter { !arch.collapsed[$0] }),
       settings: optimizer)
     self.trainer = trainer
     self.progress = TrainingProgress()
