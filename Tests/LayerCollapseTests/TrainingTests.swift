@@ -185,3 +185,22 @@ enum SyntheticTask {
     #expect(model.generate(prompt: [1], count: 20, sampling: s, rng: &a) == model.generate(prompt: [1], count: 20, sampling: s, rng: &b))
   }
 }
+
+@Suite struct AlphaLearningRateTests {
+  /// Adam's first step moves every parameter by lr·g/|g| (m̂ = g, v̂ = g²): with the
+  /// penalty dominating α's gradient (λ = 100, α far below 1), α rises by exactly
+  /// lr × alpha_lr_scale. Float32 rounding of 0.01 + 0.005 is below 1e-8.
+  @Test(arguments: [1.0, 5.0])
+  func firstStepMovesAlphaByScaledRate(scale: Double) {
+    let cfg = Fixtures.config(.vit)
+    let model = Transformer(Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]), seed: 1)
+    let lc = LayerCollapseSettings(lambda: 100, blocks: 1, alphaLearningRateScale: scale)
+    let trainer = Trainer(
+      model: model, regularizer: Regularizer(settings: lc, blocks: [1]),
+      settings: OptimizerSettings(learningRate: 1e-3, totalSteps: 10, weightDecay: 0))
+    var rng = RNG(seed: 1, stream: "alpha lr")
+    let (input, targets) = Fixtures.batch(cfg, batch: 2, rng: &rng)
+    _ = trainer.step(input, targets: targets, rng: &rng)
+    #expect(abs(Double(model.alphas[0].alpha) - (0.01 + 1e-3 * scale)) < 1e-8)
+  }
+}

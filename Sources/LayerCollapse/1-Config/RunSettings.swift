@@ -144,7 +144,8 @@ public struct RunSettings: Sendable, Equatable {
       alphaInit: Float(r.double("lc.alpha_init", default: 0.01, range: -10...10)),
       threshold: Float(r.double("lc.threshold", default: 0.05, range: 0...Double.infinity)),
       mode: RegularizerMode(
-        rawValue: r.string("lc.mode", default: "penalty", oneOf: RegularizerMode.allCases.map(\.rawValue))) ?? .penalty)
+        rawValue: r.string("lc.mode", default: "penalty", oneOf: RegularizerMode.allCases.map(\.rawValue))) ?? .penalty,
+      alphaLearningRateScale: r.double("lc.alpha_lr_scale", default: 1, range: 0...1000))
     r.require(lc.threshold > 0, at: "lc.threshold", "threshold must be positive", expected: "> 0", got: "\(lc.threshold)")
     r.require(
       lcBlocks == 0 || lcFraction == 0, at: "lc.fraction", "set lc.blocks or lc.fraction, not both",

@@ -21,10 +21,14 @@ public struct TaskData: Sendable {
   public let source: Source
   /// Text only: batch sentences of similar length and trim padding (less work per step).
   public var bucketByLength: Bool
+  /// Corpus only: evaluate on the first this many validation windows (text and image
+  /// loaders apply `data.eval_limit` when reading).
+  public var evalWindowLimit: Int?
 
-  public init(_ source: Source, bucketByLength: Bool = false) {
+  public init(_ source: Source, bucketByLength: Bool = false, evalWindowLimit: Int? = nil) {
     self.source = source
     self.bucketByLength = bucketByLength
+    self.evalWindowLimit = evalWindowLimit
   }
 
   /// Training examples (sequences, images, or corpus tokens).
@@ -41,7 +45,7 @@ public struct TaskData: Sendable {
     switch source {
     case .text(let d): d.eval.count
     case .images(let d): d.eval.count
-    case .corpus(let d): d.validationWindowCount
+    case .corpus(let d): min(d.validationWindowCount, evalWindowLimit ?? Int.max)
     }
   }
 
@@ -97,7 +101,9 @@ public struct TaskData: Sendable {
     case .images(let d):
       return try BatchOrder.sequential(count: d.eval.count, batchSize: batchSize).map { Self.batch(d.evalBatch($0)) }
     case .corpus(let d):
-      return try d.validationBatches(batchSize: batchSize).map { Self.batch($0) }
+      return try BatchOrder.sequential(count: evalCount, batchSize: batchSize).map {
+        Self.batch(LanguageModelCorpus.windows(d.validation, starts: $0.map { $0 * d.maxLength }, length: d.maxLength))
+      }
     }
   }
 

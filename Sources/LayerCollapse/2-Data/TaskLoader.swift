@@ -28,7 +28,7 @@ public enum TaskLoader {
       if case .corpus(let v)? = vocabulary { stored = v }
       let options = CorpusOptions(maxLength: settings.maxLen, trainFraction: settings.trainFraction, vocabulary: settings.level)
       let corpus = try LanguageModelCorpus.load(file: path, options: options, vocabulary: stored)
-      return (TaskData(.corpus(corpus)), .corpus(corpus.vocabulary))
+      return (TaskData(.corpus(corpus), evalWindowLimit: settings.evalLimit), .corpus(corpus.vocabulary))
     }
   }
 }

@@ -19,10 +19,14 @@ public struct LayerCollapseSettings: Sendable, Equatable, Codable {
   public var alphaInit: Float
   public var threshold: Float
   public var mode: RegularizerMode
+  /// α's learning rate is the run's times this. Adam moves a scalar about lr per step, so
+  /// α (from 0.01) needs Σ lr ≳ 1 to reach 1: short runs raise this to give α the travel
+  /// the paper's long runs had. 1 is the paper's setting.
+  public var alphaLearningRateScale: Double
 
   public init(
     lambda: Double = 0, blocks: Int? = nil, fraction: Double? = nil, alphaInit: Float = 0.01,
-    threshold: Float = 0.05, mode: RegularizerMode = .penalty
+    threshold: Float = 0.05, mode: RegularizerMode = .penalty, alphaLearningRateScale: Double = 1
   ) {
     self.lambda = lambda
     self.blocks = blocks
@@ -30,6 +34,7 @@ public struct LayerCollapseSettings: Sendable, Equatable, Codable {
     self.alphaInit = alphaInit
     self.threshold = threshold
     self.mode = mode
+    self.alphaLearningRateScale = alphaLearningRateScale
   }
 
   /// The selected block indices for a model with `layers` blocks.

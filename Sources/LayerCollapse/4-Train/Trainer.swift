@@ -96,13 +96,16 @@ public final class Trainer {
       settings.gradClip > 0
       ? GradientClipping.clip(grads, maxNorm: Float(settings.gradClip)) : GradientClipping.globalNorm(grads)
     let lr = learningRate(at: state.step)
-    regularizer.pull(model, lr: lr)
+    let alphaLR = lr * regularizer.settings.alphaLearningRateScale
+    regularizer.pull(model, lr: alphaLR)
     state.step += 1
     let decoupled = regularizer.settings.mode == .decoupled
     for p in params.all {
       let isAlpha = p.name.hasSuffix(".alpha")
       let decay = isAlpha ? !decoupled : p.decay
-      optimizer.update(param: p.value, grad: p.grad, m: state.m[p.name]!, v: state.v[p.name]!, lr: lr, step: state.step, decay: decay)
+      optimizer.update(
+        param: p.value, grad: p.grad, m: state.m[p.name]!, v: state.v[p.name]!, lr: isAlpha ? alphaLR : lr,
+        step: state.step, decay: decay)
     }
     var alphas: [Int: Float] = [:]
     for (b, a) in model.alphas { alphas[b] = a }
