@@ -29,6 +29,14 @@ test: setup
 bench: build
 	$(BIN)/lc-bench
 
+# The paper's five experiments at CPU scale: runs/reproduce -> results/ (under 2 hours).
+reproduce: build
+	LC=$(BIN)/layercollapse scripts/reproduce.sh full
+
+# The same experiments, tiny, in minutes: runs/smoke -> results/smoke/.
+smoke: build
+	LC=$(BIN)/layercollapse scripts/reproduce.sh smoke
+
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 

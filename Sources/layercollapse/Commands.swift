@@ -214,13 +214,19 @@ enum Commands {
       ? try data.evalBatches(batchSize: settings.train.evalBatchSize)
       : try data.trainEvalBatches(batchSize: settings.train.evalBatchSize, limit: Int.max)
     let metrics = Evaluator.evaluate(ckpt.model, batches: batches)
+    let singles = Array(try data.evalBatches(batchSize: 1).prefix(33))
+    let latency = Evaluator.latencyMilliseconds(ckpt.model, singles: singles)
     let arch = ckpt.model.architecture
     Out.print("\(path) on \(split) split of \(settings.data.task.rawValue): \(Format.metrics(metrics))")
     Out.print(
       "parameters \(Format.count(arch.parameterCount)), MACs/example \(Format.large(arch.macsPerExample())), "
-        + String(format: "%.0f examples/s", metrics.examplesPerSecond))
+        + String(format: "%.0f examples/s at batch %d, %.2f ms at batch 1", metrics.examplesPerSecond,
+          settings.train.evalBatchSize, latency ?? .nan))
     let out = a.option("-o") ?? (path.hasSuffix(".h5") ? String(path.dropLast(3)) : path) + ".eval.json"
-    try EvalRecord(checkpoint: path, architecture: arch, metrics: metrics, step: ckpt.progress?.globalStep).write(to: out)
+    try EvalRecord(
+      checkpoint: path, architecture: arch, metrics: metrics, step: ckpt.progress?.globalStep,
+      latencyMilliseconds: latency
+    ).write(to: out)
     Out.print("wrote \(out)")
   }
 

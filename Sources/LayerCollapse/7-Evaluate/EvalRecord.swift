@@ -12,8 +12,13 @@ public struct EvalRecord: Codable, Sendable, Equatable {
   public var collapsedBlocks: [Int]
   public var preluBlocks: [Int]
   public var step: Int?
+  /// Median forward time of one example (batch size 1), if measured.
+  public var latencyMilliseconds: Double?
 
-  public init(checkpoint: String, architecture: Architecture, metrics: Metrics, train: Metrics? = nil, step: Int? = nil) {
+  public init(
+    checkpoint: String, architecture: Architecture, metrics: Metrics, train: Metrics? = nil, step: Int? = nil,
+    latencyMilliseconds: Double? = nil
+  ) {
     self.checkpoint = checkpoint
     self.kind = architecture.config.kind
     self.metrics = metrics
@@ -25,6 +30,7 @@ public struct EvalRecord: Codable, Sendable, Equatable {
       architecture.activations[$0] == .prelu && !architecture.collapsed[$0]
     }
     self.step = step
+    self.latencyMilliseconds = latencyMilliseconds
   }
 
   public func write(to path: String) throws {

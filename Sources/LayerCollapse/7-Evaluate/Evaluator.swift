@@ -54,4 +54,19 @@ public enum Evaluator {
       perplexity: isLM ? Foundation.exp(loss) : nil,
       examplesPerSecond: seconds > 0 ? Double(examples) / seconds : 0)
   }
+
+  /// Median wall time of one forward pass at batch size 1, in milliseconds, over the
+  /// given single-example batches (after one warm-up pass).
+  public static func latencyMilliseconds(_ model: Transformer, singles: [Batch]) -> Double? {
+    guard let first = singles.first else { return nil }
+    model.forward(first.input)
+    var times: [Double] = []
+    for b in singles {
+      let start = DispatchTime.now().uptimeNanoseconds
+      model.forward(b.input)
+      times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-6)
+    }
+    times.sort()
+    return times[times.count / 2]
+  }
 }

@@ -1,0 +1,104 @@
+import Foundation
+
+/// One row of a run's summary.csv.
+public struct SummaryRow: Sendable, Equatable {
+  public var step: Int
+  public var epoch: Int
+  public var evalLoss: Double
+  public var evalAccuracy: Double
+  public var evalAccuracySE: Double
+  public var evalPerplexity: Double?
+  public var trainLoss: Double?
+  public var trainAccuracy: Double?
+  public var meanAlpha: Double?
+  public var alphas: [Int: Double]
+  public var isBest: Bool
+}
+
+/// Everything a run directory holds, read back for reports.
+public struct RunDirectory: Sendable {
+  public let path: String
+  public var name: String { URL(fileURLWithPath: path).lastPathComponent }
+  public let settings: RunSettings?
+  /// metrics.jsonl, in step order.
+  public let steps: [StepLog]
+  /// summary.csv, one row per evaluation.
+  public let evaluations: [SummaryRow]
+  /// `<stem>.eval.json` files by stem ("best", "last", "collapsed"), and "final" for eval.json.
+  public let evals: [String: EvalRecord]
+  /// collapsed.json, written by `layercollapse collapse`.
+  public let collapse: CollapseRecord?
+  /// `<stem>.sample.txt` files by stem.
+  public let samples: [String: String]
+
+  public var bestRow: SummaryRow? { evaluations.max { $0.evalAccuracyScore < $1.evalAccuracyScore } }
+
+  /// Reads `path`; a directory without summary.csv is not a run.
+  public static func read(_ path: String) throws -> RunDirectory {
+    let fm = FileManager.default
+    guard fm.fileExists(atPath: path + "/summary.csv") else {
+      throw LCError.missingInput(
+        ErrorDetail(
+          what: "not a run directory", location: path, expected: "summary.csv written by `layercollapse train`"))
+    }
+    let settings = try? RunSettings.decode(try ConfigTree.load(path: path + "/config.yaml")).settings
+    let decoder = JSONDecoder()
+    decoder.keyDecodingStrategy = .convertFromSnakeCase
+    var steps: [StepLog] = []
+    let metrics = (try? String(contentsOfFile: path + "/metrics.jsonl", encoding: .utf8)) ?? ""
+    for (i, line) in metrics.split(separator: "\n").enumerated() {
+      do {
+        steps.append(try decoder.decode(StepLog.self, from: Data(line.utf8)))
+      } catch {
+        throw LCError.badData(
+          ErrorDetail(what: "unreadable metrics line", location: "\(path)/metrics.jsonl:\(i + 1)", got: "\(error)"))
+      }
+    }
+    let rows = try readSummary(path + "/summary.csv")
+    var evals: [String: EvalRecord] = [:]
+    var samples: [String: String] = [:]
+    for file in (try? fm.contentsOfDirectory(atPath: path)) ?? [] {
+      if file == "eval.json" {
+        evals["final"] = try EvalRecord.read(path + "/" + file)
+      } else if file.hasSuffix(".eval.json") {
+        evals[String(file.dropLast(".eval.json".count))] = try EvalRecord.read(path + "/" + file)
+      } else if file.hasSuffix(".sample.txt") {
+        samples[String(file.dropLast(".sample.txt".count))] = try? String(contentsOfFile: path + "/" + file, encoding: .utf8)
+      }
+    }
+    let collapse = fm.fileExists(atPath: path + "/collapsed.json") ? try CollapseRecord.read(path + "/collapsed.json") : nil
+    return RunDirectory(
+      path: path, settings: settings, steps: steps, evaluations: rows, evals: evals, collapse: collapse, samples: samples)
+  }
+
+  static func readSummary(_ file: String) throws -> [SummaryRow] {
+    let text = try String(contentsOfFile: file, encoding: .utf8)
+    var rows: [SummaryRow] = []
+    for (i, line) in text.split(separator: "\n").enumerated().dropFirst() {
+      let c = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+      guard c.count == 11, let step = Int(c[0]), let epoch = Int(c[1]), let loss = Double(c[2]), let acc = Double(c[3]),
+        let se = Double(c[4])
+      else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "malformed summary row", location: "\(file):\(i + 1)", expected: RunLogs.summaryHeader, got: String(line)))
+      }
+      var alphas: [Int: Double] = [:]
+      for pair in c[9].split(separator: " ") {
+        let kv = pair.split(separator: ":")
+        if kv.count == 2, let b = Int(kv[0]), let a = Double(kv[1]) { alphas[b] = a }
+      }
+      rows.append(
+        SummaryRow(
+          step: step, epoch: epoch, evalLoss: loss, evalAccuracy: acc, evalAccuracySE: se, evalPerplexity: Double(c[5]),
+          trainLoss: Double(c[6]), trainAccuracy: Double(c[7]), meanAlpha: Double(c[8]), alphas: alphas,
+          isBest: c[10] == "1"))
+    }
+    return rows
+  }
+}
+
+extension SummaryRow {
+  /// Higher is better: accuracy, or −perplexity for language models.
+  public var evalAccuracyScore: Double { evalPerplexity.map { -$0 } ?? evalAccuracy }
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Reruns the paper's experiments at CPU scale and writes the tables and plots.
+#
+#   scripts/reproduce.sh full    # `make reproduce`: runs/reproduce -> results/       (< 2 h on 2 cores)
+#   scripts/reproduce.sh smoke   # `make smoke`:     runs/smoke     -> results/smoke/ (minutes)
+#
+# Every step is an ordinary layercollapse command, so each can be rerun by hand. Data is
+# read from $LAYERCOLLAPSE_DATA (default ../shared/datasets); set LC to use another binary.
+# Fails (non-zero) if a step fails or a result falls outside its band in configs/expected*.yaml.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-full}
+LC=${LC:-.build/release/layercollapse}
+case "$mode" in
+  full)
+    runs=runs/reproduce
+    results=results
+    expected=configs/expected.yaml
+    layers=4
+    # No overrides: the configs are the experiment.
+    sst=() cifar=() sweep=() sens=() text=()
+    ;;
+  smoke)
+    runs=runs/smoke
+    results=results/smoke
+    expected=configs/expected-smoke.yaml
+    layers=2
+    tiny=(model.d_model=32 model.heads=2 model.layers=2 train.eval_every=0 log.every=10)
+    sst=("${tiny[@]}" data.train_limit=2000 data.eval_limit=256 train.epochs=1 data.vocab_size=2000)
+    cifar=("${tiny[@]}" data.train_limit=512 data.eval_limit=256 train.epochs=2 train.train_eval_limit=256
+      train.warmup_steps=5)
+    sweep=("${cifar[@]}")
+    sens=("${tiny[@]}" data.train_limit=512 data.eval_limit=256 train.epochs=2)
+    text=("${tiny[@]}" train.steps=40 data.eval_limit=64 train.eval_every=20)
+    ;;
+  *)
+    echo "usage: scripts/reproduce.sh full|smoke" >&2
+    exit 64
+    ;;
+esac
+
+step() { printf '\n== %s ==\n' "$*" >&2; }
+train() { "$LC" train "$@" --overwrite; }
+
+start=$(date +%s)
+mkdir -p "$runs"
+
+step "1/5 SST-2: GELU encoder, then LayerCollapse fine-tune of its last 2 MLPs, then collapse"
+train configs/sst2-encoder.yaml output.dir="$runs/sst2/gelu" "${sst[@]}"
+train configs/sst2-encoder-lc.yaml output.dir="$runs/sst2/lc" train.init_from="$runs/sst2/gelu/best.h5" "${sst[@]}"
+"$LC" collapse "$runs/sst2/lc/last.h5"
+for c in "$runs/sst2/gelu/best.h5" "$runs/sst2/lc/last.h5" "$runs/sst2/lc/collapsed.h5"; do "$LC" eval "$c"; done
+
+step "2/5 CIFAR-10 small set: ViT plain vs PReLU + LayerCollapse from the start, then collapse"
+train configs/cifar10-vit.yaml output.dir="$runs/cifar/plain" "${cifar[@]}"
+train configs/cifar10-vit-lc.yaml output.dir="$runs/cifar/lc" "${cifar[@]}"
+"$LC" collapse "$runs/cifar/lc/last.h5"
+for c in "$runs/cifar/plain/best.h5" "$runs/cifar/lc/last.h5" "$runs/cifar/lc/collapsed.h5"; do "$LC" eval "$c"; done
+
+step "3/5 Text generation: character GPT, then LayerCollapse fine-tune of its last MLP, then collapse"
+train configs/austen-gpt.yaml output.dir="$runs/text/plain" "${text[@]}"
+train configs/austen-gpt-lc.yaml output.dir="$runs/text/lc" train.init_from="$runs/text/plain/best.h5" "${text[@]}"
+"$LC" collapse "$runs/text/lc/last.h5"
+for c in "$runs/text/plain/best.h5" "$runs/text/lc/last.h5" "$runs/text/lc/collapsed.h5"; do
+  "$LC" eval "$c"
+  "$LC" generate "$c" --prompt "It is a truth universally acknowledged" --tokens 240 --seed 1 >"${c%.h5}.sample.txt"
+done
+
+step "4/5 Sensitivity: collapse the ViT's last 1, 2, ... blocks in turn, fine-tuning between steps"
+previous="$runs/cifar/plain/best.h5"
+for k in $(seq 1 "$layers"); do
+  train configs/cifar10-vit-sensitivity.yaml output.dir="$runs/sensitivity/k$k" train.init_from="$previous" \
+    lc.blocks="$k" "${sens[@]}"
+  "$LC" collapse "$runs/sensitivity/k$k/last.h5"
+  "$LC" eval "$runs/sensitivity/k$k/collapsed.h5"
+  previous="$runs/sensitivity/k$k/collapsed.h5"
+done
+
+step "5/5 Sweep: lambda for experiment 2 (b), one run per value"
+train configs/cifar10-vit-sweep.yaml output.dir="$runs/sweep" "${sweep[@]}"
+for dir in "$runs"/sweep/*/; do
+  "$LC" collapse "${dir}last.h5"
+  "$LC" eval "${dir}collapsed.h5"
+done
+
+step "Report"
+"$LC" report "$runs" -o "$results" --check "$expected" --elapsed $(($(date +%s) - start))
