@@ -112,6 +112,7 @@ func pathPoints(_ d: String) -> (points: [(x: Double, y: Double)], subpaths: Int
     #expect(AxisTicks.nice(from: 1e-4, to: 5e-4, maxCount: 5) == [1e-4, 2e-4, 3e-4, 4e-4, 5e-4])
     #expect(AxisTicks.nice(from: 3, to: 3, maxCount: 5) == [3])
     #expect(AxisTicks.nice(from: .nan, to: 1, maxCount: 5) == [])
+    #expect(AxisTicks.nice(from: -1e308, to: 1e308, maxCount: 5) == [-1e308, 1e308])
   }
 
   @Test func tickLabelsShareTheFewestExactDecimals() {
@@ -187,6 +188,8 @@ func pathPoints(_ d: String) -> (points: [(x: Double, y: Double)], subpaths: Int
     #expect(!one.texts.contains("no data"))
     #expect(one.count("circle") == 1)  // the isolated point; no legend marker since markers are off
     #expect(one.texts.contains("0.50"))
+    let huge: SVGPlot = SVGPlot(series: [SVGPlot.Series(name: "huge", x: [0, 1], y: [-1e308, 1e308])])
+    #expect(SVGReader.read(huge.svg()) != nil)
     let flat: SVGPlot = SVGPlot(series: [SVGPlot.Series(name: "flat", x: [1, 2, 3], y: [2, 2, 2])])
     let f: SVGReader = try #require(SVGReader.read(flat.svg()))
     #expect(f.texts.contains("2.0") && f.texts.contains("1.9") && f.texts.contains("2.1"), "\(f.texts)")

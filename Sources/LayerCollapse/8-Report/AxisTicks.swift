@@ -11,6 +11,7 @@ public enum AxisTicks {
     let a: Double = min(lo, hi)
     let b: Double = max(lo, hi)
     if a == b { return [a] }
+    if !(b - a).isFinite { return [a, b] }
     let limit: Int = max(2, maxCount)
     var e: Int = Int((log10((b - a) / Double(limit))).rounded(.down)) - 1
     while true {
