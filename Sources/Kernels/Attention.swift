@@ -20,6 +20,7 @@ public enum Attention {
   /// qkv: (B, T, 3C) -> out: (B, T, C); caches probs: (B, H, T, T).
   /// `causal` hides keys after the query; `keyValid` (B·T, true = real token) hides padding.
   /// A query that can see no key at all gets a zero output.
+  /// (batch, head) pairs run in parallel; each writes only its own probs and out columns.
   public static func forward(
     out: Tensor, probs: Tensor, qkv: Tensor, shape s: Shape, causal: Bool, keyValid: [Bool]?
   ) {
@@ -28,65 +29,74 @@ public enum Attention {
     precondition(probs.count == b * nh * t * t, "attention: probs \(probs.shape)")
     precondition(keyValid == nil || keyValid!.count == b * t, "attention: key mask length")
     let scale = 1 / Float(hs).squareRoot()
-    for bi in 0..<b {
-      for h in 0..<nh {
-        let q = qkv.data + bi * t * 3 * c + h * hs
-        let p = probs.data + (bi * nh + h) * t * t
-        // (T, hs) · (T, hs)ᵀ -> (T, T) scores
-        GEMM.multiply(
-          transA: false, transB: true, m: t, n: t, k: hs, alpha: scale,
-          a: q, lda: 3 * c, b: q + c, ldb: 3 * c, c: p, ldc: t)
-        for i in 0..<t {
-          let row = p + i * t
-          if causal { for j in (i + 1)..<max(i + 1, t) { row[j] = -.infinity } }
-          if let valid = keyValid {
-            for j in 0..<t where !valid[bi * t + j] { row[j] = -.infinity }
-          }
-          Softmax.row(row, row, t)
+    let (qkvp, pp, op) = (UnsafePointer(qkv.data), probs.data, out.data)
+    Parallel.forEach(b * nh) { bh in
+      let (bi, h) = (bh / nh, bh % nh)
+      let q = qkvp + bi * t * 3 * c + h * hs
+      let p = pp + bh * t * t
+      // (T, hs) · (T, hs)ᵀ -> (T, T) scores
+      GEMM.multiplyOnThisThread(
+        transA: false, transB: true, m: t, n: t, k: hs, alpha: scale,
+        a: q, lda: 3 * c, b: q + c, ldb: 3 * c, c: p, ldc: t)
+      for i in 0..<t {
+        let row = p + i * t
+        if causal { for j in (i + 1)..<max(i + 1, t) { row[j] = -.infinity } }
+        if let valid = keyValid {
+          for j in 0..<t where !valid[bi * t + j] { row[j] = -.infinity }
         }
-        // (T, T) · (T, hs) -> (T, hs) into this head's columns of out
-        GEMM.multiply(
-          transA: false, transB: false, m: t, n: hs, k: t,
-          a: p, lda: t, b: q + 2 * c, ldb: 3 * c, c: out.data + bi * t * c + h * hs, ldc: c)
+        Softmax.row(row, row, t)
       }
+      // (T, T) · (T, hs) -> (T, hs) into this head's columns of out
+      GEMM.multiplyOnThisThread(
+        transA: false, transB: false, m: t, n: hs, k: t,
+        a: p, lda: t, b: q + 2 * c, ldb: 3 * c, c: op + bi * t * c + h * hs, ldc: c)
     }
   }
 
-  /// dout: (B, T, C) -> dqkv += ... (B, T, 3C).
+  /// dout: (B, T, C) -> dqkv += ... (B, T, 3C). (batch, head) pairs run in parallel, each
+  /// adding only into its own head's q, k, v columns.
   public static func backward(
     dqkv: Tensor, dout: Tensor, qkv: Tensor, probs: Tensor, shape s: Shape
   ) {
     let (b, t, c, nh, hs) = (s.batch, s.time, s.channels, s.heads, s.headSize)
+    precondition(dqkv.count == qkv.count && dout.count == b * t * c && probs.count == b * nh * t * t,
+      "attention backward shapes")
     let scale = 1 / Float(hs).squareRoot()
-    let dp = UnsafeMutablePointer<Float>.allocate(capacity: max(t * t, 1))
-    defer { dp.deallocate() }
-    for bi in 0..<b {
-      for h in 0..<nh {
-        let q = qkv.data + bi * t * 3 * c + h * hs
-        let dq = dqkv.data + bi * t * 3 * c + h * hs
-        let p = probs.data + (bi * nh + h) * t * t
-        let g = dout.data + bi * t * c + h * hs
+    let (qkvp, dqkvp, pp, gp) = (UnsafePointer(qkv.data), dqkv.data, UnsafePointer(probs.data), UnsafePointer(dout.data))
+    Parallel.forRanges(b * nh) { pairs in
+      let dp = UnsafeMutablePointer<Float>.allocate(capacity: max(t * t, 1))
+      defer { dp.deallocate() }
+      for bh in pairs {
+        let (bi, h) = (bh / nh, bh % nh)
+        let q = qkvp + bi * t * 3 * c + h * hs
+        let dq = dqkvp + bi * t * 3 * c + h * hs
+        let p = pp + bh * t * t
+        let g = gp + bi * t * c + h * hs
         // dP = dOut · Vᵀ  (T, T)
-        GEMM.multiply(
+        GEMM.multiplyOnThisThread(
           transA: false, transB: true, m: t, n: t, k: hs,
           a: g, lda: c, b: q + 2 * c, ldb: 3 * c, c: dp, ldc: t)
         // dV += Pᵀ · dOut  (T, hs)
-        GEMM.multiply(
+        GEMM.multiplyOnThisThread(
           transA: true, transB: false, m: t, n: hs, k: t,
           a: p, lda: t, b: g, ldb: c, beta: 1, c: dq + 2 * c, ldc: 3 * c)
         // dS = P ⊙ (dP − rowsum(dP ⊙ P)); masked entries have P = 0 and so dS = 0
         for i in 0..<t {
           let prow = p + i * t
           let drow = dp + i * t
-          var dot: Float = 0
-          for j in 0..<t { dot += drow[j] * prow[j] }
-          for j in 0..<t { drow[j] = prow[j] * (drow[j] - dot) }
+          let dot = Softmax.dot(drow, prow, t)
+          var j = 0
+          while j < t {
+            let m = min(8, t - j)
+            store8(load8(prow + j, m) * (load8(drow + j, m) - dot), drow + j, m)
+            j += 8
+          }
         }
         // dQ += scale · dS · K ; dK += scale · dSᵀ · Q
-        GEMM.multiply(
+        GEMM.multiplyOnThisThread(
           transA: false, transB: false, m: t, n: hs, k: t, alpha: scale,
           a: dp, lda: t, b: q + c, ldb: 3 * c, beta: 1, c: dq, ldc: 3 * c)
-        GEMM.multiply(
+        GEMM.multiplyOnThisThread(
           transA: true, transB: false, m: t, n: hs, k: t, alpha: scale,
           a: dp, lda: t, b: q, ldb: 3 * c, beta: 1, c: dq + c, ldc: 3 * c)
       }

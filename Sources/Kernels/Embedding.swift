@@ -11,7 +11,7 @@ public enum Embedding {
       let src = table.data + Int(id) * c
       let dst = out.data + i * c
       if accumulate {
-        for j in 0..<c { dst[j] += src[j] }
+        addRow(dst, src, c)
       } else {
         dst.update(from: src, count: c)
       }
@@ -22,9 +22,18 @@ public enum Embedding {
   public static func backward(dtable: Tensor, dout: Tensor, ids: [Int32]) {
     let c = dtable.lastDim
     for (i, id) in ids.enumerated() {
-      let src = dout.data + i * c
-      let dst = dtable.data + Int(id) * c
-      for j in 0..<c { dst[j] += src[j] }
+      addRow(dtable.data + Int(id) * c, dout.data + i * c, c)
+    }
+  }
+
+  /// dst[0..<c] += src[0..<c].
+  @inline(__always)
+  static func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ c: Int) {
+    var j = 0
+    while j < c {
+      let m = min(8, c - j)
+      store8(load8(dst + j, m) + load8(src + j, m), dst + j, m)
+      j += 8
     }
   }
 }
@@ -50,6 +59,10 @@ public enum Dropout {
   }
 
   public static func backward(dx: Tensor, dout: Tensor, mask: Tensor) {
-    for i in 0..<dx.count { dx.data[i] += dout.data[i] * mask.data[i] }
+    precondition(dout.count == dx.count && mask.count == dx.count, "dropout backward shapes")
+    let (d, g, k) = (dx.data, UnsafePointer(dout.data), UnsafePointer(mask.data))
+    Elementwise.map(dx.count) { i, lanes in
+      store8(load8(d + i, lanes) + load8(g + i, lanes) * load8(k + i, lanes), d + i, lanes)
+    }
   }
 }

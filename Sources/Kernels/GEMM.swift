@@ -35,6 +35,33 @@ public enum GEMM {
     }
   }
 
+  /// OpenBLAS runs a product on the calling thread alone when m·n·k ≤ 2¹⁸ (65536 ×
+  /// GEMM_MULTITHREAD_THRESHOLD = 4, its default build).
+  static let singleThreadWork = 1 << 18
+
+  /// `multiply` in blocks of rows of C small enough that OpenBLAS runs each on the calling
+  /// thread: for the small products inside our own parallel loops (attention), so no
+  /// OpenBLAS threads are started inside our threads and nothing global is changed.
+  /// Every element of C is computed as by one call, so the result does not depend on
+  /// which thread runs it.
+  static func multiplyOnThisThread(
+    transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+    alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+    b: UnsafePointer<Float>, ldb: Int,
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+  ) {
+    let rowsPerBlock = max(1, singleThreadWork / max(n * k, 1))
+    var i0 = 0
+    while i0 < m {
+      let rows = min(rowsPerBlock, m - i0)
+      multiply(
+        transA: transA, transB: transB, m: rows, n: n, k: k, alpha: alpha,
+        a: transA ? a + i0 : a + i0 * lda, lda: lda, b: b, ldb: ldb,
+        beta: beta, c: c + i0 * ldc, ldc: ldc)
+      i0 += rows
+    }
+  }
+
   /// The naive triple loop, accumulated in Double: the reference the tests hold BLAS to.
   public static func reference(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int,

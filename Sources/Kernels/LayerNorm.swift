@@ -4,62 +4,118 @@ public enum LayerNorm {
 
   /// x: (N, C), weight/bias: (C) -> out: (N, C); caches mean, rstd: (N).
   /// A constant row has variance 0: it normalizes to 0 and outputs `bias`.
+  /// Rows run in parallel, eight lanes at a time (mean and variance summed in float lanes).
   public static func forward(
     out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor
   ) {
     let c = weight.count
     let rows = x.count / c
     precondition(out.count == x.count && mean.count == rows && rstd.count == rows, "layernorm shapes")
-    for r in 0..<rows {
-      let row = x.data + r * c
-      var m: Double = 0
-      for i in 0..<c { m += Double(row[i]) }
-      m /= Double(c)
-      var v: Double = 0
-      for i in 0..<c {
-        let d = Double(row[i]) - m
-        v += d * d
+    precondition(bias.count == c && x.count == rows * c, "layernorm: x \(x.shape), weight \(weight.shape)")
+    let (xp, op, mp, sp) = (UnsafePointer(x.data), out.data, mean.data, rstd.data)
+    let (w, b) = (UnsafePointer(weight.data), UnsafePointer(bias.data))
+    Parallel.forRanges(rows, grain: max(1, 4096 / c)) { range in
+      for r in range {
+        let row = xp + r * c
+        var acc = Float8(repeating: 0)
+        var i = 0
+        while i < c {
+          acc += load8(row + i, min(8, c - i))
+          i += 8
+        }
+        let m = sum8(acc) / Float(c)
+        acc = Float8(repeating: 0)
+        i = 0
+        while i < c {
+          let n = min(8, c - i)
+          let d = (load8(row + i, n) - m).replacing(with: 0, where: Softmax.lanes(n))
+          acc += d * d
+          i += 8
+        }
+        let s = 1 / (sum8(acc) / Float(c) + epsilon).squareRoot()
+        let o = op + r * c
+        i = 0
+        while i < c {
+          let n = min(8, c - i)
+          store8((load8(row + i, n) - m) * s * load8(w + i, n) + load8(b + i, n), o + i, n)
+          i += 8
+        }
+        mp[r] = m
+        sp[r] = s
       }
-      v /= Double(c)
-      let s = Float(1 / (v + Double(epsilon)).squareRoot())
-      let mf = Float(m)
-      let o = out.data + r * c
-      for i in 0..<c { o[i] = (row[i] - mf) * s * weight.data[i] + bias.data[i] }
-      mean.data[r] = mf
-      rstd.data[r] = s
     }
   }
 
   /// dout: (N, C) -> dx += ..., dweight += Σ dout·x̂, dbias += Σ dout.
+  /// dx by rows in parallel; dweight and dbias by columns in parallel, each column summed
+  /// over the rows in order, so the result does not depend on the thread count.
   public static func backward(
     dx: Tensor, dweight: Tensor, dbias: Tensor,
     dout: Tensor, x: Tensor, weight: Tensor, mean: Tensor, rstd: Tensor
   ) {
     let c = weight.count
     let rows = x.count / c
-    for r in 0..<rows {
-      let row = x.data + r * c
-      let g = dout.data + r * c
-      let m = mean.data[r]
-      let s = rstd.data[r]
-      // dx̂ = dout·w; dx = s·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))
-      var meanD: Float = 0
-      var meanDX: Float = 0
-      for i in 0..<c {
-        let xhat = (row[i] - m) * s
-        let dxhat = g[i] * weight.data[i]
-        meanD += dxhat
-        meanDX += dxhat * xhat
+    precondition(dx.count == x.count && dout.count == x.count && mean.count == rows && rstd.count == rows,
+      "layernorm backward shapes")
+    precondition(dweight.count == c && dbias.count == c, "layernorm backward: parameter gradients")
+    let (xp, gp, dp) = (UnsafePointer(x.data), UnsafePointer(dout.data), dx.data)
+    let (w, mp, sp) = (UnsafePointer(weight.data), UnsafePointer(mean.data), UnsafePointer(rstd.data))
+    // dx̂ = dout·w; dx = s·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))
+    Parallel.forRanges(rows, grain: max(1, 4096 / c)) { range in
+      for r in range {
+        let (row, g, d) = (xp + r * c, gp + r * c, dp + r * c)
+        let (m, s) = (mp[r], sp[r])
+        var sumD = Float8(repeating: 0)
+        var sumDX = Float8(repeating: 0)
+        var i = 0
+        while i < c {
+          let n = min(8, c - i)
+          let xhat = (load8(row + i, n) - m) * s
+          let dxhat = load8(g + i, n) * load8(w + i, n)
+          sumD += dxhat
+          sumDX += dxhat * xhat
+          i += 8
+        }
+        let meanD = sum8(sumD) / Float(c)
+        let meanDX = sum8(sumDX) / Float(c)
+        i = 0
+        while i < c {
+          let n = min(8, c - i)
+          let xhat = (load8(row + i, n) - m) * s
+          let dxhat = load8(g + i, n) * load8(w + i, n)
+          store8(load8(d + i, n) + s * (dxhat - meanD - xhat * meanDX), d + i, n)
+          i += 8
+        }
       }
-      meanD /= Float(c)
-      meanDX /= Float(c)
-      let d = dx.data + r * c
-      for i in 0..<c {
-        let xhat = (row[i] - m) * s
-        let dxhat = g[i] * weight.data[i]
-        dbias.data[i] += g[i]
-        dweight.data[i] += g[i] * xhat
-        d[i] += s * (dxhat - meanD - xhat * meanDX)
+    }
+    // Column sums over all rows, in blocks of eight columns.
+    let (dw, db) = (dweight.data, dbias.data)
+    Parallel.forRanges((c + 7) / 8, grain: 4) { blocks in
+      let j0 = blocks.lowerBound * 8
+      let width = min(c, blocks.upperBound * 8) - j0
+      let accW = UnsafeMutablePointer<Float>.allocate(capacity: width)
+      let accB = UnsafeMutablePointer<Float>.allocate(capacity: width)
+      defer {
+        accW.deallocate()
+        accB.deallocate()
+      }
+      accW.initialize(repeating: 0, count: width)
+      accB.initialize(repeating: 0, count: width)
+      for r in 0..<rows {
+        let (row, g) = (xp + r * c + j0, gp + r * c + j0)
+        let (m, s) = (mp[r], sp[r])
+        var i = 0
+        while i < width {
+          let n = min(8, width - i)
+          let gv = load8(g + i, n)
+          store8(load8(accW + i, n) + gv * ((load8(row + i, n) - m) * s), accW + i, n)
+          store8(load8(accB + i, n) + gv, accB + i, n)
+          i += 8
+        }
+      }
+      for i in 0..<width {
+        dw[j0 + i] += accW[i]
+        db[j0 + i] += accB[i]
       }
     }
   }

@@ -38,10 +38,8 @@ public enum Linear {
       transA: true, transB: false, m: outC, n: inC, k: rows,
       a: dy.data, lda: outC, b: x.data, ldb: inC, beta: 1, c: dw.data, ldc: inC)
     if let db = db {
-      for r in 0..<rows {
-        let row = dy.data + r * outC
-        for o in 0..<outC { db.data[o] += row[o] }
-      }
+      precondition(db.count == outC, "linear backward: db \(db.shape) for out=\(outC)")
+      Reduce.addColumnSums(db.data, dy.data, rows: rows, cols: outC, lda: outC)
     }
   }
 

@@ -32,15 +32,17 @@ public struct AdamW: Sendable, Equatable {
     let eps = Float(epsilon)
     let rate = Float(lr)
     let shrink = decay ? Float(1 - lr * weightDecay) : 1
-    for i in 0..<param.count {
-      let g = grad.data[i]
-      let mi = b1 * m.data[i] + a1 * g
-      let vi = b2 * v.data[i] + a2 * g * g
-      m.data[i] = mi
-      v.data[i] = vi
+    let (pp, gp, mp, vp) = (param.data, UnsafePointer(grad.data), m.data, v.data)
+    // Eight lanes of exactly the scalar arithmetic (no FMA), so the bits are unchanged.
+    Elementwise.map(param.count) { i, lanes in
+      let g = load8(gp + i, lanes)
+      let mi = b1 * load8(mp + i, lanes) + a1 * g
+      let vi = b2 * load8(vp + i, lanes) + a2 * g * g
+      store8(mi, mp + i, lanes)
+      store8(vi, vp + i, lanes)
       let mhat = mi / c1
       let vhat = vi / c2
-      param.data[i] = param.data[i] * shrink - rate * mhat / (vhat.squareRoot() + eps)
+      store8(load8(pp + i, lanes) * shrink - rate * mhat / (vhat.squareRoot() + eps), pp + i, lanes)
     }
   }
 

@@ -3,42 +3,93 @@ public enum Softmax {
   /// x: (N, C) -> out: (N, C). Subtracts the row max, so any finite logits are safe.
   public static func forward(out: Tensor, x: Tensor, columns c: Int) {
     precondition(out.count == x.count && x.count % c == 0, "softmax shapes")
-    for r in 0..<(x.count / c) { row(out.data + r * c, x.data + r * c, c) }
+    let (o, xp) = (out.data, UnsafePointer(x.data))
+    Parallel.forRanges(x.count / c, grain: max(1, 4096 / c)) { rows in
+      for r in rows { row(o + r * c, xp + r * c, c) }
+    }
   }
 
+  /// One row, eight lanes at a time; returns the row max and the sum of exp(x − max)
+  /// (a row that is all −∞ gets all zeros and sum 0). `out` may be `x`.
   @inline(__always)
-  static func row(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ c: Int) {
-    var mx = -Float.infinity
-    for i in 0..<c { mx = max(mx, x[i]) }
+  @discardableResult
+  static func row(
+    _ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ c: Int
+  ) -> (max: Float, sum: Float) {
+    var mx8 = Float8(repeating: -.infinity)
+    var i = 0
+    while i < c {
+      let m = min(8, c - i)
+      let v = m == 8 ? load8(x + i) : load8(x + i, m).replacing(with: -.infinity, where: lanes(m))
+      mx8 = mx8.replacing(with: v, where: v .> mx8)
+      i += 8
+    }
+    let mx = max8(mx8)
     if mx == -Float.infinity {  // every entry masked: no probability mass anywhere
       out.update(repeating: 0, count: c)
-      return
+      return (mx, 0)
     }
-    var sum: Float = 0
-    for i in 0..<c {
-      let e = _expf(x[i] - mx)
-      out[i] = e
-      sum += e
+    var sum8v = Float8(repeating: 0)
+    i = 0
+    while i < c {
+      let m = min(8, c - i)
+      let e = FastMath.exp(load8(x + i, m) - mx).replacing(with: 0, where: lanes(m))
+      store8(e, out + i, m)
+      sum8v += e
+      i += 8
     }
+    let sum = sum8(sum8v)
     let inv = 1 / sum
-    for i in 0..<c { out[i] *= inv }
+    i = 0
+    while i < c {
+      let m = min(8, c - i)
+      store8(load8(out + i, m) * inv, out + i, m)
+      i += 8
+    }
+    return (mx, sum)
+  }
+
+  /// Lanes m..<8 (those past the end of a row of which m remain).
+  @inline(__always)
+  static func lanes(_ m: Int) -> SIMDMask<SIMD8<Int32>> {
+    SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7) .>= SIMD8<Int32>(repeating: Int32(m))
   }
 
   /// dx += p ⊙ (dout − Σ dout·p), with p the forward output.
   public static func backward(dx: Tensor, dout: Tensor, out p: Tensor, columns c: Int) {
-    for r in 0..<(p.count / c) {
-      rowBackward(dx.data + r * c, dout.data + r * c, p.data + r * c, c)
+    let (d, g, pp) = (dx.data, UnsafePointer(dout.data), UnsafePointer(p.data))
+    Parallel.forRanges(p.count / c, grain: max(1, 4096 / c)) { rows in
+      for r in rows { rowBackward(d + r * c, g + r * c, pp + r * c, c) }
     }
   }
 
+  /// dx += p ⊙ (g − Σ g·p) for one row; `dx` must not alias `g` or `p`.
   @inline(__always)
   static func rowBackward(
     _ dx: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ p: UnsafePointer<Float>,
     _ c: Int
   ) {
-    var dot: Float = 0
-    for i in 0..<c { dot += g[i] * p[i] }
-    for i in 0..<c { dx[i] += p[i] * (g[i] - dot) }
+    let dot = dot(g, p, c)
+    var i = 0
+    while i < c {
+      let m = min(8, c - i)
+      let pv = load8(p + i, m)
+      store8(load8(dx + i, m) + pv * (load8(g + i, m) - dot), dx + i, m)
+      i += 8
+    }
+  }
+
+  /// Σ a·b over c values, in eight lanes summed in a fixed order.
+  @inline(__always)
+  static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: Int) -> Float {
+    var acc = Float8(repeating: 0)
+    var i = 0
+    while i < c {
+      let m = min(8, c - i)
+      acc += load8(a + i, m) * load8(b + i, m)
+      i += 8
+    }
+    return sum8(acc)
   }
 }
 
@@ -58,30 +109,30 @@ public enum CrossEntropy {
     let n = logits.count / v
     precondition(targets.count == n && losses.count == n && probs.count == logits.count,
       "cross-entropy: \(n) rows, \(targets.count) targets")
+    for r in 0..<n {
+      let t = targets[r]
+      precondition(t == ignoreIndex || (t >= 0 && Int(t) < v), "cross-entropy: target \(t) outside 0..<\(v)")
+    }
+    // Rows in parallel; the mean is summed afterwards in row order.
+    let (lp, pp, xp) = (losses.data, probs.data, UnsafePointer(logits.data))
+    targets.withUnsafeBufferPointer { tp in
+      Parallel.forRanges(n, grain: max(1, 4096 / v)) { rows in
+        for r in rows {
+          let x = xp + r * v
+          let (mx, sum) = Softmax.row(pp + r * v, x, v)
+          let t = tp[r]
+          if t == ignoreIndex {
+            lp[r] = 0
+            continue
+          }
+          lp[r] = _logf(sum) - (x[Int(t)] - mx)
+        }
+      }
+    }
     var total: Double = 0
     var counted = 0
-    for r in 0..<n {
-      let x = logits.data + r * v
-      let p = probs.data + r * v
-      var mx = -Float.infinity
-      for i in 0..<v { mx = max(mx, x[i]) }
-      var sum: Float = 0
-      for i in 0..<v {
-        let e = _expf(x[i] - mx)
-        p[i] = e
-        sum += e
-      }
-      let inv = 1 / sum
-      for i in 0..<v { p[i] *= inv }
-      let t = targets[r]
-      if t == ignoreIndex {
-        losses.data[r] = 0
-        continue
-      }
-      precondition(t >= 0 && Int(t) < v, "cross-entropy: target \(t) outside 0..<\(v)")
-      let loss = _logf(sum) - (x[Int(t)] - mx)
-      losses.data[r] = loss
-      total += Double(loss)
+    for r in 0..<n where targets[r] != ignoreIndex {
+      total += Double(lp[r])
       counted += 1
     }
     return counted == 0 ? 0 : Float(total / Double(counted))
@@ -91,11 +142,21 @@ public enum CrossEntropy {
   /// d(loss)/d(row loss), i.e. 1/(number of counted rows) for the mean loss.
   public static func backward(dlogits: Tensor, probs: Tensor, targets: [Int32], scale: Float) {
     let v = probs.lastDim
-    for r in 0..<(probs.count / v) where targets[r] != ignoreIndex {
-      let p = probs.data + r * v
-      let d = dlogits.data + r * v
-      for i in 0..<v { d[i] += p[i] * scale }
-      d[Int(targets[r])] -= scale
+    let (dp, pp) = (dlogits.data, UnsafePointer(probs.data))
+    targets.withUnsafeBufferPointer { tp in
+      Parallel.forRanges(probs.count / v, grain: max(1, 4096 / v)) { rows in
+        for r in rows where tp[r] != ignoreIndex {
+          let p = pp + r * v
+          let d = dp + r * v
+          var i = 0
+          while i < v {
+            let m = min(8, v - i)
+            store8(load8(d + i, m) + load8(p + i, m) * scale, d + i, m)
+            i += 8
+          }
+          d[Int(tp[r])] -= scale
+        }
+      }
     }
   }
 

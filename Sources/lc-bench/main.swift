@@ -140,3 +140,93 @@ for c in modelCases {
   }
   print(row + " |")
 }
+
+// MARK: where the time goes
+
+/// One vit (a) training step rebuilt from its kernels at the same shapes, each timed on
+/// its own (forward + backward) and multiplied by its calls per step.
+func vitBreakdown() -> [(String, Double)] {
+  let (b, t, c, h, heads, layers) = (64, 65, 128, 512, 4, 4)
+  let rows = b * t
+  var rng = RNG(seed: 2, stream: "breakdown")
+  func random(_ shape: [Int], std: Float = 1) -> Tensor {
+    let x = Tensor(shape)
+    rng.fillNormal(x, std: std)
+    return x
+  }
+  func linear(_ n: Int, _ i: Int, _ o: Int, dx: Bool = true) -> () -> Void {
+    let (x, w, bias, y) = (random([n, i]), random([o, i], std: 0.02), random([o]), Tensor([n, o]))
+    let (gx, gw, gb, dy) = (Tensor([n, i]), Tensor([o, i]), Tensor([o]), random([n, o]))
+    return {
+      Linear.forward(y: y, x: x, w: w, b: bias)
+      Linear.backward(dx: dx ? gx : nil, dw: gw, db: gb, dy: dy, x: x, w: w)
+    }
+  }
+  let x = random([rows, c])
+  let (lnOut, mean, rstd, lw, lb) = (Tensor([rows, c]), Tensor([rows]), Tensor([rows]), random([c]), random([c]))
+  let (dx, dw, db, g) = (Tensor([rows, c]), Tensor([c]), Tensor([c]), random([rows, c]))
+  let shape = Attention.Shape(batch: b, time: t, channels: c, heads: heads)
+  let qkv = random([rows, 3 * c])
+  let (att, probs, dqkv) = (Tensor([rows, c]), Tensor([b, heads, t, t]), Tensor([rows, 3 * c]))
+  let hx = random([rows, h])
+  let (act, dact, hg) = (Tensor([rows, h]), Tensor([rows, h]), random([rows, h]))
+  let scratch = [Tensor([rows, c]), Tensor([rows, c]), Tensor([rows, c]), Tensor([rows, 3 * c]), Tensor([rows, h]), Tensor([rows, h])]
+  let arch = Architecture(
+    config: modelCases[0].config, activations: [.gelu, .gelu, .prelu, .prelu], collapsed: [false, false, false, false])
+  let params = Transformer(arch, seed: 1).parameters.all
+  let moments = params.map { (Tensor($0.shape), Tensor($0.shape)) }
+  let adam = AdamW()
+  let parts: [(String, Int, () -> Void)] = [
+    ("patch embed 48→128", 1, linear(b * (t - 1), 48, c, dx: false)),
+    ("layernorm", 2 * layers + 1, {
+      LayerNorm.forward(out: lnOut, mean: mean, rstd: rstd, x: x, weight: lw, bias: lb)
+      LayerNorm.backward(dx: dx, dweight: dw, dbias: db, dout: g, x: x, weight: lw, mean: mean, rstd: rstd)
+    }),
+    ("qkv 128→384", layers, linear(rows, c, 3 * c)),
+    ("attention core", layers, {
+      Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape, causal: false, keyValid: nil)
+      Attention.backward(dqkv: dqkv, dout: g, qkv: qkv, probs: probs, shape: shape)
+    }),
+    ("proj 128→128", layers, linear(rows, c, c)),
+    ("fc1 128→512", layers, linear(rows, c, h)),
+    ("fc2 512→128", layers, linear(rows, h, c)),
+    ("gelu", 2, {
+      GELU.forward(out: act, x: hx)
+      GELU.backward(dx: dact, dout: hg, x: hx)
+    }),
+    ("prelu", 2, {
+      PReLU.forward(out: act, x: hx, alpha: 0.5)
+      PReLU.backward(dx: dact, dout: hg, x: hx, alpha: 0.5)
+    }),
+    ("residual adds", 3 * layers, { Elementwise.add(out: dx, x, g) }),
+    ("zeroing grad buffers", layers, { for s in scratch { s.zero() } }),
+    ("grad norm + AdamW", 1, {
+      _ = GradientClipping.globalNorm(params.map(\.grad))
+      for (p, (m, v)) in zip(params, moments) {
+        adam.update(param: p.value, grad: p.grad, m: m, v: v, lr: 1e-3, step: 1)
+      }
+    }),
+  ]
+  return parts.map { name, calls, body in (name + " ×\(calls)", Double(calls) * medianSeconds(budget: 0.3, body)) }
+}
+
+print("")
+print("Where a vit (a) step goes: each kernel timed alone (forward + backward) × calls per step, ms")
+print("")
+var header3 = "| " + pad("kernel", 28)
+for t in threads { header3 += " | " + pad("\(t) thread" + (t == 1 ? "" : "s"), 9, right: true) }
+print(header3 + " |")
+print("|" + String(repeating: "-", count: 30) + String(repeating: "|----------:", count: threads.count) + "|")
+var columns: [[(String, Double)]] = []
+for t in threads {
+  BLASThreads.set(t)
+  columns.append(vitBreakdown())
+}
+for i in columns[0].indices {
+  var row = "| " + pad(columns[0][i].0, 28)
+  for col in columns { row += " | " + pad(String(format: "%.1f", col[i].1 * 1000), 9, right: true) }
+  print(row + " |")
+}
+var total = "| " + pad("sum", 28)
+for col in columns { total += " | " + pad(String(format: "%.1f", col.reduce(0) { $0 + $1.1 } * 1000), 9, right: true) }
+print(total + " |")

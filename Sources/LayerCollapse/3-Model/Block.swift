@@ -131,10 +131,10 @@ final class Block {
     Linear.forward(y: qkv, x: ln1, w: qkvW.value, b: qkvB.value)  // (B, T, 3C)
     Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape, causal: causal, keyValid: keyValid)
     Linear.forward(y: proj, x: att, w: projW.value, b: projB.value)  // (B, T, C)
-    for i in 0..<mid.count { mid.data[i] = x.data[i] + proj.data[i] }
+    Elementwise.add(out: mid, x, proj)
     LayerNorm.forward(out: ln2, mean: ln2Mean, rstd: ln2Rstd, x: mid, weight: ln2W.value, bias: ln2B.value)
     mlpForward(out: mlpOut, dropout: dropout, rng: &rng)
-    for i in 0..<out.count { out.data[i] = mid.data[i] + mlpOut.data[i] }
+    Elementwise.add(out: out, mid, mlpOut)
   }
 
   /// ln2: (B, T, C) -> out: (B, T, C).
@@ -175,7 +175,7 @@ final class Block {
       dx: dmid, dweight: ln2W.grad, dbias: ln2B.grad, dout: s.dln, x: mid, weight: ln2W.value,
       mean: ln2Mean, rstd: ln2Rstd)
     // mid = x + proj(attn(ln1(x))): dx += dmid, and through the attention branch.
-    for i in 0..<dx.count { dx.data[i] += dmid.data[i] }
+    Elementwise.accumulate(dx, dmid)
     s.datt.zero()
     Linear.backward(dx: s.datt, dw: projW.grad, db: projB.grad, dy: dmid, x: att, w: projW.value)
     s.dqkv.zero()

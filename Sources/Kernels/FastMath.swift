@@ -1,0 +1,87 @@
+// Vectorized math for the element-wise kernels: plain SIMD8<Float> multiplies and adds
+// (no FMA: on the default x86-64 target `addProduct` becomes calls to `fmaf`).
+
+typealias Float8 = SIMD8<Float>
+
+@inline(__always)
+func load8(_ p: UnsafePointer<Float>) -> Float8 {
+  UnsafeRawPointer(p).loadUnaligned(as: Float8.self)
+}
+
+@inline(__always)
+func store8(_ v: Float8, _ p: UnsafeMutablePointer<Float>) {
+  UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float8.self)
+}
+
+/// The eight lanes added in a fixed order (so the same lanes always give the same bits).
+@inline(__always)
+func sum8(_ v: Float8) -> Float {
+  let a = v.lowHalf + v.highHalf
+  let b = a.lowHalf + a.highHalf
+  return b[0] + b[1]
+}
+
+@inline(__always)
+func max8(_ v: Float8) -> Float {
+  var m = v[0]
+  for i in 1..<8 { m = Swift.max(m, v[i]) }
+  return m
+}
+
+public enum FastMath {
+  /// e^x in eight lanes: Cody–Waite reduction x = n·ln2 + r, |r| ≤ ln2/2, Cephes's degree-6
+  /// polynomial for e^r, and 2^n put into the exponent bits. Within 2 ulp of `expf` for
+  /// finite results; x < −87.3 (including −∞) gives exactly 0, x > 88.7 gives 3.3e38.
+  @inline(__always)
+  public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    let underflow = x .< -87.3
+    let xc = x.replacing(with: -87.3, where: underflow).replacing(with: 88.7, where: x .> 88.7)
+    let magic = Float8(repeating: 12_582_912)  // 1.5·2^23: adding it rounds to an integer
+    let t = xc * 1.442_695_04 + magic
+    let n = t - magic
+    let r = xc - n * 0.693_359_375 - n * -2.121_944_4e-4
+    var p = Float8(repeating: 1.987_569_15e-4)
+    p = p * r + 1.398_199_95e-3
+    p = p * r + 8.333_451_9e-3
+    p = p * r + 4.166_579_59e-2
+    p = p * r + 1.666_666_55e-1
+    p = p * r + 5.000_000_12e-1
+    let e = p * (r * r) + r + 1
+    let ni = unsafeBitCast(t, to: SIMD8<Int32>.self) &- unsafeBitCast(magic, to: SIMD8<Int32>.self)
+    let scaled = unsafeBitCast(unsafeBitCast(e, to: SIMD8<Int32>.self) &+ (ni &<< 23), to: Float8.self)
+    return scaled.replacing(with: 0, where: underflow)
+  }
+
+  /// `exp` of one value (the same arithmetic as one lane).
+  @inline(__always)
+  public static func exp(_ x: Float) -> Float { exp(Float8(repeating: x))[0] }
+
+  /// out[i] = exp(x[i]) for n values (tests and element-wise kernels).
+  public static func exp(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 8 <= n {
+      store8(exp(load8(x + i)), out + i)
+      i += 8
+    }
+    while i < n {
+      out[i] = exp(x[i])
+      i += 1
+    }
+  }
+}
+
+/// The first `lanes` (1...8) values at p, the rest zero.
+@inline(__always)
+func load8(_ p: UnsafePointer<Float>, _ lanes: Int) -> Float8 {
+  if lanes == 8 { return load8(p) }
+  var v = Float8(repeating: 0)
+  for l in 0..<lanes { v[l] = p[l] }
+  return v
+}
+
+/// Stores the first `lanes` (1...8) values of v at p.
+@inline(__always)
+func store8(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ lanes: Int) {
+  if lanes == 8 { return store8(v, p) }
+  for l in 0..<lanes { p[l] = v[l] }
+}
