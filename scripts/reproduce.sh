@@ -19,7 +19,7 @@ case "$mode" in
     expected=configs/expected.yaml
     layers=4
     # No overrides: the configs are the experiment.
-    sst=() cifar=() sweep=() sens=() text=()
+    sst=() cifar=() sweep=() sens=() text=() pull=()
     ;;
   smoke)
     runs=runs/smoke
@@ -27,6 +27,9 @@ case "$mode" in
     expected=configs/expected-smoke.yaml
     layers=2
     tiny=(model.d_model=32 model.heads=2 model.layers=2 train.eval_every=0 log.every=10)
+    # Tiny runs are too short for alpha to reach 1 at the paper's lambda: the decoupled
+    # fine-tunes get a stronger pull so that smoke exercises collapse for real.
+    pull=(lc.lambda=1000)
     sst=("${tiny[@]}" data.train_limit=2000 data.eval_limit=256 train.epochs=1 data.vocab_size=2000)
     cifar=("${tiny[@]}" data.train_limit=512 data.eval_limit=256 train.epochs=2 train.train_eval_limit=256
       train.warmup_steps=5)
@@ -48,7 +51,8 @@ mkdir -p "$runs"
 
 step "1/5 SST-2: GELU encoder, then LayerCollapse fine-tune of its last 2 MLPs, then collapse"
 train configs/sst2-encoder.yaml output.dir="$runs/sst2/gelu" "${sst[@]}"
-train configs/sst2-encoder-lc.yaml output.dir="$runs/sst2/lc" train.init_from="$runs/sst2/gelu/best.h5" "${sst[@]}"
+train configs/sst2-encoder-lc.yaml output.dir="$runs/sst2/lc" train.init_from="$runs/sst2/gelu/best.h5" "${sst[@]}" \
+  "${pull[@]}"
 "$LC" collapse "$runs/sst2/lc/last.h5"
 for c in "$runs/sst2/gelu/best.h5" "$runs/sst2/lc/last.h5" "$runs/sst2/lc/collapsed.h5"; do "$LC" eval "$c"; done
 
@@ -60,7 +64,8 @@ for c in "$runs/cifar/plain/best.h5" "$runs/cifar/lc/last.h5" "$runs/cifar/lc/co
 
 step "3/5 Text generation: character GPT, then LayerCollapse fine-tune of its last MLP, then collapse"
 train configs/austen-gpt.yaml output.dir="$runs/text/plain" "${text[@]}"
-train configs/austen-gpt-lc.yaml output.dir="$runs/text/lc" train.init_from="$runs/text/plain/best.h5" "${text[@]}"
+train configs/austen-gpt-lc.yaml output.dir="$runs/text/lc" train.init_from="$runs/text/plain/best.h5" "${text[@]}" \
+  "${pull[@]}"
 "$LC" collapse "$runs/text/lc/last.h5"
 for c in "$runs/text/plain/best.h5" "$runs/text/lc/last.h5" "$runs/text/lc/collapsed.h5"; do
   "$LC" eval "$c"
@@ -71,7 +76,7 @@ step "4/5 Sensitivity: collapse the ViT's last 1, 2, ... blocks in turn, fine-tu
 previous="$runs/cifar/plain/best.h5"
 for k in $(seq 1 "$layers"); do
   train configs/cifar10-vit-sensitivity.yaml output.dir="$runs/sensitivity/k$k" train.init_from="$previous" \
-    lc.blocks="$k" "${sens[@]}"
+    lc.blocks="$k" "${sens[@]}" "${pull[@]}"
   "$LC" collapse "$runs/sensitivity/k$k/last.h5"
   "$LC" eval "$runs/sensitivity/k$k/collapsed.h5"
   previous="$runs/sensitivity/k$k/collapsed.h5"

@@ -12,6 +12,8 @@ struct CommandSpec {
   var takesOverrides = false
   var examples: [String] = []
   var details: String = ""
+  /// The last positional may repeat (one or more).
+  var variadic = false
 
   var usage: String {
     var s = "usage: layercollapse \(synopsis)\n\n\(summary)\n"
@@ -81,7 +83,9 @@ struct Arguments {
       i += 1
     }
     if help { return }
-    if positionals.count != spec.positionals.count {
+    let countFits =
+      spec.variadic ? positionals.count >= spec.positionals.count : positionals.count == spec.positionals.count
+    if !countFits {
       let what =
         positionals.count < spec.positionals.count
         ? "missing \(spec.positionals[positionals.count])"

@@ -77,7 +77,26 @@ enum Specs {
     ],
     examples: ["layercollapse generate runs/austen-gpt/best.h5 --prompt \"It is a truth\" --tokens 300"])
 
-  static let all = [train, collapse, eval, inspect, validate, generate]
+  static let report = CommandSpec(
+    name: "report", synopsis: "report RUNS... [-o DIR] [--check BANDS.yaml]",
+    summary: "Tables (results.md, results.csv) and SVG plots from run directories.",
+    positionals: ["RUNS"],
+    valueOptions: [
+      "-o": "output directory (default: results)",
+      "--check": "fail (exit 1) when a result falls outside its band in this file",
+      "--elapsed": "seconds the runs took, for the footer",
+    ],
+    examples: [
+      "layercollapse report runs/reproduce -o results --check configs/expected.yaml",
+      "layercollapse report runs/my-sweep runs/baseline -o my-results",
+    ],
+    details: """
+      A runs root laid out by scripts/reproduce.sh gets one section per experiment; any other run
+      directories (or folders holding them) get a table of runs with loss, accuracy and α curves.
+      """,
+    variadic: true)
+
+  static let all = [train, collapse, eval, inspect, validate, generate, report]
 }
 
 enum Commands {
@@ -321,6 +340,32 @@ enum Commands {
     let out = c.model.generate(
       prompt: ids, count: count, sampling: SamplingSettings(temperature: Float(temperature), topK: topK), rng: &rng)
     Out.print(prompt + vocab.decode(out))
+  }
+
+  // MARK: report
+
+  static func report(_ a: Arguments) throws {
+    let out = a.option("-o") ?? "results"
+    let elapsed = try a.option("--elapsed").map { try int($0, "--elapsed") }
+    let env = ReportEnvironment(
+      blasThreads: BLASThreads.count, blasConfiguration: BLASThreads.configuration, elapsedSeconds: elapsed)
+    let report = try ExperimentReport.build(paths: a.positionals, environment: env)
+    let files = try report.write(to: out)
+    Out.print("wrote \(out)/results.md and \(files.count - 1) other files")
+    guard let bands = a.option("--check") else { return }
+    let outcomes = try ExpectedBands.check(report.results, bandsFile: bands)
+    let failed = outcomes.filter { !$0.passed }
+    for o in outcomes {
+      let v = o.value.map { String(format: "%.4g", $0) } ?? "missing"
+      Out.print("\(o.passed ? "ok  " : "FAIL") \(o.key) = \(v), band [\(o.band.lowerBound), \(o.band.upperBound)]")
+    }
+    if !failed.isEmpty {
+      throw LCError.other(
+        ErrorDetail(
+          what: "\(failed.count) of \(outcomes.count) results outside their bands: "
+            + failed.map { $0.key }.joined(separator: ", "), location: bands,
+          hint: "See the lines marked FAIL above, and \(out)/results.md"))
+    }
   }
 
   // MARK: helpers

@@ -44,6 +44,7 @@ func run(_ args: [String]) throws {
   case "inspect": try Commands.inspect(a)
   case "validate": try Commands.validate(a)
   case "generate": try Commands.generate(a)
+  case "report": try Commands.report(a)
   default: break
   }
 }

@@ -1,0 +1,450 @@
+import Foundation
+
+/// When and where a report was made, for its footer.
+public struct ReportEnvironment: Sendable {
+  public var date: Date
+  public var blasThreads: Int
+  public var blasConfiguration: String
+  public var elapsedSeconds: Int?
+
+  public init(date: Date = Date(), blasThreads: Int, blasConfiguration: String, elapsedSeconds: Int? = nil) {
+    self.date = date
+    self.blasThreads = blasThreads
+    self.blasConfiguration = blasConfiguration
+    self.elapsedSeconds = elapsedSeconds
+  }
+}
+
+/// The reproduce report: one section per experiment found under a runs root laid out as
+/// `scripts/reproduce.sh` lays it out, then a table of every run. Plain run directories
+/// (a user's own) get the runs table and curves only.
+public struct ExperimentReport {
+  public private(set) var document = ReportDocument(title: "LayerCollapse at CPU scale: results")
+  public private(set) var results: [ResultValue] = []
+  private var csv = CSVTable(header: ["experiment", "row", "metric", "value", "standard_error"])
+  private var seeds: Set<UInt64> = []
+
+  /// Builds the report for `paths`: a reproduce root (with sst2/, cifar/, text/,
+  /// sensitivity/, sweep/ below it) or any run directories or folders holding them.
+  public static func build(paths: [String], environment: ReportEnvironment) throws -> ExperimentReport {
+    var r = ExperimentReport()
+    let isRoot = paths.count == 1 && ["sst2", "cifar", "text", "sensitivity", "sweep"].contains {
+      FileManager.default.fileExists(atPath: paths[0] + "/" + $0)
+    }
+    if isRoot {
+      let root = paths[0]
+      r.document.paragraph(
+        "Made by `layercollapse report \(root)`. Each experiment below is a run of "
+          + "`scripts/reproduce.sh`; accuracies carry ± one binomial standard error over the evaluation examples. "
+          + "Reference numbers are the LayerCollapse paper's (arXiv 2311.17943) and its public notebooks, at far "
+          + "larger scale: they show the direction of an effect, not a number to match.")
+      try r.sst2(root + "/sst2")
+      try r.cifar(root + "/cifar")
+      try r.text(root + "/text")
+      try r.sensitivity(root + "/sensitivity", base: root + "/cifar/plain")
+      try r.sweep(root + "/sweep")
+    }
+    let runs = try paths.flatMap { try RunDirectory.find(under: $0) }
+    guard !runs.isEmpty else {
+      throw LCError.missingInput(
+        ErrorDetail(what: "no run directories found", location: paths.joined(separator: ", "),
+          expected: "directories with the summary.csv that `layercollapse train` writes"))
+    }
+    r.allRuns(runs, curves: !isRoot)
+    r.document.attach(file: "results.csv", contents: r.csv.csv)
+    r.footer(environment)
+    return r
+  }
+
+  /// Writes results.md, results.csv and the SVG figures into `directory`.
+  @discardableResult
+  public func write(to directory: String) throws -> [String] {
+    try document.write(to: directory, markdownFile: "results.md")
+  }
+
+  // MARK: recording
+
+  private mutating func record(_ experiment: String, _ row: String, _ metric: String, _ value: Double?, se: Double? = nil) {
+    guard let v = value else { return }
+    csv.append([experiment, row, metric, NumberFormat.plain(v), se.map { NumberFormat.plain($0) } ?? ""])
+  }
+
+  private mutating func result(_ key: String, _ value: Double?, _ description: String) {
+    guard let v = value else { return }
+    results.append(ResultValue(key: key, value: v, description: description))
+  }
+
+  private func accuracy(_ e: EvalRecord?) -> String {
+    guard let e = e else { return NumberFormat.missing }
+    return NumberFormat.plusMinus(100 * e.metrics.accuracy, 100 * e.metrics.accuracyStandardError, decimals: 1)
+  }
+
+  // MARK: experiment 1
+
+  private mutating func sst2(_ dir: String) throws {
+    guard let gelu = try? RunDirectory.read(dir + "/gelu"), let lc = try? RunDirectory.read(dir + "/lc") else { return }
+    document.heading("1. SST-2 sentiment, transformer encoder")
+    seeds.formUnion([gelu.settings?.seed, lc.settings?.seed].compactMap { $0 })
+    let rows: [(String, String, EvalRecord?)] = [
+      ("gelu", "GELU encoder (trained from scratch)", gelu.evals["best"]),
+      ("lc", "after LayerCollapse fine-tune (PReLU, before collapse)", lc.evals["last"]),
+      ("collapsed", "collapsed", lc.evals["collapsed"]),
+    ]
+    var t = MarkdownTable(header: ["model", "dev accuracy %", "parameters", "MACs / example", "examples/s", "latency ms"])
+    for (key, label, e) in rows {
+      t.append([
+        label, accuracy(e), NumberFormat.count(e?.parameters), NumberFormat.count(e?.macsPerExample),
+        NumberFormat.fixed(e?.metrics.examplesPerSecond, decimals: 0), NumberFormat.fixed(e?.latencyMilliseconds, decimals: 2),
+      ])
+      record("sst2", key, "accuracy", e?.metrics.accuracy, se: e?.metrics.accuracyStandardError)
+      record("sst2", key, "parameters", e.map { Double($0.parameters) })
+      record("sst2", key, "macs_per_example", e.map { Double($0.macsPerExample) })
+      record("sst2", key, "latency_ms", e?.latencyMilliseconds)
+    }
+    document.table(t)
+    let c = lc.collapse
+    document.paragraph(collapseSentence(c, model: "encoder"))
+    document.paragraph(
+      "Reference implementation: BERT-base on SST-2 dev 92.66 → 91.17 % with its last 4 FFNs collapsed (−15 % "
+        + "parameters); BERT-large 93.46 → 93.00 % (−8.8 %).")
+    result("sst2.gelu_accuracy", gelu.evals["best"]?.metrics.accuracy, "dev accuracy of the GELU encoder")
+    result("sst2.lc_accuracy", lc.evals["last"]?.metrics.accuracy, "dev accuracy after the LC fine-tune")
+    if let before = lc.evals["last"], let after = lc.evals["collapsed"] {
+      result("sst2.collapse_cost", before.metrics.accuracy - after.metrics.accuracy, "accuracy lost by collapsing")
+    }
+    result("sst2.collapsed_blocks", c.map { Double($0.blocks.filter(\.merged).count) }, "blocks collapsed")
+  }
+
+  private func collapseSentence(_ c: CollapseRecord?, model: String) -> String {
+    guard let c = c else { return "No collapse record." }
+    let merged = c.blocks.filter(\.merged)
+    let alphas = c.blocks.compactMap { b in b.alpha.map { "block \(b.block): α = \(NumberFormat.fixed($0, decimals: 4))" } }
+    var s = "Collapse at |α − 1| < \(NumberFormat.plain(c.threshold)): \(merged.count) of \(c.blocks.count) blocks merged"
+    if !alphas.isEmpty { s += " (" + alphas.joined(separator: ", ") + ")" }
+    s += "; parameters \(NumberFormat.count(c.parametersBefore)) → \(NumberFormat.count(c.parametersAfter)) "
+    s += "(\(NumberFormat.percentDelta(Double(c.parametersAfter - c.parametersBefore) / Double(c.parametersBefore))))"
+    s += ", MACs \(NumberFormat.percentDelta(Double(c.macsAfter - c.macsBefore) / Double(c.macsBefore)))"
+    if let d = c.logitDeviation { s += "; the \(model)'s logits moved by at most \(String(format: "%.1e", d)) of their scale" }
+    return s + (c.approximate ? " (forced: approximate)." : ".")
+  }
+
+  // MARK: experiment 2
+
+  private mutating func cifar(_ dir: String) throws {
+    guard let plain = try? RunDirectory.read(dir + "/plain"), let lc = try? RunDirectory.read(dir + "/lc") else { return }
+    document.heading("2. CIFAR-10 small set, ViT: LayerCollapse as a regularizer")
+    seeds.formUnion([plain.settings?.seed, lc.settings?.seed].compactMap { $0 })
+    let train = plain.settings.map { "\(NumberFormat.count($0.data.trainLimit ?? 4660)) training images" } ?? ""
+    document.paragraph("The same ViT (\(train), augmented) trained plain (GELU) and with PReLU + LayerCollapse penalty from the start.")
+    var t = MarkdownTable(header: [
+      "run", "best val. accuracy %", "final val. accuracy %", "final train accuracy %", "train − val gap", "parameters",
+    ])
+    for (key, label, run) in [("plain", "plain (GELU)", plain), ("lc", "LayerCollapse (PReLU + λ·Σ(α−1)²)", lc)] {
+      let best = run.bestRow
+      let final = run.evaluations.last
+      let gap = final.flatMap { f in f.trainAccuracy.map { 100 * ($0 - f.evalAccuracy) } }
+      t.append([
+        label, NumberFormat.plusMinus(best.map { 100 * $0.evalAccuracy }, best.map { 100 * $0.evalAccuracySE }),
+        NumberFormat.plusMinus(final.map { 100 * $0.evalAccuracy }, final.map { 100 * $0.evalAccuracySE }),
+        NumberFormat.fixed(final?.trainAccuracy.map { 100 * $0 }, decimals: 1), NumberFormat.delta(gap, decimals: 1),
+        NumberFormat.count(run.evals["final"]?.parameters),
+      ])
+      record("cifar", key, "best_accuracy", best?.evalAccuracy, se: best?.evalAccuracySE)
+      record("cifar", key, "final_accuracy", final?.evalAccuracy, se: final?.evalAccuracySE)
+      record("cifar", key, "train_accuracy", final?.trainAccuracy)
+      result("cifar.\(key)_best_accuracy", best?.evalAccuracy, "best validation accuracy, \(label)")
+      result("cifar.\(key)_gap", gap.map { $0 / 100 }, "train − validation accuracy, \(label)")
+    }
+    let collapsed = lc.evals["collapsed"]
+    t.append([
+      "LayerCollapse, collapsed", NumberFormat.missing, accuracy(collapsed), NumberFormat.missing, NumberFormat.missing,
+      NumberFormat.count(collapsed?.parameters),
+    ])
+    record("cifar", "collapsed", "accuracy", collapsed?.metrics.accuracy, se: collapsed?.metrics.accuracyStandardError)
+    document.table(t)
+    document.paragraph(collapseSentence(lc.collapse, model: "ViT"))
+    document.paragraph(
+      "Reference implementation (best validation accuracy, CIFAR-10 small set ≈ 5k images): ViT 44.6 % plain → "
+        + "51.5 % with LayerCollapse; on full CIFAR-10 (depth 6) 69.80 → 71.87 % with the train accuracy falling "
+        + "from 99.8 to 97.9 %. The paper's evidence is mixed across settings.")
+    if let before = lc.evals["last"], let after = collapsed {
+      result("cifar.collapse_cost", before.metrics.accuracy - after.metrics.accuracy, "accuracy lost by collapsing")
+    }
+    result("cifar.collapsed_blocks", lc.collapse.map { Double($0.blocks.filter(\.merged).count) }, "blocks collapsed")
+    document.image(
+      curves([("plain", plain), ("LayerCollapse", lc)], title: "Training loss (CIFAR-10 ViT)", y: "cross-entropy") { $0.loss },
+      file: "figures/cifar-loss.svg", alt: "training loss")
+    document.image(accuracyCurves([("plain", plain), ("LayerCollapse", lc)]), file: "figures/cifar-accuracy.svg", alt: "accuracy")
+    document.image(alphaCurves(lc, title: "α per block (CIFAR-10 ViT, LayerCollapse)"), file: "figures/cifar-alpha.svg", alt: "alpha")
+  }
+
+  // MARK: experiment 3
+
+  private mutating func text(_ dir: String) throws {
+    guard let plain = try? RunDirectory.read(dir + "/plain"), let lc = try? RunDirectory.read(dir + "/lc") else { return }
+    document.heading("3. Text generation, character-level GPT")
+    seeds.formUnion([plain.settings?.seed, lc.settings?.seed].compactMap { $0 })
+    var t = MarkdownTable(header: ["model", "validation perplexity", "token accuracy %", "parameters", "MACs / example"])
+    let rows: [(String, String, EvalRecord?)] = [
+      ("plain", "GPT (GELU)", plain.evals["best"]), ("lc", "after LayerCollapse fine-tune", lc.evals["last"]),
+      ("collapsed", "collapsed", lc.evals["collapsed"]),
+    ]
+    for (key, label, e) in rows {
+      t.append([
+        label, NumberFormat.fixed(e?.metrics.perplexity, decimals: 3), NumberFormat.fixed(e.map { 100 * $0.metrics.accuracy }, decimals: 1),
+        NumberFormat.count(e?.parameters), NumberFormat.count(e?.macsPerExample),
+      ])
+      record("text", key, "perplexity", e?.metrics.perplexity)
+      record("text", key, "token_accuracy", e?.metrics.accuracy)
+    }
+    document.table(t)
+    document.paragraph(collapseSentence(lc.collapse, model: "GPT"))
+    document.paragraph(
+      "Reference implementation: GPT-2 (124 M) WikiText-103 perplexity 18.87 → 19.47 with block h.11 collapsed "
+        + "(−3.3 % parameters); swapping GELU for PReLU without the fine-tune gives 302.9.")
+    result("text.plain_perplexity", plain.evals["best"]?.metrics.perplexity, "validation perplexity of the GPT")
+    if let before = lc.evals["last"]?.metrics.perplexity, let after = lc.evals["collapsed"]?.metrics.perplexity {
+      result("text.collapse_ppl_ratio", after / before, "perplexity after / before collapsing")
+    }
+    for (stem, label, run) in [("best", "GPT", plain), ("collapsed", "collapsed GPT", lc)] {
+      if let s = run.samples[stem] {
+        document.paragraph("Sample from the \(label) (temperature 0.8, top-k 40, seed 1):")
+        document.code(s.trimmingCharacters(in: .whitespacesAndNewlines))
+      }
+    }
+    document.image(
+      curves([("GPT", plain), ("LayerCollapse fine-tune", lc)], title: "Training loss (character GPT)", y: "cross-entropy") {
+        $0.loss
+      }, file: "figures/text-loss.svg", alt: "text loss")
+  }
+
+  // MARK: experiment 4
+
+  private mutating func sensitivity(_ dir: String, base: String) throws {
+    let fm = FileManager.default
+    guard fm.fileExists(atPath: dir) else { return }
+    var rounds: [(k: Int, run: RunDirectory)] = []
+    for k in 1...64 {
+      guard let run = try? RunDirectory.read(dir + "/k\(k)") else { break }
+      rounds.append((k, run))
+    }
+    guard !rounds.isEmpty else { return }
+    document.heading("4. Sensitivity: collapsing the ViT's blocks from the output end")
+    document.paragraph(
+      "Starting from the plain ViT of experiment 2, each round converts one more block (counted from the output) "
+        + "to PReLU, fine-tunes with the decoupled regularizer, and collapses it.")
+    var t = MarkdownTable(header: ["blocks collapsed", "α before collapse", "val. accuracy %", "parameters", "MACs / example"])
+    var xs: [Double] = []
+    var ys: [Double] = []
+    var es: [Double] = []
+    if let b = try? RunDirectory.read(base), let e = b.evals["best"] {
+      t.append(["0", NumberFormat.missing, accuracy(e), NumberFormat.count(e.parameters), NumberFormat.count(e.macsPerExample)])
+      xs.append(0)
+      ys.append(100 * e.metrics.accuracy)
+      es.append(100 * e.metrics.accuracyStandardError)
+      record("sensitivity", "k0", "accuracy", e.metrics.accuracy, se: e.metrics.accuracyStandardError)
+    }
+    for (k, run) in rounds {
+      let e = run.evals["collapsed"]
+      let merged = e?.collapsedBlocks.count ?? 0
+      let alpha = run.collapse?.blocks.compactMap { $0.alpha }.last
+      t.append([
+        "\(merged)", NumberFormat.fixed(alpha, decimals: 4), accuracy(e), NumberFormat.count(e?.parameters),
+        NumberFormat.count(e?.macsPerExample),
+      ])
+      if let e = e {
+        xs.append(Double(merged))
+        ys.append(100 * e.metrics.accuracy)
+        es.append(100 * e.metrics.accuracyStandardError)
+      }
+      record("sensitivity", "k\(k)", "accuracy", e?.metrics.accuracy, se: e?.metrics.accuracyStandardError)
+      record("sensitivity", "k\(k)", "collapsed_blocks", Double(merged))
+      record("sensitivity", "k\(k)", "parameters", e.map { Double($0.parameters) })
+    }
+    document.table(t)
+    document.paragraph(
+      "Reference implementation, ViT-Ti on ImageNet (top-1 % vs MLPs collapsed from the end, 5-epoch fine-tune per "
+        + "step): 0: 75.35, 1: 75.79, 2: 75.34, 3: 74.42, 4: 73.13, 5: 71.35, 6: 68.77, 7: 66.93, 8: 63.54.")
+    document.image(
+      SVGPlot(
+        title: "Accuracy as blocks collapse (CIFAR-10 ViT)", xLabel: "blocks collapsed", yLabel: "validation accuracy %",
+        series: [.init(name: "accuracy ± SE", x: xs, y: ys, errors: es)], legend: .none),
+      file: "figures/sensitivity.svg", alt: "sensitivity curve")
+    if let last = rounds.last?.run.evals["collapsed"] {
+      result("sensitivity.final_collapsed_blocks", Double(last.collapsedBlocks.count), "blocks collapsed after the last round")
+      result("sensitivity.final_accuracy", last.metrics.accuracy, "accuracy with every round's block collapsed")
+    }
+  }
+
+  // MARK: experiment 5
+
+  private mutating func sweep(_ dir: String) throws {
+    let points = ((try? RunDirectory.find(under: dir)) ?? []).compactMap { run -> (Double, RunDirectory)? in
+      guard let l = run.settings?.lc.lambda else { return nil }
+      return (l, run)
+    }.sorted { $0.0 < $1.0 }
+    guard !points.isEmpty else { return }
+    document.heading("5. λ sweep (experiment 2 (b), shorter)")
+    var t = MarkdownTable(header: [
+      "λ", "final α per block", "blocks collapsed", "parameters after", "val. accuracy % before", "after collapse",
+    ])
+    var before: [Double] = []
+    var after: [Double] = []
+    var beforeSE: [Double] = []
+    var afterSE: [Double] = []
+    var kept: [Double] = []
+    for (lambda, run) in points {
+      let last = run.evaluations.last
+      let alphas = (last?.alphas ?? [:]).sorted { $0.key < $1.key }.map { NumberFormat.fixed($0.value, decimals: 3) }
+      let c = run.collapse
+      let collapsed = run.evals["collapsed"]
+      t.append([
+        NumberFormat.plain(lambda), alphas.joined(separator: ", "), c.map { "\($0.blocks.filter(\.merged).count)" } ?? "—",
+        NumberFormat.count(c?.parametersAfter),
+        NumberFormat.plusMinus(last.map { 100 * $0.evalAccuracy }, last.map { 100 * $0.evalAccuracySE }), accuracy(collapsed),
+      ])
+      before.append(100 * (last?.evalAccuracy ?? .nan))
+      beforeSE.append(100 * (last?.evalAccuracySE ?? .nan))
+      after.append(100 * (collapsed?.metrics.accuracy ?? .nan))
+      afterSE.append(100 * (collapsed?.metrics.accuracyStandardError ?? .nan))
+      kept.append(c.map { 100 * Double($0.parametersAfter) / Double($0.parametersBefore) } ?? .nan)
+      let row = "lambda=\(NumberFormat.plain(lambda))"
+      record("sweep", row, "accuracy_before", last?.evalAccuracy, se: last?.evalAccuracySE)
+      record("sweep", row, "accuracy_after", collapsed?.metrics.accuracy, se: collapsed?.metrics.accuracyStandardError)
+      record("sweep", row, "parameters_after", c.map { Double($0.parametersAfter) })
+    }
+    document.table(t)
+    let x = points.map(\.0)
+    document.image(
+      SVGPlot(
+        title: "Accuracy against λ", xLabel: "λ (log scale)", yLabel: "validation accuracy %", xScale: .log,
+        series: [
+          .init(name: "before collapse", x: x, y: before, errors: beforeSE),
+          .init(name: "after collapse", x: x, y: after, errors: afterSE, dashed: true),
+        ], legend: .bottom),
+      file: "figures/sweep-accuracy.svg", alt: "accuracy against lambda")
+    document.image(
+      SVGPlot(
+        title: "Model size after collapse against λ", xLabel: "λ (log scale)", yLabel: "parameters kept %", xScale: .log,
+        series: [.init(name: "parameters kept", x: x, y: kept)], legend: .none),
+      file: "figures/sweep-size.svg", alt: "compression against lambda")
+    if let top = points.last?.1.collapse {
+      result("sweep.largest_lambda_collapsed_blocks", Double(top.blocks.filter(\.merged).count), "blocks collapsed at the largest λ")
+    }
+    if let first = points.first?.1.collapse {
+      result("sweep.smallest_lambda_collapsed_blocks", Double(first.blocks.filter(\.merged).count), "blocks collapsed at the smallest λ")
+    }
+  }
+
+  // MARK: all runs
+
+  private mutating func allRuns(_ runs: [RunDirectory], curves showCurves: Bool) {
+    document.heading(showCurves ? "Runs" : "Appendix: every run")
+    var t = MarkdownTable(header: ["run", "task", "model", "parameters", "steps", "best", "final", "final α"])
+    for run in runs {
+      let s = run.settings
+      let best = run.bestRow
+      let final = run.evaluations.last
+      func score(_ r: SummaryRow?) -> String {
+        guard let r = r else { return NumberFormat.missing }
+        if let p = r.evalPerplexity { return "ppl " + NumberFormat.fixed(p, decimals: 3) }
+        return NumberFormat.plusMinus(100 * r.evalAccuracy, 100 * r.evalAccuracySE) + " %"
+      }
+      let alphas = (final?.alphas ?? [:]).sorted { $0.key < $1.key }.map { NumberFormat.fixed($0.value, decimals: 3) }
+      t.append([
+        run.path, s?.data.task.rawValue ?? "?",
+        s.map { "\($0.model.kind.rawValue) d\($0.model.dModel)×\($0.model.layers)" } ?? "?",
+        NumberFormat.count(run.evals["final"]?.parameters), "\(final?.step ?? 0)", score(best), score(final),
+        alphas.isEmpty ? NumberFormat.missing : alphas.joined(separator: ", "),
+      ])
+      if let s = s { seeds.insert(s.seed) }
+    }
+    document.table(t)
+    if showCurves {
+      let named = runs.map { ($0.path, $0) }
+      document.image(curves(named, title: "Training loss", y: "cross-entropy") { $0.loss }, file: "figures/loss.svg", alt: "loss")
+      document.image(accuracyCurves(named), file: "figures/accuracy.svg", alt: "accuracy")
+      for (i, run) in runs.enumerated() where run.steps.contains(where: { !$0.alphas.isEmpty }) {
+        document.image(alphaCurves(run, title: "α per block: \(run.path)"), file: "figures/alpha-\(i).svg", alt: "alpha")
+      }
+    }
+  }
+
+  // MARK: charts
+
+  private func curves(_ runs: [(String, RunDirectory)], title: String, y: String, _ value: (StepLog) -> Double) -> SVGPlot {
+    SVGPlot(
+      title: title, xLabel: "step", yLabel: y,
+      series: runs.map { name, run in
+        .init(name: name, x: run.steps.map { Double($0.step) }, y: run.steps.map(value), markers: false)
+      }, legend: .bottom)
+  }
+
+  private func accuracyCurves(_ runs: [(String, RunDirectory)]) -> SVGPlot {
+    var series: [SVGPlot.Series] = []
+    let lm = runs.contains { $0.1.evaluations.contains { $0.evalPerplexity != nil } }
+    for (name, run) in runs {
+      let x = run.evaluations.map { Double($0.step) }
+      if lm {
+        series.append(.init(name: name, x: x, y: run.evaluations.map { $0.evalPerplexity ?? .nan }))
+      } else {
+        series.append(.init(name: "\(name): validation", x: x, y: run.evaluations.map { 100 * $0.evalAccuracy }))
+        if run.evaluations.contains(where: { $0.trainAccuracy != nil }) {
+          series.append(
+            .init(name: "\(name): train", x: x, y: run.evaluations.map { 100 * ($0.trainAccuracy ?? .nan) }, dashed: true))
+        }
+      }
+    }
+    return SVGPlot(
+      title: lm ? "Validation perplexity" : "Accuracy", xLabel: "step", yLabel: lm ? "perplexity" : "accuracy %",
+      series: series, legend: .bottom)
+  }
+
+  private func alphaCurves(_ run: RunDirectory, title: String) -> SVGPlot {
+    let blocks = Set(run.steps.flatMap { $0.alphas.keys }).sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }
+    let series = blocks.map { b in
+      SVGPlot.Series(
+        name: "block \(b)", x: run.steps.map { Double($0.step) }, y: run.steps.map { $0.alphas[b] ?? .nan }, markers: false)
+    }
+    let threshold = Double(run.settings?.lc.threshold ?? 0.05)
+    return SVGPlot(
+      title: title, xLabel: "step", yLabel: "α", series: series,
+      referenceLines: [ReferenceLine(y: 1 - threshold, label: "collapse threshold 1 − \(NumberFormat.plain(threshold))")],
+      legend: .bottom)
+  }
+
+  // MARK: footer
+
+  private mutating func footer(_ env: ReportEnvironment) {
+    let f = DateFormatter()
+    f.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
+    f.timeZone = TimeZone(identifier: "UTC")
+    document.footer("Made \(f.string(from: env.date)) by layercollapse \(layercollapseVersion).")
+    document.footer("Seeds: \(seeds.sorted().map(String.init).joined(separator: ", ")); BLAS threads: \(env.blasThreads); \(env.blasConfiguration).")
+    if let s = env.elapsedSeconds { document.footer("Wall time of the whole run: \(s / 60) min \(s % 60) s.") }
+  }
+}
+
+extension RunDirectory {
+  /// `path` if it is a run directory, else every run directory below it (sorted, up to
+  /// three levels deep).
+  public static func find(under path: String) throws -> [RunDirectory] {
+    let fm = FileManager.default
+    if fm.fileExists(atPath: path + "/summary.csv") { return [try read(path)] }
+    guard fm.fileExists(atPath: path) else {
+      throw LCError.missingInput(ErrorDetail(what: "no such directory", location: path))
+    }
+    var found: [RunDirectory] = []
+    func walk(_ dir: String, _ depth: Int) throws {
+      guard depth <= 3 else { return }
+      for name in ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).sorted() {
+        let sub = dir + "/" + name
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: sub, isDirectory: &isDir), isDir.boolValue else { continue }
+        if fm.fileExists(atPath: sub + "/summary.csv") { found.append(try read(sub)) } else { try walk(sub, depth + 1) }
+      }
+    }
+    try walk(path, 1)
+    return found
+  }
+}
