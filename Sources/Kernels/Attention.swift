@@ -59,10 +59,13 @@ public enum Attention {
     dqkv: Tensor, dout: Tensor, qkv: Tensor, probs: Tensor, shape s: Shape
   ) {
     let (b, t, c, nh, hs) = (s.batch, s.time, s.channels, s.heads, s.headSize)
-    precondition(dqkv.count == qkv.count && dout.count == b * t * c && probs.count == b * nh * t * t,
+    precondition(
+      dqkv.count == qkv.count && dout.count == b * t * c && probs.count == b * nh * t * t,
       "attention backward shapes")
     let scale = 1 / Float(hs).squareRoot()
-    let (qkvp, dqkvp, pp, gp) = (UnsafePointer(qkv.data), dqkv.data, UnsafePointer(probs.data), UnsafePointer(dout.data))
+    let (qkvp, dqkvp, pp, gp) = (
+      UnsafePointer(qkv.data), dqkv.data, UnsafePointer(probs.data), UnsafePointer(dout.data)
+    )
     Parallel.forRanges(b * nh) { pairs in
       let dp = UnsafeMutablePointer<Float>.allocate(capacity: max(t * t, 1))
       defer { dp.deallocate() }
@@ -122,7 +125,8 @@ public enum Attention {
             }
             var dot: Double = 0
             for d in 0..<hs {
-              dot += Double(qkv.data[(bi * t + i) * 3 * c + h * hs + d])
+              dot +=
+                Double(qkv.data[(bi * t + i) * 3 * c + h * hs + d])
                 * Double(qkv.data[(bi * t + j) * 3 * c + c + h * hs + d])
             }
             w[j] = dot * scale

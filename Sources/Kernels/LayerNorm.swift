@@ -55,7 +55,8 @@ public enum LayerNorm {
   ) {
     let c = weight.count
     let rows = x.count / c
-    precondition(dx.count == x.count && dout.count == x.count && mean.count == rows && rstd.count == rows,
+    precondition(
+      dx.count == x.count && dout.count == x.count && mean.count == rows && rstd.count == rows,
       "layernorm backward shapes")
     precondition(dweight.count == c && dbias.count == c, "layernorm backward: parameter gradients")
     let (xp, gp, dp) = (UnsafePointer(x.data), UnsafePointer(dout.data), dx.data)

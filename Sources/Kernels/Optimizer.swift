@@ -84,7 +84,8 @@ public struct LearningRateSchedule: Sendable, Equatable {
   public var totalSteps: Int
 
   public init(peak: Float, minimum: Float = 0, warmupSteps: Int, totalSteps: Int) {
-    precondition(warmupSteps >= 0 && totalSteps >= warmupSteps, "schedule: warm-up \(warmupSteps) beyond total \(totalSteps)")
+    precondition(
+      warmupSteps >= 0 && totalSteps >= warmupSteps, "schedule: warm-up \(warmupSteps) beyond total \(totalSteps)")
     self.peak = peak
     self.minimum = minimum
     self.warmupSteps = warmupSteps

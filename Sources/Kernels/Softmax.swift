@@ -107,7 +107,8 @@ public enum CrossEntropy {
   ) -> Float {
     let v = logits.lastDim
     let n = logits.count / v
-    precondition(targets.count == n && losses.count == n && probs.count == logits.count,
+    precondition(
+      targets.count == n && losses.count == n && probs.count == logits.count,
       "cross-entropy: \(n) rows, \(targets.count) targets")
     for r in 0..<n {
       let t = targets[r]

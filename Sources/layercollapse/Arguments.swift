@@ -18,7 +18,8 @@ struct CommandSpec {
   var usage: String {
     var s = "usage: layercollapse \(synopsis)\n\n\(summary)\n"
     if !details.isEmpty { s += "\n\(details)\n" }
-    let options = valueOptions.sorted { $0.key < $1.key }.map { ($0.key + " VALUE", $0.value) }
+    let options =
+      valueOptions.sorted { $0.key < $1.key }.map { ($0.key + " VALUE", $0.value) }
       + flags.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } + [("--help", "show this help")]
     s += "\noptions:\n"
     let width = options.map(\.0.count).max() ?? 0
@@ -73,7 +74,8 @@ struct Arguments {
           throw LCError.usage(
             ErrorDetail(
               what: "unknown option \(name)", location: "layercollapse \(spec.name)",
-              hint: (guess.map { "Did you mean \($0)? " } ?? "") + "Run `layercollapse \(spec.name) --help` for usage."))
+              hint: (guess.map { "Did you mean \($0)? " } ?? "") + "Run `layercollapse \(spec.name) --help` for usage.")
+          )
         }
       } else if spec.takesOverrides && a.contains("=") && positionals.count >= spec.positionals.count {
         overrides.append(a)
@@ -97,4 +99,3 @@ struct Arguments {
     }
   }
 }
-

@@ -36,7 +36,8 @@ enum Specs {
       "--probe": "evaluation examples to measure the deviation on (default 64; 0 = none)",
     ],
     examples: [
-      "layercollapse collapse runs/cifar10-vit-lc/best.h5", "layercollapse collapse best.h5 --threshold 0.1 -o small.h5",
+      "layercollapse collapse runs/cifar10-vit-lc/best.h5",
+      "layercollapse collapse best.h5 --threshold 0.1 -o small.h5",
     ],
     details: "Prints a per-block table and writes it as JSON beside the output (OUT.json).")
 
@@ -72,7 +73,8 @@ enum Specs {
     summary: "Continue a prompt with a gpt checkpoint.", positionals: ["CHECKPOINT.h5"],
     valueOptions: [
       "--prompt": "text to continue (required)", "--tokens": "how many tokens to generate (default 200)",
-      "--temperature": "sampling temperature > 0 (default 0.8)", "--top-k": "sample among the k likeliest (default 40; 0 = all)",
+      "--temperature": "sampling temperature > 0 (default 0.8)",
+      "--top-k": "sample among the k likeliest (default 40; 0 = all)",
       "--seed": "sampling seed (default 1)",
     ],
     examples: ["layercollapse generate runs/austen-gpt/best.h5 --prompt \"It is a truth\" --tokens 300"])
@@ -145,10 +147,12 @@ enum Commands {
     let input = a.positionals[0]
     let ckpt = try Checkpoint.load(input)
     let storedSettings = try? storedRunSettings(ckpt, input, overrides: [])
-    let threshold = try a.option("--threshold").map { try double($0, "--threshold") }
+    let threshold =
+      try a.option("--threshold").map { try double($0, "--threshold") }
       ?? Double(storedSettings?.lc.threshold ?? 0.05)
     guard threshold > 0 else {
-      throw LCError.usage(ErrorDetail(what: "--threshold must be positive", location: "layercollapse collapse", got: "\(threshold)"))
+      throw LCError.usage(
+        ErrorDetail(what: "--threshold must be positive", location: "layercollapse collapse", got: "\(threshold)"))
     }
     var force: Set<Int> = []
     if let f = a.option("--force") {
@@ -169,7 +173,9 @@ enum Commands {
     var probeNote = "no probe batch"
     if probeCount > 0 {
       do {
-        guard let s = storedSettings else { throw LCError.other(ErrorDetail(what: "stored config unreadable", location: input)) }
+        guard let s = storedSettings else {
+          throw LCError.other(ErrorDetail(what: "stored config unreadable", location: input))
+        }
         let (data, _) = try TaskLoader.load(s.data, vocabulary: ckpt.vocabulary)
         probe = try data.evalBatches(batchSize: probeCount).first
         probeNote = "probe: \(probe?.examples ?? 0) evaluation examples"
@@ -190,8 +196,12 @@ enum Commands {
     let arch = model.architecture
     Out.print("collapse with threshold |α − 1| < \(r.threshold); \(note)")
     Out.print("")
-    Out.print("| block | activation |      α |  \\|α−1\\| | decision                               | params before → after | max rel. dev. |")
-    Out.print("|------:|:-----------|-------:|--------:|:---------------------------------------|----------------------:|--------------:|")
+    Out.print(
+      "| block | activation |      α |  \\|α−1\\| | decision                               | params before → after | max rel. dev. |"
+    )
+    Out.print(
+      "|------:|:-----------|-------:|--------:|:---------------------------------------|----------------------:|--------------:|"
+    )
     for b in r.blocks {
       let alpha = b.alpha.map { String(format: "%.4f", $0) } ?? "—"
       let dist = b.distance.map { String(format: "%.4f", $0) } ?? "—"
@@ -208,8 +218,12 @@ enum Commands {
       "model: \(Format.count(r.parametersBefore)) → \(Format.count(r.parametersAfter)) parameters "
         + "(\(Format.percentChange(r.parametersBefore, r.parametersAfter))), MACs/example \(Format.large(r.macsBefore)) → "
         + "\(Format.large(r.macsAfter)) (\(Format.percentChange(r.macsBefore, r.macsAfter)))")
-    if let d = r.logitDeviation { Out.print(String(format: "logits: max relative deviation %.2e on the probe batch", d)) }
-    if r.approximate { Out.print("note: forced blocks were not linear; the collapsed model only APPROXIMATES the original") }
+    if let d = r.logitDeviation {
+      Out.print(String(format: "logits: max relative deviation %.2e on the probe batch", d))
+    }
+    if r.approximate {
+      Out.print("note: forced blocks were not linear; the collapsed model only APPROXIMATES the original")
+    }
   }
 
   static func pad(_ s: String, _ n: Int, right: Bool = false) -> String {
@@ -225,7 +239,9 @@ enum Commands {
     let settings = try storedRunSettings(ckpt, path, overrides: a.overrides)
     let split = a.option("--split") ?? "eval"
     guard split == "eval" || split == "train" else {
-      throw LCError.usage(ErrorDetail(what: "unknown split", location: "layercollapse eval --split", expected: "eval or train", got: split))
+      throw LCError.usage(
+        ErrorDetail(
+          what: "unknown split", location: "layercollapse eval --split", expected: "eval or train", got: split))
     }
     let (data, _) = try TaskLoader.load(settings.data, vocabulary: ckpt.vocabulary)
     let batches =
@@ -239,7 +255,8 @@ enum Commands {
     Out.print("\(path) on \(split) split of \(settings.data.task.rawValue): \(Format.metrics(metrics))")
     Out.print(
       "parameters \(Format.count(arch.parameterCount)), MACs/example \(Format.large(arch.macsPerExample())), "
-        + String(format: "%.0f examples/s at batch %d, %.2f ms at batch 1", metrics.examplesPerSecond,
+        + String(
+          format: "%.0f examples/s at batch %d, %.2f ms at batch 1", metrics.examplesPerSecond,
           settings.train.evalBatchSize, latency ?? .nan))
     let out = a.option("-o") ?? (path.hasSuffix(".h5") ? String(path.dropLast(3)) : path) + ".eval.json"
     try EvalRecord(
@@ -267,10 +284,13 @@ enum Commands {
     Out.print(
       "  model        \(cfg.kind.rawValue): d_model \(cfg.dModel), \(cfg.heads) heads, \(cfg.layers) layers, MLP \(cfg.mlpHidden), "
         + "sequence \(cfg.sequenceLength), outputs \(cfg.outputs)")
-    Out.print("  parameters   \(Format.count(arch.parameterCount)); MACs/example \(Format.large(arch.macsPerExample()))")
+    Out.print(
+      "  parameters   \(Format.count(arch.parameterCount)); MACs/example \(Format.large(arch.macsPerExample()))")
     for i in 0..<cfg.layers {
       var what = arch.collapsed[i] ? "collapsed (single d×d linear)" : arch.activations[i].rawValue
-      if let a = c.model.alphaParameter(block: i) { what += String(format: ", α = %.5f, |α−1| = %.5f", a.value[0], abs(a.value[0] - 1)) }
+      if let a = c.model.alphaParameter(block: i) {
+        what += String(format: ", α = %.5f, |α−1| = %.5f", a.value[0], abs(a.value[0] - 1))
+      }
       Out.print("  block \(i)      \(what)")
     }
     switch c.vocabulary {
@@ -315,7 +335,9 @@ enum Commands {
   static func generate(_ a: Arguments) throws {
     let path = a.positionals[0]
     guard let prompt = a.option("--prompt") else {
-      throw LCError.usage(ErrorDetail(what: "missing --prompt", location: "layercollapse generate", hint: "Run `layercollapse generate --help`"))
+      throw LCError.usage(
+        ErrorDetail(
+          what: "missing --prompt", location: "layercollapse generate", hint: "Run `layercollapse generate --help`"))
     }
     let c = try Checkpoint.load(path)
     guard c.model.config.kind == .gpt, case .corpus(let vocab)? = c.vocabulary else {
@@ -331,11 +353,14 @@ enum Commands {
     guard temperature > 0, count >= 0, topK >= 0 else {
       throw LCError.usage(
         ErrorDetail(
-          what: "bad sampling settings", location: "layercollapse generate", expected: "temperature > 0, tokens ≥ 0, top-k ≥ 0",
+          what: "bad sampling settings", location: "layercollapse generate",
+          expected: "temperature > 0, tokens ≥ 0, top-k ≥ 0",
           got: "temperature \(temperature), tokens \(count), top-k \(topK)"))
     }
     let ids = try vocab.encode(prompt, file: "--prompt")
-    guard !ids.isEmpty else { throw LCError.usage(ErrorDetail(what: "--prompt is empty", location: "layercollapse generate")) }
+    guard !ids.isEmpty else {
+      throw LCError.usage(ErrorDetail(what: "--prompt is empty", location: "layercollapse generate"))
+    }
     var rng = RNG(seed: UInt64(seed), stream: "generate")
     let out = c.model.generate(
       prompt: ids, count: count, sampling: SamplingSettings(temperature: Float(temperature), topK: topK), rng: &rng)
@@ -372,7 +397,8 @@ enum Commands {
 
   static func int(_ s: String, _ option: String) throws -> Int {
     guard let v = Int(s) else {
-      throw LCError.usage(ErrorDetail(what: "\(option) needs a whole number", location: "layercollapse", got: "\"\(s)\""))
+      throw LCError.usage(
+        ErrorDetail(what: "\(option) needs a whole number", location: "layercollapse", got: "\"\(s)\""))
     }
     return v
   }

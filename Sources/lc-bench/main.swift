@@ -70,7 +70,9 @@ print("")
 var header = "| " + pad("product", 22) + " | " + pad("m×k · k×n", 22)
 for t in threads { header += " | " + pad("\(t) thread" + (t == 1 ? "" : "s"), 9, right: true) }
 print(header + " |")
-print("|" + String(repeating: "-", count: 24) + "|" + String(repeating: "-", count: 24) + String(repeating: "|----------:", count: threads.count) + "|")
+print(
+  "|" + String(repeating: "-", count: 24) + "|" + String(repeating: "-", count: 24)
+    + String(repeating: "|----------:", count: threads.count) + "|")
 for c in gemmCases {
   var row = "| " + pad(c.label, 22) + " | " + pad("\(c.m)×\(c.k) · \(c.k)×\(c.n)", 22)
   for t in threads {
@@ -91,11 +93,13 @@ struct ModelCase {
 let modelCases: [ModelCase] = [
   ModelCase(
     label: "vit (a)",
-    config: ModelConfig(kind: .vit, dModel: 128, heads: 4, layers: 4, mlpHidden: 512, classes: 10, imageSize: 32, patchSize: 4),
+    config: ModelConfig(
+      kind: .vit, dModel: 128, heads: 4, layers: 4, mlpHidden: 512, classes: 10, imageSize: 32, patchSize: 4),
     batch: 64),
   ModelCase(
     label: "encoder (b)",
-    config: ModelConfig(kind: .encoder, dModel: 128, heads: 4, layers: 4, mlpHidden: 512, maxLen: 64, vocabSize: 8192, classes: 2),
+    config: ModelConfig(
+      kind: .encoder, dModel: 128, heads: 4, layers: 4, mlpHidden: 512, maxLen: 64, vocabSize: 8192, classes: 2),
     batch: 32),
   ModelCase(
     label: "gpt (c)",
@@ -128,7 +132,8 @@ for c in modelCases {
   var row = "| " + pad(c.label, 12)
   for t in threads {
     BLASThreads.set(t)
-    let arch = Architecture(config: c.config, activations: [.gelu, .gelu, .prelu, .prelu], collapsed: [false, false, false, false])
+    let arch = Architecture(
+      config: c.config, activations: [.gelu, .gelu, .prelu, .prelu], collapsed: [false, false, false, false])
     let model = Transformer(arch, seed: 1)
     let trainer = Trainer(
       model: model, regularizer: Regularizer(settings: LayerCollapseSettings(lambda: 1, blocks: 2), blocks: [2, 3]),
@@ -170,7 +175,10 @@ func vitBreakdown() -> [(String, Double)] {
   let (att, probs, dqkv) = (Tensor([rows, c]), Tensor([b, heads, t, t]), Tensor([rows, 3 * c]))
   let hx = random([rows, h])
   let (act, dact, hg) = (Tensor([rows, h]), Tensor([rows, h]), random([rows, h]))
-  let scratch = [Tensor([rows, c]), Tensor([rows, c]), Tensor([rows, c]), Tensor([rows, 3 * c]), Tensor([rows, h]), Tensor([rows, h])]
+  let scratch = [
+    Tensor([rows, c]), Tensor([rows, c]), Tensor([rows, c]), Tensor([rows, 3 * c]), Tensor([rows, h]),
+    Tensor([rows, h]),
+  ]
   let arch = Architecture(
     config: modelCases[0].config, activations: [.gelu, .gelu, .prelu, .prelu], collapsed: [false, false, false, false])
   let params = Transformer(arch, seed: 1).parameters.all
@@ -178,34 +186,49 @@ func vitBreakdown() -> [(String, Double)] {
   let adam = AdamW()
   let parts: [(String, Int, () -> Void)] = [
     ("patch embed 48→128", 1, linear(b * (t - 1), 48, c, dx: false)),
-    ("layernorm", 2 * layers + 1, {
-      LayerNorm.forward(out: lnOut, mean: mean, rstd: rstd, x: x, weight: lw, bias: lb)
-      LayerNorm.backward(dx: dx, dweight: dw, dbias: db, dout: g, x: x, weight: lw, mean: mean, rstd: rstd)
-    }),
+    (
+      "layernorm", 2 * layers + 1,
+      {
+        LayerNorm.forward(out: lnOut, mean: mean, rstd: rstd, x: x, weight: lw, bias: lb)
+        LayerNorm.backward(dx: dx, dweight: dw, dbias: db, dout: g, x: x, weight: lw, mean: mean, rstd: rstd)
+      }
+    ),
     ("qkv 128→384", layers, linear(rows, c, 3 * c)),
-    ("attention core", layers, {
-      Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape, causal: false, keyValid: nil)
-      Attention.backward(dqkv: dqkv, dout: g, qkv: qkv, probs: probs, shape: shape)
-    }),
+    (
+      "attention core", layers,
+      {
+        Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape, causal: false, keyValid: nil)
+        Attention.backward(dqkv: dqkv, dout: g, qkv: qkv, probs: probs, shape: shape)
+      }
+    ),
     ("proj 128→128", layers, linear(rows, c, c)),
     ("fc1 128→512", layers, linear(rows, c, h)),
     ("fc2 512→128", layers, linear(rows, h, c)),
-    ("gelu", 2, {
-      GELU.forward(out: act, x: hx)
-      GELU.backward(dx: dact, dout: hg, x: hx)
-    }),
-    ("prelu", 2, {
-      PReLU.forward(out: act, x: hx, alpha: 0.5)
-      PReLU.backward(dx: dact, dout: hg, x: hx, alpha: 0.5)
-    }),
+    (
+      "gelu", 2,
+      {
+        GELU.forward(out: act, x: hx)
+        GELU.backward(dx: dact, dout: hg, x: hx)
+      }
+    ),
+    (
+      "prelu", 2,
+      {
+        PReLU.forward(out: act, x: hx, alpha: 0.5)
+        PReLU.backward(dx: dact, dout: hg, x: hx, alpha: 0.5)
+      }
+    ),
     ("residual adds", 3 * layers, { Elementwise.add(out: dx, x, g) }),
     ("zeroing grad buffers", layers, { for s in scratch { s.zero() } }),
-    ("grad norm + AdamW", 1, {
-      _ = GradientClipping.globalNorm(params.map(\.grad))
-      for (p, (m, v)) in zip(params, moments) {
-        adam.update(param: p.value, grad: p.grad, m: m, v: v, lr: 1e-3, step: 1)
+    (
+      "grad norm + AdamW", 1,
+      {
+        _ = GradientClipping.globalNorm(params.map(\.grad))
+        for (p, (m, v)) in zip(params, moments) {
+          adam.update(param: p.value, grad: p.grad, m: m, v: v, lr: 1e-3, step: 1)
+        }
       }
-    }),
+    ),
   ]
   return parts.map { name, calls, body in (name + " ×\(calls)", Double(calls) * medianSeconds(budget: 0.3, body)) }
 }

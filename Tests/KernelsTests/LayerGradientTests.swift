@@ -161,7 +161,8 @@ import Testing
     }
     _ = loss()
     let d = Tensor(logits.shape)
-    CrossEntropy.backward(dlogits: d, probs: probs, targets: targets, scale: 1 / Float(CrossEntropy.countedRows(targets)))
+    CrossEntropy.backward(
+      dlogits: d, probs: probs, targets: targets, scale: 1 / Float(CrossEntropy.countedRows(targets)))
     FD.check("dlogits", analytic: d, wrt: logits, loss)
     // The ignored row contributes nothing.
     for j in 0..<7 { #expect(d.data[2 * 7 + j] == 0) }

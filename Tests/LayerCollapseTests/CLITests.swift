@@ -19,7 +19,9 @@ import Testing
     let none = try CLI.run([])
     #expect(none.code == 64)
     let unknown = try CLI.run(["trian"])
-    #expect(unknown.code == 64 && unknown.stderr.contains("unknown command trian") && unknown.stderr.contains("Did you mean train?"))
+    #expect(
+      unknown.code == 64 && unknown.stderr.contains("unknown command trian")
+        && unknown.stderr.contains("Did you mean train?"))
     let option = try CLI.run(["collapse", "x.h5", "--thresold", "0.1"])
     #expect(option.code == 64 && option.stderr.contains("Did you mean --threshold?"))
     let missing = try CLI.run(["eval"])
@@ -144,7 +146,9 @@ import Testing
     }
     #expect(train.stderr.contains("layercollapse train → ") && train.stderr.contains("BLAS threads 1, seed 3"))
     let collapse = try CLI.run(["collapse", ws.dir + "/run/best.h5", "--force", "0"])
-    #expect(collapse.code == 0 && collapse.stdout.contains("forced (approximate)") && collapse.stdout.contains("APPROXIMATES"))
+    #expect(
+      collapse.code == 0 && collapse.stdout.contains("forced (approximate)") && collapse.stdout.contains("APPROXIMATES")
+    )
     let record = try CollapseRecord.read(ws.dir + "/run/collapsed.json")
     #expect(record.blocks[0].merged && record.parametersAfter < record.parametersBefore)
     let eval = try CLI.run(["eval", ws.dir + "/run/collapsed.h5"])
@@ -152,7 +156,8 @@ import Testing
     let evalRecord = try EvalRecord.read(ws.dir + "/run/collapsed.eval.json")
     #expect(evalRecord.collapsedBlocks.contains(0) && evalRecord.metrics.examples == 24)
     let inspect = try CLI.run(["inspect", ws.dir + "/run/last.h5", "--config"])
-    #expect(inspect.code == 0 && inspect.stdout.contains("blocks.1.mlp.act.alpha") && inspect.stdout.contains("lambda: 20"))
+    #expect(
+      inspect.code == 0 && inspect.stdout.contains("blocks.1.mlp.act.alpha") && inspect.stdout.contains("lambda: 20"))
     // The run's resolved config trains again as is.
     let rerun = try CLI.run(["validate", ws.dir + "/run/config.yaml"])
     #expect(rerun.code == 0)
@@ -180,7 +185,9 @@ import Testing
     #expect(text.contains("H5T_IEEE_F32LE") && text.contains("SIMPLE { ( 10 ) / ( 10 ) }"))
     // One "(i): value," line per element.
     let numbers = text.split(separator: "\n").compactMap { line -> Float? in
-      guard let colon = line.firstIndex(of: ":"), line.trimmingCharacters(in: .whitespaces).hasPrefix("(") else { return nil }
+      guard let colon = line.firstIndex(of: ":"), line.trimmingCharacters(in: .whitespaces).hasPrefix("(") else {
+        return nil
+      }
       return Float(line[line.index(after: colon)...].trimmingCharacters(in: CharacterSet(charactersIn: " ,")))
     }
     #expect(numbers == c.model.parameters["head.bias"]!.value.array)

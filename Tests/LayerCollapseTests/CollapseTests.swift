@@ -52,7 +52,8 @@ import Testing
 
   @Test func keepsBlocksOutsideTheThresholdAndSaysWhy() {
     let cfg = Fixtures.config(.encoder)
-    let model = Transformer(Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]), seed: 1)
+    let model = Transformer(
+      Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]), seed: 1)
     model.alphaParameter(block: 1)!.value.fill(0.9)
     let (same, report) = Collapse.run(model, options: CollapseOptions(threshold: 0.05))
     #expect(report.blocks.map(\.decision) == [.notPReLU(.gelu), .alphaTooFar])
@@ -78,12 +79,14 @@ import Testing
   @Test func skipsBlocksThatWouldNotShrink() {
     var cfg = Fixtures.config(.vit)
     cfg.mlpHidden = 3
-    let model = Transformer(Architecture(config: cfg, activations: [.prelu, .prelu], collapsed: [false, false]), seed: 1)
+    let model = Transformer(
+      Architecture(config: cfg, activations: [.prelu, .prelu], collapsed: [false, false]), seed: 1)
     for b in 0..<2 { model.alphaParameter(block: b)!.value.fill(1) }
     let (_, report) = Collapse.run(model)
     #expect(report.blocks.allSatisfy { $0.decision == .notSmaller })
     cfg.mlpHidden = 4
-    let bigger = Transformer(Architecture(config: cfg, activations: [.prelu, .prelu], collapsed: [false, false]), seed: 1)
+    let bigger = Transformer(
+      Architecture(config: cfg, activations: [.prelu, .prelu], collapsed: [false, false]), seed: 1)
     for b in 0..<2 { bigger.alphaParameter(block: b)!.value.fill(1) }
     #expect(Collapse.run(bigger).report.collapsedCount == 2)
   }
@@ -125,7 +128,8 @@ import Testing
   /// Each collapsed (d, 4d, d) PReLU block removes 7d² + 4d parameters, plus its α.
   @Test func collapseRemovesSevenDSquaredPlusFourD() {
     let d = 16
-    let cfg = ModelConfig(kind: .vit, dModel: d, heads: 2, layers: 3, mlpHidden: 4 * d, classes: 10, imageSize: 8, patchSize: 4)
+    let cfg = ModelConfig(
+      kind: .vit, dModel: d, heads: 2, layers: 3, mlpHidden: 4 * d, classes: 10, imageSize: 8, patchSize: 4)
     let before = Architecture(config: cfg, activations: [.gelu, .prelu, .prelu], collapsed: [false, false, false])
     var after = before
     after.collapsed = [false, true, true]

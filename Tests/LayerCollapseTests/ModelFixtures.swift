@@ -39,7 +39,8 @@ enum Fixtures {
         }
       }
       return (
-        .tokens(ids: ids, valid: valid, batch: batch, time: t), (0..<batch).map { _ in Int32(rng.int(below: cfg.classes)) }
+        .tokens(ids: ids, valid: valid, batch: batch, time: t),
+        (0..<batch).map { _ in Int32(rng.int(below: cfg.classes)) }
       )
     case .gpt:
       let t = cfg.maxLen

@@ -82,7 +82,8 @@ import Testing
   /// The regularizer alone (gradients zeroed, no data term) adds exactly 2λ(α − 1) to dα.
   @Test func penaltyGradientIsTwoLambdaAlphaMinusOne() {
     let cfg = Fixtures.config(.vit)
-    let model = Transformer(Architecture(config: cfg, activations: [.prelu, .prelu], collapsed: [false, false]), seed: 1)
+    let model = Transformer(
+      Architecture(config: cfg, activations: [.prelu, .prelu], collapsed: [false, false]), seed: 1)
     model.alphaParameter(block: 0)!.value.fill(0.25)
     model.alphaParameter(block: 1)!.value.fill(1.5)
     let reg = Regularizer(settings: LayerCollapseSettings(lambda: 2, blocks: 2), blocks: [0, 1])

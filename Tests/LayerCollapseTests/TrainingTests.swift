@@ -17,7 +17,9 @@ enum SyntheticTask {
         labels.append(Int32(label))
         for ch in 0..<cfg.imageChannels {
           for y in 0..<s {
-            for x in 0..<s where x * cfg.classes / s == label { images[((b * cfg.imageChannels + ch) * s + y) * s + x] += 1.5 }
+            for x in 0..<s where x * cfg.classes / s == label {
+              images[((b * cfg.imageChannels + ch) * s + y) * s + x] += 1.5
+            }
           }
         }
       }
@@ -84,7 +86,8 @@ enum SyntheticTask {
 
   @Test func zeroLambdaLeavesAlphaAlone() {
     let cfg = Fixtures.config(.vit)
-    let run = SyntheticTask.train(cfg, activations: [.prelu, .prelu], lc: LayerCollapseSettings(lambda: 0, blocks: 2), steps: 300)
+    let run = SyntheticTask.train(
+      cfg, activations: [.prelu, .prelu], lc: LayerCollapseSettings(lambda: 0, blocks: 2), steps: 300)
     #expect(run.last < 0.6 * run.first)
     for (b, a) in run.trainer.model.alphas { #expect(abs(a - 1) > 0.5, "block \(b): α = \(a)") }
   }
@@ -94,7 +97,8 @@ enum SyntheticTask {
   @Test(arguments: ModelKind.allCases)
   func overfitsOneBatch(kind: ModelKind) {
     let cfg = Fixtures.config(kind)
-    let model = Transformer(Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]), seed: 3)
+    let model = Transformer(
+      Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]), seed: 3)
     let trainer = Trainer(
       model: model, regularizer: Regularizer(settings: LayerCollapseSettings(), blocks: []),
       settings: OptimizerSettings(learningRate: 1e-2, totalSteps: 400, weightDecay: 0, gradClip: 0))
@@ -177,12 +181,15 @@ enum SyntheticTask {
     let run = SyntheticTask.train(cfg, activations: [.gelu, .gelu], lc: LayerCollapseSettings(), steps: 300, lr: 1e-2)
     let model = run.trainer.model
     var rng = RNG(seed: 1, stream: "sample")
-    let greedy = model.generate(prompt: [2, 3], count: 8, sampling: SamplingSettings(temperature: 5, topK: 1), rng: &rng)
+    let greedy = model.generate(
+      prompt: [2, 3], count: 8, sampling: SamplingSettings(temperature: 5, topK: 1), rng: &rng)
     #expect(greedy == [4, 5, 6, 0, 1, 2, 3, 4])
     var a = RNG(seed: 9, stream: "sample")
     var b = RNG(seed: 9, stream: "sample")
     let s = SamplingSettings(temperature: 2, topK: 0)
-    #expect(model.generate(prompt: [1], count: 20, sampling: s, rng: &a) == model.generate(prompt: [1], count: 20, sampling: s, rng: &b))
+    #expect(
+      model.generate(prompt: [1], count: 20, sampling: s, rng: &a)
+        == model.generate(prompt: [1], count: 20, sampling: s, rng: &b))
   }
 }
 
@@ -193,7 +200,8 @@ enum SyntheticTask {
   @Test(arguments: [1.0, 5.0])
   func firstStepMovesAlphaByScaledRate(scale: Double) {
     let cfg = Fixtures.config(.vit)
-    let model = Transformer(Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]), seed: 1)
+    let model = Transformer(
+      Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]), seed: 1)
     let lc = LayerCollapseSettings(lambda: 100, blocks: 1, alphaLearningRateScale: scale)
     let trainer = Trainer(
       model: model, regularizer: Regularizer(settings: lc, blocks: [1]),

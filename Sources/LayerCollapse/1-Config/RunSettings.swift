@@ -121,7 +121,8 @@ public struct RunSettings: Sendable, Equatable {
       heads <= 0 || dModel % heads == 0, at: "model.heads", "heads must divide d_model",
       expected: "a divisor of d_model = \(dModel)", got: "\(heads)")
     r.require(
-      model.patchSize <= 0 || 32 % model.patchSize == 0, at: "model.patch_size", "patch size must divide the 32-pixel image",
+      model.patchSize <= 0 || 32 % model.patchSize == 0, at: "model.patch_size",
+      "patch size must divide the 32-pixel image",
       expected: "1, 2, 4, 8, 16 or 32", got: "\(model.patchSize)")
     let expectedKind: ModelKind =
       switch kind {
@@ -146,12 +147,15 @@ public struct RunSettings: Sendable, Equatable {
       mode: RegularizerMode(
         rawValue: r.string("lc.mode", default: "penalty", oneOf: RegularizerMode.allCases.map(\.rawValue))) ?? .penalty,
       alphaLearningRateScale: r.double("lc.alpha_lr_scale", default: 1, range: 0...1000))
-    r.require(lc.threshold > 0, at: "lc.threshold", "threshold must be positive", expected: "> 0", got: "\(lc.threshold)")
+    r.require(
+      lc.threshold > 0, at: "lc.threshold", "threshold must be positive", expected: "> 0", got: "\(lc.threshold)")
     r.require(
       lcBlocks == 0 || lcFraction == 0, at: "lc.fraction", "set lc.blocks or lc.fraction, not both",
       got: "blocks = \(lcBlocks), fraction = \(lcFraction)")
     if lcBlocks > model.layers && model.layers > 0 {
-      r.addError(at: "lc.blocks", "more LayerCollapse blocks than the model has", expected: "≤ \(model.layers)", got: "\(lcBlocks)")
+      r.addError(
+        at: "lc.blocks", "more LayerCollapse blocks than the model has", expected: "≤ \(model.layers)",
+        got: "\(lcBlocks)")
     }
 
     let lr = r.double("train.lr", default: 1e-3, range: 0...10)

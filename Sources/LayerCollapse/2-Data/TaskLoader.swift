@@ -21,12 +21,14 @@ public enum TaskLoader {
         case .cifar100: .cifar100Fine
         default: .cifar100Coarse
         }
-      let options = ImageOptions(trainLimit: settings.trainLimit, evalLimit: settings.evalLimit, augment: settings.augment)
+      let options = ImageOptions(
+        trainLimit: settings.trainLimit, evalLimit: settings.evalLimit, augment: settings.augment)
       return (TaskData(.images(try ImageData.loadCIFAR(directory: path, format: format, options: options))), nil)
     case .text:
       var stored: CorpusVocabulary? = nil
       if case .corpus(let v)? = vocabulary { stored = v }
-      let options = CorpusOptions(maxLength: settings.maxLen, trainFraction: settings.trainFraction, vocabulary: settings.level)
+      let options = CorpusOptions(
+        maxLength: settings.maxLen, trainFraction: settings.trainFraction, vocabulary: settings.level)
       let corpus = try LanguageModelCorpus.load(file: path, options: options, vocabulary: stored)
       return (TaskData(.corpus(corpus), evalWindowLimit: settings.evalLimit), .corpus(corpus.vocabulary))
     }

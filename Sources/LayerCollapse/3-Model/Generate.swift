@@ -56,5 +56,3 @@ extension Transformer {
     return (0..<v).last { w[$0] > 0 }!
   }
 }
-
-

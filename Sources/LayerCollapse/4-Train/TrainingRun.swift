@@ -257,7 +257,8 @@ public final class TrainingRun {
         let log = StepLog(
           step: done, epoch: epoch, epochStep: index + 1, stepsPerEpoch: perEpoch, totalSteps: total,
           loss: clean(report.loss), penalty: report.penalty,
-          meanAlpha: report.alphas.isEmpty ? nil : report.alphas.values.reduce(0.0) { $0 + clean($1) } / Double(report.alphas.count),
+          meanAlpha: report.alphas.isEmpty
+            ? nil : report.alphas.values.reduce(0.0) { $0 + clean($1) } / Double(report.alphas.count),
           alphas: Dictionary(uniqueKeysWithValues: report.alphas.map { (String($0.key), clean($0.value)) }),
           learningRate: report.learningRate, gradNorm: clean(report.gradNorm),
           examplesPerSecond: Double(windowExamples) / window, elapsedSeconds: spent,

@@ -117,7 +117,8 @@ public final class Checkpoint {
           what: "checkpoint written by a newer layercollapse", location: path,
           expected: "format version ≤ \(Self.version)", got: "version \(version)", hint: "Upgrade layercollapse"))
     }
-    let arch: Architecture = try decode(Architecture.self, try f.readString(at: "/meta/architecture"), path, "/meta/architecture")
+    let arch: Architecture = try decode(
+      Architecture.self, try f.readString(at: "/meta/architecture"), path, "/meta/architecture")
     let model = Transformer(arch)
     let stored = Set(try f.datasetPaths(under: "/params"))
     let expected = Set(model.parameters.all.map { datasetPath($0.name) })
@@ -183,7 +184,8 @@ public final class Checkpoint {
       return try d.decode(type, from: Data(text.utf8))
     } catch {
       throw LCError.badData(
-        ErrorDetail(what: "unreadable metadata", location: "\(path):\(dataset)", expected: "JSON of \(type)", got: "\(error)"))
+        ErrorDetail(
+          what: "unreadable metadata", location: "\(path):\(dataset)", expected: "JSON of \(type)", got: "\(error)"))
     }
   }
 }
@@ -210,7 +212,9 @@ struct VocabularyRecord: Codable {
   func vocabulary(location: String) throws -> Vocabulary {
     if kind == "words" { return .words(try Tokenizer(tokens: tokens ?? [])) }
     guard let k = CorpusVocabulary.Kind(rawValue: kind) else {
-      throw LCError.badData(ErrorDetail(what: "unknown vocabulary kind", location: location, expected: "words, character or byte", got: kind))
+      throw LCError.badData(
+        ErrorDetail(
+          what: "unknown vocabulary kind", location: location, expected: "words, character or byte", got: kind))
     }
     return .corpus(try CorpusVocabulary(kind: k, characters: characters ?? []))
   }

@@ -132,9 +132,12 @@ public enum Collapse {
     let w = merged.parameters[p + "linear.weight"]!.value  // (d, d)
     let b = merged.parameters[p + "linear.bias"]!.value  // (d)
     let (d, h) = (w2.shape[0], w2.shape[1])
-    GEMM.multiply(transA: false, transB: false, m: d, n: d, k: h, a: w2.data, lda: h, b: w1.data, ldb: d, c: w.data, ldc: d)
+    GEMM.multiply(
+      transA: false, transB: false, m: d, n: d, k: h, a: w2.data, lda: h, b: w1.data, ldb: d, c: w.data, ldc: d)
     b.copy(from: b2)
-    GEMM.multiply(transA: false, transB: false, m: d, n: 1, k: h, a: w2.data, lda: h, b: b1.data, ldb: 1, beta: 1, c: b.data, ldc: 1)
+    GEMM.multiply(
+      transA: false, transB: false, m: d, n: 1, k: h, a: w2.data, lda: h, b: b1.data, ldb: 1, beta: 1, c: b.data, ldc: 1
+    )
   }
 
   /// max |a − b| / max |b| (0 when both are zero).

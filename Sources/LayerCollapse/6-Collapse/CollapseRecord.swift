@@ -31,7 +31,8 @@ public struct CollapseRecord: Codable, Sendable {
     approximate = r.approximate
     blocks = r.blocks.map {
       Block(
-        block: $0.block, alpha: $0.alpha.map(clean), distance: $0.distance.map(clean), decision: $0.decision.explanation,
+        block: $0.block, alpha: $0.alpha.map(clean), distance: $0.distance.map(clean),
+        decision: $0.decision.explanation,
         merged: $0.decision.merged, parametersBefore: $0.parametersBefore, parametersAfter: $0.parametersAfter,
         maxRelativeDeviation: $0.maxRelativeDeviation.map(clean))
     }

@@ -25,10 +25,12 @@ public enum ExpectedBands {
     var errors: [ErrorDetail] = []
     for key in tree.valuePaths {
       let location = tree.entry(key)?.location.description ?? path
-      guard case .list(let items)? = tree.value(key), items.count == 2, let lo = number(items[0]), let hi = number(items[1]),
+      guard case .list(let items)? = tree.value(key), items.count == 2, let lo = number(items[0]),
+        let hi = number(items[1]),
         lo <= hi
       else {
-        errors.append(ErrorDetail(what: "bad band for \(key)", location: location, expected: "[min, max] with min ≤ max"))
+        errors.append(
+          ErrorDetail(what: "bad band for \(key)", location: location, expected: "[min, max] with min ≤ max"))
         continue
       }
       out.append((key, lo...hi, location))

@@ -28,9 +28,11 @@ public struct ExperimentReport {
   /// sensitivity/, sweep/ below it) or any run directories or folders holding them.
   public static func build(paths: [String], environment: ReportEnvironment) throws -> ExperimentReport {
     var r = ExperimentReport()
-    let isRoot = paths.count == 1 && ["sst2", "cifar", "text", "sensitivity", "sweep"].contains {
-      FileManager.default.fileExists(atPath: paths[0] + "/" + $0)
-    }
+    let isRoot =
+      paths.count == 1
+      && ["sst2", "cifar", "text", "sensitivity", "sweep"].contains {
+        FileManager.default.fileExists(atPath: paths[0] + "/" + $0)
+      }
     if isRoot {
       let root = paths[0]
       r.document.paragraph(
@@ -47,7 +49,8 @@ public struct ExperimentReport {
     let runs = try paths.flatMap { try RunDirectory.find(under: $0) }
     guard !runs.isEmpty else {
       throw LCError.missingInput(
-        ErrorDetail(what: "no run directories found", location: paths.joined(separator: ", "),
+        ErrorDetail(
+          what: "no run directories found", location: paths.joined(separator: ", "),
           expected: "directories with the summary.csv that `layercollapse train` writes"))
     }
     r.allRuns(runs, curves: !isRoot)
@@ -64,7 +67,9 @@ public struct ExperimentReport {
 
   // MARK: recording
 
-  private mutating func record(_ experiment: String, _ row: String, _ metric: String, _ value: Double?, se: Double? = nil) {
+  private mutating func record(
+    _ experiment: String, _ row: String, _ metric: String, _ value: Double?, se: Double? = nil
+  ) {
     guard let v = value else { return }
     csv.append([experiment, row, metric, NumberFormat.plain(v), se.map { NumberFormat.plain($0) } ?? ""])
   }
@@ -90,11 +95,14 @@ public struct ExperimentReport {
       ("lc", "after LayerCollapse fine-tune (PReLU, before collapse)", lc.evals["last"]),
       ("collapsed", "collapsed", lc.evals["collapsed"]),
     ]
-    var t = MarkdownTable(header: ["model", "dev accuracy %", "parameters", "MACs / example", "examples/s", "latency ms"])
+    var t = MarkdownTable(header: [
+      "model", "dev accuracy %", "parameters", "MACs / example", "examples/s", "latency ms",
+    ])
     for (key, label, e) in rows {
       t.append([
         label, accuracy(e), NumberFormat.count(e?.parameters), NumberFormat.count(e?.macsPerExample),
-        NumberFormat.fixed(e?.metrics.examplesPerSecond, decimals: 0), NumberFormat.fixed(e?.latencyMilliseconds, decimals: 2),
+        NumberFormat.fixed(e?.metrics.examplesPerSecond, decimals: 0),
+        NumberFormat.fixed(e?.latencyMilliseconds, decimals: 2),
       ])
       record("sst2", key, "accuracy", e?.metrics.accuracy, se: e?.metrics.accuracyStandardError)
       record("sst2", key, "parameters", e.map { Double($0.parameters) })
@@ -118,24 +126,32 @@ public struct ExperimentReport {
   private func collapseSentence(_ c: CollapseRecord?, model: String) -> String {
     guard let c = c else { return "No collapse record." }
     let merged = c.blocks.filter(\.merged)
-    let alphas = c.blocks.compactMap { b in b.alpha.map { "block \(b.block): α = \(NumberFormat.fixed($0, decimals: 4))" } }
-    var s = "Collapse at |α − 1| < \(NumberFormat.plain(c.threshold)): \(merged.count) of \(c.blocks.count) blocks merged"
+    let alphas = c.blocks.compactMap { b in
+      b.alpha.map { "block \(b.block): α = \(NumberFormat.fixed($0, decimals: 4))" }
+    }
+    var s =
+      "Collapse at |α − 1| < \(NumberFormat.plain(c.threshold)): \(merged.count) of \(c.blocks.count) blocks merged"
     if !alphas.isEmpty { s += " (" + alphas.joined(separator: ", ") + ")" }
     s += "; parameters \(NumberFormat.count(c.parametersBefore)) → \(NumberFormat.count(c.parametersAfter)) "
     s += "(\(NumberFormat.percentDelta(Double(c.parametersAfter - c.parametersBefore) / Double(c.parametersBefore))))"
     s += ", MACs \(NumberFormat.percentDelta(Double(c.macsAfter - c.macsBefore) / Double(c.macsBefore)))"
-    if let d = c.logitDeviation { s += "; the \(model)'s logits moved by at most \(String(format: "%.1e", d)) of their scale" }
+    if let d = c.logitDeviation {
+      s += "; the \(model)'s logits moved by at most \(String(format: "%.1e", d)) of their scale"
+    }
     return s + (c.approximate ? " (forced: approximate)." : ".")
   }
 
   // MARK: experiment 2
 
   private mutating func cifar(_ dir: String) throws {
-    guard let plain = try? RunDirectory.read(dir + "/plain"), let lc = try? RunDirectory.read(dir + "/lc") else { return }
+    guard let plain = try? RunDirectory.read(dir + "/plain"), let lc = try? RunDirectory.read(dir + "/lc") else {
+      return
+    }
     document.heading("2. CIFAR-10 small set, ViT: LayerCollapse as a regularizer")
     seeds.formUnion([plain.settings?.seed, lc.settings?.seed].compactMap { $0 })
     let train = plain.settings.map { "\(NumberFormat.count($0.data.trainLimit ?? 4660)) training images" } ?? ""
-    document.paragraph("The same ViT (\(train), augmented) trained plain (GELU) and with PReLU + LayerCollapse penalty from the start.")
+    document.paragraph(
+      "The same ViT (\(train), augmented) trained plain (GELU) and with PReLU + LayerCollapse penalty from the start.")
     var t = MarkdownTable(header: [
       "run", "best val. accuracy %", "final val. accuracy %", "final train accuracy %", "train − val gap", "parameters",
     ])
@@ -172,26 +188,36 @@ public struct ExperimentReport {
     }
     result("cifar.collapsed_blocks", lc.collapse.map { Double($0.blocks.filter(\.merged).count) }, "blocks collapsed")
     document.image(
-      curves([("plain", plain), ("LayerCollapse", lc)], title: "Training loss (CIFAR-10 ViT)", y: "cross-entropy") { $0.loss },
+      curves([("plain", plain), ("LayerCollapse", lc)], title: "Training loss (CIFAR-10 ViT)", y: "cross-entropy") {
+        $0.loss
+      },
       file: "figures/cifar-loss.svg", alt: "training loss")
-    document.image(accuracyCurves([("plain", plain), ("LayerCollapse", lc)]), file: "figures/cifar-accuracy.svg", alt: "accuracy")
-    document.image(alphaCurves(lc, title: "α per block (CIFAR-10 ViT, LayerCollapse)"), file: "figures/cifar-alpha.svg", alt: "alpha")
+    document.image(
+      accuracyCurves([("plain", plain), ("LayerCollapse", lc)]), file: "figures/cifar-accuracy.svg", alt: "accuracy")
+    document.image(
+      alphaCurves(lc, title: "α per block (CIFAR-10 ViT, LayerCollapse)"), file: "figures/cifar-alpha.svg", alt: "alpha"
+    )
   }
 
   // MARK: experiment 3
 
   private mutating func text(_ dir: String) throws {
-    guard let plain = try? RunDirectory.read(dir + "/plain"), let lc = try? RunDirectory.read(dir + "/lc") else { return }
+    guard let plain = try? RunDirectory.read(dir + "/plain"), let lc = try? RunDirectory.read(dir + "/lc") else {
+      return
+    }
     document.heading("3. Text generation, character-level GPT")
     seeds.formUnion([plain.settings?.seed, lc.settings?.seed].compactMap { $0 })
-    var t = MarkdownTable(header: ["model", "validation perplexity", "token accuracy %", "parameters", "MACs / example"])
+    var t = MarkdownTable(header: [
+      "model", "validation perplexity", "token accuracy %", "parameters", "MACs / example",
+    ])
     let rows: [(String, String, EvalRecord?)] = [
       ("plain", "GPT (GELU)", plain.evals["best"]), ("lc", "after LayerCollapse fine-tune", lc.evals["last"]),
       ("collapsed", "collapsed", lc.evals["collapsed"]),
     ]
     for (key, label, e) in rows {
       t.append([
-        label, NumberFormat.fixed(e?.metrics.perplexity, decimals: 3), NumberFormat.fixed(e.map { 100 * $0.metrics.accuracy }, decimals: 1),
+        label, NumberFormat.fixed(e?.metrics.perplexity, decimals: 3),
+        NumberFormat.fixed(e.map { 100 * $0.metrics.accuracy }, decimals: 1),
         NumberFormat.count(e?.parameters), NumberFormat.count(e?.macsPerExample),
       ])
       record("text", key, "perplexity", e?.metrics.perplexity)
@@ -213,7 +239,9 @@ public struct ExperimentReport {
       }
     }
     document.image(
-      curves([("GPT", plain), ("LayerCollapse fine-tune", lc)], title: "Training loss (character GPT)", y: "cross-entropy") {
+      curves(
+        [("GPT", plain), ("LayerCollapse fine-tune", lc)], title: "Training loss (character GPT)", y: "cross-entropy"
+      ) {
         $0.loss
       }, file: "figures/text-loss.svg", alt: "text loss")
   }
@@ -233,12 +261,16 @@ public struct ExperimentReport {
     document.paragraph(
       "Starting from the plain ViT of experiment 2, each round converts one more block (counted from the output) "
         + "to PReLU, fine-tunes with the decoupled regularizer, and collapses it.")
-    var t = MarkdownTable(header: ["blocks collapsed", "α before collapse", "val. accuracy %", "parameters", "MACs / example"])
+    var t = MarkdownTable(header: [
+      "blocks collapsed", "α before collapse", "val. accuracy %", "parameters", "MACs / example",
+    ])
     var xs: [Double] = []
     var ys: [Double] = []
     var es: [Double] = []
     if let b = try? RunDirectory.read(base), let e = b.evals["best"] {
-      t.append(["0", NumberFormat.missing, accuracy(e), NumberFormat.count(e.parameters), NumberFormat.count(e.macsPerExample)])
+      t.append([
+        "0", NumberFormat.missing, accuracy(e), NumberFormat.count(e.parameters), NumberFormat.count(e.macsPerExample),
+      ])
       xs.append(0)
       ys.append(100 * e.metrics.accuracy)
       es.append(100 * e.metrics.accuracyStandardError)
@@ -267,11 +299,14 @@ public struct ExperimentReport {
         + "step): 0: 75.35, 1: 75.79, 2: 75.34, 3: 74.42, 4: 73.13, 5: 71.35, 6: 68.77, 7: 66.93, 8: 63.54.")
     document.image(
       SVGPlot(
-        title: "Accuracy as blocks collapse (CIFAR-10 ViT)", xLabel: "blocks collapsed", yLabel: "validation accuracy %",
+        title: "Accuracy as blocks collapse (CIFAR-10 ViT)", xLabel: "blocks collapsed",
+        yLabel: "validation accuracy %",
         series: [.init(name: "accuracy ± SE", x: xs, y: ys, errors: es)], legend: .none),
       file: "figures/sensitivity.svg", alt: "sensitivity curve")
     if let last = rounds.last?.run.evals["collapsed"] {
-      result("sensitivity.final_collapsed_blocks", Double(last.collapsedBlocks.count), "blocks collapsed after the last round")
+      result(
+        "sensitivity.final_collapsed_blocks", Double(last.collapsedBlocks.count),
+        "blocks collapsed after the last round")
       result("sensitivity.final_accuracy", last.metrics.accuracy, "accuracy with every round's block collapsed")
     }
   }
@@ -299,9 +334,11 @@ public struct ExperimentReport {
       let c = run.collapse
       let collapsed = run.evals["collapsed"]
       t.append([
-        NumberFormat.plain(lambda), alphas.joined(separator: ", "), c.map { "\($0.blocks.filter(\.merged).count)" } ?? "—",
+        NumberFormat.plain(lambda), alphas.joined(separator: ", "),
+        c.map { "\($0.blocks.filter(\.merged).count)" } ?? "—",
         NumberFormat.count(c?.parametersAfter),
-        NumberFormat.plusMinus(last.map { 100 * $0.evalAccuracy }, last.map { 100 * $0.evalAccuracySE }), accuracy(collapsed),
+        NumberFormat.plusMinus(last.map { 100 * $0.evalAccuracy }, last.map { 100 * $0.evalAccuracySE }),
+        accuracy(collapsed),
       ])
       before.append(100 * (last?.evalAccuracy ?? .nan))
       beforeSE.append(100 * (last?.evalAccuracySE ?? .nan))
@@ -325,14 +362,19 @@ public struct ExperimentReport {
       file: "figures/sweep-accuracy.svg", alt: "accuracy against lambda")
     document.image(
       SVGPlot(
-        title: "Model size after collapse against λ", xLabel: "λ (log scale)", yLabel: "parameters kept %", xScale: .log,
+        title: "Model size after collapse against λ", xLabel: "λ (log scale)", yLabel: "parameters kept %",
+        xScale: .log,
         series: [.init(name: "parameters kept", x: x, y: kept)], legend: .none),
       file: "figures/sweep-size.svg", alt: "compression against lambda")
     if let top = points.last?.1.collapse {
-      result("sweep.largest_lambda_collapsed_blocks", Double(top.blocks.filter(\.merged).count), "blocks collapsed at the largest λ")
+      result(
+        "sweep.largest_lambda_collapsed_blocks", Double(top.blocks.filter(\.merged).count),
+        "blocks collapsed at the largest λ")
     }
     if let first = points.first?.1.collapse {
-      result("sweep.smallest_lambda_collapsed_blocks", Double(first.blocks.filter(\.merged).count), "blocks collapsed at the smallest λ")
+      result(
+        "sweep.smallest_lambda_collapsed_blocks", Double(first.blocks.filter(\.merged).count),
+        "blocks collapsed at the smallest λ")
     }
   }
 
@@ -362,17 +404,21 @@ public struct ExperimentReport {
     document.table(t)
     if showCurves {
       let named = runs.map { ($0.path, $0) }
-      document.image(curves(named, title: "Training loss", y: "cross-entropy") { $0.loss }, file: "figures/loss.svg", alt: "loss")
+      document.image(
+        curves(named, title: "Training loss", y: "cross-entropy") { $0.loss }, file: "figures/loss.svg", alt: "loss")
       document.image(accuracyCurves(named), file: "figures/accuracy.svg", alt: "accuracy")
       for (i, run) in runs.enumerated() where run.steps.contains(where: { !$0.alphas.isEmpty }) {
-        document.image(alphaCurves(run, title: "α per block: \(run.path)"), file: "figures/alpha-\(i).svg", alt: "alpha")
+        document.image(
+          alphaCurves(run, title: "α per block: \(run.path)"), file: "figures/alpha-\(i).svg", alt: "alpha")
       }
     }
   }
 
   // MARK: charts
 
-  private func curves(_ runs: [(String, RunDirectory)], title: String, y: String, _ value: (StepLog) -> Double) -> SVGPlot {
+  private func curves(_ runs: [(String, RunDirectory)], title: String, y: String, _ value: (StepLog) -> Double)
+    -> SVGPlot
+  {
     SVGPlot(
       title: title, xLabel: "step", yLabel: y,
       series: runs.map { name, run in
@@ -391,7 +437,8 @@ public struct ExperimentReport {
         series.append(.init(name: "\(name): validation", x: x, y: run.evaluations.map { 100 * $0.evalAccuracy }))
         if run.evaluations.contains(where: { $0.trainAccuracy != nil }) {
           series.append(
-            .init(name: "\(name): train", x: x, y: run.evaluations.map { 100 * ($0.trainAccuracy ?? .nan) }, dashed: true))
+            .init(
+              name: "\(name): train", x: x, y: run.evaluations.map { 100 * ($0.trainAccuracy ?? .nan) }, dashed: true))
         }
       }
     }
@@ -404,12 +451,15 @@ public struct ExperimentReport {
     let blocks = Set(run.steps.flatMap { $0.alphas.keys }).sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }
     let series = blocks.map { b in
       SVGPlot.Series(
-        name: "block \(b)", x: run.steps.map { Double($0.step) }, y: run.steps.map { $0.alphas[b] ?? .nan }, markers: false)
+        name: "block \(b)", x: run.steps.map { Double($0.step) }, y: run.steps.map { $0.alphas[b] ?? .nan },
+        markers: false)
     }
     let threshold = Double(run.settings?.lc.threshold ?? 0.05)
     return SVGPlot(
       title: title, xLabel: "step", yLabel: "α", series: series,
-      referenceLines: [ReferenceLine(y: 1 - threshold, label: "collapse threshold 1 − \(NumberFormat.plain(threshold))")],
+      referenceLines: [
+        ReferenceLine(y: 1 - threshold, label: "collapse threshold 1 − \(NumberFormat.plain(threshold))")
+      ],
       legend: .bottom)
   }
 
@@ -420,7 +470,9 @@ public struct ExperimentReport {
     f.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
     f.timeZone = TimeZone(identifier: "UTC")
     document.footer("Made \(f.string(from: env.date)) by layercollapse \(layercollapseVersion).")
-    document.footer("Seeds: \(seeds.sorted().map(String.init).joined(separator: ", ")); BLAS threads: \(env.blasThreads); \(env.blasConfiguration).")
+    document.footer(
+      "Seeds: \(seeds.sorted().map(String.init).joined(separator: ", ")); BLAS threads: \(env.blasThreads); \(env.blasConfiguration)."
+    )
     if let s = env.elapsedSeconds { document.footer("Wall time of the whole run: \(s / 60) min \(s % 60) s.") }
   }
 }

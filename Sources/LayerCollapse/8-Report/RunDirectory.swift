@@ -63,12 +63,15 @@ public struct RunDirectory: Sendable {
       } else if file.hasSuffix(".eval.json") {
         evals[String(file.dropLast(".eval.json".count))] = try EvalRecord.read(path + "/" + file)
       } else if file.hasSuffix(".sample.txt") {
-        samples[String(file.dropLast(".sample.txt".count))] = try? String(contentsOfFile: path + "/" + file, encoding: .utf8)
+        samples[String(file.dropLast(".sample.txt".count))] = try? String(
+          contentsOfFile: path + "/" + file, encoding: .utf8)
       }
     }
-    let collapse = fm.fileExists(atPath: path + "/collapsed.json") ? try CollapseRecord.read(path + "/collapsed.json") : nil
+    let collapse =
+      fm.fileExists(atPath: path + "/collapsed.json") ? try CollapseRecord.read(path + "/collapsed.json") : nil
     return RunDirectory(
-      path: path, settings: settings, steps: steps, evaluations: rows, evals: evals, collapse: collapse, samples: samples)
+      path: path, settings: settings, steps: steps, evaluations: rows, evals: evals, collapse: collapse,
+      samples: samples)
   }
 
   static func readSummary(_ file: String) throws -> [SummaryRow] {
@@ -81,7 +84,8 @@ public struct RunDirectory: Sendable {
       else {
         throw LCError.badData(
           ErrorDetail(
-            what: "malformed summary row", location: "\(file):\(i + 1)", expected: RunLogs.summaryHeader, got: String(line)))
+            what: "malformed summary row", location: "\(file):\(i + 1)", expected: RunLogs.summaryHeader,
+            got: String(line)))
       }
       var alphas: [Int: Double] = [:]
       for pair in c[9].split(separator: " ") {
