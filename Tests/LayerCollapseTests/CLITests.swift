@@ -261,3 +261,57 @@ private func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     #expect(saved.progress!.globalStep >= 3 && saved.optimizer != nil)
   }
 }
+
+@Suite struct ReportCommandTests {
+  /// A runs root with experiment 2's layout gets its section, the bands are checked, and
+  /// a result outside its band fails the command with exit 1 naming it.
+  @Test func experimentSectionAndBands() throws {
+    let ws = try Workspace()
+    let config = try ws.config("v.yaml", Workspace.vit)
+    let root = ws.dir + "/root"
+    #expect(try CLI.run(["train", config, "output.dir=\(root)/cifar/plain", "lc.lambda=0", "lc.blocks=0"]).code == 0)
+    #expect(
+      try CLI.run(["train", config, "output.dir=\(root)/cifar/lc", "lc.mode=decoupled", "lc.lambda=400"]).code == 0)
+    #expect(try CLI.run(["collapse", "\(root)/cifar/lc/last.h5"]).code == 0)
+    for c in ["plain/best.h5", "lc/last.h5", "lc/collapsed.h5"] {
+      #expect(try CLI.run(["eval", "\(root)/cifar/\(c)"]).code == 0)
+    }
+    let bands = try ws.config(
+      "bands.yaml",
+      """
+      cifar:
+        collapsed_blocks: [1, 1]
+        collapse_cost: [-0.01, 0.01]
+        plain_best_accuracy: [0.99, 1.0]
+
+      """)
+    let r = try CLI.run(["report", root, "-o", ws.dir + "/out", "--check", bands])
+    #expect(r.code == 1, "\(r.stderr)")
+    #expect(r.stdout.contains("ok   cifar.collapsed_blocks = 1") && r.stdout.contains("ok   cifar.collapse_cost = 0"))
+    #expect(
+      r.stdout.contains("FAIL cifar.plain_best_accuracy") && r.stderr.contains("1 of 3 results outside their bands"))
+    let md = try String(contentsOfFile: ws.dir + "/out/results.md", encoding: .utf8)
+    #expect(md.contains("## 2. CIFAR-10 small set, ViT") && md.contains("| LayerCollapse, collapsed"))
+    #expect(md.contains("1 of 2 blocks merged") && md.contains("Reference implementation"))
+    for f in ["results.csv", "figures/cifar-loss.svg", "figures/cifar-accuracy.svg", "figures/cifar-alpha.svg"] {
+      #expect(FileManager.default.fileExists(atPath: ws.dir + "/out/" + f), "\(f)")
+    }
+    let csv = try String(contentsOfFile: ws.dir + "/out/results.csv", encoding: .utf8)
+    #expect(csv.hasPrefix("experiment,row,metric,value,standard_error\n") && csv.contains("cifar,collapsed,accuracy,"))
+  }
+
+  /// Any run directories: a runs table and curves; a bad bands file is a config error.
+  @Test func plainRunDirectoriesAndBadBands() throws {
+    let ws = try Workspace()
+    #expect(try CLI.run(["train", try ws.config("v.yaml", Workspace.vit), "train.epochs=1"]).code == 0)
+    let r = try CLI.run(["report", ws.dir, "-o", ws.dir + "/out"])
+    #expect(r.code == 0, "\(r.stderr)")
+    let md = try String(contentsOfFile: ws.dir + "/out/results.md", encoding: .utf8)
+    #expect(md.contains("## Runs") && md.contains(ws.dir + "/run") && md.contains("figures/loss.svg"))
+    let bad = try ws.config("bad-bands.yaml", "cifar:\n  collapse_cost: 3\n")
+    let b = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out2", "--check", bad])
+    #expect(b.code == 78 && b.stderr.contains("bad-bands.yaml:2"))
+    let none = try CLI.run(["report", ws.dir + "/nothing"])
+    #expect(none.code == 66)
+  }
+}
