@@ -369,13 +369,18 @@ public struct ImageData: Sendable {
   }
 
   /// Evaluation images at `indices`, normalized, never augmented.
-  public func evalBatch(_ indices: [Int]) -> ImageBatch {
+  public func evalBatch(_ indices: [Int]) -> ImageBatch { unaugmentedBatch(eval, indices) }
+
+  /// Training images at `indices`, normalized but not augmented (to measure training accuracy).
+  public func unaugmentedTrainBatch(_ indices: [Int]) -> ImageBatch { unaugmentedBatch(train, indices) }
+
+  func unaugmentedBatch(_ split: ImageSplit, _ indices: [Int]) -> ImageBatch {
     var values: [Float] = []
     values.reserveCapacity(indices.count * ImageSplit.pixelsPerImage)
-    for index in indices { appendNormalized(eval.slice(index), to: &values) }
+    for index in indices { appendNormalized(split.slice(index), to: &values) }
     return ImageBatch(
       images: Tensor([indices.count, 3, ImageSplit.side, ImageSplit.side], values),
-      labels: indices.map { eval.labels[$0] })
+      labels: indices.map { split.labels[$0] })
   }
 
   func appendNormalized(_ image: ArraySlice<UInt8>, to values: inout [Float]) {

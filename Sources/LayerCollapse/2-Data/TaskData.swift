@@ -141,15 +141,3 @@ public struct TaskData: Sendable {
       examples: b.batchSize)
   }
 }
-
-extension ImageData {
-  /// Training images at `indices`, normalized, never augmented.
-  func unaugmentedTrainBatch(_ indices: [Int]) -> ImageBatch {
-    var values: [Float] = []
-    values.reserveCapacity(indices.count * ImageSplit.pixelsPerImage)
-    for index in indices { appendNormalized(train.slice(index), to: &values) }
-    return ImageBatch(
-      images: Tensor([indices.count, 3, ImageSplit.side, ImageSplit.side], values),
-      labels: indices.map { train.labels[$0] })
-  }
-}

@@ -23,8 +23,8 @@ final class RunLogs {
       try RunLogs.truncate(metricsPath, keepHeader: false) { RunLogs.step(ofJSONLine: $0) <= step }
       try RunLogs.truncate(summaryPath, keepHeader: true) { Int($0.prefix { $0 != "," }) ?? Int.max <= step }
     } else {
-      try LayerCollapse.write("", to: metricsPath)
-      try LayerCollapse.write(RunLogs.summaryHeader + "\n", to: summaryPath)
+      try writeText("", to: metricsPath)
+      try writeText(RunLogs.summaryHeader + "\n", to: summaryPath)
     }
     metrics = try RunLogs.openForAppend(metricsPath)
     summary = try RunLogs.openForAppend(summaryPath)
@@ -66,7 +66,7 @@ final class RunLogs {
       if !lines.isEmpty { lines.removeFirst() }
     }
     let kept = header + lines.filter(keep)
-    try LayerCollapse.write(kept.map { $0 + "\n" }.joined(), to: path)
+    try writeText(kept.map { $0 + "\n" }.joined(), to: path)
   }
 
   static func openForAppend(_ path: String) throws -> FileHandle {

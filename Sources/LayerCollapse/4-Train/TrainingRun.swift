@@ -192,7 +192,7 @@ public final class TrainingRun {
       resumedFrom = p.globalStep
     }
     try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    if !resume { try write(configText, to: configPath) }
+    if !resume { try writeText(configText, to: configPath) }
   }
 
   static func totalSteps(_ s: RunSettings, _ data: TaskData) -> Int {
@@ -333,11 +333,3 @@ public final class TrainingRun {
 
 /// A float as the shortest decimal that reads back to it (0.1, not 0.10000000149).
 func clean(_ f: Float) -> Double { Double(f.description) ?? Double(f) }
-
-func write(_ text: String, to path: String) throws {
-  do {
-    try text.write(toFile: path, atomically: true, encoding: .utf8)
-  } catch {
-    throw LCError.cannotCreate(ErrorDetail(what: "cannot write file", location: path, got: "\(error)"))
-  }
-}

@@ -75,13 +75,13 @@ public final class Checkpoint {
 
   /// Writes the checkpoint atomically: a crash never leaves a partial file at `path`.
   public func save(to path: String) throws {
-    let arch = try Self.json(model.architecture)
+    let arch = try JSONFile.encode(model.architecture)
     try HDF5File.writeAtomically(to: path) { f in
       try f.setAttribute("format", string: Self.format)
       try f.setAttribute("version", int64: Self.version)
       try f.writeString(configText, at: "/meta/config")
       try f.writeString(arch, at: "/meta/architecture")
-      if let v = vocabulary { try f.writeString(try Self.json(VocabularyRecord(v)), at: "/meta/vocabulary") }
+      if let v = vocabulary { try f.writeString(try JSONFile.encode(VocabularyRecord(v)), at: "/meta/vocabulary") }
       for p in model.parameters.all { try f.writeTensor(p.value, at: Self.datasetPath(p.name)) }
       if let o = optimizer {
         try f.writeInt64s([Int64(o.step)], at: "/optimizer/step")
@@ -90,7 +90,7 @@ public final class Checkpoint {
           try f.writeTensor(o.v[p.name]!, at: Self.datasetPath(p.name, under: "/optimizer/v"))
         }
       }
-      if let p = progress { try f.writeString(try Self.json(p), at: "/state/progress") }
+      if let p = progress { try f.writeString(try JSONFile.encode(p), at: "/state/progress") }
       if let r = dropoutRNG { try f.writeUInt64s([r.state], at: "/state/rng/dropout") }
     }
   }
@@ -117,8 +117,8 @@ public final class Checkpoint {
           what: "checkpoint written by a newer layercollapse", location: path,
           expected: "format version ≤ \(Self.version)", got: "version \(version)", hint: "Upgrade layercollapse"))
     }
-    let arch: Architecture = try decode(
-      Architecture.self, try f.readString(at: "/meta/architecture"), path, "/meta/architecture")
+    let arch = try JSONFile.decode(
+      Architecture.self, try f.readString(at: "/meta/architecture"), location: "\(path):/meta/architecture")
     let model = Transformer(arch)
     let stored = Set(try f.datasetPaths(under: "/params"))
     let expected = Set(model.parameters.all.map { datasetPath($0.name) })
@@ -156,37 +156,18 @@ public final class Checkpoint {
     }
     var vocabulary: Vocabulary? = nil
     if f.exists("/meta/vocabulary") {
-      let record = try decode(VocabularyRecord.self, try f.readString(at: "/meta/vocabulary"), path, "/meta/vocabulary")
+      let record = try JSONFile.decode(
+        VocabularyRecord.self, try f.readString(at: "/meta/vocabulary"), location: "\(path):/meta/vocabulary")
       vocabulary = try record.vocabulary(location: path + ":/meta/vocabulary")
     }
     let progress: TrainingProgress? =
       f.exists("/state/progress")
-      ? try decode(TrainingProgress.self, try f.readString(at: "/state/progress"), path, "/state/progress") : nil
+      ? try JSONFile.decode(
+        TrainingProgress.self, try f.readString(at: "/state/progress"), location: "\(path):/state/progress") : nil
     let rng: RNG? = f.exists("/state/rng/dropout") ? RNG(state: try f.readUInt64s(at: "/state/rng/dropout")[0]) : nil
     return Checkpoint(
       model: model, configText: try f.readString(at: "/meta/config"), vocabulary: vocabulary, optimizer: optimizer,
       progress: progress, dropoutRNG: rng)
-  }
-
-  // MARK: JSON
-
-  static func json<T: Encodable>(_ value: T) throws -> String {
-    let e = JSONEncoder()
-    e.keyEncodingStrategy = .convertToSnakeCase
-    e.outputFormatting = [.sortedKeys]
-    return String(decoding: try e.encode(value), as: UTF8.self)
-  }
-
-  static func decode<T: Decodable>(_ type: T.Type, _ text: String, _ path: String, _ dataset: String) throws -> T {
-    let d = JSONDecoder()
-    d.keyDecodingStrategy = .convertFromSnakeCase
-    do {
-      return try d.decode(type, from: Data(text.utf8))
-    } catch {
-      throw LCError.badData(
-        ErrorDetail(
-          what: "unreadable metadata", location: "\(path):\(dataset)", expected: "JSON of \(type)", got: "\(error)"))
-    }
   }
 }
 

@@ -43,23 +43,9 @@ public struct CollapseRecord: Codable, Sendable {
     logitDeviation = r.logitDeviation.map(clean)
   }
 
-  public func write(to path: String) throws {
-    let e = JSONEncoder()
-    e.keyEncodingStrategy = .convertToSnakeCase
-    e.outputFormatting = [.sortedKeys, .prettyPrinted]
-    try LayerCollapse.write(String(decoding: try e.encode(self), as: UTF8.self) + "\n", to: path)
-  }
+  public func write(to path: String) throws { try JSONFile.write(self, to: path) }
 
   public static func read(_ path: String) throws -> CollapseRecord {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw LCError.missingInput(ErrorDetail(what: "no collapse record", location: path))
-    }
-    let d = JSONDecoder()
-    d.keyDecodingStrategy = .convertFromSnakeCase
-    do {
-      return try d.decode(CollapseRecord.self, from: data)
-    } catch {
-      throw LCError.badData(ErrorDetail(what: "unreadable collapse record", location: path, got: "\(error)"))
-    }
+    try JSONFile.read(CollapseRecord.self, from: path, what: "collapse record")
   }
 }

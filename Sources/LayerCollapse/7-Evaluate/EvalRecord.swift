@@ -33,23 +33,9 @@ public struct EvalRecord: Codable, Sendable, Equatable {
     self.latencyMilliseconds = latencyMilliseconds
   }
 
-  public func write(to path: String) throws {
-    let e = JSONEncoder()
-    e.keyEncodingStrategy = .convertToSnakeCase
-    e.outputFormatting = [.sortedKeys, .prettyPrinted]
-    try LayerCollapse.write(String(decoding: try e.encode(self), as: UTF8.self) + "\n", to: path)
-  }
+  public func write(to path: String) throws { try JSONFile.write(self, to: path) }
 
   public static func read(_ path: String) throws -> EvalRecord {
-    guard let data = FileManager.default.contents(atPath: path) else {
-      throw LCError.missingInput(ErrorDetail(what: "no eval.json", location: path))
-    }
-    let d = JSONDecoder()
-    d.keyDecodingStrategy = .convertFromSnakeCase
-    do {
-      return try d.decode(EvalRecord.self, from: data)
-    } catch {
-      throw LCError.badData(ErrorDetail(what: "unreadable eval record", location: path, got: "\(error)"))
-    }
+    try JSONFile.read(EvalRecord.self, from: path, what: "eval record")
   }
 }
