@@ -2,14 +2,19 @@
 #   make reproduce   the paper's experiments at CPU scale (the main job)
 #   make test        the test suite (release build: the numeric tests need it)
 #   make bench       GEMM and model speed figures
+#   make torch-env   the PyTorch venv the parity tests run (CI installs it before `make test`)
 SHELL := /bin/bash
 SWIFT ?= swift
 CONFIG ?= release
 APT_PACKAGES := libopenblas-dev libhdf5-dev zlib1g-dev pkg-config hdf5-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/$(CONFIG)
+# The Python the parity tests use (Tests/LayerCollapseTests/ParityTests.swift looks here too,
+# unless LAYERCOLLAPSE_PYTHON names another).
+TORCH_VENV ?= $(HOME)/.cache/layercollapse/torch-venv
+TORCH_PYTHON := $(TORCH_VENV)/bin/python
 
-.PHONY: setup build test bench lint format clean reproduce smoke
+.PHONY: setup build test bench lint format clean reproduce smoke torch-env
 
 # Installs the C libraries only when one is missing, so it is cheap to run every time.
 setup:
@@ -22,9 +27,28 @@ setup:
 build: setup
 	$(SWIFT) build -c $(CONFIG)
 
-test: setup
+# Under CI (CI set) the PyTorch venv is a prerequisite, so the parity tests run there;
+# locally they are skipped, with a message, until `make torch-env` has been run.
+test: setup $(if $(CI),torch-env)
 	$(SWIFT) build -c $(CONFIG) --build-tests
 	$(SWIFT) test -c $(CONFIG) --skip-build
+
+# PyTorch (CPU wheel), h5py and numpy in a venv of their own, for scripts/torch_reference.py.
+# Pinned: `torch==2.13.0` resolves to the 192 MB CPU-only wheel here; an unpinned `torch`
+# would pull the multi-gigabyte CUDA build. Does nothing when the venv already imports them.
+torch-env:
+	@if [ -x "$(TORCH_PYTHON)" ] && "$(TORCH_PYTHON)" -c 'import torch, h5py, numpy' 2>/dev/null; then \
+	  echo "torch-env: ready ($(TORCH_VENV))"; \
+	else \
+	  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then \
+	    echo "torch-env: installing python3-venv"; \
+	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv; \
+	  fi; \
+	  [ -x "$(TORCH_PYTHON)" ] || python3 -m venv "$(TORCH_VENV)"; \
+	  echo "torch-env: installing torch==2.13.0 h5py numpy into $(TORCH_VENV)"; \
+	  "$(TORCH_PYTHON)" -m pip install --quiet 'torch==2.13.0' h5py numpy && \
+	  "$(TORCH_PYTHON)" -c 'import torch, h5py, numpy; print("torch-env: torch", torch.__version__)'; \
+	fi
 
 bench: build
 	$(BIN)/lc-bench
