@@ -299,7 +299,7 @@ enum Commands {
     case nil: break
     }
     if let p = c.progress {
-      var s = "  training     step \(p.globalStep), \(Format.duration(p.elapsedSeconds)) trained"
+      var s = "  training     step \(p.globalStep) (epoch \(p.epoch + 1)), \(Format.duration(p.elapsedSeconds)) trained"
       if let b = p.bestScore, let at = p.bestStep { s += String(format: ", best score %.4f at step %d", b, at) }
       Out.print(s)
     } else {

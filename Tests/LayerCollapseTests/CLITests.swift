@@ -109,6 +109,8 @@ import Testing
     #expect(whole.code == 0, "\(whole.stderr)")
     let stopped = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts", "--stop-after", "5"])
     #expect(stopped.code == 130 && stopped.stderr.contains("stopped after step 5"))
+    let atStop = try Checkpoint.load(ws.dir + "/parts/last.h5").progress!
+    #expect(atStop.globalStep == 5 && atStop.epoch == 0)  // 8 steps per epoch
     let again = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts"])
     #expect(again.code == 73 && again.stderr.contains("--resume"))
     let resumed = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts", "--resume"])
@@ -121,6 +123,7 @@ import Testing
       #expect(a.optimizer!.v[p.name]!.array.map(\.bitPattern) == b.optimizer!.v[p.name]!.array.map(\.bitPattern))
     }
     #expect(a.progress!.globalStep == b.progress!.globalStep && a.progress!.bestScore == b.progress!.bestScore)
+    #expect(b.progress!.globalStep == 16 && b.progress!.epoch == 2)
     let summaryA = try String(contentsOfFile: ws.dir + "/whole/summary.csv", encoding: .utf8)
     let summaryB = try String(contentsOfFile: ws.dir + "/parts/summary.csv", encoding: .utf8)
     #expect(summaryA == summaryB)

@@ -324,6 +324,7 @@ public final class TrainingRun {
   }
 
   private func saveCheckpoint(_ path: String) throws {
+    progress.epoch = progress.globalStep / data.stepsPerEpoch(batchSize: settings.train.batchSize)
     try Checkpoint(
       model: model, configText: configText, vocabulary: vocabulary, optimizer: trainer.state, progress: progress,
       dropoutRNG: dropoutRNG

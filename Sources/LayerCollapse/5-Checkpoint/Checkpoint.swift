@@ -13,17 +13,35 @@ public enum Vocabulary: Sendable, Equatable {
 public struct TrainingProgress: Sendable, Equatable, Codable {
   /// Optimizer steps taken.
   public var globalStep: Int
+  /// The epoch the next step belongs to (0-based): batches are a function of (seed,
+  /// epoch, index in the epoch), so this and `globalStep` place a resumed run exactly.
+  public var epoch: Int
   /// Best evaluation score so far (accuracy, or −perplexity) and the step it was seen at.
   public var bestScore: Double?
   public var bestStep: Int?
   /// Wall time spent training, summed over resumed segments.
   public var elapsedSeconds: Double
 
-  public init(globalStep: Int = 0, bestScore: Double? = nil, bestStep: Int? = nil, elapsedSeconds: Double = 0) {
+  public init(
+    globalStep: Int = 0, epoch: Int = 0, bestScore: Double? = nil, bestStep: Int? = nil, elapsedSeconds: Double = 0
+  ) {
     self.globalStep = globalStep
+    self.epoch = epoch
     self.bestScore = bestScore
     self.bestStep = bestStep
     self.elapsedSeconds = elapsedSeconds
+  }
+
+  enum CodingKeys: String, CodingKey { case globalStep, epoch, bestScore, bestStep, elapsedSeconds }
+
+  /// `epoch` was added within format version 1; files without it read as epoch 0.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    globalStep = try c.decode(Int.self, forKey: .globalStep)
+    epoch = try c.decodeIfPresent(Int.self, forKey: .epoch) ?? 0
+    bestScore = try c.decodeIfPresent(Double.self, forKey: .bestScore)
+    bestStep = try c.decodeIfPresent(Int.self, forKey: .bestStep)
+    elapsedSeconds = try c.decode(Double.self, forKey: .elapsedSeconds)
   }
 }
 
@@ -40,7 +58,7 @@ public struct TrainingProgress: Sendable, Equatable, Codable {
 ///                      (blocks.3.mlp.fc1.weight -> /params/blocks/3/mlp/fc1/weight), (out, in)
 /// /optimizer/step      int64 [1]: AdamW steps taken        (training checkpoints only)
 /// /optimizer/m/<name>, /optimizer/v/<name>   float32 AdamW moments
-/// /state/progress      string: JSON {global_step, best_score, best_step, elapsed_seconds}
+/// /state/progress      string: JSON {global_step, epoch, best_score, best_step, elapsed_seconds}
 /// /state/rng/dropout   uint64 [1]: the dropout stream's SplitMix64 state
 /// ```
 public final class Checkpoint {
