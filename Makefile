@@ -50,8 +50,11 @@ torch-env:
 	  "$(TORCH_PYTHON)" -c 'import torch, h5py, numpy; print("torch-env: torch", torch.__version__)'; \
 	fi
 
+# Ours vs PyTorch needs the venv (`make torch-env`); without it lc-bench prints our own figures
+# and says the comparison was skipped. LC_BENCH_STEPS, LC_BENCH_ROUNDS, LC_BENCH_INFER_STEPS,
+# LC_BENCH_SHAPES, LC_BENCH_SECTIONS and OPENBLAS_NUM_THREADS shorten a run (README, Performance).
 bench: build
-	$(BIN)/lc-bench
+	LAYERCOLLAPSE_PYTHON="$${LAYERCOLLAPSE_PYTHON:-$(TORCH_PYTHON)}" $(BIN)/lc-bench
 
 # The paper's five experiments at CPU scale: runs/reproduce -> results/ (under 2 hours).
 reproduce: build

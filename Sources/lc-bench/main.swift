@@ -1,26 +1,45 @@
 // `make bench`: throughput figures, printed as tables. Not a test: nothing here asserts.
+// Sections: the GEMM table, our training steps, a vit step kernel by kernel, and ours vs
+// PyTorch (Compare.swift) with the project's targets. `--train-only` / `--infer-only`
+// (Child.swift) are the measuring processes of the comparison.
 import Foundation
 import Kernels
 import LayerCollapse
 
-/// Median wall time of `body` over repeated runs lasting at least `budget` seconds.
-func medianSeconds(budget: Double = 0.4, minRuns: Int = 5, _ body: () -> Void) -> Double {
-  body()  // warm-up: thread pool start, page faults
-  var times: [Double] = []
-  let clock = ContinuousClock()
-  let start = clock.now
-  while times.count < minRuns || (clock.now - start) < .seconds(budget) {
-    let t0 = clock.now
-    body()
-    let d = clock.now - t0
-    times.append(Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18)
+let arguments: [String] = Array(CommandLine.arguments.dropFirst())
+if let first = arguments.first {
+  if first == "--train-only" || first == "--infer-only" { childMain(arguments) }
+  if first == "--help" || first == "-h" {
+    print(childUsage)
+    exit(0)
   }
-  times.sort()
-  return times[times.count / 2]
+  FileHandle.standardError.write(Data("lc-bench: unknown argument \(first)\n\n\(childUsage)\n".utf8))
+  exit(2)
+}
+
+let allSections: [String] = ["gemm", "steps", "profile", "compare"]
+let sections: [String] = environmentList("LC_BENCH_SECTIONS") ?? allSections
+let cases: [ModelCase]
+do {
+  for s in sections where !allSections.contains(s) {
+    throw BenchError("LC_BENCH_SECTIONS: unknown section \(s) (known: \(allSections.joined(separator: ", ")))")
+  }
+  cases = try selectedModelCases()
+} catch {
+  FileHandle.standardError.write(Data("lc-bench: \(error)\n".utf8))
+  exit(2)
+}
+
+/// What a GEMM-table product stands for in the GEMM-share estimate.
+enum GEMMRole {
+  case mlpForward
+  case mlpBackward
+  case other
 }
 
 struct GEMMCase {
   var label: String
+  var role: GEMMRole
   var transA: Bool
   var transB: Bool
   var m: Int
@@ -31,12 +50,12 @@ struct GEMMCase {
 /// The matrix products of one MLP layer (d_model 128, hidden 512, 2048 tokens), forward
 /// and backward, and two square sizes.
 let gemmCases: [GEMMCase] = [
-  GEMMCase(label: "fc1 forward  x·W1ᵀ", transA: false, transB: true, m: 2048, n: 512, k: 128),
-  GEMMCase(label: "fc1 dx       dy·W1", transA: false, transB: false, m: 2048, n: 128, k: 512),
-  GEMMCase(label: "fc1 dW       dyᵀ·x", transA: true, transB: false, m: 512, n: 128, k: 2048),
-  GEMMCase(label: "fc2 forward  h·W2ᵀ", transA: false, transB: true, m: 2048, n: 128, k: 512),
-  GEMMCase(label: "square 512", transA: false, transB: false, m: 512, n: 512, k: 512),
-  GEMMCase(label: "square 1024", transA: false, transB: false, m: 1024, n: 1024, k: 1024),
+  GEMMCase(label: "fc1 forward  x·W1ᵀ", role: .mlpForward, transA: false, transB: true, m: 2048, n: 512, k: 128),
+  GEMMCase(label: "fc1 dx       dy·W1", role: .mlpBackward, transA: false, transB: false, m: 2048, n: 128, k: 512),
+  GEMMCase(label: "fc1 dW       dyᵀ·x", role: .mlpBackward, transA: true, transB: false, m: 512, n: 128, k: 2048),
+  GEMMCase(label: "fc2 forward  h·W2ᵀ", role: .mlpForward, transA: false, transB: true, m: 2048, n: 128, k: 512),
+  GEMMCase(label: "square 512", role: .other, transA: false, transB: false, m: 512, n: 512, k: 512),
+  GEMMCase(label: "square 1024", role: .other, transA: false, transB: false, m: 1024, n: 1024, k: 1024),
 ]
 
 func gemmGFLOPS(_ c: GEMMCase) -> Double {
@@ -52,98 +71,6 @@ func gemmGFLOPS(_ c: GEMMCase) -> Double {
       a: a.data, lda: c.transA ? c.m : c.k, b: b.data, ldb: c.transB ? c.k : c.n, c: out.data, ldc: c.n)
   }
   return 2.0 * Double(c.m) * Double(c.n) * Double(c.k) / seconds / 1e9
-}
-
-func threadCounts() -> [Int] {
-  if let s = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"], let n = Int(s), n > 0 { return [n] }
-  return [1, 2]
-}
-
-func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
-  let fill = String(repeating: " ", count: max(0, width - s.count))
-  return right ? fill + s : s + fill
-}
-
-let threads = threadCounts()
-print("GEMM throughput, GFLOP/s (median of repeated runs; OpenBLAS: \(BLASThreads.configuration))")
-print("")
-var header = "| " + pad("product", 22) + " | " + pad("m×k · k×n", 22)
-for t in threads { header += " | " + pad("\(t) thread" + (t == 1 ? "" : "s"), 9, right: true) }
-print(header + " |")
-print(
-  "|" + String(repeating: "-", count: 24) + "|" + String(repeating: "-", count: 24)
-    + String(repeating: "|----------:", count: threads.count) + "|")
-for c in gemmCases {
-  var row = "| " + pad(c.label, 22) + " | " + pad("\(c.m)×\(c.k) · \(c.k)×\(c.n)", 22)
-  for t in threads {
-    BLASThreads.set(t)
-    row += " | " + pad(String(format: "%.1f", gemmGFLOPS(c)), 9, right: true)
-  }
-  print(row + " |")
-}
-
-// MARK: model training steps
-
-struct ModelCase {
-  var label: String
-  var config: ModelConfig
-  var batch: Int
-}
-
-let modelCases: [ModelCase] = [
-  ModelCase(
-    label: "vit (a)",
-    config: ModelConfig(
-      kind: .vit, dModel: 128, heads: 4, layers: 4, mlpHidden: 512, classes: 10, imageSize: 32, patchSize: 4),
-    batch: 64),
-  ModelCase(
-    label: "encoder (b)",
-    config: ModelConfig(
-      kind: .encoder, dModel: 128, heads: 4, layers: 4, mlpHidden: 512, maxLen: 64, vocabSize: 8192, classes: 2),
-    batch: 32),
-  ModelCase(
-    label: "gpt (c)",
-    config: ModelConfig(kind: .gpt, dModel: 128, heads: 4, layers: 4, mlpHidden: 512, maxLen: 128, vocabSize: 256),
-    batch: 32),
-]
-
-func syntheticBatch(_ c: ModelCase, rng: inout RNG) -> (ModelInput, [Int32]) {
-  let cfg = c.config
-  switch cfg.kind {
-  case .vit:
-    let images = Tensor([c.batch, 3, 32, 32])
-    rng.fillNormal(images)
-    return (.images(images), (0..<c.batch).map { _ in Int32(rng.int(below: cfg.classes)) })
-  case .encoder, .gpt:
-    let n = c.batch * cfg.maxLen
-    let ids = (0..<n).map { _ in Int32(rng.int(below: cfg.vocabSize)) }
-    let targets = cfg.kind == .gpt ? ids : (0..<c.batch).map { _ in Int32(rng.int(below: cfg.classes)) }
-    return (.tokens(ids: ids, valid: nil, batch: c.batch, time: cfg.maxLen), targets)
-  }
-}
-
-print("")
-print("Training step, ms (median), PReLU in the last 2 blocks, penalty on")
-print("")
-var header2 = "| " + pad("model", 12)
-for t in threads { header2 += " | " + pad("\(t) thread" + (t == 1 ? "" : "s"), 9, right: true) }
-print(header2 + " |")
-for c in modelCases {
-  var row = "| " + pad(c.label, 12)
-  for t in threads {
-    BLASThreads.set(t)
-    let arch = Architecture(
-      config: c.config, activations: [.gelu, .gelu, .prelu, .prelu], collapsed: [false, false, false, false])
-    let model = Transformer(arch, seed: 1)
-    let trainer = Trainer(
-      model: model, regularizer: Regularizer(settings: LayerCollapseSettings(lambda: 1, blocks: 2), blocks: [2, 3]),
-      settings: OptimizerSettings(learningRate: 1e-3, totalSteps: 1000))
-    var rng = RNG(seed: 1, stream: "bench data")
-    let (input, targets) = syntheticBatch(c, rng: &rng)
-    let seconds = medianSeconds(budget: 2, minRuns: 5) { _ = trainer.step(input, targets: targets, rng: &rng) }
-    row += " | " + pad(String(format: "%.1f", seconds * 1000), 9, right: true)
-  }
-  print(row + " |")
 }
 
 // MARK: where the time goes
@@ -179,9 +106,7 @@ func vitBreakdown() -> [(String, Double)] {
     Tensor([rows, c]), Tensor([rows, c]), Tensor([rows, c]), Tensor([rows, 3 * c]), Tensor([rows, h]),
     Tensor([rows, h]),
   ]
-  let arch = Architecture(
-    config: modelCases[0].config, activations: [.gelu, .gelu, .prelu, .prelu], collapsed: [false, false, false, false])
-  let params = Transformer(arch, seed: 1).parameters.all
+  let params = Transformer(modelCases[0].architecture, seed: 1).parameters.all
   let moments = params.map { (Tensor($0.shape), Tensor($0.shape)) }
   let adam = AdamW()
   let parts: [(String, Int, () -> Void)] = [
@@ -233,23 +158,130 @@ func vitBreakdown() -> [(String, Double)] {
   return parts.map { name, calls, body in (name + " ×\(calls)", Double(calls) * medianSeconds(budget: 0.3, body)) }
 }
 
-print("")
-print("Where a vit (a) step goes: each kernel timed alone (forward + backward) × calls per step, ms")
-print("")
-var header3 = "| " + pad("kernel", 28)
-for t in threads { header3 += " | " + pad("\(t) thread" + (t == 1 ? "" : "s"), 9, right: true) }
-print(header3 + " |")
-print("|" + String(repeating: "-", count: 30) + String(repeating: "|----------:", count: threads.count) + "|")
-var columns: [[(String, Double)]] = []
-for t in threads {
-  BLASThreads.set(t)
-  columns.append(vitBreakdown())
+let threads: [Int] = threadCounts()
+var gemmRates: [String: [Int: Double]] = [:]  // label -> threads -> GFLOP/s
+
+// MARK: GEMM table
+
+if sections.contains("gemm") {
+  print("GEMM throughput, GFLOP/s (median of repeated runs; OpenBLAS: \(BLASThreads.configuration))")
+  print("")
+  var header = "| " + pad("product", 22) + " | " + pad("m×k · k×n", 22)
+  for t in threads { header += " | " + pad(threadLabel(t), 9, right: true) }
+  print(header + " |")
+  print(
+    "|" + String(repeating: "-", count: 24) + "|" + String(repeating: "-", count: 24)
+      + String(repeating: "|----------:", count: threads.count) + "|")
+  for c in gemmCases {
+    var row = "| " + pad(c.label, 22) + " | " + pad("\(c.m)×\(c.k) · \(c.k)×\(c.n)", 22)
+    for t in threads {
+      BLASThreads.set(t)
+      let rate: Double = gemmGFLOPS(c)
+      gemmRates[c.label, default: [:]][t] = rate
+      row += " | " + pad(String(format: "%.1f", rate), 9, right: true)
+    }
+    print(row + " |")
+  }
 }
-for i in columns[0].indices {
-  var row = "| " + pad(columns[0][i].0, 28)
-  for col in columns { row += " | " + pad(String(format: "%.1f", col[i].1 * 1000), 9, right: true) }
-  print(row + " |")
+
+/// Total FLOPs / total time of the GEMM-table products with one of `roles`, per thread count.
+func aggregateRate(_ roles: [GEMMRole], rates gemmRates: [String: [Int: Double]], threads: [Int]) -> [Int: Double] {
+  var out: [Int: Double] = [:]
+  for t in threads {
+    var flops: Double = 0
+    var time: Double = 0
+    for c in gemmCases where roles.contains(c.role) {
+      guard let rate = gemmRates[c.label]?[t] else { continue }
+      let f: Double = 2 * Double(c.m) * Double(c.n) * Double(c.k) / 1e9
+      flops += f
+      time += f / rate
+    }
+    if time > 0 { out[t] = flops / time }
+  }
+  return out
 }
-var total = "| " + pad("sum", 28)
-for col in columns { total += " | " + pad(String(format: "%.1f", col.reduce(0) { $0 + $1.1 } * 1000), 9, right: true) }
-print(total + " |")
+
+let gemmReference: GEMMReference? =
+  sections.contains("gemm")
+  ? GEMMReference(
+    training: aggregateRate([.mlpForward, .mlpBackward], rates: gemmRates, threads: threads),
+    inference: aggregateRate([.mlpForward], rates: gemmRates, threads: threads)) : nil
+
+// MARK: model training steps
+
+if sections.contains("steps") {
+  print("")
+  print("Training step, ms (median), PReLU in the last 2 blocks, penalty on (in this process)")
+  print("")
+  var header2 = "| " + pad("model", 12)
+  for t in threads { header2 += " | " + pad(threadLabel(t), 9, right: true) }
+  print(header2 + " |")
+  print("|" + String(repeating: "-", count: 14) + String(repeating: "|----------:", count: threads.count) + "|")
+  for c in cases {
+    var row = "| " + pad(c.label, 12)
+    for t in threads {
+      BLASThreads.set(t)
+      let trainer: Trainer = benchTrainer(Transformer(c.architecture, seed: 1), preluBlocks: c.preluBlocks)
+      var rng = RNG(seed: 1, stream: "bench data")
+      let (input, targets) = syntheticBatch(c, batch: c.batch, rng: &rng)
+      let seconds = medianSeconds(budget: 2, minRuns: 5) { _ = trainer.step(input, targets: targets, rng: &rng) }
+      row += " | " + pad(String(format: "%.1f", seconds * 1000), 9, right: true)
+    }
+    print(row + " |")
+  }
+}
+
+// MARK: profile
+
+if sections.contains("profile") {
+  print("")
+  print("Where a vit (a) step goes: each kernel timed alone (forward + backward) × calls per step, ms")
+  print("")
+  var header3 = "| " + pad("kernel", 28)
+  for t in threads { header3 += " | " + pad(threadLabel(t), 9, right: true) }
+  print(header3 + " |")
+  print("|" + String(repeating: "-", count: 30) + String(repeating: "|----------:", count: threads.count) + "|")
+  var columns: [[(String, Double)]] = []
+  for t in threads {
+    BLASThreads.set(t)
+    columns.append(vitBreakdown())
+  }
+  for i in columns[0].indices {
+    var row = "| " + pad(columns[0][i].0, 28)
+    for col in columns { row += " | " + pad(String(format: "%.1f", col[i].1 * 1000), 9, right: true) }
+    print(row + " |")
+  }
+  var total = "| " + pad("sum", 28)
+  for col in columns {
+    total += " | " + pad(String(format: "%.1f", col.reduce(0) { $0 + $1.1 } * 1000), 9, right: true)
+  }
+  print(total + " |")
+}
+
+// MARK: ours vs PyTorch, targets
+
+if sections.contains("compare") {
+  let selfPath: String =
+    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+  let checks: [TargetCheck]
+  do {
+    checks = try compareWithPyTorch(
+      cases: cases, settings: CompareSettings(threads: threads), gemm: gemmReference, selfPath: selfPath)
+  } catch {
+    FileHandle.standardError.write(Data("lc-bench: the comparison failed: \(error)\n".utf8))
+    exit(1)
+  }
+  print("")
+  print("Targets (project issue 7); \"MISSED by x %\" = how far below the target, as a share of the target:")
+  for c in checks { print("  " + c.text) }
+  if !checks.contains(where: { $0.text.contains("PyTorch") }) {
+    print("  (ours vs PyTorch targets not checked: the PyTorch comparison was skipped)")
+  }
+  if gemmReference == nil {
+    print("  (GEMM-share targets not checked: LC_BENCH_SECTIONS leaves out the GEMM table)")
+  }
+  print("\(checks.filter(\.met).count) of \(checks.count) targets met.")
+  if sections.contains("profile") {
+    print("Where the time goes: the vit (a) kernel breakdown above.")
+  }
+}

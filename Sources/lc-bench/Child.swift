@@ -1,0 +1,174 @@
+// Our side of the PyTorch comparison: one measurement per process, so each process's
+// peak RSS is its own. The parent (Compare.swift) runs these and scripts/torch_bench.py
+// in turn; both print one JSON line of the same form.
+import Foundation
+import Kernels
+import LayerCollapse
+
+/// Forward-pass times of one model (0 = full, 1 = collapsed) at one batch size.
+struct ChildRun: Codable {
+  var model: Int
+  var batch: Int
+  var ms: [Double]
+}
+
+/// The JSON line a measuring process prints (snake_case keys, as torch_bench.py writes).
+struct ChildOutput: Codable {
+  var stepMs: [Double]?
+  var runs: [ChildRun]?
+  /// VmHWM at the end: the process's peak resident set, kB.
+  var peakRssKb: Int
+  /// VmRSS before the model is built, kB.
+  var startRssKb: Int?
+  var threads: Int?
+  var torch: String?
+}
+
+let childUsage: String = """
+  usage: lc-bench                                  all tables (what `make bench` runs)
+         lc-bench --train-only SHAPE [options]     time training steps, print one JSON line
+         lc-bench --infer-only SHAPE [options]     time forward passes, print one JSON line
+  SHAPE: vit, encoder or gpt. Options:
+    --threads N         OpenBLAS and kernel threads (default 1)
+    --warmup W          untimed steps (passes) before timing (default 2)
+    --steps K           timed steps; with --infer-only one per --batch, or one for all
+                        (default 10; without --batch: K at batch 256, 10·K at batch 1)
+    --checkpoint PATH   the model (--infer-only: twice, full then collapsed); default: a
+                        fresh model (--infer-only: α = 1 in the PReLU blocks, then collapsed)
+    --batch PATH        a batch file (--infer-only: one per batch size); default: random
+  """
+
+/// Parsed `--train-only` / `--infer-only` arguments.
+struct ChildOptions {
+  var train: Bool
+  var shape: ModelCase
+  var threads: Int = 1
+  var warmup: Int = 2
+  var steps: [Int] = []
+  var checkpoints: [String] = []
+  var batches: [String] = []
+
+  init(_ args: [String]) throws {
+    guard args.count >= 2, let c = modelCase(named: args[1]) else {
+      throw BenchError("\(args.first ?? "") needs a SHAPE: vit, encoder or gpt")
+    }
+    train = args[0] == "--train-only"
+    shape = c
+    var i: Int = 2
+    func value() throws -> String {
+      guard i + 1 < args.count else { throw BenchError("\(args[i]) needs a value") }
+      i += 1
+      return args[i]
+    }
+    func positive() throws -> Int {
+      let name: String = args[i]
+      let s: String = try value()
+      guard let n = Int(s), n >= 0 else { throw BenchError("\(name) \(s): not a count") }
+      return n
+    }
+    while i < args.count {
+      switch args[i] {
+      case "--threads": threads = max(1, try positive())
+      case "--warmup": warmup = try positive()
+      case "--steps": steps.append(max(1, try positive()))
+      case "--checkpoint": checkpoints.append(try value())
+      case "--batch": batches.append(try value())
+      default: throw BenchError("unknown option \(args[i])")
+      }
+      i += 1
+    }
+    if train && (checkpoints.count > 1 || batches.count > 1) {
+      throw BenchError("--train-only takes at most one --checkpoint and one --batch")
+    }
+    if !train && !(checkpoints.isEmpty || checkpoints.count == 2) {
+      throw BenchError("--infer-only takes two --checkpoint (full, collapsed) or none")
+    }
+  }
+}
+
+/// A field of /proc/self/status in kB (VmHWM, VmRSS); -1 where there is none.
+func processStatusKB(_ field: String) -> Int {
+  guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return -1 }
+  for line in text.split(separator: "\n") where line.hasPrefix(field + ":") {
+    let parts: [Substring] = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+    if parts.count >= 2, let kb = Int(parts[1]) { return kb }
+  }
+  return -1
+}
+
+func milliseconds(_ body: () -> Void) -> Double {
+  let clock: ContinuousClock = ContinuousClock()
+  let t0: ContinuousClock.Instant = clock.now
+  body()
+  return seconds(clock.now - t0) * 1000
+}
+
+func runChild(_ o: ChildOptions) throws -> ChildOutput {
+  let startRSS: Int = processStatusKB("VmRSS")
+  BLASThreads.set(o.threads)
+  var rng: RNG = RNG(seed: 1, stream: "bench data")
+  var output: ChildOutput = ChildOutput(peakRssKb: 0, startRssKb: startRSS, threads: BLASThreads.count)
+  if o.train {
+    let model: Transformer =
+      try o.checkpoints.first.map { try Checkpoint.load($0).model } ?? Transformer(o.shape.architecture, seed: 1)
+    let prelu: [Int] = (0..<model.config.layers).filter { model.alphaParameter(block: $0) != nil }
+    let trainer: Trainer = benchTrainer(model, preluBlocks: prelu)
+    let (input, targets): (ModelInput, [Int32]) =
+      try o.batches.first.map { try readBatch($0) } ?? syntheticBatch(o.shape, batch: o.shape.batch, rng: &rng)
+    let steps: Int = o.steps.first ?? 10
+    var times: [Double] = []
+    for k in 0..<(o.warmup + steps) {
+      let ms: Double = milliseconds { _ = trainer.step(input, targets: targets, rng: &rng) }
+      if k >= o.warmup { times.append(ms) }
+    }
+    output.stepMs = times
+  } else {
+    var models: [Transformer] = []
+    if o.checkpoints.isEmpty {
+      let full: Transformer = Transformer(o.shape.architecture, seed: 1, alphaInit: 1)
+      models = [full, Collapse.run(full).model]
+    } else {
+      models = try o.checkpoints.map { try Checkpoint.load($0).model }
+    }
+    var batches: [ModelInput] = []
+    var steps: [Int] = []
+    if o.batches.isEmpty {
+      let k: Int = o.steps.first ?? 10
+      batches = [syntheticBatch(o.shape, batch: 1, rng: &rng).0, syntheticBatch(o.shape, batch: 256, rng: &rng).0]
+      steps = [10 * k, k]
+    } else {
+      batches = try o.batches.map { try readBatch($0).0 }
+      steps = o.batches.indices.map { i in i < o.steps.count ? o.steps[i] : (o.steps.last ?? 10) }
+    }
+    var runs: [ChildRun] = []
+    for (input, count) in zip(batches, steps) {
+      var records: [ChildRun] = models.indices.map { ChildRun(model: $0, batch: batchSize(input), ms: []) }
+      for k in 0..<(o.warmup + count) {
+        for (m, model) in models.enumerated() {
+          let ms: Double = milliseconds { model.forward(input) }
+          if k >= o.warmup { records[m].ms.append(ms) }
+        }
+      }
+      runs += records
+    }
+    output.runs = runs
+  }
+  output.peakRssKb = processStatusKB("VmHWM")
+  return output
+}
+
+/// Runs `--train-only` / `--infer-only` and exits: 0 with the JSON line, 2 on a usage error.
+func childMain(_ args: [String]) -> Never {
+  do {
+    let options: ChildOptions = try ChildOptions(args)
+    let encoder: JSONEncoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.sortedKeys]
+    let line: String = String(decoding: try encoder.encode(try runChild(options)), as: UTF8.self)
+    print(line)
+    exit(0)
+  } catch {
+    FileHandle.standardError.write(Data("lc-bench: \(error)\n\n\(childUsage)\n".utf8))
+    exit(2)
+  }
+}

@@ -1,0 +1,112 @@
+// The three reference models of `make bench`, their batches and the batch files both
+// benchmark sides read.
+import Foundation
+import Kernels
+import LayerCollapse
+
+/// One reference model and its training batch size.
+struct ModelCase: Sendable {
+  /// What `--train-only` and `LC_BENCH_SHAPES` take: vit, encoder, gpt.
+  var name: String
+  var label: String
+  var config: ModelConfig
+  var batch: Int
+
+  /// The LayerCollapse-selected blocks: the last half, with a PReLU; the others use GELU.
+  var preluBlocks: [Int] { Architecture.lastBlocks(config.layers / 2, of: config.layers) }
+
+  var architecture: Architecture {
+    var activations: [Activation] = Array(repeating: .gelu, count: config.layers)
+    for b in preluBlocks { activations[b] = .prelu }
+    return Architecture(
+      config: config, activations: activations, collapsed: Array(repeating: false, count: config.layers))
+  }
+}
+
+let modelCases: [ModelCase] = [
+  ModelCase(
+    name: "vit", label: "vit (a)",
+    config: ModelConfig(
+      kind: .vit, dModel: 128, heads: 4, layers: 4, mlpHidden: 512, classes: 10, imageSize: 32, patchSize: 4),
+    batch: 64),
+  ModelCase(
+    name: "encoder", label: "encoder (b)",
+    config: ModelConfig(
+      kind: .encoder, dModel: 128, heads: 4, layers: 4, mlpHidden: 512, maxLen: 64, vocabSize: 8192, classes: 2),
+    batch: 32),
+  ModelCase(
+    name: "gpt", label: "gpt (c)",
+    config: ModelConfig(kind: .gpt, dModel: 128, heads: 4, layers: 4, mlpHidden: 512, maxLen: 128, vocabSize: 256),
+    batch: 32),
+]
+
+func modelCase(named name: String) -> ModelCase? { modelCases.first { $0.name == name } }
+
+/// The cases `LC_BENCH_SHAPES` selects (all when unset); unknown names are an error.
+func selectedModelCases() throws -> [ModelCase] {
+  guard let names = environmentList("LC_BENCH_SHAPES") else { return modelCases }
+  return try names.map { n in
+    guard let c = modelCase(named: n) else {
+      throw BenchError("LC_BENCH_SHAPES: unknown model \(n) (known: vit, encoder, gpt)")
+    }
+    return c
+  }
+}
+
+/// The trainer `make bench` times: AdamW (lr 1e-3, weight decay 0.01, clip 1), LC penalty
+/// λ = 1 on the PReLU blocks.
+func benchTrainer(_ model: Transformer, preluBlocks: [Int]) -> Trainer {
+  Trainer(
+    model: model,
+    regularizer: Regularizer(
+      settings: LayerCollapseSettings(lambda: 1, blocks: preluBlocks.count), blocks: preluBlocks),
+    settings: OptimizerSettings(learningRate: 1e-3, totalSteps: 1000))
+}
+
+/// Random images, or random token ids (gpt's targets are the ids themselves), and labels.
+func syntheticBatch(_ c: ModelCase, batch: Int, rng: inout RNG) -> (ModelInput, [Int32]) {
+  let cfg: ModelConfig = c.config
+  switch cfg.kind {
+  case .vit:
+    let images: Tensor = Tensor([batch, cfg.imageChannels, cfg.imageSize, cfg.imageSize])
+    rng.fillNormal(images)
+    return (.images(images), (0..<batch).map { _ in Int32(rng.int(below: cfg.classes)) })
+  case .encoder, .gpt:
+    let n: Int = batch * cfg.maxLen
+    let ids: [Int32] = (0..<n).map { _ in Int32(rng.int(below: cfg.vocabSize)) }
+    let targets: [Int32] = cfg.kind == .gpt ? ids : (0..<batch).map { _ in Int32(rng.int(below: cfg.classes)) }
+    return (.tokens(ids: ids, valid: nil, batch: batch, time: cfg.maxLen), targets)
+  }
+}
+
+func batchSize(_ input: ModelInput) -> Int {
+  switch input {
+  case .images(let images): return images.shape[0]
+  case .tokens(_, _, let batch, _): return batch
+  }
+}
+
+/// A batch file (read by scripts/torch_bench.py too): /images float32 (B, C, S, S) or
+/// /ids int64 (B, T); /targets int64.
+func writeBatch(_ input: ModelInput, targets: [Int32], to path: String) throws {
+  try HDF5File.writeAtomically(to: path) { f in
+    switch input {
+    case .images(let images):
+      try f.writeTensor(images, at: "/images")
+    case .tokens(let ids, _, let batch, let time):
+      try f.writeInt64s(ids.map { Int64($0) }, shape: [batch, time], at: "/ids")
+    }
+    try f.writeInt64s(targets.map { Int64($0) }, at: "/targets")
+  }
+}
+
+func readBatch(_ path: String) throws -> (ModelInput, [Int32]) {
+  let f: HDF5File = try HDF5File(reading: path)
+  defer { try? f.close() }
+  let targets: [Int32] = try f.readInt64s(at: "/targets").map { Int32($0) }
+  if f.exists("/images") { return (.images(try f.readTensor(at: "/images")), targets) }
+  let shape: [Int] = try f.shape(of: "/ids")
+  guard shape.count == 2 else { throw BenchError("\(path): /ids has shape \(shape), not (batch, time)") }
+  let ids: [Int32] = try f.readInt64s(at: "/ids").map { Int32($0) }
+  return (.tokens(ids: ids, valid: nil, batch: shape[0], time: shape[1]), targets)
+}
