@@ -145,7 +145,7 @@ func runChild(_ o: ChildOptions) throws -> ChildOutput {
       var records: [ChildRun] = models.indices.map { ChildRun(model: $0, batch: batchSize(input), ms: []) }
       for k in 0..<(o.warmup + count) {
         for (m, model) in models.enumerated() {
-          let ms: Double = milliseconds { model.forward(input) }
+          let ms: Double = milliseconds { model.infer(input) }
           if k >= o.warmup { records[m].ms.append(ms) }
         }
       }

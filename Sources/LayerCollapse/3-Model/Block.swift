@@ -96,9 +96,9 @@ final class Block {
     }
   }
 
-  /// Allocates activation buffers for a batch shape (only when it changes).
-  func prepare(_ s: Attention.Shape) {
-    if s == shape { return }
+  /// Allocates activation buffers for a batch shape; `mlpBuffers` also allocates the
+  /// MLP's hidden-width buffers (needed by an uncollapsed MLP, here or in a borrower).
+  func prepare(_ s: Attention.Shape, mlpBuffers: Bool) {
     shape = s
     rows = s.batch * s.time
     ln1 = Tensor([rows, c])
@@ -113,12 +113,24 @@ final class Block {
     ln2Mean = Tensor([rows])
     ln2Rstd = Tensor([rows])
     mlpOut = Tensor([rows, c])
-    if case .full = mlp {
-      hidden = Tensor([rows, h])
-      activated = Tensor([rows, h])
-      dropped = Tensor([rows, h])
-      dropMask = Tensor([rows, h])
-    }
+    hidden = Tensor(mlpBuffers ? [rows, h] : [0])
+    activated = Tensor(mlpBuffers ? [rows, h] : [0])
+    dropped = Tensor([0])  // allocated by the first forward with dropout
+    dropMask = Tensor([0])
+  }
+
+  /// Uses `owner`'s activation buffers: for inference, where no backward follows, the
+  /// blocks run one after another and can share one set (a fraction of the memory).
+  func prepare(_ s: Attention.Shape, borrowingFrom owner: Block) {
+    shape = s
+    rows = owner.rows
+    (ln1, ln1Mean, ln1Rstd, qkv, probs, att, proj) = (
+      owner.ln1, owner.ln1Mean, owner.ln1Rstd, owner.qkv, owner.probs, owner.att, owner.proj
+    )
+    (mid, ln2, ln2Mean, ln2Rstd, mlpOut, hidden, activated) = (
+      owner.mid, owner.ln2, owner.ln2Mean, owner.ln2Rstd, owner.mlpOut, owner.hidden, owner.activated
+    )
+    (dropped, dropMask) = (owner.dropped, owner.dropMask)
   }
 
   // MARK: forward
@@ -152,6 +164,10 @@ final class Block {
       }
       let fc2In: Tensor
       if dropout > 0 {
+        if dropped.count != hidden.count {
+          dropped = Tensor(hidden.shape)
+          dropMask = Tensor(hidden.shape)
+        }
         Dropout.forward(out: dropped, mask: dropMask, x: activated, p: dropout, rng: &rng)
         fc2In = dropped
       } else {

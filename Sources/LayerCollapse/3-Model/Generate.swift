@@ -26,7 +26,7 @@ extension Transformer {
     var weights = [Float](repeating: 0, count: v)
     for _ in 0..<count {
       let context = Array(tokens.suffix(config.maxLen))
-      let logits = forward(.tokens(ids: context, valid: nil, batch: 1, time: context.count))  // (T, V)
+      let logits = infer(.tokens(ids: context, valid: nil, batch: 1, time: context.count))  // (T, V)
       let last = logits.data + (context.count - 1) * v
       tokens.append(Int32(Self.sample(last, v, sampling, &weights, &rng)))
     }

@@ -125,8 +125,20 @@ public final class Transformer {
   /// `training` turns dropout on; its masks come from `rng`.
   @discardableResult
   public func forward(_ input: ModelInput, training: Bool, rng: inout RNG) -> Tensor {
+    forward(input, training: training, keepActivations: true, rng: &rng)
+  }
+
+  /// Inference: no dropout, and the blocks share one set of activation buffers, so a
+  /// large batch needs a fraction of the memory. `backward` cannot follow it.
+  @discardableResult
+  public func infer(_ input: ModelInput) -> Tensor {
+    var unused = RNG(state: 0)
+    return forward(input, training: false, keepActivations: false, rng: &unused)
+  }
+
+  private func forward(_ input: ModelInput, training: Bool, keepActivations: Bool, rng: inout RNG) -> Tensor {
     let (batch, time) = inputShape(input)
-    let ws = prepare(batch: batch, time: time)
+    let ws = prepare(batch: batch, time: time, keepActivations: keepActivations)
     ws.input = input
     ws.dropout = training ? config.dropout : 0
     let x0 = ws.streams[0]
@@ -228,6 +240,7 @@ public final class Transformer {
   /// forward and `loss`. Callers zero gradients before the forward.
   public func backward() {
     let ws = workspace!
+    precondition(ws.keepsActivations, "backward after infer(): use forward(_:training:rng:) before a backward pass")
     let c = config.dModel
     let counted = CrossEntropy.countedRows(ws.targets)
     ws.dlogits.zero()
@@ -290,11 +303,20 @@ public final class Transformer {
 
   // MARK: workspace
 
-  private func prepare(batch: Int, time: Int) -> Workspace {
-    if let ws = workspace, ws.batch == batch, ws.time == time { return ws }
-    let ws = Workspace(config: config, batch: batch, time: time)
+  private func prepare(batch: Int, time: Int, keepActivations keep: Bool) -> Workspace {
+    if let ws = workspace, ws.batch == batch, ws.time == time, ws.keepsActivations == keep { return ws }
+    let ws = Workspace(config: config, batch: batch, time: time, keepsActivations: keep)
     let shape = Attention.Shape(batch: batch, time: time, channels: config.dModel, heads: config.heads)
-    for b in blocks { b.prepare(shape) }
+    let collapsed = architecture.collapsed
+    for (i, b) in blocks.enumerated() {
+      if keep {
+        b.prepare(shape, mlpBuffers: !collapsed[i])
+      } else if i == 0 {
+        b.prepare(shape, mlpBuffers: collapsed.contains(false))
+      } else {
+        b.prepare(shape, borrowingFrom: blocks[0])
+      }
+    }
     workspace = ws
     return ws
   }
@@ -307,6 +329,8 @@ public final class Transformer {
 final class Workspace {
   let batch: Int
   let time: Int
+  /// Every block has its own activations (a backward pass may follow).
+  let keepsActivations: Bool
   var input: ModelInput?
   var targets: [Int32] = []
   var dropout: Float = 0
@@ -322,22 +346,30 @@ final class Workspace {
   let logits: Tensor
   let probs: Tensor
   let losses: Tensor
-  let dlogits: Tensor
-  let dpooled: Tensor
-  let dlnf: Tensor
-  let dstreamA: Tensor
-  let dstreamB: Tensor
+  // Gradient buffers exist only once a backward pass needs them: evaluation and
+  // inference never allocate them.
+  lazy var dlogits = Tensor(logits.shape)
+  lazy var dpooled = Tensor(pooled.shape)
+  lazy var dlnf = Tensor(lnf.shape)
+  lazy var dstreamA = Tensor(streams[0].shape)
+  lazy var dstreamB = Tensor(streams[0].shape)
   let patches: Tensor  // (B·N, channels·P·P)
   let patchOut: Tensor  // (B·N, C)
-  let scratch: BlockScratch
+  lazy var scratch = BlockScratch(rows: batch * time, c: channels, h: hidden)
+  private let channels: Int
+  private let hidden: Int
   private var positions: [Int32] = []
 
-  init(config cfg: ModelConfig, batch: Int, time: Int) {
+  init(config cfg: ModelConfig, batch: Int, time: Int, keepsActivations: Bool) {
     self.batch = batch
     self.time = time
+    self.keepsActivations = keepsActivations
     let rows = batch * time
     let c = cfg.dModel
-    streams = (0...cfg.layers).map { _ in Tensor([batch, time, c]) }
+    // Inference ping-pongs between two residual streams; training keeps all L + 1.
+    let a = Tensor([batch, time, c])
+    let b = Tensor([batch, time, c])
+    streams = (0...cfg.layers).map { keepsActivations ? Tensor([batch, time, c]) : ($0 % 2 == 0 ? a : b) }
     lnf = Tensor([rows, c])
     lnfMean = Tensor([rows])
     lnfRstd = Tensor([rows])
@@ -346,15 +378,11 @@ final class Workspace {
     logits = Tensor([logitRows, cfg.outputs])
     probs = Tensor([logitRows, cfg.outputs])
     losses = Tensor([logitRows])
-    dlogits = Tensor([logitRows, cfg.outputs])
-    dpooled = Tensor([batch, c])
-    dlnf = Tensor([rows, c])
-    dstreamA = Tensor([batch, time, c])
-    dstreamB = Tensor([batch, time, c])
     let patchRows = cfg.kind == .vit ? batch * (time - 1) : 0
     patches = Tensor([patchRows, cfg.patchValues])
     patchOut = Tensor([patchRows, c])
-    scratch = BlockScratch(rows: rows, c: c, h: cfg.mlpHidden)
+    channels = c
+    hidden = cfg.mlpHidden
   }
 
   /// Position ids 0..<time repeated for every sequence of the batch.

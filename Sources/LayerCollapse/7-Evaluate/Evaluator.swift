@@ -31,7 +31,7 @@ public enum Evaluator {
     let isLM = model.config.kind == .gpt
     for batch in batches {
       let start = DispatchTime.now().uptimeNanoseconds
-      let logits = model.forward(batch.input)
+      let logits = model.infer(batch.input)
       seconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
       let counted = CrossEntropy.countedRows(batch.targets)
       lossSum += Double(model.loss(targets: batch.targets)) * Double(counted)
@@ -59,11 +59,11 @@ public enum Evaluator {
   /// given single-example batches (after one warm-up pass).
   public static func latencyMilliseconds(_ model: Transformer, singles: [Batch]) -> Double? {
     guard let first = singles.first else { return nil }
-    model.forward(first.input)
+    model.infer(first.input)
     var times: [Double] = []
     for b in singles {
       let start = DispatchTime.now().uptimeNanoseconds
-      model.forward(b.input)
+      model.infer(b.input)
       times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-6)
     }
     times.sort()
