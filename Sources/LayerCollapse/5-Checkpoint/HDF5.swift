@@ -163,11 +163,7 @@ public final class HDF5File {
   public func readFloats(at objectPath: String) throws -> (values: [Float], shape: [Int]) {
     try withDataset(objectPath, expecting: lc_h5t_class_float(), "float numbers") { dataset, shape, p in
       let count: Int = shape.reduce(1, *)
-      let values: [Float] = try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-        initialized = 0
-        try read(dataset, type: lc_h5t_native_float(), into: UnsafeMutableRawPointer(buffer.baseAddress), count, p)
-        initialized = count
-      }
+      let values: [Float] = try readArray(dataset, type: lc_h5t_native_float(), count: count, p)
       return (values, shape)
     }
   }
@@ -177,11 +173,16 @@ public final class HDF5File {
     try withDataset(objectPath, expecting: lc_h5t_class_float(), "float numbers") { dataset, shape, p in
       try checkShape(shape, expected, p)
       let count: Int = shape.reduce(1, *)
-      return try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
-        initialized = 0
-        try read(dataset, type: lc_h5t_native_float(), into: UnsafeMutableRawPointer(buffer.baseAddress), count, p)
-        initialized = count
-      }
+      return try readArray(dataset, type: lc_h5t_native_float(), count: count, p) as [Float]
+    }
+  }
+
+  /// `count` elements of `dataset` converted to the memory type `type`.
+  private func readArray<T>(_ dataset: hid_t, type: hid_t, count: Int, _ p: String) throws -> [T] {
+    try [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+      initialized = 0
+      try read(dataset, type: type, into: UnsafeMutableRawPointer(buffer.baseAddress), count, p)
+      initialized = count
     }
   }
 
@@ -207,11 +208,7 @@ public final class HDF5File {
     try withDataset(objectPath, expecting: lc_h5t_class_integer(), "signed integers", unsigned: false) {
       dataset, shape, p in
       let count: Int = shape.reduce(1, *)
-      return try [Int64](unsafeUninitializedCapacity: count) { buffer, initialized in
-        initialized = 0
-        try read(dataset, type: lc_h5t_native_int64(), into: UnsafeMutableRawPointer(buffer.baseAddress), count, p)
-        initialized = count
-      }
+      return try readArray(dataset, type: lc_h5t_native_int64(), count: count, p) as [Int64]
     }
   }
 
@@ -220,11 +217,7 @@ public final class HDF5File {
     try withDataset(objectPath, expecting: lc_h5t_class_integer(), "unsigned integers", unsigned: true) {
       dataset, shape, p in
       let count: Int = shape.reduce(1, *)
-      return try [UInt64](unsafeUninitializedCapacity: count) { buffer, initialized in
-        initialized = 0
-        try read(dataset, type: lc_h5t_native_uint64(), into: UnsafeMutableRawPointer(buffer.baseAddress), count, p)
-        initialized = count
-      }
+      return try readArray(dataset, type: lc_h5t_native_uint64(), count: count, p) as [UInt64]
     }
   }
 
