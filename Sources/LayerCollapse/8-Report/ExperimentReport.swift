@@ -403,7 +403,7 @@ public struct ExperimentReport {
     }
     document.table(t)
     if showCurves {
-      let named = runs.map { ($0.path, $0) }
+      let named = Array(zip(ExperimentReport.shortNames(runs.map(\.path)), runs))
       document.image(
         curves(named, title: "Training loss", y: "cross-entropy") { $0.loss }, file: "figures/loss.svg", alt: "loss")
       document.image(accuracyCurves(named), file: "figures/accuracy.svg", alt: "accuracy")
@@ -412,6 +412,15 @@ public struct ExperimentReport {
           alphaCurves(run, title: "α per block: \(run.path)"), file: "figures/alpha-\(i).svg", alt: "alpha")
       }
     }
+  }
+
+  /// Paths without the directories they all share: runs/a/x, runs/b/y -> a/x, b/y.
+  static func shortNames(_ paths: [String]) -> [String] {
+    let parts = paths.map { $0.split(separator: "/").map(String.init) }
+    guard parts.count > 1, let shortest = parts.map(\.count).min() else { return parts.map { $0.last ?? "" } }
+    var common = 0
+    while common < shortest - 1 && parts.allSatisfy({ $0[common] == parts[0][common] }) { common += 1 }
+    return parts.map { $0.dropFirst(common).joined(separator: "/") }
   }
 
   // MARK: charts
