@@ -256,18 +256,29 @@ public final class HDF5File {
   /// The paths of every dataset below `group`, recursively, sorted.
   public func datasetPaths(under group: String = "/") throws -> [String] {
     let p: String = try checkedPath(group, forWriting: false)
+    return try withObject(p, kind: lc_h5i_group(), "group", other: "a dataset") { object in
+      var out: [String] = []
+      try collectDatasets(in: object, prefix: p == "/" ? "" : p, into: &out)
+      return out.sorted()
+    }
+  }
+
+  /// Opens the object at the absolute path `p`, which must exist and be of `kind`
+  /// (`noun` names it in errors, `other` names what it is instead), for `body`.
+  private func withObject<T>(
+    _ p: String, kind: H5I_type_t, _ noun: String, other: String, _ body: (hid_t) throws -> T
+  ) throws -> T {
     guard exists(p) else {
-      throw LCError.badData(ErrorDetail(what: "group not found", location: location(p)))
+      throw LCError.badData(ErrorDetail(what: "\(noun) not found", location: location(p)))
     }
     let object: hid_t = H5Oopen(id, p, lc_h5p_default())
-    guard object >= 0 else { throw LCError.io(ErrorDetail(what: "cannot open group", location: location(p))) }
+    guard object >= 0 else { throw LCError.io(ErrorDetail(what: "cannot open \(noun)", location: location(p))) }
     defer { _ = H5Oclose(object) }
-    guard H5Iget_type(object) == lc_h5i_group() else {
-      throw LCError.badData(ErrorDetail(what: "not a group", location: location(p), expected: "a group"))
+    guard H5Iget_type(object) == kind else {
+      throw LCError.badData(
+        ErrorDetail(what: "not a \(noun)", location: location(p), expected: "a \(noun)", got: other))
     }
-    var out: [String] = []
-    try collectDatasets(in: object, prefix: p == "/" ? "" : p, into: &out)
-    return out.sorted()
+    return try body(object)
   }
 
   private func collectDatasets(in group: hid_t, prefix: String, into out: inout [String]) throws {
@@ -488,37 +499,29 @@ public final class HDF5File {
     _ body: (hid_t, [Int], String) throws -> T
   ) throws -> T {
     let p: String = try checkedPath(objectPath, forWriting: false)
-    guard exists(p) else {
-      throw LCError.badData(ErrorDetail(what: "dataset not found", location: location(p)))
-    }
-    let dataset: hid_t = H5Oopen(id, p, lc_h5p_default())
-    guard dataset >= 0 else { throw LCError.io(ErrorDetail(what: "cannot open dataset", location: location(p))) }
-    defer { _ = H5Oclose(dataset) }
-    guard H5Iget_type(dataset) == lc_h5i_dataset() else {
-      throw LCError.badData(
-        ErrorDetail(what: "not a dataset", location: location(p), expected: "a dataset", got: "a group"))
-    }
-    let type: hid_t = H5Dget_type(dataset)
-    guard type >= 0 else { throw LCError.io(ErrorDetail(what: "cannot read datatype", location: location(p))) }
-    defer { _ = H5Tclose(type) }
-    if let typeClass {
-      var ok: Bool = H5Tget_class(type) == typeClass
-      if ok, let unsigned { ok = (H5Tget_sign(type) == lc_h5t_sgn_none()) == unsigned }
-      guard ok else {
-        throw LCError.badData(
-          ErrorDetail(
-            what: "dataset holds the wrong kind of data", location: location(p), expected: typeName,
-            got: HDF5File.describe(type)))
+    return try withObject(p, kind: lc_h5i_dataset(), "dataset", other: "a group") { dataset in
+      let type: hid_t = H5Dget_type(dataset)
+      guard type >= 0 else { throw LCError.io(ErrorDetail(what: "cannot read datatype", location: location(p))) }
+      defer { _ = H5Tclose(type) }
+      if let typeClass {
+        var ok: Bool = H5Tget_class(type) == typeClass
+        if ok, let unsigned { ok = (H5Tget_sign(type) == lc_h5t_sgn_none()) == unsigned }
+        guard ok else {
+          throw LCError.badData(
+            ErrorDetail(
+              what: "dataset holds the wrong kind of data", location: location(p), expected: typeName,
+              got: HDF5File.describe(type)))
+        }
       }
+      let space: hid_t = H5Dget_space(dataset)
+      guard space >= 0 else { throw LCError.io(ErrorDetail(what: "cannot read dataspace", location: location(p))) }
+      defer { _ = H5Sclose(space) }
+      let rank: Int32 = H5Sget_simple_extent_ndims(space)
+      guard rank >= 0 else { throw LCError.io(ErrorDetail(what: "cannot read dataspace", location: location(p))) }
+      var dims: [hsize_t] = [hsize_t](repeating: 0, count: Int(rank))
+      if rank > 0 { _ = H5Sget_simple_extent_dims(space, &dims, nil) }
+      return try body(dataset, dims.map { Int($0) }, p)
     }
-    let space: hid_t = H5Dget_space(dataset)
-    guard space >= 0 else { throw LCError.io(ErrorDetail(what: "cannot read dataspace", location: location(p))) }
-    defer { _ = H5Sclose(space) }
-    let rank: Int32 = H5Sget_simple_extent_ndims(space)
-    guard rank >= 0 else { throw LCError.io(ErrorDetail(what: "cannot read dataspace", location: location(p))) }
-    var dims: [hsize_t] = [hsize_t](repeating: 0, count: Int(rank))
-    if rank > 0 { _ = H5Sget_simple_extent_dims(space, &dims, nil) }
-    return try body(dataset, dims.map { Int($0) }, p)
   }
 
   private func read(_ dataset: hid_t, type: hid_t, into buffer: UnsafeMutableRawPointer?, _ count: Int, _ p: String)
