@@ -130,12 +130,14 @@ public final class TrainingRun {
     self.vocabulary = vocabulary
 
     var arch = settings.architecture
-    switch arch.config.kind {
-    case .encoder, .gpt: arch.config.vocabSize = data.outputs
-    case .vit: break
+    // Sizes the data decides: the vocabulary (tokenizer or corpus) and the classes.
+    switch (arch.config.kind, vocabulary) {
+    case (.encoder, .words(let t)?):
+      arch.config.vocabSize = t.count
+      arch.config.classes = data.outputs
+    case (.gpt, _): arch.config.vocabSize = data.outputs
+    default: arch.config.classes = data.outputs
     }
-    if arch.config.kind == .encoder, case .words(let t)? = vocabulary { arch.config.vocabSize = t.count }
-    if arch.config.kind != .gpt { arch.config.classes = data.outputs }
     if let s = start {
       // Blocks the starting checkpoint (init_from, or a resumed run's last.h5) already
       // collapsed stay collapsed: the sensitivity study collapses one more block per
