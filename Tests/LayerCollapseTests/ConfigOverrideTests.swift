@@ -25,7 +25,8 @@ private let sample: String = """
     lc.lambda: [0, 0.1, 1]
   """
 
-private func badConfigMessages(_ body: () throws -> Void) -> [String] {
+/// The messages of the `.badConfig` error `body` throws, or [] if it throws nothing.
+func badConfigMessages(_ body: () throws -> Void) -> [String] {
   do {
     try body()
     return []

@@ -2,15 +2,7 @@ import LayerCollapse
 import Testing
 
 private func finishMessages(_ reader: ConfigReader) -> [String] {
-  do {
-    try reader.finish()
-    return []
-  } catch let error as LCError {
-    guard case .badConfig(let details) = error else { return ["unexpected error kind: \(error)"] }
-    return details.map(\.message)
-  } catch {
-    return ["unexpected error: \(error)"]
-  }
+  badConfigMessages { try reader.finish() }
 }
 
 @Suite struct ConfigReaderTests {

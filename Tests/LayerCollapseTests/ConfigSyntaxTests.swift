@@ -3,15 +3,7 @@ import Testing
 
 /// The messages of the `.badConfig` error thrown by parsing `text`, or [] if it parses.
 private func syntaxErrors(_ text: String) -> [String] {
-  do {
-    _ = try ConfigTree.parse(text, file: "t.yaml")
-    return []
-  } catch let error as LCError {
-    guard case .badConfig(let details) = error else { return ["unexpected error kind: \(error)"] }
-    return details.map(\.message)
-  } catch {
-    return ["unexpected error: \(error)"]
-  }
+  badConfigMessages { _ = try ConfigTree.parse(text, file: "t.yaml") }
 }
 
 struct SyntaxCase: Sendable, CustomTestStringConvertible {
