@@ -8,12 +8,32 @@ import PackageDescription
   import Darwin
 #endif
 
-// Opt-in CPU tuning for the Kernels target: `LC_TARGET_CPU=x86-64-v3 swift build -c release`
-// (or `native`) lets the SIMD kernels use AVX2/FMA. Unset, the package builds for the
-// baseline target and runs on any x86-64 (or arm64) machine.
+// CPU tuning for the Kernels target. The package is built from source on the machine that
+// runs it, so when this machine's CPU has AVX2 and FMA (x86-64 since 2013) the SIMD kernels
+// are compiled for it (`-target-cpu haswell`: 8-lane AVX instead of 4-lane SSE, about 2×
+// on the element-wise kernels; OpenBLAS picks its own kernels at run time either way).
+// `LC_TARGET_CPU=<cpu>` overrides the choice (`x86-64` for a portable build); SwiftPM does
+// not notice a changed environment, so `rm -rf .build` after changing it.
+func hostHasAVX2AndFMA() -> Bool {
+  #if os(Linux) && arch(x86_64)
+    guard let file = fopen("/proc/cpuinfo", "r") else { return false }
+    defer { fclose(file) }
+    var line = [CChar](repeating: 0, count: 8192)
+    while fgets(&line, Int32(line.count), file) != nil {
+      let text = String(cString: line)
+      guard text.hasPrefix("flags") else { continue }
+      let flags = Set(text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }))
+      return flags.contains("avx2") && flags.contains("fma")
+    }
+  #endif
+  return false
+}
+
 let kernelsSettings: [SwiftSetting] = {
-  guard let cpu = getenv("LC_TARGET_CPU").map({ String(cString: $0) }), !cpu.isEmpty else { return [] }
-  return [.unsafeFlags(["-target-cpu", cpu])]
+  if let cpu = getenv("LC_TARGET_CPU").map({ String(cString: $0) }), !cpu.isEmpty {
+    return [.unsafeFlags(["-target-cpu", cpu])]
+  }
+  return hostHasAVX2AndFMA() ? [.unsafeFlags(["-target-cpu", "haswell"])] : []
 }()
 
 let package = Package(
