@@ -1,11 +1,21 @@
 // The only file that imports OpenBLAS.
 import COpenBLAS
+import Synchronization
 
 /// Row-major general matrix multiply:
 /// `C (m, n) = alpha · op(A) (m, k) · op(B) (k, n) + beta · C`,
 /// where `op(X)` is `X` or `Xᵀ`. Leading dimensions are the row strides of the
 /// matrices as stored (so a transposed A of shape (k, m) has `lda ≥ m`).
 public enum GEMM {
+  /// Splits a product across `Parallel.threads` when each part would still hold at least
+  /// this much work (m·n·k): below it a part costs more to hand out than it saves, and
+  /// OpenBLAS switches small products to other kernels (other summation orders).
+  static let splitWork = 1 << 21
+
+  /// The product on `Parallel.threads` threads: C is cut into blocks of whole rows (or of
+  /// whole columns, when it is wider than tall), and each block is one single-threaded
+  /// OpenBLAS call on a thread of our own pool. Every element of C is summed by the same
+  /// kernel over the same k, so the result does not depend on the thread count.
   public static func multiply(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
     alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
@@ -13,11 +23,35 @@ public enum GEMM {
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
   ) {
     checkArguments(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
-    if m == 0 || n == 0 { return }
-    cblas_sgemm(
-      CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-      blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
-      beta, c, blasint(ldc))
+    let byRows = m >= n
+    let along = byRows ? m : n
+    // Parts are multiples of 16 rows or columns (OpenBLAS's register blocks), so a split
+    // does not leave ragged edges in the middle of C.
+    let parts = min(Parallel.threads, (m * n * k) / splitWork, along / 16)
+    if parts <= 1 {
+      multiplyOnThisThread(
+        transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+        b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+      return
+    }
+    let blocks = (along + 15) / 16
+    Parallel.forRanges(blocks, grain: max(1, blocks / parts)) { range in
+      let start = range.lowerBound * 16
+      let size = min(along, range.upperBound * 16) - start
+      if byRows {
+        // rows of C and of op(A)
+        multiplyOnThisThread(
+          transA: transA, transB: transB, m: size, n: n, k: k, alpha: alpha,
+          a: transA ? a + start : a + start * lda, lda: lda, b: b, ldb: ldb,
+          beta: beta, c: c + start * ldc, ldc: ldc)
+      } else {
+        // columns of C and of op(B)
+        multiplyOnThisThread(
+          transA: transA, transB: transB, m: m, n: size, k: k, alpha: alpha, a: a, lda: lda,
+          b: transB ? b + start * ldb : b + start, ldb: ldb,
+          beta: beta, c: c + start, ldc: ldc)
+      }
+    }
   }
 
   /// `count` independent multiplies whose operands sit at fixed strides apart.
@@ -35,31 +69,20 @@ public enum GEMM {
     }
   }
 
-  /// OpenBLAS runs a product on the calling thread alone when m·n·k ≤ 2¹⁸ (65536 ×
-  /// GEMM_MULTITHREAD_THRESHOLD = 4, its default build).
-  static let singleThreadWork = 1 << 18
-
-  /// `multiply` in blocks of rows of C small enough that OpenBLAS runs each on the calling
-  /// thread: for the small products inside our own parallel loops (attention), so no
-  /// OpenBLAS threads are started inside our threads and nothing global is changed.
-  /// Every element of C is computed as by one call, so the result does not depend on
-  /// which thread runs it.
+  /// One OpenBLAS call on the calling thread (OpenBLAS itself always runs one thread, see
+  /// `BLASThreads`): for the small products inside our own parallel loops (attention).
   static func multiplyOnThisThread(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
     alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
     b: UnsafePointer<Float>, ldb: Int,
     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
   ) {
-    let rowsPerBlock = max(1, singleThreadWork / max(n * k, 1))
-    var i0 = 0
-    while i0 < m {
-      let rows = min(rowsPerBlock, m - i0)
-      multiply(
-        transA: transA, transB: transB, m: rows, n: n, k: k, alpha: alpha,
-        a: transA ? a + i0 : a + i0 * lda, lda: lda, b: b, ldb: ldb,
-        beta: beta, c: c + i0 * ldc, ldc: ldc)
-      i0 += rows
-    }
+    if m == 0 || n == 0 { return }
+    _ = BLASThreads.count  // switches OpenBLAS to one thread before its first call
+    cblas_sgemm(
+      CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+      blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
+      beta, c, blasint(ldc))
   }
 
   /// The naive triple loop, accumulated in Double: the reference the tests hold BLAS to.
@@ -94,10 +117,23 @@ public enum GEMM {
   }
 }
 
-/// OpenBLAS's thread pool. Its size comes from `OPENBLAS_NUM_THREADS` at start-up.
+/// The number of threads the kernels use: OpenBLAS's count at start-up (from
+/// `OPENBLAS_NUM_THREADS`, else the number of cores), until `set` changes it.
+///
+/// OpenBLAS itself is switched to one thread and every parallel loop, matrix products
+/// included, runs on our own pool (`Parallel`). With two pools, OpenBLAS's idle threads
+/// spin and yield on the cores our loops need between products: at 2 threads that cost
+/// about 15 % of a training step in the scheduler.
 public enum BLASThreads {
-  public static var count: Int { Int(openblas_get_num_threads()) }
-  public static func set(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+  /// Set once, on first use, from OpenBLAS's own count.
+  static let setting: Atomic<Int> = {
+    let n = Int(openblas_get_num_threads())
+    openblas_set_num_threads(1)
+    return Atomic(max(n, 1))
+  }()
+
+  public static var count: Int { setting.load(ordering: .relaxed) }
+  public static func set(_ n: Int) { setting.store(max(n, 1), ordering: .relaxed) }
   /// OpenBLAS's build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64".
   public static var configuration: String {
     guard let c = openblas_get_config() else { return "unknown" }

@@ -1,7 +1,8 @@
 import Dispatch
 
-/// The kernels' own parallel loops, on as many cores as `BLASThreads.count` (the user's
-/// `OPENBLAS_NUM_THREADS`) allows; with one thread everything runs inline on the caller.
+/// The kernels' parallel loops, matrix products included, on as many threads as
+/// `BLASThreads.count` (the user's `OPENBLAS_NUM_THREADS`) allows; with one thread
+/// everything runs inline on the caller.
 ///
 /// Only for work whose result cannot depend on the split: each output element is written
 /// by exactly one part, computed the same way whatever part it falls in (rows of a
@@ -10,16 +11,16 @@ import Dispatch
 /// bits at every thread count.
 public enum Parallel {
   /// Caps the parts of our loops within a scope, e.g. `Parallel.$limit.withValue(1) { ... }`
-  /// (tests compare one thread with several). OpenBLAS's own threads are not affected.
+  /// (tests compare one thread with several).
   @TaskLocal public static var limit: Int = .max
 
-  /// Number of parts our loops split into: OpenBLAS's thread count, capped by `limit`.
+  /// Number of parts our loops split into: `BLASThreads.count`, capped by `limit`.
   @inline(__always)
   public static var threads: Int { min(BLASThreads.count, limit) }
 
   /// Calls `body` on consecutive ranges covering `0..<count`, in parallel when there are
-  /// at least two threads and each part gets at least `grain` items. Parts must not
-  /// start OpenBLAS threads (see `GEMM.multiplyOnThisThread`).
+  /// at least two threads and each part gets at least `grain` items. Parts must not start
+  /// parallel loops of their own (products inside use `GEMM.multiplyOnThisThread`).
   @inline(__always)
   public static func forRanges(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
     let parts = min(threads, count / max(grain, 1))

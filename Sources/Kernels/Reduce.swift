@@ -2,25 +2,38 @@
 /// result does not depend on the thread count.
 enum Reduce {
   /// out[j] += Σ_r a[r·lda + j] for j < cols. a: (rows, ≥ cols), out: (cols).
+  /// Columns go in blocks of 32 whose four 8-lane sums stay in registers while the rows
+  /// stream past (one pass over `a`, no partial sums in memory).
   static func addColumnSums(
     _ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, rows: Int, cols: Int, lda: Int
   ) {
-    Parallel.forRanges((cols + 7) / 8, grain: max(1, (1 << 14) / max(rows * 8, 1))) { blocks in
-      let j0 = blocks.lowerBound * 8
-      let width = min(cols, blocks.upperBound * 8) - j0
-      let acc = UnsafeMutablePointer<Float>.allocate(capacity: width)
-      defer { acc.deallocate() }
-      acc.initialize(repeating: 0, count: width)
-      for r in 0..<rows {
-        let row = a + r * lda + j0
-        var i = 0
-        while i < width {
-          let n = min(8, width - i)
-          store8(load8(acc + i, n) + load8(row + i, n), acc + i, n)
-          i += 8
+    Parallel.forRanges((cols + 31) / 32, grain: max(1, (1 << 14) / max(rows * 32, 1))) { blocks in
+      for block in blocks {
+        let j0 = block * 32
+        let width = min(32, cols - j0)
+        if width == 32 {
+          var (s0, s1, s2, s3) = (Float8(), Float8(), Float8(), Float8())
+          for r in 0..<rows {
+            let row = a + r * lda + j0
+            s0 += load8(row)
+            s1 += load8(row + 8)
+            s2 += load8(row + 16)
+            s3 += load8(row + 24)
+          }
+          for (v, s) in [s0, s1, s2, s3].enumerated() {
+            for l in 0..<8 { out[j0 + 8 * v + l] += s[l] }
+          }
+          continue
+        }
+        var j = j0
+        while j < j0 + width {
+          let lanes = min(8, j0 + width - j)
+          var s = Float8()
+          for r in 0..<rows { s += load8(a + r * lda + j, lanes) }
+          for l in 0..<lanes { out[j + l] += s[l] }
+          j += 8
         }
       }
-      for i in 0..<width { out[j0 + i] += acc[i] }
     }
   }
 }
