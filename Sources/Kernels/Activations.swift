@@ -27,20 +27,26 @@ public enum GELU {
   public static func forward(out: Tensor, x: Tensor) {
     precondition(out.count == x.count, "gelu: \(out.shape) vs \(x.shape)")
     let (o, xp) = (out.data, UnsafePointer(x.data))
-    Elementwise.map(x.count) { i, lanes in
-      let v = load8(xp + i, lanes)
-      store8(v * sigmoid2u(v), o + i, lanes)
+    Elementwise.parts(x.count) { part in
+      part.vectors { i, lanes in
+        let v = load8(xp + i, lanes)
+        store8(v * sigmoid2u(v), o + i, lanes)
+      }
     }
   }
 
-  public static func backward(dx: Tensor, dout: Tensor, x: Tensor) {
+  /// dx += (or =, see `GradientWrite`) GELU'(x)·dout.
+  public static func backward(dx: Tensor, dout: Tensor, x: Tensor, write: GradientWrite = .accumulate) {
     precondition(dx.count == x.count && dout.count == x.count, "gelu backward shapes")
     let (d, g, xp) = (dx.data, UnsafePointer(dout.data), UnsafePointer(x.data))
-    Elementwise.map(x.count) { i, lanes in
-      let v = load8(xp + i, lanes)
-      let s = sigmoid2u(v)
-      let grad = s + 2 * c * v * s * (1 - s) * (1 + 3 * 0.044_715 * (v * v))
-      store8(load8(d + i, lanes) + grad * load8(g + i, lanes), d + i, lanes)
+    let add = write == .accumulate
+    Elementwise.parts(x.count) { part in
+      part.vectors { i, lanes in
+        let v = load8(xp + i, lanes)
+        let s = sigmoid2u(v)
+        let grad = (s + 2 * c * v * s * (1 - s) * (1 + 3 * 0.044_715 * (v * v))) * load8(g + i, lanes)
+        store8(add ? load8(d + i, lanes) + grad : grad, d + i, lanes)
+      }
     }
   }
 
@@ -81,15 +87,17 @@ public enum GELU {
   }
 
   /// d/dx x·Φ(x) = Φ(x) + x·φ(x).
-  public static func backwardExact(dx: Tensor, dout: Tensor, x: Tensor) {
+  public static func backwardExact(dx: Tensor, dout: Tensor, x: Tensor, write: GradientWrite = .accumulate) {
     precondition(dx.count == x.count && dout.count == x.count, "gelu backward shapes")
     let (d, g, xp) = (dx.data, UnsafePointer(dout.data), UnsafePointer(x.data))
+    let add = write == .accumulate
     Parallel.forRanges(x.count, grain: Elementwise.grain) { range in
       for i in range {
         let v = xp[i]
         let cdf = 0.5 * (1 + _erff(v * invSqrt2))
         let pdf = invSqrt2Pi * _expf(-0.5 * v * v)
-        d[i] += (cdf + v * pdf) * g[i]
+        let grad = (cdf + v * pdf) * g[i]
+        d[i] = add ? d[i] + grad : grad
       }
     }
   }
@@ -99,19 +107,24 @@ public enum ReLU {
   public static func forward(out: Tensor, x: Tensor) {
     precondition(out.count == x.count, "relu: \(out.shape) vs \(x.shape)")
     let (o, xp) = (out.data, UnsafePointer(x.data))
-    Elementwise.map(x.count) { i, lanes in
-      let v = load8(xp + i, lanes)
-      store8(v.replacing(with: 0, where: v .<= 0), o + i, lanes)
+    Elementwise.parts(x.count) { part in
+      part.vectors { i, lanes in
+        let v = load8(xp + i, lanes)
+        store8(v.replacing(with: 0, where: v .<= 0), o + i, lanes)
+      }
     }
   }
 
-  public static func backward(dx: Tensor, dout: Tensor, x: Tensor) {
+  public static func backward(dx: Tensor, dout: Tensor, x: Tensor, write: GradientWrite = .accumulate) {
     precondition(dx.count == x.count && dout.count == x.count, "relu backward shapes")
     let (d, g, xp) = (dx.data, UnsafePointer(dout.data), UnsafePointer(x.data))
-    Elementwise.map(x.count) { i, lanes in
-      let v = load8(xp + i, lanes)
-      let pass = load8(g + i, lanes).replacing(with: 0, where: .!(v .> 0))
-      store8(load8(d + i, lanes) + pass, d + i, lanes)
+    let add = write == .accumulate
+    Elementwise.parts(x.count) { part in
+      part.vectors { i, lanes in
+        let v = load8(xp + i, lanes)
+        let pass = load8(g + i, lanes).replacing(with: 0, where: .!(v .> 0))
+        store8(add ? load8(d + i, lanes) + pass : pass, d + i, lanes)
+      }
     }
   }
 }
@@ -121,26 +134,32 @@ public enum PReLU {
   public static func forward(out: Tensor, x: Tensor, alpha: Float) {
     precondition(out.count == x.count, "prelu: \(out.shape) vs \(x.shape)")
     let (o, xp) = (out.data, UnsafePointer(x.data))
-    Elementwise.map(x.count) { i, lanes in
-      let v = load8(xp + i, lanes)
-      store8(v.replacing(with: alpha * v, where: .!(v .> 0)), o + i, lanes)
+    Elementwise.parts(x.count) { part in
+      part.vectors { i, lanes in
+        let v = load8(xp + i, lanes)
+        store8(v.replacing(with: alpha * v, where: .!(v .> 0)), o + i, lanes)
+      }
     }
   }
 
   /// Elements per partial sum of dα.
   static let chunk = 4096
 
-  /// Adds `dout·f'(x)` into dx (if given) and returns dα = Σ_{x ≤ 0} dout·x.
+  /// Adds `dout·f'(x)` into dx (if given; `.overwrite` writes it instead) and returns
+  /// dα = Σ_{x ≤ 0} dout·x.
   /// dα is summed in fixed chunks of `chunk` elements (8 float lanes each), and the chunk
   /// sums are added in Double in chunk order: the same bits at any thread count.
   @discardableResult
-  public static func backward(dx: Tensor?, dout: Tensor, x: Tensor, alpha: Float) -> Float {
+  public static func backward(
+    dx: Tensor?, dout: Tensor, x: Tensor, alpha: Float, write: GradientWrite = .accumulate
+  ) -> Float {
     precondition(dout.count == x.count && (dx == nil || dx!.count == x.count), "prelu backward shapes")
     let n = x.count
     let chunks = (n + chunk - 1) / chunk
     let partial = UnsafeMutablePointer<Double>.allocate(capacity: max(chunks, 1))
     defer { partial.deallocate() }
     let (d, g, xp) = (dx?.data, UnsafePointer(dout.data), UnsafePointer(x.data))
+    let add = write == .accumulate
     Parallel.forEach(chunks, grain: 4) { ci in
       var lanes = Float8(repeating: 0)
       var i = ci * chunk
@@ -153,7 +172,7 @@ public enum PReLU {
         lanes += (v * gv).replacing(with: 0, where: .!negative)
         if let d = d {
           let scaled = gv.replacing(with: gv * alpha, where: .!(v .> 0))
-          store8(load8(d + i, m) + scaled, d + i, m)
+          store8(add ? load8(d + i, m) + scaled : scaled, d + i, m)
         }
         i += 8
       }

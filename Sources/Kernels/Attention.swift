@@ -53,16 +53,18 @@ public enum Attention {
     }
   }
 
-  /// dout: (B, T, C) -> dqkv += ... (B, T, 3C). (batch, head) pairs run in parallel, each
-  /// adding only into its own head's q, k, v columns.
+  /// dout: (B, T, C) -> dqkv += ... (B, T, 3C) (or =, `write`). (batch, head) pairs run in
+  /// parallel, each writing only its own head's q, k, v columns.
   public static func backward(
-    dqkv: Tensor, dout: Tensor, qkv: Tensor, probs: Tensor, shape s: Shape
+    dqkv: Tensor, dout: Tensor, qkv: Tensor, probs: Tensor, shape s: Shape,
+    write: GradientWrite = .accumulate
   ) {
     let (b, t, c, nh, hs) = (s.batch, s.time, s.channels, s.heads, s.headSize)
     precondition(
       dqkv.count == qkv.count && dout.count == b * t * c && probs.count == b * nh * t * t,
       "attention backward shapes")
     let scale = 1 / Float(hs).squareRoot()
+    let beta: Float = write == .accumulate ? 1 : 0
     let (qkvp, dqkvp, pp, gp) = (
       UnsafePointer(qkv.data), dqkv.data, UnsafePointer(probs.data), UnsafePointer(dout.data)
     )
@@ -82,7 +84,7 @@ public enum Attention {
         // dV += Pᵀ · dOut  (T, hs)
         GEMM.multiplyOnThisThread(
           transA: true, transB: false, m: t, n: hs, k: t,
-          a: p, lda: t, b: g, ldb: c, beta: 1, c: dq + 2 * c, ldc: 3 * c)
+          a: p, lda: t, b: g, ldb: c, beta: beta, c: dq + 2 * c, ldc: 3 * c)
         // dS = P ⊙ (dP − rowsum(dP ⊙ P)); masked entries have P = 0 and so dS = 0
         for i in 0..<t {
           let prow = p + i * t
@@ -98,10 +100,10 @@ public enum Attention {
         // dQ += scale · dS · K ; dK += scale · dSᵀ · Q
         GEMM.multiplyOnThisThread(
           transA: false, transB: false, m: t, n: hs, k: t, alpha: scale,
-          a: dp, lda: t, b: q + c, ldb: 3 * c, beta: 1, c: dq, ldc: 3 * c)
+          a: dp, lda: t, b: q + c, ldb: 3 * c, beta: beta, c: dq, ldc: 3 * c)
         GEMM.multiplyOnThisThread(
           transA: true, transB: false, m: t, n: hs, k: t, alpha: scale,
-          a: dp, lda: t, b: q, ldb: 3 * c, beta: 1, c: dq + c, ldc: 3 * c)
+          a: dp, lda: t, b: q, ldb: 3 * c, beta: beta, c: dq + c, ldc: 3 * c)
       }
     }
   }

@@ -1,27 +1,43 @@
 /// Element-wise loops: eight lanes at a time, split over threads for large tensors.
 /// Each element is computed the same way wherever it falls, so results do not depend
 /// on the thread count.
+///
+/// A kernel writes `Elementwise.parts(n) { part in part.vectors { i, lanes in ... } }`.
+/// The two levels matter for speed: the per-vector closure is a literal inside the
+/// per-part closure, so the compiler inlines it into the loop. Handing it through the
+/// parallel loop instead (one closure called per vector) ran GELU 2.4× slower.
 public enum Elementwise {
   /// Smallest number of elements worth a thread of its own.
   static let grain = 1 << 14
 
-  /// Calls `body(i, lanes)` for i = 0, 8, 16, ... < n (per part), lanes = 8 except at the
-  /// end of a part. Parts run in parallel.
-  @inline(__always)
-  static func map(_ n: Int, _ body: (_ i: Int, _ lanes: Int) -> Void) {
-    Parallel.forRanges((n + 7) / 8, grain: grain / 8) { blocks in
-      for blk in blocks {
-        let i = blk * 8
+  /// The vectors of one part: blocks of 8 elements, the last one possibly shorter.
+  struct Part {
+    let n: Int
+    let blocks: Range<Int>
+
+    /// Calls `body(i, lanes)` for i = 8·block, lanes = 8 except for the last block of `0..<n`.
+    @inline(__always)
+    func vectors(_ body: (_ i: Int, _ lanes: Int) -> Void) {
+      for block in blocks {
+        let i = block * 8
         body(i, min(8, n - i))
       }
     }
+  }
+
+  /// Splits `0..<n` into parts of whole vectors and calls `body` on each, in parallel.
+  @inline(__always)
+  static func parts(_ n: Int, _ body: (Part) -> Void) {
+    Parallel.forRanges((n + 7) / 8, grain: grain / 8) { blocks in body(Part(n: n, blocks: blocks)) }
   }
 
   /// out = a + b (any shapes with the same count). `out` may alias `a` or `b`.
   public static func add(out: Tensor, _ a: Tensor, _ b: Tensor) {
     precondition(out.count == a.count && a.count == b.count, "add: \(out.shape) = \(a.shape) + \(b.shape)")
     let (o, x, y) = (out.data, UnsafePointer(a.data), UnsafePointer(b.data))
-    map(out.count) { i, lanes in store8(load8(x + i, lanes) + load8(y + i, lanes), o + i, lanes) }
+    parts(out.count) { part in
+      part.vectors { i, lanes in store8(load8(x + i, lanes) + load8(y + i, lanes), o + i, lanes) }
+    }
   }
 
   /// out += a.

@@ -61,8 +61,10 @@ public enum Dropout {
   public static func backward(dx: Tensor, dout: Tensor, mask: Tensor) {
     precondition(dout.count == dx.count && mask.count == dx.count, "dropout backward shapes")
     let (d, g, k) = (dx.data, UnsafePointer(dout.data), UnsafePointer(mask.data))
-    Elementwise.map(dx.count) { i, lanes in
-      store8(load8(d + i, lanes) + load8(g + i, lanes) * load8(k + i, lanes), d + i, lanes)
+    Elementwise.parts(dx.count) { part in
+      part.vectors { i, lanes in
+        store8(load8(d + i, lanes) + load8(g + i, lanes) * load8(k + i, lanes), d + i, lanes)
+      }
     }
   }
 }

@@ -21,9 +21,11 @@ public enum Linear {
       beta: b == nil ? 0 : 1, c: y.data, ldc: outC)
   }
 
-  /// dy: (N, out) -> dx += dy·W (N, in); dw += dyᵀ·x (out, in); db += Σ_rows dy (out).
+  /// dy: (N, out) -> dx += dy·W (N, in) (or =, `dxWrite`); dw += dyᵀ·x (out, in);
+  /// db += Σ_rows dy (out).
   public static func backward(
-    dx: Tensor?, dw: Tensor, db: Tensor?, dy: Tensor, x: Tensor, w: Tensor
+    dx: Tensor?, dw: Tensor, db: Tensor?, dy: Tensor, x: Tensor, w: Tensor,
+    dxWrite: GradientWrite = .accumulate
   ) {
     let outC = w.shape[0]
     let inC = w.shape[1]
@@ -32,7 +34,8 @@ public enum Linear {
     if let dx = dx {
       GEMM.multiply(
         transA: false, transB: false, m: rows, n: inC, k: outC,
-        a: dy.data, lda: outC, b: w.data, ldb: inC, beta: 1, c: dx.data, ldc: inC)
+        a: dy.data, lda: outC, b: w.data, ldb: inC, beta: dxWrite == .accumulate ? 1 : 0,
+        c: dx.data, ldc: inC)
     }
     GEMM.multiply(
       transA: true, transB: false, m: outC, n: inC, k: rows,

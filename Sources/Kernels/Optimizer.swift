@@ -34,15 +34,17 @@ public struct AdamW: Sendable, Equatable {
     let shrink = decay ? Float(1 - lr * weightDecay) : 1
     let (pp, gp, mp, vp) = (param.data, UnsafePointer(grad.data), m.data, v.data)
     // Eight lanes of exactly the scalar arithmetic (no FMA), so the bits are unchanged.
-    Elementwise.map(param.count) { i, lanes in
-      let g = load8(gp + i, lanes)
-      let mi = b1 * load8(mp + i, lanes) + a1 * g
-      let vi = b2 * load8(vp + i, lanes) + a2 * g * g
-      store8(mi, mp + i, lanes)
-      store8(vi, vp + i, lanes)
-      let mhat = mi / c1
-      let vhat = vi / c2
-      store8(load8(pp + i, lanes) * shrink - rate * mhat / (vhat.squareRoot() + eps), pp + i, lanes)
+    Elementwise.parts(param.count) { part in
+      part.vectors { i, lanes in
+        let g = load8(gp + i, lanes)
+        let mi = b1 * load8(mp + i, lanes) + a1 * g
+        let vi = b2 * load8(vp + i, lanes) + a2 * g * g
+        store8(mi, mp + i, lanes)
+        store8(vi, vp + i, lanes)
+        let mhat = mi / c1
+        let vhat = vi / c2
+        store8(load8(pp + i, lanes) * shrink - rate * mhat / (vhat.squareRoot() + eps), pp + i, lanes)
+      }
     }
   }
 

@@ -76,3 +76,12 @@ extension Tensor: CustomStringConvertible {
     return "Tensor\(shape)[\(head)\(count > 6 ? ", …" : "")]"
   }
 }
+
+/// How a backward pass writes the gradient of its input. `.accumulate` adds into it (the
+/// default, so residual branches and shared weights need no special casing); `.overwrite`
+/// replaces it, which saves zeroing a scratch buffer and reading it back. Element-wise
+/// kernels in `.overwrite` mode may write the gradient over their `dout`.
+public enum GradientWrite: Sendable {
+  case accumulate
+  case overwrite
+}

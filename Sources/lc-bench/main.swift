@@ -91,7 +91,7 @@ func vitBreakdown() -> [(String, Double)] {
     let (gx, gw, gb, dy) = (Tensor([n, i]), Tensor([o, i]), Tensor([o]), random([n, o]))
     return {
       Linear.forward(y: y, x: x, w: w, b: bias)
-      Linear.backward(dx: dx ? gx : nil, dw: gw, db: gb, dy: dy, x: x, w: w)
+      Linear.backward(dx: dx ? gx : nil, dw: gw, db: gb, dy: dy, x: x, w: w, dxWrite: .overwrite)
     }
   }
   let x = random([rows, c])
@@ -102,10 +102,6 @@ func vitBreakdown() -> [(String, Double)] {
   let (att, probs, dqkv) = (Tensor([rows, c]), Tensor([b, heads, t, t]), Tensor([rows, 3 * c]))
   let hx = random([rows, h])
   let (act, dact, hg) = (Tensor([rows, h]), Tensor([rows, h]), random([rows, h]))
-  let scratch = [
-    Tensor([rows, c]), Tensor([rows, c]), Tensor([rows, c]), Tensor([rows, 3 * c]), Tensor([rows, h]),
-    Tensor([rows, h]),
-  ]
   let params = Transformer(modelCases[0].architecture, seed: 1).parameters.all
   let moments = params.map { (Tensor($0.shape), Tensor($0.shape)) }
   let adam = AdamW()
@@ -123,7 +119,7 @@ func vitBreakdown() -> [(String, Double)] {
       "attention core", layers,
       {
         Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape, causal: false, keyValid: nil)
-        Attention.backward(dqkv: dqkv, dout: g, qkv: qkv, probs: probs, shape: shape)
+        Attention.backward(dqkv: dqkv, dout: g, qkv: qkv, probs: probs, shape: shape, write: .overwrite)
       }
     ),
     ("proj 128→128", layers, linear(rows, c, c)),
@@ -133,18 +129,17 @@ func vitBreakdown() -> [(String, Double)] {
       "gelu", 2,
       {
         GELU.forward(out: act, x: hx)
-        GELU.backward(dx: dact, dout: hg, x: hx)
+        GELU.backward(dx: dact, dout: hg, x: hx, write: .overwrite)
       }
     ),
     (
       "prelu", 2,
       {
         PReLU.forward(out: act, x: hx, alpha: 0.5)
-        PReLU.backward(dx: dact, dout: hg, x: hx, alpha: 0.5)
+        PReLU.backward(dx: dact, dout: hg, x: hx, alpha: 0.5, write: .overwrite)
       }
     ),
-    ("residual adds", 3 * layers, { Elementwise.add(out: dx, x, g) }),
-    ("zeroing grad buffers", layers, { for s in scratch { s.zero() } }),
+    ("residual adds and copies", 3 * layers, { Elementwise.add(out: dx, x, g) }),
     (
       "grad norm + AdamW", 1,
       {

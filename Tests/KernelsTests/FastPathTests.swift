@@ -92,6 +92,40 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
     for (name, a) in first { #expect(Self.sameBits(a, second[name]!), "\(name)") }
   }
 
+  /// `.overwrite` gives the values `.accumulate` gives into zeros, without reading the
+  /// buffer first (it starts as NaN, which any read would carry into the result).
+  @Test func overwriteEqualsAccumulateIntoZero() {
+    var rng = RNG(seed: 15, stream: "overwrite")
+    let x = FD.random([37, 24], &rng, scale: 3)
+    let g = FD.random([37, 24], &rng)
+    func both(_ name: String, _ n: Int, _ body: (Tensor, GradientWrite) -> Void) {
+      let (added, written) = (Tensor([n]), Tensor([n], fill: .nan))
+      body(added, .accumulate)
+      body(written, .overwrite)
+      #expect(added.array == written.array, "\(name)")  // == : NaN never equals
+    }
+    both("gelu", x.count) { GELU.backward(dx: $0, dout: g, x: x, write: $1) }
+    both("gelu exact", x.count) { GELU.backwardExact(dx: $0, dout: g, x: x, write: $1) }
+    both("relu", x.count) { ReLU.backward(dx: $0, dout: g, x: x, write: $1) }
+    both("prelu", x.count) { PReLU.backward(dx: $0, dout: g, x: x, alpha: 0.2, write: $1) }
+    let (w, dw) = (FD.random([16, 24], &rng), Tensor([16, 24]))
+    let dy = FD.random([37, 16], &rng)
+    both("linear dx", x.count) { Linear.backward(dx: $0, dw: dw, db: nil, dy: dy, x: x, w: w, dxWrite: $1) }
+    let s = Attention.Shape(batch: 2, time: 9, channels: 8, heads: 2)
+    let qkv = FD.random([2, 9, 24], &rng)
+    let (att, probs, dout) = (Tensor([2, 9, 8]), Tensor([2, 2, 9, 9]), FD.random([2, 9, 8], &rng))
+    Attention.forward(out: att, probs: probs, qkv: qkv, shape: s, causal: true, keyValid: nil)
+    both("attention", qkv.count) {
+      Attention.backward(dqkv: $0, dout: dout, qkv: qkv, probs: probs, shape: s, write: $1)
+    }
+    // In place: an element-wise backward may write its gradient over dout.
+    let (inPlace, expected) = (Tensor(g.shape), Tensor(g.shape))
+    inPlace.copy(from: g)
+    GELU.backward(dx: inPlace, dout: inPlace, x: x, write: .overwrite)
+    GELU.backward(dx: expected, dout: g, x: x)
+    #expect(Self.sameBits(inPlace.array, expected.array))
+  }
+
   static func sameBits(_ a: [Float], _ b: [Float]) -> Bool {
     a.map(\.bitPattern) == b.map(\.bitPattern)
   }
@@ -138,6 +172,19 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
       Linear.forward(y: ly, x: x, w: lw, b: lb)
       Linear.backward(dx: nil, dw: dlw, db: dlb, dy: hg, x: x, w: lw)
       out["linear"] = ly.array + dlw.array + dlb.array
+
+      // Large enough for GEMM to split across threads: by rows (forward, dx, dW) and,
+      // for a product wider than tall, by columns.
+      let (bx, bw, bb) = (FD.random([1040, 64], &rng), FD.random([96, 64], &rng), FD.random([96], &rng))
+      let (by, bdy) = (Tensor([1040, 96]), FD.random([1040, 96], &rng))
+      let (bdx, bdw, bdb) = (Tensor([1040, 64], fill: 1), Tensor([96, 64], fill: 1), Tensor([96], fill: 1))
+      Linear.forward(y: by, x: bx, w: bw, b: bb)
+      Linear.backward(dx: bdx, dw: bdw, db: bdb, dy: bdy, x: bx, w: bw)
+      let (wide, wb) = (Tensor([40, 2000]), FD.random([64, 2000], &rng))
+      GEMM.multiply(
+        transA: true, transB: false, m: 40, n: 2000, k: 64, a: bx.data, lda: 64,
+        b: wb.data, ldb: 2000, c: wide.data, ldc: 2000)
+      out["linear split"] = by.array + bdx.array + bdw.array + bdb.array + wide.array
 
       let s = Attention.Shape(batch: 4, time: 13, channels: 16, heads: 2)
       let qkv = FD.random([4, 13, 48], &rng)

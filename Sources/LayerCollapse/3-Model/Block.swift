@@ -9,7 +9,6 @@ enum MLP {
 
 /// Gradient scratch shared by all blocks (only one block runs backward at a time).
 final class BlockScratch {
-  let dmid: Tensor  // (B, T, C)
   let dln: Tensor  // (B, T, C): d(ln2), then d(ln1)
   let dqkv: Tensor  // (B, T, 3C)
   let datt: Tensor  // (B, T, C)
@@ -18,7 +17,6 @@ final class BlockScratch {
   let ddrop: Tensor  // (B, T, H)
 
   init(rows: Int, c: Int, h: Int) {
-    dmid = Tensor([rows, c])
     dln = Tensor([rows, c])
     dqkv = Tensor([rows, 3 * c])
     datt = Tensor([rows, c])
@@ -179,52 +177,52 @@ final class Block {
 
   // MARK: backward
 
-  /// dout: (B, T, C) gradient of this block's output -> dx += gradient of its input.
-  /// Mirrors `forward` in reverse. `dropout` must be what forward used.
+  /// dout: (B, T, C) gradient of this block's output -> dx = gradient of its input
+  /// (overwritten; `dx` must not be `dout`). Mirrors `forward` in reverse. `dropout` must be
+  /// what forward used. Scratch buffers are overwritten too, so nothing needs zeroing.
   func backward(dx: Tensor, dout: Tensor, x: Tensor, dropout: Float, scratch s: BlockScratch) {
-    // out = mid + mlp(ln2(mid)): dmid = dout + (through ln2 and the MLP).
-    let dmid = s.dmid
-    dmid.copy(from: dout)
-    s.dln.zero()
+    // out = mid + mlp(ln2(mid)): dmid = dout + (through ln2 and the MLP), built in dx.
+    dx.copy(from: dout)
     mlpBackward(dln2: s.dln, dout: dout, dropout: dropout, scratch: s)
     LayerNorm.backward(
-      dx: dmid, dweight: ln2W.grad, dbias: ln2B.grad, dout: s.dln, x: mid, weight: ln2W.value,
+      dx: dx, dweight: ln2W.grad, dbias: ln2B.grad, dout: s.dln, x: mid, weight: ln2W.value,
       mean: ln2Mean, rstd: ln2Rstd)
-    // mid = x + proj(attn(ln1(x))): dx += dmid, and through the attention branch.
-    Elementwise.accumulate(dx, dmid)
-    s.datt.zero()
-    Linear.backward(dx: s.datt, dw: projW.grad, db: projB.grad, dy: dmid, x: att, w: projW.value)
-    s.dqkv.zero()
-    Attention.backward(dqkv: s.dqkv, dout: s.datt, qkv: qkv, probs: probs, shape: shape)
-    s.dln.zero()
-    Linear.backward(dx: s.dln, dw: qkvW.grad, db: qkvB.grad, dy: s.dqkv, x: ln1, w: qkvW.value)
+    // mid = x + proj(attn(ln1(x))): dx = dmid + (through the attention branch and ln1).
+    Linear.backward(
+      dx: s.datt, dw: projW.grad, db: projB.grad, dy: dx, x: att, w: projW.value, dxWrite: .overwrite)
+    Attention.backward(dqkv: s.dqkv, dout: s.datt, qkv: qkv, probs: probs, shape: shape, write: .overwrite)
+    Linear.backward(
+      dx: s.dln, dw: qkvW.grad, db: qkvB.grad, dy: s.dqkv, x: ln1, w: qkvW.value, dxWrite: .overwrite)
     LayerNorm.backward(
       dx: dx, dweight: ln1W.grad, dbias: ln1B.grad, dout: s.dln, x: x, weight: ln1W.value,
       mean: ln1Mean, rstd: ln1Rstd)
   }
 
-  /// dout: (B, T, C) gradient of the MLP output -> dln2 += gradient of its input.
+  /// dout: (B, T, C) gradient of the MLP output -> dln2 = gradient of its input (overwritten).
   private func mlpBackward(dln2: Tensor, dout: Tensor, dropout: Float, scratch s: BlockScratch) {
     switch mlp {
     case .collapsed(let w, let b):
-      Linear.backward(dx: dln2, dw: w.grad, db: b.grad, dy: dout, x: ln2, w: w.value)
+      Linear.backward(dx: dln2, dw: w.grad, db: b.grad, dy: dout, x: ln2, w: w.value, dxWrite: .overwrite)
     case .full(let fc1W, let fc1B, let fc2W, let fc2B, let act, let alpha):
       let fc2In = dropout > 0 ? dropped : activated
-      s.dact.zero()
       let dfc2In = dropout > 0 ? s.ddrop : s.dact
-      if dropout > 0 { s.ddrop.zero() }
-      Linear.backward(dx: dfc2In, dw: fc2W.grad, db: fc2B.grad, dy: dout, x: fc2In, w: fc2W.value)
-      if dropout > 0 { Dropout.backward(dx: s.dact, dout: s.ddrop, mask: dropMask) }
-      s.dhidden.zero()
+      Linear.backward(
+        dx: dfc2In, dw: fc2W.grad, db: fc2B.grad, dy: dout, x: fc2In, w: fc2W.value, dxWrite: .overwrite)
+      if dropout > 0 {
+        s.dact.zero()
+        Dropout.backward(dx: s.dact, dout: s.ddrop, mask: dropMask)
+      }
       switch act {
-      case .gelu: GELU.backward(dx: s.dhidden, dout: s.dact, x: hidden)
-      case .geluExact: GELU.backwardExact(dx: s.dhidden, dout: s.dact, x: hidden)
-      case .relu: ReLU.backward(dx: s.dhidden, dout: s.dact, x: hidden)
+      case .gelu: GELU.backward(dx: s.dhidden, dout: s.dact, x: hidden, write: .overwrite)
+      case .geluExact: GELU.backwardExact(dx: s.dhidden, dout: s.dact, x: hidden, write: .overwrite)
+      case .relu: ReLU.backward(dx: s.dhidden, dout: s.dact, x: hidden, write: .overwrite)
       case .prelu:
         let a = alpha!
-        a.grad.data[0] += PReLU.backward(dx: s.dhidden, dout: s.dact, x: hidden, alpha: a.value[0])
+        a.grad.data[0] += PReLU.backward(
+          dx: s.dhidden, dout: s.dact, x: hidden, alpha: a.value[0], write: .overwrite)
       }
-      Linear.backward(dx: dln2, dw: fc1W.grad, db: fc1B.grad, dy: s.dhidden, x: ln2, w: fc1W.value)
+      Linear.backward(
+        dx: dln2, dw: fc1W.grad, db: fc1B.grad, dy: s.dhidden, x: ln2, w: fc1W.value, dxWrite: .overwrite)
     }
   }
 }

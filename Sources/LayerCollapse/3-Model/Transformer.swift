@@ -276,7 +276,6 @@ public final class Transformer {
       weight: lnfW.value, mean: ws.lnfMean, rstd: ws.lnfRstd)
     // blocks, last to first
     for i in stride(from: blocks.count - 1, through: 0, by: -1) {
-      dx.zero()
       blocks[i].backward(dx: dx, dout: dout, x: ws.streams[i], dropout: ws.dropout, scratch: ws.scratch)
       swap(&dout, &dx)
     }
