@@ -162,10 +162,7 @@ public enum PReLU {
     let add = write == .accumulate
     Parallel.forEach(chunks, grain: 4) { ci in
       var lanes = Float8(repeating: 0)
-      var i = ci * chunk
-      let end = min(n, i + chunk)
-      while i < end {
-        let m = min(8, end - i)
+      vectorLoop(ci * chunk, min(n, (ci + 1) * chunk)) { i, m in
         let v = load8(xp + i, m)
         let gv = load8(g + i, m)
         let negative = v .<= 0
@@ -174,7 +171,6 @@ public enum PReLU {
           let scaled = gv.replacing(with: gv * alpha, where: .!(v .> 0))
           store8(add ? load8(d + i, m) + scaled : scaled, d + i, m)
         }
-        i += 8
       }
       partial[ci] = Double(sum8(lanes))
     }

@@ -90,11 +90,8 @@ public enum Attention {
           let prow = p + i * t
           let drow = dp + i * t
           let dot = Softmax.dot(drow, prow, t)
-          var j = 0
-          while j < t {
-            let m = min(8, t - j)
+          vectorLoop(0, t) { j, m in
             store8(load8(prow + j, m) * (load8(drow + j, m) - dot), drow + j, m)
-            j += 8
           }
         }
         // dQ += scale · dS · K ; dK += scale · dSᵀ · Q

@@ -18,10 +18,7 @@ public enum Elementwise {
     /// Calls `body(i, lanes)` for i = 8·block, lanes = 8 except for the last block of `0..<n`.
     @inline(__always)
     func vectors(_ body: (_ i: Int, _ lanes: Int) -> Void) {
-      for block in blocks {
-        let i = block * 8
-        body(i, min(8, n - i))
-      }
+      vectorLoop(blocks.lowerBound * 8, min(n, blocks.upperBound * 8), body)
     }
   }
 

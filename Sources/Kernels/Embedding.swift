@@ -29,11 +29,8 @@ public enum Embedding {
   /// dst[0..<c] += src[0..<c].
   @inline(__always)
   static func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ c: Int) {
-    var j = 0
-    while j < c {
-      let m = min(8, c - j)
+    vectorLoop(0, c) { j, m in
       store8(load8(dst + j, m) + load8(src + j, m), dst + j, m)
-      j += 8
     }
   }
 }

@@ -70,6 +70,21 @@ public enum FastMath {
   }
 }
 
+/// Calls `body(i, lanes)` for i = start, start + 8, ... < end: first every whole vector
+/// with `lanes` the constant 8, then the shorter last one, if any. Inlined, the whole
+/// vectors' `load8(p, lanes)` and `store8(v, p, lanes)` become single vector moves; with a
+/// variable `lanes` the compiler merged both paths and split divisions into scalars
+/// (GELU forward ran 2.3× slower, PReLU forward 6×).
+@inline(__always)
+func vectorLoop(_ start: Int, _ end: Int, _ body: (_ i: Int, _ lanes: Int) -> Void) {
+  var i = start
+  while i + 8 <= end {
+    body(i, 8)
+    i += 8
+  }
+  if i < end { body(i, end - i) }
+}
+
 /// The first `lanes` (1...8) values at p, the rest zero.
 @inline(__always)
 func load8(_ p: UnsafePointer<Float>, _ lanes: Int) -> Float8 {

@@ -18,27 +18,17 @@ public enum LayerNorm {
       for r in range {
         let row = xp + r * c
         var acc = Float8(repeating: 0)
-        var i = 0
-        while i < c {
-          acc += load8(row + i, min(8, c - i))
-          i += 8
-        }
+        vectorLoop(0, c) { i, n in acc += load8(row + i, n) }
         let m = sum8(acc) / Float(c)
         acc = Float8(repeating: 0)
-        i = 0
-        while i < c {
-          let n = min(8, c - i)
+        vectorLoop(0, c) { i, n in
           let d = (load8(row + i, n) - m).replacing(with: 0, where: Softmax.lanes(n))
           acc += d * d
-          i += 8
         }
         let s = 1 / (sum8(acc) / Float(c) + epsilon).squareRoot()
         let o = op + r * c
-        i = 0
-        while i < c {
-          let n = min(8, c - i)
+        vectorLoop(0, c) { i, n in
           store8((load8(row + i, n) - m) * s * load8(w + i, n) + load8(b + i, n), o + i, n)
-          i += 8
         }
         mp[r] = m
         sp[r] = s
@@ -68,24 +58,18 @@ public enum LayerNorm {
         let (m, s) = (mp[r], sp[r])
         var sumD = Float8(repeating: 0)
         var sumDX = Float8(repeating: 0)
-        var i = 0
-        while i < c {
-          let n = min(8, c - i)
+        vectorLoop(0, c) { i, n in
           let xhat = (load8(row + i, n) - m) * s
           let dxhat = load8(g + i, n) * load8(w + i, n)
           sumD += dxhat
           sumDX += dxhat * xhat
-          i += 8
         }
         let meanD = sum8(sumD) / Float(c)
         let meanDX = sum8(sumDX) / Float(c)
-        i = 0
-        while i < c {
-          let n = min(8, c - i)
+        vectorLoop(0, c) { i, n in
           let xhat = (load8(row + i, n) - m) * s
           let dxhat = load8(g + i, n) * load8(w + i, n)
           store8(load8(d + i, n) + s * (dxhat - meanD - xhat * meanDX), d + i, n)
-          i += 8
         }
       }
     }
@@ -105,13 +89,10 @@ public enum LayerNorm {
       for r in 0..<rows {
         let (row, g) = (xp + r * c + j0, gp + r * c + j0)
         let (m, s) = (mp[r], sp[r])
-        var i = 0
-        while i < width {
-          let n = min(8, width - i)
+        vectorLoop(0, width) { i, n in
           let gv = load8(g + i, n)
           store8(load8(accW + i, n) + gv * ((load8(row + i, n) - m) * s), accW + i, n)
           store8(load8(accB + i, n) + gv, accB + i, n)
-          i += 8
         }
       }
       for i in 0..<width {

@@ -25,13 +25,10 @@ enum Reduce {
           }
           continue
         }
-        var j = j0
-        while j < j0 + width {
-          let lanes = min(8, j0 + width - j)
+        vectorLoop(j0, j0 + width) { j, lanes in
           var s = Float8()
           for r in 0..<rows { s += load8(a + r * lda + j, lanes) }
           for l in 0..<lanes { out[j + l] += s[l] }
-          j += 8
         }
       }
     }

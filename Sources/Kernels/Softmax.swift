@@ -17,12 +17,9 @@ public enum Softmax {
     _ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ c: Int
   ) -> (max: Float, sum: Float) {
     var mx8 = Float8(repeating: -.infinity)
-    var i = 0
-    while i < c {
-      let m = min(8, c - i)
+    vectorLoop(0, c) { i, m in
       let v = m == 8 ? load8(x + i) : load8(x + i, m).replacing(with: -.infinity, where: lanes(m))
       mx8 = mx8.replacing(with: v, where: v .> mx8)
-      i += 8
     }
     let mx = max8(mx8)
     if mx == -Float.infinity {  // every entry masked: no probability mass anywhere
@@ -30,21 +27,15 @@ public enum Softmax {
       return (mx, 0)
     }
     var sum8v = Float8(repeating: 0)
-    i = 0
-    while i < c {
-      let m = min(8, c - i)
+    vectorLoop(0, c) { i, m in
       let e = FastMath.exp(load8(x + i, m) - mx).replacing(with: 0, where: lanes(m))
       store8(e, out + i, m)
       sum8v += e
-      i += 8
     }
     let sum = sum8(sum8v)
     let inv = 1 / sum
-    i = 0
-    while i < c {
-      let m = min(8, c - i)
+    vectorLoop(0, c) { i, m in
       store8(load8(out + i, m) * inv, out + i, m)
-      i += 8
     }
     return (mx, sum)
   }
@@ -70,12 +61,9 @@ public enum Softmax {
     _ c: Int
   ) {
     let dot = dot(g, p, c)
-    var i = 0
-    while i < c {
-      let m = min(8, c - i)
+    vectorLoop(0, c) { i, m in
       let pv = load8(p + i, m)
       store8(load8(dx + i, m) + pv * (load8(g + i, m) - dot), dx + i, m)
-      i += 8
     }
   }
 
@@ -83,11 +71,8 @@ public enum Softmax {
   @inline(__always)
   static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: Int) -> Float {
     var acc = Float8(repeating: 0)
-    var i = 0
-    while i < c {
-      let m = min(8, c - i)
+    vectorLoop(0, c) { i, m in
       acc += load8(a + i, m) * load8(b + i, m)
-      i += 8
     }
     return sum8(acc)
   }
@@ -149,11 +134,8 @@ public enum CrossEntropy {
         for r in rows where tp[r] != ignoreIndex {
           let p = pp + r * v
           let d = dp + r * v
-          var i = 0
-          while i < v {
-            let m = min(8, v - i)
+          vectorLoop(0, v) { i, m in
             store8(load8(d + i, m) + load8(p + i, m) * scale, d + i, m)
-            i += 8
           }
           d[Int(tp[r])] -= scale
         }
