@@ -160,7 +160,7 @@ public enum PReLU {
     defer { partial.deallocate() }
     let (d, g, xp) = (dx?.data, UnsafePointer(dout.data), UnsafePointer(x.data))
     let add = write == .accumulate
-    Parallel.forEach(chunks, grain: 4) { ci in
+    Parallel.forEach(chunks, grain: Elementwise.grain / chunk) { ci in
       var lanes = Float8(repeating: 0)
       vectorLoop(ci * chunk, min(n, (ci + 1) * chunk)) { i, m in
         let v = load8(xp + i, m)

@@ -30,7 +30,7 @@ public enum Attention {
     precondition(keyValid == nil || keyValid!.count == b * t, "attention: key mask length")
     let scale = 1 / Float(hs).squareRoot()
     let (qkvp, pp, op) = (UnsafePointer(qkv.data), probs.data, out.data)
-    Parallel.forEach(b * nh) { bh in
+    Parallel.forEach(b * nh, grain: pairsPerPart(t, hs)) { bh in
       let (bi, h) = (bh / nh, bh % nh)
       let q = qkvp + bi * t * 3 * c + h * hs
       let p = pp + bh * t * t
@@ -68,7 +68,7 @@ public enum Attention {
     let (qkvp, dqkvp, pp, gp) = (
       UnsafePointer(qkv.data), dqkv.data, UnsafePointer(probs.data), UnsafePointer(dout.data)
     )
-    Parallel.forRanges(b * nh) { pairs in
+    Parallel.forRanges(b * nh, grain: pairsPerPart(t, hs)) { pairs in
       let dp = UnsafeMutablePointer<Float>.allocate(capacity: max(t * t, 1))
       defer { dp.deallocate() }
       for bh in pairs {
@@ -104,6 +104,10 @@ public enum Attention {
       }
     }
   }
+
+  /// (batch, head) pairs per part of the parallel loops: about 2²¹ multiply-adds (T²·hs
+  /// per pair and product) each, so a part is worth waking a second core for.
+  static func pairsPerPart(_ t: Int, _ hs: Int) -> Int { max(1, (1 << 21) / max(t * t * hs, 1)) }
 
   /// Naive reference forward (loops, Double accumulation) for tests.
   public static func referenceForward(

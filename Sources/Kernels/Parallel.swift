@@ -21,6 +21,10 @@ public enum Parallel {
   /// Calls `body` on consecutive ranges covering `0..<count`, in parallel when there are
   /// at least two threads and each part gets at least `grain` items. Parts must not start
   /// parallel loops of their own (products inside use `GEMM.multiplyOnThisThread`).
+  ///
+  /// Grains are set so that a part holds roughly 0.1 ms of work: on a virtual machine, an
+  /// idle core takes tens of microseconds to wake, so splitting anything smaller (a batch-1
+  /// forward pass, say) made two threads slower than one.
   @inline(__always)
   public static func forRanges(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
     let parts = min(threads, count / max(grain, 1))

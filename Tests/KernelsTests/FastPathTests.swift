@@ -133,7 +133,9 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
   static func runKernels(threads: Int) -> [String: [Float]] {
     Parallel.$limit.withValue(threads) {
       var rng = RNG(seed: 14, stream: "threads")
-      let (rows, c, h) = (520, 40, 72)
+      // Sizes above every grain (Elementwise.grain, LayerNorm's and Softmax's 2¹⁶ elements,
+      // GEMM.splitWork, Attention.pairsPerPart), so each kernel really splits.
+      let (rows, c, h) = (4100, 72, 136)
       let x = FD.random([rows, c], &rng)
       let w = FD.random([c], &rng)
       let b = FD.random([c], &rng)
@@ -173,24 +175,23 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
       Linear.backward(dx: nil, dw: dlw, db: dlb, dy: hg, x: x, w: lw)
       out["linear"] = ly.array + dlw.array + dlb.array
 
-      // Large enough for GEMM to split across threads: by rows (forward, dx, dW) and,
-      // for a product wider than tall, by columns.
-      let (bx, bw, bb) = (FD.random([1040, 64], &rng), FD.random([96, 64], &rng), FD.random([96], &rng))
-      let (by, bdy) = (Tensor([1040, 96]), FD.random([1040, 96], &rng))
-      let (bdx, bdw, bdb) = (Tensor([1040, 64], fill: 1), Tensor([96, 64], fill: 1), Tensor([96], fill: 1))
+      // GEMM splits by rows (forward, dx, dW) and, for a product wider than tall, by columns.
+      let (bx, bw, bb) = (FD.random([4000, 64], &rng), FD.random([96, 64], &rng), FD.random([96], &rng))
+      let (by, bdy) = (Tensor([4000, 96]), FD.random([4000, 96], &rng))
+      let (bdx, bdw, bdb) = (Tensor([4000, 64], fill: 1), Tensor([96, 64], fill: 1), Tensor([96], fill: 1))
       Linear.forward(y: by, x: bx, w: bw, b: bb)
       Linear.backward(dx: bdx, dw: bdw, db: bdb, dy: bdy, x: bx, w: bw)
-      let (wide, wb) = (Tensor([40, 2000]), FD.random([64, 2000], &rng))
+      let (wide, wa, wb) = (Tensor([40, 2000]), FD.random([256, 40], &rng), FD.random([256, 2000], &rng))
       GEMM.multiply(
-        transA: true, transB: false, m: 40, n: 2000, k: 64, a: bx.data, lda: 64,
+        transA: true, transB: false, m: 40, n: 2000, k: 256, a: wa.data, lda: 40,
         b: wb.data, ldb: 2000, c: wide.data, ldc: 2000)
       out["linear split"] = by.array + bdx.array + bdw.array + bdb.array + wide.array
 
-      let s = Attention.Shape(batch: 4, time: 13, channels: 16, heads: 2)
-      let qkv = FD.random([4, 13, 48], &rng)
-      let (att, ap, dqkv) = (Tensor([4, 13, 16]), Tensor([4, 2, 13, 13]), Tensor([4, 13, 48]))
+      let s = Attention.Shape(batch: 16, time: 64, channels: 64, heads: 4)
+      let qkv = FD.random([16, 64, 192], &rng)
+      let (att, ap, dqkv) = (Tensor([16, 64, 64]), Tensor([16, 4, 64, 64]), Tensor([16, 64, 192]))
       Attention.forward(out: att, probs: ap, qkv: qkv, shape: s, causal: true, keyValid: nil)
-      Attention.backward(dqkv: dqkv, dout: FD.random([4, 13, 16], &rng), qkv: qkv, probs: ap, shape: s)
+      Attention.backward(dqkv: dqkv, dout: FD.random([16, 64, 64], &rng), qkv: qkv, probs: ap, shape: s)
       out["attention"] = att.array + ap.array + dqkv.array
 
       let sum = Tensor([rows, c])
