@@ -1,5 +1,3 @@
-import Dispatch
-
 /// The kernels' parallel loops, matrix products included, on as many threads as
 /// `BLASThreads.count` (the user's `OPENBLAS_NUM_THREADS`) allows; with one thread
 /// everything runs inline on the caller.
@@ -22,9 +20,8 @@ public enum Parallel {
   /// at least two threads and each part gets at least `grain` items. Parts must not start
   /// parallel loops of their own (products inside use `GEMM.multiplyOnThisThread`).
   ///
-  /// Grains are set so that a part holds roughly 0.1 ms of work: on a virtual machine, an
-  /// idle core takes tens of microseconds to wake, so splitting anything smaller (a batch-1
-  /// forward pass, say) made two threads slower than one.
+  /// Grains are set so that a part holds at least some 50 µs of work: handing a part to
+  /// `ThreadPool`'s spinning worker costs about 5 µs.
   @inline(__always)
   public static func forRanges(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
     let parts = min(threads, count / max(grain, 1))
@@ -34,12 +31,7 @@ public enum Parallel {
     }
     // The parts write disjoint memory (the caller's contract), so sharing `body` across
     // threads is safe although the compiler cannot prove it.
-    withoutActuallyEscaping(body) { body in
-      let shared = UncheckedSendable(body)
-      DispatchQueue.concurrentPerform(iterations: parts) { i in
-        shared.value((count * i / parts)..<(count * (i + 1) / parts))
-      }
-    }
+    ThreadPool.shared.run(parts: parts) { i in body((count * i / parts)..<(count * (i + 1) / parts)) }
   }
 
   /// Calls `body(i)` for every `i` in `0..<count`, parts as in `forRanges`.
@@ -49,10 +41,4 @@ public enum Parallel {
       for i in range { body(i) }
     }
   }
-}
-
-/// A value handed to other threads on the caller's promise that it is used safely.
-struct UncheckedSendable<T>: @unchecked Sendable {
-  let value: T
-  init(_ value: T) { self.value = value }
 }

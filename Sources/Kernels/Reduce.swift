@@ -7,7 +7,7 @@ enum Reduce {
   static func addColumnSums(
     _ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, rows: Int, cols: Int, lda: Int
   ) {
-    Parallel.forRanges((cols + 31) / 32, grain: max(1, (1 << 17) / max(rows * 32, 1))) { blocks in
+    Parallel.forRanges((cols + 31) / 32, grain: max(1, (1 << 16) / max(rows * 32, 1))) { blocks in
       for block in blocks {
         let j0 = block * 32
         let width = min(32, cols - j0)
