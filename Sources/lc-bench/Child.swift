@@ -29,7 +29,7 @@ let childUsage: String = """
          lc-bench --train-only SHAPE [options]     time training steps, print one JSON line
          lc-bench --infer-only SHAPE [options]     time forward passes, print one JSON line
   SHAPE: vit, encoder or gpt. Options:
-    --threads N         OpenBLAS and kernel threads (default 1)
+    --threads N         kernel threads, matrix products included (default 1)
     --warmup W          untimed steps (passes) before timing (default 2)
     --steps K           timed steps; with --infer-only one per --batch, or one for all
                         (default 10; without --batch: K at batch 256, 10·K at batch 1)

@@ -244,7 +244,7 @@ func compareWithPyTorch(
   if torchSide != nil {
     print(
       "Both sides load the same checkpoint and batch files (written here, read by scripts/torch_bench.py through"
-        + " torch_reference.py's builder), fp32, the same thread count (OpenBLAS threads / torch.set_num_threads)."
+        + " torch_reference.py's builder), fp32, the same thread count (our kernel threads / torch.set_num_threads)."
     )
     print(
       "Each measurement is a process of its own (peak RSS = its VmHWM); \(s.rounds) round(s) per configuration,"
