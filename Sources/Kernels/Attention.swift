@@ -105,9 +105,9 @@ public enum Attention {
     }
   }
 
-  /// (batch, head) pairs per part of the parallel loops: about 2²⁰ multiply-adds (T²·hs
+  /// (batch, head) pairs per part of the parallel loops: about 2¹⁸ multiply-adds (T²·hs
   /// per pair and product) each, so a part is worth waking a second core for.
-  static func pairsPerPart(_ t: Int, _ hs: Int) -> Int { max(1, (1 << 20) / max(t * t * hs, 1)) }
+  static func pairsPerPart(_ t: Int, _ hs: Int) -> Int { max(1, (1 << 18) / max(t * t * hs, 1)) }
 
   /// Naive reference forward (loops, Double accumulation) for tests.
   public static func referenceForward(

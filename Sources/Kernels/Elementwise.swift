@@ -8,7 +8,7 @@
 /// parallel loop instead (one closure called per vector) ran GELU 2.4× slower.
 public enum Elementwise {
   /// Smallest number of elements worth a thread of its own (see `Parallel.forRanges`).
-  static let grain = 1 << 16
+  static let grain = 1 << 14
 
   /// The vectors of one part: blocks of 8 elements, the last one possibly shorter.
   struct Part {

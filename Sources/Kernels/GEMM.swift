@@ -8,10 +8,10 @@ import Synchronization
 /// matrices as stored (so a transposed A of shape (k, m) has `lda ≥ m`).
 public enum GEMM {
   /// Splits a product across `Parallel.threads` when each part would still hold at least
-  /// this much work (m·n·k, ~50 µs on one core): below it a part costs more to hand out
+  /// this much work (m·n·k, ~12 µs on one core): below it a part costs more to hand out
   /// than it saves, and OpenBLAS switches small products to other kernels (other
   /// summation orders).
-  static let splitWork = 1 << 22
+  static let splitWork = 1 << 20
 
   /// The product on `Parallel.threads` threads: C is cut into blocks of whole rows (or of
   /// whole columns, when it is wider than tall), and each block is one single-threaded

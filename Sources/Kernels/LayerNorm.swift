@@ -14,7 +14,7 @@ public enum LayerNorm {
     precondition(bias.count == c && x.count == rows * c, "layernorm: x \(x.shape), weight \(weight.shape)")
     let (xp, op, mp, sp) = (UnsafePointer(x.data), out.data, mean.data, rstd.data)
     let (w, b) = (UnsafePointer(weight.data), UnsafePointer(bias.data))
-    Parallel.forRanges(rows, grain: max(1, (1 << 15) / c)) { range in
+    Parallel.forRanges(rows, grain: max(1, (1 << 13) / c)) { range in
       for r in range {
         let row = xp + r * c
         var acc = Float8(repeating: 0)
@@ -52,7 +52,7 @@ public enum LayerNorm {
     let (xp, gp, dp) = (UnsafePointer(x.data), UnsafePointer(dout.data), dx.data)
     let (w, mp, sp) = (UnsafePointer(weight.data), UnsafePointer(mean.data), UnsafePointer(rstd.data))
     // dx̂ = dout·w; dx = s·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))
-    Parallel.forRanges(rows, grain: max(1, (1 << 15) / c)) { range in
+    Parallel.forRanges(rows, grain: max(1, (1 << 13) / c)) { range in
       for r in range {
         let (row, g, d) = (xp + r * c, gp + r * c, dp + r * c)
         let (m, s) = (mp[r], sp[r])

@@ -4,7 +4,7 @@ public enum Softmax {
   public static func forward(out: Tensor, x: Tensor, columns c: Int) {
     precondition(out.count == x.count && x.count % c == 0, "softmax shapes")
     let (o, xp) = (out.data, UnsafePointer(x.data))
-    Parallel.forRanges(x.count / c, grain: max(1, (1 << 15) / c)) { rows in
+    Parallel.forRanges(x.count / c, grain: max(1, (1 << 13) / c)) { rows in
       for r in rows { row(o + r * c, xp + r * c, c) }
     }
   }
@@ -49,7 +49,7 @@ public enum Softmax {
   /// dx += p ⊙ (dout − Σ dout·p), with p the forward output.
   public static func backward(dx: Tensor, dout: Tensor, out p: Tensor, columns c: Int) {
     let (d, g, pp) = (dx.data, UnsafePointer(dout.data), UnsafePointer(p.data))
-    Parallel.forRanges(p.count / c, grain: max(1, (1 << 15) / c)) { rows in
+    Parallel.forRanges(p.count / c, grain: max(1, (1 << 13) / c)) { rows in
       for r in rows { rowBackward(d + r * c, g + r * c, pp + r * c, c) }
     }
   }
@@ -102,7 +102,7 @@ public enum CrossEntropy {
     // Rows in parallel; the mean is summed afterwards in row order.
     let (lp, pp, xp) = (losses.data, probs.data, UnsafePointer(logits.data))
     targets.withUnsafeBufferPointer { tp in
-      Parallel.forRanges(n, grain: max(1, (1 << 15) / v)) { rows in
+      Parallel.forRanges(n, grain: max(1, (1 << 13) / v)) { rows in
         for r in rows {
           let x = xp + r * v
           let (mx, sum) = Softmax.row(pp + r * v, x, v)
@@ -130,7 +130,7 @@ public enum CrossEntropy {
     let v = probs.lastDim
     let (dp, pp) = (dlogits.data, UnsafePointer(probs.data))
     targets.withUnsafeBufferPointer { tp in
-      Parallel.forRanges(probs.count / v, grain: max(1, (1 << 15) / v)) { rows in
+      Parallel.forRanges(probs.count / v, grain: max(1, (1 << 13) / v)) { rows in
         for r in rows where tp[r] != ignoreIndex {
           let p = pp + r * v
           let d = dp + r * v

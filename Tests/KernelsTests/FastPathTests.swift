@@ -133,7 +133,7 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
   static func runKernels(threads: Int) -> [String: [Float]] {
     Parallel.$limit.withValue(threads) {
       var rng = RNG(seed: 14, stream: "threads")
-      // Sizes above every grain (Elementwise.grain, LayerNorm's and Softmax's 2¹⁵ elements,
+      // Sizes above every grain (Elementwise.grain, LayerNorm's and Softmax's 2¹³ elements,
       // GEMM.splitWork, Attention.pairsPerPart), so each kernel really splits.
       let (rows, c, h) = (4100, 72, 136)
       let x = FD.random([rows, c], &rng)
