@@ -7,8 +7,8 @@ import Synchronization
 #endif
 
 /// The threads behind `Parallel`: the caller runs part 0 of a job and each worker thread
-/// one further part. Between jobs a worker spins for a while (`spinLimit` checks, a few
-/// milliseconds) before it sleeps on a condition variable: a training step or a forward
+/// one further part. Between jobs a worker spins for a while (`spinNanoseconds`, 1 ms)
+/// before it sleeps on a condition variable: a training step or a forward
 /// pass hands out its next job within microseconds, and waking a sleeping core on a
 /// virtual machine takes tens of microseconds, more than a small kernel's whole part.
 /// (Measured here, two parts of 84 µs: 87 µs in all through this pool, 137 µs through
@@ -21,8 +21,11 @@ import Synchronization
 final class ThreadPool: @unchecked Sendable {
   static let shared = ThreadPool()
 
-  /// Checks of an idle worker before it sleeps.
-  static let spinLimit = 1 << 17
+  /// How long an idle worker spins before it sleeps, in nanoseconds. Bounded by the clock,
+  /// not by a count of checks: when another process shares the core, each `sched_yield`
+  /// can hand it a whole time slice, and a count would then keep a finished process's
+  /// worker competing for that core for seconds (seen: it halved a benchmark's child).
+  static let spinNanoseconds: UInt64 = 1_000_000
 
   /// The job in one word, `count << 16 | parts`: stored (release) to start a job, and
   /// workers wait for it to change (acquire). One word, so a worker never pairs one job's
@@ -100,11 +103,18 @@ final class ThreadPool: @unchecked Sendable {
     var seen = start
     while true {
       var spins = 0
+      var deadline: UInt64 = 0
       var now = job.load(ordering: .acquiring)
       while now == seen {
         spins += 1
-        if spins < Self.spinLimit {
-          if spins & 15 == 0 { sched_yield() }
+        if spins & 15 != 0 {
+          now = job.load(ordering: .acquiring)
+          continue
+        }
+        let clock = monotonicNanoseconds()
+        if deadline == 0 { deadline = clock + Self.spinNanoseconds }
+        if clock < deadline {
+          sched_yield()
           now = job.load(ordering: .acquiring)
           continue
         }
@@ -129,6 +139,12 @@ final class ThreadPool: @unchecked Sendable {
   private func runPart(_ index: Int) {
     body!(index)
   }
+}
+
+private func monotonicNanoseconds() -> UInt64 {
+  var t = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &t)
+  return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
 }
 
 private final class WorkerContext {
