@@ -17,39 +17,44 @@ public enum Attention {
     public var headSize: Int { channels / heads }
   }
 
-  /// qkv: (B, T, 3C) -> out: (B, T, C); caches probs: (B, H, T, T).
+  /// qkv: (B, T, 3C) -> out: (B, T, C); caches probs: (B, H, T, T) for backward, or,
+  /// when `probs` is nil (no backward will follow), keeps each head's (T, T) in scratch.
   /// `causal` hides keys after the query; `keyValid` (B·T, true = real token) hides padding.
   /// A query that can see no key at all gets a zero output.
   /// (batch, head) pairs run in parallel; each writes only its own probs and out columns.
   public static func forward(
-    out: Tensor, probs: Tensor, qkv: Tensor, shape s: Shape, causal: Bool, keyValid: [Bool]?
+    out: Tensor, probs: Tensor?, qkv: Tensor, shape s: Shape, causal: Bool, keyValid: [Bool]?
   ) {
     let (b, t, c, nh, hs) = (s.batch, s.time, s.channels, s.heads, s.headSize)
     precondition(qkv.count == b * t * 3 * c && out.count == b * t * c, "attention: qkv \(qkv.shape), out \(out.shape)")
-    precondition(probs.count == b * nh * t * t, "attention: probs \(probs.shape)")
+    precondition(probs == nil || probs!.count == b * nh * t * t, "attention: probs \(probs!.shape)")
     precondition(keyValid == nil || keyValid!.count == b * t, "attention: key mask length")
     let scale = 1 / Float(hs).squareRoot()
-    let (qkvp, pp, op) = (UnsafePointer(qkv.data), probs.data, out.data)
-    Parallel.forEach(b * nh, grain: pairsPerPart(t, hs)) { bh in
-      let (bi, h) = (bh / nh, bh % nh)
-      let q = qkvp + bi * t * 3 * c + h * hs
-      let p = pp + bh * t * t
-      // (T, hs) · (T, hs)ᵀ -> (T, T) scores
-      GEMM.multiplyOnThisThread(
-        transA: false, transB: true, m: t, n: t, k: hs, alpha: scale,
-        a: q, lda: 3 * c, b: q + c, ldb: 3 * c, c: p, ldc: t)
-      for i in 0..<t {
-        let row = p + i * t
-        if causal { for j in (i + 1)..<max(i + 1, t) { row[j] = -.infinity } }
-        if let valid = keyValid {
-          for j in 0..<t where !valid[bi * t + j] { row[j] = -.infinity }
+    let (qkvp, kept, op) = (UnsafePointer(qkv.data), probs?.data, out.data)
+    Parallel.forRanges(b * nh, grain: pairsPerPart(t, hs)) { pairs in
+      let scratch = kept == nil ? UnsafeMutablePointer<Float>.allocate(capacity: max(t * t, 1)) : nil
+      defer { scratch?.deallocate() }
+      for bh in pairs {
+        let (bi, h) = (bh / nh, bh % nh)
+        let q = qkvp + bi * t * 3 * c + h * hs
+        let p = kept.map { $0 + bh * t * t } ?? scratch!
+        // (T, hs) · (T, hs)ᵀ -> (T, T) scores
+        GEMM.multiplyOnThisThread(
+          transA: false, transB: true, m: t, n: t, k: hs, alpha: scale,
+          a: q, lda: 3 * c, b: q + c, ldb: 3 * c, c: p, ldc: t)
+        for i in 0..<t {
+          let row = p + i * t
+          if causal { for j in (i + 1)..<max(i + 1, t) { row[j] = -.infinity } }
+          if let valid = keyValid {
+            for j in 0..<t where !valid[bi * t + j] { row[j] = -.infinity }
+          }
+          Softmax.row(row, row, t)
         }
-        Softmax.row(row, row, t)
+        // (T, T) · (T, hs) -> (T, hs) into this head's columns of out
+        GEMM.multiplyOnThisThread(
+          transA: false, transB: false, m: t, n: hs, k: t,
+          a: p, lda: t, b: q + 2 * c, ldb: 3 * c, c: op + bi * t * c + h * hs, ldc: c)
       }
-      // (T, T) · (T, hs) -> (T, hs) into this head's columns of out
-      GEMM.multiplyOnThisThread(
-        transA: false, transB: false, m: t, n: hs, k: t,
-        a: p, lda: t, b: q + 2 * c, ldb: 3 * c, c: op + bi * t * c + h * hs, ldc: c)
     }
   }
 

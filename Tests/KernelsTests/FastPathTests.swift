@@ -74,6 +74,10 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
     Attention.forward(out: fast, probs: Tensor([3, 4, 11, 11]), qkv: qkv, shape: s, causal: causal, keyValid: valid)
     Attention.referenceForward(out: slow, qkv: qkv, shape: s, causal: causal, keyValid: valid)
     for i in 0..<fast.count { #expect(abs(fast[i] - slow[i]) < 1e-5) }
+    // Without kept probabilities (inference): the same bits from per-thread scratch.
+    let scratch = Tensor(fast.shape)
+    Attention.forward(out: scratch, probs: nil, qkv: qkv, shape: s, causal: causal, keyValid: valid)
+    #expect(Self.sameBits(scratch.array, fast.array))
   }
 
   /// Every kernel with its own parallel loop gives the same bits with one thread as with

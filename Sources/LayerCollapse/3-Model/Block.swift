@@ -49,7 +49,8 @@ final class Block {
   private var ln1Mean = Tensor([0])
   private var ln1Rstd = Tensor([0])
   private var qkv = Tensor([0])
-  private var probs = Tensor([0])
+  /// Attention probabilities, kept for backward only (inference uses per-thread scratch).
+  private var probs: Tensor?
   private var att = Tensor([0])
   private var proj = Tensor([0])
   /// x + attn(ln1(x)): the residual stream between the two halves.
@@ -96,14 +97,16 @@ final class Block {
 
   /// Allocates activation buffers for a batch shape; `mlpBuffers` also allocates the
   /// MLP's hidden-width buffers (needed by an uncollapsed MLP, here or in a borrower).
-  func prepare(_ s: Attention.Shape, mlpBuffers: Bool) {
+  /// Without `backward`, no backward pass will follow: the attention probabilities are
+  /// not kept and the activation is applied in place (less memory, fewer trips to it).
+  func prepare(_ s: Attention.Shape, mlpBuffers: Bool, backward: Bool) {
     shape = s
     rows = s.batch * s.time
     ln1 = Tensor([rows, c])
     ln1Mean = Tensor([rows])
     ln1Rstd = Tensor([rows])
     qkv = Tensor([rows, 3 * c])
-    probs = Tensor([s.batch, s.heads, s.time, s.time])
+    probs = backward ? Tensor([s.batch, s.heads, s.time, s.time]) : nil
     att = Tensor([rows, c])
     proj = Tensor([rows, c])
     mid = Tensor([rows, c])
@@ -112,7 +115,7 @@ final class Block {
     ln2Rstd = Tensor([rows])
     mlpOut = Tensor([rows, c])
     hidden = Tensor(mlpBuffers ? [rows, h] : [0])
-    activated = Tensor(mlpBuffers ? [rows, h] : [0])
+    activated = backward ? Tensor(mlpBuffers ? [rows, h] : [0]) : hidden
     dropped = Tensor([0])  // allocated by the first forward with dropout
     dropMask = Tensor([0])
   }
@@ -190,6 +193,7 @@ final class Block {
     // mid = x + proj(attn(ln1(x))): dx = dmid + (through the attention branch and ln1).
     Linear.backward(
       dx: s.datt, dw: projW.grad, db: projB.grad, dy: dx, x: att, w: projW.value, dxWrite: .overwrite)
+    guard let probs = probs else { preconditionFailure("block backward after a forward prepared without backward") }
     Attention.backward(dqkv: s.dqkv, dout: s.datt, qkv: qkv, probs: probs, shape: shape, write: .overwrite)
     Linear.backward(
       dx: s.dln, dw: qkvW.grad, db: qkvB.grad, dy: s.dqkv, x: ln1, w: qkvW.value, dxWrite: .overwrite)

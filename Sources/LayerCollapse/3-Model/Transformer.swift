@@ -309,9 +309,9 @@ public final class Transformer {
     let collapsed = architecture.collapsed
     for (i, b) in blocks.enumerated() {
       if keep {
-        b.prepare(shape, mlpBuffers: !collapsed[i])
+        b.prepare(shape, mlpBuffers: !collapsed[i], backward: true)
       } else if i == 0 {
-        b.prepare(shape, mlpBuffers: collapsed.contains(false))
+        b.prepare(shape, mlpBuffers: collapsed.contains(false), backward: false)
       } else {
         b.prepare(shape, borrowingFrom: blocks[0])
       }
