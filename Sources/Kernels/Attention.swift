@@ -44,6 +44,13 @@ public enum Attention {
           a: q, lda: 3 * c, b: q + c, ldb: 3 * c, c: p, ldc: t)
         for i in 0..<t {
           let row = p + i * t
+          if causal && keyValid == nil {
+            // Only keys 0...i are visible: softmax over those, zeros after (the same bits
+            // as masking the rest with −∞, whose exp is exactly 0, without computing it).
+            Softmax.row(row, row, i + 1)
+            (row + i + 1).update(repeating: 0, count: t - i - 1)
+            continue
+          }
           if causal { for j in (i + 1)..<max(i + 1, t) { row[j] = -.infinity } }
           if let valid = keyValid {
             for j in 0..<t where !valid[bi * t + j] { row[j] = -.infinity }

@@ -74,6 +74,15 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
     Attention.forward(out: fast, probs: Tensor([3, 4, 11, 11]), qkv: qkv, shape: s, causal: causal, keyValid: valid)
     Attention.referenceForward(out: slow, qkv: qkv, shape: s, causal: causal, keyValid: valid)
     for i in 0..<fast.count { #expect(abs(fast[i] - slow[i]) < 1e-5) }
+    // A causal mask alone takes a shorter path (softmax over the visible keys only): the
+    // same bits as the general masking path, reached here with every key valid.
+    if causal {
+      let (short, general) = (Tensor(fast.shape), Tensor(fast.shape))
+      let allValid = [Bool](repeating: true, count: 33)
+      Attention.forward(out: short, probs: nil, qkv: qkv, shape: s, causal: true, keyValid: nil)
+      Attention.forward(out: general, probs: nil, qkv: qkv, shape: s, causal: true, keyValid: allValid)
+      #expect(Self.sameBits(short.array, general.array))
+    }
     // Without kept probabilities (inference): the same bits from per-thread scratch.
     let scratch = Tensor(fast.shape)
     Attention.forward(out: scratch, probs: nil, qkv: qkv, shape: s, causal: causal, keyValid: valid)
