@@ -98,7 +98,9 @@ final class Block {
   /// Allocates activation buffers for a batch shape; `mlpBuffers` also allocates the
   /// MLP's hidden-width buffers (needed by an uncollapsed MLP, here or in a borrower).
   /// Without `backward`, no backward pass will follow: the attention probabilities are
-  /// not kept and the activation is applied in place (less memory, fewer trips to it).
+  /// not kept, the activation is applied in place, ln2 reuses ln1 (dead once qkv is
+  /// computed) and the MLP output reuses proj (dead once mid is): less memory, fewer
+  /// trips to it.
   func prepare(_ s: Attention.Shape, mlpBuffers: Bool, backward: Bool) {
     shape = s
     rows = s.batch * s.time
@@ -110,10 +112,10 @@ final class Block {
     att = Tensor([rows, c])
     proj = Tensor([rows, c])
     mid = Tensor([rows, c])
-    ln2 = Tensor([rows, c])
+    ln2 = backward ? Tensor([rows, c]) : ln1
     ln2Mean = Tensor([rows])
     ln2Rstd = Tensor([rows])
-    mlpOut = Tensor([rows, c])
+    mlpOut = backward ? Tensor([rows, c]) : proj
     hidden = Tensor(mlpBuffers ? [rows, h] : [0])
     activated = backward ? Tensor(mlpBuffers ? [rows, h] : [0]) : hidden
     dropped = Tensor([0])  // allocated by the first forward with dropout

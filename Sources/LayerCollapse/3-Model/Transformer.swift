@@ -343,8 +343,10 @@ final class Workspace {
   let lnfRstd: Tensor
   let pooled: Tensor  // (B, C)
   let logits: Tensor
-  let probs: Tensor
-  let losses: Tensor
+  /// Softmax of the logits and per-row losses: only a loss needs them, so inference never
+  /// allocates them.
+  lazy var probs = Tensor(logits.shape)
+  lazy var losses = Tensor([logits.shape[0]])
   // Gradient buffers exist only once a backward pass needs them: evaluation and
   // inference never allocate them.
   lazy var dlogits = Tensor(logits.shape)
@@ -375,8 +377,6 @@ final class Workspace {
     pooled = Tensor([batch, c])
     let logitRows = cfg.kind == .gpt ? rows : batch
     logits = Tensor([logitRows, cfg.outputs])
-    probs = Tensor([logitRows, cfg.outputs])
-    losses = Tensor([logitRows])
     let patchRows = cfg.kind == .vit ? batch * (time - 1) : 0
     patches = Tensor([patchRows, cfg.patchValues])
     patchOut = Tensor([patchRows, c])
