@@ -45,6 +45,23 @@ func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
 
 func threadLabel(_ t: Int) -> String { t == 1 ? "1 thread" : "\(t) threads" }
 
+/// Prints a Markdown table's header and rule: the leading columns (title, width)
+/// left-aligned, then one right-aligned column per thread count.
+func printThreadTableHeader(_ leading: [(String, Int)], threads: [Int]) {
+  var header = "|"
+  var rule = "|"
+  for (title, width) in leading {
+    header += " " + pad(title, width) + " |"
+    rule += String(repeating: "-", count: width + 2) + "|"
+  }
+  for t in threads {
+    header += " " + pad(threadLabel(t), 9, right: true) + " |"
+    rule += "----------:|"
+  }
+  print(header)
+  print(rule)
+}
+
 func fixed(_ x: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", x) }
 
 /// Median, smallest and largest of a sample.

@@ -161,12 +161,7 @@ var gemmRates: [String: [Int: Double]] = [:]  // label -> threads -> GFLOP/s
 if sections.contains("gemm") {
   print("GEMM throughput, GFLOP/s (median of repeated runs; OpenBLAS: \(BLASThreads.configuration))")
   print("")
-  var header = "| " + pad("product", 22) + " | " + pad("m×k · k×n", 22)
-  for t in threads { header += " | " + pad(threadLabel(t), 9, right: true) }
-  print(header + " |")
-  print(
-    "|" + String(repeating: "-", count: 24) + "|" + String(repeating: "-", count: 24)
-      + String(repeating: "|----------:", count: threads.count) + "|")
+  printThreadTableHeader([("product", 22), ("m×k · k×n", 22)], threads: threads)
   for c in gemmCases {
     var row = "| " + pad(c.label, 22) + " | " + pad("\(c.m)×\(c.k) · \(c.k)×\(c.n)", 22)
     for t in threads {
@@ -208,10 +203,7 @@ if sections.contains("steps") {
   print("")
   print("Training step, ms (median), PReLU in the last 2 blocks, penalty on (in this process)")
   print("")
-  var header2 = "| " + pad("model", 12)
-  for t in threads { header2 += " | " + pad(threadLabel(t), 9, right: true) }
-  print(header2 + " |")
-  print("|" + String(repeating: "-", count: 14) + String(repeating: "|----------:", count: threads.count) + "|")
+  printThreadTableHeader([("model", 12)], threads: threads)
   for c in cases {
     var row = "| " + pad(c.label, 12)
     for t in threads {
@@ -232,10 +224,7 @@ if sections.contains("profile") {
   print("")
   print("Where a vit (a) step goes: each kernel timed alone (forward + backward) × calls per step, ms")
   print("")
-  var header3 = "| " + pad("kernel", 28)
-  for t in threads { header3 += " | " + pad(threadLabel(t), 9, right: true) }
-  print(header3 + " |")
-  print("|" + String(repeating: "-", count: 30) + String(repeating: "|----------:", count: threads.count) + "|")
+  printThreadTableHeader([("kernel", 28)], threads: threads)
   var columns: [[(String, Double)]] = []
   for t in threads {
     BLASThreads.set(t)
