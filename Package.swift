@@ -50,8 +50,10 @@ let package = Package(
     .systemLibrary(
       name: "CHDF5", pkgConfig: "hdf5",
       providers: [.apt(["libhdf5-dev"])]),
+    // The C library's thread-placement calls (nothing to link).
+    .systemLibrary(name: "CAffinity"),
     // Every unsafe buffer and BLAS call lives here. No I/O, no printing.
-    .target(name: "Kernels", dependencies: ["COpenBLAS"], swiftSettings: kernelsSettings),
+    .target(name: "Kernels", dependencies: ["COpenBLAS", "CAffinity"], swiftSettings: kernelsSettings),
     // The pipeline: config -> data -> model -> train -> checkpoint -> collapse -> evaluate -> report.
     .target(name: "LayerCollapse", dependencies: ["Kernels", "CHDF5"]),
     // The only code that prints and calls exit.
