@@ -230,4 +230,55 @@ enum SyntheticTask {
     // And back: a training forward after inference gets its own buffers again.
     #expect(model.forward(input).array.map(\.bitPattern) == kept.array.map(\.bitPattern))
   }
+
+  /// A batch larger than a chunk runs in equal chunks, the last padded with copies of its
+  /// last sample: still the same bits as one whole-batch forward, padding never leaks into
+  /// the logits, and the next call with another batch size gets the right shape.
+  @Test(arguments: ModelKind.allCases)
+  func chunkedInferEqualsForward(kind: ModelKind) {
+    let cfg = Fixtures.config(kind)
+    let model = Transformer(
+      Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, true]), seed: 4)
+    var rng = RNG(seed: 5, stream: "chunks")
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.3)
+    let (input, _) = Fixtures.batch(cfg, batch: 7, rng: &rng)
+    let kept = model.forward(input).clone()
+    let time = cfg.sequenceLength
+    // 3 samples a chunk: chunks of 3, 3 and 1 padded to 3; 2 a chunk: 2, 2, 2, 1 padded.
+    for samples in [3, 2, 1] {
+      let chunked = model.infer(input, rowsPerChunk: samples * time)
+      #expect(chunked.shape == kept.shape, "\(samples) a chunk")
+      #expect(chunked.array.map(\.bitPattern) == kept.array.map(\.bitPattern), "\(samples) a chunk")
+    }
+    let (small, _) = Fixtures.batch(cfg, batch: 2, rng: &rng)
+    #expect(model.infer(small, rowsPerChunk: time).array == model.forward(small).array)
+  }
+
+  /// `loss` and `probabilities` after a chunked `infer` read the whole batch's logits, as
+  /// after `forward`; so does `Evaluator.evaluate` on a batch of several default chunks.
+  @Test(arguments: ModelKind.allCases)
+  func lossAfterChunkedInfer(kind: ModelKind) {
+    let cfg = Fixtures.config(kind)
+    let model = Transformer(
+      Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]), seed: 6)
+    var rng = RNG(seed: 7, stream: "chunked loss")
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.5)
+    let time = cfg.sequenceLength
+    let (input, targets) = Fixtures.batch(cfg, batch: 5, rng: &rng)
+    model.forward(input)
+    let expected = model.loss(targets: targets)
+    let probabilities = model.probabilities.array
+    model.infer(input, rowsPerChunk: 2 * time)
+    #expect(model.loss(targets: targets) == expected)
+    #expect(model.probabilities.array == probabilities)
+
+    let examples = 2 * Transformer.inferenceRows / time + 3
+    let (big, bigTargets) = Fixtures.batch(cfg, batch: examples, rng: &rng)
+    model.forward(big)
+    let bigLoss = Double(model.loss(targets: bigTargets))
+    let metrics = Evaluator.evaluate(model, batches: [Batch(input: big, targets: bigTargets, examples: examples)])
+    // loss·n/n in Double: equal up to rounding of the last bit or two.
+    #expect(abs(metrics.loss - bigLoss) <= 1e-12 * abs(bigLoss))
+    #expect(metrics.examples == examples)
+  }
 }

@@ -7,6 +7,12 @@ public struct Batch {
   public let targets: [Int32]
   /// Number of examples (sequences or images), for throughput.
   public let examples: Int
+
+  public init(input: ModelInput, targets: [Int32], examples: Int) {
+    self.input = input
+    self.targets = targets
+    self.examples = examples
+  }
 }
 
 /// One of the three datasets, seen through one interface: epochs of seeded training
