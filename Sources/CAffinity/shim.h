@@ -1,5 +1,5 @@
 // Thread placement from the C library (glibc's CPU_* macros need _GNU_SOURCE and do not
-// import into Swift). Linux only; elsewhere both calls report that nothing was done.
+// import into Swift). Linux only; elsewhere every call reports that nothing was done.
 #ifndef LAYERCOLLAPSE_CAFFINITY_SHIM_H
 #define LAYERCOLLAPSE_CAFFINITY_SHIM_H
 
@@ -10,7 +10,7 @@
 #include <sched.h>
 
 /// Writes up to `capacity` CPU numbers the calling thread may run on into `cpus`, in
-/// ascending order, and returns how many there are (at most `capacity`); -1 on failure.
+/// ascending order, and returns how many it wrote; -1 on failure.
 static inline int lc_allowed_cpus(int *cpus, int capacity) {
   cpu_set_t allowed;
   CPU_ZERO(&allowed);
@@ -22,18 +22,24 @@ static inline int lc_allowed_cpus(int *cpus, int capacity) {
   return count;
 }
 
-/// Binds the calling thread to one CPU. 0 on success, -1 on failure.
-static inline int lc_bind_to_cpu(int cpu) {
-  if (cpu < 0 || cpu >= CPU_SETSIZE) return -1;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(cpu, &one);
-  return sched_setaffinity(0, sizeof one, &one);
+/// Lets the calling thread run on the `count` CPUs in `cpus` only. 0 on success, -1 on failure.
+static inline int lc_bind_to_cpus(const int *cpus, int count) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (int i = 0; i < count; i++) {
+    if (cpus[i] >= 0 && cpus[i] < CPU_SETSIZE) CPU_SET(cpus[i], &set);
+  }
+  if (CPU_COUNT(&set) == 0) return -1;
+  return sched_setaffinity(0, sizeof set, &set);
 }
+
+/// The CPU the calling thread is running on, or -1.
+static inline int lc_current_cpu(void) { return sched_getcpu(); }
 
 #else
 static inline int lc_allowed_cpus(int *cpus, int capacity) { (void)cpus; (void)capacity; return -1; }
-static inline int lc_bind_to_cpu(int cpu) { (void)cpu; return -1; }
+static inline int lc_bind_to_cpus(const int *cpus, int count) { (void)cpus; (void)count; return -1; }
+static inline int lc_current_cpu(void) { return -1; }
 #endif
 
 #endif

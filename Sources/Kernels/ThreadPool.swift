@@ -16,14 +16,14 @@ import Synchronization
 /// `DispatchQueue.concurrentPerform`.) Spinning threads call `sched_yield` every 16
 /// checks, so a thread that shares its core with them still gets it.
 ///
-/// When a job's parts match the CPUs the process may use (2 threads on this 2-core
-/// machine), the pool binds the thread that first runs such a job to the first of those
-/// CPUs and its workers to the others, one each. Unbound, the scheduler often woke a
-/// worker on the caller's own CPU (it wakes a thread next to the one that woke it) and
-/// left the two there for tens of milliseconds: a batch-1 forward pass at 2 threads took
-/// 1.9 ms, as long as at 1 thread, in about half the processes, and 1.1 ms in the others;
-/// bound, 1.1 ms in every one. With fewer threads than CPUs nothing is bound, so
-/// processes that share a machine are still spread by the scheduler.
+/// A worker that picks up a job on the CPU its caller runs on moves itself off that CPU
+/// (its affinity becomes the process's CPUs but that one). Left alone, the scheduler
+/// often woke a worker next to the thread that woke it and kept the two there for tens of
+/// milliseconds: a batch-1 forward pass at 2 threads took 2 ms, as long as at 1 thread,
+/// for the whole of many short processes, where 1.1 ms was possible; with the move, the
+/// first shared job moves the worker and the next passes take 1.1 ms. The caller itself
+/// is never bound: a process it starts inherits its affinity (binding the caller to one
+/// CPU, tried first, left a benchmark's child processes one CPU between them).
 ///
 /// One job at a time: a caller that finds the pool busy (another thread's job, or a part
 /// that starts a loop of its own) runs its job alone, which gives the same result, since
@@ -44,6 +44,8 @@ final class ThreadPool: @unchecked Sendable {
   /// Worker parts of the current job still running.
   private let pending = Atomic<Int>(0)
   private let busy = Atomic<Bool>(false)
+  /// The CPU the caller of the current job ran on when it published the job (-1: unknown).
+  private let callerCPU = Atomic<Int>(-1)
   /// Workers asleep on `wake`.
   private var sleepers = 0
   private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -53,9 +55,6 @@ final class ThreadPool: @unchecked Sendable {
   private var body: ((Int) -> Void)?
   /// Worker threads started so far (they are never stopped: the process ends them).
   private var workers = 0
-  /// The CPU each thread is bound to, caller first (empty: none bound). Decided when the
-  /// first worker starts.
-  private var binding: [Int32] = []
 
   private init() {
     pthread_mutex_init(mutex, nil)
@@ -75,6 +74,7 @@ final class ThreadPool: @unchecked Sendable {
     withoutActuallyEscaping(body) { body in
       self.body = body
       pending.store(parts - 1, ordering: .relaxed)
+      callerCPU.store(Int(lc_current_cpu()), ordering: .relaxed)
       let count = job.load(ordering: .relaxed) >> 16 + 1
       job.store(count << 16 | parts, ordering: .releasing)
       pthread_mutex_lock(mutex)
@@ -92,26 +92,18 @@ final class ThreadPool: @unchecked Sendable {
   }
 
   private func startWorkers(_ needed: Int) {
-    if workers == 0 && needed > 0 {
-      var cpus = [Int32](repeating: -1, count: needed + 2)
-      let count = Int(lc_allowed_cpus(&cpus, Int32(cpus.count)))
-      if count == needed + 1 && lc_bind_to_cpu(cpus[0]) == 0 { binding = Array(cpus[0..<count]) }
-    }
     while workers < needed {
       workers += 1
       // The worker starts from the job word as it is now, before the caller publishes the
       // job it is started for (read on its own thread, it could miss that job).
       let context = Unmanaged.passRetained(
-        WorkerContext(
-          pool: self, index: workers, seen: job.load(ordering: .relaxed),
-          cpu: workers < binding.count ? binding[workers] : -1)
+        WorkerContext(pool: self, index: workers, seen: job.load(ordering: .relaxed))
       ).toOpaque()
       var thread = pthread_t()
       let started = pthread_create(
         &thread, nil,
         { raw in
           let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
-          if context.cpu >= 0 { _ = lc_bind_to_cpu(context.cpu) }
           context.pool.workerLoop(index: context.index, seen: context.seen)
           return nil
         }, context)
@@ -122,6 +114,10 @@ final class ThreadPool: @unchecked Sendable {
 
   private func workerLoop(index: Int, seen start: Int) {
     var seen = start
+    // The CPUs the process may run on, as this thread inherited them.
+    var cpus = [Int32](repeating: -1, count: 1024)
+    let found = Int(lc_allowed_cpus(&cpus, Int32(cpus.count)))
+    let allowed = Array(cpus.prefix(max(0, found)))
     while true {
       var spins = 0
       var deadline: UInt64 = 0
@@ -148,6 +144,11 @@ final class ThreadPool: @unchecked Sendable {
       }
       seen = now
       if index < now & 0xFFFF {
+        let caller = callerCPU.load(ordering: .relaxed)
+        if caller >= 0 && allowed.count > 1 && Int(lc_current_cpu()) == caller {
+          let others = allowed.filter { Int($0) != caller }
+          _ = lc_bind_to_cpus(others, Int32(others.count))
+        }
         runPart(index)
         pending.subtract(1, ordering: .releasing)
       }
@@ -172,12 +173,9 @@ private final class WorkerContext {
   let pool: ThreadPool
   let index: Int
   let seen: Int
-  /// The CPU to bind the worker to, or -1.
-  let cpu: Int32
-  init(pool: ThreadPool, index: Int, seen: Int, cpu: Int32) {
+  init(pool: ThreadPool, index: Int, seen: Int) {
     self.pool = pool
     self.index = index
     self.seen = seen
-    self.cpu = cpu
   }
 }
