@@ -17,22 +17,30 @@ public enum GEMM {
   /// whole columns, when it is wider than tall), and each block is one single-threaded
   /// OpenBLAS call on a thread of our own pool. Every element of C is summed by the same
   /// kernel over the same k, so the result does not depend on the thread count.
+  /// `rowBias` (n values, with beta 0) makes it `C = op(A)·op(B) + bias` in every row: a
+  /// Linear layer's forward.
   public static func multiply(
     transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
     alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
     b: UnsafePointer<Float>, ldb: Int,
-    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
+    rowBias: UnsafePointer<Float>? = nil
   ) {
     checkArguments(transA: transA, transB: transB, m: m, n: n, k: k, lda: lda, ldb: ldb, ldc: ldc)
+    precondition(rowBias == nil || beta == 0, "gemm: rowBias replaces beta·C, so beta must be 0")
+    // The bias goes into each part's block of C just before its product adds to it: on the
+    // part's own thread, while the block is in its cache.
+    let productBeta: Float = rowBias == nil ? beta : 1
     let byRows = m >= n
     let along = byRows ? m : n
     // Parts are multiples of 16 rows or columns (OpenBLAS's register blocks), so a split
     // does not leave ragged edges in the middle of C.
     let parts = min(Parallel.threads, (m * n * k) / splitWork, along / 16)
     if parts <= 1 {
+      if let bias = rowBias { fillRows(c, ldc: ldc, rows: 0..<m, columns: 0..<n, bias: bias) }
       multiplyOnThisThread(
         transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-        b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        b: b, ldb: ldb, beta: productBeta, c: c, ldc: ldc)
       return
     }
     let blocks = (along + 15) / 16
@@ -41,17 +49,29 @@ public enum GEMM {
       let size = min(along, range.upperBound * 16) - start
       if byRows {
         // rows of C and of op(A)
+        if let bias = rowBias { fillRows(c, ldc: ldc, rows: start..<(start + size), columns: 0..<n, bias: bias) }
         multiplyOnThisThread(
           transA: transA, transB: transB, m: size, n: n, k: k, alpha: alpha,
           a: transA ? a + start : a + start * lda, lda: lda, b: b, ldb: ldb,
-          beta: beta, c: c + start * ldc, ldc: ldc)
+          beta: productBeta, c: c + start * ldc, ldc: ldc)
       } else {
         // columns of C and of op(B)
+        if let bias = rowBias { fillRows(c, ldc: ldc, rows: 0..<m, columns: start..<(start + size), bias: bias) }
         multiplyOnThisThread(
           transA: transA, transB: transB, m: m, n: size, k: k, alpha: alpha, a: a, lda: lda,
           b: transB ? b + start * ldb : b + start, ldb: ldb,
-          beta: beta, c: c + start, ldc: ldc)
+          beta: productBeta, c: c + start, ldc: ldc)
       }
+    }
+  }
+
+  /// C[r][j] = bias[j] for the given rows and columns.
+  @inline(__always)
+  static func fillRows(
+    _ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Range<Int>, columns: Range<Int>, bias: UnsafePointer<Float>
+  ) {
+    for r in rows {
+      (c + r * ldc + columns.lowerBound).update(from: bias + columns.lowerBound, count: columns.count)
     }
   }
 

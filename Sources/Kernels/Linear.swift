@@ -11,14 +11,11 @@ public enum Linear {
     let rows = x.count / inC
     precondition(x.count == rows * inC, "linear: input \(x.shape) is not a multiple of in=\(inC)")
     precondition(y.count == rows * outC, "linear: output \(y.shape) does not hold (\(rows), \(outC))")
-    if let b = b {
-      precondition(b.count == outC, "linear: bias \(b.shape) for out=\(outC)")
-      for r in 0..<rows { (y.data + r * outC).update(from: b.data, count: outC) }
-    }
+    precondition(b == nil || b!.count == outC, "linear: bias \(b!.shape) for out=\(outC)")
     GEMM.multiply(
       transA: false, transB: true, m: rows, n: outC, k: inC,
       a: x.data, lda: inC, b: w.data, ldb: inC,
-      beta: b == nil ? 0 : 1, c: y.data, ldc: outC)
+      c: y.data, ldc: outC, rowBias: b.map { UnsafePointer($0.data) })
   }
 
   /// dy: (N, out) -> dx += dy·W (N, in) (or =, `dxWrite`); dw += dyᵀ·x (out, in);

@@ -56,13 +56,25 @@ public struct AdamW: Sendable, Equatable {
 }
 
 public enum GradientClipping {
-  /// The L2 norm over all tensors together.
+  /// Elements per piece of the parallel loops: about 10 µs of work each.
+  static let pieceSize = 1 << 15
+
+  /// The L2 norm over all tensors together. Each tensor is cut into pieces of
+  /// `pieceSize`, each piece's squares are summed in Double lanes (on whichever thread),
+  /// and the piece sums are added in order: the same bits at every thread count.
   public static func globalNorm(_ grads: [Tensor]) -> Float {
-    var sum: Double = 0
-    for g in grads {
-      for i in 0..<g.count { sum += Double(g.data[i]) * Double(g.data[i]) }
+    let pieces = cut(grads)
+    var sums = [Double](repeating: 0, count: pieces.count)
+    sums.withUnsafeMutableBufferPointer { out in
+      let o = out.baseAddress!
+      Parallel.forEach(pieces.count) { i in
+        let (p, n) = pieces[i]
+        o[i] = sumOfSquares(p, n)
+      }
     }
-    return Float(sum.squareRoot())
+    var total: Double = 0
+    for x in sums { total += x }
+    return Float(total.squareRoot())
   }
 
   /// Scales all gradients so their global norm is at most `maxNorm`; returns the norm before.
@@ -71,9 +83,46 @@ public enum GradientClipping {
     let norm = globalNorm(grads)
     if norm > maxNorm && norm > 0 {
       let s = maxNorm / norm
-      for g in grads { for i in 0..<g.count { g.data[i] *= s } }
+      let pieces = cut(grads)
+      Parallel.forEach(pieces.count) { i in
+        let (p, n) = pieces[i]
+        vectorLoop(0, n) { j, lanes in store8(load8(p + j, lanes) * s, p + j, lanes) }
+      }
     }
     return norm
+  }
+
+  /// The tensors as pieces of at most `pieceSize` elements: (start, count).
+  static func cut(_ grads: [Tensor]) -> [(UnsafeMutablePointer<Float>, Int)] {
+    var pieces: [(UnsafeMutablePointer<Float>, Int)] = []
+    for g in grads {
+      for start in stride(from: 0, to: g.count, by: pieceSize) {
+        pieces.append((g.data + start, min(pieceSize, g.count - start)))
+      }
+    }
+    return pieces
+  }
+
+  /// Σ x² over n values, in Double: eight lanes, then the tail.
+  static func sumOfSquares(_ p: UnsafePointer<Float>, _ n: Int) -> Double {
+    var low = SIMD4<Double>(repeating: 0)
+    var high = SIMD4<Double>(repeating: 0)
+    var i = 0
+    while i + 8 <= n {
+      let v = load8(p + i)
+      let a = SIMD4<Double>(v.lowHalf)
+      let b = SIMD4<Double>(v.highHalf)
+      low += a * a
+      high += b * b
+      i += 8
+    }
+    let both = low + high
+    var sum = (both[0] + both[1]) + (both[2] + both[3])
+    while i < n {
+      sum += Double(p[i]) * Double(p[i])
+      i += 1
+    }
+    return sum
   }
 }
 

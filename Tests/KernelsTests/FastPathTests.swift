@@ -207,6 +207,11 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
       Attention.backward(dqkv: dqkv, dout: FD.random([16, 64, 64], &rng), qkv: qkv, probs: ap, shape: s)
       out["attention"] = att.array + ap.array + dqkv.array
 
+      // More than one piece of GradientClipping.pieceSize (2¹⁵) in a tensor, and a small one.
+      let grads = [FD.random([70_001], &rng), FD.random([33], &rng), FD.random([40_000], &rng)]
+      let norm = GradientClipping.clip(grads, maxNorm: 0.5)
+      out["clip"] = [norm] + grads.flatMap(\.array)
+
       let sum = Tensor([rows, c])
       Elementwise.add(out: sum, x, g)
       Elementwise.accumulate(sum, x)

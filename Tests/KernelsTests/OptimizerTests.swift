@@ -45,6 +45,23 @@ import Testing
     #expect(GradientClipping.clip([small], maxNorm: 1) == 0.5 && small[0] == 0.5)
   }
 
+  /// The global norm of tensors of many pieces equals the one-by-one Double sum to float
+  /// rounding (the pieces only change the order of Double additions), and clipping scales
+  /// every element by maxNorm / norm.
+  @Test func clippingNormOverPiecesMatchesSequentialSum() {
+    var rng = RNG(seed: 21, stream: "clip")
+    let grads = [Tensor([100_003]), Tensor([7]), Tensor([65_536])]
+    for g in grads { rng.fillNormal(g, std: 0.3) }
+    let before = grads.map(\.array)
+    var sum: Double = 0
+    for g in before { for x in g { sum += Double(x) * Double(x) } }
+    let expected = Float(sum.squareRoot())
+    let norm = GradientClipping.clip(grads, maxNorm: 2)
+    #expect(abs(norm - expected) <= expected.ulp, "\(norm) vs \(expected)")
+    let s = 2 / norm
+    for (g, old) in zip(grads, before) { #expect(g.array == old.map { $0 * s }) }
+  }
+
   @Test func scheduleWarmsUpThenFollowsCosine() {
     let s = LearningRateSchedule(peak: 1, minimum: 0.1, warmupSteps: 4, totalSteps: 14)
     #expect(s.rate(at: 0) == 0.25 && s.rate(at: 3) == 1)
