@@ -214,15 +214,22 @@ enum SyntheticTask {
 }
 
 @Suite struct InferenceTests {
+  /// A two-block model of `kind` with random parameters (α = `alpha` in its PReLU block).
+  static func model(
+    _ kind: ModelKind, collapsed: [Bool], alpha: Float, seed: UInt64, rng: inout RNG
+  ) -> (Transformer, ModelConfig) {
+    let cfg = Fixtures.config(kind)
+    let model = Transformer(Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: collapsed), seed: seed)
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: alpha)
+    return (model, cfg)
+  }
+
   /// `infer` shares one activation set across blocks; its logits equal a forward that
   /// keeps every block's activations, bit for bit, for all kinds and a collapsed block.
   @Test(arguments: ModelKind.allCases)
   func inferEqualsForward(kind: ModelKind) {
-    let cfg = Fixtures.config(kind)
-    let model = Transformer(
-      Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [true, false]), seed: 2)
     var rng = RNG(seed: 3, stream: "infer")
-    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.4)
+    let (model, cfg) = Self.model(kind, collapsed: [true, false], alpha: 0.4, seed: 2, rng: &rng)
     let (input, _) = Fixtures.batch(cfg, batch: 3, rng: &rng)
     let kept = model.forward(input).clone()
     let shared = model.infer(input).clone()
@@ -236,11 +243,8 @@ enum SyntheticTask {
   /// the logits, and the next call with another batch size gets the right shape.
   @Test(arguments: ModelKind.allCases)
   func chunkedInferEqualsForward(kind: ModelKind) {
-    let cfg = Fixtures.config(kind)
-    let model = Transformer(
-      Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, true]), seed: 4)
     var rng = RNG(seed: 5, stream: "chunks")
-    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.3)
+    let (model, cfg) = Self.model(kind, collapsed: [false, true], alpha: 0.3, seed: 4, rng: &rng)
     let (input, _) = Fixtures.batch(cfg, batch: 7, rng: &rng)
     let kept = model.forward(input).clone()
     let time = cfg.sequenceLength
@@ -258,11 +262,8 @@ enum SyntheticTask {
   /// after `forward`; so does `Evaluator.evaluate` on a batch of several default chunks.
   @Test(arguments: ModelKind.allCases)
   func lossAfterChunkedInfer(kind: ModelKind) {
-    let cfg = Fixtures.config(kind)
-    let model = Transformer(
-      Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]), seed: 6)
     var rng = RNG(seed: 7, stream: "chunked loss")
-    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.5)
+    let (model, cfg) = Self.model(kind, collapsed: [false, false], alpha: 0.5, seed: 6, rng: &rng)
     let time = cfg.sequenceLength
     let (input, targets) = Fixtures.batch(cfg, batch: 5, rng: &rng)
     model.forward(input)
