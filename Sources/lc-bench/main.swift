@@ -1,5 +1,5 @@
 // `make bench`: throughput figures, printed as tables. Not a test: nothing here asserts.
-// Sections: the GEMM table, our training steps, a vit step kernel by kernel, and ours vs
+// Sections: the GEMM table, our training steps, each model kernel by kernel, and ours vs
 // PyTorch (Compare.swift) with the project's targets. `--train-only` / `--infer-only`
 // (Child.swift) are the measuring processes of the comparison.
 import Foundation
@@ -73,86 +73,6 @@ func gemmGFLOPS(_ c: GEMMCase) -> Double {
   return 2.0 * Double(c.m) * Double(c.n) * Double(c.k) / seconds / 1e9
 }
 
-// MARK: where the time goes
-
-/// One vit (a) training step rebuilt from its kernels at the same shapes, each timed on
-/// its own (forward + backward) and multiplied by its calls per step.
-func vitBreakdown() -> [(String, Double)] {
-  let (b, t, c, h, heads, layers) = (64, 65, 128, 512, 4, 4)
-  let rows = b * t
-  var rng = RNG(seed: 2, stream: "breakdown")
-  func random(_ shape: [Int], std: Float = 1) -> Tensor {
-    let x = Tensor(shape)
-    rng.fillNormal(x, std: std)
-    return x
-  }
-  func linear(_ n: Int, _ i: Int, _ o: Int, dx: Bool = true) -> () -> Void {
-    let (x, w, bias, y) = (random([n, i]), random([o, i], std: 0.02), random([o]), Tensor([n, o]))
-    let (gx, gw, gb, dy) = (Tensor([n, i]), Tensor([o, i]), Tensor([o]), random([n, o]))
-    return {
-      Linear.forward(y: y, x: x, w: w, b: bias)
-      Linear.backward(dx: dx ? gx : nil, dw: gw, db: gb, dy: dy, x: x, w: w, dxWrite: .overwrite)
-    }
-  }
-  let x = random([rows, c])
-  let (lnOut, mean, rstd, lw, lb) = (Tensor([rows, c]), Tensor([rows]), Tensor([rows]), random([c]), random([c]))
-  let (dx, dw, db, g) = (Tensor([rows, c]), Tensor([c]), Tensor([c]), random([rows, c]))
-  let shape = Attention.Shape(batch: b, time: t, channels: c, heads: heads)
-  let qkv = random([rows, 3 * c])
-  let (att, probs, dqkv) = (Tensor([rows, c]), Tensor([b, heads, t, t]), Tensor([rows, 3 * c]))
-  let hx = random([rows, h])
-  let (act, dact, hg) = (Tensor([rows, h]), Tensor([rows, h]), random([rows, h]))
-  let params = Transformer(modelCases[0].architecture, seed: 1).parameters.all
-  let moments = params.map { (Tensor($0.shape), Tensor($0.shape)) }
-  let adam = AdamW()
-  let parts: [(String, Int, () -> Void)] = [
-    ("patch embed 48→128", 1, linear(b * (t - 1), 48, c, dx: false)),
-    (
-      "layernorm", 2 * layers + 1,
-      {
-        LayerNorm.forward(out: lnOut, mean: mean, rstd: rstd, x: x, weight: lw, bias: lb)
-        LayerNorm.backward(dx: dx, dweight: dw, dbias: db, dout: g, x: x, weight: lw, mean: mean, rstd: rstd)
-      }
-    ),
-    ("qkv 128→384", layers, linear(rows, c, 3 * c)),
-    (
-      "attention core", layers,
-      {
-        Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape, causal: false, keyValid: nil)
-        Attention.backward(dqkv: dqkv, dout: g, qkv: qkv, probs: probs, shape: shape, write: .overwrite)
-      }
-    ),
-    ("proj 128→128", layers, linear(rows, c, c)),
-    ("fc1 128→512", layers, linear(rows, c, h)),
-    ("fc2 512→128", layers, linear(rows, h, c)),
-    (
-      "gelu", 2,
-      {
-        GELU.forward(out: act, x: hx)
-        GELU.backward(dx: dact, dout: hg, x: hx, write: .overwrite)
-      }
-    ),
-    (
-      "prelu", 2,
-      {
-        PReLU.forward(out: act, x: hx, alpha: 0.5)
-        PReLU.backward(dx: dact, dout: hg, x: hx, alpha: 0.5, write: .overwrite)
-      }
-    ),
-    ("residual adds and copies", 3 * layers, { Elementwise.add(out: dx, x, g) }),
-    (
-      "grad norm + AdamW", 1,
-      {
-        _ = GradientClipping.globalNorm(params.map(\.grad))
-        for (p, (m, v)) in zip(params, moments) {
-          adam.update(param: p.value, grad: p.grad, m: m, v: v, lr: 1e-3, step: 1)
-        }
-      }
-    ),
-  ]
-  return parts.map { name, calls, body in (name + " ×\(calls)", Double(calls) * medianSeconds(budget: 0.3, body)) }
-}
-
 let threads: [Int] = threadCounts()
 var gemmRates: [String: [Int: Double]] = [:]  // label -> threads -> GFLOP/s
 
@@ -221,25 +141,42 @@ if sections.contains("steps") {
 // MARK: profile
 
 if sections.contains("profile") {
-  print("")
-  print("Where a vit (a) step goes: each kernel timed alone (forward + backward) × calls per step, ms")
-  print("")
-  printThreadTableHeader([("kernel", 28)], threads: threads)
-  var columns: [[(String, Double)]] = []
-  for t in threads {
-    BLASThreads.set(t)
-    columns.append(vitBreakdown())
+  for c in cases {
+    print("")
+    print(
+      "Where the time goes, \(c.label): each kernel timed alone × its calls (per training step at batch"
+        + " \(c.batch), forward + backward / per batch-1 forward pass), ms")
+    print("")
+    var titles: [(String, Int, Bool)] = [("kernel", 24, false), ("calls", 7, true)]
+    var steps: [[(label: String, calls: Int, seconds: Double)]] = []
+    var passes: [[(label: String, calls: Int, seconds: Double)]] = []
+    for t in threads {
+      BLASThreads.set(t)
+      titles.append(("step, " + threadLabel(t), 9, true))
+      steps.append(breakdown(c, batch: c.batch, backward: true))
+    }
+    for t in threads {
+      BLASThreads.set(t)
+      titles.append(("batch 1, " + threadLabel(t), 9, true))
+      passes.append(breakdown(c, batch: 1, backward: false))
+    }
+    let table: TableWriter = TableWriter(titles)
+    table.printHeader()
+    // Steps to 0.1 ms; batch-1 passes, a small fraction of a step's work, to 0.001 ms.
+    for (i, kernel) in steps[0].enumerated() {
+      let pass = passes[0].first { $0.label == kernel.label }
+      let calls: String =
+        pass.map { $0.calls == kernel.calls ? "\($0.calls)" : "\(kernel.calls) / \($0.calls)" }
+        ?? "\(kernel.calls) / 0"
+      var cells: [String] = [kernel.label, calls]
+      cells += steps.map { fixed($0[i].seconds * 1000, 1) }
+      cells += passes.map { col in col.first { $0.label == kernel.label }.map { fixed($0.seconds * 1000, 3) } ?? "—" }
+      table.printRow(cells)
+    }
+    table.printRow(
+      ["sum", ""] + steps.map { fixed($0.reduce(0) { $0 + $1.seconds } * 1000, 1) }
+        + passes.map { fixed($0.reduce(0) { $0 + $1.seconds } * 1000, 3) })
   }
-  for i in columns[0].indices {
-    var row = "| " + pad(columns[0][i].0, 28)
-    for col in columns { row += " | " + pad(String(format: "%.1f", col[i].1 * 1000), 9, right: true) }
-    print(row + " |")
-  }
-  var total = "| " + pad("sum", 28)
-  for col in columns {
-    total += " | " + pad(String(format: "%.1f", col.reduce(0) { $0 + $1.1 } * 1000), 9, right: true)
-  }
-  print(total + " |")
 }
 
 // MARK: ours vs PyTorch, targets
@@ -266,6 +203,6 @@ if sections.contains("compare") {
   }
   print("\(checks.filter(\.met).count) of \(checks.count) targets met.")
   if sections.contains("profile") {
-    print("Where the time goes: the vit (a) kernel breakdown above.")
+    print("Where the time goes: the kernel breakdowns above.")
   }
 }

@@ -1,0 +1,131 @@
+// Where the time goes: a model's training step or forward pass rebuilt from its kernels
+// at the model's shapes, each kernel timed on its own and multiplied by its calls.
+import Kernels
+import LayerCollapse
+
+/// One kernel of the breakdown: its label, its calls per step (or pass), and one call.
+private struct KernelCall {
+  var label: String
+  var calls: Int
+  var body: () -> Void
+}
+
+/// The kernels of model `m` at `batch` examples, each timed alone: forward and backward
+/// (a training step) or forward only (an inference pass, no attention probabilities kept),
+/// each with its calls per step or pass and its time per step or pass in seconds. The loss
+/// and the optimizer count in training only.
+func breakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: String, calls: Int, seconds: Double)] {
+  let cfg: ModelConfig = m.config
+  let (t, c, h, heads, layers) = (cfg.sequenceLength, cfg.dModel, cfg.mlpHidden, cfg.heads, cfg.layers)
+  let rows: Int = batch * t
+  let prelu: Int = m.preluBlocks.count
+  var rng: RNG = RNG(seed: 2, stream: "breakdown")
+  func random(_ shape: [Int], std: Float = 1) -> Tensor {
+    let x: Tensor = Tensor(shape)
+    rng.fillNormal(x, std: std)
+    return x
+  }
+  func linear(_ n: Int, _ i: Int, _ o: Int, dx: Bool = true, bias: Bool = true) -> () -> Void {
+    let (x, w, y): (Tensor, Tensor, Tensor) = (random([n, i]), random([o, i], std: 0.02), Tensor([n, o]))
+    let b: Tensor? = bias ? random([o]) : nil
+    let (gx, gw, gb, dy): (Tensor, Tensor, Tensor?, Tensor) = (
+      Tensor([n, i]), Tensor([o, i]), bias ? Tensor([o]) : nil, random([n, o])
+    )
+    return {
+      Linear.forward(y: y, x: x, w: w, b: b)
+      if backward { Linear.backward(dx: dx ? gx : nil, dw: gw, db: gb, dy: dy, x: x, w: w, dxWrite: .overwrite) }
+    }
+  }
+  let x: Tensor = random([rows, c])
+  let (lnOut, mean, rstd): (Tensor, Tensor, Tensor) = (Tensor([rows, c]), Tensor([rows]), Tensor([rows]))
+  let (lw, lb, dx, dw, db, g): (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor) = (
+    random([c]), random([c]), Tensor([rows, c]), Tensor([c]), Tensor([c]), random([rows, c])
+  )
+  let shape: Attention.Shape = Attention.Shape(batch: batch, time: t, channels: c, heads: heads)
+  let causal: Bool = cfg.kind == .gpt
+  let qkv: Tensor = random([rows, 3 * c])
+  let (att, dqkv): (Tensor, Tensor) = (Tensor([rows, c]), Tensor([rows, 3 * c]))
+  let probs: Tensor? = backward ? Tensor([batch, heads, t, t]) : nil
+  let hx: Tensor = random([rows, h], std: 3)
+  let (act, dact, hg): (Tensor, Tensor, Tensor) = (Tensor([rows, h]), Tensor([rows, h]), random([rows, h]))
+
+  var kernels: [KernelCall] = []
+  switch cfg.kind {
+  case .vit:
+    kernels.append(
+      KernelCall(
+        label: "patch embed \(cfg.patchValues)→\(c)", calls: 1,
+        body: linear(batch * (t - 1), cfg.patchValues, c, dx: false)))
+  case .encoder, .gpt:
+    let table: Tensor = random([cfg.vocabSize, c])
+    let dtable: Tensor = Tensor([cfg.vocabSize, c])
+    let ids: [Int32] = (0..<rows).map { _ in Int32(rng.int(below: cfg.vocabSize)) }
+    kernels.append(
+      KernelCall(label: "token embedding", calls: 1) {
+        Embedding.forward(out: x, ids: ids, table: table)
+        if backward { Embedding.backward(dtable: dtable, dout: g, ids: ids) }
+      })
+  }
+  kernels.append(
+    KernelCall(label: "layernorm", calls: 2 * layers + 1) {
+      LayerNorm.forward(out: lnOut, mean: mean, rstd: rstd, x: x, weight: lw, bias: lb)
+      if backward {
+        LayerNorm.backward(dx: dx, dweight: dw, dbias: db, dout: g, x: x, weight: lw, mean: mean, rstd: rstd)
+      }
+    })
+  kernels.append(KernelCall(label: "qkv \(c)→\(3 * c)", calls: layers, body: linear(rows, c, 3 * c)))
+  kernels.append(
+    KernelCall(label: causal ? "attention core, causal" : "attention core", calls: layers) {
+      Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape, causal: causal, keyValid: nil)
+      if backward {
+        Attention.backward(dqkv: dqkv, dout: g, qkv: qkv, probs: probs!, shape: shape, write: .overwrite)
+      }
+    })
+  kernels.append(KernelCall(label: "proj \(c)→\(c)", calls: layers, body: linear(rows, c, c)))
+  kernels.append(KernelCall(label: "fc1 \(c)→\(h)", calls: layers, body: linear(rows, c, h)))
+  kernels.append(KernelCall(label: "fc2 \(h)→\(c)", calls: layers, body: linear(rows, h, c)))
+  kernels.append(
+    KernelCall(label: "gelu", calls: layers - prelu) {
+      GELU.forward(out: act, x: hx)
+      if backward { GELU.backward(dx: dact, dout: hg, x: hx, write: .overwrite) }
+    })
+  kernels.append(
+    KernelCall(label: "prelu", calls: prelu) {
+      PReLU.forward(out: act, x: hx, alpha: 0.5)
+      if backward { PReLU.backward(dx: dact, dout: hg, x: hx, alpha: 0.5, write: .overwrite) }
+    })
+  kernels.append(
+    KernelCall(label: "residual adds", calls: (backward ? 3 : 2) * layers) { Elementwise.add(out: dx, x, g) })
+  // The head: gpt's tied projection to the vocabulary at every position; a classifier's
+  // small linear on one pooled row per example.
+  let headRows: Int = cfg.kind == .gpt ? rows : batch
+  kernels.append(
+    KernelCall(
+      label: "head \(c)→\(cfg.outputs)", calls: 1,
+      body: linear(headRows, c, cfg.outputs, bias: cfg.kind != .gpt)))
+  if backward {
+    let logits: Tensor = random([headRows, cfg.outputs])
+    let (lossProbs, losses, dlogits): (Tensor, Tensor, Tensor) = (
+      Tensor([headRows, cfg.outputs]), Tensor([headRows]), Tensor([headRows, cfg.outputs])
+    )
+    let targets: [Int32] = (0..<headRows).map { _ in Int32(rng.int(below: cfg.outputs)) }
+    kernels.append(
+      KernelCall(label: "cross-entropy", calls: 1) {
+        _ = CrossEntropy.forward(losses: losses, probs: lossProbs, logits: logits, targets: targets)
+        CrossEntropy.backward(dlogits: dlogits, probs: lossProbs, targets: targets, scale: 1 / Float(headRows))
+      })
+    let params: [Parameter] = Transformer(m.architecture, seed: 1).parameters.all
+    let moments: [(Tensor, Tensor)] = params.map { (Tensor($0.shape), Tensor($0.shape)) }
+    let adam: AdamW = AdamW()
+    kernels.append(
+      KernelCall(label: "grad norm + AdamW", calls: 1) {
+        _ = GradientClipping.globalNorm(params.map(\.grad))
+        for (p, (m, v)) in zip(params, moments) {
+          adam.update(param: p.value, grad: p.grad, m: m, v: v, lr: 1e-3, step: 1)
+        }
+      })
+  }
+  return kernels.filter { $0.calls > 0 }.map { k in
+    (k.label, k.calls, Double(k.calls) * medianSeconds(budget: backward ? 0.3 : 0.15, k.body))
+  }
+}
