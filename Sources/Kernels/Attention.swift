@@ -38,19 +38,17 @@ public enum Attention {
         let (bi, h) = (bh / nh, bh % nh)
         let q = qkvp + bi * t * 3 * c + h * hs
         let p = kept.map { $0 + bh * t * t } ?? scratch!
+        let o = op + bi * t * c + h * hs
+        if causal && keyValid == nil {
+          causalForward(q: q, p: p, out: o, t: t, c: c, hs: hs, scale: scale)
+          continue
+        }
         // (T, hs) · (T, hs)ᵀ -> (T, T) scores
         GEMM.multiplyOnThisThread(
           transA: false, transB: true, m: t, n: t, k: hs, alpha: scale,
           a: q, lda: 3 * c, b: q + c, ldb: 3 * c, c: p, ldc: t)
         for i in 0..<t {
           let row = p + i * t
-          if causal && keyValid == nil {
-            // Only keys 0...i are visible: softmax over those, zeros after (the same bits
-            // as masking the rest with −∞, whose exp is exactly 0, without computing it).
-            Softmax.row(row, row, i + 1)
-            (row + i + 1).update(repeating: 0, count: t - i - 1)
-            continue
-          }
           if causal { for j in (i + 1)..<max(i + 1, t) { row[j] = -.infinity } }
           if let valid = keyValid {
             for j in 0..<t where !valid[bi * t + j] { row[j] = -.infinity }
@@ -60,15 +58,49 @@ public enum Attention {
         // (T, T) · (T, hs) -> (T, hs) into this head's columns of out
         GEMM.multiplyOnThisThread(
           transA: false, transB: false, m: t, n: hs, k: t,
-          a: p, lda: t, b: q + 2 * c, ldb: 3 * c, c: op + bi * t * c + h * hs, ldc: c)
+          a: p, lda: t, b: q + 2 * c, ldb: 3 * c, c: o, ldc: c)
       }
+    }
+  }
+
+  /// Query rows per block of the causal path: a block's products stop at its last visible
+  /// key, so about (1 + 1/blocks)/2 of the full products' work is done.
+  static let causalRows = 32
+
+  /// One (batch, head) pair under a causal mask alone, by blocks of `causalRows` queries:
+  /// scores against keys 0..<end of the block only, softmax over each row's visible keys
+  /// (the hidden ones get exact zeros, as exp(−∞) would), and the values of those keys.
+  /// Same probabilities and output as the full products with −∞ masking (tested).
+  @inline(__always)
+  static func causalForward(
+    q: UnsafePointer<Float>, p: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+    t: Int, c: Int, hs: Int, scale: Float
+  ) {
+    for r0 in stride(from: 0, to: t, by: causalRows) {
+      let r1 = min(t, r0 + causalRows)
+      // (r1 − r0, hs) · (r1, hs)ᵀ -> scores of rows r0..<r1 against keys 0..<r1
+      GEMM.multiplyOnThisThread(
+        transA: false, transB: true, m: r1 - r0, n: r1, k: hs, alpha: scale,
+        a: q + r0 * 3 * c, lda: 3 * c, b: q + c, ldb: 3 * c, c: p + r0 * t, ldc: t)
+      for i in r0..<r1 {
+        let row = p + i * t
+        Softmax.row(row, row, i + 1)
+        (row + i + 1).update(repeating: 0, count: t - i - 1)
+      }
+      // (r1 − r0, r1) · (r1, hs) -> rows r0..<r1 of out
+      GEMM.multiplyOnThisThread(
+        transA: false, transB: false, m: r1 - r0, n: hs, k: r1,
+        a: p + r0 * t, lda: t, b: q + 2 * c, ldb: 3 * c, c: out + r0 * c, ldc: c)
     }
   }
 
   /// dout: (B, T, C) -> dqkv += ... (B, T, 3C) (or =, `write`). (batch, head) pairs run in
   /// parallel, each writing only its own head's q, k, v columns.
+  ///
+  /// `causal` (the forward hid every key after its query) lets the products skip the zero
+  /// upper triangle of the probabilities, by blocks of `causalRows`.
   public static func backward(
-    dqkv: Tensor, dout: Tensor, qkv: Tensor, probs: Tensor, shape s: Shape,
+    dqkv: Tensor, dout: Tensor, qkv: Tensor, probs: Tensor, shape s: Shape, causal: Bool = false,
     write: GradientWrite = .accumulate
   ) {
     let (b, t, c, nh, hs) = (s.batch, s.time, s.channels, s.heads, s.headSize)
@@ -89,6 +121,10 @@ public enum Attention {
         let dq = dqkvp + bi * t * 3 * c + h * hs
         let p = pp + bh * t * t
         let g = gp + bi * t * c + h * hs
+        if causal {
+          causalBackward(q: q, dq: dq, p: p, g: g, dp: dp, t: t, c: c, hs: hs, scale: scale, beta: beta)
+          continue
+        }
         // dP = dOut · Vᵀ  (T, T)
         GEMM.multiplyOnThisThread(
           transA: false, transB: true, m: t, n: t, k: hs,
@@ -114,6 +150,46 @@ public enum Attention {
           transA: true, transB: false, m: t, n: hs, k: t, alpha: scale,
           a: dp, lda: t, b: q, ldb: 3 * c, beta: beta, c: dq + c, ldc: 3 * c)
       }
+    }
+  }
+
+  /// The backward of one (batch, head) pair whose probabilities are zero above the
+  /// diagonal, by blocks of `causalRows`: a block of rows needs keys up to its end only,
+  /// and a block of keys gets gradient from the rows from its start on.
+  @inline(__always)
+  static func causalBackward(
+    q: UnsafePointer<Float>, dq: UnsafeMutablePointer<Float>, p: UnsafePointer<Float>, g: UnsafePointer<Float>,
+    dp: UnsafeMutablePointer<Float>, t: Int, c: Int, hs: Int, scale: Float, beta: Float
+  ) {
+    for r0 in stride(from: 0, to: t, by: causalRows) {
+      let r1 = min(t, r0 + causalRows)
+      // dP = dOut · Vᵀ for rows r0..<r1 and keys 0..<r1
+      GEMM.multiplyOnThisThread(
+        transA: false, transB: true, m: r1 - r0, n: r1, k: hs,
+        a: g + r0 * c, lda: c, b: q + 2 * c, ldb: 3 * c, c: dp + r0 * t, ldc: t)
+      // dS = P ⊙ (dP − rowsum(dP ⊙ P)) over keys 0..<r1 (zero past the diagonal, as P is)
+      for i in r0..<r1 {
+        let prow = p + i * t
+        let drow = dp + i * t
+        let dot = Softmax.dot(drow, prow, r1)
+        vectorLoop(0, r1) { j, m in
+          store8(load8(prow + j, m) * (load8(drow + j, m) - dot), drow + j, m)
+        }
+      }
+      // dQ = scale · dS · K for rows r0..<r1
+      GEMM.multiplyOnThisThread(
+        transA: false, transB: false, m: r1 - r0, n: hs, k: r1, alpha: scale,
+        a: dp + r0 * t, lda: t, b: q + c, ldb: 3 * c, beta: beta, c: dq + r0 * 3 * c, ldc: 3 * c)
+    }
+    for c0 in stride(from: 0, to: t, by: causalRows) {
+      let c1 = min(t, c0 + causalRows)
+      // keys c0..<c1 get gradient from rows c0..<T only: dV = Pᵀ · dOut, dK = scale · dSᵀ · Q
+      GEMM.multiplyOnThisThread(
+        transA: true, transB: false, m: c1 - c0, n: hs, k: t - c0,
+        a: p + c0 * t + c0, lda: t, b: g + c0 * c, ldb: c, beta: beta, c: dq + 2 * c + c0 * 3 * c, ldc: 3 * c)
+      GEMM.multiplyOnThisThread(
+        transA: true, transB: false, m: c1 - c0, n: hs, k: t - c0, alpha: scale,
+        a: dp + c0 * t + c0, lda: t, b: q + c0 * 3 * c, ldb: 3 * c, beta: beta, c: dq + c + c0 * 3 * c, ldc: 3 * c)
     }
   }
 

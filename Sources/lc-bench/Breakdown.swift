@@ -78,7 +78,8 @@ func breakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: String, c
     KernelCall(label: causal ? "attention core, causal" : "attention core", calls: layers) {
       Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape, causal: causal, keyValid: nil)
       if backward {
-        Attention.backward(dqkv: dqkv, dout: g, qkv: qkv, probs: probs!, shape: shape, write: .overwrite)
+        Attention.backward(
+          dqkv: dqkv, dout: g, qkv: qkv, probs: probs!, shape: shape, causal: causal, write: .overwrite)
       }
     })
   kernels.append(KernelCall(label: "proj \(c)→\(c)", calls: layers, body: linear(rows, c, c)))

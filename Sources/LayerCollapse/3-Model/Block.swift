@@ -45,6 +45,8 @@ final class Block {
   // Activations of the last forward, for rows = B·T.
   private(set) var rows = 0
   private var shape = Attention.Shape(batch: 0, time: 0, channels: 1, heads: 1)
+  /// Whether the last forward hid later keys (backward then skips the zero triangle).
+  private var causal = false
   private var ln1 = Tensor([0])
   private var ln1Mean = Tensor([0])
   private var ln1Rstd = Tensor([0])
@@ -144,6 +146,7 @@ final class Block {
   ) {
     LayerNorm.forward(out: ln1, mean: ln1Mean, rstd: ln1Rstd, x: x, weight: ln1W.value, bias: ln1B.value)
     Linear.forward(y: qkv, x: ln1, w: qkvW.value, b: qkvB.value)  // (B, T, 3C)
+    self.causal = causal
     Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape, causal: causal, keyValid: keyValid)
     Linear.forward(y: proj, x: att, w: projW.value, b: projB.value)  // (B, T, C)
     Elementwise.add(out: mid, x, proj)
@@ -196,7 +199,8 @@ final class Block {
     Linear.backward(
       dx: s.datt, dw: projW.grad, db: projB.grad, dy: dx, x: att, w: projW.value, dxWrite: .overwrite)
     guard let probs = probs else { preconditionFailure("block backward after a forward prepared without backward") }
-    Attention.backward(dqkv: s.dqkv, dout: s.datt, qkv: qkv, probs: probs, shape: shape, write: .overwrite)
+    Attention.backward(
+      dqkv: s.dqkv, dout: s.datt, qkv: qkv, probs: probs, shape: shape, causal: causal, write: .overwrite)
     Linear.backward(
       dx: s.dln, dw: qkvW.grad, db: qkvB.grad, dy: s.dqkv, x: ln1, w: qkvW.value, dxWrite: .overwrite)
     LayerNorm.backward(
