@@ -134,14 +134,7 @@ public enum Attention {
           transA: true, transB: false, m: t, n: hs, k: t,
           a: p, lda: t, b: g, ldb: c, beta: beta, c: dq + 2 * c, ldc: 3 * c)
         // dS = P ⊙ (dP − rowsum(dP ⊙ P)); masked entries have P = 0 and so dS = 0
-        for i in 0..<t {
-          let prow = p + i * t
-          let drow = dp + i * t
-          let dot = Softmax.dot(drow, prow, t)
-          vectorLoop(0, t) { j, m in
-            store8(load8(prow + j, m) * (load8(drow + j, m) - dot), drow + j, m)
-          }
-        }
+        for i in 0..<t { softmaxBackwardRow(p + i * t, dp + i * t, t) }
         // dQ += scale · dS · K ; dK += scale · dSᵀ · Q
         GEMM.multiplyOnThisThread(
           transA: false, transB: false, m: t, n: hs, k: t, alpha: scale,
@@ -150,6 +143,15 @@ public enum Attention {
           transA: true, transB: false, m: t, n: hs, k: t, alpha: scale,
           a: dp, lda: t, b: q, ldb: 3 * c, beta: beta, c: dq + c, ldc: 3 * c)
       }
+    }
+  }
+
+  /// dS = P ⊙ (dP − Σ dP ⊙ P) over the first n entries of one row, written over dP.
+  @inline(__always)
+  static func softmaxBackwardRow(_ prow: UnsafePointer<Float>, _ drow: UnsafeMutablePointer<Float>, _ n: Int) {
+    let dot = Softmax.dot(drow, prow, n)
+    vectorLoop(0, n) { j, m in
+      store8(load8(prow + j, m) * (load8(drow + j, m) - dot), drow + j, m)
     }
   }
 
@@ -167,15 +169,8 @@ public enum Attention {
       GEMM.multiplyOnThisThread(
         transA: false, transB: true, m: r1 - r0, n: r1, k: hs,
         a: g + r0 * c, lda: c, b: q + 2 * c, ldb: 3 * c, c: dp + r0 * t, ldc: t)
-      // dS = P ⊙ (dP − rowsum(dP ⊙ P)) over keys 0..<r1 (zero past the diagonal, as P is)
-      for i in r0..<r1 {
-        let prow = p + i * t
-        let drow = dp + i * t
-        let dot = Softmax.dot(drow, prow, r1)
-        vectorLoop(0, r1) { j, m in
-          store8(load8(prow + j, m) * (load8(drow + j, m) - dot), drow + j, m)
-        }
-      }
+      // dS over keys 0..<r1 (zero past the diagonal, as P is)
+      for i in r0..<r1 { softmaxBackwardRow(p + i * t, dp + i * t, r1) }
       // dQ = scale · dS · K for rows r0..<r1
       GEMM.multiplyOnThisThread(
         transA: false, transB: false, m: r1 - r0, n: hs, k: r1, alpha: scale,
