@@ -62,8 +62,10 @@ public enum GradientClipping {
   /// The L2 norm over all tensors together. Each tensor is cut into pieces of
   /// `pieceSize`, each piece's squares are summed in Double lanes (on whichever thread),
   /// and the piece sums are added in order: the same bits at every thread count.
-  public static func globalNorm(_ grads: [Tensor]) -> Float {
-    let pieces = cut(grads)
+  public static func globalNorm(_ grads: [Tensor]) -> Float { norm(of: cut(grads)) }
+
+  /// The L2 norm over pieces as `cut` makes them.
+  static func norm(of pieces: [(UnsafeMutablePointer<Float>, Int)]) -> Float {
     var sums = [Double](repeating: 0, count: pieces.count)
     sums.withUnsafeMutableBufferPointer { out in
       let o = out.baseAddress!
@@ -80,10 +82,10 @@ public enum GradientClipping {
   /// Scales all gradients so their global norm is at most `maxNorm`; returns the norm before.
   @discardableResult
   public static func clip(_ grads: [Tensor], maxNorm: Float) -> Float {
-    let norm = globalNorm(grads)
+    let pieces = cut(grads)
+    let norm = norm(of: pieces)
     if norm > maxNorm && norm > 0 {
       let s = maxNorm / norm
-      let pieces = cut(grads)
       Parallel.forEach(pieces.count) { i in
         let (p, n) = pieces[i]
         vectorLoop(0, n) { j, lanes in store8(load8(p + j, lanes) * s, p + j, lanes) }
