@@ -29,11 +29,14 @@ func hostHasAVX2AndFMA() -> Bool {
   return false
 }
 
+// `LC_FMA` tells the kernels that fused multiply-add is an instruction (FastMath's
+// `muladd`); an `LC_TARGET_CPU` other than a baseline x86-64 level is taken to have it.
 let kernelsSettings: [SwiftSetting] = {
   if let cpu = getenv("LC_TARGET_CPU").map({ String(cString: $0) }), !cpu.isEmpty {
-    return [.unsafeFlags(["-target-cpu", cpu])]
+    let baseline = ["x86-64", "x86-64-v2", "generic"].contains(cpu)
+    return [.unsafeFlags(["-target-cpu", cpu])] + (baseline ? [] : [.define("LC_FMA")])
   }
-  return hostHasAVX2AndFMA() ? [.unsafeFlags(["-target-cpu", "haswell"])] : []
+  return hostHasAVX2AndFMA() ? [.unsafeFlags(["-target-cpu", "haswell"]), .define("LC_FMA")] : []
 }()
 
 let package = Package(

@@ -28,10 +28,11 @@ public enum GELU {
     precondition(out.count == x.count, "gelu: \(out.shape) vs \(x.shape)")
     let (o, xp) = (out.data, UnsafePointer(x.data))
     Elementwise.parts(x.count) { part in
-      part.vectors { i, lanes in
+      @inline(__always) func vector(_ i: Int, _ lanes: Int) {
         let v = load8(xp + i, lanes)
         store8(v * sigmoid2u(v), o + i, lanes)
       }
+      part.vectors(vector)
     }
   }
 
@@ -41,12 +42,13 @@ public enum GELU {
     let (d, g, xp) = (dx.data, UnsafePointer(dout.data), UnsafePointer(x.data))
     let add = write == .accumulate
     Elementwise.parts(x.count) { part in
-      part.vectors { i, lanes in
+      @inline(__always) func vector(_ i: Int, _ lanes: Int) {
         let v = load8(xp + i, lanes)
         let s = sigmoid2u(v)
         let grad = (s + 2 * c * v * s * (1 - s) * (1 + 3 * 0.044_715 * (v * v))) * load8(g + i, lanes)
         store8(add ? load8(d + i, lanes) + grad : grad, d + i, lanes)
       }
+      part.vectors(vector)
     }
   }
 
@@ -108,10 +110,11 @@ public enum ReLU {
     precondition(out.count == x.count, "relu: \(out.shape) vs \(x.shape)")
     let (o, xp) = (out.data, UnsafePointer(x.data))
     Elementwise.parts(x.count) { part in
-      part.vectors { i, lanes in
+      @inline(__always) func vector(_ i: Int, _ lanes: Int) {
         let v = load8(xp + i, lanes)
         store8(v.replacing(with: 0, where: v .<= 0), o + i, lanes)
       }
+      part.vectors(vector)
     }
   }
 
@@ -120,11 +123,12 @@ public enum ReLU {
     let (d, g, xp) = (dx.data, UnsafePointer(dout.data), UnsafePointer(x.data))
     let add = write == .accumulate
     Elementwise.parts(x.count) { part in
-      part.vectors { i, lanes in
+      @inline(__always) func vector(_ i: Int, _ lanes: Int) {
         let v = load8(xp + i, lanes)
         let pass = load8(g + i, lanes).replacing(with: 0, where: .!(v .> 0))
         store8(add ? load8(d + i, lanes) + pass : pass, d + i, lanes)
       }
+      part.vectors(vector)
     }
   }
 }
@@ -135,10 +139,11 @@ public enum PReLU {
     precondition(out.count == x.count, "prelu: \(out.shape) vs \(x.shape)")
     let (o, xp) = (out.data, UnsafePointer(x.data))
     Elementwise.parts(x.count) { part in
-      part.vectors { i, lanes in
+      @inline(__always) func vector(_ i: Int, _ lanes: Int) {
         let v = load8(xp + i, lanes)
         store8(v.replacing(with: alpha * v, where: .!(v .> 0)), o + i, lanes)
       }
+      part.vectors(vector)
     }
   }
 

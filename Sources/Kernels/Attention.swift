@@ -150,9 +150,10 @@ public enum Attention {
   @inline(__always)
   static func softmaxBackwardRow(_ prow: UnsafePointer<Float>, _ drow: UnsafeMutablePointer<Float>, _ n: Int) {
     let dot = Softmax.dot(drow, prow, n)
-    vectorLoop(0, n) { j, m in
+    @inline(__always) func vector(_ j: Int, _ m: Int) {
       store8(load8(prow + j, m) * (load8(drow + j, m) - dot), drow + j, m)
     }
+    vectorLoop(0, n, vector)
   }
 
   /// The backward of one (batch, head) pair whose probabilities are zero above the

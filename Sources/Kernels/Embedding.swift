@@ -29,9 +29,10 @@ public enum Embedding {
   /// dst[0..<c] += src[0..<c].
   @inline(__always)
   static func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ c: Int) {
-    vectorLoop(0, c) { j, m in
+    @inline(__always) func vector(_ j: Int, _ m: Int) {
       store8(load8(dst + j, m) + load8(src + j, m), dst + j, m)
     }
+    vectorLoop(0, c, vector)
   }
 }
 
@@ -59,9 +60,10 @@ public enum Dropout {
     precondition(dout.count == dx.count && mask.count == dx.count, "dropout backward shapes")
     let (d, g, k) = (dx.data, UnsafePointer(dout.data), UnsafePointer(mask.data))
     Elementwise.parts(dx.count) { part in
-      part.vectors { i, lanes in
+      @inline(__always) func vector(_ i: Int, _ lanes: Int) {
         store8(load8(d + i, lanes) + load8(g + i, lanes) * load8(k + i, lanes), d + i, lanes)
       }
+      part.vectors(vector)
     }
   }
 }

@@ -29,7 +29,8 @@ public enum LayerNorm {
           odd += load8(row + i + 8)
           i += 16
         }
-        vectorLoop(i, c) { j, n in even += load8(row + j, n) }
+        @inline(__always) func sum(_ j: Int, _ n: Int) { even += load8(row + j, n) }
+        vectorLoop(i, c, sum)
         let m = sum8(even + odd) / Float(c)
         even = Float8(repeating: 0)
         odd = Float8(repeating: 0)
@@ -41,15 +42,17 @@ public enum LayerNorm {
           odd += d1 * d1
           i += 16
         }
-        vectorLoop(i, c) { j, n in
+        @inline(__always) func squares(_ j: Int, _ n: Int) {
           let d = (load8(row + j, n) - m).replacing(with: 0, where: Softmax.lanes(n))
           even += d * d
         }
+        vectorLoop(i, c, squares)
         let s = 1 / (sum8(even + odd) / Float(c) + epsilon).squareRoot()
         let o = op + r * c
-        vectorLoop(0, c) { i, n in
+        @inline(__always) func normalize(_ i: Int, _ n: Int) {
           store8((load8(row + i, n) - m) * s * load8(w + i, n) + load8(b + i, n), o + i, n)
         }
+        vectorLoop(0, c, normalize)
         mp[r] = m
         sp[r] = s
       }
@@ -78,19 +81,21 @@ public enum LayerNorm {
         let (m, s) = (mp[r], sp[r])
         var sumD = Float8(repeating: 0)
         var sumDX = Float8(repeating: 0)
-        vectorLoop(0, c) { i, n in
+        @inline(__always) func sums(_ i: Int, _ n: Int) {
           let xhat = (load8(row + i, n) - m) * s
           let dxhat = load8(g + i, n) * load8(w + i, n)
           sumD += dxhat
           sumDX += dxhat * xhat
         }
+        vectorLoop(0, c, sums)
         let meanD = sum8(sumD) / Float(c)
         let meanDX = sum8(sumDX) / Float(c)
-        vectorLoop(0, c) { i, n in
+        @inline(__always) func write(_ i: Int, _ n: Int) {
           let xhat = (load8(row + i, n) - m) * s
           let dxhat = load8(g + i, n) * load8(w + i, n)
           store8(load8(d + i, n) + s * (dxhat - meanD - xhat * meanDX), d + i, n)
         }
+        vectorLoop(0, c, write)
       }
     }
     // Column sums over all rows, in blocks of eight columns.
@@ -109,11 +114,12 @@ public enum LayerNorm {
       for r in 0..<rows {
         let (row, g) = (xp + r * c + j0, gp + r * c + j0)
         let (m, s) = (mp[r], sp[r])
-        vectorLoop(0, width) { i, n in
+        @inline(__always) func vector(_ i: Int, _ n: Int) {
           let gv = load8(g + i, n)
           store8(load8(accW + i, n) + gv * ((load8(row + i, n) - m) * s), accW + i, n)
           store8(load8(accB + i, n) + gv, accB + i, n)
         }
+        vectorLoop(0, width, vector)
       }
       for i in 0..<width {
         dw[j0 + i] += accW[i]

@@ -35,7 +35,7 @@ public struct AdamW: Sendable, Equatable {
     let (pp, gp, mp, vp) = (param.data, UnsafePointer(grad.data), m.data, v.data)
     // Eight lanes of exactly the scalar arithmetic (no FMA), so the bits are unchanged.
     Elementwise.parts(param.count) { part in
-      part.vectors { i, lanes in
+      @inline(__always) func vector(_ i: Int, _ lanes: Int) {
         let g = load8(gp + i, lanes)
         let mi = b1 * load8(mp + i, lanes) + a1 * g
         let vi = b2 * load8(vp + i, lanes) + a2 * g * g
@@ -45,6 +45,7 @@ public struct AdamW: Sendable, Equatable {
         let vhat = vi / c2
         store8(load8(pp + i, lanes) * shrink - rate * mhat / (vhat.squareRoot() + eps), pp + i, lanes)
       }
+      part.vectors(vector)
     }
   }
 
@@ -88,7 +89,8 @@ public enum GradientClipping {
       let s = maxNorm / norm
       Parallel.forEach(pieces.count) { i in
         let (p, n) = pieces[i]
-        vectorLoop(0, n) { j, lanes in store8(load8(p + j, lanes) * s, p + j, lanes) }
+        @inline(__always) func vector(_ j: Int, _ lanes: Int) { store8(load8(p + j, lanes) * s, p + j, lanes) }
+        vectorLoop(0, n, vector)
       }
     }
     return norm

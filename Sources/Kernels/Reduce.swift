@@ -25,11 +25,12 @@ enum Reduce {
           }
           continue
         }
-        vectorLoop(j0, j0 + width) { j, lanes in
+        @inline(__always) func vector(_ j: Int, _ lanes: Int) {
           var s = Float8()
           for r in 0..<rows { s += load8(a + r * lda + j, lanes) }
           for l in 0..<lanes { out[j + l] += s[l] }
         }
+        vectorLoop(j0, j0 + width, vector)
       }
     }
   }

@@ -17,26 +17,37 @@ public enum Softmax {
     _ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ c: Int
   ) -> (max: Float, sum: Float) {
     var mx8 = Float8(repeating: -.infinity)
-    vectorLoop(0, c) { i, m in
+    @inline(__always) func rowMax(_ i: Int, _ m: Int) {
       let v = m == 8 ? load8(x + i) : load8(x + i, m).replacing(with: -.infinity, where: lanes(m))
       mx8 = mx8.replacing(with: v, where: v .> mx8)
     }
+    vectorLoop(0, c, rowMax)
     let mx = max8(mx8)
     if mx == -Float.infinity {  // every entry masked: no probability mass anywhere
       out.update(repeating: 0, count: c)
       return (mx, 0)
     }
+    // Written out rather than through `vectorLoop`: the compiler would not inline this
+    // local function (the exp makes it large) and called it once per vector.
     var sum8v = Float8(repeating: 0)
-    vectorLoop(0, c) { i, m in
-      let e = FastMath.exp(load8(x + i, m) - mx).replacing(with: 0, where: lanes(m))
-      store8(e, out + i, m)
+    var i = 0
+    while i + 8 <= c {
+      let e = FastMath.exp(load8(x + i) - mx)
+      store8(e, out + i)
+      sum8v += e
+      i += 8
+    }
+    if i < c {
+      let e = FastMath.exp(load8(x + i, c - i) - mx).replacing(with: 0, where: lanes(c - i))
+      store8(e, out + i, c - i)
       sum8v += e
     }
     let sum = sum8(sum8v)
     let inv = 1 / sum
-    vectorLoop(0, c) { i, m in
+    @inline(__always) func normalize(_ i: Int, _ m: Int) {
       store8(load8(out + i, m) * inv, out + i, m)
     }
+    vectorLoop(0, c, normalize)
     return (mx, sum)
   }
 
@@ -61,19 +72,21 @@ public enum Softmax {
     _ c: Int
   ) {
     let dot = dot(g, p, c)
-    vectorLoop(0, c) { i, m in
+    @inline(__always) func vector(_ i: Int, _ m: Int) {
       let pv = load8(p + i, m)
       store8(load8(dx + i, m) + pv * (load8(g + i, m) - dot), dx + i, m)
     }
+    vectorLoop(0, c, vector)
   }
 
   /// Σ a·b over c values, in eight lanes summed in a fixed order.
   @inline(__always)
   static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: Int) -> Float {
     var acc = Float8(repeating: 0)
-    vectorLoop(0, c) { i, m in
+    @inline(__always) func vector(_ i: Int, _ m: Int) {
       acc += load8(a + i, m) * load8(b + i, m)
     }
+    vectorLoop(0, c, vector)
     return sum8(acc)
   }
 }
@@ -134,9 +147,10 @@ public enum CrossEntropy {
         for r in rows where tp[r] != ignoreIndex {
           let p = pp + r * v
           let d = dp + r * v
-          vectorLoop(0, v) { i, m in
+          @inline(__always) func vector(_ i: Int, _ m: Int) {
             store8(load8(d + i, m) + load8(p + i, m) * scale, d + i, m)
           }
+          vectorLoop(0, v, vector)
           d[Int(tp[r])] -= scale
         }
       }
