@@ -193,6 +193,86 @@ public enum Attention {
   /// per pair and product) each, so a part is worth waking a second core for.
   static func pairsPerPart(_ t: Int, _ hs: Int) -> Int { max(1, (1 << 18) / max(t * t * hs, 1)) }
 
+  /// The attention of each sequence's first query alone, for a head that reads only the
+  /// first position ([CLS]): the q of position 0 and the k and v of every position are
+  /// read from qkv (B, T, 3C) -> out: (B, C); probs: (B, H, T) kept for
+  /// `firstQueryBackward`. The same arithmetic per row as `forward`'s row 0, up to the
+  /// summation order of the products. (batch, head) pairs run in parallel.
+  public static func firstQueryForward(
+    out: Tensor, probs: Tensor, qkv: Tensor, shape s: Shape, keyValid: [Bool]?
+  ) {
+    let (b, t, c, nh, hs) = (s.batch, s.time, s.channels, s.heads, s.headSize)
+    precondition(
+      qkv.count == b * t * 3 * c && out.count == b * c, "attention: qkv \(qkv.shape), first rows \(out.shape)")
+    precondition(probs.count == b * nh * t, "attention: first-query probs \(probs.shape)")
+    precondition(keyValid == nil || keyValid!.count == b * t, "attention: key mask length")
+    let scale = 1 / Float(hs).squareRoot()
+    let (qkvp, pp, op) = (UnsafePointer(qkv.data), probs.data, out.data)
+    Parallel.forRanges(b * nh, grain: max(1, pairsPerPart(t, hs) * t)) { pairs in
+      for bh in pairs {
+        let (bi, h) = (bh / nh, bh % nh)
+        let q = qkvp + bi * t * 3 * c + h * hs
+        let p = pp + bh * t
+        // (1, hs) · (T, hs)ᵀ -> (1, T) scores
+        GEMM.multiplyOnThisThread(
+          transA: false, transB: true, m: 1, n: t, k: hs, alpha: scale,
+          a: q, lda: 3 * c, b: q + c, ldb: 3 * c, c: p, ldc: t)
+        if let valid = keyValid {
+          for j in 0..<t where !valid[bi * t + j] { p[j] = -.infinity }
+        }
+        Softmax.row(p, p, t)
+        // (1, T) · (T, hs) -> this head's columns of the sequence's row of out
+        GEMM.multiplyOnThisThread(
+          transA: false, transB: false, m: 1, n: hs, k: t,
+          a: p, lda: t, b: q + 2 * c, ldb: 3 * c, c: op + bi * c + h * hs, ldc: c)
+      }
+    }
+  }
+
+  /// The backward of `firstQueryForward`: dout (B, C) -> dqkv (B, T, 3C), overwriting the
+  /// q columns of each sequence's first row and the k and v columns of every row; the q
+  /// columns of the other rows are not written (no gradient flows there).
+  public static func firstQueryBackward(
+    dqkv: Tensor, dout: Tensor, qkv: Tensor, probs: Tensor, shape s: Shape
+  ) {
+    let (b, t, c, nh, hs) = (s.batch, s.time, s.channels, s.heads, s.headSize)
+    precondition(
+      dqkv.count == qkv.count && qkv.count == b * t * 3 * c && dout.count == b * c && probs.count == b * nh * t,
+      "attention first-query backward shapes")
+    let scale = 1 / Float(hs).squareRoot()
+    let (qkvp, dqkvp, pp, gp) = (
+      UnsafePointer(qkv.data), dqkv.data, UnsafePointer(probs.data), UnsafePointer(dout.data)
+    )
+    Parallel.forRanges(b * nh, grain: max(1, pairsPerPart(t, hs) * t)) { pairs in
+      let dp = UnsafeMutablePointer<Float>.allocate(capacity: max(t, 1))
+      defer { dp.deallocate() }
+      for bh in pairs {
+        let (bi, h) = (bh / nh, bh % nh)
+        let q = qkvp + bi * t * 3 * c + h * hs
+        let dq = dqkvp + bi * t * 3 * c + h * hs
+        let p = pp + bh * t
+        let g = gp + bi * c + h * hs
+        // dP = dOut · Vᵀ  (1, T)
+        GEMM.multiplyOnThisThread(
+          transA: false, transB: true, m: 1, n: t, k: hs,
+          a: g, lda: c, b: q + 2 * c, ldb: 3 * c, c: dp, ldc: t)
+        // dV = Pᵀ · dOut  (T, hs), an outer product
+        GEMM.multiplyOnThisThread(
+          transA: false, transB: false, m: t, n: hs, k: 1,
+          a: p, lda: 1, b: g, ldb: hs, c: dq + 2 * c, ldc: 3 * c)
+        // dS = P ⊙ (dP − Σ dP ⊙ P); hidden keys have P = 0 and so dS = 0
+        softmaxBackwardRow(p, dp, t)
+        // dq = scale · dS · K  (1, hs); dK = scale · dSᵀ · q  (T, hs)
+        GEMM.multiplyOnThisThread(
+          transA: false, transB: false, m: 1, n: hs, k: t, alpha: scale,
+          a: dp, lda: t, b: q + c, ldb: 3 * c, c: dq, ldc: 3 * c)
+        GEMM.multiplyOnThisThread(
+          transA: false, transB: false, m: t, n: hs, k: 1, alpha: scale,
+          a: dp, lda: 1, b: q, ldb: 3 * c, c: dq + c, ldc: 3 * c)
+      }
+    }
+  }
+
   /// Naive reference forward (loops, Double accumulation) for tests.
   public static func referenceForward(
     out: Tensor, qkv: Tensor, shape s: Shape, causal: Bool, keyValid: [Bool]?

@@ -6,16 +6,30 @@
 public enum Linear {
   /// x: (N, in), w: (out, in), b: (out) -> y: (N, out). Leading dims of x are flattened.
   public static func forward(y: Tensor, x: Tensor, w: Tensor, b: Tensor?) {
+    forward(y: y, x: x, w: w, b: b, outputs: 0..<w.shape[0])
+  }
+
+  /// Part of the layer: output features `outputs` (rows of W and entries of b), written to
+  /// those columns of y (N, out), for rows 0, s, 2s, … of x and y (s = `rowStride`; N a
+  /// multiple of it). The other columns and rows of y are left alone. A packed projection
+  /// uses it to compute some of its outputs for some rows (the keys and values of every
+  /// position, the query of the first).
+  public static func forward(
+    y: Tensor, x: Tensor, w: Tensor, b: Tensor?, outputs: Range<Int>, rowStride: Int = 1
+  ) {
     let outC = w.shape[0]
     let inC = w.shape[1]
     let rows = x.count / inC
     precondition(x.count == rows * inC, "linear: input \(x.shape) is not a multiple of in=\(inC)")
     precondition(y.count == rows * outC, "linear: output \(y.shape) does not hold (\(rows), \(outC))")
     precondition(b == nil || b!.count == outC, "linear: bias \(b!.shape) for out=\(outC)")
+    precondition(outputs.lowerBound >= 0 && outputs.upperBound <= outC, "linear: outputs \(outputs) of \(outC)")
+    precondition(rowStride > 0 && rows % rowStride == 0, "linear: row stride \(rowStride) for \(rows) rows")
+    let o = outputs.lowerBound
     GEMM.multiply(
-      transA: false, transB: true, m: rows, n: outC, k: inC,
-      a: x.data, lda: inC, b: w.data, ldb: inC,
-      c: y.data, ldc: outC, rowBias: b.map { UnsafePointer($0.data) })
+      transA: false, transB: true, m: rows / rowStride, n: outputs.count, k: inC,
+      a: x.data, lda: inC * rowStride, b: w.data + o * inC, ldb: inC,
+      c: y.data + o, ldc: outC * rowStride, rowBias: b.map { UnsafePointer($0.data + o) })
   }
 
   /// dy: (N, out) -> dx += dy·W (N, in) (or =, `dxWrite`); dw += dyᵀ·x (out, in);
@@ -24,22 +38,36 @@ public enum Linear {
     dx: Tensor?, dw: Tensor, db: Tensor?, dy: Tensor, x: Tensor, w: Tensor,
     dxWrite: GradientWrite = .accumulate
   ) {
+    backward(dx: dx, dw: dw, db: db, dy: dy, x: x, w: w, outputs: 0..<w.shape[0], dxWrite: dxWrite)
+  }
+
+  /// The backward of `forward(…, outputs:, rowStride:)`: reads columns `outputs` of dy at
+  /// rows 0, s, 2s, …; writes those rows of dx, rows `outputs` of dw and entries of db.
+  public static func backward(
+    dx: Tensor?, dw: Tensor, db: Tensor?, dy: Tensor, x: Tensor, w: Tensor, outputs: Range<Int>,
+    rowStride: Int = 1, dxWrite: GradientWrite = .accumulate
+  ) {
     let outC = w.shape[0]
     let inC = w.shape[1]
     let rows = x.count / inC
     precondition(dy.count == rows * outC, "linear backward: dy \(dy.shape) for (\(rows), \(outC))")
+    precondition(outputs.lowerBound >= 0 && outputs.upperBound <= outC, "linear: outputs \(outputs) of \(outC)")
+    precondition(rowStride > 0 && rows % rowStride == 0, "linear: row stride \(rowStride) for \(rows) rows")
+    let (o, m) = (outputs.lowerBound, rows / rowStride)
+    let (dyp, ldy, ldx) = (UnsafePointer(dy.data + o), outC * rowStride, inC * rowStride)
     if let dx = dx {
+      precondition(dx.count == x.count, "linear backward: dx \(dx.shape) for x \(x.shape)")
       GEMM.multiply(
-        transA: false, transB: false, m: rows, n: inC, k: outC,
-        a: dy.data, lda: outC, b: w.data, ldb: inC, beta: dxWrite == .accumulate ? 1 : 0,
-        c: dx.data, ldc: inC)
+        transA: false, transB: false, m: m, n: inC, k: outputs.count,
+        a: dyp, lda: ldy, b: w.data + o * inC, ldb: inC, beta: dxWrite == .accumulate ? 1 : 0,
+        c: dx.data, ldc: ldx)
     }
     GEMM.multiply(
-      transA: true, transB: false, m: outC, n: inC, k: rows,
-      a: dy.data, lda: outC, b: x.data, ldb: inC, beta: 1, c: dw.data, ldc: inC)
+      transA: true, transB: false, m: outputs.count, n: inC, k: m,
+      a: dyp, lda: ldy, b: x.data, ldb: ldx, beta: 1, c: dw.data + o * inC, ldc: inC)
     if let db = db {
       precondition(db.count == outC, "linear backward: db \(db.shape) for out=\(outC)")
-      Reduce.addColumnSums(db.data, dy.data, rows: rows, cols: outC, lda: outC)
+      Reduce.addColumnSums(db.data + o, dyp, rows: m, cols: outputs.count, lda: ldy)
     }
   }
 

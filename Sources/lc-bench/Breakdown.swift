@@ -49,6 +49,13 @@ func breakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: String, c
   let hx: Tensor = random([rows, h], std: 3)
   let (act, dact, hg): (Tensor, Tensor, Tensor) = (Tensor([rows, h]), Tensor([rows, h]), random([rows, h]))
 
+  // A [CLS] model's last block runs its keys and values on every row and the rest on the
+  // first row of each example (Transformer.pruneLastBlock): one row of its own below, and
+  // the full-width kernels count the other blocks.
+  let pruned: Bool = cfg.headReadsFirstRow
+  let full: Int = pruned ? layers - 1 : layers  // blocks on every row
+  let lastIsPReLU: Bool = m.preluBlocks.contains(layers - 1)
+
   var kernels: [KernelCall] = []
   switch cfg.kind {
   case .vit:
@@ -67,36 +74,75 @@ func breakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: String, c
       })
   }
   kernels.append(
-    KernelCall(label: "layernorm", calls: 2 * layers + 1) {
+    KernelCall(label: "layernorm", calls: pruned ? layers + full : 2 * layers + 1) {
       LayerNorm.forward(out: lnOut, mean: mean, rstd: rstd, x: x, weight: lw, bias: lb)
       if backward {
         LayerNorm.backward(dx: dx, dweight: dw, dbias: db, dout: g, x: x, weight: lw, mean: mean, rstd: rstd)
       }
     })
-  kernels.append(KernelCall(label: "qkv \(c)→\(3 * c)", calls: layers, body: linear(rows, c, 3 * c)))
+  kernels.append(KernelCall(label: "qkv \(c)→\(3 * c)", calls: full, body: linear(rows, c, 3 * c)))
   kernels.append(
-    KernelCall(label: causal ? "attention core, causal" : "attention core", calls: layers) {
+    KernelCall(label: causal ? "attention core, causal" : "attention core", calls: full) {
       Attention.forward(out: att, probs: probs, qkv: qkv, shape: shape, causal: causal, keyValid: nil)
       if backward {
         Attention.backward(
           dqkv: dqkv, dout: g, qkv: qkv, probs: probs!, shape: shape, causal: causal, write: .overwrite)
       }
     })
-  kernels.append(KernelCall(label: "proj \(c)→\(c)", calls: layers, body: linear(rows, c, c)))
-  kernels.append(KernelCall(label: "fc1 \(c)→\(h)", calls: layers, body: linear(rows, c, h)))
-  kernels.append(KernelCall(label: "fc2 \(h)→\(c)", calls: layers, body: linear(rows, h, c)))
+  kernels.append(KernelCall(label: "proj \(c)→\(c)", calls: full, body: linear(rows, c, c)))
+  kernels.append(KernelCall(label: "fc1 \(c)→\(h)", calls: full, body: linear(rows, c, h)))
+  kernels.append(KernelCall(label: "fc2 \(h)→\(c)", calls: full, body: linear(rows, h, c)))
   kernels.append(
-    KernelCall(label: "gelu", calls: layers - prelu) {
+    KernelCall(label: "gelu", calls: layers - prelu - (pruned && !lastIsPReLU ? 1 : 0)) {
       GELU.forward(out: act, x: hx)
       if backward { GELU.backward(dx: dact, dout: hg, x: hx, write: .overwrite) }
     })
   kernels.append(
-    KernelCall(label: "prelu", calls: prelu) {
+    KernelCall(label: "prelu", calls: prelu - (pruned && lastIsPReLU ? 1 : 0)) {
       PReLU.forward(out: act, x: hx, alpha: 0.5)
       if backward { PReLU.backward(dx: dact, dout: hg, x: hx, alpha: 0.5, write: .overwrite) }
     })
   kernels.append(
-    KernelCall(label: "residual adds", calls: (backward ? 3 : 2) * layers) { Elementwise.add(out: dx, x, g) })
+    KernelCall(label: "residual adds", calls: (backward ? 3 : 2) * full) { Elementwise.add(out: dx, x, g) })
+  if pruned {
+    // k, v of every row; q, attention, proj, ln2, MLP and both norms' last rows for one.
+    kernels.append(KernelCall(label: "last block: k, v \(c)→\(2 * c)", calls: 1, body: linear(rows, c, 2 * c)))
+    let q: () -> Void = linear(batch, c, c)
+    let proj: () -> Void = linear(batch, c, c)
+    let fc1: () -> Void = linear(batch, c, h)
+    let fc2: () -> Void = linear(batch, h, c)
+    let firstProbs: Tensor = Tensor([batch, heads, t])
+    let (firstAtt, firstGrad): (Tensor, Tensor) = (Tensor([batch, c]), random([batch, c]))
+    let (firstIn, firstOut, firstMean, firstRstd): (Tensor, Tensor, Tensor, Tensor) = (
+      random([batch, c]), Tensor([batch, c]), Tensor([batch]), Tensor([batch])
+    )
+    let (firstHidden, firstAct, firstDact): (Tensor, Tensor, Tensor) = (
+      random([batch, h], std: 3), Tensor([batch, h]), random([batch, h])
+    )
+    kernels.append(
+      KernelCall(label: "last block: [CLS] rows", calls: 1) {
+        q()
+        Attention.firstQueryForward(out: firstAtt, probs: firstProbs, qkv: qkv, shape: shape, keyValid: nil)
+        if backward {
+          Attention.firstQueryBackward(dqkv: dqkv, dout: firstGrad, qkv: qkv, probs: firstProbs, shape: shape)
+        }
+        proj()
+        for _ in 0..<2 {  // ln2 and the final norm
+          LayerNorm.forward(out: firstOut, mean: firstMean, rstd: firstRstd, x: firstIn, weight: lw, bias: lb)
+        }
+        fc1()
+        if lastIsPReLU {
+          PReLU.forward(out: firstAct, x: firstHidden, alpha: 0.5)
+          if backward {
+            PReLU.backward(dx: firstDact, dout: firstHidden, x: firstHidden, alpha: 0.5, write: .overwrite)
+          }
+        } else {
+          GELU.forward(out: firstAct, x: firstHidden)
+          if backward { GELU.backward(dx: firstDact, dout: firstHidden, x: firstHidden, write: .overwrite) }
+        }
+        fc2()
+      })
+  }
   // The head: gpt's tied projection to the vocabulary at every position; a classifier's
   // small linear on one pooled row per example.
   let headRows: Int = cfg.kind == .gpt ? rows : batch

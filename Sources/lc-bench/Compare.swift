@@ -129,8 +129,12 @@ struct CaseFiles {
   var collapsedCheckpoint: String
   /// (batch size, file), batch 1 first.
   var inferBatches: [(Int, String)]
+  /// MACs per example our forward computes (`macsComputedPerExample`), and the usual count
+  /// of every position (`macsPerExample`, what the collapse report gives).
   var macsFull: Int
   var macsCollapsed: Int
+  var nominalMacsFull: Int
+  var nominalMacsCollapsed: Int
   var collapsedBlocks: [Int]
   var logitDeviation: Float?
 }
@@ -166,8 +170,10 @@ func prepareFiles(_ c: ModelCase, dir: String) throws -> CaseFiles {
   }
   return CaseFiles(
     trainCheckpoint: base + "-train.h5", trainBatch: base + "-batch\(c.batch).h5", fullCheckpoint: base + "-full.h5",
-    collapsedCheckpoint: base + "-collapsed.h5", inferBatches: inferBatches, macsFull: report.macsBefore,
-    macsCollapsed: report.macsAfter, collapsedBlocks: merged, logitDeviation: report.logitDeviation)
+    collapsedCheckpoint: base + "-collapsed.h5", inferBatches: inferBatches,
+    macsFull: full.architecture.macsComputedPerExample(),
+    macsCollapsed: collapsed.architecture.macsComputedPerExample(), nominalMacsFull: report.macsBefore,
+    nominalMacsCollapsed: report.macsAfter, collapsedBlocks: merged, logitDeviation: report.logitDeviation)
 }
 
 struct TrainResult {
@@ -327,7 +333,8 @@ func compareWithPyTorch(
           + " MB right after `import torch`."))
   print(
     "GEMM share (an estimate): a training step does about 3 forward passes of matrix products (forward, dx, dW),"
-      + " so 2·3·MACs·batch FLOPs (Architecture.macsPerExample, attention QKᵀ and PV included, everything"
+      + " so 2·3·MACs·batch FLOPs (Architecture.macsComputedPerExample: the products our forward computes,"
+      + " attention QKᵀ and PV included, a [CLS] model's last block for the first position only; everything"
       + " else ignored); divided by the median step time and by the GEMM table's aggregate rate for the same"
       + " d_model 128 / MLP 512 products (fc1 forward, fc1 dx, fc1 dW, fc2 forward: total FLOPs / total time) at"
       + " the same thread count.")
@@ -343,7 +350,12 @@ func compareWithPyTorch(
     print(
       "  \(c.name): blocks \(f.collapsedBlocks.map(String.init).joined(separator: ", ")) collapsed exactly"
         + " (PReLU α set to 1, Collapse.run without force): max |Δlogit| / max |logit| = \(dev);"
-        + " MACs/example \(f.macsFull) → \(f.macsCollapsed).")
+        + " MACs/example computed \(f.macsFull) → \(f.macsCollapsed)"
+        + (f.nominalMacsFull == f.macsFull
+          ? "."
+          : " (every position, as usually counted and as PyTorch computes them: \(f.nominalMacsFull) →"
+            + " \(f.nominalMacsCollapsed), "
+            + fixed(Double(f.nominalMacsFull) / Double(f.nominalMacsCollapsed), 2) + "×)."))
   }
   print("")
   let inferTable: TableWriter = TableWriter([
@@ -428,7 +440,8 @@ func compareWithPyTorch(
   }
   print("")
   print(
-    "speed-up = ours full ÷ ours collapsed time; MAC ratio = Architecture.macsPerExample full ÷ collapsed;"
+    "speed-up = ours full ÷ ours collapsed time; MAC ratio = computed MACs (Architecture.macsComputedPerExample)"
+      + " full ÷ collapsed;"
       + " LOW marks a speed-up below 0.9 × the MAC ratio. GEMM share (batch 256 only; an estimate):"
       + " 2·MACs·batch FLOPs per forward pass ÷ median time ÷ the GEMM table's fc1 forward + fc2 forward rate."
   )
@@ -465,7 +478,7 @@ func targetChecks(train: [TrainResult], infer: [InferResult], gemm: GEMMReferenc
     for r in train {
       guard let rate = g.training[r.threads] else { continue }
       let achieved: Double =
-        6 * Double(r.model.architecture.macsPerExample()) * Double(r.model.batch)
+        6 * Double(r.model.architecture.macsComputedPerExample()) * Double(r.model.batch)
         / (r.ours.median / 1000) / 1e9
       let share: Double = achieved / rate
       add(

@@ -147,5 +147,19 @@ import Testing
     #expect(arch.parameterCount == (384 + 8) + 8 + 40 + 2 * block + 16 + 27)
     // MACs: patches 4·48·8; per block qkv 5·8·24, attention 2·25·8, proj 5·64, MLP 2·5·8·32; head 8·3.
     #expect(arch.macsPerExample() == 4 * 48 * 8 + 2 * (5 * 8 * 24 + 2 * 25 * 8 + 5 * 64 + 2 * 5 * 8 * 32) + 24)
+    // Computed: the last block's k, v for 5 positions (5·8·16), q 64, attention of one
+    // query 2·5·8, proj 64 and MLP 2·8·32 for the [CLS] row.
+    let lastBlock = 5 * 8 * 16 + 64 + 2 * 5 * 8 + 64 + 2 * 8 * 32
+    #expect(
+      arch.macsComputedPerExample()
+        == 4 * 48 * 8 + (5 * 8 * 24 + 2 * 25 * 8 + 5 * 64 + 2 * 5 * 8 * 32) + lastBlock + 24)
+    var collapsed = arch
+    collapsed.collapsed = [false, true]
+    #expect(arch.macsComputedPerExample() - collapsed.macsComputedPerExample() == 2 * 8 * 32 - 64)
+    // Mean pooling and gpt read every position: nothing is pruned.
+    for cfg in [Fixtures.config(.encoder), Fixtures.config(.gpt)] {
+      let a = Architecture(config: cfg)
+      #expect(a.macsComputedPerExample() == a.macsPerExample())
+    }
   }
 }

@@ -94,3 +94,74 @@ import Testing
     #expect(reg.penalty(model) == 2 * (0.5625 + 0.25))
   }
 }
+
+/// The last block of a model whose head reads the first position alone (vit, encoder with
+/// [CLS] pooling) computes only what reaches the head (`Transformer.pruneLastBlock`).
+/// It must give the logits, loss and every gradient of the full computation, for a full
+/// PReLU block, a collapsed one, and with padded keys (the encoder batches end in padding).
+@Suite struct PrunedLastBlockTests {
+  /// Tolerance: the two paths sum the same products in different orders (a 1-row product
+  /// against rows of a larger one, separate K/V and Q products), so float32 rounding of
+  /// ~1e-7 relative per operation; through two blocks and the backward that stays below
+  /// 1e-5 of each tensor's largest entry. A wrong row, head or missing gradient is O(1).
+  static let tolerance = 1e-5
+
+  static func outputs(_ model: Transformer, _ input: ModelInput, _ targets: [Int32]) -> (
+    logits: [Float], loss: Float, grads: [String: [Float]]
+  ) {
+    model.parameters.zeroGradients()
+    var rng = RNG(seed: 1, stream: "unused")
+    let logits = model.forward(input, training: true, rng: &rng).array
+    let loss = model.loss(targets: targets)
+    model.backward()
+    var grads: [String: [Float]] = [:]
+    for p in model.parameters.all { grads[p.name] = p.grad.array }
+    return (logits, loss, grads)
+  }
+
+  static func relativeDifference(_ a: [Float], _ b: [Float]) -> Double {
+    let scale = max(a.map { Double(abs($0)) }.max() ?? 0, 1e-30)
+    return zip(a, b).map { Double(abs($0 - $1)) }.max().map { $0 / scale } ?? 0
+  }
+
+  @Test(arguments: [ModelKind.vit, .encoder], [[false, false], [false, true]])
+  func prunedEqualsFull(kind: ModelKind, collapsed: [Bool]) {
+    var cfg = Fixtures.config(kind)
+    cfg.pooling = .cls
+    let model = Transformer(Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: collapsed), seed: 3)
+    var rng = RNG(seed: 9, stream: "pruned")
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.4)
+    let (input, targets) = Fixtures.batch(cfg, batch: 5, rng: &rng)
+    #expect(model.pruneLastBlock)
+    let pruned = Self.outputs(model, input, targets)
+    let prunedInfer = model.infer(input).array
+    model.pruneLastBlock = false
+    let full = Self.outputs(model, input, targets)
+    #expect(Self.relativeDifference(full.logits, pruned.logits) < Self.tolerance)
+    #expect(Self.relativeDifference(full.logits, prunedInfer) < Self.tolerance)
+    #expect(abs(Double(full.loss - pruned.loss)) < Self.tolerance * Double(abs(full.loss)))
+    for (name, g) in full.grads {
+      let d = Self.relativeDifference(g, pruned.grads[name]!)
+      #expect(d < Self.tolerance, "\(name): \(d)")
+    }
+    // The last block's gradients are not trivially zero on either path.
+    let last = "blocks.\(cfg.layers - 1).attn.qkv.weight"
+    #expect(full.grads[last]!.contains { $0 != 0 })
+  }
+
+  /// Mean pooling reads every position: nothing is pruned, and gpt never is.
+  @Test func meanPoolingAndGPTComputeEveryRow() {
+    for kind in [ModelKind.encoder, .gpt] {
+      let cfg = Fixtures.config(kind)  // the encoder fixture pools by mean
+      let model = Transformer(
+        Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]), seed: 3)
+      var rng = RNG(seed: 2, stream: "mean")
+      Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.4)
+      let (input, targets) = Fixtures.batch(cfg, batch: 3, rng: &rng)
+      let a = Self.outputs(model, input, targets)
+      model.pruneLastBlock = false
+      let b = Self.outputs(model, input, targets)
+      #expect(a.logits.map(\.bitPattern) == b.logits.map(\.bitPattern), "\(kind)")
+    }
+  }
+}

@@ -73,6 +73,9 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   public var patchValues: Int { imageChannels * patchSize * patchSize }
   /// Width of the output layer: classes, or the vocabulary for gpt.
   public var outputs: Int { kind == .gpt ? vocabSize : classes }
+  /// Whether the head reads each sequence's first position alone ([CLS]): vit, and the
+  /// encoder with `cls` pooling.
+  public var headReadsFirstRow: Bool { kind == .vit || (kind == .encoder && pooling == .cls) }
 }
 
 /// The shape of a model at one moment: its config plus what LayerCollapse has done to

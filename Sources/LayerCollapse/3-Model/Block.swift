@@ -47,6 +47,11 @@ final class Block {
   private var shape = Attention.Shape(batch: 0, time: 0, channels: 1, heads: 1)
   /// Whether the last forward hid later keys (backward then skips the zero triangle).
   private var causal = false
+  /// Only each sequence's first position leaves this block (see `prepare`): everything
+  /// after the keys and values runs on B rows instead of B·T.
+  private(set) var firstRowsOnly = false
+  /// d(mid) of the first rows, for a `firstRowsOnly` backward: (B, C).
+  private var dmidFirst = Tensor([0])
   private var ln1 = Tensor([0])
   private var ln1Mean = Tensor([0])
   private var ln1Rstd = Tensor([0])
@@ -103,25 +108,40 @@ final class Block {
   /// not kept, the activation is applied in place, ln2 reuses ln1 (dead once qkv is
   /// computed) and the MLP output reuses proj (dead once mid is): less memory, fewer
   /// trips to it.
-  func prepare(_ s: Attention.Shape, mlpBuffers: Bool, backward: Bool) {
+  ///
+  /// With `firstRowsOnly` (the last block of a model whose head reads each sequence's
+  /// first position alone, [CLS] pooling), only those positions leave the block: it
+  /// computes ln1, keys and values for every position, but the query, attention,
+  /// projection, ln2 and MLP for the B first rows, and its output is (B, C). The rows
+  /// it skips cannot reach the loss, so the logits and every gradient are those of the
+  /// full block up to rounding (tested); in the reference models this is about a fifth
+  /// of all the matrix products.
+  func prepare(_ s: Attention.Shape, mlpBuffers: Bool, backward: Bool, firstRowsOnly first: Bool = false) {
     shape = s
     rows = s.batch * s.time
+    firstRowsOnly = first
+    let out = first ? s.batch : rows  // rows after the attention
     ln1 = Tensor([rows, c])
     ln1Mean = Tensor([rows])
     ln1Rstd = Tensor([rows])
     qkv = Tensor([rows, 3 * c])
-    probs = backward ? Tensor([s.batch, s.heads, s.time, s.time]) : nil
-    att = Tensor([rows, c])
-    proj = Tensor([rows, c])
-    mid = Tensor([rows, c])
-    ln2 = backward ? Tensor([rows, c]) : ln1
-    ln2Mean = Tensor([rows])
-    ln2Rstd = Tensor([rows])
-    mlpOut = backward ? Tensor([rows, c]) : proj
-    hidden = Tensor(mlpBuffers ? [rows, h] : [0])
-    activated = backward ? Tensor(mlpBuffers ? [rows, h] : [0]) : hidden
+    if first {
+      probs = Tensor([s.batch, s.heads, s.time])
+    } else {
+      probs = backward ? Tensor([s.batch, s.heads, s.time, s.time]) : nil
+    }
+    att = Tensor([out, c])
+    proj = Tensor([out, c])
+    mid = Tensor([out, c])
+    ln2 = backward || first ? Tensor([out, c]) : ln1
+    ln2Mean = Tensor([out])
+    ln2Rstd = Tensor([out])
+    mlpOut = backward ? Tensor([out, c]) : proj
+    hidden = Tensor(mlpBuffers ? [out, h] : [0])
+    activated = backward ? Tensor(mlpBuffers ? [out, h] : [0]) : hidden
     dropped = Tensor([0])  // allocated by the first forward with dropout
     dropMask = Tensor([0])
+    dmidFirst = Tensor(first && backward ? [out, c] : [0])
   }
 
   /// Uses `owner`'s activation buffers: for inference, where no backward follows, the
@@ -140,10 +160,15 @@ final class Block {
 
   // MARK: forward
 
-  /// x: (B, T, C) -> out: (B, T, C). `dropout` > 0 only while training.
+  /// x: (B, T, C) -> out: (B, T, C), or (B, C) when `firstRowsOnly`. `dropout` > 0 only
+  /// while training.
   func forward(
     out: Tensor, x: Tensor, causal: Bool, keyValid: [Bool]?, dropout: Float, rng: inout RNG
   ) {
+    if firstRowsOnly {
+      forwardFirstRows(out: out, x: x, keyValid: keyValid, dropout: dropout, rng: &rng)
+      return
+    }
     LayerNorm.forward(out: ln1, mean: ln1Mean, rstd: ln1Rstd, x: x, weight: ln1W.value, bias: ln1B.value)
     Linear.forward(y: qkv, x: ln1, w: qkvW.value, b: qkvB.value)  // (B, T, 3C)
     self.causal = causal
@@ -153,6 +178,25 @@ final class Block {
     LayerNorm.forward(out: ln2, mean: ln2Mean, rstd: ln2Rstd, x: mid, weight: ln2W.value, bias: ln2B.value)
     mlpForward(out: mlpOut, dropout: dropout, rng: &rng)
     Elementwise.add(out: out, mid, mlpOut)
+  }
+
+  /// The `firstRowsOnly` forward: x (B, T, C) -> out (B, C), the first row of each sequence.
+  private func forwardFirstRows(out: Tensor, x: Tensor, keyValid: [Bool]?, dropout: Float, rng: inout RNG) {
+    let (c, t) = (self.c, shape.time)
+    LayerNorm.forward(out: ln1, mean: ln1Mean, rstd: ln1Rstd, x: x, weight: ln1W.value, bias: ln1B.value)
+    // keys and values of every position, the query of the first: (B, T, 3C), q of other rows unset
+    Linear.forward(y: qkv, x: ln1, w: qkvW.value, b: qkvB.value, outputs: c..<(3 * c))
+    Linear.forward(y: qkv, x: ln1, w: qkvW.value, b: qkvB.value, outputs: 0..<c, rowStride: t)
+    causal = false
+    Attention.firstQueryForward(out: att, probs: probs!, qkv: qkv, shape: shape, keyValid: keyValid)  // (B, C)
+    Linear.forward(y: proj, x: att, w: projW.value, b: projB.value)  // (B, C)
+    for b in 0..<shape.batch {  // mid = x (first rows) + proj
+      let (m, xr, pr) = (mid.data + b * c, x.data + b * t * c, proj.data + b * c)
+      for j in 0..<c { m[j] = xr[j] + pr[j] }
+    }
+    LayerNorm.forward(out: ln2, mean: ln2Mean, rstd: ln2Rstd, x: mid, weight: ln2W.value, bias: ln2B.value)
+    mlpForward(out: mlpOut, dropout: dropout, rng: &rng)
+    Elementwise.add(out: out, mid, mlpOut)  // (B, C)
   }
 
   /// ln2: (B, T, C) -> out: (B, T, C).
@@ -188,7 +232,14 @@ final class Block {
   /// dout: (B, T, C) gradient of this block's output -> dx = gradient of its input
   /// (overwritten; `dx` must not be `dout`). Mirrors `forward` in reverse. `dropout` must be
   /// what forward used. Scratch buffers are overwritten too, so nothing needs zeroing.
-  func backward(dx: Tensor, dout: Tensor, x: Tensor, dropout: Float, scratch s: BlockScratch) {
+  /// With `firstRowsOnly`, dout is (B, C) and `first` holds the scratch for B rows.
+  func backward(
+    dx: Tensor, dout: Tensor, x: Tensor, dropout: Float, scratch s: BlockScratch, first: BlockScratch? = nil
+  ) {
+    if firstRowsOnly {
+      backwardFirstRows(dx: dx, dout: dout, x: x, dropout: dropout, scratch: s, first: first!)
+      return
+    }
     // out = mid + mlp(ln2(mid)): dmid = dout + (through ln2 and the MLP), built in dx.
     dx.copy(from: dout)
     mlpBackward(dln2: s.dln, dout: dout, dropout: dropout, scratch: s)
@@ -203,6 +254,36 @@ final class Block {
       dqkv: s.dqkv, dout: s.datt, qkv: qkv, probs: probs, shape: shape, causal: causal, write: .overwrite)
     Linear.backward(
       dx: s.dln, dw: qkvW.grad, db: qkvB.grad, dy: s.dqkv, x: ln1, w: qkvW.value, dxWrite: .overwrite)
+    LayerNorm.backward(
+      dx: dx, dweight: ln1W.grad, dbias: ln1B.grad, dout: s.dln, x: x, weight: ln1W.value,
+      mean: ln1Mean, rstd: ln1Rstd)
+  }
+
+  /// The backward of `forwardFirstRows`: dout (B, C) -> dx (B, T, C), overwritten.
+  /// `s` is scratch for B·T rows (keys, values, ln1), `f` for the B first rows.
+  private func backwardFirstRows(
+    dx: Tensor, dout: Tensor, x: Tensor, dropout: Float, scratch s: BlockScratch, first f: BlockScratch
+  ) {
+    let (c, t) = (self.c, shape.time)
+    // out = mid + mlp(ln2(mid)) on the first rows
+    let dmid = dmidFirst
+    dmid.copy(from: dout)
+    mlpBackward(dln2: f.dln, dout: dout, dropout: dropout, scratch: f)
+    LayerNorm.backward(
+      dx: dmid, dweight: ln2W.grad, dbias: ln2B.grad, dout: f.dln, x: mid, weight: ln2W.value,
+      mean: ln2Mean, rstd: ln2Rstd)
+    // mid = x (first rows) + proj(attn(ln1(x)))
+    Linear.backward(
+      dx: f.datt, dw: projW.grad, db: projB.grad, dy: dmid, x: att, w: projW.value, dxWrite: .overwrite)
+    Attention.firstQueryBackward(dqkv: s.dqkv, dout: f.datt, qkv: qkv, probs: probs!, shape: shape)
+    Linear.backward(
+      dx: s.dln, dw: qkvW.grad, db: qkvB.grad, dy: s.dqkv, x: ln1, w: qkvW.value, outputs: c..<(3 * c),
+      dxWrite: .overwrite)
+    Linear.backward(
+      dx: s.dln, dw: qkvW.grad, db: qkvB.grad, dy: s.dqkv, x: ln1, w: qkvW.value, outputs: 0..<c,
+      rowStride: t, dxWrite: .accumulate)
+    dx.zero()
+    for b in 0..<shape.batch { (dx.data + b * t * c).update(from: dmid.data + b * c, count: c) }
     LayerNorm.backward(
       dx: dx, dweight: ln1W.grad, dbias: ln1B.grad, dout: s.dln, x: x, weight: ln1W.value,
       mean: ln1Mean, rstd: ln1Rstd)

@@ -46,4 +46,19 @@ extension Architecture {
     n += config.kind == .gpt ? t * c * config.vocabSize : c * config.classes
     return n
   }
+
+  /// The multiply–accumulates our forward pass computes for one example: as
+  /// `macsPerExample`, except that when the head reads the first position alone
+  /// (`headReadsFirstRow`) the last block projects keys and values for every position but
+  /// the query, attention, output projection and MLP for the first only
+  /// (`Transformer.pruneLastBlock`). What speed is measured against.
+  public func macsComputedPerExample(time: Int? = nil) -> Int {
+    let n = macsPerExample(time: time)
+    guard config.headReadsFirstRow, config.layers > 0 else { return n }
+    let (c, t, last) = (config.dModel, time ?? config.sequenceLength, config.layers - 1)
+    let mlp = collapsed[last] ? c * c : 2 * c * config.mlpHidden
+    let full = t * c * 3 * c + 2 * t * t * c + t * c * c + t * mlp
+    let pruned = t * c * 2 * c + c * c + 2 * t * c + c * c + mlp
+    return n - full + pruned
+  }
 }

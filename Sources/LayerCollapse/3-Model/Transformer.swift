@@ -45,6 +45,17 @@ public final class Transformer {
   let headW: Parameter?  // (K, C); nil for a tied gpt head (the token embedding serves)
   let headB: Parameter?  // (K)
 
+  /// Whether the last block computes only what the head reads, when that is each
+  /// sequence's first position (vit, and the encoder with [CLS] pooling): keys and values
+  /// for every position, everything else for the first (see `Block.prepare`). The same
+  /// logits and gradients up to rounding; `false` computes every position (tests compare).
+  public var pruneLastBlock = true {
+    didSet { if pruneLastBlock != oldValue { workspace = nil } }
+  }
+
+  /// Whether the last block runs on the first rows (`pruneLastBlock` where it applies).
+  var firstRowsOnly: Bool { pruneLastBlock && config.headReadsFirstRow && !blocks.isEmpty }
+
   private var workspace: Workspace?
   /// The logits of a chunked `infer`, and the softmax and losses a `loss` call computes
   /// from them.
@@ -260,10 +271,11 @@ public final class Transformer {
       Linear.forward(y: ws.logits, x: ws.lnf, w: headW?.value ?? tokenEmbedding!.value, b: nil)  // (B·T, V)
     case .vit, .encoder:
       ws.pooled.zero()  // (B, C)
+      let rowsPerSequence = ws.firstRowsOnly ? 1 : ws.time  // rows of lnf
       for b in 0..<ws.batch {
         let dst = ws.pooled.data + b * c
-        if config.kind == .vit || config.pooling == .cls {
-          dst.update(from: ws.lnf.data + b * ws.time * c, count: c)
+        if config.headReadsFirstRow {
+          dst.update(from: ws.lnf.data + b * rowsPerSequence * c, count: c)
           continue
         }
         let n = ws.validCount(b)
@@ -319,10 +331,11 @@ public final class Transformer {
     case .vit, .encoder:
       ws.dpooled.zero()
       Linear.backward(dx: ws.dpooled, dw: headW!.grad, db: headB!.grad, dy: ws.dlogits, x: ws.pooled, w: headW!.value)
+      let rowsPerSequence = ws.firstRowsOnly ? 1 : ws.time  // rows of lnf
       for b in 0..<ws.batch {
         let src = ws.dpooled.data + b * c
-        if config.kind == .vit || config.pooling == .cls {
-          (ws.dlnf.data + b * ws.time * c).update(from: src, count: c)
+        if config.headReadsFirstRow {
+          (ws.dlnf.data + b * rowsPerSequence * c).update(from: src, count: c)
           continue
         }
         let n = Float(ws.validCount(b))
@@ -332,16 +345,20 @@ public final class Transformer {
         }
       }
     }
-    // final norm
+    // final norm: its input is (B, T, C), or (B, C) after a first-rows-only last block
     var dout = ws.dstreamA
     var dx = ws.dstreamB
-    dout.zero()
+    let dlast = ws.firstRowsOnly ? ws.dfirstRows : dout
+    dlast.zero()
     LayerNorm.backward(
-      dx: dout, dweight: lnfW.grad, dbias: lnfB.grad, dout: ws.dlnf, x: ws.streams[blocks.count],
+      dx: dlast, dweight: lnfW.grad, dbias: lnfB.grad, dout: ws.dlnf, x: ws.streams[blocks.count],
       weight: lnfW.value, mean: ws.lnfMean, rstd: ws.lnfRstd)
     // blocks, last to first
     for i in stride(from: blocks.count - 1, through: 0, by: -1) {
-      blocks[i].backward(dx: dx, dout: dout, x: ws.streams[i], dropout: ws.dropout, scratch: ws.scratch)
+      let last = i == blocks.count - 1
+      blocks[i].backward(
+        dx: dx, dout: last ? dlast : dout, x: ws.streams[i], dropout: ws.dropout, scratch: ws.scratch,
+        first: last && ws.firstRowsOnly ? ws.firstScratch : nil)
       swap(&dout, &dx)
     }
     embedBackward(dx0: dout, ws)
@@ -369,11 +386,14 @@ public final class Transformer {
 
   private func prepare(batch: Int, time: Int, keepActivations keep: Bool) -> Workspace {
     if let ws = workspace, ws.batch == batch, ws.time == time, ws.keepsActivations == keep { return ws }
-    let ws = Workspace(config: config, batch: batch, time: time, keepsActivations: keep)
+    let first = firstRowsOnly
+    let ws = Workspace(config: config, batch: batch, time: time, keepsActivations: keep, firstRowsOnly: first)
     let shape = Attention.Shape(batch: batch, time: time, channels: config.dModel, heads: config.heads)
     let collapsed = architecture.collapsed
     for (i, b) in blocks.enumerated() {
-      if keep {
+      if first && i == blocks.count - 1 {
+        b.prepare(shape, mlpBuffers: !collapsed[i], backward: keep, firstRowsOnly: true)
+      } else if keep {
         b.prepare(shape, mlpBuffers: !collapsed[i], backward: true)
       } else if i == 0 {
         b.prepare(shape, mlpBuffers: collapsed.contains(false), backward: false)
@@ -395,6 +415,9 @@ final class Workspace {
   let time: Int
   /// Every block has its own activations (a backward pass may follow).
   let keepsActivations: Bool
+  /// The last block's output, the final norm and its gradients are (B, C): the first
+  /// row of each sequence only.
+  let firstRowsOnly: Bool
   var input: ModelInput?
   var targets: [Int32] = []
   var dropout: Float = 0
@@ -419,26 +442,35 @@ final class Workspace {
   lazy var dlnf = Tensor(lnf.shape)
   lazy var dstreamA = Tensor(streams[0].shape)
   lazy var dstreamB = Tensor(streams[0].shape)
+  /// d(last block's output) when it is (B, C).
+  lazy var dfirstRows = Tensor(streams[streams.count - 1].shape)
   let patches: Tensor  // (B·N, channels·P·P)
   let patchOut: Tensor  // (B·N, C)
   lazy var scratch = BlockScratch(rows: batch * time, c: channels, h: hidden)
+  /// Scratch of a first-rows-only block's B rows.
+  lazy var firstScratch = BlockScratch(rows: batch, c: channels, h: hidden)
   private let channels: Int
   private let hidden: Int
   private var positions: [Int32] = []
 
-  init(config cfg: ModelConfig, batch: Int, time: Int, keepsActivations: Bool) {
+  init(config cfg: ModelConfig, batch: Int, time: Int, keepsActivations: Bool, firstRowsOnly: Bool) {
     self.batch = batch
     self.time = time
     self.keepsActivations = keepsActivations
+    self.firstRowsOnly = firstRowsOnly
     let rows = batch * time
     let c = cfg.dModel
     // Inference ping-pongs between two residual streams; training keeps all L + 1.
     let a = Tensor([batch, time, c])
     let b = Tensor([batch, time, c])
-    streams = (0...cfg.layers).map { keepsActivations ? Tensor([batch, time, c]) : ($0 % 2 == 0 ? a : b) }
-    lnf = Tensor([rows, c])
-    lnfMean = Tensor([rows])
-    lnfRstd = Tensor([rows])
+    streams = (0...cfg.layers).map { i in
+      if firstRowsOnly && i == cfg.layers { return Tensor([batch, c]) }
+      return keepsActivations ? Tensor([batch, time, c]) : (i % 2 == 0 ? a : b)
+    }
+    let normRows = firstRowsOnly ? batch : rows
+    lnf = Tensor([normRows, c])
+    lnfMean = Tensor([normRows])
+    lnfRstd = Tensor([normRows])
     pooled = Tensor([batch, c])
     let logitRows = cfg.kind == .gpt ? rows : batch
     logits = Tensor([logitRows, cfg.outputs])
