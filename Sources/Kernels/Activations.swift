@@ -166,16 +166,22 @@ public enum PReLU {
     let (d, g, xp) = (dx?.data, UnsafePointer(dout.data), UnsafePointer(x.data))
     let add = write == .accumulate
     Parallel.forEach(chunks, grain: Elementwise.grain / chunk) { ci in
+      // Written out: as a local function or closure through `vectorLoop` the compiler
+      // made this 2.6× slower (0.5 -> 1.3 ns per element).
       var lanes = Float8(repeating: 0)
-      vectorLoop(ci * chunk, min(n, (ci + 1) * chunk)) { i, m in
-        let v = load8(xp + i, m)
-        let gv = load8(g + i, m)
-        let negative = v .<= 0
-        lanes += (v * gv).replacing(with: 0, where: .!negative)
+      let end = min(n, (ci + 1) * chunk)
+      var i = ci * chunk
+      while i < end {
+        let m = min(8, end - i)
+        let v = m == 8 ? load8(xp + i) : load8(xp + i, m)
+        let gv = m == 8 ? load8(g + i) : load8(g + i, m)
+        lanes += (v * gv).replacing(with: 0, where: v .> 0)
         if let d = d {
-          let scaled = gv.replacing(with: gv * alpha, where: .!(v .> 0))
-          store8(add ? load8(d + i, m) + scaled : scaled, d + i, m)
+          let scaled = gv.replacing(with: gv * alpha, where: v .<= 0)
+          let out = add ? load8(d + i, m) + scaled : scaled
+          if m == 8 { store8(out, d + i) } else { store8(out, d + i, m) }
         }
+        i += 8
       }
       partial[ci] = Double(sum8(lanes))
     }
