@@ -240,15 +240,8 @@ final class Block {
       backwardFirstRows(dx: dx, dout: dout, x: x, dropout: dropout, scratch: s, first: first!)
       return
     }
-    // out = mid + mlp(ln2(mid)): dmid = dout + (through ln2 and the MLP), built in dx.
-    dx.copy(from: dout)
-    mlpBackward(dln2: s.dln, dout: dout, dropout: dropout, scratch: s)
-    LayerNorm.backward(
-      dx: dx, dweight: ln2W.grad, dbias: ln2B.grad, dout: s.dln, x: mid, weight: ln2W.value,
-      mean: ln2Mean, rstd: ln2Rstd)
-    // mid = x + proj(attn(ln1(x))): dx = dmid + (through the attention branch and ln1).
-    Linear.backward(
-      dx: s.datt, dw: projW.grad, db: projB.grad, dy: dx, x: att, w: projW.value, dxWrite: .overwrite)
+    // dmid is built in dx; then dx = dmid + (through the attention branch and ln1).
+    backwardToAttention(dmid: dx, datt: s.datt, dout: dout, dropout: dropout, scratch: s)
     guard let probs = probs else { preconditionFailure("block backward after a forward prepared without backward") }
     Attention.backward(
       dqkv: s.dqkv, dout: s.datt, qkv: qkv, probs: probs, shape: shape, causal: causal, write: .overwrite)
@@ -259,22 +252,29 @@ final class Block {
       mean: ln1Mean, rstd: ln1Rstd)
   }
 
+  /// The half of the backward both paths share, on the rows the MLP ran on (all, or the
+  /// first): out = mid + mlp(ln2(mid)) gives dmid = dout + (through ln2 and the MLP),
+  /// written to `dmid`; mid = … + proj(att) gives d(att), written to `datt`.
+  private func backwardToAttention(dmid: Tensor, datt: Tensor, dout: Tensor, dropout: Float, scratch s: BlockScratch) {
+    dmid.copy(from: dout)
+    mlpBackward(dln2: s.dln, dout: dout, dropout: dropout, scratch: s)
+    LayerNorm.backward(
+      dx: dmid, dweight: ln2W.grad, dbias: ln2B.grad, dout: s.dln, x: mid, weight: ln2W.value,
+      mean: ln2Mean, rstd: ln2Rstd)
+    Linear.backward(
+      dx: datt, dw: projW.grad, db: projB.grad, dy: dmid, x: att, w: projW.value, dxWrite: .overwrite)
+  }
+
   /// The backward of `forwardFirstRows`: dout (B, C) -> dx (B, T, C), overwritten.
   /// `s` is scratch for B·T rows (keys, values, ln1), `f` for the B first rows.
   private func backwardFirstRows(
     dx: Tensor, dout: Tensor, x: Tensor, dropout: Float, scratch s: BlockScratch, first f: BlockScratch
   ) {
     let (c, t) = (self.c, shape.time)
-    // out = mid + mlp(ln2(mid)) on the first rows
     let dmid = dmidFirst
-    dmid.copy(from: dout)
-    mlpBackward(dln2: f.dln, dout: dout, dropout: dropout, scratch: f)
-    LayerNorm.backward(
-      dx: dmid, dweight: ln2W.grad, dbias: ln2B.grad, dout: f.dln, x: mid, weight: ln2W.value,
-      mean: ln2Mean, rstd: ln2Rstd)
-    // mid = x (first rows) + proj(attn(ln1(x)))
-    Linear.backward(
-      dx: f.datt, dw: projW.grad, db: projB.grad, dy: dmid, x: att, w: projW.value, dxWrite: .overwrite)
+    backwardToAttention(dmid: dmid, datt: f.datt, dout: dout, dropout: dropout, scratch: f)
+    // mid = x (first rows) + proj(attn(ln1(x))): the rest as in `backward`, keys and
+    // values of every row apart from the query of the first
     Attention.firstQueryBackward(dqkv: s.dqkv, dout: f.datt, qkv: qkv, probs: probs!, shape: shape)
     Linear.backward(
       dx: s.dln, dw: qkvW.grad, db: qkvB.grad, dy: s.dqkv, x: ln1, w: qkvW.value, outputs: c..<(3 * c),
