@@ -23,16 +23,32 @@ public enum GELU {
     return 1 / (1 + FastMath.exp(-2 * u))
   }
 
+  /// GELU'(x) = σ + 2x·σ(1 − σ)·c·(1 + 3·0.044715·x²), σ = σ(2u).
+  @inline(__always)
+  static func derivative(_ v: Float8) -> Float8 {
+    let s = sigmoid2u(v)
+    return s + 2 * c * v * s * (1 - s) * (1 + 3 * 0.044_715 * (v * v))
+  }
+
+  // Both directions are written out as loops (whole vectors, then the short tail): through
+  // `Elementwise.Part.vectors` the compiler left `sigmoid2u` a call per vector on the
+  // one-thread path, and GELU forward ran 1.4× slower (0.93 against 0.68 ns per element).
+
   /// x: (n) -> out: (n), tanh approximation.
   public static func forward(out: Tensor, x: Tensor) {
     precondition(out.count == x.count, "gelu: \(out.shape) vs \(x.shape)")
     let (o, xp) = (out.data, UnsafePointer(x.data))
     Elementwise.parts(x.count) { part in
-      @inline(__always) func vector(_ i: Int, _ lanes: Int) {
-        let v = load8(xp + i, lanes)
-        store8(v * sigmoid2u(v), o + i, lanes)
+      var i = part.start
+      while i + 8 <= part.end {
+        let v = load8(xp + i)
+        store8(v * sigmoid2u(v), o + i)
+        i += 8
       }
-      part.vectors(vector)
+      if i < part.end {
+        let v = load8(xp + i, part.end - i)
+        store8(v * sigmoid2u(v), o + i, part.end - i)
+      }
     }
   }
 
@@ -42,13 +58,17 @@ public enum GELU {
     let (d, g, xp) = (dx.data, UnsafePointer(dout.data), UnsafePointer(x.data))
     let add = write == .accumulate
     Elementwise.parts(x.count) { part in
-      @inline(__always) func vector(_ i: Int, _ lanes: Int) {
-        let v = load8(xp + i, lanes)
-        let s = sigmoid2u(v)
-        let grad = (s + 2 * c * v * s * (1 - s) * (1 + 3 * 0.044_715 * (v * v))) * load8(g + i, lanes)
-        store8(add ? load8(d + i, lanes) + grad : grad, d + i, lanes)
+      var i = part.start
+      while i + 8 <= part.end {
+        let grad = derivative(load8(xp + i)) * load8(g + i)
+        store8(add ? load8(d + i) + grad : grad, d + i)
+        i += 8
       }
-      part.vectors(vector)
+      if i < part.end {
+        let m = part.end - i
+        let grad = derivative(load8(xp + i, m)) * load8(g + i, m)
+        store8(add ? load8(d + i, m) + grad : grad, d + i, m)
+      }
     }
   }
 

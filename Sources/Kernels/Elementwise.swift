@@ -22,10 +22,14 @@ public enum Elementwise {
     let n: Int
     let blocks: Range<Int>
 
+    /// The part's first and one-past-last element.
+    var start: Int { blocks.lowerBound * 8 }
+    var end: Int { min(n, blocks.upperBound * 8) }
+
     /// Calls `body(i, lanes)` for i = 8·block, lanes = 8 except for the last block of `0..<n`.
     @inline(__always)
     func vectors(_ body: (_ i: Int, _ lanes: Int) -> Void) {
-      vectorLoop(blocks.lowerBound * 8, min(n, blocks.upperBound * 8), body)
+      vectorLoop(start, end, body)
     }
   }
 
