@@ -124,11 +124,15 @@ import Testing
     return zip(a, b).map { Double(abs($0 - $1)) }.max().map { $0 / scale } ?? 0
   }
 
-  @Test(arguments: [ModelKind.vit, .encoder], [[false, false], [false, true]])
+  /// `collapsed` also sets the depth: a one-block model's only block is the pruned one,
+  /// reading the embeddings.
+  @Test(arguments: [ModelKind.vit, .encoder], [[false, false], [false, true], [false]])
   func prunedEqualsFull(kind: ModelKind, collapsed: [Bool]) {
     var cfg = Fixtures.config(kind)
     cfg.pooling = .cls
-    let model = Transformer(Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: collapsed), seed: 3)
+    cfg.layers = collapsed.count
+    let activations = Array([Activation.gelu, .prelu].suffix(collapsed.count))
+    let model = Transformer(Architecture(config: cfg, activations: activations, collapsed: collapsed), seed: 3)
     var rng = RNG(seed: 9, stream: "pruned")
     Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.4)
     let (input, targets) = Fixtures.batch(cfg, batch: 5, rng: &rng)
