@@ -53,4 +53,26 @@ public enum Elementwise {
 
   /// out += a.
   public static func accumulate(_ out: Tensor, _ a: Tensor) { add(out: out, out, a) }
+
+  /// out (B, C) = the first row of each sequence of x (B, T, C) + y (B, C): the residual
+  /// of a block that runs on the first rows only.
+  public static func addFirstRows(out: Tensor, x: Tensor, _ y: Tensor) {
+    let (b, c) = (out.shape[0], out.lastDim)
+    precondition(y.count == b * c && x.count % (b * c) == 0, "addFirstRows: \(x.shape) + \(y.shape)")
+    let t = x.count / (b * c)
+    for r in 0..<b {
+      let (o, xr, yr) = (out.data + r * c, x.data + r * t * c, y.data + r * c)
+      for j in 0..<c { o[j] = xr[j] + yr[j] }
+    }
+  }
+
+  /// dx (B, T, C) = zero except each sequence's first row, which is src (B, C): the
+  /// gradient of `addFirstRows` with respect to x.
+  public static func scatterFirstRows(into dx: Tensor, from src: Tensor) {
+    let (b, c) = (src.shape[0], src.lastDim)
+    precondition(dx.count % (b * c) == 0, "scatterFirstRows: \(src.shape) into \(dx.shape)")
+    let t = dx.count / (b * c)
+    dx.zero()
+    for r in 0..<b { (dx.data + r * t * c).update(from: src.data + r * c, count: c) }
+  }
 }

@@ -45,4 +45,17 @@ import Testing
       dx: dx, dweight: dw, dbias: db, dout: Tensor([2, 4], fill: 1), x: x, weight: w, mean: mean, rstd: rstd)
     #expect(dx.array.allSatisfy { $0.isFinite })
   }
+
+  /// The residual of a first-rows-only block and its gradient, by hand: x is (2, 3, 2),
+  /// its first rows are x[0] and x[3].
+  @Test func firstRowsAddAndScatter() {
+    let x = Tensor([2, 3, 2], (0..<12).map { Float($0) })
+    let y = Tensor([2, 2], [100, 200, 300, 400])
+    let out = Tensor([2, 2], fill: .nan)
+    Elementwise.addFirstRows(out: out, x: x, y)
+    #expect(out.array == [100, 201, 306, 407])
+    let dx = Tensor([2, 3, 2], fill: .nan)
+    Elementwise.scatterFirstRows(into: dx, from: y)
+    #expect(dx.array == [100, 200, 0, 0, 0, 0, 300, 400, 0, 0, 0, 0])
+  }
 }

@@ -190,10 +190,7 @@ final class Block {
     causal = false
     Attention.firstQueryForward(out: att, probs: probs!, qkv: qkv, shape: shape, keyValid: keyValid)  // (B, C)
     Linear.forward(y: proj, x: att, w: projW.value, b: projB.value)  // (B, C)
-    for b in 0..<shape.batch {  // mid = x (first rows) + proj
-      let (m, xr, pr) = (mid.data + b * c, x.data + b * t * c, proj.data + b * c)
-      for j in 0..<c { m[j] = xr[j] + pr[j] }
-    }
+    Elementwise.addFirstRows(out: mid, x: x, proj)  // (B, C)
     LayerNorm.forward(out: ln2, mean: ln2Mean, rstd: ln2Rstd, x: mid, weight: ln2W.value, bias: ln2B.value)
     mlpForward(out: mlpOut, dropout: dropout, rng: &rng)
     Elementwise.add(out: out, mid, mlpOut)  // (B, C)
@@ -282,8 +279,7 @@ final class Block {
     Linear.backward(
       dx: s.dln, dw: qkvW.grad, db: qkvB.grad, dy: s.dqkv, x: ln1, w: qkvW.value, outputs: 0..<c,
       rowStride: t, dxWrite: .accumulate)
-    dx.zero()
-    for b in 0..<shape.batch { (dx.data + b * t * c).update(from: dmid.data + b * c, count: c) }
+    Elementwise.scatterFirstRows(into: dx, from: dmid)
     LayerNorm.backward(
       dx: dx, dweight: ln1W.grad, dbias: ln1B.grad, dout: s.dln, x: x, weight: ln1W.value,
       mean: ln1Mean, rstd: ln1Rstd)
