@@ -39,10 +39,7 @@ extension Architecture {
     let t = time ?? config.sequenceLength
     var n = 0
     if config.kind == .vit { n += (t - 1) * config.patchValues * c }
-    for i in 0..<config.layers {
-      n += t * c * 3 * c + 2 * t * t * c + t * c * c
-      n += collapsed[i] ? t * c * c : 2 * t * c * config.mlpHidden
-    }
+    for i in 0..<config.layers { n += blockMACs(i, time: t) }
     n += config.kind == .gpt ? t * c * config.vocabSize : c * config.classes
     return n
   }
@@ -56,9 +53,18 @@ extension Architecture {
     let n = macsPerExample(time: time)
     guard config.headReadsFirstRow, config.layers > 0 else { return n }
     let (c, t, last) = (config.dModel, time ?? config.sequenceLength, config.layers - 1)
-    let mlp = collapsed[last] ? c * c : 2 * c * config.mlpHidden
-    let full = t * c * 3 * c + 2 * t * t * c + t * c * c + t * mlp
-    let pruned = t * c * 2 * c + c * c + 2 * t * c + c * c + mlp
-    return n - full + pruned
+    let pruned = t * c * 2 * c + c * c + 2 * t * c + c * c + mlpMACs(last)
+    return n - blockMACs(last, time: t) + pruned
+  }
+
+  /// Block i at t positions: qkv, attention (QKᵀ and PV), projection, MLP.
+  private func blockMACs(_ i: Int, time t: Int) -> Int {
+    let c = config.dModel
+    return t * c * 3 * c + 2 * t * t * c + t * c * c + t * mlpMACs(i)
+  }
+
+  /// Block i's MLP (or its collapsed linear) for one position.
+  private func mlpMACs(_ i: Int) -> Int {
+    collapsed[i] ? config.dModel * config.dModel : 2 * config.dModel * config.mlpHidden
   }
 }
