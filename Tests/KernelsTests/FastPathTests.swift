@@ -93,6 +93,12 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
   /// several blocks and a ragged last one, its forward and backward agree with the full
   /// products (the forward through −∞ masking, the backward without `causal`) and with
   /// the naive reference.
+  ///
+  /// Agree, not equal: the blocked path multiplies Q·Kᵀ over fewer keys, and OpenBLAS
+  /// picks its kernels by shape and CPU (its kernels for the columns left over after the
+  /// register tiles add in another order), so a score may differ in the last bits. A score
+  /// is a dot product of d_head = 8 terms; float32 sums of k terms in two orders differ by
+  /// at most k·ε·Σ|qᵢkᵢ| (ε = 2⁻²⁴), so 1e-5 of the largest value bounds it with room.
   @Test(arguments: [70, 96])
   func causalBlocksMatchFullProducts(time t: Int) {
     var rng = RNG(seed: 16, stream: "causal blocks \(t)")
@@ -104,8 +110,8 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
     let allValid = [Bool](repeating: true, count: 2 * t)
     Attention.forward(out: full, probs: pf, qkv: qkv, shape: s, causal: true, keyValid: allValid)
     Attention.referenceForward(out: reference, qkv: qkv, shape: s, causal: true, keyValid: nil)
-    #expect(Self.sameBits(pb.array, pf.array))
-    #expect(Self.sameBits(blocked.array, full.array))
+    #expect(Self.relativeDifference(pb.array, pf.array) < 1e-5)
+    #expect(Self.relativeDifference(blocked.array, full.array) < 1e-5)
     for i in 0..<full.count { #expect(abs(blocked[i] - reference[i]) < 1e-5) }
 
     let dout = FD.random([2, t, 16], &rng)
@@ -113,21 +119,39 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
       let (db, df) = (Tensor([2, t, 48], fill: 0.5), Tensor([2, t, 48], fill: 0.5))
       Attention.backward(dqkv: db, dout: dout, qkv: qkv, probs: pb, shape: s, causal: true, write: write)
       Attention.backward(dqkv: df, dout: dout, qkv: qkv, probs: pf, shape: s, causal: false, write: write)
-      var worst: Float = 0
-      for i in 0..<db.count { worst = max(worst, abs(db[i] - df[i]) / max(abs(df[i]), 1e-3)) }
-      // Float rounding of sums over fewer (zero) terms in another kernel's order.
-      #expect(worst < 1e-5, "\(write): worst relative difference \(worst)")
+      // Float rounding of sums over fewer (zero) terms in another kernel's order: a
+      // gradient sums up to t = 96 products, k·ε = 96 · 2⁻²⁴ ≈ 6e-6 of its terms' size,
+      // bounded here against the largest gradient with room for cancelling terms.
+      let worst = Self.relativeDifference(db.array, df.array)
+      #expect(worst < 1e-4, "\(write): relative difference \(worst)")
     }
   }
 
   /// Every kernel with its own parallel loop gives the same bits with one thread as with
-  /// the default count, at sizes large enough to be split.
+  /// the default count, at sizes large enough to be split: each element is computed by the
+  /// same code over the same terms whichever thread runs it. Attention too: each (sample,
+  /// head) product is one OpenBLAS call of the same shape at any thread count.
+  ///
+  /// Matrix products split across threads agree to rounding only: a part is an OpenBLAS
+  /// call on fewer rows, and on most CPUs OpenBLAS's kernels for the rows left over after
+  /// its register tiles (and the tile width itself) sum in another order (README,
+  /// Determinism). Their bound: k·ε relative to the largest |value| (k ≤ 4100 terms here,
+  /// ε = 2⁻²⁴: 2.4e-4), far below any wiring mistake, which moves values by O(1).
   @Test func sameBitsAtAnyThreadCount() {
     let one = Self.runKernels(threads: 1)
     let many = Self.runKernels(threads: .max)
     #expect(one.count == many.count)
-    for (name, a) in one { #expect(Self.sameBits(a, many[name]!), "\(name)") }
+    for (name, a) in one where !Self.splitProducts.contains(name) {
+      #expect(Self.sameBits(a, many[name]!), "\(name)")
+    }
+    for name in Self.splitProducts {
+      let d = Self.relativeDifference(one[name]!, many[name]!)
+      #expect(d <= 2.4e-4, "\(name): relative difference \(d)")
+    }
   }
+
+  /// The entries of `runKernels` that are matrix products split across threads.
+  static let splitProducts = ["linear", "linear split"]
 
   /// And the same bits run after run.
   @Test func sameBitsRunAfterRun() {
@@ -172,6 +196,17 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
 
   static func sameBits(_ a: [Float], _ b: [Float]) -> Bool {
     a.map(\.bitPattern) == b.map(\.bitPattern)
+  }
+
+  /// max|a − b| over max|b|; infinity when the lengths differ or a value is not finite.
+  static func relativeDifference(_ a: [Float], _ b: [Float]) -> Float {
+    guard a.count == b.count else { return .infinity }
+    var (worst, scale): (Float, Float) = (0, 0)
+    for i in 0..<a.count {
+      worst = max(worst, abs(a[i] - b[i]))
+      scale = max(scale, abs(b[i]))
+    }
+    return worst.isFinite ? worst / max(scale, .leastNormalMagnitude) : .infinity
   }
 
   static func runKernels(threads: Int) -> [String: [Float]] {

@@ -239,8 +239,14 @@ enum SyntheticTask {
   }
 
   /// A batch larger than a chunk runs in equal chunks, the last padded with copies of its
-  /// last sample: still the same bits as one whole-batch forward, padding never leaks into
-  /// the logits, and the next call with another batch size gets the right shape.
+  /// last sample: the same logits as one whole-batch forward up to rounding, padding never
+  /// leaks into the logits, and the next call with another batch size gets the right shape.
+  ///
+  /// Up to rounding: a chunk's matrix products have fewer rows, and OpenBLAS's kernels for
+  /// the rows left over after its register tiles sum in another order (README,
+  /// Determinism). Each product of k ≤ 64 terms moves by at most k·ε (ε = 2⁻²⁴) relative
+  /// to its terms; through the model's ~12 products and LayerNorms that stays below 1e-4
+  /// of the largest logit, where a padding leak or a wrong chunk moves logits by O(1).
   @Test(arguments: ModelKind.allCases)
   func chunkedInferEqualsForward(kind: ModelKind) {
     var rng = RNG(seed: 5, stream: "chunks")
@@ -252,10 +258,12 @@ enum SyntheticTask {
     for samples in [3, 2, 1] {
       let chunked = model.infer(input, rowsPerChunk: samples * time)
       #expect(chunked.shape == kept.shape, "\(samples) a chunk")
-      #expect(chunked.array.map(\.bitPattern) == kept.array.map(\.bitPattern), "\(samples) a chunk")
+      let d = Fixtures.relativeDifference(chunked.array, kept.array)
+      #expect(d < 1e-4, "\(samples) a chunk: relative difference \(d)")
     }
     let (small, _) = Fixtures.batch(cfg, batch: 2, rng: &rng)
-    #expect(model.infer(small, rowsPerChunk: time).array == model.forward(small).array)
+    let d = Fixtures.relativeDifference(model.infer(small, rowsPerChunk: time).array, model.forward(small).array)
+    #expect(d < 1e-4, "batch of 2 after 7: relative difference \(d)")
   }
 
   /// `loss` and `probabilities` after a chunked `infer` read the whole batch's logits, as
@@ -270,16 +278,19 @@ enum SyntheticTask {
     let expected = model.loss(targets: targets)
     let probabilities = model.probabilities.array
     model.infer(input, rowsPerChunk: 2 * time)
-    #expect(model.loss(targets: targets) == expected)
-    #expect(model.probabilities.array == probabilities)
+    // Up to rounding, as in chunkedInferEqualsForward; a loss of the wrong logits (the
+    // workspace's, or a padded chunk's) would differ by O(1).
+    #expect(abs(model.loss(targets: targets) - expected) <= 1e-4 * max(1, abs(expected)))
+    #expect(Fixtures.relativeDifference(model.probabilities.array, probabilities) < 1e-4)
 
     let examples = 2 * Transformer.inferenceRows / time + 3
     let (big, bigTargets) = Fixtures.batch(cfg, batch: examples, rng: &rng)
     model.forward(big)
     let bigLoss = Double(model.loss(targets: bigTargets))
     let metrics = Evaluator.evaluate(model, batches: [Batch(input: big, targets: bigTargets, examples: examples)])
-    // loss·n/n in Double: equal up to rounding of the last bit or two.
-    #expect(abs(metrics.loss - bigLoss) <= 1e-12 * abs(bigLoss))
+    // Evaluation runs the batch in chunks (other matrix-product shapes than the forward's,
+    // so other OpenBLAS summation orders): equal up to float32 rounding, as above.
+    #expect(abs(metrics.loss - bigLoss) <= 1e-4 * abs(bigLoss))
     #expect(metrics.examples == examples)
   }
 }
