@@ -20,6 +20,8 @@ static inline unsigned lc_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline size_t lc_h5t_variable(void) { return H5T_VARIABLE; }
 static inline hid_t lc_h5e_default(void) { return H5E_DEFAULT; }
 static inline hid_t lc_h5p_link_create(void) { return H5P_LINK_CREATE; }
+static inline hid_t lc_h5p_file_access(void) { return H5P_FILE_ACCESS; }
+static inline H5F_scope_t lc_h5f_scope_global(void) { return H5F_SCOPE_GLOBAL; }
 // Enum constants, so Swift code never depends on how a C enum is imported.
 static inline H5S_class_t lc_h5s_scalar(void) { return H5S_SCALAR; }
 static inline H5T_cset_t lc_h5t_cset_utf8(void) { return H5T_CSET_UTF8; }

@@ -7,13 +7,22 @@ enum JSONFile {
     let e = JSONEncoder()
     e.keyEncodingStrategy = .convertToSnakeCase
     e.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted] : [.sortedKeys]
+    e.nonConformingFloatEncodingStrategy = nonFinite
     return String(decoding: try e.encode(value), as: UTF8.self)
   }
+
+  /// JSON has no NaN or infinity: they are written as the strings "NaN", "Infinity" and
+  /// "-Infinity" (and read back), so a diverged value never fails a write.
+  static let nonFinite = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
+    positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+  static let nonFiniteDecoding = JSONDecoder.NonConformingFloatDecodingStrategy.convertFromString(
+    positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
 
   /// Decodes `text`; a failure is bad data at `location`.
   static func decode<T: Decodable>(_ type: T.Type, _ text: String, location: String) throws -> T {
     let d = JSONDecoder()
     d.keyDecodingStrategy = .convertFromSnakeCase
+    d.nonConformingFloatDecodingStrategy = nonFiniteDecoding
     do {
       return try d.decode(type, from: Data(text.utf8))
     } catch {
@@ -35,11 +44,7 @@ enum JSONFile {
   }
 }
 
-/// Writes a text file atomically; failure is `.cannotCreate` naming the path.
+/// Writes a text file atomically (`AtomicFile`): errors name the path.
 func writeText(_ text: String, to path: String) throws {
-  do {
-    try text.write(toFile: path, atomically: true, encoding: .utf8)
-  } catch {
-    throw LCError.cannotCreate(ErrorDetail(what: "cannot write file", location: path, got: "\(error)"))
-  }
+  try AtomicFile.write(Data(text.utf8), to: path)
 }

@@ -23,15 +23,8 @@ extension ConfigTree {
     }
   }
 
-  /// Writes `serialized(header:)` to `path`, replacing the file atomically.
-  /// Throws `.cannotCreate` when the file cannot be written.
+  /// Writes `serialized(header:)` to `path`, replacing the file atomically (`AtomicFile`).
   public func write(to path: String, header: [String] = []) throws {
-    let data: Data = Data(serialized(header: header).utf8)
-    do {
-      try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-    } catch {
-      throw LCError.cannotCreate(
-        ErrorDetail(what: "cannot write config file", location: path, got: error.localizedDescription))
-    }
+    try AtomicFile.write(Data(serialized(header: header).utf8), to: path)
   }
 }

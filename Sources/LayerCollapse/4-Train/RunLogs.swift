@@ -19,6 +19,7 @@ final class RunLogs {
     encoder = JSONEncoder()
     encoder.keyEncodingStrategy = .convertToSnakeCase
     encoder.outputFormatting = [.sortedKeys]
+    encoder.nonConformingFloatEncodingStrategy = JSONFile.nonFinite
     if let step = resumedAt {
       try RunLogs.truncate(metricsPath, keepHeader: false) { RunLogs.step(ofJSONLine: $0) <= step }
       try RunLogs.truncate(summaryPath, keepHeader: true) { Int($0.prefix { $0 != "," }) ?? Int.max <= step }

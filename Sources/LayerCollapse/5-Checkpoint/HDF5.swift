@@ -25,8 +25,14 @@ public final class HDF5File {
     self.path = path
     self.isWritable = false
     var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
       throw LCError.missingInput(ErrorDetail(what: "HDF5 file not found", location: path))
+    }
+    guard !isDirectory.boolValue else {
+      throw LCError.missingInput(
+        ErrorDetail(
+          what: "is a directory, not an HDF5 file", location: path, expected: "a file such as run/best.h5",
+          hint: "Name a checkpoint inside it, e.g. \(path.hasSuffix("/") ? path : path + "/")best.h5"))
     }
     guard FileManager.default.isReadableFile(atPath: path) else {
       throw LCError.io(ErrorDetail(what: "cannot read HDF5 file (permission denied)", location: path))
@@ -34,11 +40,16 @@ public final class HDF5File {
     guard H5Fis_hdf5(path) > 0 else {
       throw LCError.badData(
         ErrorDetail(
-          what: "not an HDF5 file", location: path, expected: "an HDF5 file such as a checkpoint written by this tool"))
+          what: "not a valid HDF5 file", location: path,
+          expected: "an HDF5 file such as a checkpoint written by this tool"))
     }
     let fid: hid_t = H5Fopen(path, lc_h5f_acc_rdonly(), lc_h5p_default())
     guard fid >= 0 else {
-      throw LCError.io(ErrorDetail(what: "cannot open HDF5 file", location: path))
+      // The signature is there but the file cannot be opened: truncated or damaged.
+      throw LCError.badData(
+        ErrorDetail(
+          what: "not a valid HDF5 file (truncated or damaged)", location: path,
+          expected: "a complete HDF5 file", hint: "The file was cut short or modified; use another copy"))
     }
     self.id = fid
   }
@@ -74,38 +85,57 @@ public final class HDF5File {
     }
   }
 
-  /// Writes a file by calling `body` on a temporary file next to `path` (`path.tmp`), then
-  /// syncs it to disk and renames it over `path`, so that `path` is always either the old
-  /// file or the complete new one. On any failure the temporary file is removed.
-  public static func writeAtomically(to path: String, _ body: (HDF5File) throws -> Void) throws {
-    let temporary: String = path + ".tmp"
-    let file: HDF5File = try HDF5File(creating: temporary)
-    do {
-      try body(file)
-      try file.close()
-      try syncToDisk(temporary)
-      guard rename(temporary, path) == 0 else {
-        let reason: String = String(cString: strerror(errno))
-        throw LCError.io(ErrorDetail(what: "cannot move the new file into place", location: path, got: reason))
-      }
-    } catch {
-      try? file.close()
-      _ = unlink(temporary)
-      throw error
+  /// Builds a file in memory (HDF5's core driver, no backing store): nothing touches the
+  /// disk until `image()` hands the finished bytes to `AtomicFile`.
+  private init(inMemory name: String) throws {
+    HDF5File.quiet()
+    self.path = name
+    self.isWritable = true
+    let fapl: hid_t = H5Pcreate(lc_h5p_file_access())
+    guard fapl >= 0, H5Pset_fapl_core(fapl, 1 << 20, false) >= 0 else {
+      if fapl >= 0 { _ = H5Pclose(fapl) }
+      throw LCError.io(ErrorDetail(what: "cannot set up an in-memory HDF5 file", location: name))
     }
-    let dir: String = (path as NSString).deletingLastPathComponent
-    try? syncToDisk(dir.isEmpty ? "." : dir)  // makes the rename itself durable
+    defer { _ = H5Pclose(fapl) }
+    // Named apart from `name`, which may be open for reading in this process.
+    let fid: hid_t = H5Fcreate(name + " (in memory)", lc_h5f_acc_trunc(), lc_h5p_default(), fapl)
+    guard fid >= 0 else {
+      throw LCError.io(ErrorDetail(what: "cannot create an in-memory HDF5 file", location: name))
+    }
+    self.id = fid
   }
 
-  private static func syncToDisk(_ path: String) throws {
-    let fd: Int32 = open(path, O_RDONLY)
-    guard fd >= 0 else {
-      throw LCError.io(ErrorDetail(what: "cannot open to sync", location: path, got: String(cString: strerror(errno))))
+  /// The bytes of a file built in memory, as they would be on disk.
+  private func image() throws -> [UInt8] {
+    guard H5Fflush(id, lc_h5f_scope_global()) >= 0 else {
+      throw LCError.io(ErrorDetail(what: "cannot finish the HDF5 file in memory", location: path))
     }
-    defer { _ = Foundation.close(fd) }
-    guard fsync(fd) == 0 else {
-      throw LCError.io(ErrorDetail(what: "cannot sync to disk", location: path, got: String(cString: strerror(errno))))
+    let size: Int = H5Fget_file_image(id, nil, 0)
+    guard size > 0 else { throw LCError.io(ErrorDetail(what: "cannot read back the HDF5 file image", location: path)) }
+    var bytes: [UInt8] = [UInt8](repeating: 0, count: size)
+    let copied: Int = bytes.withUnsafeMutableBytes { H5Fget_file_image(id, $0.baseAddress, size) }
+    guard copied == size else {
+      throw LCError.io(ErrorDetail(what: "cannot read back the HDF5 file image", location: path))
     }
+    return bytes
+  }
+
+  /// Writes a file by calling `body` on an HDF5 file built in memory, then writes its bytes
+  /// with `AtomicFile` (to `path.tmp`, synced, renamed over `path`): `path` is always either
+  /// the old file or the complete new one, and a full disk is an error naming the file,
+  /// never a crash inside the HDF5 library (which only ever writes to memory here).
+  public static func writeAtomically(to path: String, _ body: (HDF5File) throws -> Void) throws {
+    let file: HDF5File = try HDF5File(inMemory: path)
+    let bytes: [UInt8]
+    do {
+      try body(file)
+      bytes = try file.image()
+      try file.close()
+    } catch {
+      try? file.close()
+      throw error
+    }
+    try bytes.withUnsafeBytes { try AtomicFile.write($0, to: path) }
   }
 
   // MARK: - Datasets
@@ -501,7 +531,7 @@ public final class HDF5File {
     let p: String = try checkedPath(objectPath, forWriting: false)
     return try withObject(p, kind: lc_h5i_dataset(), "dataset", other: "a group") { dataset in
       let type: hid_t = H5Dget_type(dataset)
-      guard type >= 0 else { throw LCError.io(ErrorDetail(what: "cannot read datatype", location: location(p))) }
+      guard type >= 0 else { throw LCError.badData(ErrorDetail(what: "cannot read datatype", location: location(p))) }
       defer { _ = H5Tclose(type) }
       if let typeClass {
         var ok: Bool = H5Tget_class(type) == typeClass
@@ -514,10 +544,10 @@ public final class HDF5File {
         }
       }
       let space: hid_t = H5Dget_space(dataset)
-      guard space >= 0 else { throw LCError.io(ErrorDetail(what: "cannot read dataspace", location: location(p))) }
+      guard space >= 0 else { throw LCError.badData(ErrorDetail(what: "cannot read dataspace", location: location(p))) }
       defer { _ = H5Sclose(space) }
       let rank: Int32 = H5Sget_simple_extent_ndims(space)
-      guard rank >= 0 else { throw LCError.io(ErrorDetail(what: "cannot read dataspace", location: location(p))) }
+      guard rank >= 0 else { throw LCError.badData(ErrorDetail(what: "cannot read dataspace", location: location(p))) }
       var dims: [hsize_t] = [hsize_t](repeating: 0, count: Int(rank))
       if rank > 0 { _ = H5Sget_simple_extent_dims(space, &dims, nil) }
       return try body(dataset, dims.map { Int($0) }, p)
@@ -529,7 +559,9 @@ public final class HDF5File {
   {
     guard count > 0 else { return }
     guard H5Dread(dataset, type, lc_h5s_all(), lc_h5s_all(), lc_h5p_default(), buffer) >= 0 else {
-      throw LCError.io(ErrorDetail(what: "cannot read dataset", location: location(p)))
+      // The file opened, so a failing read is data the file does not hold: cut short or damaged.
+      throw LCError.badData(
+        ErrorDetail(what: "cannot read dataset (the file is truncated or damaged)", location: location(p)))
     }
   }
 

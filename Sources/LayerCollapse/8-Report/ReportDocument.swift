@@ -122,7 +122,7 @@ public struct ReportDocument: Sendable, Equatable {
       let path: String = Self.join(directory, f.path)
       let parent: String = (path as NSString).deletingLastPathComponent
       if parent != directory { try Self.makeDirectory(parent) }
-      try Self.writeAtomically(Data(f.contents.utf8), to: path)
+      try AtomicFile.write(Data(f.contents.utf8), to: path)
       written.append(path)
     }
     return written
@@ -189,20 +189,4 @@ public struct ReportDocument: Sendable, Equatable {
     }
   }
 
-  /// Writes `data` to "path.tmp" and renames it over `path`; removes the temporary file on failure.
-  static func writeAtomically(_ data: Data, to path: String) throws {
-    let temporary: String = path + ".tmp"
-    do {
-      try data.write(to: URL(fileURLWithPath: temporary))
-    } catch {
-      _ = unlink(temporary)
-      throw LCError.cannotCreate(
-        ErrorDetail(what: "cannot write report file", location: path, got: error.localizedDescription))
-    }
-    guard rename(temporary, path) == 0 else {
-      let reason: String = String(cString: strerror(errno))
-      _ = unlink(temporary)
-      throw LCError.io(ErrorDetail(what: "cannot move the new report file into place", location: path, got: reason))
-    }
-  }
 }

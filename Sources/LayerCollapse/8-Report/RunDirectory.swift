@@ -44,8 +44,9 @@ public struct RunDirectory: Sendable {
     let settings = try? RunSettings.decode(try ConfigTree.load(path: path + "/config.yaml")).settings
     let decoder = JSONDecoder()
     decoder.keyDecodingStrategy = .convertFromSnakeCase
+    decoder.nonConformingFloatDecodingStrategy = JSONFile.nonFiniteDecoding
     var steps: [StepLog] = []
-    let metrics = (try? String(contentsOfFile: path + "/metrics.jsonl", encoding: .utf8)) ?? ""
+    let metrics = fm.fileExists(atPath: path + "/metrics.jsonl") ? try readText(path + "/metrics.jsonl") : ""
     for (i, line) in metrics.split(separator: "\n").enumerated() {
       do {
         steps.append(try decoder.decode(StepLog.self, from: Data(line.utf8)))
@@ -74,8 +75,22 @@ public struct RunDirectory: Sendable {
       samples: samples)
   }
 
+  /// A run file's text; a file that is not UTF-8 text (binary, damaged) is bad data naming it.
+  static func readText(_ file: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: file) else {
+      throw LCError.io(ErrorDetail(what: "cannot read file", location: file))
+    }
+    guard let text = String(data: data, encoding: .utf8), !text.contains("\u{0}") else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "not a text file", location: file, expected: "UTF-8 text written by `layercollapse train`",
+          got: "\(data.count) bytes of binary data"))
+    }
+    return text
+  }
+
   static func readSummary(_ file: String) throws -> [SummaryRow] {
-    let text = try String(contentsOfFile: file, encoding: .utf8)
+    let text = try readText(file)
     var rows: [SummaryRow] = []
     for (i, line) in text.split(separator: "\n").enumerated().dropFirst() {
       let c = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)

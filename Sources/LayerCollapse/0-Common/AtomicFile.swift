@@ -1,0 +1,88 @@
+import Foundation
+
+/// Writes whole files so that a crash, a kill or a full disk never leaves a partial file in
+/// place of a good one: the bytes go to `path.tmp`, are synced to disk, and the temporary
+/// file is renamed over `path`. On any failure the temporary file is removed and `path`
+/// still holds what it held before.
+///
+/// Errors name the file: a directory that does not exist or cannot be written is
+/// `.cannotCreate` (exit 73); a write that fails part-way (disk full, quota, I/O error) is
+/// `.io` (exit 74).
+public enum AtomicFile {
+  /// The temporary name a file is written under before it is renamed into place.
+  public static func temporaryPath(for path: String) -> String { path + ".tmp" }
+
+  public static func write(_ data: Data, to path: String) throws {
+    try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in try write(raw, to: path) }
+  }
+
+  public static func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
+    let temporary: String = temporaryPath(for: path)
+    let fd: Int32 = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw openError(path: path, errno: errno) }
+    do {
+      var offset: Int = 0
+      while offset < bytes.count {
+        let n: Int = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { throw writeError(path: path, errno: n < 0 ? errno : EIO) }
+        offset += n
+      }
+      guard fsync(fd) == 0 else { throw writeError(path: path, errno: errno) }
+      let closed: Int32 = Foundation.close(fd)
+      guard closed == 0 else { throw writeError(path: path, errno: errno) }
+    } catch {
+      _ = Foundation.close(fd)
+      _ = unlink(temporary)
+      throw error
+    }
+    CrashPoint.reach("before-rename:" + (path as NSString).lastPathComponent)
+    guard rename(temporary, path) == 0 else {
+      let code: Int32 = errno
+      _ = unlink(temporary)
+      throw LCError.io(
+        ErrorDetail(what: "cannot move the new file into place", location: path, got: describe(code)))
+    }
+    syncDirectory(of: path)  // makes the rename itself durable; a failure here loses nothing
+  }
+
+  /// Removes the temporary files that a killed writer left in `directory` (`*.tmp`).
+  /// Only for a directory this process owns (a run directory under its lock).
+  public static func removeStaleTemporaries(in directory: String) {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+    for name in names where name.hasSuffix(".tmp") { _ = unlink(directory + "/" + name) }
+  }
+
+  static func syncDirectory(of path: String) {
+    let dir: String = (path as NSString).deletingLastPathComponent
+    let fd: Int32 = open(dir.isEmpty ? "." : dir, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    _ = fsync(fd)
+    _ = Foundation.close(fd)
+  }
+
+  static func describe(_ code: Int32) -> String { String(cString: strerror(code)) }
+
+  static func openError(path: String, errno code: Int32) -> LCError {
+    if code == ENOSPC || code == EDQUOT || code == EIO { return writeError(path: path, errno: code) }
+    let dir: String = (path as NSString).deletingLastPathComponent
+    var isDirectory: ObjCBool = false
+    let dirExists: Bool = FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir, isDirectory: &isDirectory)
+    let hint: String =
+      !dirExists
+      ? "The directory `\(dir)` does not exist"
+      : !isDirectory.boolValue ? "`\(dir)` is not a directory" : "Check the permissions of `\(dir.isEmpty ? "." : dir)`"
+    return LCError.cannotCreate(
+      ErrorDetail(what: "cannot create file", location: path, got: describe(code), hint: hint))
+  }
+
+  static func writeError(path: String, errno code: Int32) -> LCError {
+    let full: Bool = code == ENOSPC || code == EDQUOT
+    return LCError.io(
+      ErrorDetail(
+        what: full
+          ? "disk full while writing; the previous file is intact" : "write failed; the previous file is intact",
+        location: path, got: describe(code),
+        hint: full ? "Free space on that file system (or choose another output directory) and run again" : ""))
+  }
+}
