@@ -54,7 +54,10 @@ enum Specs {
       "layercollapse eval runs/cifar10-vit-lc/collapsed.h5",
       "layercollapse eval best.h5 data.root=/data/full data.path=cifar10",
     ],
-    details: "key=value overrides change the stored config's data settings (e.g. data.root, data.eval_limit).")
+    details: """
+      key=value overrides may change only where the data is read and how much of it: \(Commands.evalOverridable
+        .joined(separator: ", ")). Every other key is part of the checkpoint's architecture or training and is refused.
+      """)
 
   static let inspect = CommandSpec(
     name: "inspect", synopsis: "inspect CHECKPOINT.h5 [--config]",
@@ -109,9 +112,15 @@ enum Commands {
     var tree = try ConfigTree.load(path: configPath)
     let applied = try tree.apply(try ConfigOverride.parse(a.overrides))
     for o in applied { Out.err("override \(o)") }
+    guard !(a.flags.contains("--resume") && a.flags.contains("--overwrite")) else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "--resume and --overwrite contradict each other", location: "layercollapse train",
+          hint: "--resume continues the run in output.dir; --overwrite starts it again from scratch"))
+    }
+    let stopAfter = try a.option("--stop-after").map { try int($0, "--stop-after", atLeast: 1) }
     let points = try tree.expandSweep()
-    let stopAfter = try a.option("--stop-after").map { try int($0, "--stop-after") }
-    let flag = InterruptFlag()
+    let flag = InterruptFlag.shared
     let printer = ProgressPrinter()
     flag.install()
     for point in points {
@@ -145,6 +154,7 @@ enum Commands {
 
   static func collapse(_ a: Arguments) throws {
     let input = a.positionals[0]
+    let probeCount = try a.option("--probe").map { try int($0, "--probe", atLeast: 0) } ?? 64
     let ckpt = try Checkpoint.load(input)
     let storedSettings = try? storedRunSettings(ckpt, input, overrides: [])
     let threshold =
@@ -168,7 +178,6 @@ enum Commands {
       }
     }
     let output = a.option("-o") ?? (URL(fileURLWithPath: input).deletingLastPathComponent().path + "/collapsed.h5")
-    let probeCount = try a.option("--probe").map { try int($0, "--probe") } ?? 64
     var probe: Batch? = nil
     var probeNote = "no probe batch"
     if probeCount > 0 {
@@ -244,6 +253,7 @@ enum Commands {
           what: "unknown split", location: "layercollapse eval --split", expected: "eval or train", got: split))
     }
     let (data, _) = try TaskLoader.load(settings.data, vocabulary: ckpt.vocabulary)
+    try checkDataFits(data, ckpt, settings)
     let batches =
       split == "eval"
       ? try data.evalBatches(batchSize: settings.train.evalBatchSize)
@@ -266,11 +276,43 @@ enum Commands {
     Out.print("wrote \(out)")
   }
 
+  /// The keys `eval` overrides may set: where the data is and how much of it is read.
+  /// Anything else (sizes, tokenization, the task) would contradict the trained model.
+  static let evalOverridable = [
+    "data.root", "data.path", "data.eval_limit", "data.train_limit", "data.bucket_by_length", "train.eval_batch_size",
+  ]
+
   /// The run settings stored in a checkpoint, with `key=value` overrides applied.
   static func storedRunSettings(_ c: Checkpoint, _ path: String, overrides: [String]) throws -> RunSettings {
     var tree = try ConfigTree.parse(c.configText, file: path + ":/meta/config")
-    for o in try tree.apply(try ConfigOverride.parse(overrides)) { Out.err("override \(o)") }
+    let parsed = try ConfigOverride.parse(overrides)
+    let refused = parsed.filter { !evalOverridable.contains($0.key) }
+    if !refused.isEmpty {
+      throw LCError.badConfig(
+        refused.map {
+          ErrorDetail(
+            what: "\($0.key) cannot change after training: the checkpoint's model was built with "
+              + "\(tree.value($0.key).map { "\($0)" } ?? "its default")",
+            location: "override `\($0.text)`", expected: "one of " + evalOverridable.joined(separator: ", "),
+            hint: "To use another \($0.key), train a model with it")
+        })
+    }
+    for o in try tree.apply(parsed) { Out.err("override \(o)") }
     return try RunSettings.decode(tree).settings
+  }
+
+  /// Data for a checkpoint's model: a data set whose outputs (classes or vocabulary) do
+  /// not match the model's is a config error naming the key that chose it.
+  static func checkDataFits(_ data: TaskData, _ c: Checkpoint, _ s: RunSettings) throws {
+    let cfg = c.model.config
+    guard data.outputs == cfg.outputs else {
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "the data does not fit the checkpoint's model", location: "data.path (\(s.data.resolvedPath))",
+          expected: "\(cfg.outputs) \(cfg.kind == .gpt ? "vocabulary symbols" : "classes"), as the model was trained",
+          got: "\(data.outputs)")
+      ])
+    }
   }
 
   // MARK: inspect
@@ -339,23 +381,23 @@ enum Commands {
         ErrorDetail(
           what: "missing --prompt", location: "layercollapse generate", hint: "Run `layercollapse generate --help`"))
     }
+    let count = try a.option("--tokens").map { try int($0, "--tokens") } ?? 200
+    let temperature = try a.option("--temperature").map { try double($0, "--temperature") } ?? 0.8
+    let topK = try a.option("--top-k").map { try int($0, "--top-k") } ?? 40
+    let seed = try a.option("--seed").map { try int($0, "--seed") } ?? 1
+    guard temperature > 0, temperature.isFinite, count >= 0, topK >= 0, seed >= 0 else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "bad sampling settings", location: "layercollapse generate",
+          expected: "a finite --temperature > 0, --tokens ≥ 0, --top-k ≥ 0, --seed ≥ 0",
+          got: "temperature \(temperature), tokens \(count), top-k \(topK), seed \(seed)"))
+    }
     let c = try Checkpoint.load(path)
     guard c.model.config.kind == .gpt, case .corpus(let vocab)? = c.vocabulary else {
       throw LCError.usage(
         ErrorDetail(
           what: "generate needs a gpt checkpoint", location: path, expected: "model kind gpt",
           got: c.model.config.kind.rawValue))
-    }
-    let count = try a.option("--tokens").map { try int($0, "--tokens") } ?? 200
-    let temperature = try a.option("--temperature").map { try double($0, "--temperature") } ?? 0.8
-    let topK = try a.option("--top-k").map { try int($0, "--top-k") } ?? 40
-    let seed = try a.option("--seed").map { try int($0, "--seed") } ?? 1
-    guard temperature > 0, count >= 0, topK >= 0 else {
-      throw LCError.usage(
-        ErrorDetail(
-          what: "bad sampling settings", location: "layercollapse generate",
-          expected: "temperature > 0, tokens ≥ 0, top-k ≥ 0",
-          got: "temperature \(temperature), tokens \(count), top-k \(topK)"))
     }
     let ids = try vocab.encode(prompt, file: "--prompt")
     guard !ids.isEmpty else {
@@ -395,10 +437,15 @@ enum Commands {
 
   // MARK: helpers
 
-  static func int(_ s: String, _ option: String) throws -> Int {
+  static func int(_ s: String, _ option: String, atLeast minimum: Int = .min) throws -> Int {
     guard let v = Int(s) else {
       throw LCError.usage(
         ErrorDetail(what: "\(option) needs a whole number", location: "layercollapse", got: "\"\(s)\""))
+    }
+    guard v >= minimum else {
+      throw LCError.usage(
+        ErrorDetail(what: "\(option) is out of range", location: "layercollapse", expected: "≥ \(minimum)", got: "\(v)")
+      )
     }
     return v
   }

@@ -89,37 +89,50 @@ final class ProgressPrinter {
   }
 }
 
-/// Ctrl-C asks the run to stop at the next step boundary and save; a second Ctrl-C kills.
+/// Ctrl-C (SIGINT) or a scheduler's SIGTERM asks the run to stop at the next step
+/// boundary and save; a second one kills. The process then exits 128 + the signal's number
+/// (130 for SIGINT, 143 for SIGTERM), as a shell reports a process the signal killed.
 final class InterruptFlag: @unchecked Sendable {
-  private let lock = NSLock()
-  private var raised = false
-  private var source: DispatchSourceSignal?
+  static let shared = InterruptFlag()
 
-  var isRaised: Bool {
+  private let lock = NSLock()
+  private var received: Int32? = nil
+  private var sources: [DispatchSourceSignal] = []
+
+  var isRaised: Bool { receivedSignal != nil }
+
+  /// The first signal that raised the flag.
+  var receivedSignal: Int32? {
     lock.lock()
     defer { lock.unlock() }
-    return raised
+    return received
   }
 
-  func raise() {
+  /// Records `number`; returns whether a signal had already been received.
+  private func raise(_ number: Int32) -> Bool {
     lock.lock()
-    raised = true
-    lock.unlock()
+    defer { lock.unlock() }
+    let before = received != nil
+    if !before { received = number }
+    return before
   }
 
-  /// From now on SIGINT raises the flag (and says so on stderr) instead of killing.
+  /// From now on SIGINT and SIGTERM raise the flag (and say so on stderr) instead of killing.
   func install() {
-    signal(SIGINT, SIG_IGN)
-    let s = DispatchSource.makeSignalSource(signal: SIGINT, queue: DispatchQueue.global())
-    s.setEventHandler { [self] in
-      if self.isRaised {
-        signal(SIGINT, SIG_DFL)
-        kill(getpid(), SIGINT)
+    guard sources.isEmpty else { return }
+    for number in [SIGINT, SIGTERM] {
+      signal(number, SIG_IGN)
+      let s = DispatchSource.makeSignalSource(signal: number, queue: DispatchQueue.global())
+      s.setEventHandler { [self] in
+        if self.raise(number) {
+          signal(number, SIG_DFL)
+          kill(getpid(), number)
+        }
+        let name = number == SIGTERM ? "SIGTERM" : "Ctrl-C"
+        Out.err("\nlayercollapse: \(name): stopping after this step and saving (again to kill)")
       }
-      self.raise()
-      Out.err("\nlayercollapse: stopping after this step and saving (Ctrl-C again to kill)")
+      s.resume()
+      sources.append(s)
     }
-    s.resume()
-    source = s
   }
 }

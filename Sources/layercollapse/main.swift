@@ -11,8 +11,9 @@ let topUsage = """
   \(Specs.all.map { "  " + $0.name.padding(toLength: 10, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
 
   Run `layercollapse <command> --help` for a command's options and examples.
-  Exit codes: 0 success, 64 usage, 65 bad data, 66 missing input, 73 cannot create output,
-  74 I/O error, 78 bad config, 130 interrupted (after saving a checkpoint), 1 anything else.
+  Exit codes: 0 success, 64 usage, 65 bad data, 66 missing input, 70 training diverged,
+  73 cannot create output, 74 I/O error (e.g. disk full), 78 bad config, 130 interrupted
+  by Ctrl-C (143 by SIGTERM) after saving a checkpoint, 1 anything else.
   """
 
 func run(_ args: [String]) throws {
@@ -57,6 +58,7 @@ do {
   let label = details.count > 1 ? "error (\(details.count) problems)" : "error"
   Out.err("layercollapse: \(label): " + (details.count > 1 ? "" : details[0].message))
   if details.count > 1 { for d in details { Out.err("  " + d.message) } }
+  if case .interrupted = e, let signal = InterruptFlag.shared.receivedSignal { exit(128 + signal) }
   exit(e.exitCode)
 } catch {
   Out.err("layercollapse: error: \(error)")

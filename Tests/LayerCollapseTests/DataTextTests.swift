@@ -74,8 +74,13 @@ import Testing
   for i in 0..<23 { train += String(repeating: "w\(i % 5) ", count: 1 + i % 7) + "\t\(i % 3)\n" }
   let trainFile: String = try dir.write("train.tsv", text: train)
   let evalFile: String = try dir.write("dev.tsv", text: "sentence\tlabel\nw1 w2 unseen\t2\nw0\t0\n")
+  // The evaluation file has no label 1: the number of classes must then be given.
+  expectLCError(.badData, mentions: ["\(trainFile):3", "training label 1 never occurs", "data.classes"]) {
+    _ = try TextClassificationData.load(
+      trainFile: trainFile, evalFile: evalFile, options: TextClassificationOptions(maxLength: 6))
+  }
   let options: TextClassificationOptions = TextClassificationOptions(
-    maxLength: 6, minFrequency: 1, appendSeparator: true)
+    maxLength: 6, minFrequency: 1, numClasses: 3, appendSeparator: true)
   let data: TextClassificationData = try TextClassificationData.load(
     trainFile: trainFile, evalFile: evalFile, options: options)
   #expect(data.numClasses == 3)

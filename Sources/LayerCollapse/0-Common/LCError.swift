@@ -43,7 +43,11 @@ public enum LCError: Error, Sendable, Equatable, CustomStringConvertible {
   case io(ErrorDetail)
   /// The configuration is invalid; every problem found, not just the first. Exit 78.
   case badConfig([ErrorDetail])
-  /// Stopped by the user (after saving a checkpoint). Exit 130.
+  /// Training diverged: a non-finite loss, gradient norm or weight. The step was not
+  /// applied and the last good checkpoint is kept. Exit 70.
+  case diverged(ErrorDetail)
+  /// Stopped by the user or a scheduler (after saving a checkpoint). Exit 130 (SIGINT,
+  /// `--stop-after`); the executable exits 143 when SIGTERM was the cause.
   case interrupted(ErrorDetail)
   /// Anything else, e.g. a checkpoint that does not fit the model. Exit 1.
   case other(ErrorDetail)
@@ -56,6 +60,7 @@ public enum LCError: Error, Sendable, Equatable, CustomStringConvertible {
     case .cannotCreate: 73
     case .io: 74
     case .badConfig: 78
+    case .diverged: 70
     case .interrupted: 130
     case .other: 1
     }
@@ -64,7 +69,7 @@ public enum LCError: Error, Sendable, Equatable, CustomStringConvertible {
   public var details: [ErrorDetail] {
     switch self {
     case .usage(let d), .badData(let d), .missingInput(let d), .cannotCreate(let d), .io(let d),
-      .interrupted(let d), .other(let d):
+      .diverged(let d), .interrupted(let d), .other(let d):
       [d]
     case .badConfig(let ds): ds
     }

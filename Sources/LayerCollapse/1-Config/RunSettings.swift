@@ -19,6 +19,8 @@ public struct DataSettings: Sendable, Equatable {
   public var path: String
   public var trainLimit: Int?
   public var evalLimit: Int?
+  /// Text classification: the number of classes; nil takes the evaluation file's labels.
+  public var classes: Int?
   public var augment: Bool
   /// Tokens per sequence (text classification, including [CLS]) or per window (corpus).
   public var maxLen: Int
@@ -87,10 +89,20 @@ public struct RunSettings: Sendable, Equatable {
       }
     let trainLimit = r.int("data.train_limit", default: 0, range: nonNegative)
     let evalLimit = r.int("data.eval_limit", default: 0, range: nonNegative)
+    let classes = r.int("data.classes", default: 0, range: nonNegative)
+    r.require(
+      classes != 1, at: "data.classes", "a classifier needs at least 2 classes",
+      expected: "0 (the evaluation file's labels) or ≥ 2", got: "1")
+    if classes > 0 && kind != .sst2 {
+      r.addError(
+        at: "data.classes",
+        "data.classes applies to text classification (sst2) only; image data sets fix their classes",
+        expected: "0", got: "\(classes)")
+    }
     let data = DataSettings(
       task: kind, root: r.string("data.root", default: ""), path: r.string("data.path", default: defaultPath),
       trainLimit: trainLimit == 0 ? nil : trainLimit, evalLimit: evalLimit == 0 ? nil : evalLimit,
-      augment: r.bool("data.augment", default: kind != .sst2 && kind != .text),
+      classes: classes == 0 ? nil : classes, augment: r.bool("data.augment", default: kind != .sst2 && kind != .text),
       maxLen: r.int("data.max_len", default: kind == .text ? 128 : 64, range: 2...4096),
       vocabSize: r.int("data.vocab_size", default: 8192, range: 5...1_000_000),
       minFreq: r.int("data.min_freq", default: 1, range: pos),
@@ -101,15 +113,18 @@ public struct RunSettings: Sendable, Equatable {
       bucketByLength: r.bool("data.bucket_by_length", default: false))
 
     let modelKind = r.string("model.kind", oneOf: ModelKind.allCases.map(\.rawValue))
-    let dModel = r.int("model.d_model", default: 128, range: pos)
-    let heads = r.int("model.heads", default: 4, range: pos)
+    // Upper bounds far beyond any machine's memory (checked below), so that no size
+    // arithmetic can overflow before that check.
+    let size = 1...(1 << 24)
+    let dModel = r.int("model.d_model", default: 128, range: size)
+    let heads = r.int("model.heads", default: 4, range: size)
     let ratio = r.double("model.mlp_ratio", default: 4, range: 0.01...64)
-    let hiddenSetting = r.int("model.mlp_hidden", default: 0, range: nonNegative)
+    let hiddenSetting = r.int("model.mlp_hidden", default: 0, range: 0...(1 << 32))
     let activation = r.string(
       "model.activation", default: "gelu", oneOf: Activation.allCases.filter { $0 != .prelu }.map(\.rawValue))
     var model = ModelConfig(
       kind: ModelKind(rawValue: modelKind) ?? .encoder, dModel: dModel, heads: heads,
-      layers: r.int("model.layers", default: 4, range: pos),
+      layers: r.int("model.layers", default: 4, range: size),
       mlpHidden: hiddenSetting > 0 ? hiddenSetting : max(1, Int((ratio * Double(dModel)).rounded())),
       dropout: Float(r.double("model.dropout", default: 0, range: 0...0.9)),
       pooling: Pooling(rawValue: r.string("model.pooling", default: "cls", oneOf: Pooling.allCases.map(\.rawValue)))
@@ -171,8 +186,8 @@ public struct RunSettings: Sendable, Equatable {
     let train = TrainSettings(
       epochs: r.int("train.epochs", default: 1, range: nonNegative),
       steps: r.int("train.steps", default: 0, range: nonNegative),
-      batchSize: r.int("train.batch_size", default: 32, range: pos),
-      evalBatchSize: r.int("train.eval_batch_size", default: 256, range: pos),
+      batchSize: r.int("train.batch_size", default: 32, range: 1...(1 << 32)),
+      evalBatchSize: r.int("train.eval_batch_size", default: 256, range: 1...(1 << 32)),
       evalEvery: r.int("train.eval_every", default: 0, range: nonNegative),
       trainEvalLimit: r.int("train.train_eval_limit", default: 1000, range: nonNegative),
       initFrom: r.string("train.init_from", default: ""), optimizer: optimizer)
@@ -183,9 +198,49 @@ public struct RunSettings: Sendable, Equatable {
     let outputDir = r.string("output.dir")
     r.require(!outputDir.isEmpty, at: "output.dir", "output.dir must name a directory")
     try r.finish()
+    try checkMemory(model, data: data, batchSize: train.batchSize, reader: r)
     let settings = RunSettings(
       seed: UInt64(seed), data: data, model: model, lc: lc, train: train, logEvery: logEvery, outputDir: outputDir)
     return (settings, r.resolved)
+  }
+
+  /// Refuses (`.badConfig`, exit 78) sizes whose training step would not fit in this
+  /// machine's memory, before anything is allocated or written, naming the keys that
+  /// decide the larger part and how much it would need. The data decides the vocabulary
+  /// and classes later; the largest the task allows stands in for them here.
+  static func checkMemory(_ model: ModelConfig, data: DataSettings, batchSize: Int, reader r: ConfigReader) throws {
+    var sized = model
+    switch data.task {
+    case .sst2: (sized.vocabSize, sized.classes) = (data.vocabSize, data.classes ?? 2)
+    case .text: sized.vocabSize = 256  // bytes; a character vocabulary is rarely larger
+    case .cifar10: sized.classes = 10
+    case .cifar100: sized.classes = 100
+    case .cifar100Coarse: sized.classes = 20
+    }
+    let need = MemoryEstimate.training(sized, batchSize: batchSize)
+    let have = MemoryEstimate.available
+    guard need.totalBytes > have else { return }
+    func gib(_ b: Double) -> String { String(format: "%.1f GiB", b / 1_073_741_824) }
+    let parametersDominate = need.parameterBytes >= need.activationBytes
+    let keys =
+      parametersDominate
+      ? ["model.d_model", "model.layers", "model.mlp_hidden"]
+      : ["train.batch_size", model.kind == .vit ? "model.patch_size" : "data.max_len", "model.d_model"]
+    let sizes =
+      parametersDominate
+      ? "d_model \(model.dModel), \(model.layers) layers, MLP hidden \(model.mlpHidden)"
+      : "batch \(batchSize) × \(sized.sequenceLength) positions"
+    throw LCError.badConfig([
+      ErrorDetail(
+        what: "the model does not fit in this machine's memory (\(sizes))",
+        location: keys.map { "\($0) (\(r.location(of: $0)))" }.joined(separator: ", "),
+        expected: "at most \(gib(have)), the memory this machine has",
+        got: String(
+          format:
+            "about %@: %.3g parameters take %@ with their gradients and AdamW moments, activations at batch %d take %@",
+          gib(need.totalBytes), need.parameters, gib(need.parameterBytes), batchSize, gib(need.activationBytes)),
+        hint: parametersDominate ? "Use a smaller model" : "Use a smaller train.batch_size")
+    ])
   }
 
   /// Loads `path`, applies `key=value` overrides and decodes. Returns the overrides applied

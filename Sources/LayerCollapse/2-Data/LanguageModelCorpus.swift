@@ -188,6 +188,16 @@ public struct LanguageModelCorpus: Sendable {
       validation: Array(tokens[trainCount...]))
   }
 
+  /// The same corpus trained on its first `windows` windows only (`data.train_limit`): the
+  /// training split is cut to windows·maxLength + 1 tokens, so random windows are drawn
+  /// from that stretch and an epoch is that many windows.
+  public func limitingTraining(windows: Int) -> LanguageModelCorpus {
+    let tokens: Int = min(train.count, max(1, windows) * maxLength + 1)
+    return LanguageModelCorpus(
+      file: file, vocabulary: vocabulary, maxLength: maxLength, train: Array(train.prefix(tokens)),
+      validation: validation)
+  }
+
   /// The smallest N whose contiguous split leaves `window` tokens on both sides.
   static func minimumTokens(_ window: Int, _ fraction: Double) -> Int {
     var n: Int = 2 * window

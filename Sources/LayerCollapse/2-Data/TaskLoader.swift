@@ -10,7 +10,7 @@ public enum TaskLoader {
       if case .words(let t)? = vocabulary { tokenizer = t }
       let options = TextClassificationOptions(
         maxLength: settings.maxLen, vocabularySize: settings.vocabSize, minFrequency: settings.minFreq,
-        trainLimit: settings.trainLimit, evalLimit: settings.evalLimit)
+        numClasses: settings.classes, trainLimit: settings.trainLimit, evalLimit: settings.evalLimit)
       let d = try TextClassificationData.load(
         trainFile: path + "/train.tsv", evalFile: path + "/dev.tsv", options: options, tokenizer: tokenizer)
       return (TaskData(.text(d), bucketByLength: settings.bucketByLength), .words(d.tokenizer))
@@ -29,7 +29,8 @@ public enum TaskLoader {
       if case .corpus(let v)? = vocabulary { stored = v }
       let options = CorpusOptions(
         maxLength: settings.maxLen, trainFraction: settings.trainFraction, vocabulary: settings.level)
-      let corpus = try LanguageModelCorpus.load(file: path, options: options, vocabulary: stored)
+      var corpus = try LanguageModelCorpus.load(file: path, options: options, vocabulary: stored)
+      if let limit = settings.trainLimit { corpus = corpus.limitingTraining(windows: limit) }
       return (TaskData(.corpus(corpus), evalWindowLimit: settings.evalLimit), .corpus(corpus.vocabulary))
     }
   }

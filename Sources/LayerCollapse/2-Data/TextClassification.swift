@@ -304,7 +304,9 @@ public struct TextClassificationData: Sendable {
 
   /// Reads `trainFile` and `evalFile` (GLUE TSV, see `LabeledSentences`). The tokenizer is built
   /// from the training rows (after `trainLimit`) unless `tokenizer` is given (e.g. from a checkpoint).
-  /// C is `options.numClasses`, or taken from the training labels; eval labels must lie in 0..<C.
+  /// C is `options.numClasses` (`data.classes`), or taken from the training labels; eval labels
+  /// must lie in 0..<C. Without `data.classes`, a training label that never occurs in the
+  /// evaluation file is an error naming its line: a stray label would silently add a class.
   public static func load(
     trainFile: String, evalFile: String, options: TextClassificationOptions, tokenizer: Tokenizer? = nil
   ) throws -> TextClassificationData {
@@ -316,10 +318,22 @@ public struct TextClassificationData: Sendable {
       throw LCError.badData(
         ErrorDetail(
           what: "only one class", location: trainFile, expected: "labels of at least 2 classes",
-          got: "every label is 0", hint: "Set the number of classes explicitly"))
+          got: "every label is 0", hint: "Set data.classes to the number of classes"))
     }
-    let evalRows: LabeledSentences = try LabeledSentences.read(tsv: evalFile, numClasses: numClasses)
-      .prefix(options.evalLimit)
+    let allEvalRows: LabeledSentences = try LabeledSentences.read(tsv: evalFile, numClasses: numClasses)
+    if options.numClasses == nil {
+      let evalLabels: Set<Int32> = Set(allEvalRows.labels)
+      if let i = trainRows.labels.firstIndex(where: { !evalLabels.contains($0) }) {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "training label \(trainRows.labels[i]) never occurs in the evaluation file",
+            location: "\(trainFile):\(trainRows.lines[i])",
+            expected: "labels of \(evalFile): \(evalLabels.sorted().map(String.init).joined(separator: ", "))",
+            got: "\(trainRows.labels[i])",
+            hint: "Fix the label, or set data.classes to the number of classes if the files are right"))
+      }
+    }
+    let evalRows: LabeledSentences = allEvalRows.prefix(options.evalLimit)
     let tok: Tokenizer =
       tokenizer
       ?? Tokenizer(

@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 
 /// Closed-form parameter and multiply–accumulate counts, from the architecture alone.
@@ -66,5 +67,48 @@ extension Architecture {
   /// Block i's MLP (or its collapsed linear) for one position.
   private func mlpMACs(_ i: Int) -> Int {
     collapsed[i] ? config.dModel * config.dModel : 2 * config.dModel * config.mlpHidden
+  }
+}
+
+/// What a training run will hold in memory, estimated from the sizes alone before anything
+/// is allocated, so that `validate` and `train` refuse a config that cannot fit instead of
+/// dying in the allocator. In Double: the sizes a config can ask for overflow Int products.
+public struct MemoryEstimate: Sendable, Equatable {
+  public var parameters: Double
+  /// Parameters, their gradients and AdamW's two moments: 16 bytes a parameter.
+  public var parameterBytes: Double { 16 * parameters }
+  /// Forward activations kept for the backward pass, and the backward's scratch.
+  public var activationBytes: Double
+  public var totalBytes: Double { parameterBytes + activationBytes }
+
+  /// A training step of `config` on batches of `batchSize`, with `vocabulary` tokens and
+  /// `classes` outputs (the data decides them later; estimates are enough here).
+  public static func training(_ config: ModelConfig, batchSize: Int) -> MemoryEstimate {
+    let (d, h, layers) = (Double(config.dModel), Double(config.mlpHidden), Double(config.layers))
+    let t = Double(config.sequenceLength)
+    let outputs = Double(config.outputs)
+    var p = layers * (4 * d * d + 2 * d * h + 9 * d + h) + t * d + 2 * d
+    p += config.kind == .vit ? d * Double(config.patchValues) + 2 * d : Double(config.vocabSize) * d
+    p += config.kind == .gpt && config.tieWeights ? 0 : outputs * d + outputs
+    // Per example and block: the norms, qkv, attention output, projection and residuals
+    // (~12·T·d), the MLP's hidden activations before and after the activation and their
+    // gradient (3·T·h), the attention probabilities (H·T², kept and their gradient).
+    let heads = Double(config.heads)
+    var perExample = layers * (t * (12 * d + 3 * h) + 2 * heads * t * t) + 4 * t * d
+    perExample += config.kind == .gpt ? 3 * t * outputs : 3 * outputs
+    return MemoryEstimate(parameters: p, activationBytes: 4 * perExample * Double(batchSize))
+  }
+
+  /// The memory this process may use: the machine's, or its cgroup's limit when lower.
+  public static var available: Double {
+    var bytes = Double(ProcessInfo.processInfo.physicalMemory)
+    for file in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+      if let text = try? String(contentsOfFile: file, encoding: .utf8),
+        let limit = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)), limit > 0
+      {
+        bytes = min(bytes, limit)
+      }
+    }
+    return bytes
   }
 }

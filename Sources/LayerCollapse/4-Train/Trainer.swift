@@ -38,6 +38,9 @@ public struct StepReport: Sendable, Equatable {
   public var gradNorm: Float
   public var learningRate: Double
   public var alphas: [Int: Float]
+  /// The loss or the gradient norm was not finite: the step was not applied (parameters,
+  /// optimizer state and α are as before it), and training cannot go on from here.
+  public var diverged: Bool = false
 }
 
 /// AdamW state per parameter, keyed by parameter name (as in checkpoints).
@@ -96,6 +99,13 @@ public final class Trainer {
       settings.gradClip > 0
       ? GradientClipping.clip(grads, maxNorm: Float(settings.gradClip)) : GradientClipping.globalNorm(grads)
     let lr = learningRate(at: state.step)
+    var alphas: [Int: Float] = [:]
+    for (b, a) in model.alphas { alphas[b] = a }
+    guard loss.isFinite && norm.isFinite else {
+      return StepReport(
+        step: state.step, loss: loss, penalty: penalty, gradNorm: norm, learningRate: lr, alphas: alphas, diverged: true
+      )
+    }
     let alphaLR = lr * regularizer.settings.alphaLearningRateScale
     regularizer.pull(model, lr: alphaLR)
     state.step += 1
@@ -107,7 +117,6 @@ public final class Trainer {
         param: p.value, grad: p.grad, m: state.m[p.name]!, v: state.v[p.name]!, lr: isAlpha ? alphaLR : lr,
         step: state.step, decay: decay)
     }
-    var alphas: [Int: Float] = [:]
     for (b, a) in model.alphas { alphas[b] = a }
     return StepReport(
       step: state.step, loss: loss, penalty: penalty, gradNorm: norm, learningRate: lr, alphas: alphas)

@@ -79,6 +79,10 @@ public final class TrainingRun {
   private(set) var progress: TrainingProgress
   private var dropoutRNG: RNG
   private var resumedFrom: Int?
+  /// Held from before the run directory is read until this run is released.
+  private var lock: RunLock?
+  /// The step of the newest last.h5 on disk, for the divergence message.
+  private var savedStep: Int?
 
   public var lastCheckpoint: String { runDir + "/last.h5" }
   public var bestCheckpoint: String { runDir + "/best.h5" }
@@ -94,13 +98,25 @@ public final class TrainingRun {
     ])
     let fm = FileManager.default
     let configPath = dir + "/config.yaml"
+    // A directory that exists may be in use: lock it before reading anything in it.
+    var isDirectory: ObjCBool = false
+    if fm.fileExists(atPath: dir, isDirectory: &isDirectory) {
+      guard isDirectory.boolValue else {
+        throw LCError.cannotCreate(
+          ErrorDetail(
+            what: "output.dir names a file, not a directory", location: dir, hint: "Choose output.dir=NEW_DIR"))
+      }
+      lock = try RunLock(directory: dir)
+    }
     let exists = fm.fileExists(atPath: configPath) || fm.fileExists(atPath: dir + "/last.h5")
     if resume {
       guard fm.fileExists(atPath: dir + "/last.h5") else {
         throw LCError.missingInput(
           ErrorDetail(
             what: "nothing to resume", location: dir + "/last.h5", expected: "the last.h5 of a stopped run",
-            hint: "Start the run without --resume"))
+            hint: exists
+              ? "The run stopped before its first checkpoint: start it again with --overwrite"
+              : "Start the run without --resume"))
       }
       let saved = (try? String(contentsOfFile: configPath, encoding: .utf8)) ?? ""
       let savedTree = try? ConfigTree.parse(saved, file: configPath)
@@ -192,8 +208,16 @@ public final class TrainingRun {
       progress = p
       dropoutRNG = r
       resumedFrom = p.globalStep
+      savedStep = p.globalStep
     }
-    try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    do {
+      try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    } catch {
+      throw LCError.cannotCreate(
+        ErrorDetail(what: "cannot create the run directory", location: dir, got: error.localizedDescription))
+    }
+    if lock == nil { lock = try RunLock(directory: dir) }
+    AtomicFile.removeStaleTemporaries(in: dir)  // from a run killed while writing
     if !resume { try writeText(configText, to: configPath) }
   }
 
@@ -247,6 +271,12 @@ public final class TrainingRun {
       }
       let batch = try data.trainBatch(plan: plan, index: index, epoch: epoch, batchSize: batchSize, seed: settings.seed)
       let report = trainer.step(batch.input, targets: batch.targets, rng: &dropoutRNG)
+      if report.diverged {
+        throw diverged(
+          at: step + 1,
+          "loss \(report.loss.isNaN ? "NaN" : "\(report.loss)"), "
+            + "gradient norm \(report.gradNorm.isNaN ? "NaN" : "\(report.gradNorm)"); the step was not applied")
+      }
       progress.globalStep += 1
       windowExamples += batch.examples
       let done = progress.globalStep
@@ -279,12 +309,16 @@ public final class TrainingRun {
         lastEval = e
         try logs.append(e)
         events(.evaluated(e))
-        try saveCheckpoint(lastCheckpoint)
-        events(.saved(path: lastCheckpoint))
+        // best.h5 before last.h5, which records the best step: a kill between the two
+        // leaves a best.h5 ahead of last.h5, and resuming from last.h5 replays the same
+        // steps to the same evaluation and writes the same best.h5 again. The other
+        // order would leave last.h5 naming a best step whose weights were never written.
         if e.isBest {
           try saveCheckpoint(bestCheckpoint)
           events(.saved(path: bestCheckpoint))
         }
+        try saveCheckpoint(lastCheckpoint)
+        events(.saved(path: lastCheckpoint))
       }
       if done < total && shouldStop() {
         progress.elapsedSeconds = elapsed()
@@ -325,12 +359,30 @@ public final class TrainingRun {
     return EvaluationLog(step: step, epoch: epoch, eval: eval, train: train, isBest: isBest, alphas: alphas)
   }
 
+  /// Stops a run that can no longer train, keeping every checkpoint on disk as it is.
+  private func diverged(at step: Int, _ what: String) -> LCError {
+    let kept = savedStep.map { "last.h5 (step \($0)) is kept" } ?? "no checkpoint had been written yet"
+    var hint =
+      "Lower train.lr, add train.warmup_steps, or set train.grad_clip (now \(settings.train.optimizer.gradClip))"
+    if settings.lc.mode == .decoupled {
+      hint += "; the decoupled pull overshoots unless 2·lr·alpha_lr_scale·lc.lambda < 2"
+    }
+    return LCError.diverged(
+      ErrorDetail(what: "training diverged at step \(step): \(what); \(kept)", location: runDir, hint: hint))
+  }
+
   private func saveCheckpoint(_ path: String) throws {
+    // Never save weights a diverged update produced (a finite loss can still come
+    // before them, e.g. from an overflowing update at an evaluation step).
+    for p in model.parameters.all where p.value.array.contains(where: { !$0.isFinite }) {
+      throw diverged(at: progress.globalStep, "parameter \(p.name) is no longer finite")
+    }
     progress.epoch = progress.globalStep / data.stepsPerEpoch(batchSize: settings.train.batchSize)
     try Checkpoint(
       model: model, configText: configText, vocabulary: vocabulary, optimizer: trainer.state, progress: progress,
       dropoutRNG: dropoutRNG
     ).save(to: path)
+    if path == lastCheckpoint { savedStep = progress.globalStep }
   }
 }
 

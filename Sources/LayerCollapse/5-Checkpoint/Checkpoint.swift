@@ -118,7 +118,16 @@ public final class Checkpoint {
   /// Reads and checks a checkpoint: format, version, architecture, and every parameter's
   /// presence and shape; a mismatch names the parameter and both shapes.
   public static func load(_ path: String) throws -> Checkpoint {
-    let f = try HDF5File(reading: path)
+    let f: HDF5File
+    do {
+      f = try HDF5File(reading: path)
+    } catch LCError.badData(let d) {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "not a valid checkpoint: \(d.what)", location: path, expected: d.expected,
+          hint: "Checkpoints are the .h5 files that `layercollapse train` writes; this one may be cut short or damaged")
+      )
+    }
     defer { try? f.close() }
     let format = (try? f.stringAttribute("format")) ?? ""
     guard format == Self.format else {
@@ -160,6 +169,13 @@ public final class Checkpoint {
             hint: "The file was modified or written by an incompatible tool"))
       }
       try f.read(into: p.value, from: datasetPath(p.name))
+      if let i = p.value.array.firstIndex(where: { !$0.isFinite }) {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "parameter \(p.name) holds a non-finite value", location: "\(path):\(datasetPath(p.name))",
+            expected: "finite weights", got: "\(p.value[i]) at element \(i)",
+            hint: "The run that wrote it diverged, or the file was modified; use an earlier checkpoint"))
+      }
     }
 
     var optimizer: OptimizerState? = nil

@@ -18,6 +18,18 @@ public struct Metrics: Sendable, Equatable, Codable {
 
   /// The number to maximize when choosing the best checkpoint.
   public var score: Double { perplexity.map { -$0 } ?? accuracy }
+
+  public init(
+    examples: Int, loss: Double, accuracy: Double, accuracyStandardError: Double, perplexity: Double? = nil,
+    examplesPerSecond: Double
+  ) {
+    self.examples = examples
+    self.loss = loss
+    self.accuracy = accuracy
+    self.accuracyStandardError = accuracyStandardError
+    self.perplexity = perplexity
+    self.examplesPerSecond = examplesPerSecond
+  }
 }
 
 public enum Evaluator {
