@@ -100,6 +100,8 @@ import Testing
     }
     let dir = try CLI.run(["inspect", ws.dir + "/run"])
     #expect(dir.code == 66 && dir.stderr.contains("is a directory"), "\(dir.stderr)")
+    let out = try CLI.run(["eval", ws.dir + "/run/best.h5", "-o", ws.dir + "/run"])
+    #expect(out.code == 73 && out.stderr.contains("is a directory, not a file"), "\(out.stderr)")
     try FileManager.default.removeItem(atPath: ws.dir + "/run/last.h5")
     let resume = try CLI.run(["train", config, "train.epochs=1", "--resume"])
     #expect(resume.code == 66 && resume.stderr.contains("--overwrite"), "\(resume.stderr)")

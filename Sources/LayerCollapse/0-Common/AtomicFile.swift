@@ -17,6 +17,13 @@ public enum AtomicFile {
   }
 
   public static func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue {
+      throw LCError.cannotCreate(
+        ErrorDetail(
+          what: "is a directory, not a file", location: path, expected: "a file path to write",
+          hint: "Name a file inside it"))
+    }
     let temporary: String = temporaryPath(for: path)
     let fd: Int32 = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw openError(path: path, errno: errno) }
