@@ -1,4 +1,5 @@
-/// A dense, row-major float32 tensor that owns its memory.
+/// A dense, row-major float32 tensor: it owns its memory, or is a view into a buffer
+/// another object owns (a parameter inside a model's flat parameter buffer).
 ///
 /// Reference semantics on purpose: layers keep activations between forward and
 /// backward, and the optimizer updates parameters in place, so a tensor is a
@@ -7,6 +8,9 @@ public final class Tensor {
   public let shape: [Int]
   public let count: Int
   public let data: UnsafeMutablePointer<Float>
+  /// What owns the memory of a view (`init(viewing:shape:owner:)`), kept alive by it;
+  /// nil when this tensor owns its memory.
+  private let owner: AnyObject?
 
   /// A tensor of `shape` with every element set to `fill`.
   public init(_ shape: [Int], fill: Float = 0) {
@@ -14,7 +18,18 @@ public final class Tensor {
     self.shape = shape
     self.count = shape.reduce(1, *)
     self.data = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+    self.owner = nil
     data.initialize(repeating: fill, count: max(count, 1))
+  }
+
+  /// A view of the `shape`-many floats at `pointer`, inside memory that `owner` holds
+  /// (and this tensor keeps alive): a parameter within a model's one contiguous buffer.
+  public init(viewing pointer: UnsafeMutablePointer<Float>, shape: [Int], owner: AnyObject) {
+    precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
+    self.shape = shape
+    self.count = shape.reduce(1, *)
+    self.data = pointer
+    self.owner = owner
   }
 
   /// A tensor of `shape` holding `values` (row-major).
@@ -24,7 +39,7 @@ public final class Tensor {
     values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
   }
 
-  deinit { data.deallocate() }
+  deinit { if owner == nil { data.deallocate() } }
 
   /// Number of dimensions.
   public var rank: Int { shape.count }

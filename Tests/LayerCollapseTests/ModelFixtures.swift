@@ -54,9 +54,9 @@ enum Fixtures {
   /// finite-difference check has something to measure (GPT-2 init gives gradients ~1e-3).
   static func randomizeParameters(_ model: Transformer, rng: inout RNG, alpha: Float) {
     for p in model.parameters.all {
-      if p.name.hasSuffix(".alpha") {
+      if p.role == .slope {
         p.value.fill(alpha)
-      } else if p.name.contains("ln") && p.name.hasSuffix(".weight") {
+      } else if p.role == .normScale {
         rng.fillNormal(p.value, mean: 1, std: 0.1)
       } else {
         rng.fillNormal(p.value, std: 0.3)

@@ -73,31 +73,36 @@ final class Block {
   /// The MLP's output (before the residual add).
   private(set) var mlpOut = Tensor([0])
 
-  init(index: Int, c: Int, h: Int, params: inout ParameterSet, activation: Activation, collapsed: Bool) {
+  /// `residualStd`: the initial standard deviation of the weights that write into the
+  /// residual stream (the attention projection and the MLP's output).
+  init(
+    index: Int, c: Int, h: Int, params: inout ParameterSet, activation: Activation, collapsed: Bool,
+    residualStd: Float
+  ) {
     let p = "blocks.\(index)."
     self.index = index
     self.c = c
     self.h = h
-    ln1W = params.add(p + "ln1.weight", [c], decay: false)
-    ln1B = params.add(p + "ln1.bias", [c], decay: false)
-    qkvW = params.add(p + "attn.qkv.weight", [3 * c, c], decay: true)
-    qkvB = params.add(p + "attn.qkv.bias", [3 * c], decay: false)
-    projW = params.add(p + "attn.proj.weight", [c, c], decay: true)
-    projB = params.add(p + "attn.proj.bias", [c], decay: false)
-    ln2W = params.add(p + "ln2.weight", [c], decay: false)
-    ln2B = params.add(p + "ln2.bias", [c], decay: false)
+    ln1W = params.add(p + "ln1.weight", [c], role: .normScale)
+    ln1B = params.add(p + "ln1.bias", [c], role: .normShift)
+    qkvW = params.add(p + "attn.qkv.weight", [3 * c, c], role: .weight)
+    qkvB = params.add(p + "attn.qkv.bias", [3 * c], role: .bias)
+    projW = params.add(p + "attn.proj.weight", [c, c], role: .weight, initStd: residualStd)
+    projB = params.add(p + "attn.proj.bias", [c], role: .bias)
+    ln2W = params.add(p + "ln2.weight", [c], role: .normScale)
+    ln2B = params.add(p + "ln2.bias", [c], role: .normShift)
     if collapsed {
       mlp = .collapsed(
-        w: params.add(p + "mlp.linear.weight", [c, c], decay: true),
-        b: params.add(p + "mlp.linear.bias", [c], decay: false))
+        w: params.add(p + "mlp.linear.weight", [c, c], role: .weight, initStd: residualStd),
+        b: params.add(p + "mlp.linear.bias", [c], role: .bias))
     } else {
-      let fc1W = params.add(p + "mlp.fc1.weight", [h, c], decay: true)
-      let fc1B = params.add(p + "mlp.fc1.bias", [h], decay: false)
-      let alpha = activation == .prelu ? params.add(p + "mlp.act.alpha", [1], decay: false) : nil
+      let fc1W = params.add(p + "mlp.fc1.weight", [h, c], role: .weight)
+      let fc1B = params.add(p + "mlp.fc1.bias", [h], role: .bias)
+      let alpha = activation == .prelu ? params.add(p + "mlp.act.alpha", [1], role: .slope) : nil
       mlp = .full(
         fc1W: fc1W, fc1B: fc1B,
-        fc2W: params.add(p + "mlp.fc2.weight", [c, h], decay: true),
-        fc2B: params.add(p + "mlp.fc2.bias", [c], decay: false),
+        fc2W: params.add(p + "mlp.fc2.weight", [c, h], role: .weight, initStd: residualStd),
+        fc2B: params.add(p + "mlp.fc2.bias", [c], role: .bias),
         act: activation, alpha: alpha)
     }
   }

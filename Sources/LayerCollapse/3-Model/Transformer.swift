@@ -73,42 +73,44 @@ public final class Transformer {
     var ps = ParameterSet()
     switch cfg.kind {
     case .encoder, .gpt:
-      tokenEmbedding = ps.add("tok_emb.weight", [cfg.vocabSize, c], decay: true)
+      tokenEmbedding = ps.add("tok_emb.weight", [cfg.vocabSize, c], role: .embedding)
       patchW = nil
       patchB = nil
       clsToken = nil
     case .vit:
       tokenEmbedding = nil
-      patchW = ps.add("patch_emb.weight", [c, cfg.patchValues], decay: true)
-      patchB = ps.add("patch_emb.bias", [c], decay: false)
-      clsToken = ps.add("cls_token", [c], decay: false)
+      patchW = ps.add("patch_emb.weight", [c, cfg.patchValues], role: .weight)
+      patchB = ps.add("patch_emb.bias", [c], role: .bias)
+      clsToken = ps.add("cls_token", [c], role: .token)
     }
-    positionEmbedding = ps.add("pos_emb.weight", [cfg.sequenceLength, c], decay: true)
+    positionEmbedding = ps.add("pos_emb.weight", [cfg.sequenceLength, c], role: .embedding)
+    // GPT-2: the weights that write into the residual stream start at 0.02/√(2L).
+    let residualStd = 0.02 / Float(2 * max(cfg.layers, 1)).squareRoot()
     var bs: [Block] = []
     for i in 0..<cfg.layers {
       bs.append(
         Block(
           index: i, c: c, h: cfg.mlpHidden, params: &ps, activation: architecture.activations[i],
-          collapsed: architecture.collapsed[i]))
+          collapsed: architecture.collapsed[i], residualStd: residualStd))
     }
     blocks = bs
-    lnfW = ps.add("ln_f.weight", [c], decay: false)
-    lnfB = ps.add("ln_f.bias", [c], decay: false)
+    lnfW = ps.add("ln_f.weight", [c], role: .normScale)
+    lnfB = ps.add("ln_f.bias", [c], role: .normShift)
     if cfg.kind == .gpt && cfg.tieWeights {
       headW = nil
       headB = nil
     } else {
-      headW = ps.add("head.weight", [cfg.outputs, c], decay: true)
-      headB = cfg.kind == .gpt ? nil : ps.add("head.bias", [cfg.outputs], decay: false)
+      headW = ps.add("head.weight", [cfg.outputs, c], role: .weight)
+      headB = cfg.kind == .gpt ? nil : ps.add("head.bias", [cfg.outputs], role: .bias)
     }
+    ps.seal()
     parameters = ps
-    for p in ps.all where p.name.hasSuffix("ln1.weight") || p.name.hasSuffix("ln2.weight") || p.name == "ln_f.weight" {
-      p.value.fill(1)
-    }
+    for p in ps.with(role: .normScale) { p.value.fill(1) }
   }
 
-  /// GPT-2-style initialization: N(0, 0.02) weights and embeddings, residual output
-  /// projections scaled by 1/√(2L), zero biases, unit norms, α = `alphaInit`.
+  /// GPT-2-style initialization, by role: N(0, 0.02) weights, embeddings and tokens
+  /// (residual output projections N(0, 0.02/√(2L)), their `initStd`), zero biases and
+  /// shifts, unit norm scales, α = `alphaInit`.
   public convenience init(_ architecture: Architecture, seed: UInt64, alphaInit: Float = 0.01) {
     self.init(architecture)
     var rng = RNG(seed: seed, stream: "init")
@@ -116,16 +118,13 @@ public final class Transformer {
   }
 
   public func initialize(rng: inout RNG, alphaInit: Float) {
-    let residualStd = 0.02 / Float(2 * max(config.layers, 1)).squareRoot()
     for p in parameters.all {
-      if p.name.hasSuffix(".alpha") {
-        p.value.fill(alphaInit)
-      } else if p.name.hasSuffix("attn.proj.weight") || p.name.hasSuffix("mlp.fc2.weight")
-        || p.name.hasSuffix("mlp.linear.weight")
-      {
-        rng.fillNormal(p.value, std: residualStd)
-      } else if p.decay || p.name == "cls_token" {
-        rng.fillNormal(p.value, std: 0.02)
+      switch p.role {
+      case .slope: p.value.fill(alphaInit)
+      case .weight, .embedding, .token: rng.fillNormal(p.value, std: p.initStd ?? 0.02)
+      case .bias, .normShift: p.value.zero()
+      case .normScale: p.value.fill(1)
+      case .buffer: break  // its module sets it (running statistics)
       }
     }
   }

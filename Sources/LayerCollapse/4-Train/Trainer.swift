@@ -94,7 +94,7 @@ public final class Trainer {
     model.backward()
     let penalty = regularizer.penalty(model)
     regularizer.addGradient(model)
-    let grads = params.all.map(\.grad)
+    let grads = [params.gradients]  // every gradient, as one buffer
     let norm =
       settings.gradClip > 0
       ? GradientClipping.clip(grads, maxNorm: Float(settings.gradClip)) : GradientClipping.globalNorm(grads)
@@ -110,8 +110,8 @@ public final class Trainer {
     regularizer.pull(model, lr: alphaLR)
     state.step += 1
     let decoupled = regularizer.settings.mode == .decoupled
-    for p in params.all {
-      let isAlpha = p.name.hasSuffix(".alpha")
+    for p in params.all where p.role.trained {
+      let isAlpha = p.role == .slope
       let decay = isAlpha ? !decoupled : p.decay
       optimizer.update(
         param: p.value, grad: p.grad, m: state.m[p.name]!, v: state.v[p.name]!, lr: isAlpha ? alphaLR : lr,

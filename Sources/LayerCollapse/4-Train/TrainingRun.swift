@@ -175,7 +175,8 @@ public final class TrainingRun {
     } else {
       model = Transformer(arch, seed: settings.seed, alphaInit: settings.lc.alphaInit)
       if let s = start {
-        let missing = model.copyParameters(from: s.model.parameters).filter { !$0.hasSuffix(".alpha") }
+        // α is new when the LayerCollapse fine-tune starts from a trained model.
+        let missing = model.copyParameters(from: s.model.parameters).filter { model.parameters[$0]?.role != .slope }
         if !missing.isEmpty {
           throw LCError.other(
             ErrorDetail(
