@@ -163,3 +163,84 @@ import Testing
     }
   }
 }
+
+/// The generic chain merge: linears with BatchNorm1d between them, merged across linear
+/// activations, against the chain computed step by step in Double.
+@Suite struct ChainMergeTests {
+  static func random(_ shape: [Int], _ rng: inout RNG, scale: Float = 1) -> Tensor {
+    let t = Tensor(shape)
+    rng.fillNormal(t, std: scale)
+    return t
+  }
+
+  static func map(_ out: Int, _ inputs: Int, _ rng: inout RNG) -> AffineMap {
+    AffineMap(weight: Self.random([out, inputs], &rng, scale: 0.5), bias: Self.random([out], &rng, scale: 0.5))
+  }
+
+  static func norm(_ n: Int, _ rng: inout RNG) -> BatchNormStatistics {
+    let variance = Self.random([n], &rng)
+    for i in 0..<n { variance[i] = 0.2 + abs(variance[i]) }
+    return BatchNormStatistics(
+      scale: Self.random([n], &rng), shift: Self.random([n], &rng), runningMean: Self.random([n], &rng),
+      runningVariance: variance, epsilon: 1e-5)
+  }
+
+  /// One row through the chain in Double, every activation the identity (α = 1).
+  static func reference(_ x: [Double], _ maps: [AffineMap], _ norms: [BatchNormStatistics?]) -> [Double] {
+    var v = x
+    for (k, m) in maps.enumerated() {
+      var y = [Double](repeating: 0, count: m.outputs)
+      for o in 0..<m.outputs {
+        var s = Double(m.bias[o])
+        for i in 0..<m.inputs { s += Double(m.weight[o * m.inputs + i]) * v[i] }
+        if let bn = norms[k] {
+          s =
+            Double(bn.scale[o]) * (s - Double(bn.runningMean[o]))
+            / (Double(bn.runningVariance[o]) + Double(bn.epsilon)).squareRoot() + Double(bn.shift[o])
+        }
+        y[o] = s
+      }
+      v = y
+    }
+    return v
+  }
+
+  /// A VGG-like head d → h → h → K with a BatchNorm after each hidden linear and both
+  /// activations linear merges twice into one (K, d) linear whose output is the chain's
+  /// to float32 rounding (1e-5 of the largest output: GEMMs over 24 hidden units).
+  @Test func threeLinearsWithBatchNormMergeIntoOne() {
+    var rng = RNG(seed: 21, stream: "chain")
+    let (d, h, k) = (10, 24, 3)
+    let maps = [Self.map(h, d, &rng), Self.map(h, h, &rng), Self.map(k, h, &rng)]
+    let norms: [BatchNormStatistics?] = [Self.norm(h, &rng), Self.norm(h, &rng), nil]
+    let r = ChainMerge.merge(maps, batchNorms: norms, linear: [true, true])
+    #expect(r.junctions == [.merged, .merged])
+    #expect(r.maps.count == 1 && r.maps[0].weight.shape == [k, d] && r.batchNorms[0] == nil)
+    let x = Self.random([5, d], &rng)
+    let y = r.maps[0].apply(x)
+    var (worst, scale): (Double, Double) = (0, 0)
+    for row in 0..<5 {
+      let expected = Self.reference((0..<d).map { Double(x[row * d + $0]) }, maps, norms)
+      for o in 0..<k {
+        worst = max(worst, abs(Double(y[row * k + o]) - expected[o]))
+        scale = max(scale, abs(expected[o]))
+      }
+    }
+    #expect(worst <= 1e-5 * scale, "max |Δ| \(worst) vs \(scale)")
+  }
+
+  /// Merges only where linear and smaller: a nonlinear junction keeps both sides (and its
+  /// BatchNorm), a bottleneck (64 → 8 → 64) is not merged since 64·64 > 2·8·64.
+  @Test func mergesOnlyLinearJunctionsThatShrink() {
+    var rng = RNG(seed: 22, stream: "chain rules")
+    let maps = [Self.map(16, 12, &rng), Self.map(16, 16, &rng), Self.map(4, 16, &rng)]
+    let norms: [BatchNormStatistics?] = [Self.norm(16, &rng), Self.norm(16, &rng), nil]
+    let r = ChainMerge.merge(maps, batchNorms: norms, linear: [false, true])
+    #expect(r.junctions == [.kept, .merged])
+    #expect(r.maps.map(\.weight.shape) == [[16, 12], [4, 16]])
+    #expect(r.batchNorms[0] != nil && r.batchNorms[1] == nil)
+    let bottleneck = [Self.map(8, 64, &rng), Self.map(64, 8, &rng)]
+    let b = ChainMerge.merge(bottleneck, batchNorms: [nil, nil], linear: [true])
+    #expect(b.junctions == [.notSmaller] && b.maps.count == 2)
+  }
+}

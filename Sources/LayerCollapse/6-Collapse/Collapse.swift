@@ -96,10 +96,9 @@ public enum Collapse {
       let reference = model.forward(probe).clone()
       for k in rows.indices where rows[k].decision.merged {
         let (x, y) = model.mlpProbe(block: rows[k].block)
-        let w = merged.parameters["blocks.\(rows[k].block).mlp.linear.weight"]!.value
-        let b = merged.parameters["blocks.\(rows[k].block).mlp.linear.bias"]!.value
+        guard case .collapsed(let w, let b) = merged.blocks[rows[k].block].mlp else { continue }
         let approx = Tensor(y.shape)
-        Linear.forward(y: approx, x: x, w: w, b: b)
+        Linear.forward(y: approx, x: x, w: w.value, b: b.value)
         rows[k].maxRelativeDeviation = relativeDeviation(approx, y)
       }
       logitDeviation = relativeDeviation(merged.forward(probe), reference)
@@ -123,21 +122,15 @@ public enum Collapse {
     return abs(a - 1) < options.threshold ? .collapsed : .alphaTooFar
   }
 
-  /// W = W2·W1 (d, d) and b = W2·b1 + b2 (d), by GEMM.
+  /// The block's fc1 → act → fc2 as one linear: W = W2·W1 (d, d), b = W2·b1 + b2 (d).
   static func mergeWeights(block i: Int, from model: Transformer, into merged: Transformer) {
-    let p = "blocks.\(i).mlp."
-    let src = model.parameters
-    let (w1, b1) = (src[p + "fc1.weight"]!.value, src[p + "fc1.bias"]!.value)  // (h, d), (h)
-    let (w2, b2) = (src[p + "fc2.weight"]!.value, src[p + "fc2.bias"]!.value)  // (d, h), (d)
-    let w = merged.parameters[p + "linear.weight"]!.value  // (d, d)
-    let b = merged.parameters[p + "linear.bias"]!.value  // (d)
-    let (d, h) = (w2.shape[0], w2.shape[1])
-    GEMM.multiply(
-      transA: false, transB: false, m: d, n: d, k: h, a: w2.data, lda: h, b: w1.data, ldb: d, c: w.data, ldc: d)
-    b.copy(from: b2)
-    GEMM.multiply(
-      transA: false, transB: false, m: d, n: 1, k: h, a: w2.data, lda: h, b: b1.data, ldb: 1, beta: 1, c: b.data, ldc: 1
-    )
+    guard case .full(let fc1W, let fc1B, let fc2W, let fc2B, _, _) = model.blocks[i].mlp,
+      case .collapsed(let w, let b) = merged.blocks[i].mlp
+    else { preconditionFailure("block \(i): merging needs a full MLP into a collapsed one") }
+    let linear = ChainMerge.compose(
+      AffineMap(weight: fc1W.value, bias: fc1B.value), AffineMap(weight: fc2W.value, bias: fc2B.value))
+    w.value.copy(from: linear.weight)
+    b.value.copy(from: linear.bias)
   }
 
   /// max |a − b| / max |b| (0 when both are zero).
