@@ -1,6 +1,6 @@
 /// Column sums, split over columns: each column is summed over the rows in order, so the
 /// result does not depend on the thread count.
-enum Reduce {
+public enum Reduce {
   /// out[j] += Σ_r a[r·lda + j] for j < cols. a: (rows, ≥ cols), out: (cols).
   /// Columns go in blocks of 32 whose four 8-lane sums stay in registers while the rows
   /// stream past (one pass over `a`, no partial sums in memory).
@@ -31,6 +31,38 @@ enum Reduce {
           for l in 0..<lanes { out[j + l] += s[l] }
         }
         vectorLoop(j0, j0 + width, vector)
+      }
+    }
+  }
+}
+
+extension Reduce {
+  /// The mean of each group of `rows` consecutive rows: x (groups·rows, cols) -> out
+  /// (groups, cols), written. Global average pooling over a sequence of patches.
+  public static func meanRows(out: Tensor, x: Tensor, groups: Int, rows: Int, cols: Int) {
+    precondition(x.count == groups * rows * cols && out.count == groups * cols, "meanRows: \(x.shape) -> \(out.shape)")
+    let scale = 1 / Float(rows)
+    Parallel.forEach(groups, grain: max(1, Elementwise.grain / max(rows * cols, 1))) { g in
+      let o = out.data + g * cols
+      o.update(repeating: 0, count: cols)
+      for r in 0..<rows {
+        let row = x.data + (g * rows + r) * cols
+        for j in 0..<cols { o[j] += row[j] }
+      }
+      for j in 0..<cols { o[j] *= scale }
+    }
+  }
+
+  /// The backward of `meanRows`: dout (groups, cols) -> dx (groups·rows, cols), written:
+  /// every row of a group gets dout / rows.
+  public static func meanRowsBackward(dx: Tensor, dout: Tensor, groups: Int, rows: Int, cols: Int) {
+    precondition(dx.count == groups * rows * cols && dout.count == groups * cols, "meanRows backward")
+    let scale = 1 / Float(rows)
+    Parallel.forEach(groups, grain: max(1, Elementwise.grain / max(rows * cols, 1))) { g in
+      let d = dout.data + g * cols
+      for r in 0..<rows {
+        let row = dx.data + (g * rows + r) * cols
+        for j in 0..<cols { row[j] = d[j] * scale }
       }
     }
   }

@@ -27,11 +27,12 @@ enum Specs {
 
   static let collapse = CommandSpec(
     name: "collapse", synopsis: "collapse CHECKPOINT.h5 [--threshold T] [--force BLOCKS] [-o OUT.h5]",
-    summary: "Merge each PReLU block with |α − 1| < threshold into one linear layer (W = W2·W1, b = W2·b1 + b2).",
+    summary: "Merge each PReLU unit (MLP) with |α − 1| < threshold into one linear layer (W = W2·W1, b = W2·b1 + b2).",
     positionals: ["CHECKPOINT.h5"],
     valueOptions: [
       "--threshold": "collapse where |α − 1| is below this (default: lc.threshold of the run, else 0.05)",
-      "--force": "comma-separated blocks to merge whatever their α (approximate; for sensitivity studies)",
+      "--force":
+        "comma-separated units (a transformer's blocks; a mixer has two a block) to merge whatever their α (approximate; for sensitivity studies)",
       "-o": "output checkpoint (default: collapsed.h5 beside the input)",
       "--probe": "evaluation examples to measure the deviation on (default 64; 0 = none)",
     ],
@@ -39,7 +40,7 @@ enum Specs {
       "layercollapse collapse runs/cifar10-vit-lc/best.h5",
       "layercollapse collapse best.h5 --threshold 0.1 -o small.h5",
     ],
-    details: "Prints a per-block table and writes it as JSON beside the output (OUT.json).")
+    details: "Prints a per-unit table and writes it as JSON beside the output (OUT.json).")
 
   static let eval = CommandSpec(
     name: "eval", synopsis: "eval CHECKPOINT.h5 [key=value ...] [-o EVAL.json]",
@@ -168,11 +169,11 @@ enum Commands {
     if let f = a.option("--force") {
       for part in f.split(separator: ",") {
         let b = try int(String(part), "--force")
-        guard b >= 0 && b < ckpt.model.config.layers else {
+        guard b >= 0 && b < ckpt.model.architecture.unitCount else {
           throw LCError.usage(
             ErrorDetail(
-              what: "--force names a block the model does not have", location: "layercollapse collapse",
-              expected: "0…\(ckpt.model.config.layers - 1)", got: "\(b)"))
+              what: "--force names a unit the model does not have", location: "layercollapse collapse",
+              expected: "0…\(ckpt.model.architecture.unitCount - 1)", got: "\(b)"))
         }
         force.insert(b)
       }
@@ -201,15 +202,15 @@ enum Commands {
     Out.print("saved \(output) and \(json)")
   }
 
-  static func printCollapse(_ r: CollapseReport, model: Transformer, note: String) {
+  static func printCollapse(_ r: CollapseReport, model: any Model, note: String) {
     let arch = model.architecture
     Out.print("collapse with threshold |α − 1| < \(r.threshold); \(note)")
     Out.print("")
     Out.print(
-      "| block | activation |      α |  \\|α−1\\| | decision                               | params before → after | max rel. dev. |"
+      "| unit                 | activation |      α |  \\|α−1\\| | decision                               | params before → after | max rel. dev. |"
     )
     Out.print(
-      "|------:|:-----------|-------:|--------:|:---------------------------------------|----------------------:|--------------:|"
+      "|:---------------------|:-----------|-------:|--------:|:---------------------------------------|----------------------:|--------------:|"
     )
     for b in r.blocks {
       let alpha = b.alpha.map { String(format: "%.4f", $0) } ?? "—"
@@ -218,7 +219,7 @@ enum Commands {
       let act = arch.collapsed[b.block] ? "linear" : arch.activations[b.block].rawValue
       let params = "\(Format.count(b.parametersBefore)) → \(Format.count(b.parametersAfter))"
       Out.print(
-        "| \(pad(String(b.block), 5, right: true)) | \(pad(act, 10)) | \(pad(alpha, 6, right: true)) | "
+        "| \(pad(arch.unitName(b.block), 20)) | \(pad(act, 10)) | \(pad(alpha, 6, right: true)) | "
           + "\(pad(dist, 7, right: true)) | \(pad(b.decision.explanation, 38)) | \(pad(params, 21, right: true)) | "
           + "\(pad(dev, 13, right: true)) |")
     }
@@ -324,16 +325,18 @@ enum Commands {
     let cfg = arch.config
     Out.print("\(path)")
     Out.print(
-      "  model        \(cfg.kind.rawValue): d_model \(cfg.dModel), \(cfg.heads) heads, \(cfg.layers) layers, MLP \(cfg.mlpHidden), "
+      "  model        \(cfg.kind.rawValue): \(cfg.sizeDescription), "
         + "sequence \(cfg.sequenceLength), outputs \(cfg.outputs)")
     Out.print(
       "  parameters   \(Format.count(arch.parameterCount)); MACs/example \(Format.large(arch.macsPerExample()))")
-    for i in 0..<cfg.layers {
-      var what = arch.collapsed[i] ? "collapsed (single d×d linear)" : arch.activations[i].rawValue
-      if let a = c.model.alphaParameter(block: i) {
+    let names = (0..<arch.unitCount).map { arch.unitName($0) }
+    let width = names.map(\.count).max() ?? 0
+    for i in 0..<arch.unitCount {
+      var what = arch.collapsed[i] ? "collapsed (a single linear)" : arch.activations[i].rawValue
+      if let a = c.model.alphaParameter(unit: i) {
         what += String(format: ", α = %.5f, |α−1| = %.5f", a.value[0], abs(a.value[0] - 1))
       }
-      Out.print("  block \(i)      \(what)")
+      Out.print("  unit \(i)  \(names[i].padding(toLength: width, withPad: " ", startingAt: 0))  \(what)")
     }
     switch c.vocabulary {
     case .words(let t)?: Out.print("  vocabulary   \(t.count) word tokens")
@@ -393,7 +396,7 @@ enum Commands {
           got: "temperature \(temperature), tokens \(count), top-k \(topK), seed \(seed)"))
     }
     let c = try Checkpoint.load(path)
-    guard c.model.config.kind == .gpt, case .corpus(let vocab)? = c.vocabulary else {
+    guard let gpt = c.model as? Transformer, c.model.config.kind == .gpt, case .corpus(let vocab)? = c.vocabulary else {
       throw LCError.usage(
         ErrorDetail(
           what: "generate needs a gpt checkpoint", location: path, expected: "model kind gpt",
@@ -404,7 +407,7 @@ enum Commands {
       throw LCError.usage(ErrorDetail(what: "--prompt is empty", location: "layercollapse generate"))
     }
     var rng = RNG(seed: UInt64(seed), stream: "generate")
-    let out = c.model.generate(
+    let out = gpt.generate(
       prompt: ids, count: count, sampling: SamplingSettings(temperature: Float(temperature), topK: topK), rng: &rng)
     Out.print(prompt + vocab.decode(out))
   }

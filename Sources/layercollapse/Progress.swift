@@ -41,14 +41,14 @@ final class ProgressPrinter {
       "  data    \(s.data.task.rawValue) (\(s.data.resolvedPath)): \(Format.count(b.trainExamples)) train, "
         + "\(Format.count(b.evalExamples)) eval")
     lines.append(
-      "  model   \(c.kind.rawValue) d_model \(c.dModel), \(c.heads) heads, \(c.layers) layers, MLP \(c.mlpHidden), "
+      "  model   \(c.kind.rawValue) \(c.sizeDescription), "
         + "\(c.activation.rawValue), dropout \(c.dropout); \(Format.count(b.parameters)) parameters, "
         + "\(Format.large(b.macsPerExample)) MACs/example")
     if b.lcBlocks.isEmpty {
       lines.append("  lc      off (no PReLU blocks)")
     } else {
       lines.append(
-        "  lc      λ \(s.lc.lambda), blocks \(b.lcBlocks) as PReLU (α₀ \(s.lc.alphaInit)), threshold \(s.lc.threshold), "
+        "  lc      λ \(s.lc.lambda), units \(b.lcBlocks) as PReLU (α₀ \(s.lc.alphaInit)), threshold \(s.lc.threshold), "
           + "mode \(s.lc.mode.rawValue)")
     }
     let o = s.train.optimizer

@@ -58,7 +58,7 @@ func breakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: String, c
 
   var kernels: [KernelCall] = []
   switch cfg.kind {
-  case .vit:
+  case .vit, .mixer:
     kernels.append(
       KernelCall(
         label: "patch embed \(cfg.patchValues)→\(c)", calls: 1,

@@ -109,9 +109,9 @@ func runChild(_ o: ChildOptions) throws -> ChildOutput {
   var rng: RNG = RNG(seed: 1, stream: "bench data")
   var output: ChildOutput = ChildOutput(peakRssKb: 0, startRssKb: startRSS, threads: BLASThreads.count)
   if o.train {
-    let model: Transformer =
+    let model: any Model =
       try o.checkpoints.first.map { try Checkpoint.load($0).model } ?? Transformer(o.shape.architecture, seed: 1)
-    let prelu: [Int] = (0..<model.config.layers).filter { model.alphaParameter(block: $0) != nil }
+    let prelu: [Int] = (0..<model.architecture.unitCount).filter { model.alphaParameter(unit: $0) != nil }
     let trainer: Trainer = benchTrainer(model, preluBlocks: prelu)
     let (input, targets): (ModelInput, [Int32]) =
       try o.batches.first.map { try readBatch($0) } ?? syntheticBatch(o.shape, batch: o.shape.batch, rng: &rng)
@@ -123,9 +123,9 @@ func runChild(_ o: ChildOptions) throws -> ChildOutput {
     }
     output.stepMs = times
   } else {
-    var models: [Transformer] = []
+    var models: [any Model] = []
     if o.checkpoints.isEmpty {
-      let full: Transformer = Transformer(o.shape.architecture, seed: 1, alphaInit: 1)
+      let full: any Model = Transformer(o.shape.architecture, seed: 1, alphaInit: 1)
       models = [full, Collapse.run(full).model]
     } else {
       models = try o.checkpoints.map { try Checkpoint.load($0).model }

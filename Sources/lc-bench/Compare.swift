@@ -155,7 +155,7 @@ func prepareFiles(_ c: ModelCase, dir: String) throws -> CaseFiles {
 
   let full: Transformer = Transformer(c.architecture, seed: 1, alphaInit: 1)
   let probe: ModelInput = syntheticBatch(c, batch: 2, rng: &rng).0
-  let (collapsed, report): (Transformer, CollapseReport) = Collapse.run(full, probe: probe)
+  let (collapsed, report): (any Model, CollapseReport) = Collapse.run(full, probe: probe)
   let merged: [Int] = report.blocks.filter { $0.decision.merged }.map(\.block)
   guard merged == c.preluBlocks, !report.approximate else {
     throw BenchError("\(c.name): Collapse.run merged blocks \(merged), expected \(c.preluBlocks) exactly")

@@ -55,11 +55,11 @@ func selectedModelCases() throws -> [ModelCase] {
 
 /// The trainer `make bench` times: AdamW (lr 1e-3, weight decay 0.01, clip 1), LC penalty
 /// λ = 1 on the PReLU blocks.
-func benchTrainer(_ model: Transformer, preluBlocks: [Int]) -> Trainer {
+func benchTrainer(_ model: any Model, preluBlocks: [Int]) -> Trainer {
   Trainer(
     model: model,
     regularizer: Regularizer(
-      settings: LayerCollapseSettings(lambda: 1, blocks: preluBlocks.count), blocks: preluBlocks),
+      settings: LayerCollapseSettings(lambda: 1, blocks: preluBlocks.count), units: preluBlocks),
     settings: OptimizerSettings(learningRate: 1e-3, totalSteps: 1000))
 }
 
@@ -67,7 +67,7 @@ func benchTrainer(_ model: Transformer, preluBlocks: [Int]) -> Trainer {
 func syntheticBatch(_ c: ModelCase, batch: Int, rng: inout RNG) -> (ModelInput, [Int32]) {
   let cfg: ModelConfig = c.config
   switch cfg.kind {
-  case .vit:
+  case .vit, .mixer:
     let images: Tensor = Tensor([batch, cfg.imageChannels, cfg.imageSize, cfg.imageSize])
     rng.fillNormal(images)
     return (.images(images), (0..<batch).map { _ in Int32(rng.int(below: cfg.classes)) })

@@ -78,7 +78,8 @@ import Testing
     let text = ws.dir + "/text.h5"
     try "not hdf5".write(toFile: text, atomically: true, encoding: .utf8)
     let notHDF5 = try CLI.run(["eval", text])
-    #expect(notHDF5.code == 65 && notHDF5.stderr.contains("text.h5") && notHDF5.stderr.contains("not a valid checkpoint"))
+    #expect(
+      notHDF5.code == 65 && notHDF5.stderr.contains("text.h5") && notHDF5.stderr.contains("not a valid checkpoint"))
     let other = ws.dir + "/other.h5"
     try HDF5File.writeAtomically(to: other) { try $0.writeFloats([1], shape: [1], at: "/x") }
     let foreign = try CLI.run(["inspect", other])

@@ -14,7 +14,7 @@ import Testing
   /// At α = 1 the MLP is exactly linear: logits agree to float32 rounding. 1e-5 relative
   /// to the largest logit leaves room for the changed summation order of W2·(W1·x) vs
   /// (W2·W1)·x over 32 hidden units (~10 ulps), and is far below any real difference.
-  @Test(arguments: ModelKind.allCases)
+  @Test(arguments: ModelKind.transformers)
   func exactAtAlphaOne(kind: ModelKind) {
     let model = Self.preluModel(kind, alpha: 1)
     var rng = RNG(seed: 2, stream: "probe")
@@ -117,7 +117,7 @@ import Testing
 }
 
 @Suite struct CountTests {
-  @Test(arguments: ModelKind.allCases)
+  @Test(arguments: ModelKind.transformers)
   func closedFormParameterCountMatchesTensors(kind: ModelKind) {
     for collapsed in [[false, false], [false, true], [true, true]] {
       let arch = Architecture(config: Fixtures.config(kind), activations: [.gelu, .prelu], collapsed: collapsed)

@@ -17,13 +17,17 @@ enum Fixtures {
       ModelConfig(
         kind: .gpt, dModel: 8, heads: 2, layers: 2, mlpHidden: 32, dropout: dropout, maxLen: 6, vocabSize: 7,
         tieWeights: true)
+    case .mixer:  // 8×8 images in 2×2 patches: 16 patches, token MLP 16 → 12 → 16, channel MLP 8 → 20 → 8
+      ModelConfig(
+        kind: .mixer, dModel: 8, heads: 1, layers: 2, mlpHidden: 20, dropout: dropout, classes: 3, imageSize: 8,
+        imageChannels: 3, patchSize: 2, tokenMLPHidden: 12)
     }
   }
 
   /// A batch of `batch` examples; encoder sequences end in padding of varying length.
   static func batch(_ cfg: ModelConfig, batch: Int, rng: inout RNG) -> (input: ModelInput, targets: [Int32]) {
     switch cfg.kind {
-    case .vit:
+    case .vit, .mixer:
       let images = Tensor([batch, cfg.imageChannels, cfg.imageSize, cfg.imageSize])
       rng.fillNormal(images)
       return (.images(images), (0..<batch).map { _ in Int32(rng.int(below: cfg.classes)) })
@@ -52,7 +56,7 @@ enum Fixtures {
 
   /// Overwrites every parameter with values large enough that gradients are O(0.1), so a
   /// finite-difference check has something to measure (GPT-2 init gives gradients ~1e-3).
-  static func randomizeParameters(_ model: Transformer, rng: inout RNG, alpha: Float) {
+  static func randomizeParameters(_ model: any Model, rng: inout RNG, alpha: Float) {
     for p in model.parameters.all {
       if p.role == .slope {
         p.value.fill(alpha)

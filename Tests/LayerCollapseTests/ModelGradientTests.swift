@@ -13,7 +13,7 @@ import Testing
 @Suite struct ModelGradientTests {
   static let h: Float = 1e-3
 
-  static func check(_ model: Transformer, regularizer: Regularizer, seed: UInt64) -> (worst: Double, name: String) {
+  static func check(_ model: any Model, regularizer: Regularizer, seed: UInt64) -> (worst: Double, name: String) {
     var rng = RNG(seed: seed, stream: "batch")
     let (input, targets) = Fixtures.batch(model.config, batch: 3, rng: &rng)
     let loss: () -> Double = {
@@ -45,29 +45,29 @@ import Testing
     return (worst, worstName)
   }
 
-  @Test(arguments: ModelKind.allCases)
+  @Test(arguments: ModelKind.transformers)
   func geluModel(kind: ModelKind) {
     var rng = RNG(seed: 1, stream: "fd \(kind)")
     let model = Transformer(Architecture(config: Fixtures.config(kind)))
     Fixtures.randomizeParameters(model, rng: &rng, alpha: 0)
-    let result = Self.check(model, regularizer: Regularizer(settings: LayerCollapseSettings(), blocks: []), seed: 2)
+    let result = Self.check(model, regularizer: Regularizer(settings: LayerCollapseSettings(), units: []), seed: 2)
     #expect(result.worst == 0, "\(result.name)")
   }
 
   /// PReLU in the last block, penalty on: α's gradient is the data term plus 2λ(α − 1).
-  @Test(arguments: ModelKind.allCases)
+  @Test(arguments: ModelKind.transformers)
   func preluModelWithPenalty(kind: ModelKind) {
     var rng = RNG(seed: 3, stream: "fd prelu \(kind)")
     let cfg = Fixtures.config(kind)
     let model = Transformer(Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]))
     Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.6)
     let lc = LayerCollapseSettings(lambda: 0.7, blocks: 1)
-    let result = Self.check(model, regularizer: Regularizer(settings: lc, blocks: [1]), seed: 4)
+    let result = Self.check(model, regularizer: Regularizer(settings: lc, units: [1]), seed: 4)
     #expect(result.worst == 0, "\(result.name)")
     #expect(model.parameters["blocks.1.mlp.act.alpha"] != nil)
   }
 
-  @Test(arguments: ModelKind.allCases)
+  @Test(arguments: ModelKind.transformers)
   func collapsedModel(kind: ModelKind) {
     var rng = RNG(seed: 5, stream: "fd collapsed \(kind)")
     let cfg = Fixtures.config(kind)
@@ -75,7 +75,7 @@ import Testing
     Fixtures.randomizeParameters(model, rng: &rng, alpha: 1)
     #expect(model.parameters["blocks.1.mlp.linear.weight"]?.shape == [8, 8])
     #expect(model.parameters["blocks.1.mlp.fc1.weight"] == nil)
-    let result = Self.check(model, regularizer: Regularizer(settings: LayerCollapseSettings(), blocks: []), seed: 6)
+    let result = Self.check(model, regularizer: Regularizer(settings: LayerCollapseSettings(), units: []), seed: 6)
     #expect(result.worst == 0, "\(result.name)")
   }
 
@@ -86,7 +86,7 @@ import Testing
       Architecture(config: cfg, activations: [.prelu, .prelu], collapsed: [false, false]), seed: 1)
     model.alphaParameter(block: 0)!.value.fill(0.25)
     model.alphaParameter(block: 1)!.value.fill(1.5)
-    let reg = Regularizer(settings: LayerCollapseSettings(lambda: 2, blocks: 2), blocks: [0, 1])
+    let reg = Regularizer(settings: LayerCollapseSettings(lambda: 2, blocks: 2), units: [0, 1])
     model.parameters.zeroGradients()
     reg.addGradient(model)
     #expect(model.alphaParameter(block: 0)!.grad[0] == -3)  // 2·2·(0.25 − 1)

@@ -22,7 +22,7 @@ import LayerCollapse
 ///                   only in penalty mode), before clipping
 /// /updated/<name>   float32: the parameter after one step
 /// ```
-/// Built only from public API: `Transformer.forward/loss/backward`, `Regularizer`, `Trainer`.
+/// Built only from public API: `Model.forward/loss/backward`, `Regularizer`, `Trainer`.
 struct ParityBundle {
   static let format: String = "layercollapse-parity-bundle"
 
@@ -65,7 +65,7 @@ struct ParityBundle {
 
   /// Runs our side on `model` (left unchanged: the step runs on a copy).
   static func make(
-    model: Transformer, input: ModelInput, targets: [Int32], regularizer: Regularizer,
+    model: any Model, input: ModelInput, targets: [Int32], regularizer: Regularizer,
     optimizer: OptimizerSettings
   ) -> ParityBundle {
     let params: ParameterSet = model.parameters
@@ -77,7 +77,7 @@ struct ParityBundle {
     regularizer.addGradient(model)
     let grads: [(name: String, value: Tensor)] = params.all.map { ($0.name, $0.grad.clone()) }
 
-    let copy: Transformer = Transformer(model.architecture)
+    let copy: any Model = ModelRegistry.build(model.architecture)
     let unmatched: [String] = copy.copyParameters(from: params)
     precondition(unmatched.isEmpty, "copy of the model misses \(unmatched)")
     let trainer: Trainer = Trainer(model: copy, regularizer: regularizer, settings: optimizer)
@@ -89,7 +89,7 @@ struct ParityBundle {
       lr: optimizer.learningRate, stepLR: report.learningRate,
       alphaLRScale: regularizer.settings.alphaLearningRateScale, beta1: optimizer.beta1, beta2: optimizer.beta2,
       eps: optimizer.epsilon, weightDecay: optimizer.weightDecay, gradClip: optimizer.gradClip,
-      lambda: regularizer.settings.lambda, mode: regularizer.settings.mode.rawValue, blocks: regularizer.blocks,
+      lambda: regularizer.settings.lambda, mode: regularizer.settings.mode.rawValue, blocks: regularizer.units,
       gradNorm: Double(report.gradNorm))
     return ParityBundle(
       settings: settings, input: input, targets: targets, logits: logits, loss: loss, penalty: penalty, grads: grads,
@@ -251,16 +251,20 @@ enum ParityModels {
       ModelConfig(
         kind: .gpt, dModel: 8, heads: 2, layers: 3, mlpHidden: 32, maxLen: 6, vocabSize: 7, tieWeights: tied,
         activation: activation)
+    case .mixer:  // 12×12 images in 3×3 patches: 16 patches; token MLP 16 → 6, channel MLP 8 → 20
+      ModelConfig(
+        kind: .mixer, dModel: 8, heads: 1, layers: 3, mlpHidden: 20, classes: 3, imageSize: 12, imageChannels: 3,
+        patchSize: 3, activation: activation, tokenMLPHidden: 6)
     }
   }
 
   /// A model with random weights at the scale of the gradient tests (so gradients are
   /// O(0.1), not GPT-2 init's 1e-3) and the given α per PReLU block.
-  static func model(_ arch: Architecture, seed: UInt64, alphas: [Int: Float] = [:]) -> Transformer {
-    let model: Transformer = Transformer(arch)
+  static func model(_ arch: Architecture, seed: UInt64, alphas: [Int: Float] = [:]) -> any Model {
+    let model: any Model = ModelRegistry.build(arch)
     var rng: RNG = RNG(seed: seed, stream: "parity-weights")
     Fixtures.randomizeParameters(model, rng: &rng, alpha: 1)
-    for (block, alpha) in alphas { model.alphaParameter(block: block)!.value.fill(alpha) }
+    for (unit, alpha) in alphas { model.alphaParameter(unit: unit)!.value.fill(alpha) }
     return model
   }
 
@@ -285,7 +289,7 @@ enum ParityModels {
 
   static let configText: String = "# parity test model: built in ParityTests, not from a config\n"
 
-  static func save(_ model: Transformer, to path: String) throws {
+  static func save(_ model: any Model, to path: String) throws {
     try Checkpoint(model: model, configText: configText, vocabulary: nil).save(to: path)
   }
 }

@@ -30,7 +30,7 @@ struct ParityTests {
   /// Writes the checkpoint and bundle of `model` into `dir`, runs `--check`, expects exit 0.
   @discardableResult
   func check(
-    _ model: Transformer, regularizer: Regularizer, optimizer: OptimizerSettings = ParityModels.optimizer(),
+    _ model: any Model, regularizer: Regularizer, optimizer: OptimizerSettings = ParityModels.optimizer(),
     batchSeed: UInt64, dir: String, name: String, dtype: String = "float64"
   ) throws -> (checkpoint: String, bundlePath: String, bundle: ParityBundle) {
     try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
@@ -50,13 +50,13 @@ struct ParityTests {
 
   /// Every block GELU (tanh); no LayerCollapse. The encoder pools the mean of its valid
   /// tokens, the gpt ties its head to the token embedding.
-  @Test(arguments: ModelKind.allCases)
+  @Test(arguments: ModelKind.transformers)
   func geluModelMatchesPyTorch(kind: ModelKind) throws {
     let dir: String = try Parity.makeScratch()
     defer { Parity.removeScratch(dir) }
-    let model: Transformer = ParityModels.model(
+    let model: any Model = ParityModels.model(
       Architecture(config: ParityModels.config(kind, activation: .gelu)), seed: 11)
-    let none: Regularizer = Regularizer(settings: LayerCollapseSettings(lambda: 0), blocks: [])
+    let none: Regularizer = Regularizer(settings: LayerCollapseSettings(lambda: 0), units: [])
     try check(model, regularizer: none, batchSeed: 12, dir: dir, name: "gelu-\(kind)")
   }
 
@@ -65,7 +65,7 @@ struct ParityTests {
   /// Blocks 1 and 2 PReLU with α = 0.3 and 1.6, λ = 0.5 in penalty mode, so the loss has
   /// a penalty and each α gets both the data and the penalty gradient and is decayed.
   /// Block 0 varies the other activations: exact GELU (vit), ReLU (gpt, untied head).
-  @Test(arguments: ModelKind.allCases)
+  @Test(arguments: ModelKind.transformers)
   func preluWithPenaltyMatchesPyTorch(kind: ModelKind) throws {
     let dir: String = try Parity.makeScratch()
     defer { Parity.removeScratch(dir) }
@@ -73,10 +73,10 @@ struct ParityTests {
     let cfg: ModelConfig = ParityModels.config(kind, activation: base, tied: false)
     let arch: Architecture = Architecture(
       config: cfg, activations: [base, .prelu, .prelu], collapsed: [false, false, false])
-    let model: Transformer = ParityModels.model(arch, seed: 21, alphas: [1: 0.3, 2: 1.6])
+    let model: any Model = ParityModels.model(arch, seed: 21, alphas: [1: 0.3, 2: 1.6])
     let lc: LayerCollapseSettings = LayerCollapseSettings(lambda: Self.lambda, blocks: 2, mode: .penalty)
-    let regularizer: Regularizer = Regularizer(settings: lc, blocks: lc.selectedBlocks(layers: cfg.layers))
-    #expect(regularizer.blocks == [1, 2])
+    let regularizer: Regularizer = Regularizer(settings: lc, units: lc.selectedBlocks(layers: cfg.layers))
+    #expect(regularizer.units == [1, 2])
     #expect(regularizer.penalty(model) > 0.1)
     try check(model, regularizer: regularizer, batchSeed: 22, dir: dir, name: "prelu-\(kind)")
   }
@@ -87,14 +87,14 @@ struct ParityTests {
   /// block 2's α = 0.98 is within the threshold and collapses. The collapsed model passes
   /// the full check (logits, gradients incl. the collapsed linears, step), and its logits
   /// equal PyTorch's collapse of the uncollapsed checkpoint. The encoder pools [CLS].
-  @Test(arguments: ModelKind.allCases)
+  @Test(arguments: ModelKind.transformers)
   func collapsedModelMatchesPyTorchCollapse(kind: ModelKind) throws {
     let dir: String = try Parity.makeScratch()
     defer { Parity.removeScratch(dir) }
     let cfg: ModelConfig = ParityModels.config(kind, activation: .gelu, pooling: .cls)
     let arch: Architecture = Architecture(
       config: cfg, activations: [.gelu, .prelu, .prelu], collapsed: [false, false, false])
-    let model: Transformer = ParityModels.model(arch, seed: 31, alphas: [1: 0.3, 2: 0.98])
+    let model: any Model = ParityModels.model(arch, seed: 31, alphas: [1: 0.3, 2: 0.98])
     let (collapsed, report) = Collapse.run(model, options: CollapseOptions(threshold: 0.05, force: [0]))
     #expect(collapsed.architecture.collapsed == [true, false, true])
     #expect(report.blocks.map(\.decision) == [.forcedApproximate, .alphaTooFar, .collapsed])
@@ -102,7 +102,7 @@ struct ParityTests {
     let uncollapsedPath: String = dir + "/uncollapsed-\(kind).h5"
     try ParityModels.save(model, to: uncollapsedPath)
     let lc: LayerCollapseSettings = LayerCollapseSettings(lambda: Self.lambda, blocks: 2, mode: .penalty)
-    let regularizer: Regularizer = Regularizer(settings: lc, blocks: [1, 2])
+    let regularizer: Regularizer = Regularizer(settings: lc, units: [1, 2])
     let (checkpoint, bundlePath, _) = try check(
       collapsed, regularizer: regularizer, batchSeed: 32, dir: dir, name: "collapsed-\(kind)")
     let r: Parity.Result = try Parity.reference(["--collapse-check", uncollapsedPath, checkpoint, bundlePath])
@@ -119,10 +119,10 @@ struct ParityTests {
     let cfg: ModelConfig = ParityModels.config(.gpt, activation: .gelu, tied: true)
     let arch: Architecture = Architecture(
       config: cfg, activations: [.gelu, .prelu, .prelu], collapsed: [false, false, false])
-    let model: Transformer = ParityModels.model(arch, seed: 41, alphas: [1: 0.3, 2: 1.6])
+    let model: any Model = ParityModels.model(arch, seed: 41, alphas: [1: 0.3, 2: 1.6])
     let lc: LayerCollapseSettings = LayerCollapseSettings(
       lambda: Self.lambda, blocks: 2, mode: .decoupled, alphaLearningRateScale: 3)
-    let regularizer: Regularizer = Regularizer(settings: lc, blocks: [1, 2])
+    let regularizer: Regularizer = Regularizer(settings: lc, units: [1, 2])
     let optimizer: OptimizerSettings = ParityModels.optimizer(gradClip: 0.5)
     let (_, _, bundle) = try check(
       model, regularizer: regularizer, optimizer: optimizer, batchSeed: 42, dir: dir, name: "decoupled-gpt")
@@ -137,10 +137,10 @@ struct ParityTests {
     let cfg: ModelConfig = ParityModels.config(.vit, activation: .gelu)
     let arch: Architecture = Architecture(
       config: cfg, activations: [.gelu, .prelu, .prelu], collapsed: [false, false, false])
-    let model: Transformer = ParityModels.model(arch, seed: 51, alphas: [1: 0.3, 2: 1.6])
+    let model: any Model = ParityModels.model(arch, seed: 51, alphas: [1: 0.3, 2: 1.6])
     let lc: LayerCollapseSettings = LayerCollapseSettings(lambda: Self.lambda, blocks: 2)
     try check(
-      model, regularizer: Regularizer(settings: lc, blocks: [1, 2]), batchSeed: 52, dir: dir, name: "float32-vit",
+      model, regularizer: Regularizer(settings: lc, units: [1, 2]), batchSeed: 52, dir: dir, name: "float32-vit",
       dtype: "float32")
   }
 
@@ -155,9 +155,9 @@ struct ParityTests {
     let cfg: ModelConfig = ParityModels.config(.encoder, activation: .gelu)
     let arch: Architecture = Architecture(
       config: cfg, activations: [.gelu, .prelu, .prelu], collapsed: [false, false, false])
-    let model: Transformer = ParityModels.model(arch, seed: 61, alphas: [1: 0.3, 2: 1.6])
+    let model: any Model = ParityModels.model(arch, seed: 61, alphas: [1: 0.3, 2: 1.6])
     let regularizer: Regularizer = Regularizer(
-      settings: LayerCollapseSettings(lambda: Self.lambda, blocks: 2), blocks: [1, 2])
+      settings: LayerCollapseSettings(lambda: Self.lambda, blocks: 2), units: [1, 2])
     let (input, targets) = ParityModels.batch(cfg, seed: 62)
     try ParityModels.save(model, to: dir + "/m.h5")
     let bundle: ParityBundle = ParityBundle.make(
@@ -183,7 +183,7 @@ struct ParityTests {
     let cfg: ModelConfig = ParityModels.config(.vit, activation: .gelu)
     let arch: Architecture = Architecture(
       config: cfg, activations: [.gelu, .gelu, .prelu], collapsed: [false, false, false])
-    let model: Transformer = ParityModels.model(arch, seed: 71, alphas: [2: 1])
+    let model: any Model = ParityModels.model(arch, seed: 71, alphas: [2: 1])
     let (collapsed, _) = Collapse.run(model)
     #expect(collapsed.architecture.collapsed == [false, false, true])
     try ParityModels.save(model, to: dir + "/u.h5")
@@ -191,7 +191,7 @@ struct ParityTests {
     let (input, targets) = ParityModels.batch(cfg, seed: 72)
     let bundle: ParityBundle = ParityBundle.make(
       model: collapsed, input: input, targets: targets,
-      regularizer: Regularizer(settings: LayerCollapseSettings(), blocks: []),
+      regularizer: Regularizer(settings: LayerCollapseSettings(), units: []),
       optimizer: ParityModels.optimizer())
     let largest: Float = bundle.logits.array.map(abs).max()!
     bundle.logits.data[4] += 0.01 * largest

@@ -6,7 +6,7 @@ import Testing
 enum SyntheticTask {
   static func batch(_ cfg: ModelConfig, batch: Int, rng: inout RNG) -> (ModelInput, [Int32]) {
     switch cfg.kind {
-    case .vit:
+    case .vit, .mixer:
       // Class = which third of the image is brightest.
       let images = Tensor([batch, cfg.imageChannels, cfg.imageSize, cfg.imageSize])
       rng.fillNormal(images, std: 0.5)
@@ -49,12 +49,12 @@ enum SyntheticTask {
     _ cfg: ModelConfig, activations: [Activation], lc: LayerCollapseSettings, steps: Int, lr: Double = 3e-3,
     seed: UInt64 = 1
   ) -> (first: Float, last: Float, trainer: Trainer) {
-    let model = Transformer(
+    let model = ModelRegistry.build(
       Architecture(config: cfg, activations: activations, collapsed: activations.map { _ in false }), seed: seed,
       alphaInit: lc.alphaInit)
     let blocks = activations.indices.filter { activations[$0] == .prelu }
     let trainer = Trainer(
-      model: model, regularizer: Regularizer(settings: lc, blocks: blocks),
+      model: model, regularizer: Regularizer(settings: lc, units: blocks),
       settings: OptimizerSettings(learningRate: lr, warmupSteps: 10, totalSteps: steps, weightDecay: 0.01))
     var data = RNG(seed: seed, stream: "data")
     var dropout = RNG(seed: seed, stream: "dropout")
@@ -94,13 +94,13 @@ enum SyntheticTask {
 
   /// Each model kind can drive the loss on one fixed small batch to near zero: forward and
   /// backward are wired so that gradient descent works end to end.
-  @Test(arguments: ModelKind.allCases)
+  @Test(arguments: ModelKind.transformers)
   func overfitsOneBatch(kind: ModelKind) {
     let cfg = Fixtures.config(kind)
     let model = Transformer(
       Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]), seed: 3)
     let trainer = Trainer(
-      model: model, regularizer: Regularizer(settings: LayerCollapseSettings(), blocks: []),
+      model: model, regularizer: Regularizer(settings: LayerCollapseSettings(), units: []),
       settings: OptimizerSettings(learningRate: 1e-2, totalSteps: 400, weightDecay: 0, gradClip: 0))
     var rng = RNG(seed: 4, stream: "overfit")
     let (input, targets) = Fixtures.batch(cfg, batch: 4, rng: &rng)
@@ -144,7 +144,8 @@ enum SyntheticTask {
   @Test func convertingKeepsWeightsAndAddsAlpha() {
     let cfg = Fixtures.config(.encoder)
     let gelu = Transformer(Architecture(config: cfg), seed: 8)
-    let converted = gelu.withPReLU(blocks: LayerCollapseSettings(blocks: 1).selectedBlocks(layers: 2), alphaInit: 0.01)
+    let converted = gelu.withPReLU(
+      units: LayerCollapseSettings(blocks: 1).selectedUnits(gelu.architecture), alphaInit: 0.01)
     #expect(converted.architecture.activations == [.gelu, .prelu])
     #expect(converted.alphas.map(\.alpha) == [0.01])
     for p in gelu.parameters.all { #expect(converted.parameters[p.name]!.value.array == p.value.array) }
@@ -156,6 +157,11 @@ enum SyntheticTask {
     #expect(LayerCollapseSettings(fraction: 0.1).selectedBlocks(layers: 6) == [5])
     #expect(LayerCollapseSettings(blocks: 9).selectedBlocks(layers: 4) == [0, 1, 2, 3])
     #expect(LayerCollapseSettings().selectedBlocks(layers: 4).isEmpty)
+    // A Mixer block has two units (token and channel MLP): both of each selected block.
+    let mixer = Architecture(config: Fixtures.config(.mixer))
+    #expect(mixer.unitCount == 4)
+    #expect(LayerCollapseSettings(blocks: 1).selectedUnits(mixer) == [2, 3])
+    #expect(LayerCollapseSettings(fraction: 0.1).selectedUnits(mixer) == [2, 3])
   }
 
   /// Dropout runs only in training, and the same seed reproduces a run bit for bit.
@@ -179,7 +185,7 @@ enum SyntheticTask {
   @Test func continuesALearnedPattern() {
     let cfg = Fixtures.config(.gpt)
     let run = SyntheticTask.train(cfg, activations: [.gelu, .gelu], lc: LayerCollapseSettings(), steps: 300, lr: 1e-2)
-    let model = run.trainer.model
+    let model = run.trainer.model as! Transformer
     var rng = RNG(seed: 1, stream: "sample")
     let greedy = model.generate(
       prompt: [2, 3], count: 8, sampling: SamplingSettings(temperature: 5, topK: 1), rng: &rng)
@@ -204,7 +210,7 @@ enum SyntheticTask {
       Architecture(config: cfg, activations: [.gelu, .prelu], collapsed: [false, false]), seed: 1)
     let lc = LayerCollapseSettings(lambda: 100, blocks: 1, alphaLearningRateScale: scale)
     let trainer = Trainer(
-      model: model, regularizer: Regularizer(settings: lc, blocks: [1]),
+      model: model, regularizer: Regularizer(settings: lc, units: [1]),
       settings: OptimizerSettings(learningRate: 1e-3, totalSteps: 10, weightDecay: 0))
     var rng = RNG(seed: 1, stream: "alpha lr")
     let (input, targets) = Fixtures.batch(cfg, batch: 2, rng: &rng)
@@ -226,7 +232,7 @@ enum SyntheticTask {
 
   /// `infer` shares one activation set across blocks; its logits equal a forward that
   /// keeps every block's activations, bit for bit, for all kinds and a collapsed block.
-  @Test(arguments: ModelKind.allCases)
+  @Test(arguments: ModelKind.transformers)
   func inferEqualsForward(kind: ModelKind) {
     var rng = RNG(seed: 3, stream: "infer")
     let (model, cfg) = Self.model(kind, collapsed: [true, false], alpha: 0.4, seed: 2, rng: &rng)
@@ -247,7 +253,7 @@ enum SyntheticTask {
   /// Determinism). Each product of k ≤ 64 terms moves by at most k·ε (ε = 2⁻²⁴) relative
   /// to its terms; through the model's ~12 products and LayerNorms that stays below 1e-4
   /// of the largest logit, where a padding leak or a wrong chunk moves logits by O(1).
-  @Test(arguments: ModelKind.allCases)
+  @Test(arguments: ModelKind.transformers)
   func chunkedInferEqualsForward(kind: ModelKind) {
     var rng = RNG(seed: 5, stream: "chunks")
     let (model, cfg) = Self.model(kind, collapsed: [false, true], alpha: 0.3, seed: 4, rng: &rng)
@@ -268,7 +274,7 @@ enum SyntheticTask {
 
   /// `loss` and `probabilities` after a chunked `infer` read the whole batch's logits, as
   /// after `forward`; so does `Evaluator.evaluate` on a batch of several default chunks.
-  @Test(arguments: ModelKind.allCases)
+  @Test(arguments: ModelKind.transformers)
   func lossAfterChunkedInfer(kind: ModelKind) {
     var rng = RNG(seed: 7, stream: "chunked loss")
     let (model, cfg) = Self.model(kind, collapsed: [false, false], alpha: 0.5, seed: 6, rng: &rng)
@@ -283,7 +289,7 @@ enum SyntheticTask {
     #expect(abs(model.loss(targets: targets) - expected) <= 1e-4 * max(1, abs(expected)))
     #expect(Fixtures.relativeDifference(model.probabilities.array, probabilities) < 1e-4)
 
-    let examples = 2 * Transformer.inferenceRows / time + 3
+    let examples = 2 * ModelRegistry.inferenceRows / time + 3
     let (big, bigTargets) = Fixtures.batch(cfg, batch: examples, rng: &rng)
     model.forward(big)
     let bigLoss = Double(model.loss(targets: bigTargets))

@@ -66,7 +66,7 @@ public struct RunSettings: Sendable, Equatable {
   /// The per-block activations: LayerCollapse-selected blocks get PReLU.
   public var architecture: Architecture {
     var arch = Architecture(config: model)
-    for b in lc.selectedBlocks(layers: model.layers) { arch.activations[b] = .prelu }
+    for u in lc.selectedUnits(arch) { arch.activations[u] = .prelu }
     return arch
   }
 
@@ -132,23 +132,29 @@ public struct RunSettings: Sendable, Equatable {
       patchSize: r.int("model.patch_size", default: 4, range: pos),
       tieWeights: r.bool("model.tie_weights", default: false),
       activation: Activation(rawValue: activation) ?? .gelu)
-    r.require(
-      heads <= 0 || dModel % heads == 0, at: "model.heads", "heads must divide d_model",
-      expected: "a divisor of d_model = \(dModel)", got: "\(heads)")
+    if model.kind == .mixer {
+      // The token-mixing MLP's hidden width; timm's Mixers use half the channels.
+      let tokens = r.int("model.token_mlp_hidden", default: 0, range: 0...(1 << 24))
+      model.tokenMLPHidden = tokens > 0 ? tokens : max(1, dModel / 2)
+    } else {
+      r.require(
+        heads <= 0 || dModel % heads == 0, at: "model.heads", "heads must divide d_model",
+        expected: "a divisor of d_model = \(dModel)", got: "\(heads)")
+    }
     r.require(
       model.patchSize <= 0 || 32 % model.patchSize == 0, at: "model.patch_size",
       "patch size must divide the 32-pixel image",
       expected: "1, 2, 4, 8, 16 or 32", got: "\(model.patchSize)")
-    let expectedKind: ModelKind =
+    let fitting: [ModelKind] =
       switch kind {
-      case .sst2: .encoder
-      case .text: .gpt
-      default: .vit
+      case .sst2: [.encoder]
+      case .text: [.gpt]
+      default: [.vit, .mixer]
       }
-    if let k = ModelKind(rawValue: modelKind), k != expectedKind {
+    if let k = ModelKind(rawValue: modelKind), !fitting.contains(k) {
       r.addError(
-        at: "model.kind", "model.kind does not fit data.task = \(task)", expected: expectedKind.rawValue,
-        got: k.rawValue)
+        at: "model.kind", "model.kind does not fit data.task = \(task)",
+        expected: fitting.map(\.rawValue).joined(separator: " or "), got: k.rawValue)
     }
     model.maxLen = data.maxLen
 
@@ -217,7 +223,7 @@ public struct RunSettings: Sendable, Equatable {
     case .cifar100: sized.classes = 100
     case .cifar100Coarse: sized.classes = 20
     }
-    let need = MemoryEstimate.training(sized, batchSize: batchSize)
+    let need = ModelRegistry.family(model.kind).trainingMemory(sized, batchSize: batchSize)
     let have = MemoryEstimate.available
     guard need.totalBytes > have else { return }
     func gib(_ b: Double) -> String { String(format: "%.1f GiB", b / 1_073_741_824) }

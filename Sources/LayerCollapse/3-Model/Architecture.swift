@@ -1,6 +1,7 @@
 import Kernels
 
-/// The three model families, one shared block implementation.
+/// What `model.kind` names. `ModelRegistry` maps each to its family: the three
+/// transformers share one implementation (`Transformer`), the MLP-Mixer has its own.
 public enum ModelKind: String, Sendable, Codable, CaseIterable {
   /// Sentence classifier: token + position embeddings, bidirectional blocks, pooled head.
   case encoder
@@ -8,6 +9,12 @@ public enum ModelKind: String, Sendable, Codable, CaseIterable {
   case vit
   /// Language model: causally masked blocks and an LM head.
   case gpt
+  /// Image classifier: patch embedding, blocks of token-mixing and channel-mixing MLPs,
+  /// global average pool, head (Tolstikhin et al., 2021).
+  case mixer
+
+  /// The transformers, which `Transformer` implements.
+  public static let transformers: [ModelKind] = [.encoder, .vit, .gpt]
 }
 
 /// How the encoder turns a sequence into one vector.
@@ -41,12 +48,14 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   public var tieWeights: Bool
   /// The activation of blocks that are not LayerCollapse-selected.
   public var activation: Activation
+  /// Mixer: hidden width of the token-mixing MLP (across patches).
+  public var tokenMLPHidden: Int
 
   public init(
     kind: ModelKind, dModel: Int, heads: Int, layers: Int, mlpHidden: Int, dropout: Float = 0,
     maxLen: Int = 0, vocabSize: Int = 0, classes: Int = 0, pooling: Pooling = .cls,
     imageSize: Int = 32, imageChannels: Int = 3, patchSize: Int = 4, tieWeights: Bool = false,
-    activation: Activation = .gelu
+    activation: Activation = .gelu, tokenMLPHidden: Int = 0
   ) {
     self.kind = kind
     self.dModel = dModel
@@ -63,12 +72,56 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     self.patchSize = patchSize
     self.tieWeights = tieWeights
     self.activation = activation
+    self.tokenMLPHidden = tokenMLPHidden
+  }
+
+  enum CodingKeys: String, CodingKey {
+    case kind, dModel, heads, layers, mlpHidden, dropout, maxLen, vocabSize, classes, pooling, imageSize
+    case imageChannels, patchSize, tieWeights, activation
+    // Spelled so that JSON's snake_case (`token_mlp_hidden`) maps back to it.
+    case tokenMLPHidden = "tokenMlpHidden"
+  }
+
+  /// `tokenMLPHidden` came with format version 2; version 1 files read it as 0.
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    kind = try c.decode(ModelKind.self, forKey: .kind)
+    dModel = try c.decode(Int.self, forKey: .dModel)
+    heads = try c.decode(Int.self, forKey: .heads)
+    layers = try c.decode(Int.self, forKey: .layers)
+    mlpHidden = try c.decode(Int.self, forKey: .mlpHidden)
+    dropout = try c.decode(Float.self, forKey: .dropout)
+    maxLen = try c.decode(Int.self, forKey: .maxLen)
+    vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+    classes = try c.decode(Int.self, forKey: .classes)
+    pooling = try c.decode(Pooling.self, forKey: .pooling)
+    imageSize = try c.decode(Int.self, forKey: .imageSize)
+    imageChannels = try c.decode(Int.self, forKey: .imageChannels)
+    patchSize = try c.decode(Int.self, forKey: .patchSize)
+    tieWeights = try c.decode(Bool.self, forKey: .tieWeights)
+    activation = try c.decode(Activation.self, forKey: .activation)
+    tokenMLPHidden = try c.decodeIfPresent(Int.self, forKey: .tokenMLPHidden) ?? 0
   }
 
   /// Patches per image side (vit).
   public var patchesPerSide: Int { imageSize / patchSize }
-  /// Sequence length the model sees at most: tokens, or patches + [CLS].
-  public var sequenceLength: Int { kind == .vit ? patchesPerSide * patchesPerSide + 1 : maxLen }
+  /// Sequence length the model sees at most: tokens, patches + [CLS] (vit), or patches (mixer).
+  public var sequenceLength: Int {
+    switch kind {
+    case .vit: patchesPerSide * patchesPerSide + 1
+    case .mixer: patchesPerSide * patchesPerSide
+    case .encoder, .gpt: maxLen
+    }
+  }
+  /// The sizes that matter for this kind, for banners and `inspect`.
+  public var sizeDescription: String {
+    kind == .mixer
+      ? "d_model \(dModel), \(layers) layers, token MLP \(tokenMLPHidden), channel MLP \(mlpHidden)"
+      : "d_model \(dModel), \(heads) heads, \(layers) layers, MLP \(mlpHidden)"
+  }
+
+  /// Whether the model reads images (vit, mixer) rather than tokens.
+  public var readsImages: Bool { kind == .vit || kind == .mixer }
   /// Values in one flattened patch (vit): channels × patch × patch, PyTorch's conv order.
   public var patchValues: Int { imageChannels * patchSize * patchSize }
   /// Width of the output layer: classes, or the vocabulary for gpt.
@@ -79,23 +132,25 @@ public struct ModelConfig: Sendable, Equatable, Codable {
 }
 
 /// The shape of a model at one moment: its config plus what LayerCollapse has done to
-/// each block. Saved with every checkpoint.
+/// each unit (a block's MLP; a Mixer block has two). Saved with every checkpoint.
 public struct Architecture: Sendable, Equatable, Codable {
   public var config: ModelConfig
-  /// Per block: the MLP activation (`prelu` for LayerCollapse-selected blocks).
+  /// Per unit: the activation (`prelu` for LayerCollapse-selected units).
   public var activations: [Activation]
-  /// Per block: the MLP is a single (d → d) linear.
+  /// Per unit: the chain is a single linear.
   public var collapsed: [Bool]
 
-  /// Every block with `config.activation`, none collapsed.
+  /// Every unit with `config.activation`, none collapsed.
   public init(config: ModelConfig) {
+    let units = config.layers * ModelRegistry.family(config.kind).unitsPerBlock
     self.config = config
-    self.activations = Array(repeating: config.activation, count: config.layers)
-    self.collapsed = Array(repeating: false, count: config.layers)
+    self.activations = Array(repeating: config.activation, count: units)
+    self.collapsed = Array(repeating: false, count: units)
   }
 
   public init(config: ModelConfig, activations: [Activation], collapsed: [Bool]) {
-    precondition(activations.count == config.layers && collapsed.count == config.layers, "one entry per block")
+    let units = config.layers * ModelRegistry.family(config.kind).unitsPerBlock
+    precondition(activations.count == units && collapsed.count == units, "one entry per unit")
     self.config = config
     self.activations = activations
     self.collapsed = collapsed
@@ -105,4 +160,13 @@ public struct Architecture: Sendable, Equatable, Codable {
   public static func lastBlocks(_ count: Int, of layers: Int) -> [Int] {
     Array(max(0, layers - count)..<layers)
   }
+
+  /// Every unit of `blocks`, in order.
+  public func units(ofBlocks blocks: [Int]) -> [Int] {
+    let per = ModelRegistry.family(config.kind).unitsPerBlock
+    return blocks.flatMap { b in (b * per)..<((b + 1) * per) }
+  }
+
+  /// The module path of `unit`, e.g. `blocks.3.mlp`.
+  public func unitName(_ unit: Int) -> String { ModelRegistry.family(config.kind).unitName(unit) }
 }

@@ -28,8 +28,9 @@ extension ModelInput {
   }
 }
 
-/// Encoder, ViT or GPT: embeddings, pre-LayerNorm blocks, final norm, head.
-public final class Transformer {
+/// Encoder, ViT or GPT: embeddings, pre-LayerNorm blocks, final norm, head. Its
+/// LayerCollapse unit i is block i's MLP.
+public final class Transformer: Model {
   public let architecture: Architecture
   public let parameters: ParameterSet
   public var config: ModelConfig { architecture.config }
@@ -67,6 +68,9 @@ public final class Transformer {
 
   /// A model with every parameter zero (LayerNorm scales one); see `initialize`.
   public init(_ architecture: Architecture) {
+    precondition(
+      ObjectIdentifier(ModelRegistry.family(architecture.config.kind)) == ObjectIdentifier(TransformerFamily.self),
+      "not a transformer: \(architecture.config.kind)")
     self.architecture = architecture
     let cfg = architecture.config
     let c = cfg.dModel
@@ -77,7 +81,7 @@ public final class Transformer {
       patchW = nil
       patchB = nil
       clsToken = nil
-    case .vit:
+    default:  // vit (the registry builds a mixer as a `Mixer`)
       tokenEmbedding = nil
       patchW = ps.add("patch_emb.weight", [c, cfg.patchValues], role: .weight)
       patchB = ps.add("patch_emb.bias", [c], role: .bias)
@@ -108,53 +112,35 @@ public final class Transformer {
     for p in ps.with(role: .normScale) { p.value.fill(1) }
   }
 
-  /// GPT-2-style initialization, by role: N(0, 0.02) weights, embeddings and tokens
-  /// (residual output projections N(0, 0.02/√(2L)), their `initStd`), zero biases and
-  /// shifts, unit norm scales, α = `alphaInit`.
+  /// GPT-2-style initialization (`Model.initialize`, by role): N(0, 0.02) weights and
+  /// embeddings, residual output projections N(0, 0.02/√(2L)), α = `alphaInit`.
   public convenience init(_ architecture: Architecture, seed: UInt64, alphaInit: Float = 0.01) {
     self.init(architecture)
     var rng = RNG(seed: seed, stream: "init")
     initialize(rng: &rng, alphaInit: alphaInit)
   }
 
-  public func initialize(rng: inout RNG, alphaInit: Float) {
-    for p in parameters.all {
-      switch p.role {
-      case .slope: p.value.fill(alphaInit)
-      case .weight, .embedding, .token: rng.fillNormal(p.value, std: p.initStd ?? 0.02)
-      case .bias, .normShift: p.value.zero()
-      case .normScale: p.value.fill(1)
-      case .buffer: break  // its module sets it (running statistics)
-      }
-    }
-  }
-
-  /// Copies every parameter of `other` whose name and shape match; returns the names of
-  /// this model's parameters that had no match.
-  @discardableResult
-  public func copyParameters(from other: ParameterSet) -> [String] {
-    var missing: [String] = []
-    for p in parameters.all {
-      if let q = other[p.name], q.shape == p.shape { p.value.copy(from: q.value) } else { missing.append(p.name) }
-    }
-    return missing
-  }
-
   // MARK: queries
-
-  /// The PReLU slope of each block that has one.
-  public var alphas: [(block: Int, alpha: Float)] {
-    blocks.compactMap { b in
-      if case .full(_, _, _, _, _, let a?) = b.mlp { return (b.index, a.value[0]) }
-      return nil
-    }
-  }
 
   /// The α parameter of `block`, if its MLP is an uncollapsed PReLU.
   public func alphaParameter(block: Int) -> Parameter? {
     if case .full(_, _, _, _, _, let a?) = blocks[block].mlp { return a }
     return nil
   }
+
+  public func alphaParameter(unit: Int) -> Parameter? { alphaParameter(block: unit) }
+
+  public func chain(unit: Int) -> [(weight: Parameter, bias: Parameter)]? {
+    guard case .full(let w1, let b1, let w2, let b2, _, _) = blocks[unit].mlp else { return nil }
+    return [(w1, b1), (w2, b2)]
+  }
+
+  public func collapsedLinear(unit: Int) -> (weight: Parameter, bias: Parameter)? {
+    guard case .collapsed(let w, let b) = blocks[unit].mlp else { return nil }
+    return (w, b)
+  }
+
+  public func unitProbe(unit: Int) -> (input: Tensor, output: Tensor)? { mlpProbe(block: unit) }
 
   // MARK: forward
 
@@ -173,7 +159,7 @@ public final class Transformer {
   /// pass, whose 34 MB MLP activation of each vit block went out to memory and back
   /// several times; 512 rows did as well as 1024 and better than 256 or 2048.)
   @discardableResult
-  public func infer(_ input: ModelInput, rowsPerChunk: Int = Transformer.inferenceRows) -> Tensor {
+  public func infer(_ input: ModelInput, rowsPerChunk: Int = ModelRegistry.inferenceRows) -> Tensor {
     precondition(rowsPerChunk > 0, "infer: rowsPerChunk \(rowsPerChunk)")
     var unused = RNG(state: 0)
     let (batch, time) = inputShape(input)
@@ -198,9 +184,6 @@ public final class Transformer {
     return out
   }
 
-  /// Rows (B·T) per chunk of a large inference batch, by default.
-  public static let inferenceRows = 512
-
   private func forward(_ input: ModelInput, training: Bool, keepActivations: Bool, rng: inout RNG) -> Tensor {
     let (batch, time) = inputShape(input)
     let ws = prepare(batch: batch, time: time, keepActivations: keepActivations)
@@ -219,13 +202,6 @@ public final class Transformer {
     headForward(ws)
     lastLogits = ws.logits
     return ws.logits
-  }
-
-  /// Evaluation forward: no dropout, no randomness.
-  @discardableResult
-  public func forward(_ input: ModelInput) -> Tensor {
-    var unused = RNG(state: 0)
-    return forward(input, training: false, rng: &unused)
   }
 
   func inputShape(_ input: ModelInput) -> (Int, Int) {
@@ -268,7 +244,7 @@ public final class Transformer {
     switch config.kind {
     case .gpt:
       Linear.forward(y: ws.logits, x: ws.lnf, w: headW?.value ?? tokenEmbedding!.value, b: nil)  // (B·T, V)
-    case .vit, .encoder:
+    default:  // vit, encoder
       ws.pooled.zero()  // (B, C)
       let rowsPerSequence = ws.firstRowsOnly ? 1 : ws.time  // rows of lnf
       for b in 0..<ws.batch {
@@ -327,7 +303,7 @@ public final class Transformer {
     case .gpt:
       let w = headW ?? tokenEmbedding!
       Linear.backward(dx: ws.dlnf, dw: w.grad, db: nil, dy: ws.dlogits, x: ws.lnf, w: w.value)
-    case .vit, .encoder:
+    default:  // vit, encoder
       ws.dpooled.zero()
       Linear.backward(dx: ws.dpooled, dw: headW!.grad, db: headB!.grad, dy: ws.dlogits, x: ws.pooled, w: headW!.value)
       let rowsPerSequence = ws.firstRowsOnly ? 1 : ws.time  // rows of lnf
@@ -492,24 +468,10 @@ final class Workspace {
 
   func validCount(_ b: Int) -> Int { (0..<time).reduce(0) { $0 + (isValid(b, $1) ? 1 : 0) } }
 
-  /// images (B, ch, S, S) -> patches (B·N, ch·P·P), patch-major rows in raster order,
-  /// each row ordered (channel, dy, dx) like a flattened Conv2d kernel.
+  /// images (B, ch, S, S) -> patches (B·N, ch·P·P) (`Patches.extract`).
   func extractPatches(_ images: Tensor, _ cfg: ModelConfig) {
-    let (ch, s, p, side) = (cfg.imageChannels, cfg.imageSize, cfg.patchSize, cfg.patchesPerSide)
-    let n = side * side
-    var o = 0
-    for b in 0..<batch {
-      let img = images.data + b * ch * s * s
-      for pi in 0..<n {
-        let (py, px) = (pi / side * p, pi % side * p)
-        for k in 0..<ch {
-          for dy in 0..<p {
-            let src = img + k * s * s + (py + dy) * s + px
-            (patches.data + o).update(from: src, count: p)
-            o += p
-          }
-        }
-      }
-    }
+    Patches.extract(
+      out: patches, images: images, channels: cfg.imageChannels, size: cfg.imageSize, patch: cfg.patchSize)
   }
+
 }

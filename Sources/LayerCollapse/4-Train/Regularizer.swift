@@ -37,6 +37,11 @@ public struct LayerCollapseSettings: Sendable, Equatable, Codable {
     self.alphaLearningRateScale = alphaLearningRateScale
   }
 
+  /// The units of the selected blocks of `architecture` (every unit of each block).
+  public func selectedUnits(_ architecture: Architecture) -> [Int] {
+    architecture.units(ofBlocks: selectedBlocks(layers: architecture.config.layers))
+  }
+
   /// The selected block indices for a model with `layers` blocks.
   public func selectedBlocks(layers: Int) -> [Int] {
     if let k = blocks { return Architecture.lastBlocks(min(k, layers), of: layers) }
@@ -47,68 +52,61 @@ public struct LayerCollapseSettings: Sendable, Equatable, Codable {
   }
 }
 
-/// The LayerCollapse regularizer over a model's selected PReLU blocks.
+/// The LayerCollapse regularizer over a model's selected PReLU units.
 public struct Regularizer: Sendable {
   public let settings: LayerCollapseSettings
-  public let blocks: [Int]
+  /// The units whose α it pulls toward 1 (`LayerCollapseSettings.selectedUnits`).
+  public let units: [Int]
 
-  public init(settings: LayerCollapseSettings, blocks: [Int]) {
+  public init(settings: LayerCollapseSettings, units: [Int]) {
     self.settings = settings
-    self.blocks = blocks
+    self.units = units
   }
 
-  /// λ·Σ(α − 1)² over the selected blocks that still have an α.
-  public func penalty(_ model: Transformer) -> Double {
+  /// The α parameters of the selected units that still have one.
+  func slopes(_ model: any Model) -> [Parameter] { units.compactMap { model.alphaParameter(unit: $0) } }
+
+  /// λ·Σ(α − 1)² over the selected units that still have an α.
+  public func penalty(_ model: any Model) -> Double {
     var s = 0.0
-    for b in blocks {
-      if let a = model.alphaParameter(block: b) {
-        let d = Double(a.value[0]) - 1
-        s += d * d
-      }
+    for a in slopes(model) {
+      let d = Double(a.value[0]) - 1
+      s += d * d
     }
     return settings.lambda * s
   }
 
   /// Penalty mode: adds d(penalty)/dα = 2λ(α − 1) into each α's gradient.
-  public func addGradient(_ model: Transformer) {
+  public func addGradient(_ model: any Model) {
     guard settings.mode == .penalty else { return }
-    for b in blocks {
-      if let a = model.alphaParameter(block: b) {
-        a.grad.data[0] += Float(2 * settings.lambda * (Double(a.value[0]) - 1))
-      }
-    }
+    for a in slopes(model) { a.grad.data[0] += Float(2 * settings.lambda * (Double(a.value[0]) - 1)) }
   }
 
   /// Decoupled mode: α ← α − 2·lr·λ·(α − 1), before the optimizer step.
-  public func pull(_ model: Transformer, lr: Double) {
+  public func pull(_ model: any Model, lr: Double) {
     guard settings.mode == .decoupled else { return }
-    for b in blocks {
-      if let a = model.alphaParameter(block: b) {
-        let alpha = Double(a.value[0])
-        a.value.data[0] = Float(alpha - 2 * lr * settings.lambda * (alpha - 1))
-      }
+    for a in slopes(model) {
+      let alpha = Double(a.value[0])
+      a.value.data[0] = Float(alpha - 2 * lr * settings.lambda * (alpha - 1))
     }
   }
 
-  /// True when every selected block's α is within the collapse threshold of 1.
-  public func converged(_ model: Transformer) -> Bool {
-    blocks.allSatisfy { b in
-      guard let a = model.alphaParameter(block: b) else { return true }
-      return abs(a.value[0] - 1) < settings.threshold
-    }
+  /// True when every selected unit's α is within the collapse threshold of 1.
+  public func converged(_ model: any Model) -> Bool {
+    slopes(model).allSatisfy { abs($0.value[0] - 1) < settings.threshold }
   }
 }
 
-extension Transformer {
-  /// A copy of this model whose `blocks` use a PReLU with slope `alphaInit`: how the paper
+extension Model {
+  /// A copy of this model whose `units` use a PReLU with slope `alphaInit`: how the paper
   /// converts a trained GELU model before its LayerCollapse fine-tune. Every other
   /// parameter is copied by name.
-  public func withPReLU(blocks selected: [Int], alphaInit: Float) -> Transformer {
+  public func withPReLU(units selected: [Int], alphaInit: Float) -> any Model {
     var arch = architecture
-    for b in selected where !arch.collapsed[b] { arch.activations[b] = .prelu }
-    let model = Transformer(arch)
+    for u in selected where !arch.collapsed[u] { arch.activations[u] = .prelu }
+    let model = ModelRegistry.build(arch)
     model.copyParameters(from: parameters)
-    for b in selected { model.alphaParameter(block: b)?.value.fill(alphaInit) }
+    for u in selected { model.alphaParameter(unit: u)?.value.fill(alphaInit) }
     return model
   }
 }

@@ -64,14 +64,14 @@ public final class OptimizerState {
 /// One model, its optimizer, schedule and regularizer: `step` does forward, loss,
 /// penalty, backward, clipping and the update.
 public final class Trainer {
-  public let model: Transformer
+  public let model: any Model
   public let regularizer: Regularizer
   public let settings: OptimizerSettings
   public let state: OptimizerState
   let optimizer: AdamW
   let schedule: LearningRateSchedule
 
-  public init(model: Transformer, regularizer: Regularizer, settings: OptimizerSettings) {
+  public init(model: any Model, regularizer: Regularizer, settings: OptimizerSettings) {
     self.model = model
     self.regularizer = regularizer
     self.settings = settings

@@ -73,7 +73,7 @@ public final class TrainingRun {
   public let data: TaskData
   public let vocabulary: Vocabulary?
   public let trainer: Trainer
-  public var model: Transformer { trainer.model }
+  public var model: any Model { trainer.model }
   let configText: String
   let initFrom: String?
   private(set) var progress: TrainingProgress
@@ -158,12 +158,12 @@ public final class TrainingRun {
       // Blocks the starting checkpoint (init_from, or a resumed run's last.h5) already
       // collapsed stay collapsed: the sensitivity study collapses one more block per
       // round. LayerCollapse selection skips them.
-      let layers = s.model.config.layers
-      if layers == arch.config.layers {
-        for b in 0..<layers where s.model.architecture.collapsed[b] { arch.collapsed[b] = true }
+      let stored = s.model.architecture
+      if stored.config.kind == arch.config.kind && stored.unitCount == arch.unitCount {
+        for u in 0..<stored.unitCount where stored.collapsed[u] { arch.collapsed[u] = true }
       }
     }
-    let model: Transformer
+    let model: any Model
     if let s = start, resume {
       guard s.model.architecture == arch else {
         throw LCError.other(
@@ -173,7 +173,7 @@ public final class TrainingRun {
       }
       model = s.model
     } else {
-      model = Transformer(arch, seed: settings.seed, alphaInit: settings.lc.alphaInit)
+      model = ModelRegistry.build(arch, seed: settings.seed, alphaInit: settings.lc.alphaInit)
       if let s = start {
         // α is new when the LayerCollapse fine-tune starts from a trained model.
         let missing = model.copyParameters(from: s.model.parameters).filter { model.parameters[$0]?.role != .slope }
@@ -193,7 +193,7 @@ public final class TrainingRun {
       model: model,
       regularizer: Regularizer(
         settings: settings.lc,
-        blocks: settings.lc.selectedBlocks(layers: arch.config.layers).filter { !arch.collapsed[$0] }),
+        units: settings.lc.selectedUnits(arch).filter { !arch.collapsed[$0] }),
       settings: optimizer)
     self.trainer = trainer
     self.progress = TrainingProgress()
@@ -244,7 +244,7 @@ public final class TrainingRun {
           runDir: runDir, settings: settings, architecture: arch, parameters: arch.parameterCount,
           macsPerExample: arch.macsPerExample(), blasThreads: BLASThreads.count, totalSteps: total,
           stepsPerEpoch: perEpoch, trainExamples: data.trainCount, evalExamples: data.evalCount,
-          lcBlocks: trainer.regularizer.blocks, initFrom: initFrom)))
+          lcBlocks: trainer.regularizer.units, initFrom: initFrom)))
     let logs = try RunLogs(dir: runDir, resumedAt: resumedFrom)
     if let r = resumedFrom { events(.resumed(fromStep: r)) }
     let evalBatches = try data.evalBatches(batchSize: settings.train.evalBatchSize)

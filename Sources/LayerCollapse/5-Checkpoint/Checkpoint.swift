@@ -47,9 +47,9 @@ public struct TrainingProgress: Sendable, Equatable, Codable {
 
 /// A model with everything needed to use it, evaluate it, or continue training it.
 ///
-/// HDF5 layout (version 1), readable by any HDF5 tool:
+/// HDF5 layout (version 2), readable by any HDF5 tool:
 /// ```
-/// /                    attributes format = "layercollapse-checkpoint", version = 1
+/// /                    attributes format = "layercollapse-checkpoint", version = 2
 /// /meta/config         string: the resolved config (the YAML subset) the model was trained with
 /// /meta/architecture   string: JSON {config: {...}, activations: [...], collapsed: [...]}
 /// /meta/vocabulary     string: JSON {"kind": "words", "tokens": [...]} or
@@ -63,9 +63,12 @@ public struct TrainingProgress: Sendable, Equatable, Codable {
 /// ```
 public final class Checkpoint {
   public static let format = "layercollapse-checkpoint"
-  public static let version: Int64 = 1
+  /// 2: the architecture's config may name the mixer family and its `token_mlp_hidden`;
+  /// `activations` and `collapsed` hold one entry per LayerCollapse unit. Version 1 files
+  /// (transformers only, one unit per block) read as they are.
+  public static let version: Int64 = 2
 
-  public let model: Transformer
+  public let model: any Model
   public let configText: String
   public let vocabulary: Vocabulary?
   public let optimizer: OptimizerState?
@@ -73,7 +76,7 @@ public final class Checkpoint {
   public let dropoutRNG: RNG?
 
   public init(
-    model: Transformer, configText: String, vocabulary: Vocabulary?, optimizer: OptimizerState? = nil,
+    model: any Model, configText: String, vocabulary: Vocabulary?, optimizer: OptimizerState? = nil,
     progress: TrainingProgress? = nil, dropoutRNG: RNG? = nil
   ) {
     self.model = model
@@ -146,7 +149,19 @@ public final class Checkpoint {
     }
     let arch = try JSONFile.decode(
       Architecture.self, try f.readString(at: "/meta/architecture"), location: "\(path):/meta/architecture")
-    let model = Transformer(arch)
+    let cfg = arch.config
+    let sizes = [cfg.dModel, cfg.heads, cfg.layers, cfg.mlpHidden, cfg.imageSize, cfg.patchSize, cfg.imageChannels]
+    guard sizes.allSatisfy({ $0 >= 1 && $0 <= 1 << 24 }), cfg.maxLen >= 0, cfg.vocabSize >= 0, cfg.classes >= 0,
+      arch.activations.count == arch.unitCount, arch.collapsed.count == arch.unitCount
+    else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "the stored architecture is inconsistent", location: "\(path):/meta/architecture",
+          expected: "positive sizes and one activation and collapse flag per unit (\(arch.unitCount))",
+          got: "\(arch.activations.count) activations, \(arch.collapsed.count) flags",
+          hint: "The file was modified or written by an incompatible tool"))
+    }
+    let model = ModelRegistry.build(arch)
     let stored = Set(try f.datasetPaths(under: "/params"))
     let expected = Set(model.parameters.all.map { datasetPath($0.name) })
     let missing = expected.subtracting(stored).sorted()

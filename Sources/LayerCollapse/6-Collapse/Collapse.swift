@@ -65,41 +65,41 @@ public struct CollapseReport: Sendable, Equatable {
   public var approximate: Bool { blocks.contains { $0.decision == .forcedApproximate } }
 }
 
-/// LayerCollapse's merge: where a block's MLP is (close to) linear, replace fc1 → act →
-/// fc2 by the single linear `W = W2·W1`, `b = W2·b1 + b2`.
+/// LayerCollapse's merge: where a unit's chain (a transformer's MLP, a Mixer's token or
+/// channel MLP) is (close to) linear, replace fc1 → act → fc2 by the single linear
+/// `W = W2·W1`, `b = W2·b1 + b2` (`ChainMerge`). Works on any `Model`.
 public enum Collapse {
-  /// Returns the collapsed model and what happened to each block. With a `probe` batch,
-  /// each merged block's output and the model's logits are compared with the original.
+  /// Returns the collapsed model and what happened to each unit. With a `probe` batch,
+  /// each merged unit's output and the model's logits are compared with the original.
   public static func run(
-    _ model: Transformer, options: CollapseOptions = CollapseOptions(), probe: ModelInput? = nil
-  ) -> (model: Transformer, report: CollapseReport) {
+    _ model: any Model, options: CollapseOptions = CollapseOptions(), probe: ModelInput? = nil
+  ) -> (model: any Model, report: CollapseReport) {
     let arch = model.architecture
-    let cfg = arch.config
     var newArch = arch
     var rows: [BlockCollapseReport] = []
-    for i in 0..<cfg.layers {
-      let before = arch.mlpParameters(block: i)
-      let alpha = model.alphaParameter(block: i)?.value[0]
-      let decision = decide(arch, block: i, alpha: alpha, options: options)
+    for i in 0..<arch.unitCount {
+      let before = arch.unitParameters(i)
+      let alpha = model.alphaParameter(unit: i)?.value[0]
+      let decision = decide(arch, unit: i, alpha: alpha, options: options)
       if decision.merged { newArch.collapsed[i] = true }
-      let after = decision.merged ? cfg.dModel * cfg.dModel + cfg.dModel : before
+      let after = decision.merged ? arch.family.unitParameters(arch, unit: i, collapsed: true) : before
       rows.append(
         BlockCollapseReport(
           block: i, alpha: alpha, decision: decision, parametersBefore: before, parametersAfter: after))
     }
-    let merged = Transformer(newArch)
+    let merged = ModelRegistry.build(newArch)
     merged.copyParameters(from: model.parameters)
-    for r in rows where r.decision.merged { mergeWeights(block: r.block, from: model, into: merged) }
+    for r in rows where r.decision.merged { mergeWeights(unit: r.block, from: model, into: merged) }
 
     var logitDeviation: Float? = nil
     if let probe = probe {
       let reference = model.forward(probe).clone()
       for k in rows.indices where rows[k].decision.merged {
-        let (x, y) = model.mlpProbe(block: rows[k].block)
-        guard case .collapsed(let w, let b) = merged.blocks[rows[k].block].mlp else { continue }
-        let approx = Tensor(y.shape)
-        Linear.forward(y: approx, x: x, w: w.value, b: b.value)
-        rows[k].maxRelativeDeviation = relativeDeviation(approx, y)
+        guard let io = model.unitProbe(unit: rows[k].block), let linear = merged.collapsedLinear(unit: rows[k].block)
+        else { continue }
+        let approx = Tensor(io.output.shape)
+        Linear.forward(y: approx, x: io.input, w: linear.weight.value, b: linear.bias.value)
+        rows[k].maxRelativeDeviation = relativeDeviation(approx, io.output)
       }
       logitDeviation = relativeDeviation(merged.forward(probe), reference)
     }
@@ -110,10 +110,9 @@ public enum Collapse {
     return (merged, report)
   }
 
-  static func decide(_ arch: Architecture, block i: Int, alpha: Float?, options: CollapseOptions) -> CollapseDecision {
+  static func decide(_ arch: Architecture, unit i: Int, alpha: Float?, options: CollapseOptions) -> CollapseDecision {
     if arch.collapsed[i] { return .alreadyCollapsed }
-    let d = arch.config.dModel
-    if d * d + d >= arch.mlpParameters(block: i) { return .notSmaller }
+    if arch.family.unitParameters(arch, unit: i, collapsed: true) >= arch.unitParameters(i) { return .notSmaller }
     if options.force.contains(i) {
       if let a = alpha, abs(a - 1) < options.threshold { return .collapsed }
       return .forcedApproximate
@@ -122,15 +121,17 @@ public enum Collapse {
     return abs(a - 1) < options.threshold ? .collapsed : .alphaTooFar
   }
 
-  /// The block's fc1 → act → fc2 as one linear: W = W2·W1 (d, d), b = W2·b1 + b2 (d).
-  static func mergeWeights(block i: Int, from model: Transformer, into merged: Transformer) {
-    guard case .full(let fc1W, let fc1B, let fc2W, let fc2B, _, _) = model.blocks[i].mlp,
-      case .collapsed(let w, let b) = merged.blocks[i].mlp
-    else { preconditionFailure("block \(i): merging needs a full MLP into a collapsed one") }
-    let linear = ChainMerge.compose(
-      AffineMap(weight: fc1W.value, bias: fc1B.value), AffineMap(weight: fc2W.value, bias: fc2B.value))
-    w.value.copy(from: linear.weight)
-    b.value.copy(from: linear.bias)
+  /// The unit's chain as one linear (`ChainMerge.compose`), written into the merged model.
+  static func mergeWeights(unit i: Int, from model: any Model, into merged: any Model) {
+    guard let chain = model.chain(unit: i), let target = merged.collapsedLinear(unit: i) else {
+      preconditionFailure("unit \(i): merging needs a full chain into a collapsed linear")
+    }
+    var linear = AffineMap(weight: chain[0].weight.value, bias: chain[0].bias.value)
+    for next in chain.dropFirst() {
+      linear = ChainMerge.compose(linear, AffineMap(weight: next.weight.value, bias: next.bias.value))
+    }
+    target.weight.value.copy(from: linear.weight)
+    target.bias.value.copy(from: linear.bias)
   }
 
   /// max |a − b| / max |b| (0 when both are zero).

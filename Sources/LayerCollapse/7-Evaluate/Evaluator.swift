@@ -34,7 +34,7 @@ public struct Metrics: Sendable, Equatable, Codable {
 
 public enum Evaluator {
   /// Runs `model` over `batches` (no dropout) and aggregates loss and accuracy.
-  public static func evaluate(_ model: Transformer, batches: [Batch]) -> Metrics {
+  public static func evaluate(_ model: any Model, batches: [Batch]) -> Metrics {
     var lossSum = 0.0
     var predictions = 0
     var correct = 0
@@ -69,7 +69,7 @@ public enum Evaluator {
 
   /// Median wall time of one forward pass at batch size 1, in milliseconds, over the
   /// given single-example batches (after one warm-up pass).
-  public static func latencyMilliseconds(_ model: Transformer, singles: [Batch]) -> Double? {
+  public static func latencyMilliseconds(_ model: any Model, singles: [Batch]) -> Double? {
     guard let first = singles.first else { return nil }
     model.infer(first.input)
     var times: [Double] = []

@@ -1,0 +1,135 @@
+import Kernels
+
+/// What every model family gives training, the regularizer, evaluation, checkpoints,
+/// collapse and the command line. A family (one file under `3-Model/`) implements it and
+/// registers its `ModelFamily` in `ModelRegistry`.
+///
+/// A model's LayerCollapse units are its collapsible chains (`Linear → act → Linear`),
+/// numbered from the input end: a transformer has one per block (its MLP), an MLP-Mixer
+/// two (token mixing, then channel mixing). `Architecture.activations` and `.collapsed`
+/// hold one entry per unit.
+public protocol Model: AnyObject {
+  /// The shape, saved with every checkpoint.
+  var architecture: Architecture { get }
+  /// Every parameter in a fixed order, sealed into two flat buffers.
+  var parameters: ParameterSet { get }
+
+  /// Logits: (B, K) for a classifier, (B·T, V) for a language model. Keeps what
+  /// `backward` needs; `training` turns dropout on, its masks drawn from `rng`.
+  @discardableResult
+  func forward(_ input: ModelInput, training: Bool, rng: inout RNG) -> Tensor
+  /// The same logits without dropout and without keeping what `backward` needs; a large
+  /// batch may run in chunks of about `rowsPerChunk` rows (equal to one pass up to rounding).
+  @discardableResult
+  func infer(_ input: ModelInput, rowsPerChunk: Int) -> Tensor
+  /// Mean cross-entropy of the last forward's (or infer's) logits.
+  func loss(targets: [Int32]) -> Float
+  /// Softmax of the logits of the last `loss` call.
+  var probabilities: Tensor { get }
+  /// Adds d(mean loss)/d(parameter) into every gradient, for the last forward and loss.
+  func backward()
+
+  /// The PReLU slope α of `unit`, while it is an uncollapsed PReLU.
+  func alphaParameter(unit: Int) -> Parameter?
+  /// The affine maps of `unit`'s chain (nil once collapsed), in order.
+  func chain(unit: Int) -> [(weight: Parameter, bias: Parameter)]?
+  /// The linear that replaced `unit` in a model where it is collapsed.
+  func collapsedLinear(unit: Int) -> (weight: Parameter, bias: Parameter)?
+  /// `unit`'s input and output in the last forward, as the rows the chain maps
+  /// (input · Wᵀ + b), for the collapse report's measured deviation.
+  func unitProbe(unit: Int) -> (input: Tensor, output: Tensor)?
+}
+
+extension Model {
+  public var config: ModelConfig { architecture.config }
+  public var family: any ModelFamily.Type { ModelRegistry.family(config.kind) }
+
+  /// Evaluation forward: no dropout, no randomness.
+  @discardableResult
+  public func forward(_ input: ModelInput) -> Tensor {
+    var unused = RNG(state: 0)
+    return forward(input, training: false, rng: &unused)
+  }
+
+  @discardableResult
+  public func infer(_ input: ModelInput) -> Tensor { infer(input, rowsPerChunk: ModelRegistry.inferenceRows) }
+
+  /// The α of each unit that has one.
+  public var alphas: [(unit: Int, alpha: Float)] {
+    (0..<architecture.unitCount).compactMap { u in alphaParameter(unit: u).map { (u, $0.value[0]) } }
+  }
+
+  /// Copies every parameter of `other` whose name and shape match; returns the names of
+  /// this model's parameters that had no match.
+  @discardableResult
+  public func copyParameters(from other: ParameterSet) -> [String] {
+    var missing: [String] = []
+    for p in parameters.all {
+      if let q = other[p.name], q.shape == p.shape { p.value.copy(from: q.value) } else { missing.append(p.name) }
+    }
+    return missing
+  }
+
+  /// Initialization by role: N(0, 0.02) weights, embeddings and tokens (or the
+  /// parameter's `initStd`), zero biases and shifts, unit norm scales, α = `alphaInit`.
+  public func initialize(rng: inout RNG, alphaInit: Float) {
+    for p in parameters.all {
+      switch p.role {
+      case .slope: p.value.fill(alphaInit)
+      case .weight, .embedding, .token: rng.fillNormal(p.value, std: p.initStd ?? 0.02)
+      case .bias, .normShift: p.value.zero()
+      case .normScale: p.value.fill(1)
+      case .buffer: break  // its module sets it (running statistics)
+      }
+    }
+  }
+}
+
+/// A model family: how to build one from an architecture, what its units are called, and
+/// its closed-form sizes. One conforming type per family file, registered in
+/// `ModelRegistry`.
+public protocol ModelFamily {
+  /// LayerCollapse units per block.
+  static var unitsPerBlock: Int { get }
+  /// The unit's module path (`blocks.3.mlp`), for tables and logs.
+  static func unitName(_ unit: Int) -> String
+  /// A model of this architecture with every parameter zero (norm scales one).
+  static func build(_ architecture: Architecture) -> any Model
+  /// Every scalar parameter.
+  static func parameterCount(_ architecture: Architecture) -> Int
+  /// The parameters of `unit`: its chain, or (`collapsed`) the one linear replacing it.
+  static func unitParameters(_ architecture: Architecture, unit: Int, collapsed: Bool) -> Int
+  /// Multiply–accumulates of one forward pass for one example, every position counted.
+  static func macsPerExample(_ architecture: Architecture, time: Int?) -> Int
+  /// The multiply–accumulates this implementation computes for one example (may skip work
+  /// that cannot reach the output, e.g. a pruned last block).
+  static func macsComputedPerExample(_ architecture: Architecture, time: Int?) -> Int
+  /// Memory a training step holds, estimated before anything is allocated.
+  static func trainingMemory(_ config: ModelConfig, batchSize: Int) -> MemoryEstimate
+}
+
+/// `model.kind` → its family: the one place that lists them.
+public enum ModelRegistry {
+  public static func family(_ kind: ModelKind) -> any ModelFamily.Type {
+    switch kind {
+    case .encoder, .vit, .gpt: TransformerFamily.self
+    case .mixer: MixerFamily.self
+    }
+  }
+
+  /// A model of `architecture`, every parameter zero (norm scales one).
+  public static func build(_ architecture: Architecture) -> any Model {
+    family(architecture.config.kind).build(architecture)
+  }
+
+  /// A model initialized from `seed` (`Model.initialize`).
+  public static func build(_ architecture: Architecture, seed: UInt64, alphaInit: Float = 0.01) -> any Model {
+    let model = build(architecture)
+    var rng = RNG(seed: seed, stream: "init")
+    model.initialize(rng: &rng, alphaInit: alphaInit)
+    return model
+  }
+
+  /// Rows (B·T) per chunk of a large inference batch, by default.
+  public static let inferenceRows = 512
+}

@@ -1,0 +1,88 @@
+import Kernels
+
+/// The transformer family (`encoder`, `vit`, `gpt`): one LayerCollapse unit per block, its
+/// MLP. Closed-form counts; `Transformer` is the model.
+public enum TransformerFamily: ModelFamily {
+  public static let unitsPerBlock = 1
+
+  public static func unitName(_ unit: Int) -> String { "blocks.\(unit).mlp" }
+
+  public static func build(_ architecture: Architecture) -> any Model { Transformer(architecture) }
+
+  public static func unitParameters(_ a: Architecture, unit: Int, collapsed: Bool) -> Int {
+    Architecture.mlpParameters(
+      d: a.config.dModel, h: a.config.mlpHidden, activation: a.activations[unit], collapsed: collapsed)
+  }
+
+  public static func parameterCount(_ a: Architecture) -> Int {
+    let config = a.config
+    let c = config.dModel
+    var n = config.sequenceLength * c  // positions
+    switch config.kind {
+    case .vit: n += c * config.patchValues + c + c  // patch weight, bias, [CLS]
+    default: n += config.vocabSize * c
+    }
+    // Per block: two norms (4c), qkv (3c² + 3c), proj (c² + c), then the MLP.
+    for i in 0..<config.layers { n += 4 * c + 4 * c * c + 4 * c + a.unitParameters(i) }
+    n += 2 * c  // final norm
+    switch config.kind {
+    case .gpt: n += config.tieWeights ? 0 : config.vocabSize * c
+    default: n += config.classes * c + config.classes
+    }
+    return n
+  }
+
+  /// Attention counts QKᵀ and PV in full (the causal mask is applied after, as the
+  /// kernel computes it); matrix products only.
+  public static func macsPerExample(_ a: Architecture, time: Int?) -> Int {
+    let config = a.config
+    let c = config.dModel
+    let t = time ?? config.sequenceLength
+    var n = 0
+    if config.kind == .vit { n += (t - 1) * config.patchValues * c }
+    for i in 0..<config.layers { n += blockMACs(a, i, time: t) }
+    n += config.kind == .gpt ? t * c * config.vocabSize : c * config.classes
+    return n
+  }
+
+  /// As `macsPerExample`, except that when the head reads the first position alone
+  /// (`headReadsFirstRow`) the last block projects keys and values for every position but
+  /// the query, attention, output projection and MLP for the first only
+  /// (`Transformer.pruneLastBlock`).
+  public static func macsComputedPerExample(_ a: Architecture, time: Int?) -> Int {
+    let n = macsPerExample(a, time: time)
+    let config = a.config
+    guard config.headReadsFirstRow, config.layers > 0 else { return n }
+    let (c, t, last) = (config.dModel, time ?? config.sequenceLength, config.layers - 1)
+    let pruned = t * c * 2 * c + c * c + 2 * t * c + c * c + mlpMACs(a, last)
+    return n - blockMACs(a, last, time: t) + pruned
+  }
+
+  /// Block i at t positions: qkv, attention (QKᵀ and PV), projection, MLP.
+  static func blockMACs(_ a: Architecture, _ i: Int, time t: Int) -> Int {
+    let c = a.config.dModel
+    return t * c * 3 * c + 2 * t * t * c + t * c * c + t * mlpMACs(a, i)
+  }
+
+  /// Block i's MLP (or its collapsed linear) for one position.
+  static func mlpMACs(_ a: Architecture, _ i: Int) -> Int {
+    a.collapsed[i] ? a.config.dModel * a.config.dModel : 2 * a.config.dModel * a.config.mlpHidden
+  }
+
+  /// Parameters with gradients and AdamW moments, and the activations a step keeps.
+  public static func trainingMemory(_ config: ModelConfig, batchSize: Int) -> MemoryEstimate {
+    let (d, h, layers) = (Double(config.dModel), Double(config.mlpHidden), Double(config.layers))
+    let t = Double(config.sequenceLength)
+    let outputs = Double(config.outputs)
+    var p = layers * (4 * d * d + 2 * d * h + 9 * d + h) + t * d + 2 * d
+    p += config.kind == .vit ? d * Double(config.patchValues) + 2 * d : Double(config.vocabSize) * d
+    p += config.kind == .gpt && config.tieWeights ? 0 : outputs * d + outputs
+    // Per example and block: the norms, qkv, attention output, projection and residuals
+    // (~12·T·d), the MLP's hidden activations before and after the activation and their
+    // gradient (3·T·h), the attention probabilities (H·T², kept and their gradient).
+    let heads = Double(config.heads)
+    var perExample = layers * (t * (12 * d + 3 * h) + 2 * heads * t * t) + 4 * t * d
+    perExample += config.kind == .gpt ? 3 * t * outputs : 3 * outputs
+    return MemoryEstimate(parameters: p, activationBytes: 4 * perExample * Double(batchSize))
+  }
+}
