@@ -2,8 +2,10 @@
 """PyTorch reference for layercollapse checkpoints: rebuild a model, check our numbers.
 
 The model is rebuilt from the checkpoint's documented layout only (README, "Run
-directories and checkpoints"): the JSON in /meta/architecture gives the kind, sizes,
-per-block activation and collapsed flags; /params/<name> gives every tensor. Nothing of
+directories and checkpoints"): the JSON in /meta/architecture gives the kind (encoder,
+vit, gpt, or mixer), sizes, per-unit activation and collapsed flags (a unit is a
+transformer block's MLP, or a Mixer block's token or channel MLP); /params/<name> gives
+every tensor. Nothing of
 the Swift code is imported or assumed beyond that layout. Parts are PyTorch's own where
 PyTorch has them: nn.Embedding, nn.Conv2d (patch embedding: our (d, 3·p·p) weight is
 reshaped to the conv kernel (d, 3, p, p)), nn.LayerNorm (eps 1e-5), nn.Linear,
@@ -26,7 +28,7 @@ Modes
                          clip (if grad_clip > 0), decoupled pull of α (in `decoupled`
                          mode), then torch.optim.AdamW with our decay groups
   torch_reference.py --collapse-check UNCOLLAPSED.h5 COLLAPSED.h5 BUNDLE.h5
-      Collapse UNCOLLAPSED in PyTorch: for every block COLLAPSED marks collapsed (and
+      Collapse UNCOLLAPSED in PyTorch: for every unit COLLAPSED marks collapsed (and
       UNCOLLAPSED does not), W = W2 @ W1 and b = W2 @ b1 + b2; every other tensor is
       UNCOLLAPSED's. Compare the merged weights with COLLAPSED's, and the logits of the
       PyTorch-collapsed model with BUNDLE's (which our collapsed model wrote).
@@ -40,8 +42,11 @@ Tolerances (all per tensor; `ref` is PyTorch's value, `ours` the bundle's)
   logits, loss, penalty, collapsed logits
       max|ours − ref| / max(max|ref|, 1e-12) ≤ 1e-4 (relative to the largest |logit|)
   gradients
-      max|ours − ref| / max(max|ref|, 1e-12) ≤ 1e-3 (relative to the tensor's largest
-      |gradient|, so a tensor of small gradients is held to its own scale)
+      max|ours − ref| / max(max|ref|, 1e-4·G) ≤ 1e-3, G the largest |gradient| of the
+      model (relative to the tensor's largest |gradient|, so a tensor of small gradients
+      is held to its own scale; one whose gradient is zero up to rounding, such as the
+      Mixer's token-MLP output bias that every following LayerNorm removes, to 1e-7·G,
+      where float32 rounding of sums of O(G) terms leaves ~1e-8·G)
   updated parameters
       |ours − ref| ≤ 1e-3·lr + 1e-6·max|ref| element-wise. AdamW's first step moves
       each element by lr·g/(|g| + eps) ≈ ±lr whatever |g| is, so the check is in units
@@ -100,6 +105,7 @@ BUNDLE_FORMAT = "layercollapse-parity-bundle"
 
 LOGIT_TOL = 1e-4
 GRAD_TOL = 1e-3
+GRAD_FLOOR = 1e-4
 STEP_LR_TOL = 1e-3
 STEP_PARAM_TOL = 1e-6
 MERGE_TOL = 1e-5
@@ -350,6 +356,77 @@ class Model(nn.Module):
         return self.head(pooled)
 
 
+class MixerBlock(nn.Module):
+    """x + token_mlp(ln1(x) over the patches), then x + channel_mlp(ln2(x))."""
+
+    def __init__(self, d: int, s: int, token_hidden: int, channel_hidden: int, acts: list, collapsed: list) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d, eps=1e-5)
+        self.token_mlp = MLP(s, token_hidden, acts[0], bool(collapsed[0]))
+        self.ln2 = nn.LayerNorm(d, eps=1e-5)
+        self.channel_mlp = MLP(d, channel_hidden, acts[1], bool(collapsed[1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.token_mlp(self.ln1(x).transpose(1, 2)).transpose(1, 2)
+        return x + self.channel_mlp(self.ln2(x))
+
+
+class MixerModel(nn.Module):
+    """MLP-Mixer (Tolstikhin et al., 2021) with parameter names equal to the checkpoint's:
+    patch_emb (a stride-p conv), blocks of token- and channel-mixing MLPs, ln_f, mean over
+    patches, head. Its LayerCollapse units are each block's token_mlp, then channel_mlp."""
+
+    def __init__(self, architecture: dict) -> None:
+        super().__init__()
+        cfg = architecture["config"]
+        self.kind = "mixer"
+        d = int(cfg["d_model"])
+        p = int(cfg["patch_size"])
+        s = (int(cfg["image_size"]) // p) ** 2
+        self.patch_emb = nn.Conv2d(int(cfg["image_channels"]), d, kernel_size=p, stride=p)
+        acts: list[str] = architecture["activations"]
+        collapsed: list[bool] = architecture["collapsed"]
+        self.blocks = nn.ModuleList(
+            MixerBlock(
+                d, s, int(cfg["token_mlp_hidden"]), int(cfg["mlp_hidden"]), acts[2 * i : 2 * i + 2],
+                collapsed[2 * i : 2 * i + 2],
+            )
+            for i in range(int(cfg["layers"]))
+        )  # fmt: skip
+        self.ln_f = nn.LayerNorm(d, eps=1e-5)
+        self.head = nn.Linear(d, int(cfg["classes"]))
+
+    def forward(
+        self, ids: torch.Tensor | None, valid: torch.Tensor | None, images: torch.Tensor | None
+    ) -> torch.Tensor:
+        if images is None:
+            raise InputError("a mixer reads images: the bundle has no /input/images")
+        x = self.patch_emb(images).flatten(2).transpose(1, 2)  # (B, S, d), raster order
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln_f(x).mean(1))
+
+
+def make_model(architecture: dict) -> nn.Module:
+    """The family's PyTorch module for an architecture."""
+    return MixerModel(architecture) if architecture["config"]["kind"] == "mixer" else Model(architecture)
+
+
+def unit_prefixes(architecture: dict) -> list[str]:
+    """Each LayerCollapse unit's parameter prefix, in unit order (as `Architecture.unitName`)."""
+    layers = int(architecture["config"]["layers"])
+    if architecture["config"]["kind"] == "mixer":
+        return [f"blocks.{i}.{m}." for i in range(layers) for m in ("token_mlp", "channel_mlp")]
+    return [f"blocks.{i}.mlp." for i in range(layers)]
+
+
+def units(model: nn.Module) -> list[MLP]:
+    """The model's MLP modules in unit order."""
+    if isinstance(model, MixerModel):
+        return [m for b in model.blocks for m in (b.token_mlp, b.channel_mlp)]
+    return [b.mlp for b in model.blocks]
+
+
 def stored_shape(name: str, tensor: torch.Tensor) -> torch.Tensor:
     """A parameter in the checkpoint's shape (the conv kernel flattened channel-major)."""
     if name == "patch_emb.weight":
@@ -357,9 +434,9 @@ def stored_shape(name: str, tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def build_model(architecture: dict, params: dict[str, np.ndarray], dtype: torch.dtype, where: str) -> Model:
+def build_model(architecture: dict, params: dict[str, np.ndarray], dtype: torch.dtype, where: str) -> nn.Module:
     """The PyTorch model of an architecture, loaded with params; names and shapes are checked."""
-    model = Model(architecture).to(dtype)
+    model = make_model(architecture).to(dtype)
     names = dict(model.named_parameters())
     missing = sorted(set(names) - set(params))
     extra = sorted(set(params) - set(names))
@@ -386,11 +463,11 @@ def model_inputs(bundle: Bundle, dtype: torch.dtype) -> Inputs:
     return ids, valid, images
 
 
-def penalty_of(model: Model, lam: float, blocks: list[int]) -> torch.Tensor:
-    """λ·Σ(α − 1)² over the selected blocks that still have an α."""
+def penalty_of(model: nn.Module, lam: float, selected: list[int]) -> torch.Tensor:
+    """λ·Σ(α − 1)² over the selected units that still have an α."""
     total = torch.zeros((), dtype=model.ln_f.weight.dtype)
-    for i in blocks:
-        mlp = model.blocks[i].mlp
+    for i in selected:
+        mlp = units(model)[i]
         if not mlp.collapsed and isinstance(mlp.act, ScalarPReLU):
             total = total + ((mlp.act.alpha - 1) ** 2).sum()
     return lam * total
@@ -420,8 +497,8 @@ class Report:
         self.rows: list[Row] = []
         self.problems: list[str] = []
 
-    def relative(self, label: str, ours: np.ndarray, ref: np.ndarray, tol: float) -> None:
-        """max|ours − ref| / max(max|ref|, TINY) ≤ tol."""
+    def relative(self, label: str, ours: np.ndarray, ref: np.ndarray, tol: float, floor: float = TINY) -> None:
+        """max|ours − ref| / max(max|ref|, floor) ≤ tol."""
         ours64 = np.asarray(ours, dtype=np.float64)
         ref64 = np.asarray(ref, dtype=np.float64)
         if ours64.shape != ref64.shape:
@@ -429,7 +506,7 @@ class Report:
             return
         diff = float(np.max(np.abs(ours64 - ref64))) if ours64.size else 0.0
         scale = float(np.max(np.abs(ref64))) if ref64.size else 0.0
-        rel = diff / max(scale, TINY) if not math.isnan(diff) else math.inf
+        rel = diff / max(scale, floor) if not math.isnan(diff) else math.inf
         self.rows.append(Row(label, ref64.shape, scale, diff, "Δ/max|ref|", rel, tol))
 
     def problem(self, text: str) -> None:
@@ -461,7 +538,7 @@ class Report:
 # MARK: --check
 
 
-def adamw_groups(model: Model, settings: dict) -> list[dict]:
+def adamw_groups(model: nn.Module, settings: dict) -> list[dict]:
     """Our decay groups: 2-D (as stored) decays; α decays only in penalty mode, at lr·scale."""
     lr = float(settings["step_lr"])
     wd = float(settings["weight_decay"])
@@ -506,11 +583,14 @@ def check(checkpoint_path: str, bundle_path: str, dtype: torch.dtype) -> int:
     for name, p in params.items():
         g = p.grad if p.grad is not None else torch.zeros_like(p)
         ref_grads[name] = stored_shape(name, g).detach().numpy().copy()
+    # A tensor whose gradient is zero up to rounding (the Mixer's token-MLP output bias,
+    # which every LayerNorm after it removes) is held to the model's gradient scale.
+    grad_floor = GRAD_FLOOR * max(float(np.max(np.abs(g))) for g in ref_grads.values())
     for name in params:
         if name not in bundle.grads:
             report.problem(f"grad {name}: not in the bundle")
             continue
-        report.relative(f"grad {name}", bundle.grads[name], ref_grads[name], GRAD_TOL)
+        report.relative(f"grad {name}", bundle.grads[name], ref_grads[name], GRAD_TOL, floor=grad_floor)
     for name in sorted(set(bundle.grads) - set(params)):
         report.problem(f"grad {name}: in the bundle but not a parameter of the model")
 
@@ -520,7 +600,7 @@ def check(checkpoint_path: str, bundle_path: str, dtype: torch.dtype) -> int:
     return report.print(f"check {checkpoint_path} against {bundle_path} (PyTorch {torch.__version__}, {dtype})")
 
 
-def step(model: Model, s: dict, bundle: Bundle, ref_grads: dict[str, np.ndarray], report: Report) -> None:
+def step(model: nn.Module, s: dict, bundle: Bundle, ref_grads: dict[str, np.ndarray], report: Report) -> None:
     """Clip, decoupled pull, AdamW: what one Trainer step does; compares every parameter."""
     params = dict(model.named_parameters())
     lr = float(s["step_lr"])
@@ -534,7 +614,7 @@ def step(model: Model, s: dict, bundle: Bundle, ref_grads: dict[str, np.ndarray]
         lam = float(s["lambda"])
         with torch.no_grad():
             for i in s["blocks"]:
-                mlp = model.blocks[int(i)].mlp
+                mlp = units(model)[int(i)]
                 if not mlp.collapsed and isinstance(mlp.act, ScalarPReLU):
                     a = mlp.act.alpha
                     a.copy_(a - 2 * alpha_lr * lam * (a - 1))
@@ -585,20 +665,21 @@ def collapse_check(uncollapsed_path: str, collapsed_path: str, bundle_path: str,
     merge = [i for i in range(len(cc)) if cc[i] and not uc[i]]
     for i in range(len(uc)):
         if uc[i] and not cc[i]:
-            report.problem(f"block {i} is collapsed in {uncollapsed_path} but not in {collapsed_path}")
+            report.problem(f"unit {i} is collapsed in {uncollapsed_path} but not in {collapsed_path}")
     if not merge:
-        report.problem("no block to merge: the collapsed checkpoint collapses nothing new")
+        report.problem("no unit to merge: the collapsed checkpoint collapses nothing new")
+    prefixes = unit_prefixes(u.architecture)
+    merged_prefixes = tuple(prefixes[i] for i in merge)
 
     # The collapsed parameters, from the uncollapsed checkpoint alone.
     params: dict[str, np.ndarray] = {}
     merged_names: set[str] = set()
     for name, value in u.params.items():
-        parts = name.split(".")
-        if len(parts) > 3 and parts[0] == "blocks" and int(parts[1]) in merge and parts[2] == "mlp":
+        if name.startswith(merged_prefixes):
             continue
         params[name] = np.asarray(value, dtype=np.float64)
     for i in merge:
-        p = f"blocks.{i}.mlp."
+        p = prefixes[i]
         w1 = torch.from_numpy(u.params[p + "fc1.weight"].astype(np.float64))  # (h, d)
         b1 = torch.from_numpy(u.params[p + "fc1.bias"].astype(np.float64))
         w2 = torch.from_numpy(u.params[p + "fc2.weight"].astype(np.float64))  # (d, h)
@@ -619,9 +700,9 @@ def collapse_check(uncollapsed_path: str, collapsed_path: str, bundle_path: str,
     with torch.no_grad():
         logits = model(*model_inputs(bundle, dtype))
     report.relative("collapsed logits", bundle.logits, logits.numpy(), LOGIT_TOL)
-    blocks = ", ".join(str(i) for i in merge) or "none"
+    merged_units = ", ".join(prefixes[i].rstrip(".") for i in merge) or "none"
     return report.print(
-        f"collapse {uncollapsed_path} (blocks {blocks}) in PyTorch and compare with {collapsed_path}, {bundle_path}"
+        f"collapse {uncollapsed_path} ({merged_units}) in PyTorch and compare with {collapsed_path}, {bundle_path}"
         f" (PyTorch {torch.__version__}, {dtype})"
     )
 
@@ -633,7 +714,7 @@ def summary(checkpoint_path: str, dtype: torch.dtype) -> int:
     ckpt = read_checkpoint(checkpoint_path)
     model = build_model(ckpt.architecture, ckpt.params, dtype, checkpoint_path)
     cfg = ckpt.config
-    print(f"{checkpoint_path}: {cfg['kind']}, d_model {cfg['d_model']}, {cfg['layers']} blocks, {cfg['heads']} heads")
+    print(f"{checkpoint_path}: {cfg['kind']}, d_model {cfg['d_model']}, {cfg['layers']} blocks")
     print(f"  activations {ckpt.architecture['activations']}, collapsed {ckpt.architecture['collapsed']}")
     total = 0
     for name, p in model.named_parameters():

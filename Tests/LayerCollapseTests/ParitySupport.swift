@@ -251,10 +251,10 @@ enum ParityModels {
       ModelConfig(
         kind: .gpt, dModel: 8, heads: 2, layers: 3, mlpHidden: 32, maxLen: 6, vocabSize: 7, tieWeights: tied,
         activation: activation)
-    case .mixer:  // 12×12 images in 3×3 patches: 16 patches; token MLP 16 → 6, channel MLP 8 → 20
+    case .mixer:  // 12×12 images in 3×3 patches: 16 patches; token MLP 16 → 12, channel MLP 8 → 20
       ModelConfig(
         kind: .mixer, dModel: 8, heads: 1, layers: 3, mlpHidden: 20, classes: 3, imageSize: 12, imageChannels: 3,
-        patchSize: 3, activation: activation, tokenMLPHidden: 6)
+        patchSize: 3, activation: activation, tokenMLPHidden: 12)
     }
   }
 

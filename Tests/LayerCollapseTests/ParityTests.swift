@@ -203,3 +203,51 @@ struct ParityTests {
     #expect(Parity.mismatched(r.stdout) == ["collapsed logits"], "\(r.output)")
   }
 }
+
+/// The MLP-Mixer against PyTorch's own modules (`MixerModel` in the script): units 0–5 are
+/// the token and channel MLPs of three blocks.
+@Suite(
+  .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
+struct MixerParityTests {
+  let parity = ParityTests()
+
+  /// GELU everywhere except block 1's two units (PReLU, α = 0.3 and 1.6, penalty λ = 0.5)
+  /// and block 2's token MLP (ReLU): logits, loss, penalty, every gradient, one AdamW step.
+  @Test func preluWithPenaltyMatchesPyTorch() throws {
+    let dir: String = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    let cfg: ModelConfig = ParityModels.config(.mixer, activation: .gelu)
+    let arch: Architecture = Architecture(
+      config: cfg, activations: [.gelu, .gelu, .prelu, .prelu, .relu, .gelu],
+      collapsed: Array(repeating: false, count: 6))
+    let model: any Model = ParityModels.model(arch, seed: 81, alphas: [2: 0.3, 3: 1.6])
+    let lc: LayerCollapseSettings = LayerCollapseSettings(lambda: ParityTests.lambda, blocks: 2, mode: .penalty)
+    let regularizer: Regularizer = Regularizer(settings: lc, units: [2, 3])
+    #expect(regularizer.penalty(model) > 0.1)
+    try parity.check(model, regularizer: regularizer, batchSeed: 82, dir: dir, name: "prelu-mixer")
+  }
+
+  /// Unit 0 (block 0's token MLP, GELU) force-collapsed, unit 3 (block 1's channel MLP,
+  /// α = 0.98) collapsed, unit 2 kept (α = 0.3): the collapsed model passes the full check
+  /// and its logits equal PyTorch's collapse of the uncollapsed checkpoint.
+  @Test func collapsedMixerMatchesPyTorchCollapse() throws {
+    let dir: String = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    let cfg: ModelConfig = ParityModels.config(.mixer, activation: .gelu)
+    let arch: Architecture = Architecture(
+      config: cfg, activations: [.gelu, .gelu, .prelu, .prelu, .gelu, .gelu],
+      collapsed: Array(repeating: false, count: 6))
+    let model: any Model = ParityModels.model(arch, seed: 91, alphas: [2: 0.3, 3: 0.98])
+    let (collapsed, report) = Collapse.run(model, options: CollapseOptions(threshold: 0.05, force: [0]))
+    #expect(collapsed.architecture.collapsed == [true, false, false, true, false, false])
+    #expect(report.blocks[0].decision == .forcedApproximate && report.blocks[3].decision == .collapsed)
+    let uncollapsedPath: String = dir + "/uncollapsed-mixer.h5"
+    try ParityModels.save(model, to: uncollapsedPath)
+    let regularizer: Regularizer = Regularizer(
+      settings: LayerCollapseSettings(lambda: ParityTests.lambda, blocks: 1, mode: .penalty), units: [2])
+    let (checkpoint, bundlePath, _) = try parity.check(
+      collapsed, regularizer: regularizer, batchSeed: 92, dir: dir, name: "collapsed-mixer")
+    let r: Parity.Result = try Parity.reference(["--collapse-check", uncollapsedPath, checkpoint, bundlePath])
+    #expect(r.code == 0, "torch_reference.py --collapse-check failed for the mixer:\n\(r.output)")
+  }
+}
