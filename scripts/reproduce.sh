@@ -19,7 +19,7 @@ case "$mode" in
     expected=configs/expected.yaml
     layers=4
     # No overrides: the configs are the experiment.
-    sst=() cifar=() sweep=() sens=() text=() pull=()
+    sst=() cifar=() sweep=() sens=() text=() pull=() mixer=()
     ;;
   smoke)
     runs=runs/smoke
@@ -36,6 +36,8 @@ case "$mode" in
     sweep=("${cifar[@]}")
     sens=("${tiny[@]}" data.train_limit=512 data.eval_limit=256 train.epochs=2)
     text=("${tiny[@]}" train.steps=40 data.eval_limit=64 train.eval_every=20)
+    # The Mixer's α must reach 1 within seconds too: a decoupled pull, as the fine-tunes.
+    mixer=("${cifar[@]}" model.token_mlp_hidden=32 lc.mode=decoupled lc.lambda=400)
     ;;
   *)
     echo "usage: scripts/reproduce.sh full|smoke" >&2
@@ -49,20 +51,20 @@ train() { "$LC" train "$@" --overwrite; }
 start=$(date +%s)
 mkdir -p "$runs"
 
-step "1/5 SST-2: GELU encoder, then LayerCollapse fine-tune of its last 2 MLPs, then collapse"
+step "1/6 SST-2: GELU encoder, then LayerCollapse fine-tune of its last 2 MLPs, then collapse"
 train configs/sst2-encoder.yaml output.dir="$runs/sst2/gelu" "${sst[@]}"
 train configs/sst2-encoder-lc.yaml output.dir="$runs/sst2/lc" train.init_from="$runs/sst2/gelu/best.h5" "${sst[@]}" \
   "${pull[@]}"
 "$LC" collapse "$runs/sst2/lc/last.h5"
 for c in "$runs/sst2/gelu/best.h5" "$runs/sst2/lc/last.h5" "$runs/sst2/lc/collapsed.h5"; do "$LC" eval "$c"; done
 
-step "2/5 CIFAR-10 small set: ViT plain vs PReLU + LayerCollapse from the start, then collapse"
+step "2/6 CIFAR-10 small set: ViT plain vs PReLU + LayerCollapse from the start, then collapse"
 train configs/cifar10-vit.yaml output.dir="$runs/cifar/plain" "${cifar[@]}"
 train configs/cifar10-vit-lc.yaml output.dir="$runs/cifar/lc" "${cifar[@]}"
 "$LC" collapse "$runs/cifar/lc/last.h5"
 for c in "$runs/cifar/plain/best.h5" "$runs/cifar/lc/last.h5" "$runs/cifar/lc/collapsed.h5"; do "$LC" eval "$c"; done
 
-step "3/5 Text generation: character GPT, then LayerCollapse fine-tune of its last MLP, then collapse"
+step "3/6 Text generation: character GPT, then LayerCollapse fine-tune of its last MLP, then collapse"
 train configs/austen-gpt.yaml output.dir="$runs/text/plain" "${text[@]}"
 train configs/austen-gpt-lc.yaml output.dir="$runs/text/lc" train.init_from="$runs/text/plain/best.h5" "${text[@]}" \
   "${pull[@]}"
@@ -72,7 +74,7 @@ for c in "$runs/text/plain/best.h5" "$runs/text/lc/last.h5" "$runs/text/lc/colla
   "$LC" generate "$c" --prompt "It is a truth universally acknowledged" --tokens 240 --seed 1 >"${c%.h5}.sample.txt"
 done
 
-step "4/5 Sensitivity: collapse the ViT's last 1, 2, ... blocks in turn, fine-tuning between steps"
+step "4/6 Sensitivity: collapse the ViT's last 1, 2, ... blocks in turn, fine-tuning between steps"
 previous="$runs/cifar/plain/best.h5"
 for k in $(seq 1 "$layers"); do
   train configs/cifar10-vit-sensitivity.yaml output.dir="$runs/sensitivity/k$k" train.init_from="$previous" \
@@ -82,12 +84,18 @@ for k in $(seq 1 "$layers"); do
   previous="$runs/sensitivity/k$k/collapsed.h5"
 done
 
-step "5/5 Sweep: lambda for experiment 2 (b), one run per value"
+step "5/6 Sweep: lambda for experiment 2 (b), one run per value"
 train configs/cifar10-vit-sweep.yaml output.dir="$runs/sweep" "${sweep[@]}"
 for dir in "$runs"/sweep/*/; do
   "$LC" collapse "${dir}last.h5"
   "$LC" eval "${dir}collapsed.h5"
 done
+
+step "6/6 CIFAR-10 small set: MLP-Mixer plain vs PReLU + LayerCollapse from the start, then collapse"
+train configs/cifar10-mixer.yaml output.dir="$runs/mixer/plain" "${mixer[@]}"
+train configs/cifar10-mixer-lc.yaml output.dir="$runs/mixer/lc" "${mixer[@]}"
+"$LC" collapse "$runs/mixer/lc/last.h5"
+for c in "$runs/mixer/plain/best.h5" "$runs/mixer/lc/last.h5" "$runs/mixer/lc/collapsed.h5"; do "$LC" eval "$c"; done
 
 step "Report"
 "$LC" report "$runs" -o "$results" --check "$expected" --elapsed $(($(date +%s) - start))

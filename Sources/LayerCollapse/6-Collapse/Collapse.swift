@@ -40,7 +40,10 @@ public enum CollapseDecision: Sendable, Equatable {
 }
 
 public struct BlockCollapseReport: Sendable, Equatable {
+  /// The unit's index (a transformer's block).
   public var block: Int
+  /// The unit's module path (`Architecture.unitName`).
+  public var name: String
   public var alpha: Float?
   public var decision: CollapseDecision
   public var parametersBefore: Int
@@ -85,7 +88,8 @@ public enum Collapse {
       let after = decision.merged ? arch.family.unitParameters(arch, unit: i, collapsed: true) : before
       rows.append(
         BlockCollapseReport(
-          block: i, alpha: alpha, decision: decision, parametersBefore: before, parametersAfter: after))
+          block: i, name: arch.unitName(i), alpha: alpha, decision: decision, parametersBefore: before,
+          parametersAfter: after))
     }
     let merged = ModelRegistry.build(newArch)
     merged.copyParameters(from: model.parameters)

@@ -3,7 +3,11 @@ import Foundation
 /// The collapse report as JSON (`OUT.json` beside a collapsed checkpoint).
 public struct CollapseRecord: Codable, Sendable {
   public struct Block: Codable, Sendable {
+    /// The unit's index (a transformer's block).
     public var block: Int
+    /// The unit's module path, e.g. `blocks.3.mlp` or `blocks.3.token_mlp` (absent in
+    /// records written before units had names).
+    public var unit: String?
     public var alpha: Double?
     public var distance: Double?
     public var decision: String
@@ -31,7 +35,7 @@ public struct CollapseRecord: Codable, Sendable {
     approximate = r.approximate
     blocks = r.blocks.map {
       Block(
-        block: $0.block, alpha: $0.alpha.map(clean), distance: $0.distance.map(clean),
+        block: $0.block, unit: $0.name, alpha: $0.alpha.map(clean), distance: $0.distance.map(clean),
         decision: $0.decision.explanation,
         merged: $0.decision.merged, parametersBefore: $0.parametersBefore, parametersAfter: $0.parametersAfter,
         maxRelativeDeviation: $0.maxRelativeDeviation.map(clean))

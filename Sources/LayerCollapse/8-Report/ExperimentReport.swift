@@ -30,7 +30,7 @@ public struct ExperimentReport {
     var r = ExperimentReport()
     let isRoot =
       paths.count == 1
-      && ["sst2", "cifar", "text", "sensitivity", "sweep"].contains {
+      && ["sst2", "cifar", "text", "sensitivity", "sweep", "mixer"].contains {
         FileManager.default.fileExists(atPath: paths[0] + "/" + $0)
       }
     if isRoot {
@@ -45,6 +45,7 @@ public struct ExperimentReport {
       try r.text(root + "/text")
       try r.sensitivity(root + "/sensitivity", base: root + "/cifar/plain")
       try r.sweep(root + "/sweep")
+      try r.mixer(root + "/mixer")
     }
     let runs = try paths.flatMap { try RunDirectory.find(under: $0) }
     guard !runs.isEmpty else {
@@ -126,11 +127,16 @@ public struct ExperimentReport {
   private func collapseSentence(_ c: CollapseRecord?, model: String) -> String {
     guard let c = c else { return "No collapse record." }
     let merged = c.blocks.filter(\.merged)
+    // A transformer's units are its blocks; other families' are named by module path.
+    let byBlock = c.blocks.allSatisfy { $0.unit == nil || $0.unit == "blocks.\($0.block).mlp" }
     let alphas = c.blocks.compactMap { b in
-      b.alpha.map { "block \(b.block): α = \(NumberFormat.fixed($0, decimals: 4))" }
+      b.alpha.map {
+        "\(byBlock ? "block \(b.block)" : b.unit ?? "unit \(b.block)"): α = \(NumberFormat.fixed($0, decimals: 4))"
+      }
     }
     var s =
-      "Collapse at |α − 1| < \(NumberFormat.plain(c.threshold)): \(merged.count) of \(c.blocks.count) blocks merged"
+      "Collapse at |α − 1| < \(NumberFormat.plain(c.threshold)): \(merged.count) of \(c.blocks.count) "
+      + (byBlock ? "blocks merged" : "MLPs merged")
     if !alphas.isEmpty { s += " (" + alphas.joined(separator: ", ") + ")" }
     s += "; parameters \(NumberFormat.count(c.parametersBefore)) → \(NumberFormat.count(c.parametersAfter)) "
     s += "(\(NumberFormat.percentDelta(Double(c.parametersAfter - c.parametersBefore) / Double(c.parametersBefore))))"
@@ -144,14 +150,39 @@ public struct ExperimentReport {
   // MARK: experiment 2
 
   private mutating func cifar(_ dir: String) throws {
+    try smallSetRegularizer(
+      dir, key: "cifar", heading: "2. CIFAR-10 small set, ViT: LayerCollapse as a regularizer", model: "ViT",
+      reference: "Reference implementation (best validation accuracy, CIFAR-10 small set ≈ 5k images): ViT 44.6 % "
+        + "plain → 51.5 % with LayerCollapse; on full CIFAR-10 (depth 6) 69.80 → 71.87 % with the train accuracy "
+        + "falling from 99.8 to 97.9 %. The paper's evidence is mixed across settings.")
+  }
+
+  // MARK: experiment 6
+
+  private mutating func mixer(_ dir: String) throws {
+    try smallSetRegularizer(
+      dir, key: "mixer", heading: "6. CIFAR-10 small set, MLP-Mixer: LayerCollapse as a regularizer",
+      model: "Mixer",
+      reference: "Reference implementation (best validation accuracy, CIFAR-10 small set): MLP-Mixer 58.0 % plain → "
+        + "58.8 % with LayerCollapse; Mixer-B/16 on ImageNet, its last block's two MLPs collapsed: 76.47 → 76.11 %, "
+        + "−7.1 % parameters.")
+  }
+
+  /// Experiments 2 and 6: one model trained plain and with PReLU + the LayerCollapse
+  /// penalty from the start on the small CIFAR-10 set (runs `plain/` and `lc/` under
+  /// `dir`), then collapsed; results under `key`.
+  private mutating func smallSetRegularizer(
+    _ dir: String, key experiment: String, heading: String, model: String, reference: String
+  ) throws {
     guard let plain = try? RunDirectory.read(dir + "/plain"), let lc = try? RunDirectory.read(dir + "/lc") else {
       return
     }
-    document.heading("2. CIFAR-10 small set, ViT: LayerCollapse as a regularizer")
+    document.heading(heading)
     seeds.formUnion([plain.settings?.seed, lc.settings?.seed].compactMap { $0 })
     let train = plain.settings.map { "\(NumberFormat.count($0.data.trainLimit ?? 4660)) training images" } ?? ""
     document.paragraph(
-      "The same ViT (\(train), augmented) trained plain (GELU) and with PReLU + LayerCollapse penalty from the start.")
+      "The same \(model) (\(train), augmented) trained plain (GELU) and with PReLU + LayerCollapse penalty from the "
+        + "start.")
     var t = MarkdownTable(header: [
       "run", "best val. accuracy %", "final val. accuracy %", "final train accuracy %", "train − val gap", "parameters",
     ])
@@ -165,38 +196,41 @@ public struct ExperimentReport {
         NumberFormat.fixed(final?.trainAccuracy.map { 100 * $0 }, decimals: 1), NumberFormat.delta(gap, decimals: 1),
         NumberFormat.count(run.evals["final"]?.parameters),
       ])
-      record("cifar", key, "best_accuracy", best?.evalAccuracy, se: best?.evalAccuracySE)
-      record("cifar", key, "final_accuracy", final?.evalAccuracy, se: final?.evalAccuracySE)
-      record("cifar", key, "train_accuracy", final?.trainAccuracy)
-      result("cifar.\(key)_best_accuracy", best?.evalAccuracy, "best validation accuracy, \(label)")
-      result("cifar.\(key)_gap", gap.map { $0 / 100 }, "train − validation accuracy, \(label)")
+      record(experiment, key, "best_accuracy", best?.evalAccuracy, se: best?.evalAccuracySE)
+      record(experiment, key, "final_accuracy", final?.evalAccuracy, se: final?.evalAccuracySE)
+      record(experiment, key, "train_accuracy", final?.trainAccuracy)
+      result("\(experiment).\(key)_best_accuracy", best?.evalAccuracy, "best validation accuracy, \(label)")
+      result("\(experiment).\(key)_gap", gap.map { $0 / 100 }, "train − validation accuracy, \(label)")
     }
     let collapsed = lc.evals["collapsed"]
     t.append([
       "LayerCollapse, collapsed", NumberFormat.missing, accuracy(collapsed), NumberFormat.missing, NumberFormat.missing,
       NumberFormat.count(collapsed?.parameters),
     ])
-    record("cifar", "collapsed", "accuracy", collapsed?.metrics.accuracy, se: collapsed?.metrics.accuracyStandardError)
+    record(
+      experiment, "collapsed", "accuracy", collapsed?.metrics.accuracy, se: collapsed?.metrics.accuracyStandardError)
     document.table(t)
-    document.paragraph(collapseSentence(lc.collapse, model: "ViT"))
-    document.paragraph(
-      "Reference implementation (best validation accuracy, CIFAR-10 small set ≈ 5k images): ViT 44.6 % plain → "
-        + "51.5 % with LayerCollapse; on full CIFAR-10 (depth 6) 69.80 → 71.87 % with the train accuracy falling "
-        + "from 99.8 to 97.9 %. The paper's evidence is mixed across settings.")
+    document.paragraph(collapseSentence(lc.collapse, model: model))
+    document.paragraph(reference)
     if let before = lc.evals["last"], let after = collapsed {
-      result("cifar.collapse_cost", before.metrics.accuracy - after.metrics.accuracy, "accuracy lost by collapsing")
+      result(
+        "\(experiment).collapse_cost", before.metrics.accuracy - after.metrics.accuracy, "accuracy lost by collapsing")
     }
-    result("cifar.collapsed_blocks", lc.collapse.map { Double($0.blocks.filter(\.merged).count) }, "blocks collapsed")
+    result(
+      "\(experiment).collapsed_blocks", lc.collapse.map { Double($0.blocks.filter(\.merged).count) },
+      "units (MLPs) collapsed")
     document.image(
-      curves([("plain", plain), ("LayerCollapse", lc)], title: "Training loss (CIFAR-10 ViT)", y: "cross-entropy") {
+      curves([("plain", plain), ("LayerCollapse", lc)], title: "Training loss (CIFAR-10 \(model))", y: "cross-entropy")
+      {
         $0.loss
       },
-      file: "figures/cifar-loss.svg", alt: "training loss")
+      file: "figures/\(experiment)-loss.svg", alt: "training loss")
     document.image(
-      accuracyCurves([("plain", plain), ("LayerCollapse", lc)]), file: "figures/cifar-accuracy.svg", alt: "accuracy")
+      accuracyCurves([("plain", plain), ("LayerCollapse", lc)]), file: "figures/\(experiment)-accuracy.svg",
+      alt: "accuracy")
     document.image(
-      alphaCurves(lc, title: "α per block (CIFAR-10 ViT, LayerCollapse)"), file: "figures/cifar-alpha.svg", alt: "alpha"
-    )
+      alphaCurves(lc, title: "α per unit (CIFAR-10 \(model), LayerCollapse)"), file: "figures/\(experiment)-alpha.svg",
+      alt: "alpha")
   }
 
   // MARK: experiment 3
@@ -457,10 +491,13 @@ public struct ExperimentReport {
   }
 
   private func alphaCurves(_ run: RunDirectory, title: String) -> SVGPlot {
-    let blocks = Set(run.steps.flatMap { $0.alphas.keys }).sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }
-    let series = blocks.map { b in
-      SVGPlot.Series(
-        name: "block \(b)", x: run.steps.map { Double($0.step) }, y: run.steps.map { $0.alphas[b] ?? .nan },
+    let units = Set(run.steps.flatMap { $0.alphas.keys }).sorted { (Int($0) ?? 0) < (Int($1) ?? 0) }
+    let arch = run.settings?.architecture
+    let series = units.map { b in
+      // A transformer's unit is its block; a Mixer's is named by module path.
+      let name = arch.flatMap { a in a.family.unitsPerBlock == 1 ? nil : Int(b).map { a.unitName($0) } } ?? "block \(b)"
+      return SVGPlot.Series(
+        name: name, x: run.steps.map { Double($0.step) }, y: run.steps.map { $0.alphas[b] ?? .nan },
         markers: false)
     }
     let threshold = Double(run.settings?.lc.threshold ?? 0.05)
