@@ -65,7 +65,7 @@ torch-env:
 bench: build
 	LAYERCOLLAPSE_PYTHON="$${LAYERCOLLAPSE_PYTHON:-$(TORCH_PYTHON)}" $(BIN)/lc-bench
 
-# The paper's five experiments at CPU scale: runs/reproduce -> results/ (under 2 hours).
+# The paper's six experiments at CPU scale: runs/reproduce -> results/ (under 2 hours).
 reproduce: build
 	LC=$(BIN)/layercollapse scripts/reproduce.sh full
 
