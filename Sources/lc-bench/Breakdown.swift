@@ -18,7 +18,7 @@ func breakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: String, c
   let cfg: ModelConfig = m.config
   let (t, c, h, heads, layers) = (cfg.sequenceLength, cfg.dModel, cfg.mlpHidden, cfg.heads, cfg.layers)
   let rows: Int = batch * t
-  let prelu: Int = m.preluBlocks.count
+  let prelu: Int = m.preluUnits.count
   var rng: RNG = RNG(seed: 2, stream: "breakdown")
   func random(_ shape: [Int], std: Float = 1) -> Tensor {
     let x: Tensor = Tensor(shape)
@@ -54,7 +54,7 @@ func breakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: String, c
   // the full-width kernels count the other blocks.
   let pruned: Bool = cfg.headReadsFirstRow
   let full: Int = pruned ? layers - 1 : layers  // blocks on every row
-  let lastIsPReLU: Bool = m.preluBlocks.contains(layers - 1)
+  let lastIsPReLU: Bool = m.preluUnits.contains(layers - 1)
 
   var kernels: [KernelCall] = []
   switch cfg.kind {

@@ -110,9 +110,10 @@ func runChild(_ o: ChildOptions) throws -> ChildOutput {
   var output: ChildOutput = ChildOutput(peakRssKb: 0, startRssKb: startRSS, threads: BLASThreads.count)
   if o.train {
     let model: any Model =
-      try o.checkpoints.first.map { try Checkpoint.load($0).model } ?? Transformer(o.shape.architecture, seed: 1)
+      try o.checkpoints.first.map { try Checkpoint.load($0).model }
+      ?? ModelRegistry.build(o.shape.architecture, seed: 1)
     let prelu: [Int] = (0..<model.architecture.unitCount).filter { model.alphaParameter(unit: $0) != nil }
-    let trainer: Trainer = benchTrainer(model, preluBlocks: prelu)
+    let trainer: Trainer = benchTrainer(model, preluUnits: prelu)
     let (input, targets): (ModelInput, [Int32]) =
       try o.batches.first.map { try readBatch($0) } ?? syntheticBatch(o.shape, batch: o.shape.batch, rng: &rng)
     let steps: Int = o.steps.first ?? 10
@@ -125,7 +126,7 @@ func runChild(_ o: ChildOptions) throws -> ChildOutput {
   } else {
     var models: [any Model] = []
     if o.checkpoints.isEmpty {
-      let full: any Model = Transformer(o.shape.architecture, seed: 1, alphaInit: 1)
+      let full: any Model = ModelRegistry.build(o.shape.architecture, seed: 1, alphaInit: 1)
       models = [full, Collapse.run(full).model]
     } else {
       models = try o.checkpoints.map { try Checkpoint.load($0).model }

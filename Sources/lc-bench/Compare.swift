@@ -147,18 +147,18 @@ let inferenceBatchSizes: [Int] = [1, 256]
 func prepareFiles(_ c: ModelCase, dir: String) throws -> CaseFiles {
   let base: String = dir + "/" + c.name
   let meta: String = "# lc-bench: synthetic \(c.name) model, not trained\n"
-  let train: Transformer = Transformer(c.architecture, seed: 1)
+  let train: any Model = ModelRegistry.build(c.architecture, seed: 1)
   try Checkpoint(model: train, configText: meta, vocabulary: nil).save(to: base + "-train.h5")
   var rng: RNG = RNG(seed: 7, stream: "bench batches " + c.name)
   let (input, targets): (ModelInput, [Int32]) = syntheticBatch(c, batch: c.batch, rng: &rng)
   try writeBatch(input, targets: targets, to: base + "-batch\(c.batch).h5")
 
-  let full: Transformer = Transformer(c.architecture, seed: 1, alphaInit: 1)
+  let full: any Model = ModelRegistry.build(c.architecture, seed: 1, alphaInit: 1)
   let probe: ModelInput = syntheticBatch(c, batch: 2, rng: &rng).0
   let (collapsed, report): (any Model, CollapseReport) = Collapse.run(full, probe: probe)
   let merged: [Int] = report.blocks.filter { $0.decision.merged }.map(\.block)
-  guard merged == c.preluBlocks, !report.approximate else {
-    throw BenchError("\(c.name): Collapse.run merged blocks \(merged), expected \(c.preluBlocks) exactly")
+  guard merged == c.preluUnits, !report.approximate else {
+    throw BenchError("\(c.name): Collapse.run merged blocks \(merged), expected \(c.preluUnits) exactly")
   }
   try Checkpoint(model: full, configText: meta, vocabulary: nil).save(to: base + "-full.h5")
   try Checkpoint(model: collapsed, configText: meta, vocabulary: nil).save(to: base + "-collapsed.h5")

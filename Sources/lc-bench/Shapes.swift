@@ -1,25 +1,29 @@
-// The three reference models of `make bench`, their batches and the batch files both
-// benchmark sides read.
+// The reference models of `make bench` (three transformers and an MLP-Mixer), their
+// batches and the batch files both benchmark sides read.
 import Foundation
 import Kernels
 import LayerCollapse
 
 /// One reference model and its training batch size.
 struct ModelCase: Sendable {
-  /// What `--train-only` and `LC_BENCH_SHAPES` take: vit, encoder, gpt.
+  /// What `--train-only` and `LC_BENCH_SHAPES` take: vit, encoder, gpt, mixer.
   var name: String
   var label: String
   var config: ModelConfig
   var batch: Int
 
-  /// The LayerCollapse-selected blocks: the last half, with a PReLU; the others use GELU.
-  var preluBlocks: [Int] { Architecture.lastBlocks(config.layers / 2, of: config.layers) }
+  /// Whether `Transformer` runs it (the kernel breakdown knows only the transformers).
+  var isTransformer: Bool { ModelKind.transformers.contains(config.kind) }
+
+  /// The LayerCollapse units of the last half of the blocks, with a PReLU; the others GELU.
+  var preluUnits: [Int] {
+    Architecture(config: config).units(ofBlocks: Architecture.lastBlocks(config.layers / 2, of: config.layers))
+  }
 
   var architecture: Architecture {
-    var activations: [Activation] = Array(repeating: .gelu, count: config.layers)
-    for b in preluBlocks { activations[b] = .prelu }
-    return Architecture(
-      config: config, activations: activations, collapsed: Array(repeating: false, count: config.layers))
+    var arch = Architecture(config: config)
+    for u in preluUnits { arch.activations[u] = .prelu }
+    return arch
   }
 }
 
@@ -38,6 +42,12 @@ let modelCases: [ModelCase] = [
     name: "gpt", label: "gpt (c)",
     config: ModelConfig(kind: .gpt, dModel: 128, heads: 4, layers: 4, mlpHidden: 512, maxLen: 128, vocabSize: 256),
     batch: 32),
+  ModelCase(
+    name: "mixer", label: "mixer (d)",
+    config: ModelConfig(
+      kind: .mixer, dModel: 128, heads: 1, layers: 4, mlpHidden: 512, classes: 10, imageSize: 32, patchSize: 4,
+      tokenMLPHidden: 64),
+    batch: 64),
 ]
 
 func modelCase(named name: String) -> ModelCase? { modelCases.first { $0.name == name } }
@@ -47,7 +57,7 @@ func selectedModelCases() throws -> [ModelCase] {
   guard let names = environmentList("LC_BENCH_SHAPES") else { return modelCases }
   return try names.map { n in
     guard let c = modelCase(named: n) else {
-      throw BenchError("LC_BENCH_SHAPES: unknown model \(n) (known: vit, encoder, gpt)")
+      throw BenchError("LC_BENCH_SHAPES: unknown model \(n) (known: \(modelCases.map(\.name).joined(separator: ", ")))")
     }
     return c
   }
@@ -55,11 +65,11 @@ func selectedModelCases() throws -> [ModelCase] {
 
 /// The trainer `make bench` times: AdamW (lr 1e-3, weight decay 0.01, clip 1), LC penalty
 /// λ = 1 on the PReLU blocks.
-func benchTrainer(_ model: any Model, preluBlocks: [Int]) -> Trainer {
+func benchTrainer(_ model: any Model, preluUnits: [Int]) -> Trainer {
   Trainer(
     model: model,
     regularizer: Regularizer(
-      settings: LayerCollapseSettings(lambda: 1, blocks: preluBlocks.count), units: preluBlocks),
+      settings: LayerCollapseSettings(lambda: 1, blocks: preluUnits.count), units: preluUnits),
     settings: OptimizerSettings(learningRate: 1e-3, totalSteps: 1000))
 }
 

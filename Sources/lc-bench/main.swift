@@ -128,7 +128,7 @@ if sections.contains("steps") {
     var row = "| " + pad(c.label, 12)
     for t in threads {
       BLASThreads.set(t)
-      let trainer: Trainer = benchTrainer(Transformer(c.architecture, seed: 1), preluBlocks: c.preluBlocks)
+      let trainer: Trainer = benchTrainer(ModelRegistry.build(c.architecture, seed: 1), preluUnits: c.preluUnits)
       var rng = RNG(seed: 1, stream: "bench data")
       let (input, targets) = syntheticBatch(c, batch: c.batch, rng: &rng)
       let seconds = medianSeconds(budget: 2, minRuns: 5) { _ = trainer.step(input, targets: targets, rng: &rng) }
@@ -141,7 +141,7 @@ if sections.contains("steps") {
 // MARK: profile
 
 if sections.contains("profile") {
-  for c in cases {
+  for c in cases where c.isTransformer {
     print("")
     print(
       "Where the time goes, \(c.label): each kernel timed alone × its calls (per training step at batch"
