@@ -155,6 +155,12 @@ public enum BLASThreads {
 
   public static var count: Int { setting.load(ordering: .relaxed) }
   public static func set(_ n: Int) { setting.store(max(n, 1), ordering: .relaxed) }
+  /// The kernels OpenBLAS chose for this CPU (or `OPENBLAS_CORETYPE`), e.g. "Haswell".
+  public static var coreName: String {
+    guard let c = openblas_get_corename() else { return "unknown" }
+    return String(cString: c)
+  }
+
   /// OpenBLAS's build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64".
   public static var configuration: String {
     guard let c = openblas_get_config() else { return "unknown" }

@@ -1,5 +1,6 @@
 /// Layer normalization over the last dimension, with learned scale and shift.
 public enum LayerNorm {
+  /// PyTorch's default; a layer may use another (BERT checkpoints carry `layer_norm_eps`).
   public static let epsilon: Float = 1e-5
 
   /// x: (N, C), weight/bias: (C) -> out: (N, C); caches mean, rstd: (N).
@@ -8,7 +9,8 @@ public enum LayerNorm {
   /// even and odd vectors apart: with one accumulator each pass was one chain of dependent
   /// adds, and forward ran 2.4× slower).
   public static func forward(
-    out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor
+    out: Tensor, mean: Tensor, rstd: Tensor, x: Tensor, weight: Tensor, bias: Tensor,
+    epsilon: Float = LayerNorm.epsilon
   ) {
     let c = weight.count
     let rows = x.count / c

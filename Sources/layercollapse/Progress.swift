@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import LayerCollapse
 
 /// Turns training events into output: a live bar on a terminal, plain lines otherwise.
@@ -57,7 +58,12 @@ final class ProgressPrinter {
         + "lr \(o.learningRate) (warm-up \(o.warmupSteps), cosine to \(o.minLearningRate)), wd \(o.weightDecay), "
         + "clip \(o.gradClip)")
     if let i = b.initFrom { lines.append("  init    weights from \(i)") }
-    lines.append("  runtime BLAS threads \(b.blasThreads), seed \(s.seed)")
+    lines.append("  runtime BLAS threads \(b.blasThreads), OpenBLAS kernels \(BLASThreads.coreName), seed \(s.seed)")
+    if let better = CPUFeatures.fasterBLASCore(than: BLASThreads.coreName) {
+      lines.append(
+        "  note    OpenBLAS did not recognize this CPU and runs its generic \(BLASThreads.coreName) kernels; "
+          + "OPENBLAS_CORETYPE=\(better) is likely several times faster (README, Performance)")
+    }
     runStart = Date()
     for l in lines { line(l) }
   }
@@ -134,5 +140,24 @@ final class InterruptFlag: @unchecked Sendable {
       s.resume()
       sources.append(s)
     }
+  }
+}
+
+/// What this CPU can run, for the banner's hint when OpenBLAS falls back to its generic
+/// kernels on a CPU it does not know (Debian 12's OpenBLAS 0.3.21 on CPUs newer than it).
+enum CPUFeatures {
+  static let flags: Set<Substring> = {
+    guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+      let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") })
+    else { return [] }
+    return Set(line.split(whereSeparator: { $0 == " " || $0 == "\t" }))
+  }()
+
+  /// A faster OpenBLAS core type this CPU can run, when OpenBLAS chose a generic one.
+  static func fasterBLASCore(than core: String) -> String? {
+    guard ["Prescott", "Core2", "Nehalem", "Penryn", "Dunnington", "Atom"].contains(core) else { return nil }
+    if flags.contains("avx512f") && flags.contains("avx512vl") && flags.contains("avx512bw") { return "SkylakeX" }
+    if flags.contains("avx2") && flags.contains("fma") { return "Haswell" }
+    return nil
   }
 }

@@ -59,3 +59,31 @@ import Testing
     #expect(dx.array == [100, 200, 0, 0, 0, 0, 300, 400, 0, 0, 0, 0])
   }
 }
+
+/// LayerNorm's ε is the layer's: against a Double reference at ε = 1e-5 (PyTorch's
+/// default) and 0.5 (large enough to move every output), to float32 rounding; and with a
+/// rows' variance of 0 the output is the shift whatever ε.
+@Test func layerNormEpsilonPerLayer() {
+  var rng = RNG(seed: 31, stream: "layernorm eps")
+  let (rows, c) = (5, 12)
+  let x = FD.random([rows, c], &rng, scale: 0.5)
+  for j in 0..<c { x[j] = 0.25 }  // row 0 constant
+  let (w, b) = (FD.random([c], &rng), FD.random([c], &rng))
+  for eps: Float in [1e-5, 0.5] {
+    let (out, mean, rstd) = (Tensor([rows, c]), Tensor([rows]), Tensor([rows]))
+    LayerNorm.forward(out: out, mean: mean, rstd: rstd, x: x, weight: w, bias: b, epsilon: eps)
+    for r in 0..<rows {
+      var m = 0.0
+      for j in 0..<c { m += Double(x[r * c + j]) }
+      m /= Double(c)
+      var v = 0.0
+      for j in 0..<c { v += (Double(x[r * c + j]) - m) * (Double(x[r * c + j]) - m) }
+      v /= Double(c)
+      for j in 0..<c {
+        let expected = (Double(x[r * c + j]) - m) / (v + Double(eps)).squareRoot() * Double(w[j]) + Double(b[j])
+        #expect(abs(Double(out[r * c + j]) - expected) <= 1e-5 * max(1, abs(expected)), "ε \(eps) row \(r)")
+      }
+    }
+    for j in 0..<c { #expect(abs(out[j] - b[j]) <= 1e-6) }
+  }
+}

@@ -5,17 +5,19 @@ import Kernels
 // them (`Mixer`); `Kernels` does the arithmetic. The transformer's `Block` predates them
 // and keeps its own tuned code paths (the pruned last block, shared inference buffers).
 
-/// LayerNorm over the last dimension: `weight` (norm scale) and `bias` (norm shift), and
-/// the per-row mean and 1/σ of its last forward.
+/// LayerNorm over the last dimension: `weight` (norm scale) and `bias` (norm shift), its
+/// own ε, and the per-row mean and 1/σ of its last forward.
 final class LayerNormModule {
   let weight: Parameter
   let bias: Parameter
+  let epsilon: Float
   private var mean = Tensor([0])
   private var rstd = Tensor([0])
 
-  init(_ name: String, features: Int, params: inout ParameterSet) {
+  init(_ name: String, features: Int, params: inout ParameterSet, epsilon: Float = LayerNorm.epsilon) {
     weight = params.add(name + ".weight", [features], role: .normScale)
     bias = params.add(name + ".bias", [features], role: .normShift)
+    self.epsilon = epsilon
   }
 
   /// x: (N, C) -> out: (N, C).
@@ -25,7 +27,8 @@ final class LayerNormModule {
       mean = Tensor([rows])
       rstd = Tensor([rows])
     }
-    LayerNorm.forward(out: out, mean: mean, rstd: rstd, x: x, weight: weight.value, bias: bias.value)
+    LayerNorm.forward(
+      out: out, mean: mean, rstd: rstd, x: x, weight: weight.value, bias: bias.value, epsilon: epsilon)
   }
 
   /// dout: (N, C) -> dx += d(input), for the last forward's `x`.
