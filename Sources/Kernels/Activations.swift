@@ -7,6 +7,53 @@ public enum Activation: String, Sendable, CaseIterable, Codable {
   case relu
   /// PReLU with ONE scalar slope: x if x > 0 else α·x.
   case prelu
+
+  /// x -> out (same shape); `alpha` is the PReLU slope (ignored by the others).
+  public func forward(out: Tensor, x: Tensor, alpha: Float = 0) {
+    switch self {
+    case .gelu: GELU.forward(out: out, x: x)
+    case .geluExact: GELU.forwardExact(out: out, x: x)
+    case .relu: ReLU.forward(out: out, x: x)
+    case .prelu: PReLU.forward(out: out, x: x, alpha: alpha)
+    }
+  }
+
+  /// dout -> dx (`write`: added or overwritten); returns dL/dα for a PReLU, 0 otherwise.
+  @discardableResult
+  public func backward(dx: Tensor, dout: Tensor, x: Tensor, alpha: Float = 0, write: GradientWrite) -> Float {
+    switch self {
+    case .gelu: GELU.backward(dx: dx, dout: dout, x: x, write: write)
+    case .geluExact: GELU.backwardExact(dx: dx, dout: dout, x: x, write: write)
+    case .relu: ReLU.backward(dx: dx, dout: dout, x: x, write: write)
+    case .prelu: return PReLU.backward(dx: dx, dout: dout, x: x, alpha: alpha, write: write)
+    }
+    return 0
+  }
+}
+
+/// max|a − b| / max|b| over two equal-length arrays (max|a − b| when b is all zero;
+/// infinity when the lengths differ or a difference is not finite): how far one result
+/// is from another at the scale of the second.
+public func relativeDifference(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>) -> Float {
+  guard a.count == b.count else { return .infinity }
+  var (worst, scale): (Float, Float) = (0, 0)
+  for i in 0..<a.count {
+    worst = max(worst, abs(a[i] - b[i]))
+    scale = max(scale, abs(b[i]))
+  }
+  guard worst.isFinite else { return .infinity }
+  return scale > 0 ? worst / scale : worst
+}
+
+/// `relativeDifference` of two arrays.
+public func relativeDifference(_ a: [Float], _ b: [Float]) -> Float {
+  a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in relativeDifference(pa, pb) } }
+}
+
+/// `relativeDifference` of two tensors' elements.
+public func relativeDifference(_ a: Tensor, _ b: Tensor) -> Float {
+  relativeDifference(
+    UnsafeBufferPointer(start: a.data, count: a.count), UnsafeBufferPointer(start: b.data, count: b.count))
 }
 
 public enum GELU {

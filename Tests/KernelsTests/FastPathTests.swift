@@ -110,8 +110,8 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
     let allValid = [Bool](repeating: true, count: 2 * t)
     Attention.forward(out: full, probs: pf, qkv: qkv, shape: s, causal: true, keyValid: allValid)
     Attention.referenceForward(out: reference, qkv: qkv, shape: s, causal: true, keyValid: nil)
-    #expect(Self.relativeDifference(pb.array, pf.array) < 1e-5)
-    #expect(Self.relativeDifference(blocked.array, full.array) < 1e-5)
+    #expect(relativeDifference(pb.array, pf.array) < 1e-5)
+    #expect(relativeDifference(blocked.array, full.array) < 1e-5)
     for i in 0..<full.count { #expect(abs(blocked[i] - reference[i]) < 1e-5) }
 
     let dout = FD.random([2, t, 16], &rng)
@@ -122,7 +122,7 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
       // Float rounding of sums over fewer (zero) terms in another kernel's order: a
       // gradient sums up to t = 96 products, k·ε = 96 · 2⁻²⁴ ≈ 6e-6 of its terms' size,
       // bounded here against the largest gradient with room for cancelling terms.
-      let worst = Self.relativeDifference(db.array, df.array)
+      let worst = relativeDifference(db.array, df.array)
       #expect(worst < 1e-4, "\(write): relative difference \(worst)")
     }
   }
@@ -145,7 +145,7 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
       #expect(Self.sameBits(a, many[name]!), "\(name)")
     }
     for name in Self.splitProducts {
-      let d = Self.relativeDifference(one[name]!, many[name]!)
+      let d = relativeDifference(one[name]!, many[name]!)
       #expect(d <= 2.4e-4, "\(name): relative difference \(d)")
     }
   }
@@ -196,17 +196,6 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
 
   static func sameBits(_ a: [Float], _ b: [Float]) -> Bool {
     a.map(\.bitPattern) == b.map(\.bitPattern)
-  }
-
-  /// max|a − b| over max|b|; infinity when the lengths differ or a value is not finite.
-  static func relativeDifference(_ a: [Float], _ b: [Float]) -> Float {
-    guard a.count == b.count else { return .infinity }
-    var (worst, scale): (Float, Float) = (0, 0)
-    for i in 0..<a.count {
-      worst = max(worst, abs(a[i] - b[i]))
-      scale = max(scale, abs(b[i]))
-    }
-    return worst.isFinite ? worst / max(scale, .leastNormalMagnitude) : .infinity
   }
 
   static func runKernels(threads: Int) -> [String: [Float]] {

@@ -35,6 +35,28 @@ enum CLI {
   }
 }
 
+extension CLI {
+  /// Starts `train CONFIG train.steps=1000000 log.every=1` and reads its stderr until
+  /// `marker` appears (training under way, signal handlers installed). Returns the running
+  /// process, its stderr pipe and what it printed so far.
+  static func startTraining(_ config: String, until marker: String) throws -> (Process, Pipe, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: binary)
+    p.arguments = ["train", config, "train.steps=1000000", "log.every=1"]
+    let err = Pipe()
+    p.standardError = err
+    p.standardOutput = Pipe()
+    try p.run()
+    var seen = ""
+    while !seen.contains(marker) {
+      let chunk = err.fileHandleForReading.availableData
+      if chunk.isEmpty { break }
+      seen += String(decoding: chunk, as: UTF8.self)
+    }
+    return (p, err, seen)
+  }
+}
+
 /// A scratch directory with a tiny CIFAR-10-layout dataset (random pixels, labels that
 /// follow the brightest third of the image, so a model can learn them) and a corpus.
 final class Workspace {

@@ -165,19 +165,8 @@ import Testing
   @Test func oneProcessPerRunDirectoryAndSIGTERM() throws {
     let ws = try Workspace()
     let config = try ws.config("v.yaml", Workspace.vit)
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: CLI.binary)
-    p.arguments = ["train", config, "train.steps=1000000", "log.every=1"]
-    let err = Pipe()
-    p.standardError = err
-    p.standardOutput = Pipe()
-    try p.run()
-    var seen = ""
-    while !seen.contains("step 3/") {
-      let chunk = err.fileHandleForReading.availableData
-      if chunk.isEmpty { break }
-      seen += String(decoding: chunk, as: UTF8.self)
-    }
+    let (p, err, started) = try CLI.startTraining(config, until: "step 3/")
+    var seen = started
     for extra in [["--overwrite"], ["--resume"], []] {
       let second = try CLI.run(["train", config, "train.steps=1000000"] + extra)
       #expect(

@@ -70,7 +70,7 @@ import Testing
     #expect(report.parametersAfter < report.parametersBefore)
     #expect(report.parametersAfter == merged.parameters.elementCount)
     let a = model.forward(probe).clone()
-    #expect(Fixtures.relativeDifference(merged.forward(probe).array, a.array) <= 1e-5)
+    #expect(relativeDifference(merged.forward(probe).array, a.array) <= 1e-5)
     for row in report.blocks { #expect(row.maxRelativeDeviation! <= 1e-5, "unit \(row.block)") }
     // α far from 1 keeps that unit (block 0's channel MLP); the others still merge.
     model.alphaParameter(unit: 1)!.value.fill(0.5)

@@ -68,16 +68,3 @@ enum Fixtures {
     }
   }
 }
-
-extension Fixtures {
-  /// max|a − b| over max|b|; infinity when the lengths differ or a value is not finite.
-  static func relativeDifference(_ a: [Float], _ b: [Float]) -> Float {
-    guard a.count == b.count else { return .infinity }
-    var (worst, scale): (Float, Float) = (0, 0)
-    for i in 0..<a.count {
-      worst = max(worst, abs(a[i] - b[i]))
-      scale = max(scale, abs(b[i]))
-    }
-    return worst.isFinite ? worst / max(scale, .leastNormalMagnitude) : .infinity
-  }
-}

@@ -264,11 +264,11 @@ enum SyntheticTask {
     for samples in [3, 2, 1] {
       let chunked = model.infer(input, rowsPerChunk: samples * time)
       #expect(chunked.shape == kept.shape, "\(samples) a chunk")
-      let d = Fixtures.relativeDifference(chunked.array, kept.array)
+      let d = relativeDifference(chunked.array, kept.array)
       #expect(d < 1e-4, "\(samples) a chunk: relative difference \(d)")
     }
     let (small, _) = Fixtures.batch(cfg, batch: 2, rng: &rng)
-    let d = Fixtures.relativeDifference(model.infer(small, rowsPerChunk: time).array, model.forward(small).array)
+    let d = relativeDifference(model.infer(small, rowsPerChunk: time).array, model.forward(small).array)
     #expect(d < 1e-4, "batch of 2 after 7: relative difference \(d)")
   }
 
@@ -287,7 +287,7 @@ enum SyntheticTask {
     // Up to rounding, as in chunkedInferEqualsForward; a loss of the wrong logits (the
     // workspace's, or a padded chunk's) would differ by O(1).
     #expect(abs(model.loss(targets: targets) - expected) <= 1e-4 * max(1, abs(expected)))
-    #expect(Fixtures.relativeDifference(model.probabilities.array, probabilities) < 1e-4)
+    #expect(relativeDifference(model.probabilities.array, probabilities) < 1e-4)
 
     let examples = 2 * ModelRegistry.inferenceRows / time + 3
     let (big, bigTargets) = Fixtures.batch(cfg, batch: examples, rng: &rng)

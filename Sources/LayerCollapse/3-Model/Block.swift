@@ -208,12 +208,7 @@ final class Block {
       Linear.forward(y: out, x: ln2, w: w.value, b: b.value)
     case .full(let fc1W, let fc1B, let fc2W, let fc2B, let act, let alpha):
       Linear.forward(y: hidden, x: ln2, w: fc1W.value, b: fc1B.value)  // (B, T, H)
-      switch act {
-      case .gelu: GELU.forward(out: activated, x: hidden)
-      case .geluExact: GELU.forwardExact(out: activated, x: hidden)
-      case .relu: ReLU.forward(out: activated, x: hidden)
-      case .prelu: PReLU.forward(out: activated, x: hidden, alpha: alpha!.value[0])
-      }
+      act.forward(out: activated, x: hidden, alpha: alpha?.value[0] ?? 0)
       let fc2In: Tensor
       if dropout > 0 {
         if dropped.count != hidden.count {
@@ -304,15 +299,8 @@ final class Block {
         s.dact.zero()
         Dropout.backward(dx: s.dact, dout: s.ddrop, mask: dropMask)
       }
-      switch act {
-      case .gelu: GELU.backward(dx: s.dhidden, dout: s.dact, x: hidden, write: .overwrite)
-      case .geluExact: GELU.backwardExact(dx: s.dhidden, dout: s.dact, x: hidden, write: .overwrite)
-      case .relu: ReLU.backward(dx: s.dhidden, dout: s.dact, x: hidden, write: .overwrite)
-      case .prelu:
-        let a = alpha!
-        a.grad.data[0] += PReLU.backward(
-          dx: s.dhidden, dout: s.dact, x: hidden, alpha: a.value[0], write: .overwrite)
-      }
+      let dAlpha = act.backward(dx: s.dhidden, dout: s.dact, x: hidden, alpha: alpha?.value[0] ?? 0, write: .overwrite)
+      if let a = alpha { a.grad.data[0] += dAlpha }
       Linear.backward(
         dx: dln2, dw: fc1W.grad, db: fc1B.grad, dy: s.dhidden, x: ln2, w: fc1W.value, dxWrite: .overwrite)
     }

@@ -122,12 +122,7 @@ final class CollapsibleMLP {
         activated = Tensor([rows, h])
       }
       fc1.forward(y: hidden, x: x)
-      switch activation {
-      case .gelu: GELU.forward(out: activated, x: hidden)
-      case .geluExact: GELU.forwardExact(out: activated, x: hidden)
-      case .relu: ReLU.forward(out: activated, x: hidden)
-      case .prelu: PReLU.forward(out: activated, x: hidden, alpha: alpha!.value[0])
-      }
+      activation.forward(out: activated, x: hidden, alpha: alpha?.value[0] ?? 0)
       var fc2In = activated
       if p > 0 {
         if dropped.count != activated.count {
@@ -160,14 +155,9 @@ final class CollapsibleMLP {
       } else {
         fc2.backward(dx: dactivated, dy: dout, x: activated, write: .overwrite)
       }
-      switch activation {
-      case .gelu: GELU.backward(dx: dhidden, dout: dactivated, x: hidden, write: .overwrite)
-      case .geluExact: GELU.backwardExact(dx: dhidden, dout: dactivated, x: hidden, write: .overwrite)
-      case .relu: ReLU.backward(dx: dhidden, dout: dactivated, x: hidden, write: .overwrite)
-      case .prelu:
-        let a = alpha!
-        a.grad.data[0] += PReLU.backward(dx: dhidden, dout: dactivated, x: hidden, alpha: a.value[0], write: .overwrite)
-      }
+      let dAlpha = activation.backward(
+        dx: dhidden, dout: dactivated, x: hidden, alpha: alpha?.value[0] ?? 0, write: .overwrite)
+      if let a = alpha { a.grad.data[0] += dAlpha }
       fc1.backward(dx: dx, dy: dhidden, x: input, write: .overwrite)
     }
   }

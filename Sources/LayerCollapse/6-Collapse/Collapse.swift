@@ -103,9 +103,9 @@ public enum Collapse {
         else { continue }
         let approx = Tensor(io.output.shape)
         Linear.forward(y: approx, x: io.input, w: linear.weight.value, b: linear.bias.value)
-        rows[k].maxRelativeDeviation = relativeDeviation(approx, io.output)
+        rows[k].maxRelativeDeviation = relativeDifference(approx, io.output)
       }
-      logitDeviation = relativeDeviation(merged.forward(probe), reference)
+      logitDeviation = relativeDifference(merged.forward(probe), reference)
     }
     let report = CollapseReport(
       threshold: options.threshold, blocks: rows, parametersBefore: arch.parameterCount,
@@ -136,16 +136,5 @@ public enum Collapse {
     }
     target.weight.value.copy(from: linear.weight)
     target.bias.value.copy(from: linear.bias)
-  }
-
-  /// max |a − b| / max |b| (0 when both are zero).
-  static func relativeDeviation(_ a: Tensor, _ b: Tensor) -> Float {
-    var diff: Float = 0
-    var scale: Float = 0
-    for i in 0..<b.count {
-      diff = max(diff, abs(a.data[i] - b.data[i]))
-      scale = max(scale, abs(b.data[i]))
-    }
-    return scale > 0 ? diff / scale : diff
   }
 }
