@@ -132,25 +132,13 @@ public struct RunSettings: Sendable, Equatable {
       patchSize: r.int("model.patch_size", default: 4, range: pos),
       tieWeights: r.bool("model.tie_weights", default: false),
       activation: Activation(rawValue: activation) ?? .gelu)
-    if model.kind == .mixer {
-      // The token-mixing MLP's hidden width; timm's Mixers use half the channels.
-      let tokens = r.int("model.token_mlp_hidden", default: 0, range: 0...(1 << 24))
-      model.tokenMLPHidden = tokens > 0 ? tokens : max(1, dModel / 2)
-    } else {
-      r.require(
-        heads <= 0 || dModel % heads == 0, at: "model.heads", "heads must divide d_model",
-        expected: "a divisor of d_model = \(dModel)", got: "\(heads)")
-    }
+    let family = ModelRegistry.family(model.kind)
+    family.readConfig(r, into: &model)
     r.require(
       model.patchSize <= 0 || 32 % model.patchSize == 0, at: "model.patch_size",
       "patch size must divide the 32-pixel image",
       expected: "1, 2, 4, 8, 16 or 32", got: "\(model.patchSize)")
-    let fitting: [ModelKind] =
-      switch kind {
-      case .sst2: [.encoder]
-      case .text: [.gpt]
-      default: [.vit, .mixer]
-      }
+    let fitting = ModelKind.allCases.filter { ModelRegistry.family($0).fits($0, task: kind) }
     if let k = ModelKind(rawValue: modelKind), !fitting.contains(k) {
       r.addError(
         at: "model.kind", "model.kind does not fit data.task = \(task)",

@@ -219,6 +219,20 @@ public enum MixerFamily: ModelFamily {
 
   public static func build(_ architecture: Architecture) -> any Model { Mixer(architecture) }
 
+  /// An image classifier: the CIFAR tasks.
+  public static func fits(_ kind: ModelKind, task: DataTaskKind) -> Bool { task != .sst2 && task != .text }
+
+  /// `model.token_mlp_hidden`: the token-mixing MLP's hidden width (timm's Mixers use
+  /// half the channels, the default). `model.heads` means nothing to a Mixer.
+  public static func readConfig(_ r: ConfigReader, into config: inout ModelConfig) {
+    let tokens = r.int("model.token_mlp_hidden", default: 0, range: 0...(1 << 24))
+    config.tokenMLPHidden = tokens > 0 ? tokens : max(1, config.dModel / 2)
+  }
+
+  public static func fit(_ config: inout ModelConfig, outputs: Int, tokens: Int?) { config.classes = outputs }
+
+  public static func predictsEveryPosition(_ kind: ModelKind) -> Bool { false }
+
   /// (width, hidden) of `unit`: the token MLP maps S patches, the channel MLP C channels.
   static func sizes(_ config: ModelConfig, unit: Int) -> (d: Int, h: Int) {
     unit % 2 == 0 ? (config.sequenceLength, config.tokenMLPHidden) : (config.dModel, config.mlpHidden)

@@ -106,6 +106,18 @@ public protocol ModelFamily {
   static func macsComputedPerExample(_ architecture: Architecture, time: Int?) -> Int
   /// Memory a training step holds, estimated before anything is allocated.
   static func trainingMemory(_ config: ModelConfig, batchSize: Int) -> MemoryEstimate
+
+  /// Whether a model of `kind` reads the data of `task` (`RunSettings` checks it).
+  static func fits(_ kind: ModelKind, task: DataTaskKind) -> Bool
+  /// Reads the family's own `model.*` keys into `config`, and checks its cross-field
+  /// rules, after the keys every family shares.
+  static func readConfig(_ reader: ConfigReader, into config: inout ModelConfig)
+  /// Sets the sizes the data decides: `outputs` (classes, or a language model's
+  /// vocabulary) and, for token models, the tokenizer's `tokens`.
+  static func fit(_ config: inout ModelConfig, outputs: Int, tokens: Int?)
+  /// Whether the model predicts a token at every position (a language model: evaluation
+  /// reports perplexity).
+  static func predictsEveryPosition(_ kind: ModelKind) -> Bool
 }
 
 /// `model.kind` → its family: the one place that lists them.

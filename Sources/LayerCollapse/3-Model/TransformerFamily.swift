@@ -9,6 +9,32 @@ public enum TransformerFamily: ModelFamily {
 
   public static func build(_ architecture: Architecture) -> any Model { Transformer(architecture) }
 
+  public static func fits(_ kind: ModelKind, task: DataTaskKind) -> Bool {
+    switch kind {
+    case .encoder: task == .sst2
+    case .gpt: task == .text
+    default: task != .sst2 && task != .text  // vit: the image tasks
+    }
+  }
+
+  public static func readConfig(_ r: ConfigReader, into config: inout ModelConfig) {
+    r.require(
+      config.heads <= 0 || config.dModel % config.heads == 0, at: "model.heads", "heads must divide d_model",
+      expected: "a divisor of d_model = \(config.dModel)", got: "\(config.heads)")
+  }
+
+  public static func fit(_ config: inout ModelConfig, outputs: Int, tokens: Int?) {
+    switch config.kind {
+    case .gpt: config.vocabSize = outputs
+    case .encoder:
+      if let t = tokens { config.vocabSize = t }
+      config.classes = outputs
+    default: config.classes = outputs
+    }
+  }
+
+  public static func predictsEveryPosition(_ kind: ModelKind) -> Bool { kind == .gpt }
+
   public static func unitParameters(_ a: Architecture, unit: Int, collapsed: Bool) -> Int {
     Architecture.mlpParameters(
       d: a.config.dModel, h: a.config.mlpHidden, activation: a.activations[unit], collapsed: collapsed)

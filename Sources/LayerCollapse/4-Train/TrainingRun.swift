@@ -147,13 +147,9 @@ public final class TrainingRun {
 
     var arch = settings.architecture
     // Sizes the data decides: the vocabulary (tokenizer or corpus) and the classes.
-    switch (arch.config.kind, vocabulary) {
-    case (.encoder, .words(let t)?):
-      arch.config.vocabSize = t.count
-      arch.config.classes = data.outputs
-    case (.gpt, _): arch.config.vocabSize = data.outputs
-    default: arch.config.classes = data.outputs
-    }
+    var tokens: Int? = nil
+    if case .words(let t)? = vocabulary { tokens = t.count }
+    arch.family.fit(&arch.config, outputs: data.outputs, tokens: tokens)
     if let s = start {
       // Blocks the starting checkpoint (init_from, or a resumed run's last.h5) already
       // collapsed stay collapsed: the sensitivity study collapses one more block per

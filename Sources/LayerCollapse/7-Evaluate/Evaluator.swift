@@ -40,7 +40,7 @@ public enum Evaluator {
     var correct = 0
     var examples = 0
     var seconds = 0.0
-    let isLM = model.config.kind == .gpt
+    let isLM = model.family.predictsEveryPosition(model.config.kind)
     for batch in batches {
       let start = DispatchTime.now().uptimeNanoseconds
       let logits = model.infer(batch.input)
