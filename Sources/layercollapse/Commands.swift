@@ -396,7 +396,10 @@ enum Commands {
           got: "temperature \(temperature), tokens \(count), top-k \(topK), seed \(seed)"))
     }
     let c = try Checkpoint.load(path)
-    guard let gpt = c.model as? Transformer, c.model.config.kind == .gpt, case .corpus(let vocab)? = c.vocabulary else {
+    // Generation is the transformer's (`Transformer.generate`), for a language model.
+    guard let gpt = c.model as? Transformer, c.model.family.predictsEveryPosition(c.model.config.kind),
+      case .corpus(let vocab)? = c.vocabulary
+    else {
       throw LCError.usage(
         ErrorDetail(
           what: "generate needs a gpt checkpoint", location: path, expected: "model kind gpt",

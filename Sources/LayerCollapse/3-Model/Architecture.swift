@@ -106,29 +106,13 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   /// Patches per image side (vit).
   public var patchesPerSide: Int { imageSize / patchSize }
   /// Sequence length the model sees at most: tokens, patches + [CLS] (vit), or patches (mixer).
-  public var sequenceLength: Int {
-    switch kind {
-    case .vit: patchesPerSide * patchesPerSide + 1
-    case .mixer: patchesPerSide * patchesPerSide
-    case .encoder, .gpt: maxLen
-    }
-  }
+  public var sequenceLength: Int { ModelRegistry.family(kind).sequenceLength(self) }
   /// The sizes that matter for this kind, for banners and `inspect`.
-  public var sizeDescription: String {
-    kind == .mixer
-      ? "d_model \(dModel), \(layers) layers, token MLP \(tokenMLPHidden), channel MLP \(mlpHidden)"
-      : "d_model \(dModel), \(heads) heads, \(layers) layers, MLP \(mlpHidden)"
-  }
-
-  /// Whether the model reads images (vit, mixer) rather than tokens.
-  public var readsImages: Bool { kind == .vit || kind == .mixer }
-  /// Values in one flattened patch (vit): channels × patch × patch, PyTorch's conv order.
+  public var sizeDescription: String { ModelRegistry.family(kind).sizeDescription(self) }
+  /// Values in one flattened patch (vit, mixer): channels × patch × patch, PyTorch's conv order.
   public var patchValues: Int { imageChannels * patchSize * patchSize }
-  /// Width of the output layer: classes, or the vocabulary for gpt.
-  public var outputs: Int { kind == .gpt ? vocabSize : classes }
-  /// Whether the head reads each sequence's first position alone ([CLS]): vit, and the
-  /// encoder with `cls` pooling.
-  public var headReadsFirstRow: Bool { kind == .vit || (kind == .encoder && pooling == .cls) }
+  /// Width of the output layer: classes, or the vocabulary of a language model.
+  public var outputs: Int { ModelRegistry.family(kind).predictsEveryPosition(kind) ? vocabSize : classes }
 }
 
 /// The shape of a model at one moment: its config plus what LayerCollapse has done to

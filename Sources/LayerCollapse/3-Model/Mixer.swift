@@ -233,6 +233,13 @@ public enum MixerFamily: ModelFamily {
 
   public static func predictsEveryPosition(_ kind: ModelKind) -> Bool { false }
 
+  /// The patches (no extra token).
+  public static func sequenceLength(_ config: ModelConfig) -> Int { config.patchesPerSide * config.patchesPerSide }
+
+  public static func sizeDescription(_ c: ModelConfig) -> String {
+    "d_model \(c.dModel), \(c.layers) layers, token MLP \(c.tokenMLPHidden), channel MLP \(c.mlpHidden)"
+  }
+
   /// (width, hidden) of `unit`: the token MLP maps S patches, the channel MLP C channels.
   static func sizes(_ config: ModelConfig, unit: Int) -> (d: Int, h: Int) {
     unit % 2 == 0 ? (config.sequenceLength, config.tokenMLPHidden) : (config.dModel, config.mlpHidden)

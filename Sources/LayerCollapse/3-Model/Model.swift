@@ -118,6 +118,10 @@ public protocol ModelFamily {
   /// Whether the model predicts a token at every position (a language model: evaluation
   /// reports perplexity).
   static func predictsEveryPosition(_ kind: ModelKind) -> Bool
+  /// Positions the model sees at most (tokens, or patches and any extra token).
+  static func sequenceLength(_ config: ModelConfig) -> Int
+  /// The sizes that matter for this family, for banners and `inspect`.
+  static func sizeDescription(_ config: ModelConfig) -> String
 }
 
 /// `model.kind` → its family: the one place that lists them.

@@ -1,5 +1,11 @@
 import Kernels
 
+extension ModelConfig {
+  /// Whether a transformer's head reads each sequence's first position alone ([CLS]): vit,
+  /// and the encoder with `cls` pooling (`Transformer.pruneLastBlock`).
+  public var headReadsFirstRow: Bool { kind == .vit || (kind == .encoder && pooling == .cls) }
+}
+
 /// The transformer family (`encoder`, `vit`, `gpt`): one LayerCollapse unit per block, its
 /// MLP. Closed-form counts; `Transformer` is the model.
 public enum TransformerFamily: ModelFamily {
@@ -34,6 +40,15 @@ public enum TransformerFamily: ModelFamily {
   }
 
   public static func predictsEveryPosition(_ kind: ModelKind) -> Bool { kind == .gpt }
+
+  /// Tokens (encoder, gpt), or patches + [CLS] (vit).
+  public static func sequenceLength(_ config: ModelConfig) -> Int {
+    config.kind == .vit ? config.patchesPerSide * config.patchesPerSide + 1 : config.maxLen
+  }
+
+  public static func sizeDescription(_ c: ModelConfig) -> String {
+    "d_model \(c.dModel), \(c.heads) heads, \(c.layers) layers, MLP \(c.mlpHidden)"
+  }
 
   public static func unitParameters(_ a: Architecture, unit: Int, collapsed: Bool) -> Int {
     Architecture.mlpParameters(
