@@ -78,6 +78,23 @@ import Testing
     #expect(partial.blocks.map(\.decision.merged) == [true, false, true, true])
   }
 
+  /// A batch larger than a chunk runs in equal chunks (the last padded): the same logits as
+  /// one pass up to rounding (1e-4 of the largest, as for the transformers), a loss of the
+  /// whole batch after it, and a training forward after it works again.
+  @Test func chunkedInferEqualsForward() {
+    let model = Self.mixer([.gelu, .prelu, .gelu, .prelu], alpha: 0.4, seed: 13)
+    var rng = RNG(seed: 14, stream: "chunks")
+    let (input, targets) = Fixtures.batch(model.config, batch: 7, rng: &rng)
+    let whole = model.forward(input).clone()
+    let expected = model.loss(targets: targets)
+    let chunked = model.infer(input, rowsPerChunk: 3 * 16).clone()  // 3 images of 16 patches a chunk
+    #expect(chunked.shape == whole.shape)
+    #expect(relativeDifference(chunked.array, whole.array) < 1e-4)
+    #expect(abs(model.loss(targets: targets) - expected) <= 1e-4 * max(1, abs(expected)))
+    #expect(model.probabilities.shape == [7, 3])
+    #expect(relativeDifference(model.forward(input).array, whole.array) == 0)
+  }
+
   /// One fixed batch can be fitted: forward and backward are wired end to end.
   @Test func overfitsOneBatch() {
     let model = Self.mixer([.gelu, .gelu, .gelu, .prelu], alpha: 0.3, seed: 9)

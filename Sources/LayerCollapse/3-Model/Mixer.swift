@@ -25,7 +25,9 @@ public final class Mixer: Model {
   private var lnf = Tensor([0])  // (B·S, C)
   private var pooled = Tensor([0])  // (B, C)
   private var logits = Tensor([0])  // (B, K)
-  private var probs = Tensor([0])
+  /// The logits `loss` reads: the last forward's, or a chunked `infer`'s whole batch.
+  private var lastLogits = Tensor([0])
+  private var probs = Tensor([0])  // softmax and per-row losses of the last `loss`
   private var losses = Tensor([0])
   private var targets: [Int32] = []
   private var dropout: Float = 0
@@ -75,13 +77,29 @@ public final class Mixer: Model {
     let (c, s) = (cfg.dModel, cfg.sequenceLength)
     Reduce.meanRows(out: pooled, x: lnf, groups: batch, rows: s, cols: c)  // (B, C)
     head.forward(y: logits, x: pooled)
+    lastLogits = logits
     return logits
   }
 
+  /// Inference in chunks of about `rowsPerChunk` rows (images × patches), so that what one
+  /// block hands the next stays small (the same logits as one pass up to rounding).
   @discardableResult
   public func infer(_ input: ModelInput, rowsPerChunk: Int) -> Tensor {
+    precondition(rowsPerChunk > 0, "infer: rowsPerChunk \(rowsPerChunk)")
     var unused = RNG(state: 0)
-    return forward(input, training: false, rng: &unused)
+    guard case .images(let images) = input else { preconditionFailure("a mixer reads images, not tokens") }
+    let b = images.shape[0]
+    let per = max(1, rowsPerChunk / config.sequenceLength)
+    if b <= per { return forward(input, training: false, rng: &unused) }
+    let k = config.classes
+    let all = Tensor([b, k])
+    for start in stride(from: 0, to: b, by: per) {
+      let n = min(per, b - start)
+      let part = forward(input.samples(start..<(start + n), paddedTo: per), training: false, rng: &unused)
+      (all.data + start * k).update(from: part.data, count: n * k)
+    }
+    lastLogits = all  // what `loss` and `probabilities` read: the whole batch's logits
+    return all
   }
 
   private func prepare(batch b: Int) {
@@ -94,17 +112,20 @@ public final class Mixer: Model {
     lnf = Tensor([b * s, c])
     pooled = Tensor([b, c])
     logits = Tensor([b, cfg.classes])
-    probs = Tensor(logits.shape)
-    losses = Tensor([b])
     for block in blocks { block.prepare(batch: b) }
   }
 
   // MARK: loss
 
   public func loss(targets: [Int32]) -> Float {
-    precondition(targets.count == logits.shape[0], "\(targets.count) targets for \(logits.shape[0]) rows")
+    let l = lastLogits
+    precondition(targets.count == l.shape[0], "\(targets.count) targets for \(l.shape[0]) rows")
     self.targets = targets
-    return CrossEntropy.forward(losses: losses, probs: probs, logits: logits, targets: targets)
+    if probs.shape != l.shape {
+      probs = Tensor(l.shape)
+      losses = Tensor([l.shape[0]])
+    }
+    return CrossEntropy.forward(losses: losses, probs: probs, logits: l, targets: targets)
   }
 
   public var probabilities: Tensor { probs }
@@ -112,6 +133,7 @@ public final class Mixer: Model {
   // MARK: backward
 
   public func backward() {
+    precondition(lastLogits === logits, "backward after a chunked infer(): run forward(_:training:rng:) first")
     let cfg = config
     let (c, s) = (cfg.dModel, cfg.sequenceLength)
     let dlogits = Tensor(logits.shape)

@@ -10,7 +10,7 @@ public enum ModelInput {
 
 extension ModelInput {
   /// Samples `range` of the batch, followed by copies of its last sample up to `count`.
-  func samples(_ range: Range<Int>, paddedTo count: Int) -> ModelInput {
+  public func samples(_ range: Range<Int>, paddedTo count: Int) -> ModelInput {
     precondition(!range.isEmpty && range.count <= count, "samples \(range) padded to \(count)")
     let indices = Array(range) + Array(repeating: range.upperBound - 1, count: count - range.count)
     switch self {
