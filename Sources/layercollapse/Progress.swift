@@ -45,11 +45,11 @@ final class ProgressPrinter {
       "  model   \(c.kind.rawValue) \(c.sizeDescription), "
         + "\(c.activation.rawValue), dropout \(c.dropout); \(Format.count(b.parameters)) parameters, "
         + "\(Format.large(b.macsPerExample)) MACs/example")
-    if b.lcBlocks.isEmpty {
-      lines.append("  lc      off (no PReLU blocks)")
+    if b.lcUnits.isEmpty {
+      lines.append("  lc      off (no PReLU units)")
     } else {
       lines.append(
-        "  lc      λ \(s.lc.lambda), units \(b.lcBlocks) as PReLU (α₀ \(s.lc.alphaInit)), threshold \(s.lc.threshold), "
+        "  lc      λ \(s.lc.lambda), units \(b.lcUnits) as PReLU (α₀ \(s.lc.alphaInit)), threshold \(s.lc.threshold), "
           + "mode \(s.lc.mode.rawValue)")
     }
     let o = s.train.optimizer

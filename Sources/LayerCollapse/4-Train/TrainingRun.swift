@@ -23,7 +23,8 @@ public struct RunBanner: Sendable {
   public var stepsPerEpoch: Int
   public var trainExamples: Int
   public var evalExamples: Int
-  public var lcBlocks: [Int]
+  /// The LayerCollapse units the regularizer acts on (a transformer's blocks).
+  public var lcUnits: [Int]
   public var initFrom: String?
 }
 
@@ -240,7 +241,7 @@ public final class TrainingRun {
           runDir: runDir, settings: settings, architecture: arch, parameters: arch.parameterCount,
           macsPerExample: arch.macsPerExample(), blasThreads: BLASThreads.count, totalSteps: total,
           stepsPerEpoch: perEpoch, trainExamples: data.trainCount, evalExamples: data.evalCount,
-          lcBlocks: trainer.regularizer.units, initFrom: initFrom)))
+          lcUnits: trainer.regularizer.units, initFrom: initFrom)))
     let logs = try RunLogs(dir: runDir, resumedAt: resumedFrom)
     if let r = resumedFrom { events(.resumed(fromStep: r)) }
     let evalBatches = try data.evalBatches(batchSize: settings.train.evalBatchSize)

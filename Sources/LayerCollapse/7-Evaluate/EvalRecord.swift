@@ -9,6 +9,8 @@ public struct EvalRecord: Codable, Sendable, Equatable {
   public var train: Metrics?
   public var parameters: Int
   public var macsPerExample: Int
+  /// Collapsed and PReLU LayerCollapse units (a transformer's blocks; a mixer has two
+  /// units a block). The JSON keys keep their names from before units had one.
   public var collapsedBlocks: [Int]
   public var preluBlocks: [Int]
   public var step: Int?
