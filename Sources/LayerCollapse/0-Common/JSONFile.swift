@@ -4,11 +4,23 @@ import Foundation
 /// metadata): snake_case keys, sorted, so other tools and diffs read it easily.
 enum JSONFile {
   static func encode<T: Encodable>(_ value: T, pretty: Bool = false) throws -> String {
+    String(decoding: try encoder(pretty: pretty).encode(value), as: UTF8.self)
+  }
+
+  /// The encoder and decoder behind every JSON file of the project (also metrics.jsonl).
+  static func encoder(pretty: Bool = false) -> JSONEncoder {
     let e = JSONEncoder()
     e.keyEncodingStrategy = .convertToSnakeCase
     e.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted] : [.sortedKeys]
     e.nonConformingFloatEncodingStrategy = nonFinite
-    return String(decoding: try e.encode(value), as: UTF8.self)
+    return e
+  }
+
+  static func decoder() -> JSONDecoder {
+    let d = JSONDecoder()
+    d.keyDecodingStrategy = .convertFromSnakeCase
+    d.nonConformingFloatDecodingStrategy = nonFiniteDecoding
+    return d
   }
 
   /// JSON has no NaN or infinity: they are written as the strings "NaN", "Infinity" and
@@ -20,11 +32,8 @@ enum JSONFile {
 
   /// Decodes `text`; a failure is bad data at `location`.
   static func decode<T: Decodable>(_ type: T.Type, _ text: String, location: String) throws -> T {
-    let d = JSONDecoder()
-    d.keyDecodingStrategy = .convertFromSnakeCase
-    d.nonConformingFloatDecodingStrategy = nonFiniteDecoding
     do {
-      return try d.decode(type, from: Data(text.utf8))
+      return try decoder().decode(type, from: Data(text.utf8))
     } catch {
       throw LCError.badData(
         ErrorDetail(what: "unreadable JSON", location: location, expected: "JSON of \(type)", got: "\(error)"))

@@ -19,7 +19,8 @@ public struct DataSettings: Sendable, Equatable {
   public var path: String
   public var trainLimit: Int?
   public var evalLimit: Int?
-  /// Text classification: the number of classes; nil takes the evaluation file's labels.
+  /// Text classification: the number of classes; nil takes them from the training labels,
+  /// each of which must then occur in the evaluation file.
   public var classes: Int?
   public var augment: Bool
   /// Tokens per sequence (text classification, including [CLS]) or per window (corpus).
@@ -92,7 +93,7 @@ public struct RunSettings: Sendable, Equatable {
     let classes = r.int("data.classes", default: 0, range: nonNegative)
     r.require(
       classes != 1, at: "data.classes", "a classifier needs at least 2 classes",
-      expected: "0 (the evaluation file's labels) or ≥ 2", got: "1")
+      expected: "0 (from the labels) or ≥ 2", got: "1")
     if classes > 0 && kind != .sst2 {
       r.addError(
         at: "data.classes",
@@ -219,7 +220,10 @@ public struct RunSettings: Sendable, Equatable {
     let keys =
       parametersDominate
       ? ["model.d_model", "model.layers", "model.mlp_hidden"]
-      : ["train.batch_size", model.kind == .vit ? "model.patch_size" : "data.max_len", "model.d_model"]
+      : [
+        "train.batch_size", data.task == .sst2 || data.task == .text ? "data.max_len" : "model.patch_size",
+        "model.d_model",
+      ]
     let sizes =
       parametersDominate
       ? "d_model \(model.dModel), \(model.layers) layers, MLP hidden \(model.mlpHidden)"

@@ -136,6 +136,19 @@ public struct ParameterSet {
     return Tensor(viewing: s.gradients, shape: [s.count], owner: s)
   }
 
+  /// The first parameter holding a non-finite value, and the element's index in it: one
+  /// pass over the flat value buffer (the set must be sealed).
+  public func firstNonFinite() -> (parameter: Parameter, index: Int)? {
+    let s = storage!
+    guard let flat = (0..<s.count).first(where: { !s.values[$0].isFinite }) else { return nil }
+    var offset = 0
+    for p in all {
+      if flat < offset + p.value.count { return (p, flat - offset) }
+      offset += p.value.count
+    }
+    return nil
+  }
+
   /// The parameters of `role`.
   public func with(role: ParameterRole) -> [Parameter] { all.filter { $0.role == role } }
 

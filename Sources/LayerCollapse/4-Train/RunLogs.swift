@@ -16,10 +16,7 @@ final class RunLogs {
   init(dir: String, resumedAt: Int?) throws {
     metricsPath = dir + "/metrics.jsonl"
     summaryPath = dir + "/summary.csv"
-    encoder = JSONEncoder()
-    encoder.keyEncodingStrategy = .convertToSnakeCase
-    encoder.outputFormatting = [.sortedKeys]
-    encoder.nonConformingFloatEncodingStrategy = JSONFile.nonFinite
+    encoder = JSONFile.encoder()
     if let step = resumedAt {
       try RunLogs.truncate(metricsPath, keepHeader: false) { RunLogs.step(ofJSONLine: $0) <= step }
       try RunLogs.truncate(summaryPath, keepHeader: true) { Int($0.prefix { $0 != "," }) ?? Int.max <= step }

@@ -99,12 +99,11 @@ public final class Trainer {
       settings.gradClip > 0
       ? GradientClipping.clip(grads, maxNorm: Float(settings.gradClip)) : GradientClipping.globalNorm(grads)
     let lr = learningRate(at: state.step)
-    var alphas: [Int: Float] = [:]
-    for (b, a) in model.alphas { alphas[b] = a }
+    func alphas() -> [Int: Float] { Dictionary(uniqueKeysWithValues: model.alphas.map { ($0.unit, $0.alpha) }) }
     guard loss.isFinite && norm.isFinite else {
       return StepReport(
-        step: state.step, loss: loss, penalty: penalty, gradNorm: norm, learningRate: lr, alphas: alphas, diverged: true
-      )
+        step: state.step, loss: loss, penalty: penalty, gradNorm: norm, learningRate: lr, alphas: alphas(),
+        diverged: true)
     }
     let alphaLR = lr * regularizer.settings.alphaLearningRateScale
     regularizer.pull(model, lr: alphaLR)
@@ -117,8 +116,7 @@ public final class Trainer {
         param: p.value, grad: p.grad, m: state.m[p.name]!, v: state.v[p.name]!, lr: isAlpha ? alphaLR : lr,
         step: state.step, decay: decay)
     }
-    for (b, a) in model.alphas { alphas[b] = a }
     return StepReport(
-      step: state.step, loss: loss, penalty: penalty, gradNorm: norm, learningRate: lr, alphas: alphas)
+      step: state.step, loss: loss, penalty: penalty, gradNorm: norm, learningRate: lr, alphas: alphas())
   }
 }

@@ -372,8 +372,8 @@ public final class TrainingRun {
   private func saveCheckpoint(_ path: String) throws {
     // Never save weights a diverged update produced (a finite loss can still come
     // before them, e.g. from an overflowing update at an evaluation step).
-    for p in model.parameters.all where p.value.array.contains(where: { !$0.isFinite }) {
-      throw diverged(at: progress.globalStep, "parameter \(p.name) is no longer finite")
+    if let bad = model.parameters.firstNonFinite() {
+      throw diverged(at: progress.globalStep, "parameter \(bad.parameter.name) is no longer finite")
     }
     progress.epoch = progress.globalStep / data.stepsPerEpoch(batchSize: settings.train.batchSize)
     try Checkpoint(

@@ -184,13 +184,13 @@ public final class Checkpoint {
             hint: "The file was modified or written by an incompatible tool"))
       }
       try f.read(into: p.value, from: datasetPath(p.name))
-      if let i = p.value.array.firstIndex(where: { !$0.isFinite }) {
-        throw LCError.badData(
-          ErrorDetail(
-            what: "parameter \(p.name) holds a non-finite value", location: "\(path):\(datasetPath(p.name))",
-            expected: "finite weights", got: "\(p.value[i]) at element \(i)",
-            hint: "The run that wrote it diverged, or the file was modified; use an earlier checkpoint"))
-      }
+    }
+    if let (p, i) = model.parameters.firstNonFinite() {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "parameter \(p.name) holds a non-finite value", location: "\(path):\(datasetPath(p.name))",
+          expected: "finite weights", got: "\(p.value[i]) at element \(i)",
+          hint: "The run that wrote it diverged, or the file was modified; use an earlier checkpoint"))
     }
 
     var optimizer: OptimizerState? = nil

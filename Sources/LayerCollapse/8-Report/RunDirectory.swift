@@ -42,9 +42,7 @@ public struct RunDirectory: Sendable {
           what: "not a run directory", location: path, expected: "summary.csv written by `layercollapse train`"))
     }
     let settings = try? RunSettings.decode(try ConfigTree.load(path: path + "/config.yaml")).settings
-    let decoder = JSONDecoder()
-    decoder.keyDecodingStrategy = .convertFromSnakeCase
-    decoder.nonConformingFloatDecodingStrategy = JSONFile.nonFiniteDecoding
+    let decoder = JSONFile.decoder()
     var steps: [StepLog] = []
     let metrics = fm.fileExists(atPath: path + "/metrics.jsonl") ? try readText(path + "/metrics.jsonl") : ""
     for (i, line) in metrics.split(separator: "\n").enumerated() {
