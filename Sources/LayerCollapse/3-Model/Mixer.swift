@@ -37,12 +37,14 @@ public final class Mixer: Model {
     let cfg = architecture.config
     let (c, s) = (cfg.dModel, cfg.sequenceLength)
     var ps = ParameterSet()
+    let scratch = ScratchPool()
     patchEmbedding = LinearModule("patch_emb", inputs: cfg.patchValues, outputs: c, params: &ps)
     blocks = (0..<cfg.layers).map { i in
       MixerBlock(
         index: i, channels: c, patches: s, tokenHidden: cfg.tokenMLPHidden, channelHidden: cfg.mlpHidden,
         activations: (architecture.activations[2 * i], architecture.activations[2 * i + 1]),
-        collapsed: (architecture.collapsed[2 * i], architecture.collapsed[2 * i + 1]), params: &ps)
+        collapsed: (architecture.collapsed[2 * i], architecture.collapsed[2 * i + 1]), scratch: scratch,
+        params: &ps)
     }
     finalNorm = LayerNormModule("ln_f", features: c, params: &ps)
     head = LinearModule("head", inputs: c, outputs: cfg.classes, params: &ps)
@@ -169,6 +171,10 @@ final class MixerBlock {
   private var mixed = Tensor([0])  // (B·S, C) the token MLP's output, transposed back
   private var mid = Tensor([0])  // (B·S, C) x + mixed
   private var normed2 = Tensor([0])  // (B·S, C) ln2(mid)
+  private var tokensOut = Tensor([0])  // (B·C, S) the token MLP's output
+  private var channelsOut = Tensor([0])  // (B·S, C) the channel MLP's output
+  /// Scratch of the MLPs' backward (the same for every block: `Mixer` passes one).
+  private let scratch: ScratchPool
   // Backward scratch.
   private var dmid = Tensor([0])
   private var dtokens = Tensor([0])  // (B·C, S)
@@ -177,9 +183,11 @@ final class MixerBlock {
 
   init(
     index i: Int, channels c: Int, patches s: Int, tokenHidden: Int, channelHidden: Int,
-    activations: (Activation, Activation), collapsed: (Bool, Bool), params: inout ParameterSet
+    activations: (Activation, Activation), collapsed: (Bool, Bool), scratch: ScratchPool,
+    params: inout ParameterSet
   ) {
     let p = "blocks.\(i)."
+    self.scratch = scratch
     self.c = c
     self.s = s
     ln1 = LayerNormModule(p + "ln1", features: c, params: &params)
@@ -198,6 +206,10 @@ final class MixerBlock {
     mixed = Tensor([b * s, c])
     mid = Tensor([b * s, c])
     normed2 = Tensor([b * s, c])
+    tokensOut = Tensor([b * c, s])
+    channelsOut = Tensor([b * s, c])
+    tokenMLP.prepare(rows: b * c, backward: true)
+    channelMLP.prepare(rows: b * s, backward: true)
     dmid = Tensor([b * s, c])
     dtokens = Tensor([b * c, s])
     dtokensIn = Tensor([b * c, s])
@@ -208,11 +220,11 @@ final class MixerBlock {
   func forward(out: Tensor, x: Tensor, batch b: Int, dropout: Float, rng: inout RNG) {
     ln1.forward(out: normed1, x: x)
     Transpose.forward(out: tokensIn, x: normed1, batch: b, rows: s, cols: c)  // (B, C, S)
-    let tokensOut = tokenMLP.forward(tokensIn, dropout: dropout, rng: &rng)  // (B·C, S)
+    tokenMLP.forward(out: tokensOut, x: tokensIn, dropout: dropout, rng: &rng)  // (B·C, S)
     Transpose.forward(out: mixed, x: tokensOut, batch: b, rows: c, cols: s)  // (B, S, C)
     Elementwise.add(out: mid, x, mixed)
     ln2.forward(out: normed2, x: mid)
-    let channelsOut = channelMLP.forward(normed2, dropout: dropout, rng: &rng)
+    channelMLP.forward(out: channelsOut, x: normed2, dropout: dropout, rng: &rng)
     Elementwise.add(out: out, mid, channelsOut)
   }
 
@@ -220,11 +232,11 @@ final class MixerBlock {
   func backward(dx: Tensor, dout: Tensor, x: Tensor, batch b: Int) {
     // out = mid + channel_mlp(ln2(mid))
     dmid.copy(from: dout)
-    channelMLP.backward(dx: dnormed, dout: dout)
+    channelMLP.backward(dx: dnormed, dout: dout, scratch: scratch)
     ln2.backward(dx: dmid, dout: dnormed, x: mid)
     // mid = x + Tᵀ(token_mlp(T(ln1(x))))
     Transpose.forward(out: dtokens, x: dmid, batch: b, rows: s, cols: c)  // d(token MLP output), (B, C, S)
-    tokenMLP.backward(dx: dtokensIn, dout: dtokens)
+    tokenMLP.backward(dx: dtokensIn, dout: dtokens, scratch: scratch)
     Transpose.forward(out: dnormed, x: dtokensIn, batch: b, rows: c, cols: s)  // d(ln1 output), (B, S, C)
     dx.copy(from: dmid)
     ln1.backward(dx: dx, dout: dnormed, x: x)

@@ -34,17 +34,15 @@ public final class Transformer: Model {
   public let architecture: Architecture
   public let parameters: ParameterSet
   public var config: ModelConfig { architecture.config }
-  let blocks: [Block]
+  let blocks: [TransformerBlock]
 
-  let tokenEmbedding: Parameter?  // (V, C): encoder, gpt
-  let positionEmbedding: Parameter  // (T, C)
-  let patchW: Parameter?  // (C, channels·P·P): vit
-  let patchB: Parameter?  // (C)
+  let tokenEmbedding: EmbeddingModule?  // (V, C): encoder, gpt
+  let positionEmbedding: EmbeddingModule  // (T, C)
+  let patchEmbedding: LinearModule?  // channels·P·P -> C: vit
   let clsToken: Parameter?  // (C): vit
-  let lnfW: Parameter
-  let lnfB: Parameter
-  let headW: Parameter?  // (K, C); nil for a tied gpt head (the token embedding serves)
-  let headB: Parameter?  // (K)
+  let finalNorm: LayerNormModule
+  /// C -> K; nil for a tied gpt head (the token embedding's table serves).
+  let head: LinearModule?
 
   /// Whether the last block computes only what the head reads, when that is each
   /// sequence's first position (vit, and the encoder with [CLS] pooling): keys and values
@@ -57,7 +55,7 @@ public final class Transformer: Model {
   /// Whether the last block runs on the first rows (`pruneLastBlock` where it applies).
   var firstRowsOnly: Bool { pruneLastBlock && config.headReadsFirstRow && !blocks.isEmpty }
 
-  private var workspace: Workspace?
+  private var workspace: TransformerBuffers?
   /// The logits of a chunked `infer`, and the softmax and losses a `loss` call computes
   /// from them.
   private var inferLogits: Tensor?
@@ -77,35 +75,31 @@ public final class Transformer: Model {
     var ps = ParameterSet()
     switch cfg.kind {
     case .encoder, .gpt:
-      tokenEmbedding = ps.add("tok_emb.weight", [cfg.vocabSize, c], role: .embedding)
-      patchW = nil
-      patchB = nil
+      tokenEmbedding = EmbeddingModule("tok_emb", count: cfg.vocabSize, features: c, params: &ps)
+      patchEmbedding = nil
       clsToken = nil
     default:  // vit (the registry builds a mixer as a `Mixer`)
       tokenEmbedding = nil
-      patchW = ps.add("patch_emb.weight", [c, cfg.patchValues], role: .weight)
-      patchB = ps.add("patch_emb.bias", [c], role: .bias)
+      patchEmbedding = LinearModule("patch_emb", inputs: cfg.patchValues, outputs: c, params: &ps)
       clsToken = ps.add("cls_token", [c], role: .token)
     }
-    positionEmbedding = ps.add("pos_emb.weight", [cfg.sequenceLength, c], role: .embedding)
+    positionEmbedding = EmbeddingModule("pos_emb", count: cfg.sequenceLength, features: c, params: &ps)
     // GPT-2: the weights that write into the residual stream start at 0.02/√(2L).
     let residualStd = 0.02 / Float(2 * max(cfg.layers, 1)).squareRoot()
-    var bs: [Block] = []
+    var bs: [TransformerBlock] = []
     for i in 0..<cfg.layers {
       bs.append(
-        Block(
-          index: i, c: c, h: cfg.mlpHidden, params: &ps, activation: architecture.activations[i],
-          collapsed: architecture.collapsed[i], residualStd: residualStd))
+        TransformerBlock(
+          index: i, channels: c, heads: cfg.heads, hidden: cfg.mlpHidden, causal: cfg.kind == .gpt,
+          activation: architecture.activations[i], collapsed: architecture.collapsed[i], residualStd: residualStd,
+          params: &ps))
     }
     blocks = bs
-    lnfW = ps.add("ln_f.weight", [c], role: .normScale)
-    lnfB = ps.add("ln_f.bias", [c], role: .normShift)
+    finalNorm = LayerNormModule("ln_f", features: c, params: &ps)
     if cfg.kind == .gpt && cfg.tieWeights {
-      headW = nil
-      headB = nil
+      head = nil
     } else {
-      headW = ps.add("head.weight", [cfg.outputs, c], role: .weight)
-      headB = cfg.kind == .gpt ? nil : ps.add("head.bias", [cfg.outputs], role: .bias)
+      head = LinearModule("head", inputs: c, outputs: cfg.outputs, bias: cfg.kind != .gpt, params: &ps)
     }
     ps.seal()
     parameters = ps
@@ -123,24 +117,18 @@ public final class Transformer: Model {
   // MARK: queries
 
   /// The α parameter of `block`, if its MLP is an uncollapsed PReLU.
-  public func alphaParameter(block: Int) -> Parameter? {
-    if case .full(_, _, _, _, _, let a?) = blocks[block].mlp { return a }
-    return nil
-  }
+  public func alphaParameter(block: Int) -> Parameter? { blocks[block].mlp.alpha }
 
-  public func alphaParameter(unit: Int) -> Parameter? { alphaParameter(block: unit) }
+  public func alphaParameter(unit: Int) -> Parameter? { blocks[unit].mlp.alpha }
 
-  public func chain(unit: Int) -> [(weight: Parameter, bias: Parameter)]? {
-    guard case .full(let w1, let b1, let w2, let b2, _, _) = blocks[unit].mlp else { return nil }
-    return [(w1, b1), (w2, b2)]
-  }
+  public func chain(unit: Int) -> [(weight: Parameter, bias: Parameter)]? { blocks[unit].mlp.chain }
 
   public func collapsedLinear(unit: Int) -> (weight: Parameter, bias: Parameter)? {
-    guard case .collapsed(let w, let b) = blocks[unit].mlp else { return nil }
-    return (w, b)
+    blocks[unit].mlp.collapsedLinear
   }
 
-  public func unitProbe(unit: Int) -> (input: Tensor, output: Tensor)? { mlpProbe(block: unit) }
+  /// The MLP input (ln2 output) and output of block `unit` in the last forward.
+  public func unitProbe(unit: Int) -> (input: Tensor, output: Tensor)? { blocks[unit].mlpProbe }
 
   // MARK: forward
 
@@ -193,12 +181,9 @@ public final class Transformer: Model {
     embedForward(input, into: x0, ws)  // (B, T, C)
     for (i, block) in blocks.enumerated() {
       block.forward(
-        out: ws.streams[i + 1], x: ws.streams[i], causal: config.kind == .gpt, keyValid: ws.keyValid,
-        dropout: ws.dropout, rng: &rng)
+        out: ws.streams[i + 1], x: ws.streams[i], keyValid: ws.keyValid, dropout: ws.dropout, rng: &rng)
     }
-    LayerNorm.forward(
-      out: ws.lnf, mean: ws.lnfMean, rstd: ws.lnfRstd, x: ws.streams[blocks.count], weight: lnfW.value,
-      bias: lnfB.value)
+    finalNorm.forward(out: ws.lnf, x: ws.streams[blocks.count])
     headForward(ws)
     lastLogits = ws.logits
     return ws.logits
@@ -220,31 +205,36 @@ public final class Transformer: Model {
   }
 
   /// (B, T, C) residual stream 0: token + position, or [CLS]/patches + position.
-  private func embedForward(_ input: ModelInput, into x: Tensor, _ ws: Workspace) {
+  private func embedForward(_ input: ModelInput, into x: Tensor, _ ws: TransformerBuffers) {
     let c = config.dModel
-    switch input {
-    case .tokens(let ids, _, _, let time):
-      Embedding.forward(out: x, ids: ids, table: tokenEmbedding!.value)
-      Embedding.forward(out: x, ids: ws.positionIDs(time: time), table: positionEmbedding.value, accumulate: true)
-    case .images(let images):
+    switch (input, tokenEmbedding, patchEmbedding, clsToken) {
+    case (.tokens(let ids, _, _, let time), let tokens?, _, _):
+      tokens.forward(out: x, ids: ids)
+      positionEmbedding.forward(out: x, ids: ws.positionIDs(time: time), accumulate: true)
+    case (.images(let images), _, let patchEmbedding?, let cls?):
       ws.extractPatches(images, config)  // (B·N, channels·P·P)
-      Linear.forward(y: ws.patchOut, x: ws.patches, w: patchW!.value, b: patchB!.value)  // (B·N, C)
+      patchEmbedding.forward(y: ws.patchOut, x: ws.patches)  // (B·N, C)
       let n = ws.time - 1
       for b in 0..<ws.batch {
-        (x.data + b * ws.time * c).update(from: clsToken!.value.data, count: c)
+        (x.data + b * ws.time * c).update(from: cls.value.data, count: c)
         (x.data + (b * ws.time + 1) * c).update(from: ws.patchOut.data + b * n * c, count: n * c)
       }
-      Embedding.forward(out: x, ids: ws.positionIDs(time: ws.time), table: positionEmbedding.value, accumulate: true)
+      positionEmbedding.forward(out: x, ids: ws.positionIDs(time: ws.time), accumulate: true)
+    default:
+      preconditionFailure("input does not fit a \(config.kind.rawValue) (checked by inputShape)")
     }
   }
 
   /// ln_f: (B, T, C) -> logits.
-  private func headForward(_ ws: Workspace) {
+  private func headForward(_ ws: TransformerBuffers) {
     let c = config.dModel
-    switch config.kind {
-    case .gpt:
-      Linear.forward(y: ws.logits, x: ws.lnf, w: headW?.value ?? tokenEmbedding!.value, b: nil)  // (B·T, V)
-    default:  // vit, encoder
+    if config.kind == .gpt {
+      if let head {
+        head.forward(y: ws.logits, x: ws.lnf)  // (B·T, V)
+      } else if let tied = tokenEmbedding {
+        Linear.forward(y: ws.logits, x: ws.lnf, w: tied.table.value, b: nil)
+      }
+    } else {  // vit, encoder
       ws.pooled.zero()  // (B, C)
       let rowsPerSequence = ws.firstRowsOnly ? 1 : ws.time  // rows of lnf
       for b in 0..<ws.batch {
@@ -259,7 +249,7 @@ public final class Transformer: Model {
           for j in 0..<c { dst[j] += src[j] / Float(n) }
         }
       }
-      Linear.forward(y: ws.logits, x: ws.pooled, w: headW!.value, b: headB!.value)  // (B, K)
+      head?.forward(y: ws.logits, x: ws.pooled)  // (B, K)
     }
   }
 
@@ -299,13 +289,15 @@ public final class Transformer: Model {
     CrossEntropy.backward(dlogits: ws.dlogits, probs: ws.probs, targets: ws.targets, scale: 1 / Float(max(counted, 1)))
     // head
     ws.dlnf.zero()
-    switch config.kind {
-    case .gpt:
-      let w = headW ?? tokenEmbedding!
-      Linear.backward(dx: ws.dlnf, dw: w.grad, db: nil, dy: ws.dlogits, x: ws.lnf, w: w.value)
-    default:  // vit, encoder
+    if config.kind == .gpt {
+      if let head {
+        head.backward(dx: ws.dlnf, dy: ws.dlogits, x: ws.lnf, write: .accumulate)
+      } else if let tied = tokenEmbedding {
+        Linear.backward(dx: ws.dlnf, dw: tied.table.grad, db: nil, dy: ws.dlogits, x: ws.lnf, w: tied.table.value)
+      }
+    } else {  // vit, encoder
       ws.dpooled.zero()
-      Linear.backward(dx: ws.dpooled, dw: headW!.grad, db: headB!.grad, dy: ws.dlogits, x: ws.pooled, w: headW!.value)
+      head?.backward(dx: ws.dpooled, dy: ws.dlogits, x: ws.pooled, write: .accumulate)
       let rowsPerSequence = ws.firstRowsOnly ? 1 : ws.time  // rows of lnf
       for b in 0..<ws.batch {
         let src = ws.dpooled.data + b * c
@@ -325,67 +317,64 @@ public final class Transformer: Model {
     var dx = ws.dstreamB
     let dlast = ws.firstRowsOnly ? ws.dfirstRows : dout
     dlast.zero()
-    LayerNorm.backward(
-      dx: dlast, dweight: lnfW.grad, dbias: lnfB.grad, dout: ws.dlnf, x: ws.streams[blocks.count],
-      weight: lnfW.value, mean: ws.lnfMean, rstd: ws.lnfRstd)
+    finalNorm.backward(dx: dlast, dout: ws.dlnf, x: ws.streams[blocks.count])
     // blocks, last to first
     for i in stride(from: blocks.count - 1, through: 0, by: -1) {
       let last = i == blocks.count - 1
-      blocks[i].backward(
-        dx: dx, dout: last ? dlast : dout, x: ws.streams[i], dropout: ws.dropout, scratch: ws.scratch,
-        first: last && ws.firstRowsOnly ? ws.firstScratch : nil)
+      blocks[i].backward(dx: dx, dout: last ? dlast : dout, x: ws.streams[i], scratch: ws.scratch)
       swap(&dout, &dx)
     }
     embedBackward(dx0: dout, ws)
   }
 
   /// dx0: (B, T, C) gradient of residual stream 0 -> embedding gradients.
-  private func embedBackward(dx0: Tensor, _ ws: Workspace) {
+  private func embedBackward(dx0: Tensor, _ ws: TransformerBuffers) {
     let c = config.dModel
-    Embedding.backward(dtable: positionEmbedding.grad, dout: dx0, ids: ws.positionIDs(time: ws.time))
-    switch ws.input! {
-    case .tokens(let ids, _, _, _):
-      Embedding.backward(dtable: tokenEmbedding!.grad, dout: dx0, ids: ids)
-    case .images:
+    positionEmbedding.backward(dout: dx0, ids: ws.positionIDs(time: ws.time))
+    switch (ws.input, tokenEmbedding, patchEmbedding, clsToken) {
+    case (.tokens(let ids, _, _, _)?, let tokens?, _, _):
+      tokens.backward(dout: dx0, ids: ids)
+    case (.images?, _, let patchEmbedding?, let cls?):
       let n = ws.time - 1
       for b in 0..<ws.batch {
         let row = dx0.data + b * ws.time * c
-        for j in 0..<c { clsToken!.grad.data[j] += row[j] }
+        for j in 0..<c { cls.grad.data[j] += row[j] }
         (ws.patchOut.data + b * n * c).update(from: row + c, count: n * c)  // patchOut now holds its gradient
       }
-      Linear.backward(dx: nil, dw: patchW!.grad, db: patchB!.grad, dy: ws.patchOut, x: ws.patches, w: patchW!.value)
+      patchEmbedding.backward(dx: nil, dy: ws.patchOut, x: ws.patches, write: .accumulate)
+    default:
+      preconditionFailure("backward without a forward")
     }
   }
 
   // MARK: workspace
 
-  private func prepare(batch: Int, time: Int, keepActivations keep: Bool) -> Workspace {
+  private func prepare(batch: Int, time: Int, keepActivations keep: Bool) -> TransformerBuffers {
     if let ws = workspace, ws.batch == batch, ws.time == time, ws.keepsActivations == keep { return ws }
     let first = firstRowsOnly
-    let ws = Workspace(config: config, batch: batch, time: time, keepsActivations: keep, firstRowsOnly: first)
+    let ws = TransformerBuffers(config: config, batch: batch, time: time, keepsActivations: keep, firstRowsOnly: first)
     let shape = Attention.Shape(batch: batch, time: time, channels: config.dModel, heads: config.heads)
-    let collapsed = architecture.collapsed
-    for (i, b) in blocks.enumerated() {
-      if first && i == blocks.count - 1 {
-        b.prepare(shape, mlpBuffers: !collapsed[i], backward: keep, firstRowsOnly: true)
-      } else if keep {
-        b.prepare(shape, mlpBuffers: !collapsed[i], backward: true)
-      } else if i == 0 {
-        b.prepare(shape, mlpBuffers: collapsed.contains(false), backward: false)
-      } else {
-        b.prepare(shape, borrowingFrom: blocks[0])
-      }
+    let last = blocks.count - 1
+    if keep {
+      for (i, b) in blocks.enumerated() { b.prepare(shape, backward: true, firstRowsOnly: first && i == last) }
+    } else if let owner = blocks.first {
+      // Inference: the blocks that run on every row share block 0's buffers and the MLP
+      // activations of the first uncollapsed MLP among them.
+      owner.prepare(shape, backward: false, firstRowsOnly: first && last == 0)
+      let shared = blocks.prefix(first ? last : blocks.count)
+      let mlpOwner = shared.first { !$0.mlp.isCollapsed }?.mlp ?? owner.mlp
+      if mlpOwner !== owner.mlp { mlpOwner.prepare(rows: batch * time, backward: false) }
+      for b in shared.dropFirst() { b.borrow(from: owner, mlpFrom: mlpOwner) }
+      if first && last > 0 { blocks[last].prepare(shape, backward: false, firstRowsOnly: true) }
     }
     workspace = ws
     return ws
   }
-
-  /// The MLP input (ln2 output) and output of `block` in the last forward: (B·T, C) each.
-  func mlpProbe(block: Int) -> (input: Tensor, output: Tensor) { (blocks[block].ln2, blocks[block].mlpOut) }
 }
 
-/// Buffers sized for one (batch, time), reused across steps.
-final class Workspace {
+/// The transformer's buffers sized for one (batch, time), reused across steps: the
+/// residual streams, the final norm, pooling, logits and their gradients.
+final class TransformerBuffers {
   let batch: Int
   let time: Int
   /// Every block has its own activations (a backward pass may follow).
@@ -402,8 +391,6 @@ final class Workspace {
   }
   let streams: [Tensor]  // L + 1 of (B, T, C)
   let lnf: Tensor
-  let lnfMean: Tensor
-  let lnfRstd: Tensor
   let pooled: Tensor  // (B, C)
   let logits: Tensor
   /// Softmax of the logits and per-row losses: only a loss needs them, so inference never
@@ -421,11 +408,8 @@ final class Workspace {
   lazy var dfirstRows = Tensor(streams[streams.count - 1].shape)
   let patches: Tensor  // (B·N, channels·P·P)
   let patchOut: Tensor  // (B·N, C)
-  lazy var scratch = BlockScratch(rows: batch * time, c: channels, h: hidden)
-  /// Scratch of a first-rows-only block's B rows.
-  lazy var firstScratch = BlockScratch(rows: batch, c: channels, h: hidden)
-  private let channels: Int
-  private let hidden: Int
+  /// Every module's gradient scratch (one backward runs at a time).
+  let scratch = ScratchPool()
   private var positions: [Int32] = []
 
   init(config cfg: ModelConfig, batch: Int, time: Int, keepsActivations: Bool, firstRowsOnly: Bool) {
@@ -444,16 +428,12 @@ final class Workspace {
     }
     let normRows = firstRowsOnly ? batch : rows
     lnf = Tensor([normRows, c])
-    lnfMean = Tensor([normRows])
-    lnfRstd = Tensor([normRows])
     pooled = Tensor([batch, c])
     let logitRows = cfg.kind == .gpt ? rows : batch
     logits = Tensor([logitRows, cfg.outputs])
     let patchRows = cfg.kind == .vit ? batch * (time - 1) : 0
     patches = Tensor([patchRows, cfg.patchValues])
     patchOut = Tensor([patchRows, c])
-    channels = c
-    hidden = cfg.mlpHidden
   }
 
   /// Position ids 0..<time repeated for every sequence of the batch.
