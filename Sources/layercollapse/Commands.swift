@@ -310,7 +310,8 @@ enum Commands {
       throw LCError.badConfig([
         ErrorDetail(
           what: "the data does not fit the checkpoint's model", location: "data.path (\(s.data.resolvedPath))",
-          expected: "\(cfg.outputs) \(cfg.kind == .gpt ? "vocabulary symbols" : "classes"), as the model was trained",
+          expected:
+            "\(cfg.outputs) \(c.model.family.predictsEveryPosition(cfg.kind) ? "vocabulary symbols" : "classes"), as the model was trained",
           got: "\(data.outputs)")
       ])
     }

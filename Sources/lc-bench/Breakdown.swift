@@ -42,7 +42,9 @@ func breakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: String, c
     random([c]), random([c]), Tensor([rows, c]), Tensor([c]), Tensor([c]), random([rows, c])
   )
   let shape: Attention.Shape = Attention.Shape(batch: batch, time: t, channels: c, heads: heads)
-  let causal: Bool = cfg.kind == .gpt
+  // A language model (a prediction at every position) is causal and has a bias-free head.
+  let languageModel: Bool = ModelRegistry.family(cfg.kind).predictsEveryPosition(cfg.kind)
+  let causal: Bool = languageModel
   let qkv: Tensor = random([rows, 3 * c])
   let (att, dqkv): (Tensor, Tensor) = (Tensor([rows, c]), Tensor([rows, 3 * c]))
   let probs: Tensor? = backward ? Tensor([batch, heads, t, t]) : nil
@@ -57,13 +59,13 @@ func breakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: String, c
   let lastIsPReLU: Bool = m.preluUnits.contains(layers - 1)
 
   var kernels: [KernelCall] = []
-  switch cfg.kind {
-  case .vit, .mixer:
+  switch syntheticBatch(m, batch: 1, rng: &rng).0 {
+  case .images:
     kernels.append(
       KernelCall(
         label: "patch embed \(cfg.patchValues)→\(c)", calls: 1,
         body: linear(batch * (t - 1), cfg.patchValues, c, dx: false)))
-  case .encoder, .gpt:
+  case .tokens:
     let table: Tensor = random([cfg.vocabSize, c])
     let dtable: Tensor = Tensor([cfg.vocabSize, c])
     let ids: [Int32] = (0..<rows).map { _ in Int32(rng.int(below: cfg.vocabSize)) }
@@ -145,11 +147,11 @@ func breakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: String, c
   }
   // The head: gpt's tied projection to the vocabulary at every position; a classifier's
   // small linear on one pooled row per example.
-  let headRows: Int = cfg.kind == .gpt ? rows : batch
+  let headRows: Int = languageModel ? rows : batch
   kernels.append(
     KernelCall(
       label: "head \(c)→\(cfg.outputs)", calls: 1,
-      body: linear(headRows, c, cfg.outputs, bias: cfg.kind != .gpt)))
+      body: linear(headRows, c, cfg.outputs, bias: !languageModel)))
   if backward {
     let logits: Tensor = random([headRows, cfg.outputs])
     let (lossProbs, losses, dlogits): (Tensor, Tensor, Tensor) = (
@@ -161,7 +163,7 @@ func breakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: String, c
         _ = CrossEntropy.forward(losses: losses, probs: lossProbs, logits: logits, targets: targets)
         CrossEntropy.backward(dlogits: dlogits, probs: lossProbs, targets: targets, scale: 1 / Float(headRows))
       })
-    let params: [Parameter] = Transformer(m.architecture, seed: 1).parameters.all
+    let params: [Parameter] = ModelRegistry.build(m.architecture, seed: 1).parameters.all
     let moments: [(Tensor, Tensor)] = params.map { (Tensor($0.shape), Tensor($0.shape)) }
     let adam: AdamW = AdamW()
     kernels.append(

@@ -12,8 +12,9 @@ struct ModelCase: Sendable {
   var config: ModelConfig
   var batch: Int
 
-  /// Whether `Transformer` runs it (the kernel breakdown knows only the transformers).
-  var isTransformer: Bool { ModelKind.transformers.contains(config.kind) }
+  /// Whether the transformer family runs it (the kernel breakdown rebuilds a
+  /// transformer's step from its kernels).
+  var isTransformer: Bool { ModelRegistry.family(config.kind) == TransformerFamily.self }
 
   /// The LayerCollapse units of the last half of the blocks, with a PReLU; the others GELU.
   var preluUnits: [Int] {
@@ -73,20 +74,10 @@ func benchTrainer(_ model: any Model, preluUnits: [Int]) -> Trainer {
     settings: OptimizerSettings(learningRate: 1e-3, totalSteps: 1000))
 }
 
-/// Random images, or random token ids (gpt's targets are the ids themselves), and labels.
+/// Random inputs and targets of the case's shape (`ModelFamily.exampleBatch`).
 func syntheticBatch(_ c: ModelCase, batch: Int, rng: inout RNG) -> (ModelInput, [Int32]) {
-  let cfg: ModelConfig = c.config
-  switch cfg.kind {
-  case .vit, .mixer:
-    let images: Tensor = Tensor([batch, cfg.imageChannels, cfg.imageSize, cfg.imageSize])
-    rng.fillNormal(images)
-    return (.images(images), (0..<batch).map { _ in Int32(rng.int(below: cfg.classes)) })
-  case .encoder, .gpt:
-    let n: Int = batch * cfg.maxLen
-    let ids: [Int32] = (0..<n).map { _ in Int32(rng.int(below: cfg.vocabSize)) }
-    let targets: [Int32] = cfg.kind == .gpt ? ids : (0..<batch).map { _ in Int32(rng.int(below: cfg.classes)) }
-    return (.tokens(ids: ids, valid: nil, batch: batch, time: cfg.maxLen), targets)
-  }
+  let example = ModelRegistry.family(c.config.kind).exampleBatch(c.config, batch: batch, rng: &rng)
+  return (example.input, example.targets)
 }
 
 func batchSize(_ input: ModelInput) -> Int {

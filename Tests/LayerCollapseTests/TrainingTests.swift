@@ -244,6 +244,22 @@ enum SyntheticTask {
     #expect(model.forward(input).array.map(\.bitPattern) == kept.array.map(\.bitPattern))
   }
 
+  /// Inference borrows the MLP buffers of the first uncollapsed block among those that
+  /// run on every row, which need not be block 0: three blocks, the first collapsed, and
+  /// for vit the last pruned to the first rows. Bit for bit as a forward.
+  @Test(arguments: ModelKind.transformers)
+  func inferSharesTheFirstUncollapsedMLP(kind: ModelKind) {
+    var rng = RNG(seed: 13, stream: "infer borrow")
+    var cfg = Fixtures.config(kind)
+    cfg.layers = 3
+    let arch = Architecture(config: cfg, activations: [.gelu, .prelu, .gelu], collapsed: [true, false, false])
+    let model = Transformer(arch, seed: 5)
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.6)
+    let (input, _) = Fixtures.batch(cfg, batch: 3, rng: &rng)
+    let kept = model.forward(input).clone()
+    #expect(model.infer(input).array.map(\.bitPattern) == kept.array.map(\.bitPattern))
+  }
+
   /// A batch larger than a chunk runs in equal chunks, the last padded with copies of its
   /// last sample: the same logits as one whole-batch forward up to rounding, padding never
   /// leaks into the logits, and the next call with another batch size gets the right shape.

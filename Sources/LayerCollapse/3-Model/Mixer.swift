@@ -270,6 +270,10 @@ public enum MixerFamily: ModelFamily {
   /// The patches (no extra token).
   public static func sequenceLength(_ config: ModelConfig) -> Int { config.patchesPerSide * config.patchesPerSide }
 
+  public static func exampleBatch(
+    _ config: ModelConfig, batch: Int, rng: inout RNG
+  ) -> (input: ModelInput, targets: [Int32]) { ImageExamples.batch(config, batch: batch, rng: &rng) }
+
   public static func sizeDescription(_ c: ModelConfig) -> String {
     "d_model \(c.dModel), \(c.layers) layers, token MLP \(c.tokenMLPHidden), channel MLP \(c.mlpHidden)"
   }

@@ -122,6 +122,9 @@ public protocol ModelFamily {
   static func sequenceLength(_ config: ModelConfig) -> Int
   /// The sizes that matter for this family, for banners and `inspect`.
   static func sizeDescription(_ config: ModelConfig) -> String
+  /// `batch` random inputs of the shape the model reads, and random targets (benchmarks
+  /// and tests; the values follow `rng`).
+  static func exampleBatch(_ config: ModelConfig, batch: Int, rng: inout RNG) -> (input: ModelInput, targets: [Int32])
 }
 
 /// `model.kind` → its family: the one place that lists them.
@@ -148,4 +151,14 @@ public enum ModelRegistry {
 
   /// Rows (B·T) per chunk of a large inference batch, by default.
   public static let inferenceRows = 512
+}
+
+/// Random image batches for the image families' `exampleBatch`.
+enum ImageExamples {
+  /// N(0, 1) images (B, channels, S, S) and uniform class labels.
+  static func batch(_ config: ModelConfig, batch: Int, rng: inout RNG) -> (input: ModelInput, targets: [Int32]) {
+    let images = Tensor([batch, config.imageChannels, config.imageSize, config.imageSize])
+    rng.fillNormal(images)
+    return (.images(images), (0..<batch).map { _ in Int32(rng.int(below: config.classes)) })
+  }
 }

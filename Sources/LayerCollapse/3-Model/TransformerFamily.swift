@@ -50,6 +50,18 @@ public enum TransformerFamily: ModelFamily {
     "d_model \(c.dModel), \(c.heads) heads, \(c.layers) layers, MLP \(c.mlpHidden)"
   }
 
+  /// N(0, 1) images and class labels (vit); token ids at full length and class labels
+  /// (encoder) or the ids themselves as targets (gpt).
+  public static func exampleBatch(
+    _ config: ModelConfig, batch: Int, rng: inout RNG
+  ) -> (input: ModelInput, targets: [Int32]) {
+    if config.kind == .vit { return ImageExamples.batch(config, batch: batch, rng: &rng) }
+    let ids: [Int32] = (0..<(batch * config.maxLen)).map { _ in Int32(rng.int(below: config.vocabSize)) }
+    let targets: [Int32] =
+      config.kind == .gpt ? ids : (0..<batch).map { _ in Int32(rng.int(below: config.classes)) }
+    return (.tokens(ids: ids, valid: nil, batch: batch, time: config.maxLen), targets)
+  }
+
   public static func unitParameters(_ a: Architecture, unit: Int, collapsed: Bool) -> Int {
     Architecture.mlpParameters(
       d: a.config.dModel, h: a.config.mlpHidden, activation: a.activations[unit], collapsed: collapsed)
