@@ -3,18 +3,28 @@
 #   make test        the test suite (release build: the numeric tests need it)
 #   make bench       GEMM and model speed figures
 #   make torch-env   the PyTorch venv the parity tests run (CI installs it before `make test`)
+#   make test-mpi    data-parallel training under mpirun (installs Open MPI; CI runs it)
+#   MPI=1            with build/bench/reproduce: build with MPI into .build-mpi (README,
+#                    "Training on several processes or machines")
 SHELL := /bin/bash
 SWIFT ?= swift
 CONFIG ?= release
 APT_PACKAGES := libopenblas-dev libhdf5-dev zlib1g-dev pkg-config hdf5-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/$(CONFIG)
+# MPI=1: the MPI trait, built apart in .build-mpi (a plain build neither needs nor links MPI).
+ifeq ($(MPI),1)
+  APT_PACKAGES += libopenmpi-dev openmpi-bin
+  BUILD_FLAGS := --traits MPI --scratch-path .build-mpi
+  BIN := .build-mpi/$(CONFIG)
+endif
+MPI_BIN := .build-mpi/$(CONFIG)/layercollapse
 # The Python the parity tests use (Tests/LayerCollapseTests/ParityTests.swift looks here too,
 # unless LAYERCOLLAPSE_PYTHON names another).
 TORCH_VENV ?= $(HOME)/.cache/layercollapse/torch-venv
 TORCH_PYTHON := $(TORCH_VENV)/bin/python
 
-.PHONY: setup build test test-coretype bench lint format clean reproduce smoke torch-env
+.PHONY: setup build test test-coretype test-mpi bench lint format clean reproduce smoke torch-env
 
 # Installs the C libraries only when one is missing, so it is cheap to run every time.
 setup:
@@ -25,7 +35,7 @@ setup:
 	fi
 
 build: setup
-	$(SWIFT) build -c $(CONFIG)
+	$(SWIFT) build -c $(CONFIG) $(BUILD_FLAGS)
 
 # Under CI (CI set) the PyTorch venv is a prerequisite, so the parity tests run there;
 # locally they are skipped, with a message, until `make torch-env` has been run.
@@ -41,6 +51,13 @@ test-coretype: setup $(if $(CI),torch-env)
 	$(SWIFT) build -c $(CONFIG) --build-tests
 	coretype="$${CORETYPE:-$$(scripts/other_coretype.sh)}"; echo "test-coretype: OPENBLAS_CORETYPE=$$coretype"; \
 	OPENBLAS_CORETYPE=$$coretype OPENBLAS_VERBOSE=2 $(SWIFT) test -c $(CONFIG) --skip-build --filter '$(NUMERIC_SUITES)'
+
+# The MPI suite: two ranks under mpirun on loopback against one process (MPITests in
+# Tests/LayerCollapseTests/DistributedTests.swift runs $(MPI_BIN) through mpirun).
+test-mpi: setup
+	$(MAKE) build MPI=1
+	$(SWIFT) build -c $(CONFIG) --build-tests
+	LAYERCOLLAPSE_MPI_BIN="$(abspath $(MPI_BIN))" $(SWIFT) test -c $(CONFIG) --skip-build --filter 'MPITests'
 
 # PyTorch (CPU wheel), h5py and numpy in a venv of their own, for scripts/torch_reference.py.
 # Pinned: `torch==2.13.0` resolves to the 192 MB CPU-only wheel here; an unpinned `torch`
@@ -80,4 +97,4 @@ format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
 
 clean:
-	rm -rf .build results/smoke
+	rm -rf .build .build-mpi results/smoke

@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // layercollapse: train small transformers on the CPU and compress them with LayerCollapse.
 import PackageDescription
 
@@ -20,7 +20,8 @@ func hostHasAVX2AndFMA() -> Bool {
     defer { fclose(file) }
     var line = [CChar](repeating: 0, count: 8192)
     while fgets(&line, Int32(line.count), file) != nil {
-      let text = String(cString: line)
+      let length = line.firstIndex(of: 0) ?? line.count
+      let text = String(decoding: line[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
       guard text.hasPrefix("flags") else { continue }
       let flags = Set(text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }))
       return flags.contains("avx2") && flags.contains("fma")
@@ -45,6 +46,11 @@ let package = Package(
     .executable(name: "layercollapse", targets: ["layercollapse"]),
     .library(name: "LayerCollapse", targets: ["LayerCollapse"]),
   ],
+  // Data-parallel training under mpirun needs MPI at build time: `make build MPI=1`
+  // (`swift build --traits MPI`). Without the trait nothing links or needs MPI.
+  traits: [
+    .trait(name: "MPI", description: "Data-parallel training across processes and machines with MPI (Open MPI, MPICH)")
+  ],
   targets: [
     // C libraries, each behind a module map and a small shim header.
     .systemLibrary(
@@ -55,10 +61,16 @@ let package = Package(
       providers: [.apt(["libhdf5-dev"])]),
     // The C library's thread-placement calls (nothing to link).
     .systemLibrary(name: "CAffinity"),
+    // MPI, for the MPI trait only.
+    .systemLibrary(
+      name: "CMPI", pkgConfig: "mpi",
+      providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
     // Every unsafe buffer and BLAS call lives here. No I/O, no printing.
     .target(name: "Kernels", dependencies: ["COpenBLAS", "CAffinity"], swiftSettings: kernelsSettings),
     // The pipeline: config -> data -> model -> train -> checkpoint -> collapse -> evaluate -> report.
-    .target(name: "LayerCollapse", dependencies: ["Kernels", "CHDF5"]),
+    .target(
+      name: "LayerCollapse",
+      dependencies: ["Kernels", "CHDF5", .target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
     // The only code that prints and calls exit.
     .executableTarget(name: "layercollapse", dependencies: ["LayerCollapse"]),
     .executableTarget(name: "lc-bench", dependencies: ["Kernels", "LayerCollapse"]),

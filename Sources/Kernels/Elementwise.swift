@@ -54,6 +54,31 @@ public enum Elementwise {
   /// out += a.
   public static func accumulate(_ out: Tensor, _ a: Tensor) { add(out: out, out, a) }
 
+  /// out += s·a (gradient accumulation, weighted by each micro-batch's counted rows).
+  /// A multiply and an add, never fused, so the result is the same on every CPU.
+  public static func accumulate(_ out: Tensor, _ a: Tensor, scale s: Float) {
+    precondition(out.count == a.count, "accumulate: \(out.shape) += s·\(a.shape)")
+    let (o, x) = (out.data, UnsafePointer(a.data))
+    let factor = SIMD8<Float>(repeating: s)
+    parts(out.count) { part in
+      @inline(__always) func vector(_ i: Int, _ lanes: Int) {
+        let scaled = load8(x + i, lanes) * factor
+        store8(load8(o + i, lanes) + scaled, o + i, lanes)
+      }
+      part.vectors(vector)
+    }
+  }
+
+  /// out ·= s.
+  public static func scale(_ out: Tensor, by s: Float) {
+    let o = out.data
+    let factor = SIMD8<Float>(repeating: s)
+    parts(out.count) { part in
+      @inline(__always) func vector(_ i: Int, _ lanes: Int) { store8(load8(o + i, lanes) * factor, o + i, lanes) }
+      part.vectors(vector)
+    }
+  }
+
   /// out (B, C) = the first row of each sequence of x (B, T, C) + y (B, C): the residual
   /// of a block that runs on the first rows only.
   public static func addFirstRows(out: Tensor, x: Tensor, _ y: Tensor) {

@@ -121,8 +121,13 @@ enum Commands {
     }
     let stopAfter = try a.option("--stop-after").map { try int($0, "--stop-after", atLeast: 1) }
     let points = try tree.expandSweep()
+    // Under mpirun: this process is one rank of a data-parallel run (README, "Training on
+    // several processes or machines"). Only rank 0 prints.
+    let group = try ProcessGroup.fromEnvironment()
+    Session.shared.group = group
     let flag = InterruptFlag.shared
     let printer = ProgressPrinter()
+    let events: (TrainingEvent) -> Void = group.isRoot ? printer.handle : { _ in }
     flag.install()
     for point in points {
       var pointTree = point.tree
@@ -130,17 +135,18 @@ enum Commands {
         let base = pointTree.value("output.dir").map { "\($0)" } ?? "runs/sweep"
         let dir = base.trimmingCharacters(in: CharacterSet(charactersIn: "\"'")) + "/" + point.name
         try pointTree.set("output.dir", to: .string(dir), at: ConfigLocation(file: "sweep point \(point.name)"))
-        Out.err("sweep point \(point.name) → \(dir)")
+        if group.isRoot { Out.err("sweep point \(point.name) → \(dir)") }
       }
       let (settings, resolved) = try RunSettings.decode(pointTree)
       let run = try TrainingRun(
         settings: settings, resolved: resolved, resume: a.flags.contains("--resume"),
-        overwrite: a.flags.contains("--overwrite"))
+        overwrite: a.flags.contains("--overwrite"), group: group)
       do {
         let outcome = try run.run(
-          events: printer.handle,
+          events: events,
           shouldStop: { flag.isRaised || stopAfter.map { run.trainer.state.step >= $0 } ?? false })
         printer.finish()
+        guard group.isRoot else { continue }
         Out.print(
           "\(outcome.runDir): final \(Format.metrics(outcome.final.eval)); best score \(String(format: "%.4f", outcome.bestScore)) at step \(outcome.bestStep)"
         )

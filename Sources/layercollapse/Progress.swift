@@ -58,6 +58,12 @@ final class ProgressPrinter {
         + "lr \(o.learningRate) (warm-up \(o.warmupSteps), cosine to \(o.minLearningRate)), wd \(o.weightDecay), "
         + "clip \(o.gradClip)")
     if let i = b.initFrom { lines.append("  init    weights from \(i)") }
+    if b.worldSize > 1 || b.accumulate > 1 {
+      let micro = b.accumulate > 1 ? " in \(b.accumulate) micro-batches of ≤ \(b.rankBatch)" : " of ≤ \(b.rankBatch)"
+      lines.append(
+        "  ranks   \(b.worldSize) process\(b.worldSize == 1 ? "" : "es") (MPI) × \(b.blasThreads) thread\(b.blasThreads == 1 ? "" : "s"); "
+          + "each step a share of the batch\(micro) per process, one gradient allreduce")
+    }
     lines.append("  runtime BLAS threads \(b.blasThreads), OpenBLAS kernels \(BLASThreads.coreName), seed \(s.seed)")
     if let better = CPUFeatures.fasterBLASCore(than: BLASThreads.coreName) {
       lines.append(
@@ -135,6 +141,7 @@ final class InterruptFlag: @unchecked Sendable {
           kill(getpid(), number)
         }
         let name = number == SIGTERM ? "SIGTERM" : "Ctrl-C"
+        guard Session.shared.group.isRoot else { return }  // under mpirun, one message
         Out.err("\nlayercollapse: \(name): stopping after this step and saving (again to kill)")
       }
       s.resume()

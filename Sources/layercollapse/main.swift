@@ -50,17 +50,45 @@ func run(_ args: [String]) throws {
   }
 }
 
+/// The process group of a `train` under mpirun, for the exit path.
+final class Session: @unchecked Sendable {
+  static let shared = Session()
+  var group: ProcessGroup = .single
+}
+
+/// Ends MPI, if a run started it, and exits. An error every rank meets alike (a stop
+/// request, divergence: the ranks agree on both) ends each rank normally, and only rank 0
+/// reports it; any other error is this rank's alone, while the others wait for it in the
+/// next allreduce: it is reported with the rank, and MPI_Abort ends the whole job.
+func finish(_ code: Int32, error: LCError? = nil) -> Never {
+  let group = Session.shared.group
+  if let e = error {
+    let shared: Bool
+    switch e {
+    case .interrupted, .diverged: shared = true
+    default: shared = false
+    }
+    if group.isRoot || !shared {
+      let details = e.details
+      let label = details.count > 1 ? "error (\(details.count) problems)" : "error"
+      let rank = group.size > 1 ? " (rank \(group.rank) of \(group.size))" : ""
+      Out.err("layercollapse\(rank): \(label): " + (details.count > 1 ? "" : details[0].message))
+      if details.count > 1 { for d in details { Out.err("  " + d.message) } }
+    }
+    if !shared && group.size > 1 { group.abort(code: code) }
+  }
+  group.finish()
+  exit(code)
+}
+
 do {
   try run(Array(CommandLine.arguments.dropFirst()))
-  exit(0)
+  finish(0)
 } catch let e as LCError {
-  let details = e.details
-  let label = details.count > 1 ? "error (\(details.count) problems)" : "error"
-  Out.err("layercollapse: \(label): " + (details.count > 1 ? "" : details[0].message))
-  if details.count > 1 { for d in details { Out.err("  " + d.message) } }
-  if case .interrupted = e, let signal = InterruptFlag.shared.receivedSignal { exit(128 + signal) }
-  exit(e.exitCode)
+  if case .interrupted = e, let signal = InterruptFlag.shared.receivedSignal { finish(128 + signal, error: e) }
+  finish(e.exitCode, error: e)
 } catch {
   Out.err("layercollapse: error: \(error)")
-  exit(1)
+  if Session.shared.group.size > 1 { Session.shared.group.abort(code: 1) }
+  finish(1)
 }

@@ -22,6 +22,9 @@ struct ChildOutput: Codable {
   var startRssKb: Int?
   var threads: Int?
   var torch: String?
+  /// Under mpirun: the ranks, and each timed step's time in the gradient allreduce.
+  var ranks: Int?
+  var allreduceMs: [Double]?
 }
 
 let childUsage: String = """
@@ -47,6 +50,8 @@ struct ChildOptions {
   var steps: [Int] = []
   var checkpoints: [String] = []
   var batches: [String] = []
+  /// The MPI ranks this process is one of, under mpirun (`--train-only` only).
+  var group: ProcessGroup = .single
 
   init(_ args: [String]) throws {
     guard args.count >= 2, let c = modelCase(named: args[1]) else {
@@ -83,6 +88,7 @@ struct ChildOptions {
     if !train && !(checkpoints.isEmpty || checkpoints.count == 2) {
       throw BenchError("--infer-only takes two --checkpoint (full, collapsed) or none")
     }
+    if train { group = try ProcessGroup.fromEnvironment() }
   }
 }
 
@@ -118,9 +124,30 @@ func runChild(_ o: ChildOptions) throws -> ChildOutput {
       try o.batches.first.map { try readBatch($0) } ?? syntheticBatch(o.shape, batch: o.shape.batch, rng: &rng)
     let steps: Int = o.steps.first ?? 10
     var times: [Double] = []
-    for k in 0..<(o.warmup + steps) {
-      let ms: Double = milliseconds { _ = trainer.step(input, targets: targets, rng: &rng) }
-      if k >= o.warmup { times.append(ms) }
+    if o.group.size == 1 {
+      for k in 0..<(o.warmup + steps) {
+        let ms: Double = milliseconds { _ = trainer.step(input, targets: targets, rng: &rng) }
+        if k >= o.warmup { times.append(ms) }
+      }
+    } else {
+      // Data parallel: this rank's share of the batch, one allreduce a step.
+      let whole: Batch = Batch(input: input, targets: targets, examples: batchSize(input))
+      let share: Batch = whole.examples(ProcessGroup.share(of: whole.examples, rank: o.group.rank, size: o.group.size))
+      var allreduce: [Double] = []
+      for k in 0..<(o.warmup + steps) {
+        let before: Double = o.group.allreduceSeconds
+        var failure: Error? = nil
+        let ms: Double = milliseconds {
+          do { _ = try trainer.step([share], group: o.group, rng: &rng) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        if k >= o.warmup {
+          times.append(ms)
+          allreduce.append((o.group.allreduceSeconds - before) * 1000)
+        }
+      }
+      output.ranks = o.group.size
+      output.allreduceMs = allreduce
     }
     output.stepMs = times
   } else {
@@ -158,7 +185,8 @@ func runChild(_ o: ChildOptions) throws -> ChildOutput {
   return output
 }
 
-/// Runs `--train-only` / `--infer-only` and exits: 0 with the JSON line, 2 on a usage error.
+/// Runs `--train-only` / `--infer-only` and exits: 0 with the JSON line (rank 0's under
+/// mpirun), 2 on a usage error.
 func childMain(_ args: [String]) -> Never {
   do {
     let options: ChildOptions = try ChildOptions(args)
@@ -166,7 +194,8 @@ func childMain(_ args: [String]) -> Never {
     encoder.keyEncodingStrategy = .convertToSnakeCase
     encoder.outputFormatting = [.sortedKeys]
     let line: String = String(decoding: try encoder.encode(try runChild(options)), as: UTF8.self)
-    print(line)
+    if options.group.isRoot { print(line) }
+    options.group.finish()
     exit(0)
   } catch {
     FileHandle.standardError.write(Data("lc-bench: \(error)\n\n\(childUsage)\n".utf8))

@@ -17,7 +17,7 @@ if let first = arguments.first {
   exit(2)
 }
 
-let allSections: [String] = ["gemm", "steps", "profile", "compare"]
+let allSections: [String] = ["gemm", "steps", "profile", "compare", "distributed"]
 let sections: [String] = environmentList("LC_BENCH_SECTIONS") ?? allSections
 let cases: [ModelCase]
 do {
@@ -176,6 +176,26 @@ if sections.contains("profile") {
     table.printRow(
       ["sum", ""] + steps.map { fixed($0.reduce(0) { $0 + $1.seconds } * 1000, 1) }
         + passes.map { fixed($0.reduce(0) { $0 + $1.seconds } * 1000, 3) })
+  }
+}
+
+// MARK: data parallel (MPI)
+
+if sections.contains("distributed") {
+  print("")
+  if !ProcessGroup.mpiAvailable {
+    print("Data-parallel training: skipped, this lc-bench has no MPI (`make bench MPI=1` builds it with MPI).")
+  } else if let c = cases.first(where: { $0.name == "vit" }) ?? cases.first {
+    print("Data-parallel training (MPI, this machine), \(c.label), global batch \(c.batch), median step:")
+    print("")
+    let selfPath: String =
+      (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    let steps: Int = Int(ProcessInfo.processInfo.environment["LC_BENCH_STEPS"] ?? "") ?? 20
+    do {
+      for row in try distributedTable(c, selfPath: selfPath, steps: steps) { print(row) }
+    } catch {
+      print("  (failed: \(error))")
+    }
   }
 }
 

@@ -51,6 +51,10 @@ public struct TrainSettings: Sendable, Equatable {
   /// A checkpoint whose weights start this run (the paper's LC fine-tune of a trained model).
   public var initFrom: String
   public var optimizer: OptimizerSettings
+  /// Micro-batches per optimizer step: `batchSize` examples (over all processes) go
+  /// through in this many forward/backward passes, their gradients summed before the
+  /// update (less memory; under MPI, one allreduce per step either way).
+  public var accumulate: Int = 1
 }
 
 /// Everything a `train` run needs, decoded from a config file.
@@ -185,7 +189,11 @@ public struct RunSettings: Sendable, Equatable {
       evalBatchSize: r.int("train.eval_batch_size", default: 256, range: 1...(1 << 32)),
       evalEvery: r.int("train.eval_every", default: 0, range: nonNegative),
       trainEvalLimit: r.int("train.train_eval_limit", default: 1000, range: nonNegative),
-      initFrom: r.string("train.init_from", default: ""), optimizer: optimizer)
+      initFrom: r.string("train.init_from", default: ""), optimizer: optimizer,
+      accumulate: r.int("train.accumulate", default: 1, range: 1...(1 << 20)))
+    r.require(
+      train.accumulate <= train.batchSize, at: "train.accumulate", "more micro-batches than examples in a batch",
+      expected: "at most train.batch_size = \(train.batchSize)", got: "\(train.accumulate)")
     r.require(
       train.epochs > 0 || train.steps > 0, at: "train.epochs", "the run has no steps",
       expected: "train.epochs > 0 or train.steps > 0")
@@ -193,7 +201,9 @@ public struct RunSettings: Sendable, Equatable {
     let outputDir = r.string("output.dir")
     r.require(!outputDir.isEmpty, at: "output.dir", "output.dir must name a directory")
     try r.finish()
-    try checkMemory(model, data: data, batchSize: train.batchSize, reader: r)
+    // One process holds one micro-batch at a time.
+    let micro = (train.batchSize + train.accumulate - 1) / train.accumulate
+    try checkMemory(model, data: data, batchSize: micro, reader: r)
     let settings = RunSettings(
       seed: UInt64(seed), data: data, model: model, lc: lc, train: train, logEvery: logEvery, outputDir: outputDir)
     return (settings, r.resolved)

@@ -15,6 +15,19 @@ public struct Batch {
   }
 }
 
+extension Batch {
+  /// Examples `range` of this batch (an empty range: a batch of none). Targets follow
+  /// their examples: one label each, or a sequence's tokens.
+  public func examples(_ range: Range<Int>) -> Batch {
+    precondition(range.lowerBound >= 0 && range.upperBound <= examples, "examples \(range) of \(examples)")
+    if range.count == examples { return self }
+    let perExample = targets.count / max(examples, 1)
+    let picked = Array(targets[(range.lowerBound * perExample)..<(range.upperBound * perExample)])
+    guard !range.isEmpty else { return Batch(input: input, targets: [], examples: 0) }
+    return Batch(input: input.samples(range, paddedTo: range.count), targets: picked, examples: range.count)
+  }
+}
+
 /// One of the three datasets, seen through one interface: epochs of seeded training
 /// batches and fixed evaluation batches.
 public struct TaskData: Sendable {

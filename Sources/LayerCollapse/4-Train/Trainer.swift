@@ -92,6 +92,51 @@ public final class Trainer {
     model.forward(input, training: true, rng: &rng)
     let loss = model.loss(targets: targets)
     model.backward()
+    return update(loss: loss)
+  }
+
+  /// Σ over micro-batches of (counted rows · gradient), before the allreduce.
+  private var accumulated: Tensor?
+
+  /// One optimizer step on this process's share of a global batch, split into
+  /// micro-batches (`train.accumulate`), in a group of processes (MPI ranks).
+  ///
+  /// Each micro-batch's gradient is of its mean loss; weighted by its counted rows
+  /// (examples, or target tokens), summed over micro-batches and, by one allreduce of the
+  /// flat gradient buffer, over ranks, then divided by the global count, it is the
+  /// gradient of the mean loss over the whole global batch: the same function however
+  /// the batch is split. The penalty, clipping and update then run on every rank alike.
+  /// `rng` drives this process's dropout.
+  public func step(_ batches: [Batch], group: ProcessGroup, rng: inout RNG) throws -> StepReport {
+    let params = model.parameters
+    let grads = params.gradients
+    let sum = accumulated ?? Tensor(grads.shape)
+    accumulated = sum
+    sum.zero()
+    var lossSum = 0.0
+    var counted = 0.0
+    for b in batches where b.examples > 0 {
+      params.zeroGradients()
+      model.forward(b.input, training: true, rng: &rng)
+      let loss = model.loss(targets: b.targets)
+      model.backward()
+      let n = Double(CrossEntropy.countedRows(b.targets))
+      lossSum += Double(loss) * n
+      counted += n
+      Elementwise.accumulate(sum, grads, scale: Float(n))
+    }
+    let totals = try group.sum([lossSum, counted])
+    let total = max(totals[1], 1)
+    grads.copy(from: sum)
+    Elementwise.scale(grads, by: Float(1 / total))
+    try group.allreduceSum(grads)
+    return update(loss: Float(totals[0] / total))
+  }
+
+  /// The rest of a step, once the gradients of the loss are in place: the penalty and
+  /// its gradient, clipping, the α pull and the AdamW update.
+  private func update(loss: Float) -> StepReport {
+    let params = model.parameters
     let penalty = regularizer.penalty(model)
     regularizer.addGradient(model)
     let grads = [params.gradients]  // every gradient, as one buffer

@@ -26,6 +26,11 @@ public struct RunBanner: Sendable {
   /// The LayerCollapse units the regularizer acts on (a transformer's blocks).
   public var lcUnits: [Int]
   public var initFrom: String?
+  /// Processes (MPI ranks) training together, and the examples each takes per
+  /// micro-batch (at most; shares differ by one where the batch does not divide).
+  public var worldSize: Int = 1
+  public var rankBatch: Int = 0
+  public var accumulate: Int = 1
 }
 
 /// One logged training step (a line of metrics.jsonl).
@@ -68,8 +73,15 @@ public struct TrainingOutcome: Sendable {
 /// A `train` run: data, model, optimizer, regularizer, schedule, checkpoints and logs,
 /// all from one config. Batches are a function of (seed, epoch, index) and the dropout
 /// stream is checkpointed, so a stopped run resumes bit for bit.
+///
+/// In a group of processes (MPI ranks, `ProcessGroup`) every rank builds the same run;
+/// rank 0's parameters are broadcast at the start, each rank trains on its share of
+/// each global batch, and every rank evaluates (the same model on the same data, while
+/// rank 0 would otherwise be waited for), but only rank 0 locks and writes the run
+/// directory: config, logs, checkpoints, summaries.
 public final class TrainingRun {
   public let settings: RunSettings
+  public let group: ProcessGroup
   public let runDir: String
   public let data: TaskData
   public let vocabulary: Vocabulary?
@@ -90,8 +102,12 @@ public final class TrainingRun {
 
   /// Sets up a run in `settings.outputDir`. An existing run directory is an error unless
   /// `resume` (continue from its last.h5, with the same config) or `overwrite`.
-  public init(settings: RunSettings, resolved: ConfigTree, resume: Bool = false, overwrite: Bool = false) throws {
+  public init(
+    settings: RunSettings, resolved: ConfigTree, resume: Bool = false, overwrite: Bool = false,
+    group: ProcessGroup = .single
+  ) throws {
     self.settings = settings
+    self.group = group
     let dir = settings.outputDir
     self.runDir = dir
     self.configText = resolved.serialized(header: [
@@ -101,7 +117,8 @@ public final class TrainingRun {
     let configPath = dir + "/config.yaml"
     // A directory that exists may be in use: lock it before reading anything in it.
     var isDirectory: ObjCBool = false
-    if fm.fileExists(atPath: dir, isDirectory: &isDirectory) {
+    let root = group.isRoot  // only rank 0 checks, locks and writes the run directory
+    if root && fm.fileExists(atPath: dir, isDirectory: &isDirectory) {
       guard isDirectory.boolValue else {
         throw LCError.cannotCreate(
           ErrorDetail(
@@ -110,7 +127,14 @@ public final class TrainingRun {
       lock = try RunLock(directory: dir)
     }
     let exists = fm.fileExists(atPath: configPath) || fm.fileExists(atPath: dir + "/last.h5")
-    if resume {
+    if resume && !root {
+      guard fm.fileExists(atPath: dir + "/last.h5") else {
+        throw LCError.missingInput(
+          ErrorDetail(
+            what: "rank \(group.rank) cannot read the run to resume", location: dir + "/last.h5",
+            hint: "Every rank reads the run directory on resume: put it on a file system all nodes share"))
+      }
+    } else if resume {
       guard fm.fileExists(atPath: dir + "/last.h5") else {
         throw LCError.missingInput(
           ErrorDetail(
@@ -127,7 +151,7 @@ public final class TrainingRun {
             what: "the config differs from the one the run was started with", location: configPath,
             hint: "Resume with the same config and overrides, or start a new run with output.dir=NEW_DIR"))
       }
-    } else if exists && !overwrite {
+    } else if root && exists && !overwrite {
       throw LCError.cannotCreate(
         ErrorDetail(
           what: "run directory already holds a run", location: dir,
@@ -195,6 +219,18 @@ public final class TrainingRun {
     self.trainer = trainer
     self.progress = TrainingProgress()
     self.dropoutRNG = RNG(seed: settings.seed, stream: "dropout")
+    if group.size > 1 {
+      try TrainingRun.checkSameRun(group, configText: configText, architecture: model.architecture)
+      guard settings.train.batchSize >= group.size * settings.train.accumulate else {
+        throw LCError.badConfig([
+          ErrorDetail(
+            what: "the batch has fewer examples than the ranks have micro-batches", location: "train.batch_size",
+            expected: "at least \(group.size * settings.train.accumulate) (\(group.size) ranks × train.accumulate "
+              + "\(settings.train.accumulate))",
+            got: "\(settings.train.batchSize)")
+        ])
+      }
+    }
     if let s = start, resume {
       guard let o = s.optimizer, let p = s.progress, let r = s.dropoutRNG else {
         throw LCError.badData(
@@ -208,6 +244,17 @@ public final class TrainingRun {
       resumedFrom = p.globalStep
       savedStep = p.globalStep
     }
+    // Every rank starts from rank 0's weights and optimizer state.
+    try group.broadcast(model.parameters.values)
+    if group.size > 1 {
+      for p in model.parameters.all {
+        if let m = trainer.state.m[p.name], let v = trainer.state.v[p.name] {
+          try group.broadcast(m)
+          try group.broadcast(v)
+        }
+      }
+    }
+    guard root else { return }
     do {
       try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
     } catch {
@@ -232,6 +279,7 @@ public final class TrainingRun {
   @discardableResult
   public func run(events: (TrainingEvent) -> Void, shouldStop: () -> Bool = { false }) throws -> TrainingOutcome {
     let batchSize = settings.train.batchSize
+    let accumulate = settings.train.accumulate
     let perEpoch = data.stepsPerEpoch(batchSize: batchSize)
     let total = totalSteps
     let arch = model.architecture
@@ -241,8 +289,10 @@ public final class TrainingRun {
           runDir: runDir, settings: settings, architecture: arch, parameters: arch.parameterCount,
           macsPerExample: arch.macsPerExample(), blasThreads: BLASThreads.count, totalSteps: total,
           stepsPerEpoch: perEpoch, trainExamples: data.trainCount, evalExamples: data.evalCount,
-          lcUnits: trainer.regularizer.units, initFrom: initFrom)))
-    let logs = try RunLogs(dir: runDir, resumedAt: resumedFrom)
+          lcUnits: trainer.regularizer.units, initFrom: initFrom, worldSize: group.size,
+          rankBatch: (batchSize + group.size * accumulate - 1) / (group.size * accumulate), accumulate: accumulate)))
+    let root = group.isRoot
+    let logs = root ? try RunLogs(dir: runDir, resumedAt: resumedFrom) : nil
     if let r = resumedFrom { events(.resumed(fromStep: r)) }
     let evalBatches = try data.evalBatches(batchSize: settings.train.evalBatchSize)
     let trainEvalBatches =
@@ -268,7 +318,25 @@ public final class TrainingRun {
         planEpoch = epoch
       }
       let batch = try data.trainBatch(plan: plan, index: index, epoch: epoch, batchSize: batchSize, seed: settings.seed)
-      let report = trainer.step(batch.input, targets: batch.targets, rng: &dropoutRNG)
+      let report: StepReport
+      if group.size == 1 && accumulate == 1 {
+        report = trainer.step(batch.input, targets: batch.targets, rng: &dropoutRNG)
+      } else {
+        // This rank's share of the global batch, in `accumulate` micro-batches. Under MPI
+        // each rank draws its dropout masks from its own stream, derived from the shared
+        // one (which every rank advances alike, and the checkpoint keeps).
+        let share = ProcessGroup.share(of: batch.examples, rank: group.rank, size: group.size)
+        let micro = (0..<accumulate).map { k in
+          let r = ProcessGroup.share(of: share.count, rank: k, size: accumulate)
+          return batch.examples((share.lowerBound + r.lowerBound)..<(share.lowerBound + r.upperBound))
+        }
+        if group.size == 1 {
+          report = try trainer.step(micro, group: group, rng: &dropoutRNG)
+        } else {
+          var rankRNG = RNG(seed: dropoutRNG.next(), stream: "rank \(group.rank)")
+          report = try trainer.step(micro, group: group, rng: &rankRNG)
+        }
+      }
       if report.diverged {
         throw diverged(
           at: step + 1,
@@ -293,7 +361,7 @@ public final class TrainingRun {
           learningRate: report.learningRate, gradNorm: clean(report.gradNorm),
           examplesPerSecond: Double(windowExamples) / window, elapsedSeconds: spent,
           etaSeconds: Double(total - done) / max(rate, 1e-9))
-        try logs.append(log)
+        try logs?.append(log)
         events(.step(log))
         windowExamples = 0
         windowStart = now
@@ -305,23 +373,28 @@ public final class TrainingRun {
         progress.elapsedSeconds = elapsed()
         let e = evaluate(step: done, epoch: epoch, evalBatches, trainEvalBatches)
         lastEval = e
-        try logs.append(e)
+        try logs?.append(e)
         events(.evaluated(e))
         // best.h5 before last.h5, which records the best step: a kill between the two
         // leaves a best.h5 ahead of last.h5, and resuming from last.h5 replays the same
         // steps to the same evaluation and writes the same best.h5 again. The other
         // order would leave last.h5 naming a best step whose weights were never written.
-        if e.isBest {
+        if e.isBest && root {
           try saveCheckpoint(bestCheckpoint)
           events(.saved(path: bestCheckpoint))
         }
-        try saveCheckpoint(lastCheckpoint)
-        events(.saved(path: lastCheckpoint))
+        if root {
+          try saveCheckpoint(lastCheckpoint)
+          events(.saved(path: lastCheckpoint))
+        }
       }
-      if done < total && shouldStop() {
+      // A stop requested on any rank stops every rank after this same step.
+      if done < total, try group.any(shouldStop()) {
         progress.elapsedSeconds = elapsed()
-        try saveCheckpoint(lastCheckpoint)
-        events(.saved(path: lastCheckpoint))
+        if root {
+          try saveCheckpoint(lastCheckpoint)
+          events(.saved(path: lastCheckpoint))
+        }
         throw LCError.interrupted(
           ErrorDetail(
             what: "stopped after step \(done) of \(total); saved \(lastCheckpoint)", location: runDir,
@@ -335,10 +408,12 @@ public final class TrainingRun {
       // Resumed at the very end: evaluate the final weights once more for the summary.
       final = evaluate(step: total, epoch: (total - 1) / perEpoch, evalBatches, trainEvalBatches)
     }
-    try EvalRecord(
-      checkpoint: lastCheckpoint, architecture: model.architecture, metrics: final.eval, train: final.train,
-      step: final.step
-    ).write(to: runDir + "/eval.json")
+    if root {
+      try EvalRecord(
+        checkpoint: lastCheckpoint, architecture: model.architecture, metrics: final.eval, train: final.train,
+        step: final.step
+      ).write(to: runDir + "/eval.json")
+    }
     return TrainingOutcome(
       runDir: runDir, final: final, bestScore: progress.bestScore ?? final.eval.score,
       bestStep: progress.bestStep ?? final.step)
@@ -355,6 +430,31 @@ public final class TrainingRun {
     var alphas: [Int: Float] = [:]
     for (b, a) in model.alphas { alphas[b] = a }
     return EvaluationLog(step: step, epoch: epoch, eval: eval, train: train, isBest: isBest, alphas: alphas)
+  }
+
+  /// Fails on every rank unless all run the same config and architecture, built by the
+  /// same executable: ranks that disagree would train different models and average their
+  /// gradients into nonsense.
+  static func checkSameRun(_ group: ProcessGroup, configText: String, architecture: Architecture) throws {
+    let archJSON = (try? JSONFile.encoder().encode(architecture)) ?? Data()
+    var configHash = StableHash()
+    configHash.add(Array(configText.utf8))
+    configHash.add(Array(archJSON))
+    guard try group.agree(on: configHash.value) else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "the ranks run different configs or architectures", location: "rank \(group.rank)",
+          hint: "Start every rank with the same config file, overrides and data (mpirun passes the same "
+            + "arguments to all; check the file is the same on every node)"))
+    }
+    var binaryHash = StableHash()
+    if let binary = FileManager.default.contents(atPath: "/proc/self/exe") { binaryHash.add(Array(binary)) }
+    guard try group.agree(on: binaryHash.value) else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "the ranks run different layercollapse executables", location: "rank \(group.rank)",
+          hint: "Install the same build on every node (the same commit, built the same way)"))
+    }
   }
 
   /// Stops a run that can no longer train, keeping every checkpoint on disk as it is.
@@ -386,3 +486,16 @@ public final class TrainingRun {
 
 /// A float as the shortest decimal that reads back to it (0.1, not 0.10000000149).
 func clean(_ f: Float) -> Double { Double(f.description) ?? Double(f) }
+
+/// FNV-1a, 64 bits: a hash that is the same in every process (Swift's `Hasher` is seeded
+/// per process), for checking that ranks agree.
+struct StableHash {
+  private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+  mutating func add(_ bytes: [UInt8]) {
+    for b in bytes {
+      value ^= UInt64(b)
+      value &*= 0x0000_0100_0000_01b3
+    }
+  }
+}
