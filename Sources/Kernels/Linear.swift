@@ -71,6 +71,21 @@ public enum Linear {
     }
   }
 
+  /// The affine map `x ↦ second(first(x))` of two layers: W = W2·W1 (out₂, in₁),
+  /// b = W2·b1 + b2 (LayerCollapse's merge).
+  public static func compose(w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor) -> (weight: Tensor, bias: Tensor) {
+    let (o, h, d) = (w2.shape[0], w2.shape[1], w1.shape[1])
+    precondition(w1.shape[0] == h && b1.count == h && b2.count == o, "cannot compose \(w1.shape) then \(w2.shape)")
+    let w = Tensor([o, d])
+    GEMM.multiply(
+      transA: false, transB: false, m: o, n: d, k: h, a: w2.data, lda: h, b: w1.data, ldb: d, c: w.data, ldc: d)
+    let b = b2.clone()
+    GEMM.multiply(
+      transA: false, transB: false, m: o, n: 1, k: h, a: w2.data, lda: h, b: b1.data, ldb: 1, beta: 1, c: b.data,
+      ldc: 1)
+    return (w, b)
+  }
+
   /// Naive reference forward for tests.
   public static func referenceForward(y: Tensor, x: Tensor, w: Tensor, b: Tensor?) {
     let outC = w.shape[0]

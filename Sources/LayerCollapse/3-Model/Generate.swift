@@ -27,7 +27,7 @@ extension Transformer {
     for _ in 0..<count {
       let context = Array(tokens.suffix(config.maxLen))
       let logits = infer(.tokens(ids: context, valid: nil, batch: 1, time: context.count))  // (T, V)
-      let last = logits.data + (context.count - 1) * v
+      let last = Rows.values(logits, row: context.count - 1)
       tokens.append(Int32(Self.sample(last, v, sampling, &weights, &rng)))
     }
     return Array(tokens.dropFirst(prompt.count))
@@ -35,7 +35,7 @@ extension Transformer {
 
   /// Index drawn from softmax(logits / temperature) restricted to the top k.
   static func sample(
-    _ logits: UnsafePointer<Float>, _ v: Int, _ s: SamplingSettings, _ w: inout [Float], _ rng: inout RNG
+    _ logits: [Float], _ v: Int, _ s: SamplingSettings, _ w: inout [Float], _ rng: inout RNG
   ) -> Int {
     var cutoff = -Float.infinity
     if s.topK > 0 && s.topK < v {

@@ -98,7 +98,7 @@ public final class Mixer: Model {
     for start in stride(from: 0, to: b, by: per) {
       let n = min(per, b - start)
       let part = forward(input.samples(start..<(start + n), paddedTo: per), training: false, rng: &unused)
-      (all.data + start * k).update(from: part.data, count: n * k)
+      Rows.copy(n, width: k, from: part, row: 0, to: all, row: start)
     }
     lastLogits = all  // what `loss` and `probabilities` read: the whole batch's logits
     return all

@@ -126,7 +126,7 @@ final class ActivationModule {
   /// dout -> dx (`write`), for the forward's input `x`; dα added.
   func backward(dx: Tensor, dout: Tensor, x: Tensor, write: GradientWrite) {
     let dAlpha = kind.backward(dx: dx, dout: dout, x: x, alpha: alpha?.value[0] ?? 0, write: write)
-    if let a = alpha { a.grad.data[0] += dAlpha }
+    if let a = alpha { a.grad[0] += dAlpha }
   }
 }
 

@@ -20,9 +20,8 @@ extension ModelInput {
         ids: indices.flatMap { ids[pick($0)] }, valid: valid.map { v in indices.flatMap { v[pick($0)] } },
         batch: count, time: time)
     case .images(let images):
-      let size = images.count / max(images.shape[0], 1)
       let out = Tensor([count] + images.shape.dropFirst())
-      for (k, i) in indices.enumerated() { (out.data + k * size).update(from: images.data + i * size, count: size) }
+      Rows.gather(images, blocks: indices, blockSize: images.count / max(images.shape[0], 1), into: out)
       return .images(out)
     }
   }
@@ -166,7 +165,7 @@ public final class Transformer: Model {
       let n = min(per, batch - start)
       let logits = forward(
         input.samples(start..<(start + n), paddedTo: per), training: false, keepActivations: false, rng: &unused)
-      (out.data + start * rowsPerSample * width).update(from: logits.data, count: n * rowsPerSample * width)
+      Rows.copy(n * rowsPerSample, width: width, from: logits, row: 0, to: out, row: start * rowsPerSample)
     }
     lastLogits = out
     return out
@@ -216,8 +215,8 @@ public final class Transformer: Model {
       patchEmbedding.forward(y: ws.patchOut, x: ws.patches)  // (B·N, C)
       let n = ws.time - 1
       for b in 0..<ws.batch {
-        (x.data + b * ws.time * c).update(from: cls.value.data, count: c)
-        (x.data + (b * ws.time + 1) * c).update(from: ws.patchOut.data + b * n * c, count: n * c)
+        Rows.copy(1, width: c, from: cls.value, row: 0, to: x, row: b * ws.time)
+        Rows.copy(n, width: c, from: ws.patchOut, row: b * n, to: x, row: b * ws.time + 1)
       }
       positionEmbedding.forward(out: x, ids: ws.positionIDs(time: ws.time), accumulate: true)
     default:
@@ -234,21 +233,12 @@ public final class Transformer: Model {
       } else if let tied = tokenEmbedding {
         Linear.forward(y: ws.logits, x: ws.lnf, w: tied.table.value, b: nil)
       }
-    } else {  // vit, encoder
-      ws.pooled.zero()  // (B, C)
+    } else if config.headReadsFirstRow {  // vit, encoder with [CLS] pooling
       let rowsPerSequence = ws.firstRowsOnly ? 1 : ws.time  // rows of lnf
-      for b in 0..<ws.batch {
-        let dst = ws.pooled.data + b * c
-        if config.headReadsFirstRow {
-          dst.update(from: ws.lnf.data + b * rowsPerSequence * c, count: c)
-          continue
-        }
-        let n = ws.validCount(b)
-        for t in 0..<ws.time where ws.isValid(b, t) {
-          let src = ws.lnf.data + (b * ws.time + t) * c
-          for j in 0..<c { dst[j] += src[j] / Float(n) }
-        }
-      }
+      for b in 0..<ws.batch { Rows.copy(1, width: c, from: ws.lnf, row: b * rowsPerSequence, to: ws.pooled, row: b) }
+      head?.forward(y: ws.logits, x: ws.pooled)  // (B, K)
+    } else {  // encoder, mean pooling
+      Rows.maskedMean(out: ws.pooled, x: ws.lnf, valid: ws.keyValid, batch: ws.batch, time: ws.time, width: c)
       head?.forward(y: ws.logits, x: ws.pooled)  // (B, K)
     }
   }
@@ -298,18 +288,14 @@ public final class Transformer: Model {
     } else {  // vit, encoder
       ws.dpooled.zero()
       head?.backward(dx: ws.dpooled, dy: ws.dlogits, x: ws.pooled, write: .accumulate)
-      let rowsPerSequence = ws.firstRowsOnly ? 1 : ws.time  // rows of lnf
-      for b in 0..<ws.batch {
-        let src = ws.dpooled.data + b * c
-        if config.headReadsFirstRow {
-          (ws.dlnf.data + b * rowsPerSequence * c).update(from: src, count: c)
-          continue
+      if config.headReadsFirstRow {
+        let rowsPerSequence = ws.firstRowsOnly ? 1 : ws.time  // rows of lnf
+        for b in 0..<ws.batch {
+          Rows.copy(1, width: c, from: ws.dpooled, row: b, to: ws.dlnf, row: b * rowsPerSequence)
         }
-        let n = Float(ws.validCount(b))
-        for t in 0..<ws.time where ws.isValid(b, t) {
-          let dst = ws.dlnf.data + (b * ws.time + t) * c
-          for j in 0..<c { dst[j] = src[j] / n }
-        }
+      } else {
+        Rows.maskedMeanBackward(
+          dx: ws.dlnf, dout: ws.dpooled, valid: ws.keyValid, batch: ws.batch, time: ws.time, width: c)
       }
     }
     // final norm: its input is (B, T, C), or (B, C) after a first-rows-only last block
@@ -337,9 +323,8 @@ public final class Transformer: Model {
     case (.images?, _, let patchEmbedding?, let cls?):
       let n = ws.time - 1
       for b in 0..<ws.batch {
-        let row = dx0.data + b * ws.time * c
-        for j in 0..<c { cls.grad.data[j] += row[j] }
-        (ws.patchOut.data + b * n * c).update(from: row + c, count: n * c)  // patchOut now holds its gradient
+        Rows.add(width: c, from: dx0, row: b * ws.time, to: cls.grad, row: 0)
+        Rows.copy(n, width: c, from: dx0, row: b * ws.time + 1, to: ws.patchOut, row: b * n)  // now its gradient
       }
       patchEmbedding.backward(dx: nil, dy: ws.patchOut, x: ws.patches, write: .accumulate)
     default:
@@ -443,10 +428,6 @@ final class TransformerBuffers {
     }
     return positions
   }
-
-  func isValid(_ b: Int, _ t: Int) -> Bool { keyValid?[b * time + t] ?? true }
-
-  func validCount(_ b: Int) -> Int { (0..<time).reduce(0) { $0 + (isValid(b, $1) ? 1 : 0) } }
 
   /// images (B, ch, S, S) -> patches (B·N, ch·P·P) (`Patches.extract`).
   func extractPatches(_ images: Tensor, _ cfg: ModelConfig) {

@@ -79,7 +79,7 @@ public struct Regularizer: Sendable {
   /// Penalty mode: adds d(penalty)/dα = 2λ(α − 1) into each α's gradient.
   public func addGradient(_ model: any Model) {
     guard settings.mode == .penalty else { return }
-    for a in slopes(model) { a.grad.data[0] += Float(2 * settings.lambda * (Double(a.value[0]) - 1)) }
+    for a in slopes(model) { a.grad[0] += Float(2 * settings.lambda * (Double(a.value[0]) - 1)) }
   }
 
   /// Decoupled mode: α ← α − 2·lr·λ·(α − 1), before the optimizer step.
@@ -87,7 +87,7 @@ public struct Regularizer: Sendable {
     guard settings.mode == .decoupled else { return }
     for a in slopes(model) {
       let alpha = Double(a.value[0])
-      a.value.data[0] = Float(alpha - 2 * lr * settings.lambda * (alpha - 1))
+      a.value[0] = Float(alpha - 2 * lr * settings.lambda * (alpha - 1))
     }
   }
 

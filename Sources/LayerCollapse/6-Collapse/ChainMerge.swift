@@ -67,15 +67,7 @@ public enum ChainMerge {
   /// `second ∘ first`: W = W2·W1 (out₂, in₁), b = W2·b1 + b2.
   public static func compose(_ first: AffineMap, _ second: AffineMap) -> AffineMap {
     precondition(second.inputs == first.outputs, "cannot compose \(first.weight.shape) then \(second.weight.shape)")
-    let (o, h, d) = (second.outputs, second.inputs, first.inputs)
-    let w = Tensor([o, d])
-    GEMM.multiply(
-      transA: false, transB: false, m: o, n: d, k: h, a: second.weight.data, lda: h, b: first.weight.data, ldb: d,
-      c: w.data, ldc: d)
-    let b = second.bias.clone()
-    GEMM.multiply(
-      transA: false, transB: false, m: o, n: 1, k: h, a: second.weight.data, lda: h, b: first.bias.data, ldb: 1,
-      beta: 1, c: b.data, ldc: 1)
+    let (w, b) = Linear.compose(w1: first.weight, b1: first.bias, w2: second.weight, b2: second.bias)
     return AffineMap(weight: w, bias: b)
   }
 

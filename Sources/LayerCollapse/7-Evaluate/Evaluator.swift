@@ -47,12 +47,9 @@ public enum Evaluator {
       seconds += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
       let counted = CrossEntropy.countedRows(batch.targets)
       lossSum += Double(model.loss(targets: batch.targets)) * Double(counted)
-      let k = logits.lastDim
+      let predicted = Rows.argmax(logits)
       for (row, target) in batch.targets.enumerated() where target != CrossEntropy.ignoreIndex {
-        let p = logits.data + row * k
-        var best = 0
-        for j in 1..<k where p[j] > p[best] { best = j }
-        if best == Int(target) { correct += 1 }
+        if predicted[row] == Int(target) { correct += 1 }
       }
       predictions += counted
       examples += batch.examples
