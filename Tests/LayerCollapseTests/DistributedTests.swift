@@ -232,6 +232,9 @@ struct MPITests {
     }
     let d = try MPIRun.maxWeightDifference(ws.dir + "/one/last.h5", ws.dir + "/two/last.h5")
     #expect(d <= 2 * 3e-3 * 6, "\(kind): weights differ by up to \(d)")
+    // The final evaluation, split over the ranks and reduced, as one process's.
+    let (e1, e2) = (try MPIRun.evalLoss(ws.dir + "/one/eval.json"), try MPIRun.evalLoss(ws.dir + "/two/eval.json"))
+    #expect(abs(e1 - e2) <= 1e-3 * abs(e1), "\(kind): evaluation loss \(e1) vs \(e2)")
   }
 
   /// A run stopped after 3 steps resumes at any world size: 2 ranks → 1 process and
@@ -269,6 +272,31 @@ struct MPITests {
       ])
     #expect(r.code != 0)
     #expect(r.stderr.contains("the ranks run different configs"), "\(r.stderr)")
+  }
+
+  /// Ranks running different executables refuse to train together (here the same build
+  /// with one byte appended: it runs the same, but is not the same file).
+  @Test func differentBinariesAreRefused() throws {
+    let ws = try Workspace()
+    let config = try Self.config(.vit, ws)
+    let copy = ws.dir + "/layercollapse-other"
+    var bytes = try Data(contentsOf: URL(fileURLWithPath: MPIRun.binary ?? ""))
+    bytes.append(0)
+    try bytes.write(to: URL(fileURLWithPath: copy))
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: copy)
+    let args = ["train", config, "output.dir=\(ws.dir)/x"]
+    let r = try MPIRun.run(contexts: [args, args], binaries: [MPIRun.binary ?? "", copy])
+    #expect(r.code != 0)
+    #expect(r.stderr.contains("different layercollapse executables"), "\(r.stderr)")
+  }
+
+  /// A global batch smaller than ranks × micro-batches is a config error naming the key.
+  @Test func batchSmallerThanTheRanksIsRefused() throws {
+    let ws = try Workspace()
+    let config = try Self.config(.vit, ws)
+    let r = try MPIRun.run(ranks: 2, ["train", config, "train.batch_size=3", "train.accumulate=2"])
+    #expect(r.code == 78, "\(r.stderr)")
+    #expect(r.stderr.contains("train.batch_size") && r.stderr.contains("2 ranks × train.accumulate 2"))
   }
 
   /// A rank that dies (SIGKILL) ends the job with an error instead of leaving the other
@@ -331,10 +359,13 @@ enum MPIRun {
     try launch(options + ["-np", "\(ranks)", binary ?? "layercollapse"] + args, during: during)
   }
 
-  /// One rank per argument list (MPMD: `mpirun -np 1 A : -np 1 B`).
-  static func run(contexts: [[String]]) throws -> CLI.Result {
+  /// One rank per argument list (MPMD: `mpirun -np 1 A : -np 1 B`), each run by the
+  /// binary at the same index of `binaries` (default: the MPI build).
+  static func run(contexts: [[String]], binaries: [String]? = nil) throws -> CLI.Result {
     var args = options
-    for (i, c) in contexts.enumerated() { args += (i > 0 ? [":"] : []) + ["-np", "1", binary ?? "layercollapse"] + c }
+    for (i, c) in contexts.enumerated() {
+      args += (i > 0 ? [":"] : []) + ["-np", "1", binaries?[i] ?? binary ?? "layercollapse"] + c
+    }
     return try launch(args, during: nil)
   }
 
@@ -403,6 +434,15 @@ enum MPIRun {
       if let eq = text.firstIndex(of: "=") { env[String(text[..<eq])] = String(text[text.index(after: eq)...]) }
     }
     return env
+  }
+
+  /// The evaluation loss an eval.json records.
+  static func evalLoss(_ path: String) throws -> Double {
+    let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path)))
+    guard let record = object as? [String: Any], let metrics = record["metrics"] as? [String: Any],
+      let loss = metrics["loss"] as? Double
+    else { throw CocoaError(.fileReadCorruptFile) }
+    return loss
   }
 
   /// The largest |a − b| over every parameter of two checkpoints of the same model.

@@ -76,9 +76,9 @@ public struct TrainingOutcome: Sendable {
 ///
 /// In a group of processes (MPI ranks, `ProcessGroup`) every rank builds the same run;
 /// rank 0's parameters are broadcast at the start, each rank trains on its share of
-/// each global batch, and every rank evaluates (the same model on the same data, while
-/// rank 0 would otherwise be waited for), but only rank 0 locks and writes the run
-/// directory: config, logs, checkpoints, summaries.
+/// each global batch and evaluates its share of the evaluation batches (the sums are
+/// reduced), but only rank 0 locks and writes the run directory: config, logs,
+/// checkpoints, summaries.
 public final class TrainingRun {
   public let settings: RunSettings
   public let group: ProcessGroup
@@ -371,7 +371,7 @@ public final class TrainingRun {
       let evalDue = settings.train.evalEvery > 0 ? done % settings.train.evalEvery == 0 : epochEnds
       if evalDue || done == total {
         progress.elapsedSeconds = elapsed()
-        let e = evaluate(step: done, epoch: epoch, evalBatches, trainEvalBatches)
+        let e = try evaluate(step: done, epoch: epoch, evalBatches, trainEvalBatches)
         lastEval = e
         try logs?.append(e)
         events(.evaluated(e))
@@ -406,7 +406,7 @@ public final class TrainingRun {
       final = e
     } else {
       // Resumed at the very end: evaluate the final weights once more for the summary.
-      final = evaluate(step: total, epoch: (total - 1) / perEpoch, evalBatches, trainEvalBatches)
+      final = try evaluate(step: total, epoch: (total - 1) / perEpoch, evalBatches, trainEvalBatches)
     }
     if root {
       try EvalRecord(
@@ -419,9 +419,13 @@ public final class TrainingRun {
       bestStep: progress.bestStep ?? final.step)
   }
 
-  private func evaluate(step: Int, epoch: Int, _ evalBatches: [Batch], _ trainBatches: [Batch]) -> EvaluationLog {
-    let eval = Evaluator.evaluate(model, batches: evalBatches)
-    let train = trainBatches.isEmpty ? nil : Evaluator.evaluate(model, batches: trainBatches)
+  /// Under MPI the ranks split the batches and reduce the sums: every rank gets the same
+  /// metrics, and so the same best-checkpoint decisions.
+  private func evaluate(step: Int, epoch: Int, _ evalBatches: [Batch], _ trainBatches: [Batch]) throws
+    -> EvaluationLog
+  {
+    let eval = try Evaluator.evaluate(model, batches: evalBatches, group: group)
+    let train = trainBatches.isEmpty ? nil : try Evaluator.evaluate(model, batches: trainBatches, group: group)
     let isBest = progress.bestScore.map { eval.score > $0 } ?? true
     if isBest {
       progress.bestScore = eval.score

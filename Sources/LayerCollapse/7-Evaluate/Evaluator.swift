@@ -35,12 +35,29 @@ public struct Metrics: Sendable, Equatable, Codable {
 public enum Evaluator {
   /// Runs `model` over `batches` (no dropout) and aggregates loss and accuracy.
   public static func evaluate(_ model: any Model, batches: [Batch]) -> Metrics {
+    let s = sums(model, batches: batches[...])
+    return metrics(model, lossSum: s[0], predictions: s[1], correct: s[2], examples: s[3], seconds: s[4])
+  }
+
+  /// The same, split over the ranks of `group`: rank r evaluates batches r, r + N, …, and
+  /// the sums are reduced, so every rank gets the whole evaluation's metrics (equal to one
+  /// process's up to the order of the additions).
+  public static func evaluate(_ model: any Model, batches: [Batch], group: ProcessGroup) throws -> Metrics {
+    guard group.size > 1 else { return evaluate(model, batches: batches) }
+    let mine = batches.indices.filter { $0 % group.size == group.rank }.map { batches[$0] }
+    let s = try group.sum(sums(model, batches: mine[...]))
+    // The ranks ran side by side: wall time is about their mean time.
+    return metrics(
+      model, lossSum: s[0], predictions: s[1], correct: s[2], examples: s[3], seconds: s[4] / Double(group.size))
+  }
+
+  /// [loss · predictions, predictions, correct, examples, seconds] over `batches`.
+  private static func sums(_ model: any Model, batches: ArraySlice<Batch>) -> [Double] {
     var lossSum = 0.0
     var predictions = 0
     var correct = 0
     var examples = 0
     var seconds = 0.0
-    let isLM = model.family.predictsEveryPosition(model.config.kind)
     for batch in batches {
       let start = DispatchTime.now().uptimeNanoseconds
       let logits = model.infer(batch.input)
@@ -54,14 +71,21 @@ public enum Evaluator {
       predictions += counted
       examples += batch.examples
     }
-    let n = Double(max(predictions, 1))
-    let accuracy = Double(correct) / n
+    return [lossSum, Double(predictions), Double(correct), Double(examples), seconds]
+  }
+
+  private static func metrics(
+    _ model: any Model, lossSum: Double, predictions: Double, correct: Double, examples: Double, seconds: Double
+  ) -> Metrics {
+    let isLM = model.family.predictsEveryPosition(model.config.kind)
+    let n = max(predictions, 1)
+    let accuracy = correct / n
     let loss = lossSum / n
     return Metrics(
-      examples: examples, loss: loss, accuracy: accuracy,
+      examples: Int(examples), loss: loss, accuracy: accuracy,
       accuracyStandardError: (accuracy * (1 - accuracy) / n).squareRoot(),
       perplexity: isLM ? Foundation.exp(loss) : nil,
-      examplesPerSecond: seconds > 0 ? Double(examples) / seconds : 0)
+      examplesPerSecond: seconds > 0 ? examples / seconds : 0)
   }
 
   /// Median wall time of one forward pass at batch size 1, in milliseconds, over the
