@@ -102,7 +102,22 @@ enum Specs {
       """,
     variadic: true)
 
-  static let all = [train, collapse, eval, inspect, validate, generate, report]
+  static let export = CommandSpec(
+    name: "export", synopsis: "export CHECKPOINT.h5 -o DIR",
+    summary: "Write a checkpoint's model as DIR/model.safetensors and DIR/config.json, for PyTorch and other tools.",
+    positionals: ["CHECKPOINT.h5"],
+    valueOptions: ["-o": "the output directory (created if needed)"],
+    examples: [
+      "layercollapse export runs/cifar10-vit-lc/collapsed.h5 -o exported/vit-small",
+      "python scripts/load_exported.py exported/vit-small   # the same model as a torch.nn.Module",
+    ],
+    details: """
+      Every parameter in float32 under its PyTorch-style name (blocks.3.mlp.fc1.weight), and the
+      architecture (family, sizes, which units are collapsed). scripts/load_exported.py rebuilds
+      any exported model, collapsed or not, as an nn.Module with the same logits.
+      """)
+
+  static let all = [train, collapse, eval, inspect, validate, generate, report, export]
 }
 
 enum Commands {
@@ -324,6 +339,19 @@ enum Commands {
   }
 
   // MARK: inspect
+
+  // MARK: export
+
+  static func export(_ a: Arguments) throws {
+    guard let dir = a.option("-o") else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "export needs an output directory", location: "layercollapse export", expected: "-o DIR",
+          hint: "layercollapse export CHECKPOINT.h5 -o DIR"))
+    }
+    let c = try Checkpoint.load(a.positionals[0])
+    for path in try ModelExport.write(c.model, to: dir) { Out.print("wrote \(path)") }
+  }
 
   static func inspect(_ a: Arguments) throws {
     let path = a.positionals[0]

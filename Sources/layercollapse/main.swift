@@ -46,6 +46,7 @@ func run(_ args: [String]) throws {
   case "validate": try Commands.validate(a)
   case "generate": try Commands.generate(a)
   case "report": try Commands.report(a)
+  case "export": try Commands.export(a)
   default: break
   }
 }

@@ -1,0 +1,189 @@
+import Foundation
+import Kernels
+import LayerCollapse
+import Testing
+
+/// The safetensors reader and writer: round trips, the float formats, and every lie a
+/// header can tell, each a `.badData` error (exit 65) naming the tensor.
+@Suite struct SafeTensorsTests {
+  /// A file from a header object and raw data bytes.
+  static func file(_ header: [String: Any], data: [UInt8], lengthOverride: UInt64? = nil) throws -> Data {
+    let json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+    var out = Data()
+    var length = (lengthOverride ?? UInt64(json.count)).littleEndian
+    withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
+    out.append(json)
+    out.append(contentsOf: data)
+    return out
+  }
+
+  static func entry(_ dtype: String, _ shape: [Int], _ begin: Int, _ end: Int) -> [String: Any] {
+    ["dtype": dtype, "shape": shape, "data_offsets": [begin, end]]
+  }
+
+  /// The error reading `bytes` throws, as text; nil when it reads.
+  static func failure(_ bytes: Data) -> (code: Int32, message: String)? {
+    do {
+      _ = try SafeTensorsFile(bytes: bytes, path: "t.safetensors")
+      return nil
+    } catch let e as LCError {
+      return (e.exitCode, e.details.map(\.message).joined(separator: "; "))
+    } catch {
+      return (-1, "\(error)")
+    }
+  }
+
+  @Test func roundTripKeepsNamesShapesValuesAndAlignment() throws {
+    let dir = NSTemporaryDirectory() + "lc-st-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let a = Tensor([2, 3], [1, -2, 3.5, 0, .leastNonzeroMagnitude, -0.0])
+    let b = Tensor([1], [42])
+    try SafeTensorsFile.write([("x.weight", a), ("bias", b)], metadata: ["format": "pt"], to: dir + "/m.safetensors")
+    let f = try SafeTensorsFile(path: dir + "/m.safetensors")
+    #expect(f.names == ["bias", "x.weight"])
+    #expect(f.metadata == ["format": "pt"])
+    #expect(try f.tensor("x.weight").shape == [2, 3])
+    #expect(try f.tensor("x.weight").array.map(\.bitPattern) == a.array.map(\.bitPattern))
+    #expect(try f.tensor("bias").array == [42])
+    let raw = try Data(contentsOf: URL(fileURLWithPath: dir + "/m.safetensors"))
+    let length = raw.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+    #expect((8 + length) % 8 == 0, "the data starts 8-byte aligned")
+  }
+
+  /// F16, BF16 and F64 convert to float32 exactly for values they hold (1, −2.5, 2⁻¹⁴).
+  @Test func halfBFloatAndDoubleConvert() throws {
+    let f16: [UInt16] = [0x3C00, 0xC100, 0x0400]  // 1, -2.5, 2^-14
+    let bf16: [UInt16] = [0x3F80, 0xC020, 0x3880]  // 1, -2.5, 2^-14
+    var data: [UInt8] = []
+    for v in f16 + bf16 { data += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+    for v in [1.0, -2.5, 0x1p-14] { withUnsafeBytes(of: Double(v).bitPattern.littleEndian) { data += $0 } }
+    let bytes = try Self.file(
+      ["h": Self.entry("F16", [3], 0, 6), "b": Self.entry("BF16", [3], 6, 12), "d": Self.entry("F64", [3], 12, 36)],
+      data: data)
+    let f = try SafeTensorsFile(bytes: bytes, path: "t")
+    for name in ["h", "b", "d"] { #expect(try f.tensor(name).array == [1, -2.5, 0x1p-14], "\(name)") }
+  }
+
+  @Test func lyingHeadersAreErrorsNamingTheTensor() throws {
+    let four: [UInt8] = [0, 0, 128, 63]  // 1.0 as F32
+    let cases: [(String, Data, String)] = [
+      ("too short", Data([1, 2, 3]), "too short"),
+      (
+        "length beyond the file", try Self.file(["a": Self.entry("F32", [1], 0, 4)], data: four, lengthOverride: 500),
+        "header length"
+      ),
+      ("huge length", try Self.file([:], data: [], lengthOverride: UInt64.max), "header length"),
+      ("not JSON", Data([5, 0, 0, 0, 0, 0, 0, 0]) + Data("{oops".utf8), "not a JSON object"),
+      ("unknown dtype", try Self.file(["w": Self.entry("F8_E4M3", [1], 0, 1)], data: [0]), "tensor w: unknown dtype"),
+      ("outside", try Self.file(["w": Self.entry("F32", [2], 0, 8)], data: four), "tensor w: data_offsets lie outside"),
+      (
+        "reversed", try Self.file(["w": Self.entry("F32", [0], 4, 0)], data: four), "tensor w: data_offsets lie outside"
+      ),
+      (
+        "byte count", try Self.file(["w": Self.entry("F32", [2], 0, 4)], data: four),
+        "tensor w: the byte count does not fit"
+      ),
+      ("negative dim", try Self.file(["w": Self.entry("F32", [-1], 0, 4)], data: four), "tensor w: the shape"),
+      (
+        "overlap",
+        try Self.file(["a": Self.entry("F32", [1], 0, 4), "b": Self.entry("F32", [1], 2, 6)], data: four + four),
+        "tensor b: its data overlaps tensor a"
+      ),
+      ("no offsets", try Self.file(["w": ["dtype": "F32", "shape": [1]]], data: four), "tensor w: data_offsets"),
+    ]
+    for (label, bytes, expected) in cases {
+      let f = Self.failure(bytes)
+      #expect(f?.code == 65, "\(label): \(f.map { "\($0.code) \($0.message)" } ?? "read without error")")
+      #expect(f?.message.contains(expected) == true, "\(label): \(f?.message ?? "")")
+      #expect(f?.message.contains("t.safetensors") == true, "\(label) names the file")
+    }
+    let ints = try SafeTensorsFile(
+      bytes: try Self.file(["ids": Self.entry("I64", [1], 0, 8)], data: four + four), path: "t")
+    #expect(throws: LCError.self) { try ints.tensor("ids") }
+  }
+
+  /// A sharded checkpoint: the index maps each tensor to its shard; a tensor the index
+  /// places in a shard that lacks it is an error.
+  @Test func shardedIndex() throws {
+    let dir = NSTemporaryDirectory() + "lc-st-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try SafeTensorsFile.write([("a", Tensor([1], [1]))], to: dir + "/m-1.safetensors")
+    try SafeTensorsFile.write([("b", Tensor([2], [2, 3]))], to: dir + "/m-2.safetensors")
+    let index = dir + "/model.safetensors.index.json"
+    try #"{"metadata": {}, "weight_map": {"a": "m-1.safetensors", "b": "m-2.safetensors"}}"#.write(
+      toFile: index, atomically: true, encoding: .utf8)
+    let (files, shardOf) = try SafeTensorsFile.readSharded(index: index)
+    #expect(files.count == 2 && shardOf["b"] == "m-2.safetensors")
+    #expect(try files["m-2.safetensors"]!.tensor("b").array == [2, 3])
+    try #"{"weight_map": {"a": "m-2.safetensors"}}"#.write(toFile: index, atomically: true, encoding: .utf8)
+    #expect(throws: LCError.self) { try SafeTensorsFile.readSharded(index: index) }
+  }
+}
+
+/// `layercollapse export` and `scripts/load_exported.py`: the exported model, collapsed or
+/// not, rebuilt in PyTorch gives our logits within 1e-4 relative (float32 on both sides,
+/// summation orders differ: the parity suite's logit tolerance).
+@Suite(
+  .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
+struct ExportTests {
+  static var loader: String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("scripts/load_exported.py").path
+  }
+
+  @Test(arguments: [ModelKind.vit, .encoder, .gpt, .mixer])
+  func exportedModelMatchesInPyTorch(kind: ModelKind) throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    var arch = Architecture(config: ParityModels.config(kind, activation: .gelu))
+    let last = arch.unitCount - 1
+    arch.activations[last] = .prelu
+    let model = ParityModels.model(arch, seed: 21, alphas: [last: 1])
+    let collapsed = Collapse.run(model).model
+    #expect(collapsed.architecture.collapsed[last])
+    for (name, m) in [("full", model), ("collapsed", collapsed)] {
+      let checkpoint = dir + "/\(name).h5"
+      try ParityModels.save(m, to: checkpoint)
+      let out = dir + "/\(name)-export"
+      let r = try CLI.run(["export", checkpoint, "-o", out])
+      #expect(r.code == 0, "\(r.stderr)")
+      #expect(r.stdout.contains("model.safetensors") && r.stdout.contains("config.json"))
+      let (input, targets) = ParityModels.batch(m.config, seed: 22)
+      let bundle = ParityBundle.make(
+        model: m, input: input, targets: targets,
+        regularizer: Regularizer(settings: LayerCollapseSettings(lambda: 0), units: []),
+        optimizer: ParityModels.optimizer())
+      try bundle.write(to: dir + "/\(name).bundle.h5")
+      let check = try Parity.run(Parity.python, [Self.loader, out, "--check", dir + "/\(name).bundle.h5"])
+      #expect(check.code == 0, "\(kind) \(name): \(check.output)")
+    }
+  }
+
+  /// The loader's check can fail: logits that are not the model's are a mismatch.
+  @Test func loaderCheckFailsOnWrongLogits() throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    let model = ParityModels.model(Architecture(config: ParityModels.config(.vit, activation: .gelu)), seed: 3)
+    try ModelExport.write(model, to: dir + "/export")
+    let (input, targets) = ParityModels.batch(model.config, seed: 4)
+    var bundle = ParityBundle.make(
+      model: model, input: input, targets: targets,
+      regularizer: Regularizer(settings: LayerCollapseSettings(lambda: 0), units: []),
+      optimizer: ParityModels.optimizer())
+    bundle.logits[0] += 0.5
+    try bundle.write(to: dir + "/b.h5")
+    let check = try Parity.run(Parity.python, [Self.loader, dir + "/export", "--check", dir + "/b.h5"])
+    #expect(check.code == 1 && check.stdout.contains("MISMATCH"), "\(check.output)")
+  }
+
+  @Test func exportErrors() throws {
+    let noOutput = try CLI.run(["export", "/nonexistent.h5"])
+    #expect(noOutput.code == 64 && noOutput.stderr.contains("-o DIR"))
+    let missing = try CLI.run(["export", "/nonexistent.h5", "-o", NSTemporaryDirectory() + "x"])
+    #expect(missing.code == 66, "\(missing.stderr)")
+  }
+}
