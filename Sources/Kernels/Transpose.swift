@@ -50,6 +50,14 @@ public enum Transpose {
     }
   }
 
+  /// A (R, C) matrix as a new (C, R) one (an imported (in, out) weight as our (out, in)).
+  public static func matrix(_ x: Tensor) -> Tensor {
+    precondition(x.shape.count == 2, "transpose: \(x.shape) is not a matrix")
+    let out = Tensor([x.shape[1], x.shape[0]])
+    forward(out: out, x: x, batch: 1, rows: x.shape[0], cols: x.shape[1])
+    return out
+  }
+
   /// The naive reference for tests: out[b][c][r] = x[b][r][c].
   public static func reference(out: Tensor, x: Tensor, batch: Int, rows: Int, cols: Int) {
     for b in 0..<batch {

@@ -117,7 +117,19 @@ enum Specs {
       any exported model, collapsed or not, as an nn.Module with the same logits.
       """)
 
-  static let all = [train, collapse, eval, inspect, validate, generate, report, export]
+  static let importModel = CommandSpec(
+    name: "import", synopsis: "import HF_MODEL_DIR -o MODEL.h5",
+    summary: "Read a Hugging Face model directory (config.json, model.safetensors) into a checkpoint.",
+    positionals: ["HF_MODEL_DIR"],
+    valueOptions: ["-o": "the checkpoint to write"],
+    examples: ["layercollapse import ~/models/gpt2 -o gpt2.h5", "layercollapse inspect gpt2.h5"],
+    details: """
+      Supported so far: GPT-2 (GPT2LMHeadModel, GPT2Model) as a gpt model. Every tensor is mapped
+      to our names and shapes (Conv1D weights transposed); missing or unexpected tensors are listed.
+      The checkpoint works with inspect, collapse, export and train.init_from.
+      """)
+
+  static let all = [train, collapse, eval, inspect, validate, generate, report, export, importModel]
 }
 
 enum Commands {
@@ -339,6 +351,28 @@ enum Commands {
   }
 
   // MARK: inspect
+
+  // MARK: import
+
+  static func importModel(_ a: Arguments) throws {
+    guard let out = a.option("-o") else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "import needs an output checkpoint", location: "layercollapse import", expected: "-o MODEL.h5",
+          hint: "layercollapse import HF_MODEL_DIR -o MODEL.h5"))
+    }
+    let source = a.positionals[0]
+    let (model, report) = try HuggingFaceImport.load(directory: source)
+    let note = "# imported by `layercollapse import \(source)` (\(report.modelType)); not from a config\n"
+    try Checkpoint(model: model, configText: note, vocabulary: nil).save(to: out)
+    let arch = model.architecture
+    Out.print(
+      "\(source): \(report.modelType), \(report.tensors) tensors → \(out) (\(arch.config.kind.rawValue), "
+        + "\(arch.config.sizeDescription), \(Format.count(arch.parameterCount)) parameters)")
+    if !report.ignored.isEmpty {
+      Out.print("  not parameters, skipped: \(report.ignored.count) (\(report.ignored[0]), …)")
+    }
+  }
 
   // MARK: export
 

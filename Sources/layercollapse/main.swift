@@ -47,6 +47,7 @@ func run(_ args: [String]) throws {
   case "generate": try Commands.generate(a)
   case "report": try Commands.report(a)
   case "export": try Commands.export(a)
+  case "import": try Commands.importModel(a)
   default: break
   }
 }

@@ -1,0 +1,69 @@
+import Foundation
+import Kernels
+import LayerCollapse
+import Testing
+
+/// `layercollapse import` of models that `transformers` itself builds and saves: tiny,
+/// random, with sizes that are not powers of two and an MLP that is not 4× wide. Our
+/// logits equal PyTorch's within 1e-4 relative (float32 both sides; the products sum in
+/// other orders, as in the parity suite). Needs `transformers` in the PyTorch venv.
+@Suite(
+  .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
+struct ImportTests {
+  static let gpt2 = """
+    import json, sys, torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+    out = sys.argv[1]
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=37, n_positions=10, n_embd=12, n_layer=2, n_head=3, n_inner=20,
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    model = GPT2LMHeadModel(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))  # biases and norms away from 0 and 1
+    model.save_pretrained(out, safe_serialization=True)
+    ids = torch.randint(0, 37, (2, 7), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits = model(ids).logits
+    json.dump({"ids": ids.tolist(), "logits": logits.reshape(-1).tolist()}, open(out + "/expected.json", "w"))
+    """
+
+  struct Expected: Decodable {
+    var ids: [[Int32]]
+    var logits: [Float]
+  }
+
+  @Test func gpt2MatchesTransformers() throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    let made = try Parity.run(Parity.python, ["-c", Self.gpt2, dir + "/gpt2"])
+    try #require(made.code == 0, "transformers could not build the model: \(made.output)")
+    let r = try CLI.run(["import", dir + "/gpt2", "-o", dir + "/gpt2.h5"])
+    #expect(r.code == 0, "\(r.stderr)")
+    #expect(r.stdout.contains("gpt2") && r.stdout.contains("gpt"))
+    let model = try Checkpoint.load(dir + "/gpt2.h5").model
+    #expect(model.config.mlpHidden == 20 && model.config.maxLen == 10 && model.config.vocabSize == 37)
+    let expected = try JSONDecoder().decode(
+      Expected.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/gpt2/expected.json")))
+    let logits = model.forward(.tokens(ids: expected.ids.flatMap { $0 }, valid: nil, batch: 2, time: 7))
+    let d = relativeDifference(logits.array, expected.logits)
+    #expect(d < 1e-4, "GPT-2 logits differ from transformers' by \(d)")
+  }
+
+  @Test func unsupportedAndDamagedSources() throws {
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    let none = try CLI.run(["import", dir, "-o", dir + "/x.h5"])
+    #expect(none.code == 66 && none.stderr.contains("config.json"), "\(none.stderr)")
+    try #"{"model_type": "t5"}"#.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+    try SafeTensorsFile.write([("wte.weight", Tensor([2, 2]))], to: dir + "/model.safetensors")
+    let t5 = try CLI.run(["import", dir, "-o", dir + "/x.h5"])
+    #expect(t5.code == 64 && t5.stderr.contains("model_type t5"), "\(t5.stderr)")
+    try #"{"model_type": "gpt2", "n_embd": 2, "n_head": 1, "n_layer": 1, "n_positions": 4, "vocab_size": 2}"#
+      .write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+    let partial = try CLI.run(["import", dir, "-o", dir + "/x.h5"])
+    #expect(partial.code == 65 && partial.stderr.contains("missing: wpe.weight"), "\(partial.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: dir + "/x.h5"))
+  }
+}
