@@ -95,3 +95,65 @@ struct WordPieceReferenceTests {
     #expect(mismatches == 0, "\(mismatches) of \(texts.count) texts differ")
   }
 }
+
+/// GPT-2's byte-level BPE against Hugging Face `tokenizers`: a byte-level BPE trained by
+/// `tokenizers` on the corpus (vocab.json and merges.txt as GPT-2 ships them), then every
+/// SST-2 dev sentence and the first 1,000 corpus lines encoded by both: identical ids.
+@Suite(
+  .serialized,
+  .enabled(
+    if: Parity.shouldRun && RealData.sst2 && RealData.austen,
+    "PyTorch venv or data missing: `make torch-env`, and the data under ../shared/datasets"))
+struct ByteLevelBPEReferenceTests {
+  static let script = """
+    import json, sys
+    from tokenizers import ByteLevelBPETokenizer
+    corpus, texts, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    tokenizer = ByteLevelBPETokenizer(add_prefix_space=False)
+    tokenizer.train([corpus], vocab_size=700, min_frequency=2, show_progress=False)
+    tokenizer.save_model(out)
+    for encoding in tokenizer.encode_batch(open(texts, encoding="utf-8").read().split("\\n")):
+        print(json.dumps(encoding.ids))
+    """
+
+  @Test func identicalIdsOnSST2AndTheCorpus() throws {
+    let dev = try String(contentsOfFile: RealData.path("sst2/dev.tsv"), encoding: .utf8)
+    let sentences = dev.split(separator: "\n").dropFirst().map { String($0.split(separator: "\t").first ?? "") }
+    let corpus = try String(contentsOfFile: RealData.path("text/austen.txt"), encoding: .utf8)
+    let lines: [String] = Array(corpus.components(separatedBy: "\n").prefix(1000))
+    let texts = sentences + lines + ["  two  spaces, tabs\tand ’curly’ quotes; naïve café 1984 I'll we've", " é"]
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    try lines.joined(separator: "\n").write(toFile: dir + "/corpus.txt", atomically: true, encoding: .utf8)
+    try texts.joined(separator: "\n").write(toFile: dir + "/texts.txt", atomically: true, encoding: .utf8)
+    let r = try Parity.run(Parity.python, ["-c", Self.script, dir + "/corpus.txt", dir + "/texts.txt", dir])
+    try #require(r.code == 0, "the reference tokenizer failed: \(r.output)")
+    let out = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }
+    try #require(out.count == texts.count, "\(out.count) lines for \(texts.count) texts")
+    let ours = try ByteLevelBPE(vocabularyFile: dir + "/vocab.json", mergesFile: dir + "/merges.txt")
+    var mismatches = 0
+    for (text, line) in zip(texts, out) {
+      let reference = try JSONDecoder().decode([Int32].self, from: Data(line.utf8))
+      if ours.encode(text) != reference {
+        mismatches += 1
+        if mismatches <= 3 { Issue.record("\(text)\nours \(ours.tokens(text))\nreference ids \(reference)") }
+      }
+    }
+    #expect(mismatches == 0, "\(mismatches) of \(texts.count) texts differ")
+  }
+}
+
+/// Byte-level BPE rules on a tiny vocabulary: spaces become Ġ, merges apply lowest rank
+/// first, a word keeps its leading space, non-ASCII bytes map to printable symbols.
+@Suite struct ByteLevelBPETests {
+  @Test func mergesByRankAndMapsBytes() throws {
+    let merges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("t", "h")]
+    let symbols = ["Ġ", "t", "h", "e", "Ġt", "he", "Ġthe", "th", "Ã", "©", ".", "ĊĊ", "Ċ"]
+    let vocabulary = Dictionary(uniqueKeysWithValues: symbols.enumerated().map { ($1, Int32($0)) })
+    let bpe = try ByteLevelBPE(vocabulary: vocabulary, merges: merges)
+    #expect(bpe.tokens(" the.") == ["Ġthe", "."], "Ġt, then he, then Ġt+he")
+    #expect(bpe.tokens("the") == ["t", "he"], "h+e ranks before t+h")
+    #expect(bpe.tokens("é") == ["Ã", "©"], "UTF-8 bytes C3 A9 as printable symbols")
+    #expect(bpe.encode(" the") == [6])
+  }
+}

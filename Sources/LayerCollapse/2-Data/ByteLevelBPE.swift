@@ -1,0 +1,116 @@
+import Foundation
+
+/// GPT-2's byte-level BPE, as Hugging Face's `tokenizers` runs it (ByteLevel
+/// pre-tokenizer without a prefix space, BPE model, no special tokens added):
+///
+/// 1. Split the text with GPT-2's pattern: the contractions `'s 't 're 've 'm 'll 'd`, an
+///    optional space and a run of letters, of digits, or of other non-space characters,
+///    and runs of whitespace (the last whitespace before a word goes with the word).
+/// 2. Each piece's UTF-8 bytes become printable characters (GPT-2's byte-to-unicode table),
+/// 3. and adjacent symbols are merged, the pair with the lowest rank in merges.txt first,
+///    until no ranked pair is left; the symbols are then looked up in vocab.json.
+public struct ByteLevelBPE: Sendable {
+  public let vocabulary: [String: Int32]
+  /// "a b" → rank (line order in merges.txt).
+  private let ranks: [String: Int]
+  private let pattern: NSRegularExpression
+  private static let byteToUnicode: [Unicode.Scalar] = {
+    var bytes: [Int] = Array(33...126) + Array(161...172) + Array(174...255)
+    var codes = bytes
+    var extra = 0
+    for b in 0..<256 where !bytes.contains(b) {
+      bytes.append(b)
+      codes.append(256 + extra)
+      extra += 1
+    }
+    var table = [Unicode.Scalar](repeating: " ", count: 256)
+    for (b, c) in zip(bytes, codes) { table[b] = Unicode.Scalar(UInt32(c))! }
+    return table
+  }()
+
+  /// Whitespace as Rust's `\s` (Unicode White_Space), spelled out for ICU.
+  static let space = #"\t\n\x{0B}\f\r\x{85}\p{Z}"#
+
+  public init(vocabulary: [String: Int32], merges: [(String, String)]) throws {
+    self.vocabulary = vocabulary
+    var ranks: [String: Int] = [:]
+    for (i, m) in merges.enumerated() where ranks[m.0 + " " + m.1] == nil { ranks[m.0 + " " + m.1] = i }
+    self.ranks = ranks
+    let s = Self.space
+    pattern = try NSRegularExpression(
+      pattern: #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^"# + s + #"\p{L}\p{N}]+|["# + s + #"]+(?![^"# + s
+        + #"])|["# + s + "]+")
+  }
+
+  /// Reads vocab.json and merges.txt (as GPT-2 and `tokenizers` save them).
+  public init(vocabularyFile: String, mergesFile: String) throws {
+    guard let v = FileManager.default.contents(atPath: vocabularyFile),
+      let object = try? JSONSerialization.jsonObject(with: v) as? [String: Any]
+    else {
+      throw LCError.badData(ErrorDetail(what: "not a vocab.json object of token → id", location: vocabularyFile))
+    }
+    var vocabulary: [String: Int32] = [:]
+    for (token, id) in object {
+      guard let n = id as? Int else {
+        throw LCError.badData(ErrorDetail(what: "token \(token) has no integer id", location: vocabularyFile))
+      }
+      vocabulary[token] = Int32(n)
+    }
+    guard let text = try? String(contentsOfFile: mergesFile, encoding: .utf8) else {
+      throw LCError.missingInput(ErrorDetail(what: "cannot read the BPE merges", location: mergesFile))
+    }
+    var merges: [(String, String)] = []
+    for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+      if line.hasPrefix("#version") || line.isEmpty { continue }
+      let parts = line.split(separator: " ")
+      guard parts.count == 2 else {
+        throw LCError.badData(
+          ErrorDetail(what: "a merge is two symbols", location: "\(mergesFile):\(i + 1)", got: String(line)))
+      }
+      merges.append((String(parts[0]), String(parts[1])))
+    }
+    try self.init(vocabulary: vocabulary, merges: merges)
+  }
+
+  /// The text's token ids (a symbol not in the vocabulary is skipped, as `tokenizers`
+  /// does without an unknown token).
+  public func encode(_ text: String) -> [Int32] { tokens(text).compactMap { vocabulary[$0] } }
+
+  /// The text's BPE symbols.
+  public func tokens(_ text: String) -> [String] {
+    let ns = text as NSString
+    var out: [String] = []
+    for match in pattern.matches(in: text, range: NSRange(location: 0, length: ns.length)) {
+      let piece = ns.substring(with: match.range)
+      out += merge(piece.utf8.map { String(Self.byteToUnicode[Int($0)]) })
+    }
+    return out
+  }
+
+  /// Merges adjacent symbols, the lowest-ranked pair first, until none is ranked.
+  func merge(_ start: [String]) -> [String] {
+    var symbols = start
+    while symbols.count > 1 {
+      var best: (rank: Int, at: Int)? = nil
+      for i in 0..<(symbols.count - 1) {
+        if let r = ranks[symbols[i] + " " + symbols[i + 1]], r < best?.rank ?? Int.max { best = (r, i) }
+      }
+      guard let pair = best else { break }
+      // Merge every occurrence of that pair, left to right (as GPT-2's reference does).
+      let (a, b) = (symbols[pair.at], symbols[pair.at + 1])
+      var merged: [String] = []
+      var i = 0
+      while i < symbols.count {
+        if i < symbols.count - 1 && symbols[i] == a && symbols[i + 1] == b {
+          merged.append(a + b)
+          i += 2
+        } else {
+          merged.append(symbols[i])
+          i += 1
+        }
+      }
+      symbols = merged
+    }
+    return symbols
+  }
+}
