@@ -172,6 +172,21 @@ public enum GELU {
   }
 }
 
+/// tanh (BERT's pooler). Small tensors only: no threads, libm's tanhf.
+public enum Tanh {
+  /// x -> out = tanh(x).
+  public static func forward(out: Tensor, x: Tensor) {
+    precondition(out.count == x.count, "tanh: \(out.shape) vs \(x.shape)")
+    for i in 0..<x.count { out.data[i] = _tanhf(x.data[i]) }
+  }
+
+  /// dout -> dx = dout·(1 − y²), overwritten, from the forward's output `y`.
+  public static func backward(dx: Tensor, dout: Tensor, y: Tensor) {
+    precondition(dx.count == y.count && dout.count == y.count, "tanh backward shapes")
+    for i in 0..<y.count { dx.data[i] = dout.data[i] * (1 - y.data[i] * y.data[i]) }
+  }
+}
+
 public enum ReLU {
   public static func forward(out: Tensor, x: Tensor) {
     precondition(out.count == x.count, "relu: \(out.shape) vs \(x.shape)")

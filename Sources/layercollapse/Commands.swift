@@ -118,13 +118,19 @@ enum Specs {
       """)
 
   static let importModel = CommandSpec(
-    name: "import", synopsis: "import HF_MODEL_DIR -o MODEL.h5",
+    name: "import", synopsis: "import HF_MODEL_DIR -o MODEL.h5 [--classes N]",
     summary: "Read a Hugging Face model directory (config.json, model.safetensors) into a checkpoint.",
     positionals: ["HF_MODEL_DIR"],
-    valueOptions: ["-o": "the checkpoint to write"],
-    examples: ["layercollapse import ~/models/gpt2 -o gpt2.h5", "layercollapse inspect gpt2.h5"],
+    valueOptions: [
+      "-o": "the checkpoint to write",
+      "--classes": "outputs of a new classifier head, for a BERT without one (BertModel)",
+    ],
+    examples: [
+      "layercollapse import ~/models/gpt2 -o gpt2.h5", "layercollapse import ~/models/minilm -o minilm.h5 --classes 2",
+    ],
     details: """
-      Supported so far: GPT-2 (GPT2LMHeadModel, GPT2Model) as a gpt model. Every tensor is mapped
+      Supported so far: GPT-2 (GPT2LMHeadModel, GPT2Model) as a gpt model; BERT
+      (BertForSequenceClassification, or BertModel with --classes) as a bert model. Every tensor is mapped
       to our names and shapes (Conv1D weights transposed); missing or unexpected tensors are listed.
       The checkpoint works with inspect, collapse, export and train.init_from.
       """)
@@ -362,7 +368,8 @@ enum Commands {
           hint: "layercollapse import HF_MODEL_DIR -o MODEL.h5"))
     }
     let source = a.positionals[0]
-    let (model, report) = try HuggingFaceImport.load(directory: source)
+    let classes = try a.option("--classes").map { try int($0, "--classes", atLeast: 2) }
+    let (model, report) = try HuggingFaceImport.load(directory: source, classes: classes)
     let note = "# imported by `layercollapse import \(source)` (\(report.modelType)); not from a config\n"
     try Checkpoint(model: model, configText: note, vocabulary: nil).save(to: out)
     let arch = model.architecture

@@ -67,3 +67,81 @@ struct ImportTests {
     #expect(!FileManager.default.fileExists(atPath: dir + "/x.h5"))
   }
 }
+
+/// BERT from `transformers`: a classifier with a padding mask, and a bare encoder that
+/// gets a new head.
+@Suite(
+  .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
+struct BertImportTests {
+  static let bert = """
+    import json, sys, torch
+    from transformers import BertConfig, BertForSequenceClassification
+    out = sys.argv[1]
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=31, hidden_size=12, num_hidden_layers=2, num_attention_heads=3,
+                        intermediate_size=20, max_position_embeddings=16, num_labels=3,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = BertForSequenceClassification(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    model.save_pretrained(out, safe_serialization=True)
+    model.bert.save_pretrained(out + "-encoder", safe_serialization=True)
+    ids = torch.randint(0, 31, (2, 7), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones(2, 7, dtype=torch.long)
+    mask[1, 5:] = 0
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask).logits
+    json.dump({"ids": ids.tolist(), "mask": mask.tolist(), "logits": logits.reshape(-1).tolist()},
+              open(out + "/expected.json", "w"))
+    """
+
+  struct Expected: Decodable {
+    var ids: [[Int32]]
+    var mask: [[Int]]
+    var logits: [Float]
+  }
+
+  /// Every gradient of the BERT family (post-LN blocks, pooler, token types, a PReLU unit
+  /// with the penalty on) against central differences, as `ModelGradientTests` does.
+  @Test func bertGradientsMatchFiniteDifferences() {
+    var arch = Architecture(config: Fixtures.config(.bert))
+    arch.activations[1] = .prelu
+    let model = ModelRegistry.build(arch)
+    var rng = RNG(seed: 5, stream: "bert")
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.4)
+    let regularizer = Regularizer(settings: LayerCollapseSettings(lambda: 0.5, blocks: 1), units: [1])
+    let (worst, name) = ModelGradientTests.check(model, regularizer: regularizer, seed: 6)
+    #expect(worst <= 0, "worst: \(name)")
+  }
+
+  @Test func bertClassifierMatchesTransformers() throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    let made = try Parity.run(Parity.python, ["-c", Self.bert, dir + "/bert"])
+    try #require(made.code == 0, "transformers could not build the model: \(made.output)")
+    let r = try CLI.run(["import", dir + "/bert", "-o", dir + "/bert.h5"])
+    #expect(r.code == 0, "\(r.stderr)")
+    let model = try Checkpoint.load(dir + "/bert.h5").model
+    #expect(model.config.kind == .bert && model.config.classes == 3 && model.config.layerNormEpsilon == 1e-12)
+    let e = try JSONDecoder().decode(
+      Expected.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/bert/expected.json")))
+    let input = ModelInput.tokens(
+      ids: e.ids.flatMap { $0 }, valid: e.mask.flatMap { $0 }.map { $0 != 0 }, batch: 2, time: 7)
+    let d = relativeDifference(model.forward(input).array, e.logits)
+    #expect(d < 1e-4, "BERT logits differ from transformers' by \(d)")
+
+    // The bare encoder: a new head of --classes outputs, every other tensor imported.
+    let noHead = try CLI.run(["import", dir + "/bert-encoder", "-o", dir + "/enc.h5"])
+    #expect(noHead.code == 64 && noHead.stderr.contains("--classes"), "\(noHead.stderr)")
+    let encoder = try CLI.run(["import", dir + "/bert-encoder", "-o", dir + "/enc.h5", "--classes", "2"])
+    #expect(encoder.code == 0, "\(encoder.stderr)")
+    let bare = try Checkpoint.load(dir + "/enc.h5").model
+    #expect(bare.config.classes == 2)
+    let imported = model.parameters
+    for p in bare.parameters.all where !p.name.hasPrefix("head.") {
+      #expect(p.value.array == imported[p.name]?.value.array, "\(p.name)")
+    }
+  }
+}

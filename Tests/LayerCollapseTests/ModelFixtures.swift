@@ -17,6 +17,15 @@ enum Fixtures {
       ModelConfig(
         kind: .gpt, dModel: 8, heads: 2, layers: 2, mlpHidden: 32, dropout: dropout, maxLen: 6, vocabSize: 7,
         tieWeights: true)
+    case .bert:
+      {
+        var c = ModelConfig(
+          kind: .bert, dModel: 8, heads: 2, layers: 2, mlpHidden: 20, dropout: dropout, maxLen: 6, vocabSize: 11,
+          classes: 3, activation: .geluExact)
+        c.layerNormEpsilon = 1e-12
+        c.typeVocabSize = 2
+        return c
+      }()
     case .mixer:  // 8×8 images in 2×2 patches: 16 patches, token MLP 16 → 12 → 16, channel MLP 8 → 20 → 8
       ModelConfig(
         kind: .mixer, dModel: 8, heads: 1, layers: 2, mlpHidden: 20, dropout: dropout, classes: 3, imageSize: 8,
@@ -31,7 +40,7 @@ enum Fixtures {
       let images = Tensor([batch, cfg.imageChannels, cfg.imageSize, cfg.imageSize])
       rng.fillNormal(images)
       return (.images(images), (0..<batch).map { _ in Int32(rng.int(below: cfg.classes)) })
-    case .encoder:
+    case .encoder, .bert:
       let t = cfg.maxLen
       var ids: [Int32] = []
       var valid: [Bool] = []

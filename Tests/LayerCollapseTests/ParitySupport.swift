@@ -251,6 +251,8 @@ enum ParityModels {
       ModelConfig(
         kind: .gpt, dModel: 8, heads: 2, layers: 3, mlpHidden: 32, maxLen: 6, vocabSize: 7, tieWeights: tied,
         activation: activation)
+    case .bert:  // not mirrored in torch_reference.py: BertImportTests holds it to transformers
+      Fixtures.config(.bert)
     case .mixer:  // 12×12 images in 3×3 patches: 16 patches; token MLP 16 → 12, channel MLP 8 → 20
       ModelConfig(
         kind: .mixer, dModel: 8, heads: 1, layers: 3, mlpHidden: 20, classes: 3, imageSize: 12, imageChannels: 3,

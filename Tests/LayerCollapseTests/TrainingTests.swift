@@ -24,7 +24,7 @@ enum SyntheticTask {
         }
       }
       return (.images(images), labels)
-    case .encoder:
+    case .encoder, .bert:
       // Class = the token at position 1, folded into the classes.
       var (input, _) = Fixtures.batch(cfg, batch: batch, rng: &rng)
       guard case .tokens(let ids, let valid, let b, let t) = input else { fatalError("encoder batch") }

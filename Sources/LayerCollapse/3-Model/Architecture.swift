@@ -12,6 +12,9 @@ public enum ModelKind: String, Sendable, Codable, CaseIterable {
   /// Image classifier: patch embedding, blocks of token-mixing and channel-mixing MLPs,
   /// global average pool, head (Tolstikhin et al., 2021).
   case mixer
+  /// BERT sentence classifier (imported from Hugging Face): post-LayerNorm blocks,
+  /// token-type embeddings, a tanh pooler on [CLS] and a classifier.
+  case bert
 
   /// The transformers, which `Transformer` implements.
   public static let transformers: [ModelKind] = [.encoder, .vit, .gpt]
@@ -50,6 +53,10 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   public var activation: Activation
   /// Mixer: hidden width of the token-mixing MLP (across patches).
   public var tokenMLPHidden: Int
+  /// LayerNorm's ε (BERT: 1e-12; our own models 1e-5).
+  public var layerNormEpsilon: Float = 1e-5
+  /// BERT: rows of the token-type (segment) embedding.
+  public var typeVocabSize: Int = 0
 
   public init(
     kind: ModelKind, dModel: Int, heads: Int, layers: Int, mlpHidden: Int, dropout: Float = 0,
@@ -80,6 +87,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     case imageChannels, patchSize, tieWeights, activation
     // Spelled so that JSON's snake_case (`token_mlp_hidden`) maps back to it.
     case tokenMLPHidden = "tokenMlpHidden"
+    case layerNormEpsilon, typeVocabSize
   }
 
   /// `tokenMLPHidden` came with format version 2; version 1 files read it as 0.
@@ -101,6 +109,8 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     tieWeights = try c.decode(Bool.self, forKey: .tieWeights)
     activation = try c.decode(Activation.self, forKey: .activation)
     tokenMLPHidden = try c.decodeIfPresent(Int.self, forKey: .tokenMLPHidden) ?? 0
+    layerNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? 1e-5
+    typeVocabSize = try c.decodeIfPresent(Int.self, forKey: .typeVocabSize) ?? 0
   }
 
   /// Patches per image side (vit).

@@ -133,6 +133,7 @@ public enum ModelRegistry {
     switch kind {
     case .encoder, .vit, .gpt: TransformerFamily.self
     case .mixer: MixerFamily.self
+    case .bert: BertFamily.self
     }
   }
 

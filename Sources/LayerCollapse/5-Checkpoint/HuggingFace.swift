@@ -19,9 +19,11 @@ public enum HuggingFaceImport {
     public var ignored: [String]
   }
 
-  public static let supportedTypes = ["gpt2"]
+  public static let supportedTypes = ["gpt2", "bert"]
 
-  public static func load(directory: String) throws -> (model: any Model, report: Report) {
+  /// `classes`: the outputs of a new classifier head, for a source without one (BERT's
+  /// `BertModel`); a source with a classifier keeps its own.
+  public static func load(directory: String, classes: Int? = nil) throws -> (model: any Model, report: Report) {
     let configPath = directory + "/config.json"
     guard let data = FileManager.default.contents(atPath: configPath) else {
       throw LCError.missingInput(
@@ -36,12 +38,13 @@ public enum HuggingFaceImport {
     let tensors = try readTensors(directory)
     switch modelType {
     case "gpt2": return try gpt2(config, tensors, configPath: configPath)
+    case "bert": return try bert(config, tensors, configPath: configPath, classes: classes)
     default:
       throw LCError.usage(
         ErrorDetail(
           what: "model_type \(modelType) cannot be imported yet", location: configPath,
           expected: supportedTypes.joined(separator: ", "), got: modelType,
-          hint: "BERT and ViT imports are planned (project issue 16)"))
+          hint: "ViT imports are planned (project issue 16)"))
     }
   }
 
@@ -158,5 +161,124 @@ public enum HuggingFaceImport {
     }
     let ignored = tensors.keys.filter { !used.contains($0) && ignorable($0) }.sorted()
     return (model, Report(modelType: "gpt2", tensors: used.count, ignored: ignored))
+  }
+
+  // MARK: BERT
+
+  static func bert(_ c: [String: Any], _ tensors: [String: SafeTensorsFile], configPath: String, classes: Int?)
+    throws -> (model: any Model, report: Report)
+  {
+    func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
+      if let v = c[key] as? Int { return v }
+      if c[key] == nil, let f = fallback { return f }
+      throw LCError.badData(ErrorDetail(what: "config.json: \(key) is missing or not an integer", location: configPath))
+    }
+    let (d, heads, layers) = (try int("hidden_size"), try int("num_attention_heads"), try int("num_hidden_layers"))
+    let act = c["hidden_act"] as? String ?? "gelu"
+    let activations: [String: Activation] = [
+      "gelu": .geluExact, "gelu_new": .gelu, "gelu_pytorch_tanh": .gelu, "relu": .relu,
+    ]
+    guard let activation = activations[act] else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "unsupported hidden_act", location: configPath,
+          expected: activations.keys.sorted().joined(separator: ", "),
+          got: act))
+    }
+    if let kind = c["position_embedding_type"] as? String, kind != "absolute" {
+      throw LCError.badData(ErrorDetail(what: "position_embedding_type \(kind) is not supported", location: configPath))
+    }
+    guard heads > 0 && d % heads == 0 else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "num_attention_heads does not divide hidden_size", location: configPath, got: "\(heads), \(d)"))
+    }
+    let prefix = tensors.keys.contains { $0.hasPrefix("bert.") } ? "bert." : ""
+    let hasClassifier = tensors["classifier.weight"] != nil
+    let sourceClasses = try hasClassifier ? tensors["classifier.weight"]!.tensor("classifier.weight").shape[0] : nil
+    guard let outputs = sourceClasses ?? classes else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "the model has no classifier: say how many classes the new head has", location: configPath,
+          expected: "--classes N"))
+    }
+    var config = ModelConfig(
+      kind: .bert, dModel: d, heads: heads, layers: layers, mlpHidden: try int("intermediate_size"),
+      dropout: Float((c["hidden_dropout_prob"] as? Double) ?? 0), maxLen: try int("max_position_embeddings"),
+      vocabSize: try int("vocab_size"), classes: outputs, activation: activation)
+    config.layerNormEpsilon = Float((c["layer_norm_eps"] as? Double) ?? 1e-12)
+    config.typeVocabSize = try int("type_vocab_size", 2)
+    let model = ModelRegistry.build(Architecture(config: config), seed: 1)  // the new head, if any: N(0, 0.02)
+    // Our name ← the source's tensors, concatenated along rows (q, k, v → qkv).
+    var map: [String: [String]] = [
+      "tok_emb.weight": ["embeddings.word_embeddings.weight"],
+      "pos_emb.weight": ["embeddings.position_embeddings.weight"],
+      "type_emb.weight": ["embeddings.token_type_embeddings.weight"],
+      "emb_ln.weight": ["embeddings.LayerNorm.weight"], "emb_ln.bias": ["embeddings.LayerNorm.bias"],
+      "pooler.weight": ["pooler.dense.weight"], "pooler.bias": ["pooler.dense.bias"],
+    ]
+    for i in 0..<layers {
+      let (o, t) = ("blocks.\(i).", "encoder.layer.\(i).")
+      for part in ["weight", "bias"] {
+        map[o + "attn.qkv." + part] = ["query", "key", "value"].map { t + "attention.self.\($0)." + part }
+        map[o + "attn.proj." + part] = [t + "attention.output.dense." + part]
+        map[o + "ln1." + part] = [t + "attention.output.LayerNorm." + part]
+        map[o + "mlp.fc1." + part] = [t + "intermediate.dense." + part]
+        map[o + "mlp.fc2." + part] = [t + "output.dense." + part]
+        map[o + "ln2." + part] = [t + "output.LayerNorm." + part]
+      }
+    }
+    var used: Set<String> = []
+    var missing: [String] = []
+    for p in model.parameters.all {
+      if p.name.hasPrefix("head.") {
+        guard hasClassifier else { continue }  // a new head keeps its initialization
+        let name = "classifier." + p.name.dropFirst("head.".count)
+        guard let file = tensors[name] else {
+          missing.append(name)
+          continue
+        }
+        used.insert(name)
+        try copy(try file.tensor(name), into: p, from: name, file: file.path)
+        continue
+      }
+      guard let sources = map[p.name] else {
+        missing.append(p.name)
+        continue
+      }
+      let names = sources.map { prefix + $0 }
+      guard names.allSatisfy({ tensors[$0] != nil }) else {
+        missing += names.filter { tensors[$0] == nil }
+        continue
+      }
+      let parts = try names.map { try tensors[$0]!.tensor($0) }
+      for n in names { used.insert(n) }
+      let joined =
+        parts.count == 1
+        ? parts[0]
+        : Tensor([parts.map { $0.shape[0] }.reduce(0, +)] + parts[0].shape.dropFirst(), parts.flatMap(\.array))
+      try copy(joined, into: p, from: names.joined(separator: " + "), file: configPath)
+    }
+    let ignorable = { (n: String) in n.hasSuffix("position_ids") }
+    let unexpected = tensors.keys.filter { !used.contains($0) && !ignorable($0) }.sorted()
+    guard missing.isEmpty && unexpected.isEmpty else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "the checkpoint does not match a BERT of its config"
+            + (missing.isEmpty ? "" : "; missing: " + missing.prefix(6).joined(separator: ", "))
+            + (unexpected.isEmpty ? "" : "; unexpected: " + unexpected.prefix(6).joined(separator: ", ")),
+          location: configPath, hint: "Is config.json the one saved with these weights?"))
+    }
+    let ignored = tensors.keys.filter { !used.contains($0) && ignorable($0) }.sorted()
+    return (model, Report(modelType: "bert", tensors: used.count, ignored: ignored))
+  }
+
+  static func copy(_ t: Tensor, into p: Parameter, from name: String, file: String) throws {
+    guard t.shape == p.shape else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "tensor \(name) does not fit \(p.name)", location: file, expected: "\(p.shape)", got: "\(t.shape)"))
+    }
+    p.value.copy(from: t)
   }
 }

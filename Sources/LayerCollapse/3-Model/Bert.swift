@@ -1,0 +1,309 @@
+import Kernels
+
+/// BERT for sentence classification (`model.kind: bert`), as Hugging Face's
+/// `BertForSequenceClassification` computes it (with its dropouts off but the MLP's):
+///
+///     x = LN_emb(tok[ids] + pos[t] + type[0])
+///     per block:  x = LN1(x + attn(x));  x = LN2(x + mlp(x))        (post-LayerNorm)
+///     logits = head(tanh(pooler(x[:, 0])))
+///
+/// Each block's MLP (`fc1 → GELU (erf) → fc2`) is its LayerCollapse unit. Parameter names
+/// follow our transformer's (`tok_emb`, `blocks.3.attn.qkv`, `blocks.3.mlp.fc1`, `ln1`,
+/// `ln2`) plus `type_emb`, `emb_ln` and `pooler`; `HuggingFaceImport` maps BERT's names
+/// (and its separate query/key/value into the packed qkv).
+public final class Bert: Model {
+  public let architecture: Architecture
+  public let parameters: ParameterSet
+  let tokens: EmbeddingModule
+  let positions: EmbeddingModule
+  let types: EmbeddingModule
+  let embeddingNorm: LayerNormModule
+  let blocks: [BertBlock]
+  let pooler: LinearModule
+  let head: LinearModule
+
+  // The last forward.
+  private var batch = 0
+  private var time = 0
+  private var ids: [Int32] = []
+  private var keyValid: [Bool]?
+  private var summed = Tensor([0])  // (B·T, C) before the embedding norm
+  private var streams: [Tensor] = []  // L + 1 of (B·T, C)
+  private var first = Tensor([0])  // (B, C) [CLS] rows of the last stream
+  private var pooledIn = Tensor([0])  // (B, C) pooler output before tanh
+  private var pooled = Tensor([0])  // (B, C)
+  private var logits = Tensor([0])
+  private var lastLogits = Tensor([0])
+  private var probs = Tensor([0])
+  private var losses = Tensor([0])
+  private var targets: [Int32] = []
+  private let scratch = ScratchPool()
+
+  public init(_ architecture: Architecture) {
+    self.architecture = architecture
+    let cfg = architecture.config
+    let c = cfg.dModel
+    let eps = cfg.layerNormEpsilon
+    var ps = ParameterSet()
+    tokens = EmbeddingModule("tok_emb", count: cfg.vocabSize, features: c, params: &ps)
+    positions = EmbeddingModule("pos_emb", count: cfg.maxLen, features: c, params: &ps)
+    types = EmbeddingModule("type_emb", count: max(cfg.typeVocabSize, 1), features: c, params: &ps)
+    embeddingNorm = LayerNormModule("emb_ln", features: c, params: &ps, epsilon: eps)
+    blocks = (0..<cfg.layers).map { i in
+      BertBlock(
+        index: i, channels: c, heads: cfg.heads, hidden: cfg.mlpHidden, activation: architecture.activations[i],
+        collapsed: architecture.collapsed[i], epsilon: eps, params: &ps)
+    }
+    pooler = LinearModule("pooler", inputs: c, outputs: c, params: &ps)
+    head = LinearModule("head", inputs: c, outputs: cfg.classes, params: &ps)
+    ps.seal()
+    parameters = ps
+    for p in ps.with(role: .normScale) { p.value.fill(1) }
+  }
+
+  public func alphaParameter(unit: Int) -> Parameter? { blocks[unit].mlp.alpha }
+  public func chain(unit: Int) -> [(weight: Parameter, bias: Parameter)]? { blocks[unit].mlp.chain }
+  public func collapsedLinear(unit: Int) -> (weight: Parameter, bias: Parameter)? {
+    blocks[unit].mlp.collapsedLinear
+  }
+  public func unitProbe(unit: Int) -> (input: Tensor, output: Tensor)? {
+    (blocks[unit].mlp.input, blocks[unit].mlp.output)
+  }
+
+  // MARK: forward
+
+  @discardableResult
+  public func forward(_ input: ModelInput, training: Bool, rng: inout RNG) -> Tensor {
+    guard case .tokens(let ids, let valid, let b, let t) = input else { preconditionFailure("bert reads tokens") }
+    precondition(t <= config.maxLen, "sequence of \(t) exceeds max_len \(config.maxLen)")
+    prepare(batch: b, time: t)
+    self.ids = ids
+    keyValid = valid
+    let c = config.dModel
+    tokens.forward(out: summed, ids: ids)
+    positions.forward(out: summed, ids: (0..<(b * t)).map { Int32($0 % t) }, accumulate: true)
+    types.forward(out: summed, ids: [Int32](repeating: 0, count: b * t), accumulate: true)
+    embeddingNorm.forward(out: streams[0], x: summed)
+    let dropout = training ? config.dropout : 0
+    for (i, block) in blocks.enumerated() {
+      block.forward(out: streams[i + 1], x: streams[i], keyValid: valid, dropout: dropout, rng: &rng)
+    }
+    for s in 0..<b { Rows.copy(1, width: c, from: streams[blocks.count], row: s * t, to: first, row: s) }
+    pooler.forward(y: pooledIn, x: first)
+    Tanh.forward(out: pooled, x: pooledIn)
+    head.forward(y: logits, x: pooled)
+    lastLogits = logits
+    return logits
+  }
+
+  @discardableResult
+  public func infer(_ input: ModelInput, rowsPerChunk: Int) -> Tensor {
+    var unused = RNG(state: 0)
+    guard case .tokens(_, _, let b, let t) = input else { preconditionFailure("bert reads tokens") }
+    let per = max(1, rowsPerChunk / max(t, 1))
+    if b <= per { return forward(input, training: false, rng: &unused) }
+    let k = config.classes
+    let all = Tensor([b, k])
+    for start in stride(from: 0, to: b, by: per) {
+      let n = min(per, b - start)
+      let part = forward(input.samples(start..<(start + n), paddedTo: per), training: false, rng: &unused)
+      Rows.copy(n, width: k, from: part, row: 0, to: all, row: start)
+    }
+    lastLogits = all
+    return all
+  }
+
+  private func prepare(batch b: Int, time t: Int) {
+    guard b != batch || t != time else { return }
+    (batch, time) = (b, t)
+    let c = config.dModel
+    summed = Tensor([b * t, c])
+    streams = (0...blocks.count).map { _ in Tensor([b * t, c]) }
+    first = Tensor([b, c])
+    pooledIn = Tensor([b, c])
+    pooled = Tensor([b, c])
+    logits = Tensor([b, config.classes])
+    let shape = Attention.Shape(batch: b, time: t, channels: c, heads: config.heads)
+    for block in blocks { block.prepare(shape) }
+  }
+
+  // MARK: loss, backward
+
+  public func loss(targets: [Int32]) -> Float {
+    precondition(targets.count == lastLogits.shape[0], "\(targets.count) targets for \(lastLogits.shape[0]) rows")
+    self.targets = targets
+    if probs.shape != lastLogits.shape {
+      probs = Tensor(lastLogits.shape)
+      losses = Tensor([lastLogits.shape[0]])
+    }
+    return CrossEntropy.forward(losses: losses, probs: probs, logits: lastLogits, targets: targets)
+  }
+
+  public var probabilities: Tensor { probs }
+
+  public func backward() {
+    precondition(lastLogits === logits, "backward after a chunked infer(): run forward(_:training:rng:) first")
+    let c = config.dModel
+    let dlogits = scratch.tensor("bert.dlogits", logits.shape)
+    dlogits.zero()
+    CrossEntropy.backward(
+      dlogits: dlogits, probs: probs, targets: targets, scale: 1 / Float(max(CrossEntropy.countedRows(targets), 1)))
+    let dpooled = scratch.tensor("bert.dpooled", pooled.shape)
+    head.backward(dx: dpooled, dy: dlogits, x: pooled, write: .overwrite)
+    let dpooledIn = scratch.tensor("bert.dpooledIn", pooled.shape)
+    Tanh.backward(dx: dpooledIn, dout: dpooled, y: pooled)
+    let dfirst = scratch.tensor("bert.dfirst", first.shape)
+    pooler.backward(dx: dfirst, dy: dpooledIn, x: first, write: .overwrite)
+    var dout = scratch.tensor("bert.dstreamA", streams[0].shape)
+    var dx = scratch.tensor("bert.dstreamB", streams[0].shape)
+    dout.zero()
+    for s in 0..<batch { Rows.copy(1, width: c, from: dfirst, row: s, to: dout, row: s * time) }
+    for i in stride(from: blocks.count - 1, through: 0, by: -1) {
+      blocks[i].backward(dx: dx, dout: dout, x: streams[i], scratch: scratch)
+      swap(&dout, &dx)
+    }
+    let dsummed = scratch.tensor("bert.dsummed", summed.shape)
+    dsummed.zero()
+    embeddingNorm.backward(dx: dsummed, dout: dout, x: summed)
+    tokens.backward(dout: dsummed, ids: ids)
+    positions.backward(dout: dsummed, ids: (0..<(batch * time)).map { Int32($0 % time) })
+    types.backward(dout: dsummed, ids: [Int32](repeating: 0, count: batch * time))
+  }
+}
+
+/// A post-LayerNorm BERT layer: `x1 = LN1(x + attn(x))`, `out = LN2(x1 + mlp(x1))`.
+final class BertBlock {
+  let attention: AttentionModule
+  let ln1: LayerNormModule
+  let mlp: CollapsibleMLP
+  let ln2: LayerNormModule
+  private var attentionOut = Tensor([0])
+  private var h1 = Tensor([0])  // x + attn(x)
+  private var x1 = Tensor([0])  // LN1(h1)
+  private var mlpOut = Tensor([0])
+  private var h2 = Tensor([0])  // x1 + mlp(x1)
+
+  init(
+    index: Int, channels c: Int, heads: Int, hidden h: Int, activation: Activation, collapsed: Bool,
+    epsilon: Float, params: inout ParameterSet
+  ) {
+    let p = "blocks.\(index)."
+    attention = AttentionModule(p + "attn", channels: c, heads: heads, causal: false, params: &params, outputStd: nil)
+    ln1 = LayerNormModule(p + "ln1", features: c, params: &params, epsilon: epsilon)
+    mlp = CollapsibleMLP(
+      p + "mlp", features: c, hidden: h, activation: activation, collapsed: collapsed, params: &params)
+    ln2 = LayerNormModule(p + "ln2", features: c, params: &params, epsilon: epsilon)
+  }
+
+  func prepare(_ s: Attention.Shape) {
+    let rows = s.batch * s.time
+    attention.prepare(s, backward: true, firstRowsOnly: false)
+    mlp.prepare(rows: rows, backward: true)
+    (attentionOut, h1, x1, mlpOut, h2) = (
+      Tensor([rows, s.channels]), Tensor([rows, s.channels]), Tensor([rows, s.channels]),
+      Tensor([rows, s.channels]), Tensor([rows, s.channels])
+    )
+  }
+
+  /// x: (B·T, C) -> out: (B·T, C).
+  func forward(out: Tensor, x: Tensor, keyValid: [Bool]?, dropout: Float, rng: inout RNG) {
+    attention.forward(out: attentionOut, x: x, keyValid: keyValid)
+    Elementwise.add(out: h1, x, attentionOut)
+    ln1.forward(out: x1, x: h1)
+    mlp.forward(out: mlpOut, x: x1, dropout: dropout, rng: &rng)
+    Elementwise.add(out: h2, x1, mlpOut)
+    ln2.forward(out: out, x: h2)
+  }
+
+  /// dout -> dx (overwritten; `dx` must not be `dout`).
+  func backward(dx: Tensor, dout: Tensor, x: Tensor, scratch: ScratchPool) {
+    let dh2 = scratch.tensor("bertblock.dh2", h2.shape)
+    dh2.zero()
+    ln2.backward(dx: dh2, dout: dout, x: h2)
+    // h2 = x1 + mlp(x1)
+    let dx1 = scratch.tensor("bertblock.dx1", x1.shape)
+    mlp.backward(dx: dx1, dout: dh2, scratch: scratch)
+    Elementwise.accumulate(dx1, dh2)
+    let dh1 = scratch.tensor("bertblock.dh1", h1.shape)
+    dh1.zero()
+    ln1.backward(dx: dh1, dout: dx1, x: h1)
+    // h1 = x + attn(x)
+    attention.backward(dx: dx, dout: dh1, x: x, scratch: scratch)
+    Elementwise.accumulate(dx, dh1)
+  }
+}
+
+/// BERT's closed-form counts; the model is `Bert`.
+public enum BertFamily: ModelFamily {
+  public static let unitsPerBlock = 1
+
+  public static func unitName(_ unit: Int) -> String { "blocks.\(unit).mlp" }
+
+  public static func build(_ architecture: Architecture) -> any Model { Bert(architecture) }
+
+  public static func fits(_ kind: ModelKind, task: DataTaskKind) -> Bool { task == .sst2 }
+
+  public static func readConfig(_ r: ConfigReader, into config: inout ModelConfig) {
+    r.require(
+      config.heads > 0 && config.dModel % config.heads == 0, at: "model.heads", "heads must divide d_model",
+      expected: "a divisor of d_model = \(config.dModel)", got: "\(config.heads)")
+    config.typeVocabSize = max(config.typeVocabSize, 2)
+  }
+
+  public static func fit(_ config: inout ModelConfig, outputs: Int, tokens: Int?) {
+    if let t = tokens { config.vocabSize = t }
+    config.classes = outputs
+  }
+
+  public static func predictsEveryPosition(_ kind: ModelKind) -> Bool { false }
+
+  public static func sequenceLength(_ config: ModelConfig) -> Int { config.maxLen }
+
+  public static func sizeDescription(_ c: ModelConfig) -> String {
+    "d_model \(c.dModel), \(c.heads) heads, \(c.layers) layers, MLP \(c.mlpHidden) (BERT, post-LN)"
+  }
+
+  public static func exampleBatch(
+    _ config: ModelConfig, batch: Int, rng: inout RNG
+  ) -> (input: ModelInput, targets: [Int32]) {
+    let ids: [Int32] = (0..<(batch * config.maxLen)).map { _ in Int32(rng.int(below: config.vocabSize)) }
+    let targets: [Int32] = (0..<batch).map { _ in Int32(rng.int(below: config.classes)) }
+    return (.tokens(ids: ids, valid: nil, batch: batch, time: config.maxLen), targets)
+  }
+
+  public static func unitParameters(_ a: Architecture, unit: Int, collapsed: Bool) -> Int {
+    Architecture.mlpParameters(
+      d: a.config.dModel, h: a.config.mlpHidden, activation: a.activations[unit], collapsed: collapsed)
+  }
+
+  public static func parameterCount(_ a: Architecture) -> Int {
+    let cfg = a.config
+    let c = cfg.dModel
+    var n = (cfg.vocabSize + cfg.maxLen + max(cfg.typeVocabSize, 1)) * c + 2 * c
+    for i in 0..<cfg.layers { n += 4 * c * c + 4 * c + 4 * c + a.unitParameters(i) }
+    return n + c * c + c + cfg.classes * c + cfg.classes
+  }
+
+  public static func macsPerExample(_ a: Architecture, time: Int?) -> Int {
+    let cfg = a.config
+    let (c, t) = (cfg.dModel, time ?? cfg.maxLen)
+    var n = 0
+    for i in 0..<cfg.layers {
+      n += t * c * 4 * c + 2 * t * t * c + t * (a.collapsed[i] ? c * c : 2 * c * cfg.mlpHidden)
+    }
+    return n + c * c + c * cfg.classes
+  }
+
+  public static func macsComputedPerExample(_ a: Architecture, time: Int?) -> Int { macsPerExample(a, time: time) }
+
+  public static func trainingMemory(_ config: ModelConfig, batchSize: Int) -> MemoryEstimate {
+    let (d, h, layers, t) = (
+      Double(config.dModel), Double(config.mlpHidden), Double(config.layers), Double(config.maxLen)
+    )
+    let p =
+      layers * (4 * d * d + 2 * d * h + 9 * d + h)
+      + (Double(config.vocabSize) + t + Double(max(config.typeVocabSize, 1))) * d + d * d + Double(config.classes) * d
+    let perExample = layers * (t * (16 * d + 3 * h) + 2 * Double(config.heads) * t * t) + 6 * t * d
+    return MemoryEstimate(parameters: p, activationBytes: 4 * perExample * Double(batchSize))
+  }
+}
