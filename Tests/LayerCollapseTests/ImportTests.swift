@@ -115,6 +115,23 @@ struct BertImportTests {
     #expect(worst <= 0, "worst: \(name)")
   }
 
+  /// A BERT unit whose PReLU has α = 1 collapses exactly: the merged model's logits equal
+  /// the original's up to the rounding of W2·W1 (1e-5 relative; a wrong merge is O(1)).
+  @Test func bertCollapsesExactlyAtAlphaOne() {
+    var arch = Architecture(config: Fixtures.config(.bert))
+    arch.activations[1] = .prelu
+    let model = ModelRegistry.build(arch)
+    var rng = RNG(seed: 7, stream: "bert")
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 1)
+    let (input, _) = Fixtures.batch(model.config, batch: 3, rng: &rng)
+    let before = model.forward(input).clone()
+    let result = Collapse.run(model)
+    #expect(result.model.architecture.collapsed == [false, true])
+    #expect(result.model.architecture.parameterCount < arch.parameterCount)
+    let d = relativeDifference(result.model.forward(input), before)
+    #expect(d < 1e-5, "collapsed BERT logits moved by \(d)")
+  }
+
   @Test func bertClassifierMatchesTransformers() throws {
     try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
     let dir = try Parity.makeScratch()
