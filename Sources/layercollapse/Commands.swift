@@ -371,7 +371,7 @@ enum Commands {
     let classes = try a.option("--classes").map { try int($0, "--classes", atLeast: 2) }
     let (model, report) = try HuggingFaceImport.load(directory: source, classes: classes)
     let note = "# imported by `layercollapse import \(source)` (\(report.modelType)); not from a config\n"
-    try Checkpoint(model: model, configText: note, vocabulary: nil).save(to: out)
+    try Checkpoint(model: model, configText: note, vocabulary: report.vocabulary).save(to: out)
     let arch = model.architecture
     Out.print(
       "\(source): \(report.modelType), \(report.tensors) tensors → \(out) (\(arch.config.kind.rawValue), "
@@ -416,6 +416,8 @@ enum Commands {
     }
     switch c.vocabulary {
     case .words(let t)?: Out.print("  vocabulary   \(t.count) word tokens")
+    case .wordPiece(let w)?:
+      Out.print("  vocabulary   \(w.count) WordPiece tokens\(w.lowercase ? ", lowercased" : ", cased")")
     case .corpus(let v)?: Out.print("  vocabulary   \(v.count) \(v.kind.rawValue) symbols")
     case nil: break
     }

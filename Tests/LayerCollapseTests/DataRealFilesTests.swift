@@ -28,7 +28,7 @@ struct DataRealSST2Tests {
       #expect(counts.reduce(0, +) == split.count)
       #expect(counts.allSatisfy { $0 > 0 })
     }
-    #expect(data.tokenizer.count == 8000)
+    #expect(data.tokenizer?.count == 8000)
     #expect(data.train.lengths.allSatisfy { $0 >= 2 && $0 <= 64 })
   }
 
@@ -36,7 +36,7 @@ struct DataRealSST2Tests {
     let a: TextClassificationData = try DataRealSST2Tests.load()
     let b: TextClassificationData = try DataRealSST2Tests.load()
     #expect(a.tokenizer == b.tokenizer)
-    let restored: Tokenizer = try Tokenizer(tokens: a.tokenizer.tokens)
+    let restored: Tokenizer = try Tokenizer(tokens: a.tokenizer?.tokens ?? [])
     let again: TextClassificationData = try TextClassificationData.load(
       trainFile: RealData.path("sst2/train.tsv"), evalFile: RealData.path("sst2/dev.tsv"),
       options: DataRealSST2Tests.options, tokenizer: restored)

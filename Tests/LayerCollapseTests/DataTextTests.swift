@@ -86,7 +86,7 @@ import Testing
   #expect(data.numClasses == 3)
   #expect(data.train.count == 23 && data.eval.count == 2)
   #expect(data.train.classCounts() == [8, 8, 7])
-  let tok: Tokenizer = data.tokenizer
+  let tok: Tokenizer = try #require(data.tokenizer)
   let batch: TextBatch = data.eval.batch([0, 1])
   #expect(batch.batchSize == 2 && batch.sequenceLength == 6)
   #expect(batch.tokenIDs == [2, tok.id(of: "w1"), tok.id(of: "w2"), 1, 3, 0, 2, tok.id(of: "w0"), 3, 0, 0, 0])

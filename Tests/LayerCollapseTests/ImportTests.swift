@@ -162,3 +162,76 @@ struct BertImportTests {
     }
   }
 }
+
+/// The imported BERT's road: import (with its vocab.txt) → LayerCollapse fine-tune on
+/// SST-2-style data through `train.init_from` (sentences encoded by the imported WordPiece)
+/// → collapse → eval, all from the command line.
+@Suite(
+  .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
+struct BertPipelineTests {
+  static let script = """
+    import sys, torch
+    from transformers import BertConfig, BertForSequenceClassification
+    out = sys.argv[1]
+    words = ["a", "film", "story", "with", "the", "plot", "actors", "very", "quite", "an", "good", "bad"]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words + ["##s", "##ly", "."]
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=12, num_hidden_layers=2, num_attention_heads=3,
+                        intermediate_size=20, max_position_embeddings=16, num_labels=2)
+    BertForSequenceClassification(config).save_pretrained(out, safe_serialization=True)
+    open(out + "/vocab.txt", "w").write("\\n".join(vocab) + "\\n")
+    open(out + "/tokenizer_config.json", "w").write('{"do_lower_case": true}')
+    """
+
+  @Test func importFineTuneCollapseEval() throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let ws = try Workspace()
+    _ = try MPITests.sentences(ws)  // data/sst/{train,dev}.tsv
+    let made = try Parity.run(Parity.python, ["-c", Self.script, ws.dir + "/hf"])
+    try #require(made.code == 0, "\(made.output)")
+    let imported = try CLI.run(["import", ws.dir + "/hf", "-o", ws.dir + "/bert.h5"])
+    try #require(imported.code == 0, "\(imported.stderr)")
+    let inspect = try CLI.run(["inspect", ws.dir + "/bert.h5"])
+    #expect(inspect.stdout.contains("20 WordPiece tokens, lowercased"), "\(inspect.stdout)")
+    let config = try ws.config(
+      "bert.yaml",
+      """
+      seed: 1
+      data:
+        task: sst2
+        root: $DIR/data
+        path: sst
+        max_len: 12
+      model:
+        kind: bert
+        d_model: 12
+        heads: 3
+        layers: 2
+        mlp_hidden: 20
+        activation: gelu_exact
+        max_positions: 16
+      lc:
+        lambda: 1
+        blocks: 1
+        mode: decoupled
+      train:
+        steps: 4
+        batch_size: 8
+        eval_every: 4
+        init_from: $DIR/bert.h5
+      output:
+        dir: $DIR/ft
+
+      """)
+    let trained = try CLI.run(["train", config])
+    try #require(trained.code == 0, "\(trained.stderr)")
+    #expect(trained.stderr.contains("bert") && trained.stderr.contains("units [1] as PReLU"))
+    let collapsed = try CLI.run(["collapse", ws.dir + "/ft/last.h5", "--force", "1", "-o", ws.dir + "/small.h5"])
+    #expect(collapsed.code == 0, "\(collapsed.stderr)")
+    let small = try Checkpoint.load(ws.dir + "/small.h5")
+    #expect(small.model.architecture.collapsed == [false, true])
+    if case .wordPiece(let w)? = small.vocabulary { #expect(w.count == 20) } else { Issue.record("vocabulary lost") }
+    let evaluated = try CLI.run(["eval", ws.dir + "/small.h5"])
+    #expect(evaluated.code == 0 && evaluated.stdout.contains("accuracy"), "\(evaluated.stderr)")
+  }
+}

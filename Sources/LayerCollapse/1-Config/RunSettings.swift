@@ -137,6 +137,7 @@ public struct RunSettings: Sendable, Equatable {
       patchSize: r.int("model.patch_size", default: 4, range: pos),
       tieWeights: r.bool("model.tie_weights", default: false),
       activation: Activation(rawValue: activation) ?? .gelu)
+    model.maxLen = data.maxLen
     let family = ModelRegistry.family(model.kind)
     family.readConfig(r, into: &model)
     r.require(
@@ -149,7 +150,6 @@ public struct RunSettings: Sendable, Equatable {
         at: "model.kind", "model.kind does not fit data.task = \(task)",
         expected: fitting.map(\.rawValue).joined(separator: " or "), got: k.rawValue)
     }
-    model.maxLen = data.maxLen
 
     let lcBlocks = r.int("lc.blocks", default: 0, range: nonNegative)
     let lcFraction = r.double("lc.fraction", default: 0, range: 0...1)

@@ -7,13 +7,16 @@ public enum TaskLoader {
     switch settings.task {
     case .sst2:
       var tokenizer: Tokenizer? = nil
+      var wordPiece: WordPieceTokenizer? = nil
       if case .words(let t)? = vocabulary { tokenizer = t }
+      if case .wordPiece(let w)? = vocabulary { wordPiece = w }
       let options = TextClassificationOptions(
         maxLength: settings.maxLen, vocabularySize: settings.vocabSize, minFrequency: settings.minFreq,
         numClasses: settings.classes, trainLimit: settings.trainLimit, evalLimit: settings.evalLimit)
       let d = try TextClassificationData.load(
-        trainFile: path + "/train.tsv", evalFile: path + "/dev.tsv", options: options, tokenizer: tokenizer)
-      return (TaskData(.text(d), bucketByLength: settings.bucketByLength), .words(d.tokenizer))
+        trainFile: path + "/train.tsv", evalFile: path + "/dev.tsv", options: options, tokenizer: tokenizer,
+        wordPiece: wordPiece)
+      return (TaskData(.text(d), bucketByLength: settings.bucketByLength), d.vocabulary)
     case .cifar10, .cifar100, .cifar100Coarse:
       let format: CIFARFormat =
         switch settings.task {

@@ -213,7 +213,7 @@ public struct TextClassificationSplit: Sendable {
 
   public var count: Int { labels.count }
 
-  public init(sentences: LabeledSentences, tokenizer: Tokenizer, maxLength: Int, appendSeparator: Bool) {
+  public init(sentences: LabeledSentences, tokenizer: any SentenceEncoder, maxLength: Int, appendSeparator: Bool) {
     var ids: [Int32] = []
     ids.reserveCapacity(sentences.count * maxLength)
     var lengths: [Int] = []
@@ -221,7 +221,7 @@ public struct TextClassificationSplit: Sendable {
     for sentence in sentences.sentences {
       let real: [Int32] = tokenizer.encode(sentence, maxLength: maxLength, appendSeparator: appendSeparator)
       ids.append(contentsOf: real)
-      ids.append(contentsOf: [Int32](repeating: Tokenizer.padID, count: maxLength - real.count))
+      ids.append(contentsOf: [Int32](repeating: tokenizer.paddingID, count: maxLength - real.count))
       lengths.append(real.count)
     }
     self.file = sentences.file
@@ -297,7 +297,14 @@ public struct TextClassificationSplit: Sendable {
 /// A text-classification dataset: a tokenizer built from (or restored for) the training split,
 /// and both splits encoded with it.
 public struct TextClassificationData: Sendable {
-  public let tokenizer: Tokenizer
+  /// What encoded the sentences: the word tokenizer, or an imported model's WordPiece.
+  public let vocabulary: Vocabulary
+  /// The word tokenizer, when that is what encoded the sentences.
+  public var tokenizer: Tokenizer? {
+    if case .words(let t) = vocabulary { return t }
+    return nil
+  }
+
   public let numClasses: Int
   public let train: TextClassificationSplit
   public let eval: TextClassificationSplit
@@ -308,7 +315,8 @@ public struct TextClassificationData: Sendable {
   /// must lie in 0..<C. Without `data.classes`, a training label that never occurs in the
   /// evaluation file is an error naming its line: a stray label would silently add a class.
   public static func load(
-    trainFile: String, evalFile: String, options: TextClassificationOptions, tokenizer: Tokenizer? = nil
+    trainFile: String, evalFile: String, options: TextClassificationOptions, tokenizer: Tokenizer? = nil,
+    wordPiece: WordPieceTokenizer? = nil
   ) throws -> TextClassificationData {
     try options.validate()
     let trainRows: LabeledSentences = try LabeledSentences.read(tsv: trainFile, numClasses: options.numClasses)
@@ -334,12 +342,19 @@ public struct TextClassificationData: Sendable {
       }
     }
     let evalRows: LabeledSentences = allEvalRows.prefix(options.evalLimit)
-    let tok: Tokenizer =
-      tokenizer
-      ?? Tokenizer(
-        training: trainRows.sentences, minFrequency: options.minFrequency, vocabularySize: options.vocabularySize)
+    let tok: any SentenceEncoder
+    let vocabulary: Vocabulary
+    if let w = wordPiece {
+      (tok, vocabulary) = (w, .wordPiece(w))
+    } else {
+      let t =
+        tokenizer
+        ?? Tokenizer(
+          training: trainRows.sentences, minFrequency: options.minFrequency, vocabularySize: options.vocabularySize)
+      (tok, vocabulary) = (t, .words(t))
+    }
     return TextClassificationData(
-      tokenizer: tok, numClasses: numClasses,
+      vocabulary: vocabulary, numClasses: numClasses,
       train: TextClassificationSplit(
         sentences: trainRows, tokenizer: tok, maxLength: options.maxLength, appendSeparator: options.appendSeparator),
       eval: TextClassificationSplit(

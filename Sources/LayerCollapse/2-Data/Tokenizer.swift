@@ -1,3 +1,14 @@
+/// What turns a sentence into ids for a text classifier: our word-level `Tokenizer`, or an
+/// imported model's `WordPieceTokenizer`.
+public protocol SentenceEncoder: Sendable {
+  /// Ids in the vocabulary (the embedding table's rows).
+  var count: Int { get }
+  /// The id that pads a sequence.
+  var paddingID: Int32 { get }
+  /// At most `maxLength` ids, `[CLS]` first (and `[SEP]` last where the encoder adds one).
+  func encode(_ text: String, maxLength: Int, appendSeparator: Bool) -> [Int32]
+}
+
 /// A word-level tokenizer with a vocabulary built from a training split.
 ///
 /// Splitting (`Tokenizer.split`): the text is lowercased; a word is a maximal run of letters,
@@ -8,7 +19,7 @@
 ///
 /// Ids 0...3 are reserved: `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`. The vocabulary is `tokens`, in id
 /// order; storing that array and passing it to `init(tokens:)` restores the tokenizer exactly.
-public struct Tokenizer: Sendable, Equatable {
+public struct Tokenizer: SentenceEncoder, Equatable {
   public static let padID: Int32 = 0
   public static let unknownID: Int32 = 1
   public static let classID: Int32 = 2
@@ -21,6 +32,7 @@ public struct Tokenizer: Sendable, Equatable {
 
   /// Number of ids, reserved tokens included (the embedding table's row count).
   public var count: Int { tokens.count }
+  public var paddingID: Int32 { Self.padID }
 
   /// Restores a tokenizer from its `tokens`; throws `.badData` when the list is not a valid vocabulary.
   public init(tokens: [String]) throws {

@@ -15,7 +15,7 @@ import Foundation
 ///    `##`; a word with an unmatched piece, or longer than 100 characters, is `[UNK]`.
 ///
 /// Characters are Unicode scalars, as in the Rust implementation.
-public struct WordPieceTokenizer: Sendable {
+public struct WordPieceTokenizer: SentenceEncoder, Equatable {
   public let vocabulary: [String]
   public let lowercase: Bool
   public let stripAccents: Bool
@@ -64,6 +64,18 @@ public struct WordPieceTokenizer: Sendable {
     try self.init(
       vocabulary: lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }, lowercase: lowercase,
       stripAccents: stripAccents, location: path)
+  }
+
+  public static func == (a: WordPieceTokenizer, b: WordPieceTokenizer) -> Bool {
+    a.vocabulary == b.vocabulary && a.lowercase == b.lowercase && a.stripAccents == b.stripAccents
+  }
+
+  public var count: Int { vocabulary.count }
+  public var paddingID: Int32 { padID }
+
+  /// BERT's template always ends in `[SEP]`.
+  public func encode(_ text: String, maxLength: Int, appendSeparator: Bool) -> [Int32] {
+    encode(text, maxLength: maxLength)
   }
 
   /// The text's ids with `[CLS]` first and `[SEP]` last, cut to `maxLength` (the

@@ -57,6 +57,9 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   public var layerNormEpsilon: Float = 1e-5
   /// BERT: rows of the token-type (segment) embedding.
   public var typeVocabSize: Int = 0
+  /// BERT: rows of the position embedding, when more than `maxLen` (the data's sequence
+  /// length): an imported model's `max_position_embeddings`.
+  public var maxPositions: Int = 0
 
   public init(
     kind: ModelKind, dModel: Int, heads: Int, layers: Int, mlpHidden: Int, dropout: Float = 0,
@@ -87,7 +90,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     case imageChannels, patchSize, tieWeights, activation
     // Spelled so that JSON's snake_case (`token_mlp_hidden`) maps back to it.
     case tokenMLPHidden = "tokenMlpHidden"
-    case layerNormEpsilon, typeVocabSize
+    case layerNormEpsilon, typeVocabSize, maxPositions
   }
 
   /// `tokenMLPHidden` came with format version 2; version 1 files read it as 0.
@@ -111,6 +114,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     tokenMLPHidden = try c.decodeIfPresent(Int.self, forKey: .tokenMLPHidden) ?? 0
     layerNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? 1e-5
     typeVocabSize = try c.decodeIfPresent(Int.self, forKey: .typeVocabSize) ?? 0
+    maxPositions = try c.decodeIfPresent(Int.self, forKey: .maxPositions) ?? 0
   }
 
   /// Patches per image side (vit).

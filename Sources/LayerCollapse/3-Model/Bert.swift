@@ -46,7 +46,7 @@ public final class Bert: Model {
     let eps = cfg.layerNormEpsilon
     var ps = ParameterSet()
     tokens = EmbeddingModule("tok_emb", count: cfg.vocabSize, features: c, params: &ps)
-    positions = EmbeddingModule("pos_emb", count: cfg.maxLen, features: c, params: &ps)
+    positions = EmbeddingModule("pos_emb", count: BertFamily.positions(cfg), features: c, params: &ps)
     types = EmbeddingModule("type_emb", count: max(cfg.typeVocabSize, 1), features: c, params: &ps)
     embeddingNorm = LayerNormModule("emb_ln", features: c, params: &ps, epsilon: eps)
     blocks = (0..<cfg.layers).map { i in
@@ -243,11 +243,22 @@ public enum BertFamily: ModelFamily {
 
   public static func fits(_ kind: ModelKind, task: DataTaskKind) -> Bool { task == .sst2 }
 
+  /// Rows of the position table: `maxPositions` (an imported model's), at least `maxLen`.
+  static func positions(_ config: ModelConfig) -> Int { max(config.maxPositions, config.maxLen) }
+
+  /// BERT's own sizes, as its config.json names them, so that a config can describe an
+  /// imported model for `train.init_from`: `model.max_positions` (512),
+  /// `model.type_vocab_size` (2), `model.layer_norm_eps` (1e-12).
   public static func readConfig(_ r: ConfigReader, into config: inout ModelConfig) {
     r.require(
       config.heads > 0 && config.dModel % config.heads == 0, at: "model.heads", "heads must divide d_model",
       expected: "a divisor of d_model = \(config.dModel)", got: "\(config.heads)")
-    config.typeVocabSize = max(config.typeVocabSize, 2)
+    config.maxPositions = r.int("model.max_positions", default: 512, range: 1...(1 << 20))
+    config.typeVocabSize = r.int("model.type_vocab_size", default: 2, range: 1...(1 << 20))
+    config.layerNormEpsilon = Float(r.double("model.layer_norm_eps", default: 1e-12, range: 0...1))
+    r.require(
+      config.maxLen <= config.maxPositions, at: "data.max_len", "sequences longer than the position table",
+      expected: "at most model.max_positions = \(config.maxPositions)", got: "\(config.maxLen)")
   }
 
   public static func fit(_ config: inout ModelConfig, outputs: Int, tokens: Int?) {
@@ -279,7 +290,7 @@ public enum BertFamily: ModelFamily {
   public static func parameterCount(_ a: Architecture) -> Int {
     let cfg = a.config
     let c = cfg.dModel
-    var n = (cfg.vocabSize + cfg.maxLen + max(cfg.typeVocabSize, 1)) * c + 2 * c
+    var n = (cfg.vocabSize + positions(cfg) + max(cfg.typeVocabSize, 1)) * c + 2 * c
     for i in 0..<cfg.layers { n += 4 * c * c + 4 * c + 4 * c + a.unitParameters(i) }
     return n + c * c + c + cfg.classes * c + cfg.classes
   }
@@ -302,7 +313,8 @@ public enum BertFamily: ModelFamily {
     )
     let p =
       layers * (4 * d * d + 2 * d * h + 9 * d + h)
-      + (Double(config.vocabSize) + t + Double(max(config.typeVocabSize, 1))) * d + d * d + Double(config.classes) * d
+      + (Double(config.vocabSize) + Double(positions(config)) + Double(max(config.typeVocabSize, 1))) * d + d * d
+      + Double(config.classes) * d
     let perExample = layers * (t * (16 * d + 3 * h) + 2 * Double(config.heads) * t * t) + 6 * t * d
     return MemoryEstimate(parameters: p, activationBytes: 4 * perExample * Double(batchSize))
   }

@@ -174,6 +174,7 @@ public final class TrainingRun {
     // Sizes the data decides: the vocabulary (tokenizer or corpus) and the classes.
     var tokens: Int? = nil
     if case .words(let t)? = vocabulary { tokens = t.count }
+    if case .wordPiece(let w)? = vocabulary { tokens = w.count }
     arch.family.fit(&arch.config, outputs: data.outputs, tokens: tokens)
     if let s = start {
       // Blocks the starting checkpoint (init_from, or a resumed run's last.h5) already

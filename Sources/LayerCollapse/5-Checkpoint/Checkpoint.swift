@@ -7,6 +7,8 @@ public enum Vocabulary: Sendable, Equatable {
   case words(Tokenizer)
   /// Character- or byte-level vocabulary of a language model.
   case corpus(CorpusVocabulary)
+  /// An imported BERT's WordPiece vocabulary (vocab.txt) and casing.
+  case wordPiece(WordPieceTokenizer)
 }
 
 /// Where a run stands, saved so that `--resume` continues exactly.
@@ -225,11 +227,17 @@ struct VocabularyRecord: Codable {
   var kind: String
   var tokens: [String]?
   var characters: [UInt32]?
+  /// WordPiece: lowercasing and accent stripping.
+  var lowercase: Bool?
+  var stripAccents: Bool?
 
   init(_ v: Vocabulary) {
     switch v {
     case .words(let t): self.init(kind: "words", tokens: t.tokens, characters: nil)
     case .corpus(let c): self.init(kind: c.kind.rawValue, tokens: nil, characters: c.characters)
+    case .wordPiece(let w):
+      self.init(kind: "wordpiece", tokens: w.vocabulary, characters: nil)
+      (lowercase, stripAccents) = (w.lowercase, w.stripAccents)
     }
   }
 
@@ -241,6 +249,11 @@ struct VocabularyRecord: Codable {
 
   func vocabulary(location: String) throws -> Vocabulary {
     if kind == "words" { return .words(try Tokenizer(tokens: tokens ?? [])) }
+    if kind == "wordpiece" {
+      return .wordPiece(
+        try WordPieceTokenizer(
+          vocabulary: tokens ?? [], lowercase: lowercase ?? true, stripAccents: stripAccents, location: location))
+    }
     guard let k = CorpusVocabulary.Kind(rawValue: kind) else {
       throw LCError.badData(
         ErrorDetail(

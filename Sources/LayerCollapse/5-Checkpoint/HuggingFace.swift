@@ -17,6 +17,8 @@ public enum HuggingFaceImport {
     public var tensors: Int
     /// Tensors of the source that carry no parameter (attention-mask buffers).
     public var ignored: [String]
+    /// The tokenizer the directory ships, when we read its kind (BERT's vocab.txt).
+    public var vocabulary: Vocabulary? = nil
   }
 
   public static let supportedTypes = ["gpt2", "bert"]
@@ -208,6 +210,7 @@ public enum HuggingFaceImport {
       vocabSize: try int("vocab_size"), classes: outputs, activation: activation)
     config.layerNormEpsilon = Float((c["layer_norm_eps"] as? Double) ?? 1e-12)
     config.typeVocabSize = try int("type_vocab_size", 2)
+    config.maxPositions = config.maxLen
     let model = ModelRegistry.build(Architecture(config: config), seed: 1)  // the new head, if any: N(0, 0.02)
     // Our name ← the source's tensors, concatenated along rows (q, k, v → qkv).
     var map: [String: [String]] = [
@@ -270,7 +273,26 @@ public enum HuggingFaceImport {
           location: configPath, hint: "Is config.json the one saved with these weights?"))
     }
     let ignored = tensors.keys.filter { !used.contains($0) && ignorable($0) }.sorted()
-    return (model, Report(modelType: "bert", tensors: used.count, ignored: ignored))
+    var report = Report(modelType: "bert", tensors: used.count, ignored: ignored)
+    // The tokenizer: vocab.txt, cased or not as tokenizer_config.json says.
+    let dir = (configPath as NSString).deletingLastPathComponent
+    if FileManager.default.fileExists(atPath: dir + "/vocab.txt") {
+      let settings =
+        FileManager.default.contents(atPath: dir + "/tokenizer_config.json").flatMap {
+          try? JSONSerialization.jsonObject(with: $0) as? [String: Any]
+        } ?? [:]
+      let tokenizer = try WordPieceTokenizer(
+        vocabularyFile: dir + "/vocab.txt", lowercase: settings["do_lower_case"] as? Bool ?? true,
+        stripAccents: settings["strip_accents"] as? Bool)
+      guard tokenizer.count == config.vocabSize else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "vocab.txt does not fit the model", location: dir + "/vocab.txt",
+            expected: "\(config.vocabSize) tokens (vocab_size)", got: "\(tokenizer.count)"))
+      }
+      report.vocabulary = .wordPiece(tokenizer)
+    }
+    return (model, report)
   }
 
   static func copy(_ t: Tensor, into p: Parameter, from name: String, file: String) throws {
