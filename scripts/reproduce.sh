@@ -19,7 +19,7 @@ case "$mode" in
     expected=configs/expected.yaml
     layers=4
     # No overrides: the configs are the experiment.
-    sst=() cifar=() sweep=() sens=() text=() pull=() mixer=()
+    sst=() cifar=() sweep=() sens=() text=() pull=() mixer=() minilm=() minilm_pull=()
     ;;
   smoke)
     runs=runs/smoke
@@ -38,6 +38,10 @@ case "$mode" in
     text=("${tiny[@]}" train.steps=40 data.eval_limit=64 train.eval_every=20)
     # The Mixer's α must reach 1 within seconds too: a decoupled pull, as the fine-tunes.
     mixer=("${cifar[@]}" model.token_mlp_hidden=32 lc.mode=decoupled lc.lambda=400)
+    # The real MiniLM (its sizes are fixed), on a few hundred sentences.
+    minilm=(data.train_limit=320 data.eval_limit=128 train.eval_every=0 log.every=5)
+    # Ten steps: a pull of 2·lr·alpha_lr_scale·λ = 1 per step at the peak rate takes α to 1.
+    minilm_pull=(train.warmup_steps=0 lc.lambda=50)
     ;;
   *)
     echo "usage: scripts/reproduce.sh full|smoke" >&2
@@ -51,20 +55,20 @@ train() { "$LC" train "$@" --overwrite; }
 start=$(date +%s)
 mkdir -p "$runs"
 
-step "1/6 SST-2: GELU encoder, then LayerCollapse fine-tune of its last 2 MLPs, then collapse"
+step "1/7 SST-2: GELU encoder, then LayerCollapse fine-tune of its last 2 MLPs, then collapse"
 train configs/sst2-encoder.yaml output.dir="$runs/sst2/gelu" "${sst[@]}"
 train configs/sst2-encoder-lc.yaml output.dir="$runs/sst2/lc" train.init_from="$runs/sst2/gelu/best.h5" "${sst[@]}" \
   "${pull[@]}"
 "$LC" collapse "$runs/sst2/lc/last.h5"
 for c in "$runs/sst2/gelu/best.h5" "$runs/sst2/lc/last.h5" "$runs/sst2/lc/collapsed.h5"; do "$LC" eval "$c"; done
 
-step "2/6 CIFAR-10 small set: ViT plain vs PReLU + LayerCollapse from the start, then collapse"
+step "2/7 CIFAR-10 small set: ViT plain vs PReLU + LayerCollapse from the start, then collapse"
 train configs/cifar10-vit.yaml output.dir="$runs/cifar/plain" "${cifar[@]}"
 train configs/cifar10-vit-lc.yaml output.dir="$runs/cifar/lc" "${cifar[@]}"
 "$LC" collapse "$runs/cifar/lc/last.h5"
 for c in "$runs/cifar/plain/best.h5" "$runs/cifar/lc/last.h5" "$runs/cifar/lc/collapsed.h5"; do "$LC" eval "$c"; done
 
-step "3/6 Text generation: character GPT, then LayerCollapse fine-tune of its last MLP, then collapse"
+step "3/7 Text generation: character GPT, then LayerCollapse fine-tune of its last MLP, then collapse"
 train configs/austen-gpt.yaml output.dir="$runs/text/plain" "${text[@]}"
 train configs/austen-gpt-lc.yaml output.dir="$runs/text/lc" train.init_from="$runs/text/plain/best.h5" "${text[@]}" \
   "${pull[@]}"
@@ -74,7 +78,7 @@ for c in "$runs/text/plain/best.h5" "$runs/text/lc/last.h5" "$runs/text/lc/colla
   "$LC" generate "$c" --prompt "It is a truth universally acknowledged" --tokens 240 --seed 1 >"${c%.h5}.sample.txt"
 done
 
-step "4/6 Sensitivity: collapse the ViT's last 1, 2, ... blocks in turn, fine-tuning between steps"
+step "4/7 Sensitivity: collapse the ViT's last 1, 2, ... blocks in turn, fine-tuning between steps"
 previous="$runs/cifar/plain/best.h5"
 for k in $(seq 1 "$layers"); do
   train configs/cifar10-vit-sensitivity.yaml output.dir="$runs/sensitivity/k$k" train.init_from="$previous" \
@@ -84,18 +88,38 @@ for k in $(seq 1 "$layers"); do
   previous="$runs/sensitivity/k$k/collapsed.h5"
 done
 
-step "5/6 Sweep: lambda for experiment 2 (b), one run per value"
+step "5/7 Sweep: lambda for experiment 2 (b), one run per value"
 train configs/cifar10-vit-sweep.yaml output.dir="$runs/sweep" "${sweep[@]}"
 for dir in "$runs"/sweep/*/; do
   "$LC" collapse "${dir}last.h5"
   "$LC" eval "${dir}collapsed.h5"
 done
 
-step "6/6 CIFAR-10 small set: MLP-Mixer plain vs PReLU + LayerCollapse from the start, then collapse"
+step "6/7 CIFAR-10 small set: MLP-Mixer plain vs PReLU + LayerCollapse from the start, then collapse"
 train configs/cifar10-mixer.yaml output.dir="$runs/mixer/plain" "${mixer[@]}"
 train configs/cifar10-mixer-lc.yaml output.dir="$runs/mixer/lc" "${mixer[@]}"
 "$LC" collapse "$runs/mixer/lc/last.h5"
 for c in "$runs/mixer/plain/best.h5" "$runs/mixer/lc/last.h5" "$runs/mixer/lc/collapsed.h5"; do "$LC" eval "$c"; done
+
+step "7/7 SST-2 with a pretrained model: all-MiniLM-L6-v2, GELU fine-tune, LayerCollapse of its last 2 and 4 FFNs"
+# The model comes from the data root (scripts/fetch_pretrained.sh puts it there); when it is
+# missing it is fetched into ./data (ignored by git).
+data_root=${LAYERCOLLAPSE_DATA:-../shared/datasets}
+pretrained="$data_root/pretrained/all-MiniLM-L6-v2"
+if [ ! -f "$pretrained/model.safetensors" ]; then
+  scripts/fetch_pretrained.sh data
+  pretrained=data/pretrained/all-MiniLM-L6-v2
+fi
+mkdir -p "$runs/minilm"
+"$LC" import "$pretrained" -o "$runs/minilm/minilm.h5" --classes 2
+train configs/sst2-minilm.yaml output.dir="$runs/minilm/gelu" train.init_from="$runs/minilm/minilm.h5" "${minilm[@]}"
+for k in 2 4; do
+  train configs/sst2-minilm-lc.yaml output.dir="$runs/minilm/lc$k" train.init_from="$runs/minilm/gelu/best.h5" \
+    lc.blocks="$k" "${minilm[@]}" "${minilm_pull[@]}"
+  "$LC" collapse "$runs/minilm/lc$k/last.h5"
+  for c in "$runs/minilm/lc$k/last.h5" "$runs/minilm/lc$k/collapsed.h5"; do "$LC" eval "$c"; done
+done
+"$LC" eval "$runs/minilm/gelu/best.h5"
 
 step "Report"
 "$LC" report "$runs" -o "$results" --check "$expected" --elapsed $(($(date +%s) - start))
