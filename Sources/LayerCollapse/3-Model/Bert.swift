@@ -98,17 +98,8 @@ public final class Bert: Model {
 
   @discardableResult
   public func infer(_ input: ModelInput, rowsPerChunk: Int) -> Tensor {
-    var unused = RNG(state: 0)
     guard case .tokens(_, _, let b, let t) = input else { preconditionFailure("bert reads tokens") }
-    let per = max(1, rowsPerChunk / max(t, 1))
-    if b <= per { return forward(input, training: false, rng: &unused) }
-    let k = config.classes
-    let all = Tensor([b, k])
-    for start in stride(from: 0, to: b, by: per) {
-      let n = min(per, b - start)
-      let part = forward(input.samples(start..<(start + n), paddedTo: per), training: false, rng: &unused)
-      Rows.copy(n, width: k, from: part, row: 0, to: all, row: start)
-    }
+    let all = logitsInChunks(input, batch: b, perChunk: max(1, rowsPerChunk / max(t, 1)))
     lastLogits = all
     return all
   }

@@ -88,18 +88,9 @@ public final class Mixer: Model {
   @discardableResult
   public func infer(_ input: ModelInput, rowsPerChunk: Int) -> Tensor {
     precondition(rowsPerChunk > 0, "infer: rowsPerChunk \(rowsPerChunk)")
-    var unused = RNG(state: 0)
     guard case .images(let images) = input else { preconditionFailure("a mixer reads images, not tokens") }
-    let b = images.shape[0]
-    let per = max(1, rowsPerChunk / config.sequenceLength)
-    if b <= per { return forward(input, training: false, rng: &unused) }
-    let k = config.classes
-    let all = Tensor([b, k])
-    for start in stride(from: 0, to: b, by: per) {
-      let n = min(per, b - start)
-      let part = forward(input.samples(start..<(start + n), paddedTo: per), training: false, rng: &unused)
-      Rows.copy(n, width: k, from: part, row: 0, to: all, row: start)
-    }
+    let all = logitsInChunks(
+      input, batch: images.shape[0], perChunk: max(1, rowsPerChunk / config.sequenceLength))
     lastLogits = all  // what `loss` and `probabilities` read: the whole batch's logits
     return all
   }

@@ -54,6 +54,22 @@ extension Model {
   @discardableResult
   public func infer(_ input: ModelInput) -> Tensor { infer(input, rowsPerChunk: ModelRegistry.inferenceRows) }
 
+  /// A classifier's inference in chunks of `per` samples (the last padded with copies of
+  /// its last sample): one evaluation forward per chunk, the (B, K) logits gathered; one
+  /// forward when the batch fits a chunk. For `infer` implementations.
+  func logitsInChunks(_ input: ModelInput, batch b: Int, perChunk per: Int) -> Tensor {
+    var unused = RNG(state: 0)
+    if b <= per { return forward(input, training: false, rng: &unused) }
+    let k = config.classes
+    let all = Tensor([b, k])
+    for start in stride(from: 0, to: b, by: per) {
+      let n = min(per, b - start)
+      let part = forward(input.samples(start..<(start + n), paddedTo: per), training: false, rng: &unused)
+      Rows.copy(n, width: k, from: part, row: 0, to: all, row: start)
+    }
+    return all
+  }
+
   /// The α of each unit that has one.
   public var alphas: [(unit: Int, alpha: Float)] {
     (0..<architecture.unitCount).compactMap { u in alphaParameter(unit: u).map { (u, $0.value[0]) } }

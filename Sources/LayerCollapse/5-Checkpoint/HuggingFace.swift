@@ -152,16 +152,8 @@ public enum HuggingFaceImport {
     let ignorable = { (n: String) in
       n == "lm_head.weight" || n.hasSuffix(".attn.bias") || n.hasSuffix(".attn.masked_bias")
     }
-    let unexpected = tensors.keys.filter { !used.contains($0) && !ignorable($0) }.sorted()
-    guard missing.isEmpty && unexpected.isEmpty else {
-      throw LCError.badData(
-        ErrorDetail(
-          what: "the checkpoint does not match a GPT-2 of its config"
-            + (missing.isEmpty ? "" : "; missing: " + missing.prefix(6).joined(separator: ", "))
-            + (unexpected.isEmpty ? "" : "; unexpected: " + unexpected.prefix(6).joined(separator: ", ")),
-          location: configPath, hint: "Is config.json the one saved with these weights?"))
-    }
-    let ignored = tensors.keys.filter { !used.contains($0) && ignorable($0) }.sorted()
+    let ignored = try accountFor(
+      tensors, used: used, missing: missing, ignorable: ignorable, family: "GPT-2", configPath: configPath)
     return (model, Report(modelType: "gpt2", tensors: used.count, ignored: ignored))
   }
 
@@ -263,16 +255,8 @@ public enum HuggingFaceImport {
       try copy(joined, into: p, from: names.joined(separator: " + "), file: configPath)
     }
     let ignorable = { (n: String) in n.hasSuffix("position_ids") }
-    let unexpected = tensors.keys.filter { !used.contains($0) && !ignorable($0) }.sorted()
-    guard missing.isEmpty && unexpected.isEmpty else {
-      throw LCError.badData(
-        ErrorDetail(
-          what: "the checkpoint does not match a BERT of its config"
-            + (missing.isEmpty ? "" : "; missing: " + missing.prefix(6).joined(separator: ", "))
-            + (unexpected.isEmpty ? "" : "; unexpected: " + unexpected.prefix(6).joined(separator: ", ")),
-          location: configPath, hint: "Is config.json the one saved with these weights?"))
-    }
-    let ignored = tensors.keys.filter { !used.contains($0) && ignorable($0) }.sorted()
+    let ignored = try accountFor(
+      tensors, used: used, missing: missing, ignorable: ignorable, family: "BERT", configPath: configPath)
     var report = Report(modelType: "bert", tensors: used.count, ignored: ignored)
     // The tokenizer: vocab.txt, cased or not as tokenizer_config.json says.
     let dir = (configPath as NSString).deletingLastPathComponent
@@ -293,6 +277,24 @@ public enum HuggingFaceImport {
       report.vocabulary = .wordPiece(tokenizer)
     }
     return (model, report)
+  }
+
+  /// Every tensor of the source is used, ignorable, or an error listing the unexpected and
+  /// the missing ones; returns the ignored ones.
+  static func accountFor(
+    _ tensors: [String: SafeTensorsFile], used: Set<String>, missing: [String], ignorable: (String) -> Bool,
+    family: String, configPath: String
+  ) throws -> [String] {
+    let unexpected = tensors.keys.filter { !used.contains($0) && !ignorable($0) }.sorted()
+    guard missing.isEmpty && unexpected.isEmpty else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "the checkpoint does not match a \(family) of its config"
+            + (missing.isEmpty ? "" : "; missing: " + missing.prefix(6).joined(separator: ", "))
+            + (unexpected.isEmpty ? "" : "; unexpected: " + unexpected.prefix(6).joined(separator: ", ")),
+          location: configPath, hint: "Is config.json the one saved with these weights?"))
+    }
+    return tensors.keys.filter { !used.contains($0) && ignorable($0) }.sorted()
   }
 
   static func copy(_ t: Tensor, into p: Parameter, from name: String, file: String) throws {
