@@ -282,3 +282,55 @@ struct MiniLMImportTests {
     #expect(d < 1e-4, "MiniLM logits differ from transformers' by \(d)")
   }
 }
+
+/// ViT from `transformers`: a classifier on 12×12 images in 4×4 patches (the patch
+/// convolution as our patch linear, [CLS], positions, ε = 1e-12), and a bare ViTModel
+/// (as ViTForImageClassification holds it: no pooler) with a new head.
+@Suite(
+  .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
+struct ViTImportTests {
+  static let script = """
+    import json, sys, torch
+    from transformers import ViTConfig, ViTForImageClassification
+    out = sys.argv[1]
+    torch.manual_seed(0)
+    config = ViTConfig(image_size=12, patch_size=4, num_channels=3, hidden_size=12, num_hidden_layers=2,
+                       num_attention_heads=3, intermediate_size=20, num_labels=3,
+                       hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = ViTForImageClassification(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    model.save_pretrained(out, safe_serialization=True)
+    model.vit.save_pretrained(out + "-encoder", safe_serialization=True)
+    images = torch.randn(2, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logits = model(pixel_values=images).logits
+    json.dump({"images": images.reshape(-1).tolist(), "logits": logits.reshape(-1).tolist()},
+              open(out + "/expected.json", "w"))
+    """
+
+  struct Expected: Decodable {
+    var images: [Float]
+    var logits: [Float]
+  }
+
+  @Test func vitMatchesTransformers() throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    let made = try Parity.run(Parity.python, ["-c", Self.script, dir + "/vit"])
+    try #require(made.code == 0, "transformers could not build the model: \(made.output)")
+    let r = try CLI.run(["import", dir + "/vit", "-o", dir + "/vit.h5"])
+    try #require(r.code == 0, "\(r.stderr)")
+    let model = try Checkpoint.load(dir + "/vit.h5").model
+    #expect(model.config.kind == .vit && model.config.imageSize == 12 && model.config.layerNormEpsilon == 1e-12)
+    let e = try JSONDecoder().decode(
+      Expected.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/vit/expected.json")))
+    let d = relativeDifference(model.forward(.images(Tensor([2, 3, 12, 12], e.images))).array, e.logits)
+    #expect(d < 1e-4, "ViT logits differ from transformers' by \(d)")
+    let bare = try CLI.run(["import", dir + "/vit-encoder", "-o", dir + "/enc.h5", "--classes", "5"])
+    #expect(bare.code == 0, "\(bare.stderr)")
+    #expect(try Checkpoint.load(dir + "/enc.h5").model.config.classes == 5)
+  }
+}

@@ -91,10 +91,10 @@ public final class Transformer: Model {
         TransformerBlock(
           index: i, channels: c, heads: cfg.heads, hidden: cfg.mlpHidden, causal: cfg.kind == .gpt,
           activation: architecture.activations[i], collapsed: architecture.collapsed[i], residualStd: residualStd,
-          params: &ps))
+          epsilon: cfg.layerNormEpsilon, params: &ps))
     }
     blocks = bs
-    finalNorm = LayerNormModule("ln_f", features: c, params: &ps)
+    finalNorm = LayerNormModule("ln_f", features: c, params: &ps, epsilon: cfg.layerNormEpsilon)
     if cfg.kind == .gpt && cfg.tieWeights {
       head = nil
     } else {

@@ -104,13 +104,13 @@ final class TransformerBlock {
   /// residual stream (the attention projection and the MLP's output).
   init(
     index: Int, channels c: Int, heads: Int, hidden h: Int, causal: Bool, activation: Activation, collapsed: Bool,
-    residualStd: Float, params: inout ParameterSet
+    residualStd: Float, epsilon: Float = LayerNorm.epsilon, params: inout ParameterSet
   ) {
     let p = "blocks.\(index)."
-    ln1 = LayerNormModule(p + "ln1", features: c, params: &params)
+    ln1 = LayerNormModule(p + "ln1", features: c, params: &params, epsilon: epsilon)
     attention = AttentionModule(
       p + "attn", channels: c, heads: heads, causal: causal, params: &params, outputStd: residualStd)
-    ln2 = LayerNormModule(p + "ln2", features: c, params: &params)
+    ln2 = LayerNormModule(p + "ln2", features: c, params: &params, epsilon: epsilon)
     mlp = CollapsibleMLP(
       p + "mlp", features: c, hidden: h, activation: activation, collapsed: collapsed, params: &params,
       outputStd: residualStd)

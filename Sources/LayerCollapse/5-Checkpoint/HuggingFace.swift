@@ -21,7 +21,7 @@ public enum HuggingFaceImport {
     public var vocabulary: Vocabulary? = nil
   }
 
-  public static let supportedTypes = ["gpt2", "bert"]
+  public static let supportedTypes = ["gpt2", "bert", "vit"]
 
   /// `classes`: the outputs of a new classifier head, for a source without one (BERT's
   /// `BertModel`); a source with a classifier keeps its own.
@@ -41,12 +41,13 @@ public enum HuggingFaceImport {
     switch modelType {
     case "gpt2": return try gpt2(config, tensors, configPath: configPath)
     case "bert": return try bert(config, tensors, configPath: configPath, classes: classes)
+    case "vit": return try vit(config, tensors, configPath: configPath, classes: classes)
     default:
       throw LCError.usage(
         ErrorDetail(
           what: "model_type \(modelType) cannot be imported yet", location: configPath,
           expected: supportedTypes.joined(separator: ", "), got: modelType,
-          hint: "ViT imports are planned (project issue 16)"))
+          hint: "Supported: GPT-2, BERT and ViT checkpoints saved by transformers"))
     }
   }
 
@@ -277,6 +278,107 @@ public enum HuggingFaceImport {
       report.vocabulary = .wordPiece(tokenizer)
     }
     return (model, report)
+  }
+
+  // MARK: ViT
+
+  /// ViT (`ViTForImageClassification`, or `ViTModel` with `--classes`) is our `vit`:
+  /// pre-LayerNorm blocks, a patch convolution (its (C, ch, P, P) kernel flattened
+  /// channel-major is our patch linear), [CLS] and learned positions, the classifier on
+  /// [CLS] after the final norm. Images must have the config's size; the caller normalizes
+  /// them with the model's preprocessor mean and std.
+  static func vit(_ c: [String: Any], _ tensors: [String: SafeTensorsFile], configPath: String, classes: Int?)
+    throws -> (model: any Model, report: Report)
+  {
+    func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
+      if let v = c[key] as? Int { return v }
+      if c[key] == nil, let f = fallback { return f }
+      throw LCError.badData(ErrorDetail(what: "config.json: \(key) is missing or not an integer", location: configPath))
+    }
+    let (d, heads, layers) = (try int("hidden_size"), try int("num_attention_heads"), try int("num_hidden_layers"))
+    let act = c["hidden_act"] as? String ?? "gelu"
+    let activations: [String: Activation] = [
+      "gelu": .geluExact, "gelu_new": .gelu, "gelu_pytorch_tanh": .gelu, "relu": .relu,
+    ]
+    guard let activation = activations[act] else {
+      throw LCError.badData(ErrorDetail(what: "unsupported hidden_act", location: configPath, got: act))
+    }
+    if (c["qkv_bias"] as? Bool) == false {
+      throw LCError.badData(ErrorDetail(what: "qkv_bias false is not supported", location: configPath))
+    }
+    let (image, patch) = (try int("image_size", 224), try int("patch_size", 16))
+    guard heads > 0 && d % heads == 0, patch > 0, image % patch == 0 else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "inconsistent sizes", location: configPath,
+          got: "hidden_size \(d), heads \(heads), image_size \(image), patch_size \(patch)"))
+    }
+    let prefix = tensors.keys.contains { $0.hasPrefix("vit.") } ? "vit." : ""
+    let hasClassifier = tensors["classifier.weight"] != nil
+    let sourceClasses = try hasClassifier ? tensors["classifier.weight"]!.tensor("classifier.weight").shape[0] : nil
+    guard let outputs = sourceClasses ?? classes else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "the model has no classifier: say how many classes the new head has", location: configPath,
+          expected: "--classes N"))
+    }
+    var config = ModelConfig(
+      kind: .vit, dModel: d, heads: heads, layers: layers, mlpHidden: try int("intermediate_size"),
+      dropout: Float((c["hidden_dropout_prob"] as? Double) ?? 0), classes: outputs, imageSize: image,
+      imageChannels: try int("num_channels", 3), patchSize: patch, activation: activation)
+    config.layerNormEpsilon = Float((c["layer_norm_eps"] as? Double) ?? 1e-12)
+    let model = ModelRegistry.build(Architecture(config: config), seed: 1)
+    var map: [String: [String]] = [
+      "patch_emb.weight": ["embeddings.patch_embeddings.projection.weight"],
+      "patch_emb.bias": ["embeddings.patch_embeddings.projection.bias"],
+      "cls_token": ["embeddings.cls_token"], "pos_emb.weight": ["embeddings.position_embeddings"],
+      "ln_f.weight": ["layernorm.weight"], "ln_f.bias": ["layernorm.bias"],
+    ]
+    for i in 0..<layers {
+      let (o, t) = ("blocks.\(i).", "encoder.layer.\(i).")
+      for part in ["weight", "bias"] {
+        map[o + "ln1." + part] = [t + "layernorm_before." + part]
+        map[o + "attn.qkv." + part] = ["query", "key", "value"].map { t + "attention.attention.\($0)." + part }
+        map[o + "attn.proj." + part] = [t + "attention.output.dense." + part]
+        map[o + "ln2." + part] = [t + "layernorm_after." + part]
+        map[o + "mlp.fc1." + part] = [t + "intermediate.dense." + part]
+        map[o + "mlp.fc2." + part] = [t + "output.dense." + part]
+      }
+    }
+    var used: Set<String> = []
+    var missing: [String] = []
+    for p in model.parameters.all {
+      let names: [String]
+      if p.name.hasPrefix("head.") {
+        guard hasClassifier else { continue }  // a new head keeps its initialization
+        names = ["classifier." + p.name.dropFirst("head.".count)]
+      } else if let sources = map[p.name] {
+        names = sources.map { prefix + $0 }
+      } else {
+        missing.append(p.name)
+        continue
+      }
+      guard names.allSatisfy({ tensors[$0] != nil }) else {
+        missing += names.filter { tensors[$0] == nil }
+        continue
+      }
+      let parts = try names.map { try tensors[$0]!.tensor($0) }
+      for n in names { used.insert(n) }
+      // Rows stacked (q, k, v); a (1, 1, C) token, (1, T, C) positions or (C, ch, P, P)
+      // kernel taken in its stored order as our (C), (T, C) or (C, ch·P·P).
+      let values = parts.flatMap(\.array)
+      guard values.count == p.value.count else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "tensor \(names.joined(separator: " + ")) does not fit \(p.name)", location: configPath,
+            expected: "\(p.shape)", got: parts.map { "\($0.shape)" }.joined(separator: " + ")))
+      }
+      p.value.copy(from: Tensor(p.shape, values))
+    }
+    let ignored = try accountFor(
+      tensors, used: used, missing: missing, ignorable: { $0.hasPrefix(prefix + "pooler.") }, family: "ViT",
+      configPath: configPath)
+    return (model, Report(modelType: "vit", tensors: used.count, ignored: ignored))
   }
 
   /// Every tensor of the source is used, ignorable, or an error listing the unexpected and
