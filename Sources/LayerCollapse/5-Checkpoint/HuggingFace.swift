@@ -71,33 +71,21 @@ public enum HuggingFaceImport {
 
   // MARK: GPT-2
 
-  static func gpt2(_ c: [String: Any], _ tensors: [String: SafeTensorsFile], configPath: String) throws -> (
+  static func gpt2(_ values: [String: Any], _ tensors: [String: SafeTensorsFile], configPath: String) throws -> (
     model: any Model, report: Report
   ) {
-    func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
-      if let v = c[key] as? Int { return v }
-      if c[key] == nil || c[key] is NSNull, let f = fallback { return f }
-      throw LCError.badData(
-        ErrorDetail(what: "config.json: \(key) is missing or not an integer", location: configPath))
-    }
+    let c = SourceConfig(values: values, path: configPath)
+    func int(_ key: String, _ fallback: Int? = nil) throws -> Int { try c.int(key, fallback) }
     let (d, heads, layers) = (try int("n_embd"), try int("n_head"), try int("n_layer"))
     let hidden = try int("n_inner", 4 * d)
-    let activationName = c["activation_function"] as? String ?? "gelu_new"
-    let activations: [String: Activation] = [
-      "gelu_new": .gelu, "gelu_pytorch_tanh": .gelu, "gelu": .geluExact, "relu": .relu,
-    ]
-    guard let activation = activations[activationName] else {
-      throw LCError.badData(
-        ErrorDetail(
-          what: "unsupported activation_function", location: configPath,
-          expected: activations.keys.sorted().joined(separator: ", "), got: activationName))
-    }
-    let epsilon = (c["layer_norm_epsilon"] as? Double) ?? 1e-5
+    let activation = try c.activation("activation_function", default: "gelu_new")
+    let epsilon = c.double("layer_norm_epsilon", 1e-5)
     var unsupported: [String] = []
-    if abs(epsilon - Double(LayerNorm.epsilon)) > 1e-12 { unsupported.append("layer_norm_epsilon \(epsilon)") }
-    if (c["scale_attn_by_inverse_layer_idx"] as? Bool) == true { unsupported.append("scale_attn_by_inverse_layer_idx") }
-    if (c["scale_attn_weights"] as? Bool) == false { unsupported.append("scale_attn_weights false") }
-    if (c["tie_word_embeddings"] as? Bool) == false { unsupported.append("tie_word_embeddings false") }
+    if (values["scale_attn_by_inverse_layer_idx"] as? Bool) == true {
+      unsupported.append("scale_attn_by_inverse_layer_idx")
+    }
+    if (values["scale_attn_weights"] as? Bool) == false { unsupported.append("scale_attn_weights false") }
+    if (values["tie_word_embeddings"] as? Bool) == false { unsupported.append("tie_word_embeddings false") }
     guard unsupported.isEmpty else {
       throw LCError.badData(
         ErrorDetail(
@@ -107,10 +95,11 @@ public enum HuggingFaceImport {
       throw LCError.badData(
         ErrorDetail(what: "n_head does not divide n_embd", location: configPath, got: "\(heads), \(d)"))
     }
-    let config = ModelConfig(
+    var config = ModelConfig(
       kind: .gpt, dModel: d, heads: heads, layers: layers, mlpHidden: hidden,
-      dropout: Float((c["resid_pdrop"] as? Double) ?? 0), maxLen: try int("n_positions"),
+      dropout: Float(c.double("resid_pdrop", 0)), maxLen: try int("n_positions"),
       vocabSize: try int("vocab_size"), tieWeights: true, activation: activation)
+    config.layerNormEpsilon = Float(epsilon)
     let model = ModelRegistry.build(Architecture(config: config))
     // Our name ← (HF name without its "transformer." prefix, transposed?).
     var map: [String: (String, Bool)] = [
@@ -160,27 +149,15 @@ public enum HuggingFaceImport {
 
   // MARK: BERT
 
-  static func bert(_ c: [String: Any], _ tensors: [String: SafeTensorsFile], configPath: String, classes: Int?)
+  static func bert(_ values: [String: Any], _ tensors: [String: SafeTensorsFile], configPath: String, classes: Int?)
     throws -> (model: any Model, report: Report)
   {
-    func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
-      if let v = c[key] as? Int { return v }
-      if c[key] == nil, let f = fallback { return f }
-      throw LCError.badData(ErrorDetail(what: "config.json: \(key) is missing or not an integer", location: configPath))
-    }
-    let (d, heads, layers) = (try int("hidden_size"), try int("num_attention_heads"), try int("num_hidden_layers"))
-    let act = c["hidden_act"] as? String ?? "gelu"
-    let activations: [String: Activation] = [
-      "gelu": .geluExact, "gelu_new": .gelu, "gelu_pytorch_tanh": .gelu, "relu": .relu,
-    ]
-    guard let activation = activations[act] else {
-      throw LCError.badData(
-        ErrorDetail(
-          what: "unsupported hidden_act", location: configPath,
-          expected: activations.keys.sorted().joined(separator: ", "),
-          got: act))
-    }
-    if let kind = c["position_embedding_type"] as? String, kind != "absolute" {
+    let c = SourceConfig(values: values, path: configPath)
+    let (d, heads, layers) = (
+      try c.int("hidden_size"), try c.int("num_attention_heads"), try c.int("num_hidden_layers")
+    )
+    let activation = try c.activation("hidden_act", default: "gelu")
+    if let kind = values["position_embedding_type"] as? String, kind != "absolute" {
       throw LCError.badData(ErrorDetail(what: "position_embedding_type \(kind) is not supported", location: configPath))
     }
     guard heads > 0 && d % heads == 0 else {
@@ -188,21 +165,13 @@ public enum HuggingFaceImport {
         ErrorDetail(
           what: "num_attention_heads does not divide hidden_size", location: configPath, got: "\(heads), \(d)"))
     }
-    let prefix = tensors.keys.contains { $0.hasPrefix("bert.") } ? "bert." : ""
-    let hasClassifier = tensors["classifier.weight"] != nil
-    let sourceClasses = try hasClassifier ? tensors["classifier.weight"]!.tensor("classifier.weight").shape[0] : nil
-    guard let outputs = sourceClasses ?? classes else {
-      throw LCError.usage(
-        ErrorDetail(
-          what: "the model has no classifier: say how many classes the new head has", location: configPath,
-          expected: "--classes N"))
-    }
+    let head = try classifierOutputs(tensors, classes: classes, configPath: configPath)
     var config = ModelConfig(
-      kind: .bert, dModel: d, heads: heads, layers: layers, mlpHidden: try int("intermediate_size"),
-      dropout: Float((c["hidden_dropout_prob"] as? Double) ?? 0), maxLen: try int("max_position_embeddings"),
-      vocabSize: try int("vocab_size"), classes: outputs, activation: activation)
-    config.layerNormEpsilon = Float((c["layer_norm_eps"] as? Double) ?? 1e-12)
-    config.typeVocabSize = try int("type_vocab_size", 2)
+      kind: .bert, dModel: d, heads: heads, layers: layers, mlpHidden: try c.int("intermediate_size"),
+      dropout: Float(c.double("hidden_dropout_prob", 0)), maxLen: try c.int("max_position_embeddings"),
+      vocabSize: try c.int("vocab_size"), classes: head.outputs, activation: activation)
+    config.layerNormEpsilon = Float(c.double("layer_norm_eps", 1e-12))
+    config.typeVocabSize = try c.int("type_vocab_size", 2)
     config.maxPositions = config.maxLen
     let model = ModelRegistry.build(Architecture(config: config), seed: 1)  // the new head, if any: N(0, 0.02)
     // Our name ← the source's tensors, concatenated along rows (q, k, v → qkv).
@@ -224,40 +193,12 @@ public enum HuggingFaceImport {
         map[o + "ln2." + part] = [t + "output.LayerNorm." + part]
       }
     }
-    var used: Set<String> = []
-    var missing: [String] = []
-    for p in model.parameters.all {
-      if p.name.hasPrefix("head.") {
-        guard hasClassifier else { continue }  // a new head keeps its initialization
-        let name = "classifier." + p.name.dropFirst("head.".count)
-        guard let file = tensors[name] else {
-          missing.append(name)
-          continue
-        }
-        used.insert(name)
-        try copy(try file.tensor(name), into: p, from: name, file: file.path)
-        continue
-      }
-      guard let sources = map[p.name] else {
-        missing.append(p.name)
-        continue
-      }
-      let names = sources.map { prefix + $0 }
-      guard names.allSatisfy({ tensors[$0] != nil }) else {
-        missing += names.filter { tensors[$0] == nil }
-        continue
-      }
-      let parts = try names.map { try tensors[$0]!.tensor($0) }
-      for n in names { used.insert(n) }
-      let joined =
-        parts.count == 1
-        ? parts[0]
-        : Tensor([parts.map { $0.shape[0] }.reduce(0, +)] + parts[0].shape.dropFirst(), parts.flatMap(\.array))
-      try copy(joined, into: p, from: names.joined(separator: " + "), file: configPath)
-    }
-    let ignorable = { (n: String) in n.hasSuffix("position_ids") }
+    let prefix = tensors.keys.contains { $0.hasPrefix("bert.") } ? "bert." : ""
+    let (used, missing) = try fill(
+      model, from: tensors, map: map, prefix: prefix, classifier: head.sourceHasOne, configPath: configPath)
     let ignored = try accountFor(
-      tensors, used: used, missing: missing, ignorable: ignorable, family: "BERT", configPath: configPath)
+      tensors, used: used, missing: missing, ignorable: { $0.hasSuffix("position_ids") }, family: "BERT",
+      configPath: configPath)
     var report = Report(modelType: "bert", tensors: used.count, ignored: ignored)
     // The tokenizer: vocab.txt, cased or not as tokenizer_config.json says.
     let dir = (configPath as NSString).deletingLastPathComponent
@@ -287,46 +228,30 @@ public enum HuggingFaceImport {
   /// channel-major is our patch linear), [CLS] and learned positions, the classifier on
   /// [CLS] after the final norm. Images must have the config's size; the caller normalizes
   /// them with the model's preprocessor mean and std.
-  static func vit(_ c: [String: Any], _ tensors: [String: SafeTensorsFile], configPath: String, classes: Int?)
+  static func vit(_ values: [String: Any], _ tensors: [String: SafeTensorsFile], configPath: String, classes: Int?)
     throws -> (model: any Model, report: Report)
   {
-    func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
-      if let v = c[key] as? Int { return v }
-      if c[key] == nil, let f = fallback { return f }
-      throw LCError.badData(ErrorDetail(what: "config.json: \(key) is missing or not an integer", location: configPath))
-    }
-    let (d, heads, layers) = (try int("hidden_size"), try int("num_attention_heads"), try int("num_hidden_layers"))
-    let act = c["hidden_act"] as? String ?? "gelu"
-    let activations: [String: Activation] = [
-      "gelu": .geluExact, "gelu_new": .gelu, "gelu_pytorch_tanh": .gelu, "relu": .relu,
-    ]
-    guard let activation = activations[act] else {
-      throw LCError.badData(ErrorDetail(what: "unsupported hidden_act", location: configPath, got: act))
-    }
-    if (c["qkv_bias"] as? Bool) == false {
+    let c = SourceConfig(values: values, path: configPath)
+    let (d, heads, layers) = (
+      try c.int("hidden_size"), try c.int("num_attention_heads"), try c.int("num_hidden_layers")
+    )
+    let activation = try c.activation("hidden_act", default: "gelu")
+    if (values["qkv_bias"] as? Bool) == false {
       throw LCError.badData(ErrorDetail(what: "qkv_bias false is not supported", location: configPath))
     }
-    let (image, patch) = (try int("image_size", 224), try int("patch_size", 16))
+    let (image, patch) = (try c.int("image_size", 224), try c.int("patch_size", 16))
     guard heads > 0 && d % heads == 0, patch > 0, image % patch == 0 else {
       throw LCError.badData(
         ErrorDetail(
           what: "inconsistent sizes", location: configPath,
           got: "hidden_size \(d), heads \(heads), image_size \(image), patch_size \(patch)"))
     }
-    let prefix = tensors.keys.contains { $0.hasPrefix("vit.") } ? "vit." : ""
-    let hasClassifier = tensors["classifier.weight"] != nil
-    let sourceClasses = try hasClassifier ? tensors["classifier.weight"]!.tensor("classifier.weight").shape[0] : nil
-    guard let outputs = sourceClasses ?? classes else {
-      throw LCError.usage(
-        ErrorDetail(
-          what: "the model has no classifier: say how many classes the new head has", location: configPath,
-          expected: "--classes N"))
-    }
+    let head = try classifierOutputs(tensors, classes: classes, configPath: configPath)
     var config = ModelConfig(
-      kind: .vit, dModel: d, heads: heads, layers: layers, mlpHidden: try int("intermediate_size"),
-      dropout: Float((c["hidden_dropout_prob"] as? Double) ?? 0), classes: outputs, imageSize: image,
-      imageChannels: try int("num_channels", 3), patchSize: patch, activation: activation)
-    config.layerNormEpsilon = Float((c["layer_norm_eps"] as? Double) ?? 1e-12)
+      kind: .vit, dModel: d, heads: heads, layers: layers, mlpHidden: try c.int("intermediate_size"),
+      dropout: Float(c.double("hidden_dropout_prob", 0)), classes: head.outputs, imageSize: image,
+      imageChannels: try c.int("num_channels", 3), patchSize: patch, activation: activation)
+    config.layerNormEpsilon = Float(c.double("layer_norm_eps", 1e-12))
     let model = ModelRegistry.build(Architecture(config: config), seed: 1)
     var map: [String: [String]] = [
       "patch_emb.weight": ["embeddings.patch_embeddings.projection.weight"],
@@ -345,12 +270,75 @@ public enum HuggingFaceImport {
         map[o + "mlp.fc2." + part] = [t + "output.dense." + part]
       }
     }
+    let prefix = tensors.keys.contains { $0.hasPrefix("vit.") } ? "vit." : ""
+    let (used, missing) = try fill(
+      model, from: tensors, map: map, prefix: prefix, classifier: head.sourceHasOne, configPath: configPath)
+    let ignored = try accountFor(
+      tensors, used: used, missing: missing, ignorable: { $0.hasPrefix(prefix + "pooler.") }, family: "ViT",
+      configPath: configPath)
+    return (model, Report(modelType: "vit", tensors: used.count, ignored: ignored))
+  }
+
+  /// A source's config.json: typed reads that name the key and the file when they fail.
+  struct SourceConfig {
+    let values: [String: Any]
+    let path: String
+
+    func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
+      if let v = values[key] as? Int { return v }
+      if values[key] == nil || values[key] is NSNull, let f = fallback { return f }
+      throw LCError.badData(ErrorDetail(what: "config.json: \(key) is missing or not an integer", location: path))
+    }
+
+    func double(_ key: String, _ fallback: Double) -> Double { values[key] as? Double ?? fallback }
+
+    /// The activation `key` names (Hugging Face's names: `gelu` is erf's, `gelu_new` tanh's).
+    func activation(_ key: String, default name: String) throws -> Activation {
+      let known: [String: Activation] = [
+        "gelu": .geluExact, "gelu_new": .gelu, "gelu_pytorch_tanh": .gelu, "relu": .relu,
+      ]
+      let name = values[key] as? String ?? name
+      guard let a = known[name] else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "unsupported \(key)", location: path, expected: known.keys.sorted().joined(separator: ", "),
+            got: name))
+      }
+      return a
+    }
+  }
+
+  /// The classes of the source's classifier, or `classes` for a new head (a usage error
+  /// when neither is there).
+  static func classifierOutputs(_ tensors: [String: SafeTensorsFile], classes: Int?, configPath: String) throws
+    -> (outputs: Int, sourceHasOne: Bool)
+  {
+    if let file = tensors["classifier.weight"] { return (try file.tensor("classifier.weight").shape[0], true) }
+    guard let n = classes else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "the model has no classifier: say how many classes the new head has", location: configPath,
+          expected: "--classes N"))
+    }
+    return (n, false)
+  }
+
+  /// Fills `model` from the source: each parameter from the tensors `map` names (under
+  /// `prefix`; several are stacked along rows, as q, k, v into qkv), its `head.*` from the
+  /// source's `classifier.*` when it has one (else the new head keeps its
+  /// initialization). A stored shape may differ from ours only by leading 1s ([CLS],
+  /// positions) or as a (C, ch, P, P) kernel for our (C, ch·P·P). Returns the tensors used
+  /// and the ones missing.
+  static func fill(
+    _ model: any Model, from tensors: [String: SafeTensorsFile], map: [String: [String]], prefix: String,
+    classifier: Bool, configPath: String
+  ) throws -> (used: Set<String>, missing: [String]) {
     var used: Set<String> = []
     var missing: [String] = []
     for p in model.parameters.all {
       let names: [String]
       if p.name.hasPrefix("head.") {
-        guard hasClassifier else { continue }  // a new head keeps its initialization
+        guard classifier else { continue }
         names = ["classifier." + p.name.dropFirst("head.".count)]
       } else if let sources = map[p.name] {
         names = sources.map { prefix + $0 }
@@ -364,21 +352,21 @@ public enum HuggingFaceImport {
       }
       let parts = try names.map { try tensors[$0]!.tensor($0) }
       for n in names { used.insert(n) }
-      // Rows stacked (q, k, v); a (1, 1, C) token, (1, T, C) positions or (C, ch, P, P)
-      // kernel taken in its stored order as our (C), (T, C) or (C, ch·P·P).
-      let values = parts.flatMap(\.array)
-      guard values.count == p.value.count else {
+      var shape =
+        parts.count == 1 ? parts[0].shape : [parts.map { $0.shape[0] }.reduce(0, +)] + parts[0].shape.dropFirst()
+      while shape.count > p.shape.count && shape.first == 1 { shape.removeFirst() }
+      if shape.count == 4 && p.shape.count == 2 && shape[0] == p.shape[0] {
+        shape = [shape[0], shape.dropFirst().reduce(1, *)]
+      }
+      guard shape == p.shape else {
         throw LCError.badData(
           ErrorDetail(
             what: "tensor \(names.joined(separator: " + ")) does not fit \(p.name)", location: configPath,
             expected: "\(p.shape)", got: parts.map { "\($0.shape)" }.joined(separator: " + ")))
       }
-      p.value.copy(from: Tensor(p.shape, values))
+      p.value.copy(from: Tensor(p.shape, parts.flatMap(\.array)))
     }
-    let ignored = try accountFor(
-      tensors, used: used, missing: missing, ignorable: { $0.hasPrefix(prefix + "pooler.") }, family: "ViT",
-      configPath: configPath)
-    return (model, Report(modelType: "vit", tensors: used.count, ignored: ignored))
+    return (used, missing)
   }
 
   /// Every tensor of the source is used, ignorable, or an error listing the unexpected and
@@ -397,14 +385,5 @@ public enum HuggingFaceImport {
           location: configPath, hint: "Is config.json the one saved with these weights?"))
     }
     return tensors.keys.filter { !used.contains($0) && ignorable($0) }.sorted()
-  }
-
-  static func copy(_ t: Tensor, into p: Parameter, from name: String, file: String) throws {
-    guard t.shape == p.shape else {
-      throw LCError.badData(
-        ErrorDetail(
-          what: "tensor \(name) does not fit \(p.name)", location: file, expected: "\(p.shape)", got: "\(t.shape)"))
-    }
-    p.value.copy(from: t)
   }
 }
