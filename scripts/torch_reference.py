@@ -280,11 +280,11 @@ class SelfAttention(nn.Module):
 class Block(nn.Module):
     """Pre-LayerNorm: x + attn(ln1(x)), then x + mlp(ln2(x))."""
 
-    def __init__(self, d: int, heads: int, hidden: int, activation: str, collapsed: bool) -> None:
+    def __init__(self, d: int, heads: int, hidden: int, activation: str, collapsed: bool, eps: float = 1e-5) -> None:
         super().__init__()
-        self.ln1 = nn.LayerNorm(d, eps=1e-5)
+        self.ln1 = nn.LayerNorm(d, eps=eps)
         self.attn = SelfAttention(d, heads)
-        self.ln2 = nn.LayerNorm(d, eps=1e-5)
+        self.ln2 = nn.LayerNorm(d, eps=eps)
         self.mlp = MLP(d, hidden, activation, collapsed)
 
     def forward(self, x: torch.Tensor, causal: bool, padding: torch.Tensor | None) -> torch.Tensor:
@@ -316,11 +316,12 @@ class Model(nn.Module):
         self.pos_emb = nn.Embedding(positions, d)
         activations: list[str] = architecture["activations"]
         collapsed: list[bool] = architecture["collapsed"]
+        eps = float(cfg.get("layer_norm_epsilon", 1e-5))
         self.blocks = nn.ModuleList(
-            Block(d, int(cfg["heads"]), int(cfg["mlp_hidden"]), activations[i], bool(collapsed[i]))
+            Block(d, int(cfg["heads"]), int(cfg["mlp_hidden"]), activations[i], bool(collapsed[i]), eps)
             for i in range(int(cfg["layers"]))
         )
-        self.ln_f = nn.LayerNorm(d, eps=1e-5)
+        self.ln_f = nn.LayerNorm(d, eps=eps)
         outputs = int(cfg["vocab_size"]) if self.kind == "gpt" else int(cfg["classes"])
         if not self.tied:
             self.head = nn.Linear(d, outputs, bias=self.kind != "gpt")
@@ -407,9 +408,63 @@ class MixerModel(nn.Module):
         return self.head(self.ln_f(x).mean(1))
 
 
+class BertBlock(nn.Module):
+    """Post-LayerNorm: x = ln1(x + attn(x)), then ln2(x + mlp(x))."""
+
+    def __init__(self, d: int, heads: int, hidden: int, activation: str, collapsed: bool, eps: float) -> None:
+        super().__init__()
+        self.attn = SelfAttention(d, heads)
+        self.ln1 = nn.LayerNorm(d, eps=eps)
+        self.mlp = MLP(d, hidden, activation, collapsed)
+        self.ln2 = nn.LayerNorm(d, eps=eps)
+
+    def forward(self, x: torch.Tensor, padding: torch.Tensor | None) -> torch.Tensor:
+        x = self.ln1(x + self.attn(x, False, padding))
+        return self.ln2(x + self.mlp(x))
+
+
+class BertModel(nn.Module):
+    """Our `bert`: token + position + type-0 embeddings, their LayerNorm, post-LN blocks,
+    a tanh pooler on the first position and the classifier (names as the checkpoint's)."""
+
+    def __init__(self, architecture: dict) -> None:
+        super().__init__()
+        cfg = architecture["config"]
+        d = int(cfg["d_model"])
+        eps = float(cfg.get("layer_norm_epsilon", 1e-12))
+        self.tok_emb = nn.Embedding(int(cfg["vocab_size"]), d)
+        self.pos_emb = nn.Embedding(max(int(cfg.get("max_positions", 0)), int(cfg["max_len"])), d)
+        self.type_emb = nn.Embedding(max(int(cfg.get("type_vocab_size", 0)), 1), d)
+        self.emb_ln = nn.LayerNorm(d, eps=eps)
+        activations: list[str] = architecture["activations"]
+        collapsed: list[bool] = architecture["collapsed"]
+        self.blocks = nn.ModuleList(
+            BertBlock(d, int(cfg["heads"]), int(cfg["mlp_hidden"]), activations[i], bool(collapsed[i]), eps)
+            for i in range(int(cfg["layers"]))
+        )
+        self.pooler = nn.Linear(d, d)
+        self.head = nn.Linear(d, int(cfg["classes"]))
+
+    def forward(
+        self, ids: torch.Tensor | None, valid: torch.Tensor | None, images: torch.Tensor | None
+    ) -> torch.Tensor:
+        if ids is None:
+            raise InputError("a bert reads tokens: the bundle has no /input/ids")
+        t = ids.shape[1]
+        x = self.tok_emb(ids) + self.pos_emb(torch.arange(t)) + self.type_emb(torch.zeros_like(ids))
+        x = self.emb_ln(x)
+        padding = None if valid is None else ~valid
+        for block in self.blocks:
+            x = block(x, padding)
+        return self.head(torch.tanh(self.pooler(x[:, 0])))
+
+
 def make_model(architecture: dict) -> nn.Module:
     """The family's PyTorch module for an architecture."""
-    return MixerModel(architecture) if architecture["config"]["kind"] == "mixer" else Model(architecture)
+    kind = architecture["config"]["kind"]
+    if kind == "mixer":
+        return MixerModel(architecture)
+    return BertModel(architecture) if kind == "bert" else Model(architecture)
 
 
 def unit_prefixes(architecture: dict) -> list[str]:
@@ -465,7 +520,7 @@ def model_inputs(bundle: Bundle, dtype: torch.dtype) -> Inputs:
 
 def penalty_of(model: nn.Module, lam: float, selected: list[int]) -> torch.Tensor:
     """λ·Σ(α − 1)² over the selected units that still have an α."""
-    total = torch.zeros((), dtype=model.ln_f.weight.dtype)
+    total = torch.zeros((), dtype=next(model.parameters()).dtype)
     for i in selected:
         mlp = units(model)[i]
         if not mlp.collapsed and isinstance(mlp.act, ScalarPReLU):

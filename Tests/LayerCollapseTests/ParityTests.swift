@@ -208,6 +208,46 @@ struct ParityTests {
 /// the token and channel MLPs of three blocks.
 @Suite(
   .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
+struct BertParityTests {
+  let parity = ParityTests()
+
+  /// BERT (post-LN, pooler, padding mask): exact GELU in block 0, a PReLU (α = 0.3,
+  /// penalty λ = 0.5) in block 1: logits, loss, penalty, every gradient, one AdamW step.
+  @Test func preluWithPenaltyMatchesPyTorch() throws {
+    let dir: String = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    let arch = Architecture(
+      config: ParityModels.config(.bert, activation: .geluExact), activations: [.geluExact, .prelu],
+      collapsed: [false, false])
+    let model: any Model = ParityModels.model(arch, seed: 101, alphas: [1: 0.3])
+    let regularizer = Regularizer(
+      settings: LayerCollapseSettings(lambda: ParityTests.lambda, blocks: 1, mode: .penalty), units: [1])
+    try parity.check(model, regularizer: regularizer, batchSeed: 102, dir: dir, name: "prelu-bert")
+  }
+
+  /// Block 1 (α = 0.98) collapsed: the collapsed BERT passes the full check, and its
+  /// logits equal PyTorch's collapse of the uncollapsed checkpoint.
+  @Test func collapsedBertMatchesPyTorchCollapse() throws {
+    let dir: String = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    let arch = Architecture(
+      config: ParityModels.config(.bert, activation: .geluExact), activations: [.geluExact, .prelu],
+      collapsed: [false, false])
+    let model: any Model = ParityModels.model(arch, seed: 111, alphas: [1: 0.98])
+    let (collapsed, _) = Collapse.run(model, options: CollapseOptions(threshold: 0.05))
+    #expect(collapsed.architecture.collapsed == [false, true])
+    let uncollapsedPath: String = dir + "/uncollapsed-bert.h5"
+    try ParityModels.save(model, to: uncollapsedPath)
+    let none = Regularizer(settings: LayerCollapseSettings(lambda: 0), units: [])
+    let (checkpoint, bundlePath, _) = try parity.check(
+      collapsed, regularizer: none, batchSeed: 112, dir: dir, name: "collapsed-bert")
+    let r: Parity.Result = try Parity.reference(["--collapse-check", uncollapsedPath, checkpoint, bundlePath])
+    #expect(r.code == 0, "torch_reference.py --collapse-check failed for bert:\n\(r.output)")
+  }
+}
+
+@Suite(
+  .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
 struct MixerParityTests {
   let parity = ParityTests()
 
