@@ -101,11 +101,12 @@ public enum HuggingFaceImport {
       vocabSize: try int("vocab_size"), tieWeights: true, activation: activation)
     config.layerNormEpsilon = Float(epsilon)
     let model = ModelRegistry.build(Architecture(config: config))
-    // Our name ← (HF name without its "transformer." prefix, transposed?).
-    var map: [String: (String, Bool)] = [
-      "tok_emb.weight": ("wte.weight", false), "pos_emb.weight": ("wpe.weight", false),
-      "ln_f.weight": ("ln_f.weight", false), "ln_f.bias": ("ln_f.bias", false),
+    // Our name ← HF's (without its "transformer." prefix); Conv1D weights are stored (in, out).
+    var map: [String: [String]] = [
+      "tok_emb.weight": ["wte.weight"], "pos_emb.weight": ["wpe.weight"], "ln_f.weight": ["ln_f.weight"],
+      "ln_f.bias": ["ln_f.bias"],
     ]
+    var transposed: Set<String> = []
     for i in 0..<layers {
       let (ours, theirs) = ("blocks.\(i).", "h.\(i).")
       for (o, t, transpose) in [
@@ -116,28 +117,14 @@ public enum HuggingFaceImport {
         ("mlp.fc1.weight", "mlp.c_fc.weight", true), ("mlp.fc1.bias", "mlp.c_fc.bias", false),
         ("mlp.fc2.weight", "mlp.c_proj.weight", true), ("mlp.fc2.bias", "mlp.c_proj.bias", false),
       ] {
-        map[ours + o] = (theirs + t, transpose)
+        map[ours + o] = [theirs + t]
+        if transpose { transposed.insert(ours + o) }
       }
     }
     let prefix = tensors.keys.contains { $0.hasPrefix("transformer.") } ? "transformer." : ""
-    var used: Set<String> = []
-    var missing: [String] = []
-    for p in model.parameters.all {
-      guard let (name, transpose) = map[p.name], let file = tensors[prefix + name] else {
-        missing.append(prefix + (map[p.name]?.0 ?? p.name))
-        continue
-      }
-      used.insert(prefix + name)
-      let t = try file.tensor(prefix + name)
-      let stored = transpose ? t.shape.reversed() : t.shape
-      guard Array(stored) == p.shape else {
-        throw LCError.badData(
-          ErrorDetail(
-            what: "tensor \(prefix + name) does not fit \(p.name)", location: file.path,
-            expected: "\(transpose ? Array(p.shape.reversed()) : p.shape)", got: "\(t.shape)"))
-      }
-      p.value.copy(from: transpose ? Transpose.matrix(t) : t)
-    }
+    let (used, missing) = try fill(
+      model, from: tensors, map: map, prefix: prefix, transposed: transposed, classifier: false,
+      configPath: configPath)
     // The tied head and the attention masks some checkpoints store are not parameters.
     let ignorable = { (n: String) in
       n == "lm_head.weight" || n.hasSuffix(".attn.bias") || n.hasSuffix(".attn.masked_bias")
@@ -327,11 +314,12 @@ public enum HuggingFaceImport {
   /// `prefix`; several are stacked along rows, as q, k, v into qkv), its `head.*` from the
   /// source's `classifier.*` when it has one (else the new head keeps its
   /// initialization). A stored shape may differ from ours only by leading 1s ([CLS],
-  /// positions) or as a (C, ch, P, P) kernel for our (C, ch·P·P). Returns the tensors used
-  /// and the ones missing.
+  /// positions), as a (C, ch, P, P) kernel for our (C, ch·P·P), or, for the parameters in
+  /// `transposed`, as the (in, out) matrix of our (out, in). Returns the tensors used and
+  /// the ones missing.
   static func fill(
     _ model: any Model, from tensors: [String: SafeTensorsFile], map: [String: [String]], prefix: String,
-    classifier: Bool, configPath: String
+    transposed: Set<String> = [], classifier: Bool, configPath: String
   ) throws -> (used: Set<String>, missing: [String]) {
     var used: Set<String> = []
     var missing: [String] = []
@@ -350,7 +338,8 @@ public enum HuggingFaceImport {
         missing += names.filter { tensors[$0] == nil }
         continue
       }
-      let parts = try names.map { try tensors[$0]!.tensor($0) }
+      var parts = try names.map { try tensors[$0]!.tensor($0) }
+      if transposed.contains(p.name) { parts = parts.map { $0.shape.count == 2 ? Transpose.matrix($0) : $0 } }
       for n in names { used.insert(n) }
       var shape =
         parts.count == 1 ? parts[0].shape : [parts.map { $0.shape[0] }.reduce(0, +)] + parts[0].shape.dropFirst()
