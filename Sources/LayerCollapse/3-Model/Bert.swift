@@ -34,9 +34,7 @@ public final class Bert: Model {
   private var pooled = Tensor([0])  // (B, C)
   private var logits = Tensor([0])
   private var lastLogits = Tensor([0])
-  private var probs = Tensor([0])
-  private var losses = Tensor([0])
-  private var targets: [Int32] = []
+  private let crossEntropy = CrossEntropyLoss()
   private let scratch = ScratchPool()
 
   public init(_ architecture: Architecture) {
@@ -121,24 +119,16 @@ public final class Bert: Model {
   // MARK: loss, backward
 
   public func loss(targets: [Int32]) -> Float {
-    precondition(targets.count == lastLogits.shape[0], "\(targets.count) targets for \(lastLogits.shape[0]) rows")
-    self.targets = targets
-    if probs.shape != lastLogits.shape {
-      probs = Tensor(lastLogits.shape)
-      losses = Tensor([lastLogits.shape[0]])
-    }
-    return CrossEntropy.forward(losses: losses, probs: probs, logits: lastLogits, targets: targets)
+    crossEntropy.forward(logits: lastLogits, targets: targets)
   }
 
-  public var probabilities: Tensor { probs }
+  public var probabilities: Tensor { crossEntropy.probabilities }
 
   public func backward() {
     precondition(lastLogits === logits, "backward after a chunked infer(): run forward(_:training:rng:) first")
     let c = config.dModel
     let dlogits = scratch.tensor("bert.dlogits", logits.shape)
-    dlogits.zero()
-    CrossEntropy.backward(
-      dlogits: dlogits, probs: probs, targets: targets, scale: 1 / Float(max(CrossEntropy.countedRows(targets), 1)))
+    crossEntropy.backward(dlogits: dlogits)
     let dpooled = scratch.tensor("bert.dpooled", pooled.shape)
     head.backward(dx: dpooled, dy: dlogits, x: pooled, write: .overwrite)
     let dpooledIn = scratch.tensor("bert.dpooledIn", pooled.shape)

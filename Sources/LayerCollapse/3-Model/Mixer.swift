@@ -27,9 +27,7 @@ public final class Mixer: Model {
   private var logits = Tensor([0])  // (B, K)
   /// The logits `loss` reads: the last forward's, or a chunked `infer`'s whole batch.
   private var lastLogits = Tensor([0])
-  private var probs = Tensor([0])  // softmax and per-row losses of the last `loss`
-  private var losses = Tensor([0])
-  private var targets: [Int32] = []
+  private let crossEntropy = CrossEntropyLoss()
   private var dropout: Float = 0
 
   public init(_ architecture: Architecture) {
@@ -111,17 +109,10 @@ public final class Mixer: Model {
   // MARK: loss
 
   public func loss(targets: [Int32]) -> Float {
-    let l = lastLogits
-    precondition(targets.count == l.shape[0], "\(targets.count) targets for \(l.shape[0]) rows")
-    self.targets = targets
-    if probs.shape != l.shape {
-      probs = Tensor(l.shape)
-      losses = Tensor([l.shape[0]])
-    }
-    return CrossEntropy.forward(losses: losses, probs: probs, logits: l, targets: targets)
+    crossEntropy.forward(logits: lastLogits, targets: targets)
   }
 
-  public var probabilities: Tensor { probs }
+  public var probabilities: Tensor { crossEntropy.probabilities }
 
   // MARK: backward
 
@@ -130,9 +121,7 @@ public final class Mixer: Model {
     let cfg = config
     let (c, s) = (cfg.dModel, cfg.sequenceLength)
     let dlogits = Tensor(logits.shape)
-    CrossEntropy.backward(
-      dlogits: dlogits, probs: probs, targets: targets,
-      scale: 1 / Float(max(CrossEntropy.countedRows(targets), 1)))
+    crossEntropy.backward(dlogits: dlogits)
     let dpooled = Tensor(pooled.shape)
     head.backward(dx: dpooled, dy: dlogits, x: pooled, write: .overwrite)
     let dlnf = Tensor(lnf.shape)

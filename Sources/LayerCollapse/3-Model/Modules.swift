@@ -25,6 +25,33 @@ final class ScratchPool {
   }
 }
 
+/// Mean cross-entropy of a model's logits: the softmax and per-row losses of the last
+/// `forward` and its targets, for `backward`.
+final class CrossEntropyLoss {
+  private(set) var probabilities = Tensor([0])
+  private var losses = Tensor([0])
+  private var targets: [Int32] = []
+
+  /// logits (N, K), targets (N; `CrossEntropy.ignoreIndex` skips a row) -> the mean loss.
+  func forward(logits: Tensor, targets: [Int32]) -> Float {
+    precondition(targets.count == logits.shape[0], "\(targets.count) targets for \(logits.shape[0]) rows")
+    self.targets = targets
+    if probabilities.shape != logits.shape {
+      probabilities = Tensor(logits.shape)
+      losses = Tensor([logits.shape[0]])
+    }
+    return CrossEntropy.forward(losses: losses, probs: probabilities, logits: logits, targets: targets)
+  }
+
+  /// dlogits (N, K), overwritten: d(mean loss)/d(logits) of the last forward.
+  func backward(dlogits: Tensor) {
+    dlogits.zero()
+    CrossEntropy.backward(
+      dlogits: dlogits, probs: probabilities, targets: targets,
+      scale: 1 / Float(max(CrossEntropy.countedRows(targets), 1)))
+  }
+}
+
 /// A lookup table (V, C): row `ids[i]` becomes output row i.
 final class EmbeddingModule {
   let table: Parameter
