@@ -26,6 +26,9 @@ public final class Bert: Model {
   private var batch = 0
   private var time = 0
   private var ids: [Int32] = []
+  /// Position ids 0..<T per sequence and the (all-zero) token types, for (B, T).
+  private var positionIDs: [Int32] = []
+  private var typeIDs: [Int32] = []
   private var keyValid: [Bool]?
   private var summed = Tensor([0])  // (B·T, C) before the embedding norm
   private var streams: [Tensor] = []  // L + 1 of (B·T, C)
@@ -79,8 +82,8 @@ public final class Bert: Model {
     keyValid = valid
     let c = config.dModel
     tokens.forward(out: summed, ids: ids)
-    positions.forward(out: summed, ids: (0..<(b * t)).map { Int32($0 % t) }, accumulate: true)
-    types.forward(out: summed, ids: [Int32](repeating: 0, count: b * t), accumulate: true)
+    positions.forward(out: summed, ids: positionIDs, accumulate: true)
+    types.forward(out: summed, ids: typeIDs, accumulate: true)
     embeddingNorm.forward(out: streams[0], x: summed)
     let dropout = training ? config.dropout : 0
     for (i, block) in blocks.enumerated() {
@@ -105,6 +108,8 @@ public final class Bert: Model {
   private func prepare(batch b: Int, time t: Int) {
     guard b != batch || t != time else { return }
     (batch, time) = (b, t)
+    positionIDs = (0..<(b * t)).map { Int32($0 % t) }
+    typeIDs = [Int32](repeating: 0, count: b * t)
     let c = config.dModel
     summed = Tensor([b * t, c])
     streams = (0...blocks.count).map { _ in Tensor([b * t, c]) }
@@ -147,8 +152,8 @@ public final class Bert: Model {
     dsummed.zero()
     embeddingNorm.backward(dx: dsummed, dout: dout, x: summed)
     tokens.backward(dout: dsummed, ids: ids)
-    positions.backward(dout: dsummed, ids: (0..<(batch * time)).map { Int32($0 % time) })
-    types.backward(dout: dsummed, ids: [Int32](repeating: 0, count: batch * time))
+    positions.backward(dout: dsummed, ids: positionIDs)
+    types.backward(dout: dsummed, ids: typeIDs)
   }
 }
 
@@ -258,14 +263,12 @@ public enum BertFamily: ModelFamily {
   public static func exampleBatch(
     _ config: ModelConfig, batch: Int, rng: inout RNG
   ) -> (input: ModelInput, targets: [Int32]) {
-    let ids: [Int32] = (0..<(batch * config.maxLen)).map { _ in Int32(rng.int(below: config.vocabSize)) }
-    let targets: [Int32] = (0..<batch).map { _ in Int32(rng.int(below: config.classes)) }
-    return (.tokens(ids: ids, valid: nil, batch: batch, time: config.maxLen), targets)
+    TokenExamples.batch(config, batch: batch, rng: &rng)
   }
 
+  /// Each unit is a block's MLP, as in the transformer family.
   public static func unitParameters(_ a: Architecture, unit: Int, collapsed: Bool) -> Int {
-    Architecture.mlpParameters(
-      d: a.config.dModel, h: a.config.mlpHidden, activation: a.activations[unit], collapsed: collapsed)
+    TransformerFamily.unitParameters(a, unit: unit, collapsed: collapsed)
   }
 
   public static func parameterCount(_ a: Architecture) -> Int {

@@ -170,6 +170,19 @@ public enum ModelRegistry {
   public static let inferenceRows = 512
 }
 
+/// Random token batches for the token families' `exampleBatch`.
+enum TokenExamples {
+  /// B sequences of `maxLen` uniform ids, and uniform class labels or (a language model's)
+  /// the ids themselves as targets.
+  static func batch(_ config: ModelConfig, batch: Int, rng: inout RNG, targetsAreTheIDs: Bool = false) -> (
+    input: ModelInput, targets: [Int32]
+  ) {
+    let ids: [Int32] = (0..<(batch * config.maxLen)).map { _ in Int32(rng.int(below: config.vocabSize)) }
+    let targets: [Int32] = targetsAreTheIDs ? ids : (0..<batch).map { _ in Int32(rng.int(below: config.classes)) }
+    return (.tokens(ids: ids, valid: nil, batch: batch, time: config.maxLen), targets)
+  }
+}
+
 /// Random image batches for the image families' `exampleBatch`.
 enum ImageExamples {
   /// N(0, 1) images (B, channels, S, S) and uniform class labels.

@@ -56,10 +56,7 @@ public enum TransformerFamily: ModelFamily {
     _ config: ModelConfig, batch: Int, rng: inout RNG
   ) -> (input: ModelInput, targets: [Int32]) {
     if config.kind == .vit { return ImageExamples.batch(config, batch: batch, rng: &rng) }
-    let ids: [Int32] = (0..<(batch * config.maxLen)).map { _ in Int32(rng.int(below: config.vocabSize)) }
-    let targets: [Int32] =
-      config.kind == .gpt ? ids : (0..<batch).map { _ in Int32(rng.int(below: config.classes)) }
-    return (.tokens(ids: ids, valid: nil, batch: batch, time: config.maxLen), targets)
+    return TokenExamples.batch(config, batch: batch, rng: &rng, targetsAreTheIDs: config.kind == .gpt)
   }
 
   public static func unitParameters(_ a: Architecture, unit: Int, collapsed: Bool) -> Int {
