@@ -300,7 +300,9 @@ public enum HuggingFaceImport {
   static func classifierOutputs(_ tensors: [String: SafeTensorsFile], classes: Int?, configPath: String) throws
     -> (outputs: Int, sourceHasOne: Bool)
   {
-    if let file = tensors["classifier.weight"] { return (try file.tensor("classifier.weight").shape[0], true) }
+    if let shape = tensors["classifier.weight"]?.entries["classifier.weight"]?.shape, let rows = shape.first {
+      return (rows, true)
+    }
     guard let n = classes else {
       throw LCError.usage(
         ErrorDetail(
