@@ -304,7 +304,7 @@ class Model(nn.Module):
         d = int(cfg["d_model"])
         if self.kind in ("encoder", "gpt"):
             self.tok_emb = nn.Embedding(int(cfg["vocab_size"]), d)
-            positions = int(cfg["max_len"])
+            positions = max(int(cfg.get("max_positions", 0)), int(cfg["max_len"]))
         elif self.kind == "vit":
             p = int(cfg["patch_size"])
             side = int(cfg["image_size"]) // p

@@ -118,21 +118,27 @@ enum Specs {
       """)
 
   static let importModel = CommandSpec(
-    name: "import", synopsis: "import HF_MODEL_DIR -o MODEL.h5 [--classes N]",
+    name: "import", synopsis: "import HF_MODEL_DIR -o MODEL.h5 [--task TASK] [--classes N]",
     summary: "Read a Hugging Face model directory (config.json, model.safetensors) into a checkpoint.",
     positionals: ["HF_MODEL_DIR"],
     valueOptions: [
       "-o": "the checkpoint to write",
-      "--classes": "outputs of a new classifier head, for a BERT without one (BertModel)",
+      "--task": "the data the model will read (default: sst2 for BERT, cifar10 for ViT, text for GPT-2)",
+      "--classes": "outputs of a new classifier head, for a model without one (BertModel, ViTModel)",
     ],
     examples: [
       "layercollapse import ~/models/gpt2 -o gpt2.h5", "layercollapse import ~/models/minilm -o minilm.h5 --classes 2",
+      "layercollapse eval minilm.h5 data.eval_limit=200",
     ],
     details: """
-      Supported so far: GPT-2 (GPT2LMHeadModel, GPT2Model) as a gpt model; BERT
-      (BertForSequenceClassification, or BertModel with --classes) as a bert model. Every tensor is mapped
-      to our names and shapes (Conv1D weights transposed); missing or unexpected tensors are listed.
-      The checkpoint works with inspect, collapse, export and train.init_from.
+      Supported: GPT-2 (GPT2LMHeadModel, GPT2Model) as a gpt model, with its byte-level BPE
+      (vocab.json, merges.txt); BERT (BertForSequenceClassification, or BertModel with --classes)
+      as a bert model, with its WordPiece vocab.txt; ViT (ViTForImageClassification, or ViTModel
+      with --classes) as a vit model, its images resized and normalized as preprocessor_config.json
+      says. Every tensor is mapped to our names and shapes (Conv1D weights transposed); missing or
+      unexpected tensors are listed. The checkpoint stores a run config for --task (see it with
+      inspect --config), so eval, collapse and generate work on it directly; a fine-tuning config
+      starts from it with train.init_from and the same model.* keys.
       """)
 
   static let all = [train, collapse, eval, inspect, validate, generate, report, export, importModel]
@@ -354,6 +360,14 @@ enum Commands {
           got: "\(data.outputs)")
       ])
     }
+    if let side = data.imageSide, side != cfg.imageSize {
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "the images are not the size the checkpoint's model reads", location: "data.resize",
+          expected: "\(cfg.imageSize)×\(cfg.imageSize) images (data.resize: \(cfg.imageSize))",
+          got: "\(side)×\(side)")
+      ])
+    }
   }
 
   // MARK: inspect
@@ -370,8 +384,20 @@ enum Commands {
     let source = a.positionals[0]
     let classes = try a.option("--classes").map { try int($0, "--classes", atLeast: 2) }
     let (model, report) = try HuggingFaceImport.load(directory: source, classes: classes)
-    let note = "# imported by `layercollapse import \(source)` (\(report.modelType)); not from a config\n"
-    try Checkpoint(model: model, configText: note, vocabulary: report.vocabulary).save(to: out)
+    let kind = model.config.kind
+    let task =
+      try a.option("--task").map { name in
+        let fitting = DataTaskKind.allCases.filter { model.family.fits(kind, task: $0) }
+        guard let t = DataTaskKind(rawValue: name), fitting.contains(t) else {
+          throw LCError.usage(
+            ErrorDetail(
+              what: "--task does not fit the imported \(kind.rawValue) model", location: "layercollapse import --task",
+              expected: fitting.map(\.rawValue).joined(separator: ", "), got: name))
+        }
+        return t
+      } ?? HuggingFaceImport.defaultTask(kind)
+    let config = HuggingFaceImport.storedConfig(model.config, task: task, report: report, source: source)
+    try Checkpoint(model: model, configText: config, vocabulary: report.vocabulary).save(to: out)
     let arch = model.architecture
     Out.print(
       "\(source): \(report.modelType), \(report.tensors) tensors → \(out) (\(arch.config.kind.rawValue), "

@@ -115,6 +115,26 @@ struct BertImportTests {
     #expect(worst <= 0, "worst: \(name)")
   }
 
+  /// Dropout where BERT has it (embeddings, attention output, MLP output, pooled output):
+  /// the gradients with fixed masks against central differences, and training logits
+  /// that differ from evaluation ones.
+  @Test func bertDropoutGradients() {
+    var config = Fixtures.config(.bert)
+    config.dropout = 0.3
+    var arch = Architecture(config: config)
+    arch.activations[1] = .prelu
+    let model = ModelRegistry.build(arch)
+    var rng = RNG(seed: 8, stream: "bert")
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.4)
+    let regularizer = Regularizer(settings: LayerCollapseSettings(lambda: 0.5, blocks: 1), units: [1])
+    let (worst, name) = ModelGradientTests.check(model, regularizer: regularizer, seed: 9, dropoutSeed: 10)
+    #expect(worst <= 0, "worst: \(name)")
+    let (input, _) = Fixtures.batch(config, batch: 3, rng: &rng)
+    let evaluation = model.forward(input).clone()
+    var masks = RNG(seed: 11, stream: "dropout")
+    #expect(relativeDifference(model.forward(input, training: true, rng: &masks), evaluation) > 1e-3)
+  }
+
   /// A BERT unit whose PReLU has α = 1 collapses exactly: the merged model's logits equal
   /// the original's up to the rounding of W2·W1 (1e-5 relative; a wrong merge is O(1)).
   @Test func bertCollapsesExactlyAtAlphaOne() {
@@ -333,4 +353,162 @@ struct ViTImportTests {
     #expect(bare.code == 0, "\(bare.stderr)")
     #expect(try Checkpoint.load(dir + "/enc.h5").model.config.classes == 5)
   }
+}
+
+/// An imported ViT reads CIFAR images as its preprocessor says: resized (bilinear,
+/// antialiased, as torchvision) to the model's 40×40 and normalized with the
+/// preprocessor's mean and std. `eval` on the fresh import (its stored config) gives the
+/// loss PyTorch computes on the same images with `F.interpolate(antialias=True)`.
+@Suite(
+  .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
+struct ViTPreprocessingTests {
+  static let script = """
+    import json, sys, numpy as np, torch, torch.nn.functional as F
+    from transformers import ViTConfig, ViTForImageClassification
+    out, batch = sys.argv[1], sys.argv[2]
+    torch.manual_seed(0)
+    config = ViTConfig(image_size=40, patch_size=8, hidden_size=12, num_hidden_layers=2, num_attention_heads=3,
+                       intermediate_size=20, num_labels=10)
+    model = ViTForImageClassification(config).eval()
+    model.save_pretrained(out, safe_serialization=True)
+    mean, std = [0.4, 0.5, 0.6], [0.2, 0.25, 0.3]
+    # ViTImageProcessor's file, as save_pretrained writes it (the processor itself needs Pillow).
+    json.dump({"image_processor_type": "ViTImageProcessor", "do_resize": True, "size": {"height": 40, "width": 40},
+               "resample": 2, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+               "image_mean": mean, "image_std": std}, open(out + "/preprocessor_config.json", "w"))
+    raw = np.fromfile(batch, dtype=np.uint8).reshape(-1, 3073)
+    labels = torch.tensor(raw[:, 0].astype(np.int64))
+    x = torch.tensor(raw[:, 1:].astype(np.float32)).reshape(-1, 3, 32, 32) / 255
+    x = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    x = F.interpolate(x, size=(40, 40), mode="bilinear", antialias=True, align_corners=False)
+    with torch.no_grad():
+        loss = F.cross_entropy(model(pixel_values=x).logits, labels)
+    print(json.dumps({"loss": loss.item()}))
+    """
+
+  @Test func importedViTResizesAndNormalizesLikeTorchvision() throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let ws = try Workspace()
+    let made = try Parity.run(
+      Parity.python, ["-c", Self.script, ws.dir + "/hf", ws.dir + "/data/cifar/test_batch.bin"])
+    try #require(made.code == 0, "\(made.output)")
+    let torchLoss = try #require(
+      (try JSONSerialization.jsonObject(with: Data((made.stdout.split(separator: "\n").last ?? "").utf8))
+        as? [String: Any])?["loss"] as? Double)
+    let imported = try CLI.run(["import", ws.dir + "/hf", "-o", ws.dir + "/vit.h5"])
+    try #require(imported.code == 0, "\(imported.stderr)")
+    let stored = try Checkpoint.load(ws.dir + "/vit.h5").configText
+    #expect(stored.contains("resize: 40") && stored.contains("mean: [0.4, 0.5, 0.6]"), "\(stored)")
+    let evaluated = try CLI.run([
+      "eval", ws.dir + "/vit.h5", "data.root=\(ws.dir)/data", "data.path=cifar", "-o", ws.dir + "/e.json",
+    ])
+    try #require(evaluated.code == 0, "\(evaluated.stderr)")
+    let record = try evalRecord(ws.dir + "/e.json")
+    #expect(record.metrics.examples == 24)
+    #expect(
+      abs(record.metrics.loss - torchLoss) <= 1e-4 * abs(torchLoss), "ours \(record.metrics.loss), torch \(torchLoss)")
+  }
+}
+
+/// An imported GPT-2 brings its byte-level BPE (vocab.json, merges.txt): the checkpoint
+/// stores it, `eval` on the fresh import encodes the corpus with it (perplexity as
+/// PyTorch computes it on the same windows), a fine-tune reads the corpus as BPE tokens
+/// (`data.level: bpe`) on windows shorter than the position table, and `generate`
+/// samples text from the result.
+@Suite(
+  .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
+struct GPT2PipelineTests {
+  static let script = """
+    import json, sys, torch, torch.nn.functional as F
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel
+    out, corpus = sys.argv[1], sys.argv[2]
+    tokenizer = ByteLevelBPETokenizer(add_prefix_space=False)
+    tokenizer.train([corpus], vocab_size=290, min_frequency=2, show_progress=False)
+    import os; os.makedirs(out, exist_ok=True)
+    tokenizer.save_model(out)
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=tokenizer.get_vocab_size(), n_positions=16, n_embd=12, n_layer=2, n_head=3)
+    model = GPT2LMHeadModel(config).eval()
+    model.save_pretrained(out, safe_serialization=True)
+    ids = tokenizer.encode(open(corpus, encoding="utf-8").read()).ids
+    train = int(len(ids) * 0.9)
+    val, T = ids[train:], 16
+    windows = [val[k * T : k * T + T + 1] for k in range((len(val) - 1) // T)]
+    x = torch.tensor([w[:-1] for w in windows]); y = torch.tensor([w[1:] for w in windows])
+    with torch.no_grad():
+        loss = F.cross_entropy(model(x).logits.reshape(-1, config.vocab_size), y.reshape(-1))
+    print(json.dumps({"loss": loss.item(), "windows": len(windows), "vocab": config.vocab_size}))
+    """
+
+  @Test func importEvalFineTuneGenerate() throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let ws = try Workspace()
+    let made = try Parity.run(Parity.python, ["-c", Self.script, ws.dir + "/hf", ws.dir + "/data/corpus.txt"])
+    try #require(made.code == 0, "\(made.output)")
+    let expected = try #require(
+      try JSONSerialization.jsonObject(with: Data((made.stdout.split(separator: "\n").last ?? "").utf8))
+        as? [String: Any])
+    let (torchLoss, windows, vocab) = (
+      expected["loss"] as? Double ?? .nan, expected["windows"] as? Int ?? -1, expected["vocab"] as? Int ?? -1
+    )
+    let imported = try CLI.run(["import", ws.dir + "/hf", "-o", ws.dir + "/gpt2.h5"])
+    try #require(imported.code == 0, "\(imported.stderr)")
+    let inspect = try CLI.run(["inspect", ws.dir + "/gpt2.h5"])
+    #expect(inspect.stdout.contains("\(vocab) bpe symbols"), "\(inspect.stdout)")
+    let evaluated = try CLI.run([
+      "eval", ws.dir + "/gpt2.h5", "data.root=\(ws.dir)/data", "data.path=corpus.txt", "-o", ws.dir + "/e.json",
+    ])
+    try #require(evaluated.code == 0, "\(evaluated.stderr)")
+    let record = try evalRecord(ws.dir + "/e.json")
+    #expect(record.metrics.examples == windows)
+    #expect(
+      abs(record.metrics.loss - torchLoss) <= 1e-4 * abs(torchLoss), "ours \(record.metrics.loss), torch \(torchLoss)")
+
+    let config = try ws.config(
+      "gpt2.yaml",
+      """
+      data:
+        task: text
+        root: $DIR/data
+        path: corpus.txt
+        level: bpe
+        max_len: 8
+      model:
+        kind: gpt
+        d_model: 12
+        heads: 3
+        layers: 2
+        mlp_hidden: 48
+        tie_weights: true
+        max_positions: 16
+      lc:
+        lambda: 1
+        blocks: 1
+      train:
+        steps: 3
+        batch_size: 4
+        init_from: $DIR/gpt2.h5
+      output:
+        dir: $DIR/ft
+
+      """)
+    let trained = try CLI.run(["train", config])
+    try #require(trained.code == 0, "\(trained.stderr)")
+    let generated = try CLI.run(["generate", ws.dir + "/ft/last.h5", "--prompt", "abcdefghij", "--tokens", "6"])
+    #expect(generated.code == 0 && generated.stdout.hasPrefix("abcdefghij"), "\(generated.stderr)")
+    #expect(generated.stdout.count > "abcdefghij\n".count, "no text generated: \(generated.stdout)")
+    // A BPE corpus without an imported tokenizer is a config error naming the key.
+    let text = try String(contentsOfFile: config, encoding: .utf8)
+    let noTokenizer = try ws.config("bare.yaml", text.replacingOccurrences(of: "init_from:", with: "# init_from:"))
+    let bare = try CLI.run(["train", noTokenizer, "output.dir=\(ws.dir)/bare"])
+    #expect(bare.code == 78 && bare.stderr.contains("data.level"), "\(bare.stderr)")
+  }
+}
+
+/// An `eval -o` file (snake_case keys).
+func evalRecord(_ path: String) throws -> EvalRecord {
+  let decoder = JSONDecoder()
+  decoder.keyDecodingStrategy = .convertFromSnakeCase
+  return try decoder.decode(EvalRecord.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
 }

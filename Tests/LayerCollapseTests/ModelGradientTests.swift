@@ -13,11 +13,20 @@ import Testing
 @Suite struct ModelGradientTests {
   static let h: Float = 1e-3
 
-  static func check(_ model: any Model, regularizer: Regularizer, seed: UInt64) -> (worst: Double, name: String) {
+  /// `dropoutSeed`: run in training mode with dropout masks drawn from this seed, the
+  /// same masks at every evaluation of the loss.
+  static func check(_ model: any Model, regularizer: Regularizer, seed: UInt64, dropoutSeed: UInt64? = nil) -> (
+    worst: Double, name: String
+  ) {
     var rng = RNG(seed: seed, stream: "batch")
     let (input, targets) = Fixtures.batch(model.config, batch: 3, rng: &rng)
     let loss: () -> Double = {
-      model.forward(input)
+      if let s = dropoutSeed {
+        var masks = RNG(seed: s, stream: "dropout")
+        model.forward(input, training: true, rng: &masks)
+      } else {
+        model.forward(input)
+      }
       return Double(model.loss(targets: targets)) + regularizer.penalty(model)
     }
     model.parameters.zeroGradients()

@@ -30,6 +30,13 @@ public struct DataSettings: Sendable, Equatable {
   public var level: CorpusVocabulary.Kind
   public var trainFraction: Double
   public var bucketByLength: Bool
+  /// Images: the side they are resized to (nil: 32, as stored), and the per-channel
+  /// normalization (nil: computed from the training split).
+  public var resize: Int? = nil
+  public var normalization: ChannelStats? = nil
+
+  /// Side of the images the model reads.
+  public var imageSide: Int { resize ?? ImageSplit.side }
 
   /// The data root after applying the environment default.
   public var resolvedRoot: String { resolveDataRoot(configured: root.isEmpty ? nil : root) }
@@ -104,7 +111,7 @@ public struct RunSettings: Sendable, Equatable {
         "data.classes applies to text classification (sst2) only; image data sets fix their classes",
         expected: "0", got: "\(classes)")
     }
-    let data = DataSettings(
+    var data = DataSettings(
       task: kind, root: r.string("data.root", default: ""), path: r.string("data.path", default: defaultPath),
       trainLimit: trainLimit == 0 ? nil : trainLimit, evalLimit: evalLimit == 0 ? nil : evalLimit,
       classes: classes == 0 ? nil : classes, augment: r.bool("data.augment", default: kind != .sst2 && kind != .text),
@@ -116,6 +123,23 @@ public struct RunSettings: Sendable, Equatable {
         ?? .character,
       trainFraction: r.double("data.train_fraction", default: 0.9, range: 0.01...0.99),
       bucketByLength: r.bool("data.bucket_by_length", default: false))
+    let images = kind != .sst2 && kind != .text
+    let resize = r.int("data.resize", default: 0, range: 0...1024)
+    let mean = r.doubles("data.mean", default: [], range: -1000...1000)
+    let std = r.doubles("data.std", default: [], range: 1e-6...1000)
+    if !images && (resize != 0 || !mean.isEmpty || !std.isEmpty) {
+      r.addError(
+        at: resize != 0 ? "data.resize" : !mean.isEmpty ? "data.mean" : "data.std",
+        "data.resize, data.mean and data.std apply to image data sets only", expected: "no such key for \(task)")
+    }
+    r.require(
+      mean.count == std.count && (mean.isEmpty || mean.count == 3), at: mean.count == 3 ? "data.std" : "data.mean",
+      "give three means and three standard deviations (R, G, B), or neither",
+      expected: "[r, g, b] for both data.mean and data.std", got: "\(mean.count) means, \(std.count) deviations")
+    data.resize = resize > 0 ? resize : nil
+    if mean.count == 3 && std.count == 3 {
+      data.normalization = ChannelStats(mean: mean.map { Float($0) }, std: std.map { Float($0) })
+    }
 
     let modelKind = r.string("model.kind", oneOf: ModelKind.allCases.map(\.rawValue))
     // Upper bounds far beyond any machine's memory (checked below), so that no size
@@ -138,12 +162,14 @@ public struct RunSettings: Sendable, Equatable {
       tieWeights: r.bool("model.tie_weights", default: false),
       activation: Activation(rawValue: activation) ?? .gelu)
     model.maxLen = data.maxLen
+    model.imageSize = data.imageSide
     let family = ModelRegistry.family(model.kind)
     family.readConfig(r, into: &model)
     r.require(
-      model.patchSize <= 0 || 32 % model.patchSize == 0, at: "model.patch_size",
-      "patch size must divide the 32-pixel image",
-      expected: "1, 2, 4, 8, 16 or 32", got: "\(model.patchSize)")
+      model.patchSize <= 0 || data.imageSide % model.patchSize == 0, at: "model.patch_size",
+      "patch size must divide the \(data.imageSide)-pixel image",
+      expected: "a divisor of \(data.imageSide)" + (data.resize == nil ? " (data.resize changes the side)" : ""),
+      got: "\(model.patchSize)")
     let fitting = ModelKind.allCases.filter { ModelRegistry.family($0).fits($0, task: kind) }
     if let k = ModelKind(rawValue: modelKind), !fitting.contains(k) {
       r.addError(

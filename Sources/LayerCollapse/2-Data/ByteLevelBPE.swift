@@ -9,10 +9,14 @@ import Foundation
 /// 2. Each piece's UTF-8 bytes become printable characters (GPT-2's byte-to-unicode table),
 /// 3. and adjacent symbols are merged, the pair with the lowest rank in merges.txt first,
 ///    until no ranked pair is left; the symbols are then looked up in vocab.json.
-public struct ByteLevelBPE: Sendable {
+public struct ByteLevelBPE: Sendable, Equatable {
   public let vocabulary: [String: Int32]
+  /// The merges in rank order (as merges.txt lists them), kept to store the tokenizer.
+  public let merges: [(String, String)]
   /// "a b" → rank (line order in merges.txt).
   private let ranks: [String: Int]
+  /// id → symbol (empty for ids the vocabulary skips).
+  private let symbols: [String]
   private let pattern: NSRegularExpression
   private static let byteToUnicode: [Unicode.Scalar] = {
     var bytes: [Int] = Array(33...126) + Array(161...172) + Array(174...255)
@@ -27,12 +31,28 @@ public struct ByteLevelBPE: Sendable {
     for (b, c) in zip(bytes, codes) { table[b] = Unicode.Scalar(UInt32(c))! }
     return table
   }()
+  private static let unicodeToByte: [UInt32: UInt8] = {
+    var inverse: [UInt32: UInt8] = [:]
+    for (b, scalar) in byteToUnicode.enumerated() { inverse[scalar.value] = UInt8(b) }
+    return inverse
+  }()
 
   /// Whitespace as Rust's `\s` (Unicode White_Space), spelled out for ICU.
   static let space = #"\t\n\x{0B}\f\r\x{85}\p{Z}"#
 
   public init(vocabulary: [String: Int32], merges: [(String, String)]) throws {
     self.vocabulary = vocabulary
+    self.merges = merges
+    let largest = Int(vocabulary.values.max() ?? -1)
+    guard vocabulary.values.allSatisfy({ $0 >= 0 }), largest < 1 << 24 else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "BPE vocabulary ids out of range", location: "vocab.json", expected: "ids 0..<16777216",
+          got: "largest \(largest)"))
+    }
+    var symbols = [String](repeating: "", count: largest + 1)
+    for (token, id) in vocabulary { symbols[Int(id)] = token }
+    self.symbols = symbols
     var ranks: [String: Int] = [:]
     for (i, m) in merges.enumerated() where ranks[m.0 + " " + m.1] == nil { ranks[m.0 + " " + m.1] = i }
     self.ranks = ranks
@@ -72,17 +92,44 @@ public struct ByteLevelBPE: Sendable {
     try self.init(vocabulary: vocabulary, merges: merges)
   }
 
+  public static func == (a: ByteLevelBPE, b: ByteLevelBPE) -> Bool {
+    a.vocabulary == b.vocabulary && a.merges.elementsEqual(b.merges, by: { $0 == $1 })
+  }
+
+  /// Ids: one more than the largest id of the vocabulary (GPT-2: 50,257).
+  public var count: Int { symbols.count }
+
   /// The text's token ids (a symbol not in the vocabulary is skipped, as `tokenizers`
   /// does without an unknown token).
   public func encode(_ text: String) -> [Int32] { tokens(text).compactMap { vocabulary[$0] } }
 
-  /// The text's BPE symbols.
+  /// The text of `ids`: their symbols' bytes, decoded as UTF-8 (invalid sequences become
+  /// U+FFFD; ids outside the vocabulary are skipped).
+  public func decode(_ ids: [Int32]) -> String {
+    var bytes: [UInt8] = []
+    for id in ids where id >= 0 && Int(id) < symbols.count {
+      for scalar in symbols[Int(id)].unicodeScalars {
+        if let b = Self.unicodeToByte[scalar.value] { bytes.append(b) }
+      }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+  }
+
+  /// The text's BPE symbols. Pieces repeat (a corpus has far fewer distinct words than
+  /// words), so each distinct piece is merged once per call.
   public func tokens(_ text: String) -> [String] {
     let ns = text as NSString
     var out: [String] = []
+    var cache: [String: [String]] = [:]
     for match in pattern.matches(in: text, range: NSRange(location: 0, length: ns.length)) {
       let piece = ns.substring(with: match.range)
-      out += merge(piece.utf8.map { String(Self.byteToUnicode[Int($0)]) })
+      if let known = cache[piece] {
+        out += known
+        continue
+      }
+      let merged = merge(piece.utf8.map { String(Self.byteToUnicode[Int($0)]) })
+      cache[piece] = merged
+      out += merged
     }
     return out
   }

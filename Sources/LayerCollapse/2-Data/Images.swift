@@ -254,7 +254,8 @@ public struct CropFlip: Sendable, Hashable {
   }
 }
 
-/// A batch of images: `images` is a (B, 3, 32, 32) float32 tensor (CHW, as PyTorch), normalized.
+/// A batch of images: `images` is a (B, 3, S, S) float32 tensor (CHW, as PyTorch),
+/// normalized; S is 32, or the side `ImageOptions.resize` asks for.
 public struct ImageBatch {
   public let images: Tensor
   public let labels: [Int32]
@@ -269,12 +270,19 @@ public struct ImageOptions: Sendable, Equatable {
   public var normalization: ChannelStats?
   /// Random crop and flip for training batches. Evaluation batches are never augmented.
   public var augment: Bool
+  /// Side the 32×32 images are resized to (bilinear, antialiased when shrinking, as
+  /// torchvision), after augmentation and normalization; nil keeps 32.
+  public var resize: Int?
 
-  public init(trainLimit: Int? = nil, evalLimit: Int? = nil, normalization: ChannelStats? = nil, augment: Bool = true) {
+  public init(
+    trainLimit: Int? = nil, evalLimit: Int? = nil, normalization: ChannelStats? = nil, augment: Bool = true,
+    resize: Int? = nil
+  ) {
     self.trainLimit = trainLimit
     self.evalLimit = evalLimit
     self.normalization = normalization
     self.augment = augment
+    self.resize = resize
   }
 }
 
@@ -286,12 +294,14 @@ public struct ImageData: Sendable {
   public let eval: ImageSplit
   public let normalization: ChannelStats
   public let augment: Bool
+  /// Side of the batches' images (32 unless resized).
+  public let side: Int
 
   public var numClasses: Int { format.numClasses }
 
   public init(
     format: CIFARFormat, classNames: [String], train: ImageSplit, eval: ImageSplit, normalization: ChannelStats,
-    augment: Bool
+    augment: Bool, side: Int = ImageSplit.side
   ) {
     self.format = format
     self.classNames = classNames
@@ -299,6 +309,7 @@ public struct ImageData: Sendable {
     self.eval = eval
     self.normalization = normalization
     self.augment = augment
+    self.side = side
   }
 
   /// Loads a CIFAR binary directory (files named as in `CIFARFormat`). Class names come from the
@@ -324,7 +335,8 @@ public struct ImageData: Sendable {
     let stats: ChannelStats = try options.normalization ?? ChannelStats.compute(from: train)
     let names: [String] = try readClassNames(dir + format.classNamesFile, format: format)
     return ImageData(
-      format: format, classNames: names, train: train, eval: eval, normalization: stats, augment: options.augment)
+      format: format, classNames: names, train: train, eval: eval, normalization: stats, augment: options.augment,
+      side: options.resize ?? ImageSplit.side)
   }
 
   static func readClassNames(_ path: String, format: CIFARFormat) throws -> [String] {
@@ -363,9 +375,13 @@ public struct ImageData: Sendable {
         appendNormalized(train.slice(index), to: &values)
       }
     }
-    return ImageBatch(
-      images: Tensor([indices.count, 3, ImageSplit.side, ImageSplit.side], values),
-      labels: indices.map { train.labels[$0] })
+    return ImageBatch(images: resized(values, count: indices.count), labels: indices.map { train.labels[$0] })
+  }
+
+  /// `count` normalized 32×32 images as a (count, 3, side, side) tensor.
+  func resized(_ values: [Float], count: Int) -> Tensor {
+    let images: Tensor = Tensor([count, 3, ImageSplit.side, ImageSplit.side], values)
+    return side == ImageSplit.side ? images : Resize.bilinear(images, height: side, width: side)
   }
 
   /// Evaluation images at `indices`, normalized, never augmented.
@@ -378,9 +394,7 @@ public struct ImageData: Sendable {
     var values: [Float] = []
     values.reserveCapacity(indices.count * ImageSplit.pixelsPerImage)
     for index in indices { appendNormalized(split.slice(index), to: &values) }
-    return ImageBatch(
-      images: Tensor([indices.count, 3, ImageSplit.side, ImageSplit.side], values),
-      labels: indices.map { split.labels[$0] })
+    return ImageBatch(images: resized(values, count: indices.count), labels: indices.map { split.labels[$0] })
   }
 
   func appendNormalized(_ image: ArraySlice<UInt8>, to values: inout [Float]) {

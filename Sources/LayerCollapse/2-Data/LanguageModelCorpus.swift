@@ -5,25 +5,44 @@ import Kernels
 ///
 /// Character level: one id per Unicode scalar that occurs in the corpus, ids in ascending order of
 /// scalar value (so "\r\n" is two symbols). Byte level: the 256 byte values, id = byte.
+/// BPE: an imported model's byte-level BPE (GPT-2's vocab.json and merges.txt), which only
+/// a checkpoint brings (`layercollapse import`).
 /// `kind` and `characters` are the serialized form; `init(kind:characters:)` restores it.
 public struct CorpusVocabulary: Sendable, Equatable {
   public enum Kind: String, Sendable, Equatable, CaseIterable {
     case character
     case byte
+    case bpe
   }
 
   public let kind: Kind
   /// Character level: the scalar values in id order; byte level: empty.
   public let characters: [UInt32]
   let ids: [UInt32: Int32]
+  /// BPE level: the tokenizer.
+  public let bpe: ByteLevelBPE?
 
   /// Number of ids.
-  public var count: Int { kind == .byte ? 256 : characters.count }
+  public var count: Int {
+    switch kind {
+    case .byte: 256
+    case .character: characters.count
+    case .bpe: bpe?.count ?? 0
+    }
+  }
+
+  /// An imported model's byte-level BPE.
+  public init(bpe: ByteLevelBPE) {
+    kind = .bpe
+    characters = []
+    ids = [:]
+    self.bpe = bpe
+  }
 
   /// Restores a vocabulary; character-level `characters` must be distinct valid scalar values in
   /// ascending order, byte-level ones empty. Throws `.badData` otherwise.
   public init(kind: Kind, characters: [UInt32] = []) throws {
-    var valid: Bool = kind == .byte ? characters.isEmpty : !characters.isEmpty
+    var valid: Bool = kind == .byte ? characters.isEmpty : kind == .character && !characters.isEmpty
     for (i, value) in characters.enumerated()
     where Unicode.Scalar(value) == nil || (i > 0 && characters[i - 1] >= value) {
       valid = false
@@ -34,7 +53,9 @@ public struct CorpusVocabulary: Sendable, Equatable {
           what: "invalid corpus vocabulary", location: "corpus vocabulary",
           expected: kind == .byte
             ? "no character list for a byte-level vocabulary"
-            : "distinct Unicode scalar values in ascending order", got: "\(characters.count) values"))
+            : kind == .bpe
+              ? "a BPE vocabulary with its merges" : "distinct Unicode scalar values in ascending order",
+          got: "\(characters.count) values"))
     }
     self.init(checkedKind: kind, characters: characters)
   }
@@ -45,15 +66,17 @@ public struct CorpusVocabulary: Sendable, Equatable {
     var ids: [UInt32: Int32] = [:]
     for (i, value) in characters.enumerated() { ids[value] = Int32(i) }
     self.ids = ids
+    self.bpe = nil
   }
 
   public static func == (a: CorpusVocabulary, b: CorpusVocabulary) -> Bool {
-    a.kind == b.kind && a.characters == b.characters
+    a.kind == b.kind && a.characters == b.characters && a.bpe == b.bpe
   }
 
-  /// The vocabulary of every symbol in `text`.
+  /// The vocabulary of every symbol in `text` (character and byte level; a BPE comes
+  /// from an imported checkpoint, never from the corpus).
   public static func build(kind: Kind, from text: String) -> CorpusVocabulary {
-    if kind == .byte { return CorpusVocabulary(checkedKind: .byte, characters: []) }
+    if kind != .character { return CorpusVocabulary(checkedKind: .byte, characters: []) }
     var seen: Set<UInt32> = []
     for scalar in text.unicodeScalars { seen.insert(scalar.value) }
     return CorpusVocabulary(checkedKind: .character, characters: seen.sorted())
@@ -63,6 +86,7 @@ public struct CorpusVocabulary: Sendable, Equatable {
   /// not in the vocabulary.
   public func encode(_ text: String, file: String = "text") throws -> [Int32] {
     if kind == .byte { return text.utf8.map { Int32($0) } }
+    if let b = bpe { return b.encode(text) }
     var out: [Int32] = []
     out.reserveCapacity(text.utf8.count)
     var line: Int = 1
@@ -83,6 +107,7 @@ public struct CorpusVocabulary: Sendable, Equatable {
 
   /// The text of `ids` (invalid ids are skipped; byte sequences that are not UTF-8 become U+FFFD).
   public func decode(_ ids: [Int32]) -> String {
+    if let b = bpe { return b.decode(ids) }
     if kind == .byte {
       return String(decoding: ids.compactMap { $0 >= 0 && $0 < 256 ? UInt8($0) : nil }, as: UTF8.self)
     }
@@ -169,6 +194,14 @@ public struct LanguageModelCorpus: Sendable {
     }
     try validateUTF8(bytes, file: file)
     let text: String = String(decoding: bytes, as: UTF8.self)
+    if options.vocabulary == .bpe && vocabulary == nil {
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "a BPE corpus needs the tokenizer of an imported model", location: "data.level",
+          expected: "train.init_from naming a checkpoint that carries a BPE vocabulary", got: "bpe",
+          hint: "layercollapse import GPT2_DIR -o gpt2.h5 stores GPT-2's vocab.json and merges.txt")
+      ])
+    }
     let vocab: CorpusVocabulary = vocabulary ?? CorpusVocabulary.build(kind: options.vocabulary, from: text)
     let tokens: [Int32] = try vocab.encode(text, file: file)
     let trainCount: Int = Int((Double(tokens.count) * options.trainFraction).rounded(.down))

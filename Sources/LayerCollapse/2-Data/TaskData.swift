@@ -68,6 +68,12 @@ public struct TaskData: Sendable {
     }
   }
 
+  /// Side of the images batches hold (nil for text).
+  public var imageSide: Int? {
+    if case .images(let d) = source { return d.side }
+    return nil
+  }
+
   /// Output classes, or vocabulary size for a corpus.
   public var outputs: Int {
     switch source {

@@ -25,7 +25,8 @@ public enum TaskLoader {
         default: .cifar100Coarse
         }
       let options = ImageOptions(
-        trainLimit: settings.trainLimit, evalLimit: settings.evalLimit, augment: settings.augment)
+        trainLimit: settings.trainLimit, evalLimit: settings.evalLimit, normalization: settings.normalization,
+        augment: settings.augment, resize: settings.resize)
       return (TaskData(.images(try ImageData.loadCIFAR(directory: path, format: format, options: options))), nil)
     case .text:
       var stored: CorpusVocabulary? = nil

@@ -57,8 +57,8 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   public var layerNormEpsilon: Float = 1e-5
   /// BERT: rows of the token-type (segment) embedding.
   public var typeVocabSize: Int = 0
-  /// BERT: rows of the position embedding, when more than `maxLen` (the data's sequence
-  /// length): an imported model's `max_position_embeddings`.
+  /// BERT, gpt, encoder: rows of the position embedding, when more than `maxLen` (the
+  /// data's sequence length): an imported model's `max_position_embeddings` / `n_positions`.
   public var maxPositions: Int = 0
 
   public init(

@@ -1,11 +1,15 @@
 import Kernels
 
 /// BERT for sentence classification (`model.kind: bert`), as Hugging Face's
-/// `BertForSequenceClassification` computes it (with its dropouts off but the MLP's):
+/// `BertForSequenceClassification` computes it:
 ///
-///     x = LN_emb(tok[ids] + pos[t] + type[0])
-///     per block:  x = LN1(x + attn(x));  x = LN2(x + mlp(x))        (post-LayerNorm)
-///     logits = head(tanh(pooler(x[:, 0])))
+///     x = drop(LN_emb(tok[ids] + pos[t] + type[0]))
+///     per block:  x = LN1(x + drop(attn(x)));  x = LN2(x + drop(mlp(x)))   (post-LayerNorm)
+///     logits = head(drop(tanh(pooler(x[:, 0]))))
+///
+/// `drop` is dropout with `model.dropout` in training (BERT's `hidden_dropout_prob`, at
+/// the same four places); the dropout on the attention probabilities
+/// (`attention_probs_dropout_prob`) is not modelled.
 ///
 /// Each block's MLP (`fc1 → GELU (erf) → fc2`) is its LayerCollapse unit. Parameter names
 /// follow our transformer's (`tok_emb`, `blocks.3.attn.qkv`, `blocks.3.mlp.fc1`, `ln1`,
@@ -18,8 +22,10 @@ public final class Bert: Model {
   let positions: EmbeddingModule
   let types: EmbeddingModule
   let embeddingNorm: LayerNormModule
+  let embeddingDropout = DropoutModule()
   let blocks: [BertBlock]
   let pooler: LinearModule
+  let poolerDropout = DropoutModule()
   let head: LinearModule
 
   // The last forward.
@@ -87,12 +93,13 @@ public final class Bert: Model {
     embeddingNorm.forward(out: streams[0], x: summed)
     let dropout = training ? config.dropout : 0
     for (i, block) in blocks.enumerated() {
-      block.forward(out: streams[i + 1], x: streams[i], keyValid: valid, dropout: dropout, rng: &rng)
+      let x = i == 0 ? embeddingDropout.forward(streams[0], p: dropout, rng: &rng) : streams[i]
+      block.forward(out: streams[i + 1], x: x, keyValid: valid, dropout: dropout, rng: &rng)
     }
     for s in 0..<b { Rows.copy(1, width: c, from: streams[blocks.count], row: s * t, to: first, row: s) }
     pooler.forward(y: pooledIn, x: first)
     Tanh.forward(out: pooled, x: pooledIn)
-    head.forward(y: logits, x: pooled)
+    head.forward(y: logits, x: poolerDropout.forward(pooled, p: dropout, rng: &rng))
     lastLogits = logits
     return logits
   }
@@ -134,8 +141,13 @@ public final class Bert: Model {
     let c = config.dModel
     let dlogits = scratch.tensor("bert.dlogits", logits.shape)
     crossEntropy.backward(dlogits: dlogits)
-    let dpooled = scratch.tensor("bert.dpooled", pooled.shape)
-    head.backward(dx: dpooled, dy: dlogits, x: pooled, write: .overwrite)
+    var dpooled = scratch.tensor("bert.dpooled", pooled.shape)
+    head.backward(dx: dpooled, dy: dlogits, x: poolerDropout.output, write: .overwrite)
+    if poolerDropout.p > 0 {
+      let undropped = scratch.tensor("bert.dpooledUndropped", pooled.shape)
+      poolerDropout.backward(dx: undropped, dout: dpooled)
+      dpooled = undropped
+    }
     let dpooledIn = scratch.tensor("bert.dpooledIn", pooled.shape)
     Tanh.backward(dx: dpooledIn, dout: dpooled, y: pooled)
     let dfirst = scratch.tensor("bert.dfirst", first.shape)
@@ -145,9 +157,11 @@ public final class Bert: Model {
     dout.zero()
     for s in 0..<batch { Rows.copy(1, width: c, from: dfirst, row: s, to: dout, row: s * time) }
     for i in stride(from: blocks.count - 1, through: 0, by: -1) {
-      blocks[i].backward(dx: dx, dout: dout, x: streams[i], scratch: scratch)
+      blocks[i].backward(dx: dx, dout: dout, x: i == 0 ? embeddingDropout.output : streams[i], scratch: scratch)
       swap(&dout, &dx)
     }
+    embeddingDropout.backward(dx: dx, dout: dout)
+    swap(&dout, &dx)
     let dsummed = scratch.tensor("bert.dsummed", summed.shape)
     dsummed.zero()
     embeddingNorm.backward(dx: dsummed, dout: dout, x: summed)
@@ -157,11 +171,14 @@ public final class Bert: Model {
   }
 }
 
-/// A post-LayerNorm BERT layer: `x1 = LN1(x + attn(x))`, `out = LN2(x1 + mlp(x1))`.
+/// A post-LayerNorm BERT layer: `x1 = LN1(x + drop(attn(x)))`,
+/// `out = LN2(x1 + drop(mlp(x1)))`.
 final class BertBlock {
   let attention: AttentionModule
+  let attentionDropout = DropoutModule()
   let ln1: LayerNormModule
   let mlp: CollapsibleMLP
+  let mlpDropout = DropoutModule()
   let ln2: LayerNormModule
   private var attentionOut = Tensor([0])
   private var h1 = Tensor([0])  // x + attn(x)
@@ -194,10 +211,10 @@ final class BertBlock {
   /// x: (B·T, C) -> out: (B·T, C).
   func forward(out: Tensor, x: Tensor, keyValid: [Bool]?, dropout: Float, rng: inout RNG) {
     attention.forward(out: attentionOut, x: x, keyValid: keyValid)
-    Elementwise.add(out: h1, x, attentionOut)
+    Elementwise.add(out: h1, x, attentionDropout.forward(attentionOut, p: dropout, rng: &rng))
     ln1.forward(out: x1, x: h1)
-    mlp.forward(out: mlpOut, x: x1, dropout: dropout, rng: &rng)
-    Elementwise.add(out: h2, x1, mlpOut)
+    mlp.forward(out: mlpOut, x: x1, dropout: 0, rng: &rng)
+    Elementwise.add(out: h2, x1, mlpDropout.forward(mlpOut, p: dropout, rng: &rng))
     ln2.forward(out: out, x: h2)
   }
 
@@ -206,15 +223,25 @@ final class BertBlock {
     let dh2 = scratch.tensor("bertblock.dh2", h2.shape)
     dh2.zero()
     ln2.backward(dx: dh2, dout: dout, x: h2)
-    // h2 = x1 + mlp(x1)
+    // h2 = x1 + drop(mlp(x1))
     let dx1 = scratch.tensor("bertblock.dx1", x1.shape)
-    mlp.backward(dx: dx1, dout: dh2, scratch: scratch)
+    var dmlp = dh2
+    if mlpDropout.p > 0 {
+      dmlp = scratch.tensor("bertblock.dmlp", h2.shape)
+      mlpDropout.backward(dx: dmlp, dout: dh2)
+    }
+    mlp.backward(dx: dx1, dout: dmlp, scratch: scratch)
     Elementwise.accumulate(dx1, dh2)
     let dh1 = scratch.tensor("bertblock.dh1", h1.shape)
     dh1.zero()
     ln1.backward(dx: dh1, dout: dx1, x: h1)
-    // h1 = x + attn(x)
-    attention.backward(dx: dx, dout: dh1, x: x, scratch: scratch)
+    // h1 = x + drop(attn(x))
+    var dattention = dh1
+    if attentionDropout.p > 0 {
+      dattention = scratch.tensor("bertblock.dattention", h1.shape)
+      attentionDropout.backward(dx: dattention, dout: dh1)
+    }
+    attention.backward(dx: dx, dout: dattention, x: x, scratch: scratch)
     Elementwise.accumulate(dx, dh1)
   }
 }

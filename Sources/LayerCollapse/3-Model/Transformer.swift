@@ -82,7 +82,8 @@ public final class Transformer: Model {
       patchEmbedding = LinearModule("patch_emb", inputs: cfg.patchValues, outputs: c, params: &ps)
       clsToken = ps.add("cls_token", [c], role: .token)
     }
-    positionEmbedding = EmbeddingModule("pos_emb", count: cfg.sequenceLength, features: c, params: &ps)
+    positionEmbedding = EmbeddingModule(
+      "pos_emb", count: TransformerFamily.positionRows(cfg), features: c, params: &ps)
     // GPT-2: the weights that write into the residual stream start at 0.02/√(2L).
     let residualStd = 0.02 / Float(2 * max(cfg.layers, 1)).squareRoot()
     var bs: [TransformerBlock] = []

@@ -23,10 +23,27 @@ public enum TransformerFamily: ModelFamily {
     }
   }
 
+  /// Besides the shared keys: `model.layer_norm_eps` (1e-5; an imported ViT's is 1e-12),
+  /// and for token models `model.max_positions`, the rows of the position table when
+  /// more than `data.max_len` (an imported GPT-2's 1,024, fine-tuned on shorter windows).
   public static func readConfig(_ r: ConfigReader, into config: inout ModelConfig) {
     r.require(
       config.heads <= 0 || config.dModel % config.heads == 0, at: "model.heads", "heads must divide d_model",
       expected: "a divisor of d_model = \(config.dModel)", got: "\(config.heads)")
+    config.layerNormEpsilon = Float(r.double("model.layer_norm_eps", default: 1e-5, range: 0...1))
+    if config.kind != .vit {
+      config.maxPositions = r.int("model.max_positions", default: 0, range: 0...(1 << 20))
+      r.require(
+        config.maxPositions == 0 || config.maxLen <= config.maxPositions, at: "data.max_len",
+        "sequences longer than the position table", expected: "at most model.max_positions = \(config.maxPositions)",
+        got: "\(config.maxLen)")
+    }
+  }
+
+  /// Rows of the position table: patches + [CLS] (vit), else `maxLen`, or an imported
+  /// model's `maxPositions` when more.
+  public static func positionRows(_ config: ModelConfig) -> Int {
+    config.kind == .vit ? sequenceLength(config) : max(config.maxPositions, config.maxLen)
   }
 
   public static func fit(_ config: inout ModelConfig, outputs: Int, tokens: Int?) {
@@ -67,7 +84,7 @@ public enum TransformerFamily: ModelFamily {
   public static func parameterCount(_ a: Architecture) -> Int {
     let config = a.config
     let c = config.dModel
-    var n = config.sequenceLength * c  // positions
+    var n = positionRows(config) * c  // positions
     switch config.kind {
     case .vit: n += c * config.patchValues + c + c  // patch weight, bias, [CLS]
     default: n += config.vocabSize * c
@@ -124,7 +141,7 @@ public enum TransformerFamily: ModelFamily {
     let (d, h, layers) = (Double(config.dModel), Double(config.mlpHidden), Double(config.layers))
     let t = Double(config.sequenceLength)
     let outputs = Double(config.outputs)
-    var p = layers * (4 * d * d + 2 * d * h + 9 * d + h) + t * d + 2 * d
+    var p = layers * (4 * d * d + 2 * d * h + 9 * d + h) + Double(positionRows(config)) * d + 2 * d
     p += config.kind == .vit ? d * Double(config.patchValues) + 2 * d : Double(config.vocabSize) * d
     p += config.kind == .gpt && config.tieWeights ? 0 : outputs * d + outputs
     // Per example and block: the norms, qkv, attention output, projection and residuals

@@ -54,8 +54,10 @@ public struct TrainingProgress: Sendable, Equatable, Codable {
 /// /                    attributes format = "layercollapse-checkpoint", version = 2
 /// /meta/config         string: the resolved config (the YAML subset) the model was trained with
 /// /meta/architecture   string: JSON {config: {...}, activations: [...], collapsed: [...]}
-/// /meta/vocabulary     string: JSON {"kind": "words", "tokens": [...]} or
-///                      {"kind": "character"|"byte", "characters": [...]} (absent for images)
+/// /meta/vocabulary     string: JSON {"kind": "words", "tokens": [...]},
+///                      {"kind": "character"|"byte", "characters": [...]},
+///                      {"kind": "wordpiece", "tokens": [...], "lowercase": ..., "strip_accents": ...}
+///                      or {"kind": "bpe", "tokens": [...], "merges": ["a b", ...]} (absent for images)
 /// /params/<name>       float32, one dataset per parameter, "." in the name -> "/"
 ///                      (blocks.3.mlp.fc1.weight -> /params/blocks/3/mlp/fc1/weight), (out, in)
 /// /optimizer/step      int64 [1]: AdamW steps taken        (training checkpoints only)
@@ -230,11 +232,21 @@ struct VocabularyRecord: Codable {
   /// WordPiece: lowercasing and accent stripping.
   var lowercase: Bool?
   var stripAccents: Bool?
+  /// BPE: the merges in rank order, each "a b"; `tokens` in id order ("" for a gap).
+  var merges: [String]?
 
   init(_ v: Vocabulary) {
     switch v {
     case .words(let t): self.init(kind: "words", tokens: t.tokens, characters: nil)
-    case .corpus(let c): self.init(kind: c.kind.rawValue, tokens: nil, characters: c.characters)
+    case .corpus(let c):
+      if let b = c.bpe {
+        var tokens = [String](repeating: "", count: b.count)
+        for (token, id) in b.vocabulary { tokens[Int(id)] = token }
+        self.init(kind: "bpe", tokens: tokens, characters: nil)
+        merges = b.merges.map { $0.0 + " " + $0.1 }
+      } else {
+        self.init(kind: c.kind.rawValue, tokens: nil, characters: c.characters)
+      }
     case .wordPiece(let w):
       self.init(kind: "wordpiece", tokens: w.vocabulary, characters: nil)
       (lowercase, stripAccents) = (w.lowercase, w.stripAccents)
@@ -253,6 +265,22 @@ struct VocabularyRecord: Codable {
       return .wordPiece(
         try WordPieceTokenizer(
           vocabulary: tokens ?? [], lowercase: lowercase ?? true, stripAccents: stripAccents, location: location))
+    }
+    if kind == "bpe" {
+      var vocabulary: [String: Int32] = [:]
+      for (id, token) in (tokens ?? []).enumerated() where !token.isEmpty { vocabulary[token] = Int32(id) }
+      var pairs: [(String, String)] = []
+      for m in merges ?? [] {
+        let parts = m.split(separator: " ")
+        guard parts.count == 2 else {
+          throw LCError.badData(ErrorDetail(what: "a BPE merge is two symbols", location: location, got: m))
+        }
+        pairs.append((String(parts[0]), String(parts[1])))
+      }
+      guard !vocabulary.isEmpty else {
+        throw LCError.badData(ErrorDetail(what: "empty BPE vocabulary", location: location))
+      }
+      return .corpus(CorpusVocabulary(bpe: try ByteLevelBPE(vocabulary: vocabulary, merges: pairs)))
     }
     guard let k = CorpusVocabulary.Kind(rawValue: kind) else {
       throw LCError.badData(

@@ -17,8 +17,49 @@ public enum HuggingFaceImport {
     public var tensors: Int
     /// Tensors of the source that carry no parameter (attention-mask buffers).
     public var ignored: [String]
-    /// The tokenizer the directory ships, when we read its kind (BERT's vocab.txt).
+    /// The tokenizer the directory ships, when we read its kind (BERT's vocab.txt,
+    /// GPT-2's vocab.json and merges.txt).
     public var vocabulary: Vocabulary? = nil
+    /// `data.*` settings the model needs (ViT: the preprocessor's size, mean and std;
+    /// GPT-2 with its tokenizer: `level: bpe`), for the stored config.
+    public var dataKeys: [(key: String, value: String)] = []
+  }
+
+  /// The task an imported model reads unless `--task` says otherwise.
+  public static func defaultTask(_ kind: ModelKind) -> DataTaskKind {
+    switch kind {
+    case .gpt: .text
+    case .vit, .mixer: .cifar10
+    case .encoder, .bert: .sst2
+    }
+  }
+
+  /// The run config stored in an imported checkpoint: the model's sizes as `model.*`
+  /// keys, the task, and the data settings the model needs, so that `eval`, `collapse`
+  /// and `inspect --config` work on it directly and a training config can copy it.
+  public static func storedConfig(_ config: ModelConfig, task: DataTaskKind, report: Report, source: String) -> String {
+    func number(_ f: Float) -> String { String(format: "%g", Double(f)) }
+    var data: [(String, String)] = [("task", task.rawValue)]
+    if task == .text || task == .sst2 {
+      data.append(("max_len", "\(min(config.maxLen, task == .text ? 128 : 64))"))
+    }
+    data += report.dataKeys.map { ($0.key, $0.value) }
+    var model: [(String, String)] = [
+      ("kind", config.kind.rawValue), ("d_model", "\(config.dModel)"), ("heads", "\(config.heads)"),
+      ("layers", "\(config.layers)"), ("mlp_hidden", "\(config.mlpHidden)"),
+      ("activation", config.activation.rawValue), ("dropout", number(config.dropout)),
+      ("layer_norm_eps", number(config.layerNormEpsilon)),
+    ]
+    if config.kind == .vit { model.append(("patch_size", "\(config.patchSize)")) }
+    if config.kind == .gpt { model.append(("tie_weights", "\(config.tieWeights)")) }
+    if config.maxPositions > 0 { model.append(("max_positions", "\(config.maxPositions)")) }
+    if config.typeVocabSize > 0 { model.append(("type_vocab_size", "\(config.typeVocabSize)")) }
+    func section(_ name: String, _ keys: [(String, String)]) -> String {
+      name + ":\n" + keys.map { "  \($0.0): \($0.1)\n" }.joined()
+    }
+    return "# imported by `layercollapse import \(source)` (\(report.modelType)); a fine-tuning config\n"
+      + "# starts from it with train.init_from and these model.* keys.\n" + "seed: 1\n" + section("data", data)
+      + section("model", model) + "output:\n  dir: runs/imported\n"
   }
 
   public static let supportedTypes = ["gpt2", "bert", "vit"]
@@ -100,6 +141,10 @@ public enum HuggingFaceImport {
       dropout: Float(c.double("resid_pdrop", 0)), maxLen: try int("n_positions"),
       vocabSize: try int("vocab_size"), tieWeights: true, activation: activation)
     config.layerNormEpsilon = Float(epsilon)
+    // The position table keeps its n_positions rows; the sequence length the model is
+    // counted (and generates) at is our default window, as the stored config's data.max_len.
+    config.maxPositions = config.maxLen
+    config.maxLen = min(config.maxLen, 128)
     let model = ModelRegistry.build(Architecture(config: config))
     // Our name ← HF's (without its "transformer." prefix); Conv1D weights are stored (in, out).
     var map: [String: [String]] = [
@@ -131,7 +176,21 @@ public enum HuggingFaceImport {
     }
     let ignored = try accountFor(
       tensors, used: used, missing: missing, ignorable: ignorable, family: "GPT-2", configPath: configPath)
-    return (model, Report(modelType: "gpt2", tensors: used.count, ignored: ignored))
+    var report = Report(modelType: "gpt2", tensors: used.count, ignored: ignored)
+    // The tokenizer: vocab.json and merges.txt, GPT-2's byte-level BPE.
+    let dir = (configPath as NSString).deletingLastPathComponent
+    if FileManager.default.fileExists(atPath: dir + "/vocab.json") {
+      let bpe = try ByteLevelBPE(vocabularyFile: dir + "/vocab.json", mergesFile: dir + "/merges.txt")
+      guard bpe.count == config.vocabSize else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "vocab.json does not fit the model", location: dir + "/vocab.json",
+            expected: "\(config.vocabSize) ids (vocab_size)", got: "\(bpe.count)"))
+      }
+      report.vocabulary = .corpus(CorpusVocabulary(bpe: bpe))
+      report.dataKeys = [("level", "bpe")]
+    }
+    return (model, report)
   }
 
   // MARK: BERT
@@ -160,6 +219,7 @@ public enum HuggingFaceImport {
     config.layerNormEpsilon = Float(c.double("layer_norm_eps", 1e-12))
     config.typeVocabSize = try c.int("type_vocab_size", 2)
     config.maxPositions = config.maxLen
+    config.maxLen = min(config.maxLen, 64)  // SST-2's sentences; the table keeps every row
     let model = ModelRegistry.build(Architecture(config: config), seed: 1)  // the new head, if any: N(0, 0.02)
     // Our name ← the source's tensors, concatenated along rows (q, k, v → qkv).
     var map: [String: [String]] = [
@@ -263,7 +323,51 @@ public enum HuggingFaceImport {
     let ignored = try accountFor(
       tensors, used: used, missing: missing, ignorable: { $0.hasPrefix(prefix + "pooler.") }, family: "ViT",
       configPath: configPath)
-    return (model, Report(modelType: "vit", tensors: used.count, ignored: ignored))
+    var report = Report(modelType: "vit", tensors: used.count, ignored: ignored)
+    report.dataKeys = try vitPreprocessing(directory: (configPath as NSString).deletingLastPathComponent, image: image)
+    return (model, report)
+  }
+
+  /// The data settings of a ViT's preprocessor_config.json (`ViTImageProcessor`): images
+  /// resized to the model's size and normalized with its mean and std (0.5 each when the
+  /// file is absent, transformers' default for ViT).
+  static func vitPreprocessing(directory: String, image: Int) throws -> [(key: String, value: String)] {
+    let path = directory + "/preprocessor_config.json"
+    var mean: [Double] = [0.5, 0.5, 0.5]
+    var std: [Double] = [0.5, 0.5, 0.5]
+    if let data = FileManager.default.contents(atPath: path) {
+      guard let values = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        throw LCError.badData(ErrorDetail(what: "preprocessor_config.json is not a JSON object", location: path))
+      }
+      if (values["do_normalize"] as? Bool) == false {
+        (mean, std) = ([0, 0, 0], [1, 1, 1])
+      } else {
+        if let m = values["image_mean"] { mean = try triple(m, "image_mean", path) }
+        if let s = values["image_std"] { std = try triple(s, "image_std", path) }
+      }
+      if let resample = values["resample"] as? Int, resample != 2 {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "only bilinear resampling is supported", location: path + " (resample)", expected: "2 (bilinear)",
+            got: "\(resample)"))
+      }
+      guard std.allSatisfy({ $0 > 0 }) else {
+        throw LCError.badData(ErrorDetail(what: "image_std must be positive", location: path, got: "\(std)"))
+      }
+    }
+    func list(_ v: [Double]) -> String { "[" + v.map { String(format: "%g", $0) }.joined(separator: ", ") + "]" }
+    var keys: [(key: String, value: String)] = [("mean", list(mean)), ("std", list(std))]
+    if image != ImageSplit.side { keys.insert(("resize", "\(image)"), at: 0) }
+    return keys
+  }
+
+  static func triple(_ value: Any, _ key: String, _ path: String) throws -> [Double] {
+    if let v = value as? Double { return [v, v, v] }
+    guard let v = value as? [Double], v.count == 3 else {
+      throw LCError.badData(
+        ErrorDetail(what: "\(key) is not three numbers", location: path, expected: "[r, g, b]", got: "\(value)"))
+    }
+    return v
   }
 
   /// A source's config.json: typed reads that name the key and the file when they fail.
