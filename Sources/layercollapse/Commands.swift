@@ -103,18 +103,25 @@ enum Specs {
     variadic: true)
 
   static let export = CommandSpec(
-    name: "export", synopsis: "export CHECKPOINT.h5 -o DIR",
+    name: "export", synopsis: "export CHECKPOINT.h5 -o DIR [--format layercollapse|hf]",
     summary: "Write a checkpoint's model as DIR/model.safetensors and DIR/config.json, for PyTorch and other tools.",
     positionals: ["CHECKPOINT.h5"],
-    valueOptions: ["-o": "the output directory (created if needed)"],
+    valueOptions: [
+      "-o": "the output directory (created if needed)",
+      "--format": "layercollapse (default: any model, collapsed or not) or hf (Hugging Face transformers' layout)",
+    ],
     examples: [
       "layercollapse export runs/cifar10-vit-lc/collapsed.h5 -o exported/vit-small",
       "python scripts/load_exported.py exported/vit-small   # the same model as a torch.nn.Module",
+      "layercollapse export runs/sst2-minilm/best.h5 -o exported/minilm-sst2 --format hf",
     ],
     details: """
       Every parameter in float32 under its PyTorch-style name (blocks.3.mlp.fc1.weight), and the
       architecture (family, sizes, which units are collapsed). scripts/load_exported.py rebuilds
       any exported model, collapsed or not, as an nn.Module with the same logits.
+      --format hf writes a bert, gpt or vit model whose MLPs are its own (not PReLU, not
+      collapsed) as BertForSequenceClassification, GPT2LMHeadModel or ViTForImageClassification
+      would save it, with its tokenizer files: transformers' from_pretrained loads the directory.
       """)
 
   static let importModel = CommandSpec(
@@ -417,7 +424,19 @@ enum Commands {
           hint: "layercollapse export CHECKPOINT.h5 -o DIR"))
     }
     let c = try Checkpoint.load(a.positionals[0])
-    for path in try ModelExport.write(c.model, to: dir) { Out.print("wrote \(path)") }
+    let format = a.option("--format") ?? "layercollapse"
+    let written: [String]
+    switch format {
+    case "layercollapse": written = try ModelExport.write(c.model, to: dir)
+    case "hf":
+      written = try HuggingFaceExport.write(c.model, vocabulary: c.vocabulary, to: dir, source: a.positionals[0])
+    default:
+      throw LCError.usage(
+        ErrorDetail(
+          what: "unknown export format", location: "layercollapse export --format", expected: "layercollapse or hf",
+          got: format))
+    }
+    for path in written { Out.print("wrote \(path)") }
   }
 
   static func inspect(_ a: Arguments) throws {

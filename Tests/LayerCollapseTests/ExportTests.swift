@@ -187,3 +187,106 @@ struct ExportTests {
     #expect(missing.code == 66, "\(missing.stderr)")
   }
 }
+
+/// `export --format hf`: models that `transformers` built, imported, changed (every
+/// parameter redrawn, as a fine-tune would), exported in Hugging Face's layout, and
+/// loaded back by `from_pretrained` with no missing or unexpected tensor: its logits
+/// equal ours within 1e-4 relative (float32 both sides, sums in other orders). BERT's
+/// tokenizer files load with `AutoTokenizer`. A collapsed model is refused (64).
+@Suite(
+  .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
+struct HuggingFaceExportTests {
+  static let build = """
+    import sys, torch
+    from transformers import (BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel,
+                              ViTConfig, ViTForImageClassification)
+    out = sys.argv[1]
+    torch.manual_seed(0)
+    BertForSequenceClassification(BertConfig(vocab_size=23, hidden_size=12, num_hidden_layers=2,
+        num_attention_heads=3, intermediate_size=20, max_position_embeddings=16, num_labels=3)
+    ).save_pretrained(out + "/bert", safe_serialization=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + ["w%d" % i for i in range(18)]
+    open(out + "/bert/vocab.txt", "w").write("\\n".join(vocab) + "\\n")
+    GPT2LMHeadModel(GPT2Config(vocab_size=29, n_positions=12, n_embd=12, n_layer=2, n_head=3, n_inner=20)
+    ).save_pretrained(out + "/gpt2", safe_serialization=True)
+    ViTForImageClassification(ViTConfig(image_size=12, patch_size=4, hidden_size=12, num_hidden_layers=2,
+        num_attention_heads=3, intermediate_size=20, num_labels=4)
+    ).save_pretrained(out + "/vit", safe_serialization=True)
+    """
+
+  static let check = """
+    import json, sys, torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, GPT2LMHeadModel, ViTForImageClassification
+    directory, kind = sys.argv[1], sys.argv[2]
+    e = json.load(open(directory + "/ours.json"))
+    cls = {"bert": AutoModelForSequenceClassification, "gpt": GPT2LMHeadModel, "vit": ViTForImageClassification}[kind]
+    model, info = cls.from_pretrained(directory, output_loading_info=True)
+    problems = {k: v for k, v in info.items() if v}
+    assert not problems, problems
+    model.eval()
+    with torch.no_grad():
+        if kind == "vit":
+            logits = model(pixel_values=torch.tensor(e["images"]).reshape(e["shape"])).logits
+        else:
+            ids = torch.tensor(e["ids"]).reshape(e["batch"], e["time"])
+            mask = torch.tensor(e["mask"]).reshape(e["batch"], e["time"]) if e["mask"] else None
+            logits = model(input_ids=ids, attention_mask=mask).logits
+    if kind == "bert":
+        assert AutoTokenizer.from_pretrained(directory).vocab_size == 23
+    ours = torch.tensor(e["logits"])
+    d = ((logits.reshape(-1) - ours).norm() / ours.norm()).item()
+    print(json.dumps({"relative_difference": d}))
+    """
+
+  @Test(arguments: ["bert", "gpt2", "vit"])
+  func exportedModelLoadsInTransformers(family: String) throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    let made = try Parity.run(Parity.python, ["-c", Self.build, dir])
+    try #require(made.code == 0, "\(made.output)")
+    let imported = try CLI.run(["import", dir + "/" + family, "-o", dir + "/in.h5"])
+    try #require(imported.code == 0, "\(imported.stderr)")
+    let original = try Checkpoint.load(dir + "/in.h5")
+    var rng = RNG(seed: 3, stream: "export \(family)")
+    Fixtures.randomizeParameters(original.model, rng: &rng, alpha: 0)
+    try Checkpoint(model: original.model, configText: original.configText, vocabulary: original.vocabulary)
+      .save(to: dir + "/changed.h5")
+    let exported = try CLI.run(["export", dir + "/changed.h5", "-o", dir + "/hf", "--format", "hf"])
+    try #require(exported.code == 0, "\(exported.stderr)")
+
+    let model = try Checkpoint.load(dir + "/changed.h5").model
+    let (input, _) = Fixtures.batch(model.config, batch: 3, rng: &rng)
+    var record: [String: Any] = ["logits": model.forward(input).array.map { Double($0) }]
+    switch input {
+    case .images(let images):
+      record["images"] = images.array.map { Double($0) }
+      record["shape"] = images.shape
+    case .tokens(let ids, let valid, let batch, let time):
+      record["ids"] = ids.map { Int($0) }
+      record["mask"] = valid.map { $0.map { $0 ? 1 : 0 } } ?? []
+      (record["batch"], record["time"]) = (batch, time)
+    }
+    try JSONSerialization.data(withJSONObject: record).write(to: URL(fileURLWithPath: dir + "/hf/ours.json"))
+    let kind = model.config.kind.rawValue
+    let checked = try Parity.run(Parity.python, ["-c", Self.check, dir + "/hf", kind])
+    try #require(checked.code == 0, "transformers could not load the export: \(checked.output)")
+    let result = try JSONSerialization.jsonObject(with: Data((checked.stdout.split(separator: "\n").last ?? "").utf8))
+    let d = (result as? [String: Any])?["relative_difference"] as? Double ?? .nan
+    #expect(d < 1e-4, "\(family): transformers' logits differ from ours by \(d)")
+  }
+
+  @Test func collapsedOrPReLUModelsAreRefused() throws {
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    var arch = Architecture(config: Fixtures.config(.bert))
+    arch.activations[1] = .prelu
+    let model = ModelRegistry.build(arch, seed: 1)
+    try Checkpoint(model: model, configText: "", vocabulary: nil).save(to: dir + "/lc.h5")
+    let r = try CLI.run(["export", dir + "/lc.h5", "-o", dir + "/hf", "--format", "hf"])
+    #expect(r.code == 64 && r.stderr.contains("blocks.1.mlp is a PReLU"), "\(r.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: dir + "/hf/model.safetensors"))
+    let unknown = try CLI.run(["export", dir + "/lc.h5", "-o", dir + "/x", "--format", "onnx"])
+    #expect(unknown.code == 64 && unknown.stderr.contains("--format"), "\(unknown.stderr)")
+  }
+}

@@ -110,6 +110,79 @@ public enum HuggingFaceImport {
     return Dictionary(uniqueKeysWithValues: file.names.map { ($0, file) })
   }
 
+  // MARK: names
+
+  /// GPT-2: our name ← HF's (without its "transformer." prefix); the `transposed` ones are
+  /// Conv1D weights, stored (in, out).
+  static func gpt2Names(layers: Int) -> (map: [String: [String]], transposed: Set<String>) {
+    var map: [String: [String]] = [
+      "tok_emb.weight": ["wte.weight"], "pos_emb.weight": ["wpe.weight"], "ln_f.weight": ["ln_f.weight"],
+      "ln_f.bias": ["ln_f.bias"],
+    ]
+    var transposed: Set<String> = []
+    for i in 0..<layers {
+      let (ours, theirs) = ("blocks.\(i).", "h.\(i).")
+      for (o, t, transpose) in [
+        ("ln1.weight", "ln_1.weight", false), ("ln1.bias", "ln_1.bias", false),
+        ("attn.qkv.weight", "attn.c_attn.weight", true), ("attn.qkv.bias", "attn.c_attn.bias", false),
+        ("attn.proj.weight", "attn.c_proj.weight", true), ("attn.proj.bias", "attn.c_proj.bias", false),
+        ("ln2.weight", "ln_2.weight", false), ("ln2.bias", "ln_2.bias", false),
+        ("mlp.fc1.weight", "mlp.c_fc.weight", true), ("mlp.fc1.bias", "mlp.c_fc.bias", false),
+        ("mlp.fc2.weight", "mlp.c_proj.weight", true), ("mlp.fc2.bias", "mlp.c_proj.bias", false),
+      ] {
+        map[ours + o] = [theirs + t]
+        if transpose { transposed.insert(ours + o) }
+      }
+    }
+    return (map, transposed)
+  }
+
+  /// BERT: our name ← the source's tensors (without "bert."), several stacked along rows
+  /// (query, key, value → qkv).
+  static func bertNames(layers: Int) -> [String: [String]] {
+    var map: [String: [String]] = [
+      "tok_emb.weight": ["embeddings.word_embeddings.weight"],
+      "pos_emb.weight": ["embeddings.position_embeddings.weight"],
+      "type_emb.weight": ["embeddings.token_type_embeddings.weight"],
+      "emb_ln.weight": ["embeddings.LayerNorm.weight"], "emb_ln.bias": ["embeddings.LayerNorm.bias"],
+      "pooler.weight": ["pooler.dense.weight"], "pooler.bias": ["pooler.dense.bias"],
+    ]
+    for i in 0..<layers {
+      let (o, t) = ("blocks.\(i).", "encoder.layer.\(i).")
+      for part in ["weight", "bias"] {
+        map[o + "attn.qkv." + part] = ["query", "key", "value"].map { t + "attention.self.\($0)." + part }
+        map[o + "attn.proj." + part] = [t + "attention.output.dense." + part]
+        map[o + "ln1." + part] = [t + "attention.output.LayerNorm." + part]
+        map[o + "mlp.fc1." + part] = [t + "intermediate.dense." + part]
+        map[o + "mlp.fc2." + part] = [t + "output.dense." + part]
+        map[o + "ln2." + part] = [t + "output.LayerNorm." + part]
+      }
+    }
+    return map
+  }
+
+  /// ViT: our name ← the source's tensors (without "vit.").
+  static func vitNames(layers: Int) -> [String: [String]] {
+    var map: [String: [String]] = [
+      "patch_emb.weight": ["embeddings.patch_embeddings.projection.weight"],
+      "patch_emb.bias": ["embeddings.patch_embeddings.projection.bias"],
+      "cls_token": ["embeddings.cls_token"], "pos_emb.weight": ["embeddings.position_embeddings"],
+      "ln_f.weight": ["layernorm.weight"], "ln_f.bias": ["layernorm.bias"],
+    ]
+    for i in 0..<layers {
+      let (o, t) = ("blocks.\(i).", "encoder.layer.\(i).")
+      for part in ["weight", "bias"] {
+        map[o + "ln1." + part] = [t + "layernorm_before." + part]
+        map[o + "attn.qkv." + part] = ["query", "key", "value"].map { t + "attention.attention.\($0)." + part }
+        map[o + "attn.proj." + part] = [t + "attention.output.dense." + part]
+        map[o + "ln2." + part] = [t + "layernorm_after." + part]
+        map[o + "mlp.fc1." + part] = [t + "intermediate.dense." + part]
+        map[o + "mlp.fc2." + part] = [t + "output.dense." + part]
+      }
+    }
+    return map
+  }
+
   // MARK: GPT-2
 
   static func gpt2(_ values: [String: Any], _ tensors: [String: SafeTensorsFile], configPath: String) throws -> (
@@ -146,26 +219,7 @@ public enum HuggingFaceImport {
     config.maxPositions = config.maxLen
     config.maxLen = min(config.maxLen, 128)
     let model = ModelRegistry.build(Architecture(config: config))
-    // Our name ← HF's (without its "transformer." prefix); Conv1D weights are stored (in, out).
-    var map: [String: [String]] = [
-      "tok_emb.weight": ["wte.weight"], "pos_emb.weight": ["wpe.weight"], "ln_f.weight": ["ln_f.weight"],
-      "ln_f.bias": ["ln_f.bias"],
-    ]
-    var transposed: Set<String> = []
-    for i in 0..<layers {
-      let (ours, theirs) = ("blocks.\(i).", "h.\(i).")
-      for (o, t, transpose) in [
-        ("ln1.weight", "ln_1.weight", false), ("ln1.bias", "ln_1.bias", false),
-        ("attn.qkv.weight", "attn.c_attn.weight", true), ("attn.qkv.bias", "attn.c_attn.bias", false),
-        ("attn.proj.weight", "attn.c_proj.weight", true), ("attn.proj.bias", "attn.c_proj.bias", false),
-        ("ln2.weight", "ln_2.weight", false), ("ln2.bias", "ln_2.bias", false),
-        ("mlp.fc1.weight", "mlp.c_fc.weight", true), ("mlp.fc1.bias", "mlp.c_fc.bias", false),
-        ("mlp.fc2.weight", "mlp.c_proj.weight", true), ("mlp.fc2.bias", "mlp.c_proj.bias", false),
-      ] {
-        map[ours + o] = [theirs + t]
-        if transpose { transposed.insert(ours + o) }
-      }
-    }
+    let (map, transposed) = gpt2Names(layers: layers)
     let prefix = tensors.keys.contains { $0.hasPrefix("transformer.") } ? "transformer." : ""
     let (used, missing) = try fill(
       model, from: tensors, map: map, prefix: prefix, transposed: transposed, classifier: false,
@@ -221,25 +275,7 @@ public enum HuggingFaceImport {
     config.maxPositions = config.maxLen
     config.maxLen = min(config.maxLen, 64)  // SST-2's sentences; the table keeps every row
     let model = ModelRegistry.build(Architecture(config: config), seed: 1)  // the new head, if any: N(0, 0.02)
-    // Our name ← the source's tensors, concatenated along rows (q, k, v → qkv).
-    var map: [String: [String]] = [
-      "tok_emb.weight": ["embeddings.word_embeddings.weight"],
-      "pos_emb.weight": ["embeddings.position_embeddings.weight"],
-      "type_emb.weight": ["embeddings.token_type_embeddings.weight"],
-      "emb_ln.weight": ["embeddings.LayerNorm.weight"], "emb_ln.bias": ["embeddings.LayerNorm.bias"],
-      "pooler.weight": ["pooler.dense.weight"], "pooler.bias": ["pooler.dense.bias"],
-    ]
-    for i in 0..<layers {
-      let (o, t) = ("blocks.\(i).", "encoder.layer.\(i).")
-      for part in ["weight", "bias"] {
-        map[o + "attn.qkv." + part] = ["query", "key", "value"].map { t + "attention.self.\($0)." + part }
-        map[o + "attn.proj." + part] = [t + "attention.output.dense." + part]
-        map[o + "ln1." + part] = [t + "attention.output.LayerNorm." + part]
-        map[o + "mlp.fc1." + part] = [t + "intermediate.dense." + part]
-        map[o + "mlp.fc2." + part] = [t + "output.dense." + part]
-        map[o + "ln2." + part] = [t + "output.LayerNorm." + part]
-      }
-    }
+    let map = bertNames(layers: layers)
     let prefix = tensors.keys.contains { $0.hasPrefix("bert.") } ? "bert." : ""
     let (used, missing) = try fill(
       model, from: tensors, map: map, prefix: prefix, classifier: head.sourceHasOne, configPath: configPath)
@@ -300,23 +336,7 @@ public enum HuggingFaceImport {
       imageChannels: try c.int("num_channels", 3), patchSize: patch, activation: activation)
     config.layerNormEpsilon = Float(c.double("layer_norm_eps", 1e-12))
     let model = ModelRegistry.build(Architecture(config: config), seed: 1)
-    var map: [String: [String]] = [
-      "patch_emb.weight": ["embeddings.patch_embeddings.projection.weight"],
-      "patch_emb.bias": ["embeddings.patch_embeddings.projection.bias"],
-      "cls_token": ["embeddings.cls_token"], "pos_emb.weight": ["embeddings.position_embeddings"],
-      "ln_f.weight": ["layernorm.weight"], "ln_f.bias": ["layernorm.bias"],
-    ]
-    for i in 0..<layers {
-      let (o, t) = ("blocks.\(i).", "encoder.layer.\(i).")
-      for part in ["weight", "bias"] {
-        map[o + "ln1." + part] = [t + "layernorm_before." + part]
-        map[o + "attn.qkv." + part] = ["query", "key", "value"].map { t + "attention.attention.\($0)." + part }
-        map[o + "attn.proj." + part] = [t + "attention.output.dense." + part]
-        map[o + "ln2." + part] = [t + "layernorm_after." + part]
-        map[o + "mlp.fc1." + part] = [t + "intermediate.dense." + part]
-        map[o + "mlp.fc2." + part] = [t + "output.dense." + part]
-      }
-    }
+    let map = vitNames(layers: layers)
     let prefix = tensors.keys.contains { $0.hasPrefix("vit.") } ? "vit." : ""
     let (used, missing) = try fill(
       model, from: tensors, map: map, prefix: prefix, classifier: head.sourceHasOne, configPath: configPath)
