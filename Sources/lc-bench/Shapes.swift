@@ -1,16 +1,18 @@
-// The reference models of `make bench` (three transformers and an MLP-Mixer), their
-// batches and the batch files both benchmark sides read.
+// The reference models of `make bench` (three transformers, an MLP-Mixer and a
+// MiniLM-size BERT), their batches and the batch files both benchmark sides read.
 import Foundation
 import Kernels
 import LayerCollapse
 
 /// One reference model and its training batch size.
 struct ModelCase: Sendable {
-  /// What `--train-only` and `LC_BENCH_SHAPES` take: vit, encoder, gpt, mixer.
+  /// What `--train-only` and `LC_BENCH_SHAPES` take: vit, encoder, gpt, mixer, minilm.
   var name: String
   var label: String
   var config: ModelConfig
   var batch: Int
+  /// Batch sizes of the inference rows.
+  var inferBatches: [Int] = [1, 256]
 
   /// Whether the transformer family runs it (the kernel breakdown rebuilds a
   /// transformer's step from its kernels).
@@ -49,7 +51,21 @@ let modelCases: [ModelCase] = [
       kind: .mixer, dModel: 128, heads: 1, layers: 4, mlpHidden: 512, classes: 10, imageSize: 32, patchSize: 4,
       tokenMLPHidden: 64),
     batch: 64),
+  ModelCase(
+    name: "minilm", label: "minilm (e)", config: miniLM, batch: 32, inferBatches: [1, 128]),
 ]
+
+/// all-MiniLM-L6-v2's shape (issue 16's pretrained model): BERT, d 384, 12 heads, 6
+/// layers, intermediate 1536, 30,522 WordPiece tokens, 64-token sentences, 2 classes.
+let miniLM: ModelConfig = {
+  var c = ModelConfig(
+    kind: .bert, dModel: 384, heads: 12, layers: 6, mlpHidden: 1536, maxLen: 64, vocabSize: 30522, classes: 2,
+    activation: .geluExact)
+  c.maxPositions = 512
+  c.typeVocabSize = 2
+  c.layerNormEpsilon = 1e-12
+  return c
+}()
 
 func modelCase(named name: String) -> ModelCase? { modelCases.first { $0.name == name } }
 
