@@ -1,0 +1,151 @@
+/// Batch normalization as PyTorch's `nn.BatchNorm2d` / `nn.BatchNorm1d` compute it, on
+/// x viewed as (N, C, S): S = H·W for images, 1 for features.
+///
+/// Training: each channel is normalized with its batch mean and biased variance over the
+/// N·S values, `y = γ·(x − μ)·invStd + β`, `invStd = 1/√(σ² + ε)`; the running statistics
+/// move by `momentum` (PyTorch's convention: `running = (1 − m)·running + m·batch`), the
+/// running variance with the unbiased variance (`σ²·n/(n − 1)`). Evaluation: the running
+/// statistics instead. One part per channel, its sums in a fixed order in Double, so the
+/// result does not depend on the thread count.
+public enum BatchNorm {
+  public struct Shape: Sendable, Equatable {
+    public var batch: Int
+    public var channels: Int
+    public var spatial: Int
+    public init(batch: Int, channels: Int, spatial: Int = 1) {
+      (self.batch, self.channels, self.spatial) = (batch, channels, spatial)
+    }
+    /// Values per channel.
+    public var count: Int { batch * spatial }
+  }
+
+  static func check(_ x: Tensor, _ s: Shape, _ what: String) {
+    precondition(x.count == s.batch * s.channels * s.spatial, "batchnorm: \(what) \(x.shape) for \(s)")
+  }
+
+  /// x -> y (written); saves each channel's batch mean and invStd (C) for the backward and
+  /// updates `runningMean` and `runningVariance` (C). Needs more than one value per
+  /// channel (the caller refuses a batch of 1, as PyTorch does).
+  public static func forwardTraining(
+    y: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, invStd: Tensor, runningMean: Tensor,
+    runningVariance: Tensor, momentum: Float, epsilon: Float, _ s: Shape
+  ) {
+    check(x, s, "x")
+    check(y, s, "y")
+    precondition(s.count > 1, "batchnorm: training needs more than one value per channel")
+    let (xs, ys) = (x.data, y.data)
+    let (c, sp, n) = (s.channels, s.spatial, s.count)
+    Parallel.forEach(c, grain: max(1, Elementwise.grain / max(n, 1))) { ch in
+      var sum = 0.0
+      var squares = 0.0
+      for b in 0..<s.batch {
+        let base = xs + (b * c + ch) * sp
+        for i in 0..<sp { sum += Double(base[i]) }
+      }
+      let mu = sum / Double(n)
+      for b in 0..<s.batch {
+        let base = xs + (b * c + ch) * sp
+        for i in 0..<sp {
+          let d = Double(base[i]) - mu
+          squares += d * d
+        }
+      }
+      let variance = squares / Double(n)
+      let inv = 1 / (variance + Double(epsilon)).squareRoot()
+      mean.data[ch] = Float(mu)
+      invStd.data[ch] = Float(inv)
+      let m = Double(momentum)
+      runningMean.data[ch] = Float((1 - m) * Double(runningMean.data[ch]) + m * mu)
+      runningVariance.data[ch] = Float(
+        (1 - m) * Double(runningVariance.data[ch]) + m * variance * Double(n) / Double(n - 1))
+      let (g, bt, muF, invF) = (gamma.data[ch], beta.data[ch], Float(mu), Float(inv))
+      for b in 0..<s.batch {
+        let offset = (b * c + ch) * sp
+        for i in 0..<sp { ys[offset + i] = g * (xs[offset + i] - muF) * invF + bt }
+      }
+    }
+  }
+
+  /// x -> y (written) with the running statistics.
+  public static func forwardInference(
+    y: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVariance: Tensor, epsilon: Float,
+    _ s: Shape
+  ) {
+    check(x, s, "x")
+    check(y, s, "y")
+    let (xs, ys) = (x.data, y.data)
+    let (c, sp) = (s.channels, s.spatial)
+    Parallel.forEach(s.batch * c, grain: max(1, Elementwise.grain / max(sp, 1))) { item in
+      let ch = item % c
+      let scale = Float(
+        Double(gamma.data[ch]) / (Double(runningVariance.data[ch]) + Double(epsilon)).squareRoot())
+      let shift = beta.data[ch] - scale * runningMean.data[ch]
+      let offset = item * sp
+      for i in 0..<sp { ys[offset + i] = scale * xs[offset + i] + shift }
+    }
+  }
+
+  /// The training forward's gradients: dx (added), dγ and dβ (added), from the saved mean
+  /// and invStd. With x̂ = (x − μ)·invStd over the n = N·S values of a channel:
+  /// dβ = Σ dy, dγ = Σ dy·x̂, dx = γ·invStd·(dy − Σdy/n − x̂·Σ(dy·x̂)/n).
+  public static func backward(
+    dx: Tensor, dgamma: Tensor, dbeta: Tensor, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
+    _ s: Shape
+  ) {
+    check(dx, s, "dx")
+    check(dy, s, "dy")
+    let (xs, dys, dxs) = (x.data, dy.data, dx.data)
+    let (c, sp, n) = (s.channels, s.spatial, s.count)
+    Parallel.forEach(c, grain: max(1, Elementwise.grain / max(n, 1))) { ch in
+      let (mu, inv) = (mean.data[ch], invStd.data[ch])
+      var sumDy = 0.0
+      var sumDyXhat = 0.0
+      for b in 0..<s.batch {
+        let offset = (b * c + ch) * sp
+        for i in 0..<sp {
+          let g = Double(dys[offset + i])
+          sumDy += g
+          sumDyXhat += g * Double((xs[offset + i] - mu) * inv)
+        }
+      }
+      dbeta.data[ch] += Float(sumDy)
+      dgamma.data[ch] += Float(sumDyXhat)
+      let k = gamma.data[ch] * inv
+      let (meanDy, meanDyXhat) = (Float(sumDy / Double(n)), Float(sumDyXhat / Double(n)))
+      for b in 0..<s.batch {
+        let offset = (b * c + ch) * sp
+        for i in 0..<sp {
+          let xhat = (xs[offset + i] - mu) * inv
+          dxs[offset + i] += k * (dys[offset + i] - meanDy - xhat * meanDyXhat)
+        }
+      }
+    }
+  }
+
+  /// The training forward from the definition, in Double (statistics and output): the
+  /// tests' reference. Returns the batch means and biased variances.
+  public static func referenceForwardTraining(y: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, _ s: Shape)
+    -> (mean: [Double], variance: [Double])
+  {
+    var means: [Double] = []
+    var variances: [Double] = []
+    for ch in 0..<s.channels {
+      var values: [Double] = []
+      for b in 0..<s.batch {
+        for i in 0..<s.spatial { values.append(Double(x[(b * s.channels + ch) * s.spatial + i])) }
+      }
+      let mu = values.reduce(0, +) / Double(values.count)
+      let variance = values.map { ($0 - mu) * ($0 - mu) }.reduce(0, +) / Double(values.count)
+      means.append(mu)
+      variances.append(variance)
+      for b in 0..<s.batch {
+        for i in 0..<s.spatial {
+          let at = (b * s.channels + ch) * s.spatial + i
+          y[at] = Float(
+            Double(gamma[ch]) * (Double(x[at]) - mu) / (variance + Double(epsilon)).squareRoot() + Double(beta[ch]))
+        }
+      }
+    }
+    return (means, variances)
+  }
+}

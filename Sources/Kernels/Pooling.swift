@@ -1,0 +1,104 @@
+/// Max pooling, `nn.MaxPool2d(k)` (kernel k, stride k, no padding; odd sizes floor, as
+/// PyTorch): each output is the largest of its k×k window, the first one in row-major
+/// order on ties (PyTorch's CPU kernel too), and the backward sends the gradient to that
+/// position only.
+public enum MaxPool2d {
+  /// x (N, C, H, W) -> y (N, C, H/k, W/k), written; `indices` (one per output: the
+  /// winner's offset in its H×W plane) for the backward.
+  public static func forward(y: Tensor, indices: inout [Int32], x: Tensor, planes: Int, height: Int, width: Int, k: Int)
+  {
+    let (oh, ow) = (height / k, width / k)
+    precondition(x.count == planes * height * width && y.count == planes * oh * ow, "maxpool: \(x.shape) -> \(y.shape)")
+    if indices.count != y.count { indices = [Int32](repeating: 0, count: y.count) }
+    let (xs, ys) = (x.data, y.data)
+    indices.withUnsafeMutableBufferPointer { idx in
+      let winners = idx.baseAddress!
+      Parallel.forEach(planes, grain: max(1, Elementwise.grain / max(height * width, 1))) { p in
+        let plane = xs + p * height * width
+        for oy in 0..<oh {
+          for ox in 0..<ow {
+            var best = oy * k * width + ox * k
+            for ky in 0..<k {
+              for kx in 0..<k {
+                let at = (oy * k + ky) * width + ox * k + kx
+                if plane[at] > plane[best] || plane[at].isNaN { best = at }
+              }
+            }
+            let o = (p * oh + oy) * ow + ox
+            ys[o] = plane[best]
+            winners[o] = Int32(best)
+          }
+        }
+      }
+    }
+  }
+
+  /// dy (N, C, H/k, W/k) -> dx (N, C, H, W), added at each window's winner.
+  public static func backward(dx: Tensor, dy: Tensor, indices: [Int32], planes: Int, height: Int, width: Int, k: Int) {
+    let outputs = (height / k) * (width / k)
+    precondition(dy.count == planes * outputs && indices.count == dy.count, "maxpool backward: dy \(dy.shape)")
+    precondition(dx.count == planes * height * width, "maxpool backward: dx \(dx.shape)")
+    let (dxs, dys) = (dx.data, dy.data)
+    indices.withUnsafeBufferPointer { idx in
+      let winners = idx.baseAddress!
+      Parallel.forEach(planes, grain: max(1, Elementwise.grain / max(height * width, 1))) { p in
+        for o in (p * outputs)..<((p + 1) * outputs) { dxs[p * height * width + Int(winners[o])] += dys[o] }
+      }
+    }
+  }
+}
+
+/// `nn.AdaptiveAvgPool2d((oh, ow))`: output (i, j) averages rows ⌊i·H/oh⌋ ..< ⌈(i+1)·H/oh⌉
+/// and columns likewise (windows overlap when the size does not divide). VGG pools its
+/// last feature map to a fixed size before the head this way; `flatten` is then the
+/// (N, C·oh·ow) view of the same memory.
+public enum AdaptiveAvgPool2d {
+  static func window(_ i: Int, _ input: Int, _ output: Int) -> Range<Int> {
+    (i * input / output)..<(((i + 1) * input + output - 1) / output)
+  }
+
+  /// x (N, C, H, W) -> y (N, C, oh, ow), written.
+  public static func forward(y: Tensor, x: Tensor, planes: Int, height: Int, width: Int, outHeight: Int, outWidth: Int)
+  {
+    precondition(
+      x.count == planes * height * width && y.count == planes * outHeight * outWidth, "avgpool: \(x.shape) -> \(y.shape)"
+    )
+    let (xs, ys) = (x.data, y.data)
+    Parallel.forEach(planes, grain: max(1, Elementwise.grain / max(height * width, 1))) { p in
+      let plane = xs + p * height * width
+      for i in 0..<outHeight {
+        let rows = window(i, height, outHeight)
+        for j in 0..<outWidth {
+          let cols = window(j, width, outWidth)
+          var sum: Float = 0
+          for r in rows {
+            for c in cols { sum += plane[r * width + c] }
+          }
+          ys[(p * outHeight + i) * outWidth + j] = sum / Float(rows.count * cols.count)
+        }
+      }
+    }
+  }
+
+  /// dy (N, C, oh, ow) -> dx (N, C, H, W), added: each output's gradient shared equally by
+  /// its window.
+  public static func backward(
+    dx: Tensor, dy: Tensor, planes: Int, height: Int, width: Int, outHeight: Int, outWidth: Int
+  ) {
+    precondition(dx.count == planes * height * width && dy.count == planes * outHeight * outWidth, "avgpool backward")
+    let (dxs, dys) = (dx.data, dy.data)
+    Parallel.forEach(planes, grain: max(1, Elementwise.grain / max(height * width, 1))) { p in
+      let plane = dxs + p * height * width
+      for i in 0..<outHeight {
+        let rows = window(i, height, outHeight)
+        for j in 0..<outWidth {
+          let cols = window(j, width, outWidth)
+          let g = dys[(p * outHeight + i) * outWidth + j] / Float(rows.count * cols.count)
+          for r in rows {
+            for c in cols { plane[r * width + c] += g }
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,211 @@
+import Kernels
+import Testing
+
+/// The convolutional kernels: Conv2d's im2col + GEMM path against the direct definition,
+/// every backward against central differences (tolerance: see `FD`), BatchNorm's
+/// statistics against the definition in Double, and the same bits at one thread as at
+/// several where the work splits over outputs.
+@Suite struct ConvolutionTests {
+  static let shapes: [Conv2d.Shape] = [
+    Conv2d.Shape(batch: 2, channels: 3, height: 6, width: 5, outChannels: 4),  // 3×3, stride 1, padding 1
+    Conv2d.Shape(batch: 1, channels: 2, height: 7, width: 7, outChannels: 3, kernel: 3, stride: 2, padding: 0),
+    Conv2d.Shape(batch: 2, channels: 1, height: 5, width: 6, outChannels: 2, kernel: 4, stride: 2, padding: 2),
+    Conv2d.Shape(batch: 3, channels: 2, height: 4, width: 4, outChannels: 5, kernel: 1, stride: 1, padding: 0),
+  ]
+
+  static func buffers(_ s: Conv2d.Shape) -> (y: Tensor, cols: Tensor, rows: Tensor) {
+    (Tensor([s.batch, s.outChannels, s.outHeight, s.outWidth]), Tensor([s.rows, s.patch]), Tensor([s.rows, s.outChannels]))
+  }
+
+  @Test(arguments: shapes)
+  func conv2dMatchesDefinition(_ s: Conv2d.Shape) {
+    var rng = RNG(seed: 1, stream: "conv \(s)")
+    let x = FD.random([s.batch, s.channels, s.height, s.width], &rng)
+    let w = FD.random([s.outChannels, s.channels, s.kernel, s.kernel], &rng, scale: 0.5)
+    let b = FD.random([s.outChannels], &rng)
+    let (y, cols, rows) = Self.buffers(s)
+    Conv2d.forward(y: y, x: x, w: w, b: b, cols: cols, rows: rows, s)
+    let reference = Tensor(y.shape)
+    Conv2d.referenceForward(y: reference, x: x, w: w, b: b, s)
+    let worst = zip(y.array, reference.array).map { abs($0 - $1) }.max() ?? .nan
+    // float32 sums of ≤ 18 products of O(1) terms: ~1e-6; a wrong index is O(1).
+    #expect(worst < 1e-5, "\(s): differs from the definition by \(worst)")
+  }
+
+  @Test(arguments: shapes)
+  func conv2dGradients(_ s: Conv2d.Shape) {
+    var rng = RNG(seed: 2, stream: "conv grad \(s)")
+    let x = FD.random([s.batch, s.channels, s.height, s.width], &rng)
+    let w = FD.random([s.outChannels, s.channels, s.kernel, s.kernel], &rng, scale: 0.5)
+    let b = FD.random([s.outChannels], &rng)
+    let (y, cols, rows) = Self.buffers(s)
+    let g = FD.random(y.shape, &rng)
+    let loss: () -> Double = {
+      Conv2d.forward(y: y, x: x, w: w, b: b, cols: cols, rows: rows, s)
+      return FD.dot(y, g)
+    }
+    _ = loss()
+    let (dx, dw, db) = (Tensor(x.shape), Tensor(w.shape), Tensor(b.shape))
+    Conv2d.backward(
+      dx: dx, dw: dw, db: db, dy: g, cols: cols, w: w, dyRows: Tensor(rows.shape), dcols: Tensor(cols.shape), s)
+    FD.check("dx", analytic: dx, wrt: x, loss)
+    FD.check("dw", analytic: dw, wrt: w, loss)
+    FD.check("db", analytic: db, wrt: b, loss)
+  }
+
+  @Test func batchNormTrainingMatchesDefinitionAndMovesRunningStatistics() {
+    let s = BatchNorm.Shape(batch: 4, channels: 3, spatial: 5)
+    var rng = RNG(seed: 3, stream: "bn")
+    let x = FD.random([4, 3, 5], &rng, scale: 2)
+    let (gamma, beta) = (FD.random([3], &rng), FD.random([3], &rng))
+    let (y, mean, invStd) = (Tensor(x.shape), Tensor([3]), Tensor([3]))
+    let (runningMean, runningVariance) = (Tensor([3], fill: 0.5), Tensor([3], fill: 2))
+    BatchNorm.forwardTraining(
+      y: y, x: x, gamma: gamma, beta: beta, mean: mean, invStd: invStd, runningMean: runningMean,
+      runningVariance: runningVariance, momentum: 0.1, epsilon: 1e-5, s)
+    let reference = Tensor(x.shape)
+    let stats = BatchNorm.referenceForwardTraining(y: reference, x: x, gamma: gamma, beta: beta, epsilon: 1e-5, s)
+    #expect(relativeDifference(y, reference) < 1e-6)
+    for c in 0..<3 {
+      // PyTorch: running = 0.9·running + 0.1·batch, the variance unbiased (n = 20).
+      #expect(abs(Double(runningMean[c]) - (0.9 * 0.5 + 0.1 * stats.mean[c])) < 1e-6)
+      #expect(abs(Double(runningVariance[c]) - (0.9 * 2 + 0.1 * stats.variance[c] * 20 / 19)) < 1e-5)
+    }
+    // Evaluation mode with the running statistics is the per-channel affine map.
+    let evaluated = Tensor(x.shape)
+    BatchNorm.forwardInference(
+      y: evaluated, x: x, gamma: gamma, beta: beta, runningMean: runningMean, runningVariance: runningVariance,
+      epsilon: 1e-5, s)
+    for i in [0, 7, 22, 59] {
+      let c = (i / 5) % 3
+      let expected =
+        Double(gamma[c]) * (Double(x[i]) - Double(runningMean[c])) / (Double(runningVariance[c]) + 1e-5).squareRoot()
+        + Double(beta[c])
+      #expect(abs(Double(evaluated[i]) - expected) < 1e-5)
+    }
+  }
+
+  @Test(arguments: [1, 6])
+  func batchNormGradients(spatial: Int) {
+    let s = BatchNorm.Shape(batch: 3, channels: 2, spatial: spatial)
+    var rng = RNG(seed: 4, stream: "bn grad \(spatial)")
+    let x = FD.random([3, 2, spatial], &rng)
+    let (gamma, beta) = (FD.random([2], &rng), FD.random([2], &rng))
+    let g = FD.random(x.shape, &rng)
+    let (y, mean, invStd) = (Tensor(x.shape), Tensor([2]), Tensor([2]))
+    let loss: () -> Double = {
+      BatchNorm.forwardTraining(
+        y: y, x: x, gamma: gamma, beta: beta, mean: mean, invStd: invStd, runningMean: Tensor([2]),
+        runningVariance: Tensor([2]), momentum: 0.1, epsilon: 1e-5, s)
+      return FD.dot(y, g)
+    }
+    _ = loss()
+    let (dx, dgamma, dbeta) = (Tensor(x.shape), Tensor([2]), Tensor([2]))
+    BatchNorm.backward(dx: dx, dgamma: dgamma, dbeta: dbeta, dy: g, x: x, gamma: gamma, mean: mean, invStd: invStd, s)
+    FD.check("dx", analytic: dx, wrt: x, step: 1e-3, loss)
+    FD.check("dgamma", analytic: dgamma, wrt: gamma, loss)
+    FD.check("dbeta", analytic: dbeta, wrt: beta, loss)
+  }
+
+  @Test func maxPoolPicksTheFirstLargestAndRoutesItsGradient() {
+    // One 4×5 plane (the odd last column is dropped, as PyTorch floors), a tie in the
+    // first window: the first of the equal values wins.
+    let x = Tensor(
+      [1, 1, 4, 5],
+      [
+        3, 1, 0, 2, 9,
+        3, 2, 5, 1, 9,
+        0, -1, 4, 4, 9,
+        -2, 7, 4, 1, 9,
+      ])
+    let y = Tensor([1, 1, 2, 2])
+    var indices: [Int32] = []
+    MaxPool2d.forward(y: y, indices: &indices, x: x, planes: 1, height: 4, width: 5, k: 2)
+    #expect(y.array == [3, 5, 7, 4])
+    #expect(indices == [0, 7, 16, 12])
+    let dx = Tensor(x.shape)
+    MaxPool2d.backward(dx: dx, dy: Tensor([1, 1, 2, 2], [1, 2, 3, 4]), indices: indices, planes: 1, height: 4, width: 5, k: 2)
+    #expect(dx[0] == 1 && dx[7] == 2 && dx[16] == 3 && dx[12] == 4 && dx.array.reduce(0, +) == 10)
+  }
+
+  @Test func maxPoolGradients() {
+    var rng = RNG(seed: 5, stream: "maxpool")
+    let x = FD.random([2, 3, 6, 4], &rng)  // continuous values: no ties, no window changes within h
+    let y = Tensor([2, 3, 3, 2])
+    let g = FD.random(y.shape, &rng)
+    var indices: [Int32] = []
+    let loss: () -> Double = {
+      MaxPool2d.forward(y: y, indices: &indices, x: x, planes: 6, height: 6, width: 4, k: 2)
+      return FD.dot(y, g)
+    }
+    _ = loss()
+    let dx = Tensor(x.shape)
+    MaxPool2d.backward(dx: dx, dy: g, indices: indices, planes: 6, height: 6, width: 4, k: 2)
+    FD.check("dx", analytic: dx, wrt: x, step: 1e-3, loss)
+  }
+
+  /// Windows as PyTorch's adaptive pooling draws them: 5 → 2 overlaps (rows 0..<3 and 2..<5).
+  @Test func adaptiveAveragePoolWindowsAndGradients() {
+    let x = Tensor([1, 1, 5, 3], (0..<15).map { Float($0) })
+    let y = Tensor([1, 1, 2, 1])
+    AdaptiveAvgPool2d.forward(y: y, x: x, planes: 1, height: 5, width: 3, outHeight: 2, outWidth: 1)
+    #expect(y.array == [Float((0..<9).reduce(0, +)) / 9, Float((6..<15).reduce(0, +)) / 9])
+    var rng = RNG(seed: 6, stream: "avgpool")
+    let x2 = FD.random([2, 2, 7, 5], &rng)
+    let y2 = Tensor([2, 2, 2, 3])
+    let g = FD.random(y2.shape, &rng)
+    let loss: () -> Double = {
+      AdaptiveAvgPool2d.forward(y: y2, x: x2, planes: 4, height: 7, width: 5, outHeight: 2, outWidth: 3)
+      return FD.dot(y2, g)
+    }
+    _ = loss()
+    let dx = Tensor(x2.shape)
+    AdaptiveAvgPool2d.backward(dx: dx, dy: g, planes: 4, height: 7, width: 5, outHeight: 2, outWidth: 3)
+    FD.check("dx", analytic: dx, wrt: x2, loss)
+  }
+
+  /// Work split over output planes, channels or rows (im2col, col2im, BatchNorm, the
+  /// pools) is the same bits at one thread as at several; the convolution's GEMM is equal
+  /// up to rounding only, as every split matrix product (FastPathTests: k·ε of the
+  /// largest value, here k = 72).
+  @Test func threadCounts() {
+    let s = Conv2d.Shape(batch: 4, channels: 8, height: 16, width: 16, outChannels: 32)
+    var rng = RNG(seed: 7, stream: "threads")
+    let x = FD.random([s.batch, s.channels, s.height, s.width], &rng)
+    let w = FD.random([s.outChannels, s.channels, 3, 3], &rng, scale: 0.2)
+    let b = FD.random([s.outChannels], &rng)
+    let g = FD.random([s.batch, s.outChannels, s.outHeight, s.outWidth], &rng)
+    let dcols = FD.random([s.rows, s.patch], &rng)
+    func run() -> (exact: [[Float]], rounded: [[Float]]) {
+      let (y, cols, rows) = Self.buffers(s)
+      Conv2d.forward(y: y, x: x, w: w, b: b, cols: cols, rows: rows, s)
+      let scattered = Tensor(x.shape)
+      Conv2d.col2im(dx: scattered, dcols: dcols, s)
+      let (dx, dw, db) = (Tensor(x.shape), Tensor(w.shape), Tensor(b.shape))
+      Conv2d.backward(
+        dx: dx, dw: dw, db: db, dy: g, cols: cols, w: w, dyRows: Tensor(rows.shape), dcols: Tensor(cols.shape), s)
+      let bs = BatchNorm.Shape(batch: s.batch, channels: s.outChannels, spatial: s.positions)
+      let (normed, mean, invStd) = (Tensor(g.shape), Tensor([32]), Tensor([32]))
+      BatchNorm.forwardTraining(
+        y: normed, x: g, gamma: Tensor([32], fill: 1), beta: Tensor([32]), mean: mean, invStd: invStd,
+        runningMean: Tensor([32]), runningVariance: Tensor([32], fill: 1), momentum: 0.1, epsilon: 1e-5, bs)
+      let (dnormed, dgamma, dbeta) = (Tensor(g.shape), Tensor([32]), Tensor([32]))
+      BatchNorm.backward(
+        dx: dnormed, dgamma: dgamma, dbeta: dbeta, dy: normed, x: g, gamma: Tensor([32], fill: 1.5), mean: mean,
+        invStd: invStd, bs)
+      let pooled = Tensor([4, 32, 8, 8])
+      var indices: [Int32] = []
+      MaxPool2d.forward(y: pooled, indices: &indices, x: normed, planes: 128, height: 16, width: 16, k: 2)
+      let averaged = Tensor([4, 32, 3, 3])
+      AdaptiveAvgPool2d.forward(y: averaged, x: normed, planes: 128, height: 16, width: 16, outHeight: 3, outWidth: 3)
+      return (
+        [cols.array, scattered.array, normed.array, dnormed.array, dgamma.array, pooled.array, averaged.array],
+        [y.array, dx.array, dw.array, db.array]
+      )
+    }
+    let one = Parallel.$limit.withValue(1) { run() }
+    let many = run()
+    #expect(one.exact == many.exact)
+    for (a, b) in zip(one.rounded, many.rounded) { #expect(relativeDifference(a, b) <= 72 * 6e-8) }
+  }
+}
