@@ -44,6 +44,28 @@ private func libmExp(_ x: Double) -> Double { exp(x) }
     for i in 0..<x.count { #expect(abs(dfast[i] - dslow[i]) <= 2e-6 * max(1, abs(dslow[i])), "x = \(x[i])") }
   }
 
+  /// Exact GELU in eight lanes (Abramowitz–Stegun erfc, within 1.5e-7 of it) against libm's
+  /// `erff`: Φ within 2e-7 absolute, so x·Φ within 2e-7·|x| plus rounding; the derivative
+  /// Φ + x·φ likewise, at large |x| too (tails, and ±0).
+  @Test func exactGELUMatchesReference() {
+    var rng = RNG(seed: 13, stream: "gelu exact fast")
+    let x = FD.random([1001], &rng, scale: 4)
+    for i in 0..<8 { x.data[i] = [-12, -9, -5, 0, 5, 9, 12, -0.0][i] }
+    let g = FD.random(x.shape, &rng)
+    let (fast, slow) = (Tensor(x.shape), Tensor(x.shape))
+    GELU.forwardExact(out: fast, x: x)
+    GELU.referenceForwardExact(out: slow, x: x)
+    for i in 0..<x.count {
+      #expect(abs(fast[i] - slow[i]) <= 2e-7 * abs(x[i]) + 1e-6 * abs(slow[i]) + 1e-30, "x = \(x[i])")
+    }
+    let (dfast, dslow) = (Tensor(x.shape, fill: 0.5), Tensor(x.shape, fill: 0.5))
+    GELU.backwardExact(dx: dfast, dout: g, x: x)
+    GELU.referenceBackwardExact(dx: dslow, dout: g, x: x)
+    for i in 0..<x.count {
+      #expect(abs(dfast[i] - dslow[i]) <= (4e-7 + 1e-6) * max(1, abs(g[i])) * max(1, abs(x[i])), "x = \(x[i])")
+    }
+  }
+
   /// Softmax rows of awkward lengths (1, 7, 9, 65) against a Double reference.
   @Test(arguments: [1, 7, 9, 65])
   func softmaxMatchesReference(columns c: Int) {
