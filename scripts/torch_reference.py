@@ -459,11 +459,88 @@ class BertModel(nn.Module):
         return self.head(torch.tanh(self.pooler(x[:, 0])))
 
 
+def vgg_groups(cfg: dict, collapsed: list[bool]) -> list[tuple[int, int, int, int]]:
+    """The head's linears as (first, last, inputs, outputs): runs of fc1..fc3 merged where
+    the junction between them (unit j: after fc(j+1)) is collapsed."""
+    channels = [w for w in cfg["conv_layers"] if w > 0]
+    trunk = channels[-1] if channels else int(cfg["image_channels"])
+    p, hidden, classes = int(cfg["pooled_size"]), int(cfg["mlp_hidden"]), int(cfg["classes"])
+    inputs, outputs = [trunk * p * p, hidden, hidden], [hidden, hidden, classes]
+    groups = [[1, 1, inputs[0], outputs[0]]]
+    for j in range(2):
+        if collapsed[j]:
+            groups[-1][1], groups[-1][3] = j + 2, outputs[j + 1]
+        else:
+            groups.append([j + 2, j + 2, inputs[j + 1], outputs[j + 1]])
+    return [tuple(g) for g in groups]  # type: ignore[misc]
+
+
+class VGGHead(nn.Module):
+    """fc1 -> [bn1] -> act1 -> dropout -> fc2 -> [bn2] -> act2 -> dropout -> fc3, with the
+    linears of collapsed junctions merged (each group named by its first linear)."""
+
+    def __init__(self, architecture: dict) -> None:
+        super().__init__()
+        cfg = architecture["config"]
+        activations: list[str] = architecture["activations"]
+        self.groups = vgg_groups(cfg, architecture["collapsed"])
+        self.order: list[str] = []
+        for first, last, n_in, n_out in self.groups:
+            setattr(self, f"fc{first}", nn.Linear(n_in, n_out))
+            self.order.append(f"fc{first}")
+            if last < 3:
+                if cfg.get("head_batch_norm", False):
+                    setattr(self, f"bn{last}", nn.BatchNorm1d(n_out))
+                    self.order.append(f"bn{last}")
+                act = ScalarPReLU() if activations[last - 1] == "prelu" else Activation(activations[last - 1])
+                setattr(self, f"act{last}", act)
+                setattr(self, f"drop{last}", nn.Dropout(float(cfg.get("dropout", 0))))
+                self.order += [f"act{last}", f"drop{last}"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.order:
+            x = getattr(self, name)(x)
+        return x
+
+
+class VGGModel(nn.Module):
+    """Our `vgg`: torchvision's features (Conv2d 3×3 padding 1, [BatchNorm2d], ReLU, or
+    MaxPool2d(2), numbered as torchvision numbers them), AdaptiveAvgPool2d, flatten, and
+    the head (`VGGHead`)."""
+
+    def __init__(self, architecture: dict) -> None:
+        super().__init__()
+        cfg = architecture["config"]
+        layers: list[nn.Module] = []
+        channels = int(cfg["image_channels"])
+        for w in cfg["conv_layers"]:
+            if w == 0:
+                layers.append(nn.MaxPool2d(2))
+                continue
+            layers.append(nn.Conv2d(channels, int(w), kernel_size=3, padding=1))
+            if cfg.get("conv_batch_norm", False):
+                layers.append(nn.BatchNorm2d(int(w)))
+            layers.append(nn.ReLU())
+            channels = int(w)
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(int(cfg["pooled_size"]))
+        self.classifier = VGGHead(architecture)
+
+    def forward(
+        self, ids: torch.Tensor | None, valid: torch.Tensor | None, images: torch.Tensor | None
+    ) -> torch.Tensor:
+        if images is None:
+            raise InputError("a vgg reads images: the bundle has no /input/images")
+        return self.classifier(torch.flatten(self.avgpool(self.features(images)), 1))
+
+
 def make_model(architecture: dict) -> nn.Module:
     """The family's PyTorch module for an architecture."""
     kind = architecture["config"]["kind"]
     if kind == "mixer":
         return MixerModel(architecture)
+    if kind == "vgg":
+        return VGGModel(architecture)
     return BertModel(architecture) if kind == "bert" else Model(architecture)
 
 
@@ -475,8 +552,19 @@ def unit_prefixes(architecture: dict) -> list[str]:
     return [f"blocks.{i}.mlp." for i in range(layers)]
 
 
-def units(model: nn.Module) -> list[MLP]:
-    """The model's MLP modules in unit order."""
+@dataclass
+class Junction:
+    """A VGG head's unit: the activation between two of its linears (none once merged)."""
+
+    collapsed: bool
+    act: nn.Module | None
+
+
+def units(model: nn.Module) -> list:
+    """The model's MLP modules (a VGG's head junctions) in unit order."""
+    if isinstance(model, VGGModel):
+        head = model.classifier
+        return [Junction(not hasattr(head, f"act{j + 1}"), getattr(head, f"act{j + 1}", None)) for j in range(2)]
     if isinstance(model, MixerModel):
         return [m for b in model.blocks for m in (b.token_mlp, b.channel_mlp)]
     return [b.mlp for b in model.blocks]
@@ -493,6 +581,7 @@ def build_model(architecture: dict, params: dict[str, np.ndarray], dtype: torch.
     """The PyTorch model of an architecture, loaded with params; names and shapes are checked."""
     model = make_model(architecture).to(dtype)
     names = dict(model.named_parameters())
+    names.update(state_buffers(model))
     missing = sorted(set(names) - set(params))
     extra = sorted(set(params) - set(names))
     if missing or extra:
@@ -505,6 +594,11 @@ def build_model(architecture: dict, params: dict[str, np.ndarray], dtype: torch.
                 raise InputError(f"{where}: {name} has shape {tuple(value.shape)}, the architecture says {expected}")
             p.copy_(value.reshape(p.shape))
     return model
+
+
+def state_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Buffers a checkpoint stores (BatchNorm's running statistics; not its batch counter)."""
+    return {n: b for n, b in model.named_buffers() if not n.endswith("num_batches_tracked")}
 
 
 Inputs = tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]
@@ -603,7 +697,7 @@ def adamw_groups(model: nn.Module, settings: dict) -> list[dict]:
     for name, p in model.named_parameters():
         if name.endswith(".alpha"):
             alphas.append(p)
-        elif stored_shape(name, p).dim() == 2:
+        elif stored_shape(name, p).dim() >= 2:  # matrices and convolution kernels
             decay.append(p)
         else:
             plain.append(p)
@@ -701,7 +795,15 @@ def step(model: nn.Module, s: dict, bundle: Bundle, ref_grads: dict[str, np.ndar
         worst = float(np.max(excess))
         note = f"{int(sensitive.sum())} sensitive to gradient rounding" if sensitive.any() else ""
         report.rows.append(Row(label, ref.shape, ref_max, float(np.max(diff)), "Δ/lr", worst / t_lr, base / t_lr, note))
-    for name in sorted(set(bundle.updated) - set(params)):
+    # BatchNorm's running statistics after the step's one training forward (PyTorch's
+    # momentum 0.1 and unbiased running variance).
+    buffers = state_buffers(model)
+    for name, b in buffers.items():
+        if name not in bundle.updated:
+            report.problem(f"running statistic {name}: not in the bundle")
+            continue
+        report.relative(f"running {name}", bundle.updated[name], b.detach().numpy(), MERGE_TOL)
+    for name in sorted(set(bundle.updated) - set(params) - set(buffers)):
         report.problem(f"step {name}: in the bundle but not a parameter of the model")
 
 
@@ -723,25 +825,13 @@ def collapse_check(uncollapsed_path: str, collapsed_path: str, bundle_path: str,
             report.problem(f"unit {i} is collapsed in {uncollapsed_path} but not in {collapsed_path}")
     if not merge:
         report.problem("no unit to merge: the collapsed checkpoint collapses nothing new")
-    prefixes = unit_prefixes(u.architecture)
-    merged_prefixes = tuple(prefixes[i] for i in merge)
-
-    # The collapsed parameters, from the uncollapsed checkpoint alone.
-    params: dict[str, np.ndarray] = {}
-    merged_names: set[str] = set()
-    for name, value in u.params.items():
-        if name.startswith(merged_prefixes):
-            continue
-        params[name] = np.asarray(value, dtype=np.float64)
-    for i in merge:
-        p = prefixes[i]
-        w1 = torch.from_numpy(u.params[p + "fc1.weight"].astype(np.float64))  # (h, d)
-        b1 = torch.from_numpy(u.params[p + "fc1.bias"].astype(np.float64))
-        w2 = torch.from_numpy(u.params[p + "fc2.weight"].astype(np.float64))  # (d, h)
-        b2 = torch.from_numpy(u.params[p + "fc2.bias"].astype(np.float64))
-        params[p + "linear.weight"] = (w2 @ w1).numpy()
-        params[p + "linear.bias"] = (w2 @ b1 + b2).numpy()
-        merged_names.update([p + "linear.weight", p + "linear.bias"])
+    if u.config.get("kind") == "vgg":
+        params, merged_names = vgg_merge(u, c)
+        merged_units = ", ".join(f"classifier.act{i + 1}" for i in merge) or "none"
+    else:
+        params, merged_names = mlp_merge(u, merge)
+        prefixes = unit_prefixes(u.architecture)
+        merged_units = ", ".join(prefixes[i].rstrip(".") for i in merge) or "none"
 
     for name in sorted(c.params):
         if name not in params:
@@ -752,14 +842,69 @@ def collapse_check(uncollapsed_path: str, collapsed_path: str, bundle_path: str,
             report.problem(f"{name}: differs from {uncollapsed_path}'s (a copied tensor must be equal)")
 
     model = build_model(c.architecture, params, dtype, f"merge of {uncollapsed_path}")
+    model.eval()  # a collapsed model is evaluated: BatchNorm with its running statistics
     with torch.no_grad():
         logits = model(*model_inputs(bundle, dtype))
     report.relative("collapsed logits", bundle.logits, logits.numpy(), LOGIT_TOL)
-    merged_units = ", ".join(prefixes[i].rstrip(".") for i in merge) or "none"
     return report.print(
         f"collapse {uncollapsed_path} ({merged_units}) in PyTorch and compare with {collapsed_path}, {bundle_path}"
         f" (PyTorch {torch.__version__}, {dtype})"
     )
+
+
+def mlp_merge(u: Checkpoint, merge: list[int]) -> tuple[dict[str, np.ndarray], set[str]]:
+    """The collapsed parameters of MLP units (fc1 -> act -> fc2 into one `linear`):
+    W = W2 @ W1, b = W2 @ b1 + b2; every other tensor as it is."""
+    prefixes = unit_prefixes(u.architecture)
+    merged_prefixes = tuple(prefixes[i] for i in merge)
+    params: dict[str, np.ndarray] = {}
+    merged_names: set[str] = set()
+    for name, value in u.params.items():
+        if not name.startswith(merged_prefixes):
+            params[name] = np.asarray(value, dtype=np.float64)
+    for i in merge:
+        p = prefixes[i]
+        w1 = torch.from_numpy(u.params[p + "fc1.weight"].astype(np.float64))  # (h, d)
+        b1 = torch.from_numpy(u.params[p + "fc1.bias"].astype(np.float64))
+        w2 = torch.from_numpy(u.params[p + "fc2.weight"].astype(np.float64))  # (d, h)
+        b2 = torch.from_numpy(u.params[p + "fc2.bias"].astype(np.float64))
+        params[p + "linear.weight"] = (w2 @ w1).numpy()
+        params[p + "linear.bias"] = (w2 @ b1 + b2).numpy()
+        merged_names.update([p + "linear.weight", p + "linear.bias"])
+    return params, merged_names
+
+
+def vgg_merge(u: Checkpoint, c: Checkpoint) -> tuple[dict[str, np.ndarray], set[str]]:
+    """The collapsed VGG's parameters from the uncollapsed one: each of the collapsed
+    head's groups is the composition of the linears it spans, a BatchNorm1d between two of
+    them folded in first (s = γ/√(running_var + 1e-5), W' = s·W, b' = s·(b − running_mean) + β);
+    the trunk and the remaining BatchNorms and slopes as they are."""
+    params = {n: np.asarray(v, dtype=np.float64) for n, v in u.params.items() if not n.startswith("classifier.")}
+    merged_names: set[str] = set()
+    before = vgg_groups(u.config, u.architecture["collapsed"])
+    for first, last, _, _ in vgg_groups(c.config, c.architecture["collapsed"]):
+        members = [g for g in before if first <= g[0] and g[1] <= last]
+        w = torch.from_numpy(u.params[f"classifier.fc{members[0][0]}.weight"].astype(np.float64))
+        b = torch.from_numpy(u.params[f"classifier.fc{members[0][0]}.bias"].astype(np.float64))
+        for previous, g in zip(members, members[1:]):
+            bn = f"classifier.bn{previous[1]}."
+            if bn + "weight" in u.params:
+                scale = torch.from_numpy(u.params[bn + "weight"].astype(np.float64)) / torch.sqrt(
+                    torch.from_numpy(u.params[bn + "running_var"].astype(np.float64)) + 1e-5
+                )
+                mean = torch.from_numpy(u.params[bn + "running_mean"].astype(np.float64))
+                shift = torch.from_numpy(u.params[bn + "bias"].astype(np.float64))
+                w, b = scale[:, None] * w, scale * (b - mean) + shift
+            w2 = torch.from_numpy(u.params[f"classifier.fc{g[0]}.weight"].astype(np.float64))
+            b2 = torch.from_numpy(u.params[f"classifier.fc{g[0]}.bias"].astype(np.float64))
+            w, b = w2 @ w, w2 @ b + b2
+        params[f"classifier.fc{first}.weight"], params[f"classifier.fc{first}.bias"] = w.numpy(), b.numpy()
+        if len(members) > 1:
+            merged_names.update([f"classifier.fc{first}.weight", f"classifier.fc{first}.bias"])
+        for name, value in u.params.items():
+            if name.startswith((f"classifier.bn{last}.", f"classifier.act{last}.")) and last < 3:
+                params[name] = np.asarray(value, dtype=np.float64)
+    return params, merged_names
 
 
 # MARK: summary mode

@@ -124,7 +124,9 @@ public enum BatchNorm {
 
   /// The training forward from the definition, in Double (statistics and output): the
   /// tests' reference. Returns the batch means and biased variances.
-  public static func referenceForwardTraining(y: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, _ s: Shape)
+  public static func referenceForwardTraining(
+    y: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, epsilon: Float, _ s: Shape
+  )
     -> (mean: [Double], variance: [Double])
   {
     var means: [Double] = []

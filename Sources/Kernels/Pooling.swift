@@ -61,7 +61,8 @@ public enum AdaptiveAvgPool2d {
   public static func forward(y: Tensor, x: Tensor, planes: Int, height: Int, width: Int, outHeight: Int, outWidth: Int)
   {
     precondition(
-      x.count == planes * height * width && y.count == planes * outHeight * outWidth, "avgpool: \(x.shape) -> \(y.shape)"
+      x.count == planes * height * width && y.count == planes * outHeight * outWidth,
+      "avgpool: \(x.shape) -> \(y.shape)"
     )
     let (xs, ys) = (x.data, y.data)
     Parallel.forEach(planes, grain: max(1, Elementwise.grain / max(height * width, 1))) { p in

@@ -14,7 +14,10 @@ import Testing
   ]
 
   static func buffers(_ s: Conv2d.Shape) -> (y: Tensor, cols: Tensor, rows: Tensor) {
-    (Tensor([s.batch, s.outChannels, s.outHeight, s.outWidth]), Tensor([s.rows, s.patch]), Tensor([s.rows, s.outChannels]))
+    (
+      Tensor([s.batch, s.outChannels, s.outHeight, s.outWidth]), Tensor([s.rows, s.patch]),
+      Tensor([s.rows, s.outChannels])
+    )
   }
 
   @Test(arguments: shapes)
@@ -124,7 +127,8 @@ import Testing
     #expect(y.array == [3, 5, 7, 4])
     #expect(indices == [0, 7, 16, 12])
     let dx = Tensor(x.shape)
-    MaxPool2d.backward(dx: dx, dy: Tensor([1, 1, 2, 2], [1, 2, 3, 4]), indices: indices, planes: 1, height: 4, width: 5, k: 2)
+    MaxPool2d.backward(
+      dx: dx, dy: Tensor([1, 1, 2, 2], [1, 2, 3, 4]), indices: indices, planes: 1, height: 4, width: 5, k: 2)
     #expect(dx[0] == 1 && dx[7] == 2 && dx[16] == 3 && dx[12] == 4 && dx.array.reduce(0, +) == 10)
   }
 

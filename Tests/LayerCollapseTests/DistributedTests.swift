@@ -191,7 +191,7 @@ struct MPITests {
     case .encoder: try ws.config("e.yaml", try sentences(ws))
     case .gpt: try ws.config("g.yaml", Workspace.gpt)
     case .mixer: try ws.config("m.yaml", Workspace.vit.replacingOccurrences(of: "kind: vit", with: "kind: mixer"))
-    case .vit, .bert: try ws.config("v.yaml", Workspace.vit)
+    case .vit, .bert, .vgg: try ws.config("v.yaml", Workspace.vit)
     }
   }
 

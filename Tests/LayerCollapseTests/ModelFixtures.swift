@@ -30,13 +30,27 @@ enum Fixtures {
       ModelConfig(
         kind: .mixer, dModel: 8, heads: 1, layers: 2, mlpHidden: 20, dropout: dropout, classes: 3, imageSize: 8,
         imageChannels: 3, patchSize: 2, tokenMLPHidden: 12)
+    case .vgg: vgg(dropout: dropout)
     }
+  }
+
+  /// 8×8 images: conv 4, pool, conv 6, conv 5, pool (2×2 left), pooled to 3×3 (the adaptive
+  /// pool's windows overlap), a head 45 → 7 → 7 → 3, BatchNorm in the trunk and the head.
+  static func vgg(dropout: Float = 0, batchNorm: Bool = true) -> ModelConfig {
+    var c = ModelConfig(
+      kind: .vgg, dModel: 5, heads: 1, layers: 2, mlpHidden: 7, dropout: dropout, classes: 3, imageSize: 8,
+      imageChannels: 3, activation: .relu)
+    c.convLayers = [4, 0, 6, 5, 0]
+    c.convBatchNorm = batchNorm
+    c.headBatchNorm = batchNorm
+    c.pooledSize = 3
+    return c
   }
 
   /// A batch of `batch` examples; encoder sequences end in padding of varying length.
   static func batch(_ cfg: ModelConfig, batch: Int, rng: inout RNG) -> (input: ModelInput, targets: [Int32]) {
     switch cfg.kind {
-    case .vit, .mixer:
+    case .vit, .mixer, .vgg:
       let images = Tensor([batch, cfg.imageChannels, cfg.imageSize, cfg.imageSize])
       rng.fillNormal(images)
       return (.images(images), (0..<batch).map { _ in Int32(rng.int(below: cfg.classes)) })
@@ -71,6 +85,8 @@ enum Fixtures {
         p.value.fill(alpha)
       } else if p.role == .normScale {
         rng.fillNormal(p.value, mean: 1, std: 0.1)
+      } else if p.role == .buffer && p.name.hasSuffix("running_var") {
+        rng.fillNormal(p.value, mean: 1, std: 0.1)  // a variance: positive, near PyTorch's initial 1
       } else {
         rng.fillNormal(p.value, std: 0.3)
       }

@@ -64,22 +64,32 @@ struct ParityBundle {
   var updated: [(name: String, value: Tensor)]
 
   /// Runs our side on `model` (left unchanged: the step runs on a copy).
+  /// `training`: the forward in training mode (BatchNorm on batch statistics, as PyTorch's
+  /// module in its default mode; dropout must be 0), the running statistics of the copy
+  /// that takes the step restored first, so that they move once, as PyTorch's do.
   static func make(
     model: any Model, input: ModelInput, targets: [Int32], regularizer: Regularizer,
-    optimizer: OptimizerSettings
+    optimizer: OptimizerSettings, training: Bool = false
   ) -> ParityBundle {
     let params: ParameterSet = model.parameters
     params.zeroGradients()
-    let logits: Tensor = model.forward(input).clone()
+    let buffers: [(name: String, value: Tensor)] = params.all.filter { $0.role == .buffer }.map {
+      ($0.name, $0.value.clone())
+    }
+    var unused: RNG = RNG(seed: 1, stream: "parity forward")
+    let logits: Tensor = model.forward(input, training: training, rng: &unused).clone()
     let loss: Float = model.loss(targets: targets)
     model.backward()
     let penalty: Double = regularizer.penalty(model)
     regularizer.addGradient(model)
-    let grads: [(name: String, value: Tensor)] = params.all.map { ($0.name, $0.grad.clone()) }
+    let grads: [(name: String, value: Tensor)] = params.all.filter { $0.role != .buffer }.map {
+      ($0.name, $0.grad.clone())
+    }
 
     let copy: any Model = ModelRegistry.build(model.architecture)
     let unmatched: [String] = copy.copyParameters(from: params)
     precondition(unmatched.isEmpty, "copy of the model misses \(unmatched)")
+    for (name, value) in buffers { copy.parameters[name]!.value.copy(from: value) }
     let trainer: Trainer = Trainer(model: copy, regularizer: regularizer, settings: optimizer)
     var rng: RNG = RNG(seed: 1, stream: "parity")
     let report: StepReport = trainer.step(input, targets: targets, rng: &rng)
@@ -257,6 +267,8 @@ enum ParityModels {
       ModelConfig(
         kind: .mixer, dModel: 8, heads: 1, layers: 3, mlpHidden: 20, classes: 3, imageSize: 12, imageChannels: 3,
         patchSize: 3, activation: activation, tokenMLPHidden: 12)
+    case .vgg:
+      Fixtures.vgg()
     }
   }
 

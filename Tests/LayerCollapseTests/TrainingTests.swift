@@ -6,7 +6,7 @@ import Testing
 enum SyntheticTask {
   static func batch(_ cfg: ModelConfig, batch: Int, rng: inout RNG) -> (ModelInput, [Int32]) {
     switch cfg.kind {
-    case .vit, .mixer:
+    case .vit, .mixer, .vgg:
       // Class = which third of the image is brightest.
       let images = Tensor([batch, cfg.imageChannels, cfg.imageSize, cfg.imageSize])
       rng.fillNormal(images, std: 0.5)

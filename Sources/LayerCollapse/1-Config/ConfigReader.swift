@@ -106,6 +106,18 @@ public final class ConfigReader {
       })
   }
 
+  /// A flow list whose elements are whole numbers or bare words (`[64, M, 128, M]`), each
+  /// as its text.
+  public func words(_ key: String, default defaultValue: [String]? = nil) -> [String] {
+    read(
+      key, defaultValue, expected: "a list of numbers and words", placeholder: [],
+      wrap: { ConfigValue.list($0.map { Int($0).map(ConfigValue.int) ?? ConfigValue.string($0) }) },
+      convert: { v in
+        ConfigReader.asList(v) { item in ConfigReader.asString(item) ?? ConfigReader.asInt(item).map { "\($0)" } }
+      },
+      check: { _ in nil })
+  }
+
   /// True when the tree sets `key` (to a value). Does not count as asking for it.
   public func contains(_ key: String) -> Bool { tree.value(key) != nil }
 

@@ -182,7 +182,8 @@ public struct RunSettings: Sendable, Equatable {
     let lc = LayerCollapseSettings(
       lambda: r.double("lc.lambda", default: 0, range: 0...Double.infinity),
       blocks: lcBlocks > 0 ? lcBlocks : nil, fraction: lcFraction > 0 ? lcFraction : nil,
-      alphaInit: Float(r.double("lc.alpha_init", default: 0.01, range: -10...10)),
+      // The paper starts a VGG head's PReLUs at α = 0 (exactly the ReLU they replace).
+      alphaInit: Float(r.double("lc.alpha_init", default: model.kind == .vgg ? 0 : 0.01, range: -10...10)),
       threshold: Float(r.double("lc.threshold", default: 0.05, range: 0...Double.infinity)),
       mode: RegularizerMode(
         rawValue: r.string("lc.mode", default: "penalty", oneOf: RegularizerMode.allCases.map(\.rawValue))) ?? .penalty,

@@ -15,6 +15,10 @@ public enum ModelKind: String, Sendable, Codable, CaseIterable {
   /// BERT sentence classifier (imported from Hugging Face): post-LayerNorm blocks,
   /// token-type embeddings, a tanh pooler on [CLS] and a classifier.
   case bert
+  /// VGG image classifier (Simonyan and Zisserman, 2015, as torchvision builds it): 3×3
+  /// convolutions and max pools, adaptive average pooling, a head of three linears whose
+  /// two activations are the LayerCollapse units.
+  case vgg
 
   /// The transformers, which `Transformer` implements.
   public static let transformers: [ModelKind] = [.encoder, .vit, .gpt]
@@ -60,6 +64,15 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   /// BERT, gpt, encoder: rows of the position embedding, when more than `maxLen` (the
   /// data's sequence length): an imported model's `max_position_embeddings` / `n_positions`.
   public var maxPositions: Int = 0
+  /// VGG: the feature layers, output channels of each 3×3 convolution, 0 for a 2×2 max
+  /// pool (torchvision's "M").
+  public var convLayers: [Int] = []
+  /// VGG: BatchNorm after each convolution (torchvision's `vgg16_bn`), and after the
+  /// head's first two linears.
+  public var convBatchNorm: Bool = false
+  public var headBatchNorm: Bool = false
+  /// VGG: side of the adaptive average pool before the head (torchvision: 7).
+  public var pooledSize: Int = 0
 
   public init(
     kind: ModelKind, dModel: Int, heads: Int, layers: Int, mlpHidden: Int, dropout: Float = 0,
@@ -91,6 +104,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     // Spelled so that JSON's snake_case (`token_mlp_hidden`) maps back to it.
     case tokenMLPHidden = "tokenMlpHidden"
     case layerNormEpsilon, typeVocabSize, maxPositions
+    case convLayers, convBatchNorm, headBatchNorm, pooledSize
   }
 
   /// `tokenMLPHidden` came with format version 2; version 1 files read it as 0.
@@ -115,6 +129,10 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     layerNormEpsilon = try c.decodeIfPresent(Float.self, forKey: .layerNormEpsilon) ?? 1e-5
     typeVocabSize = try c.decodeIfPresent(Int.self, forKey: .typeVocabSize) ?? 0
     maxPositions = try c.decodeIfPresent(Int.self, forKey: .maxPositions) ?? 0
+    convLayers = try c.decodeIfPresent([Int].self, forKey: .convLayers) ?? []
+    convBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .convBatchNorm) ?? false
+    headBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .headBatchNorm) ?? false
+    pooledSize = try c.decodeIfPresent(Int.self, forKey: .pooledSize) ?? 0
   }
 
   /// Patches per image side (vit).

@@ -38,9 +38,28 @@ public protocol Model: AnyObject {
   /// `unit`'s input and output in the last forward, as the rows the chain maps
   /// (input · Wᵀ + b), for the collapse report's measured deviation.
   func unitProbe(unit: Int) -> (input: Tensor, output: Tensor)?
+  /// Writes the merged weights of `units` (each now collapsed in `merged`'s architecture)
+  /// into `merged`, whose other parameters are already this model's. The default merges
+  /// each unit's own chain into its collapsed linear; a family whose units share linears
+  /// (VGG's head) merges them together.
+  func writeCollapsed(units: [Int], into merged: any Model)
 }
 
 extension Model {
+  public func writeCollapsed(units: [Int], into merged: any Model) {
+    for i in units {
+      guard let chain = chain(unit: i), let target = merged.collapsedLinear(unit: i) else {
+        preconditionFailure("unit \(i): merging needs a full chain into a collapsed linear")
+      }
+      var linear = AffineMap(weight: chain[0].weight.value, bias: chain[0].bias.value)
+      for next in chain.dropFirst() {
+        linear = ChainMerge.compose(linear, AffineMap(weight: next.weight.value, bias: next.bias.value))
+      }
+      target.weight.value.copy(from: linear.weight)
+      target.bias.value.copy(from: linear.bias)
+    }
+  }
+
   public var config: ModelConfig { architecture.config }
   public var family: any ModelFamily.Type { ModelRegistry.family(config.kind) }
 
@@ -150,6 +169,7 @@ public enum ModelRegistry {
     case .encoder, .vit, .gpt: TransformerFamily.self
     case .mixer: MixerFamily.self
     case .bert: BertFamily.self
+    case .vgg: VGGFamily.self
     }
   }
 

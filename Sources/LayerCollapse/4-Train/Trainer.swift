@@ -130,6 +130,14 @@ public final class Trainer {
     grads.copy(from: sum)
     Elementwise.scale(grads, by: Float(1 / total))
     try group.allreduceSum(grads)
+    // BatchNorm's running statistics moved with each rank's own examples: their mean over
+    // the ranks keeps every rank's copy the same (the same sum on every rank).
+    if group.size > 1 {
+      for p in params.all where p.role == .buffer {
+        try group.allreduceSum(p.value)
+        Elementwise.scale(p.value, by: 1 / Float(group.size))
+      }
+    }
     return update(loss: Float(totals[0] / total))
   }
 

@@ -232,6 +232,7 @@ public final class TrainingRun {
         ])
       }
     }
+    try TrainingRun.checkBatchNormBatches(model, data: data, settings: settings, ranks: group.size)
     if let s = start, resume {
       guard let o = s.optimizer, let p = s.progress, let r = s.dropoutRNG else {
         throw LCError.badData(
@@ -265,6 +266,32 @@ public final class TrainingRun {
     if lock == nil { lock = try RunLock(directory: dir) }
     AtomicFile.removeStaleTemporaries(in: dir)  // from a run killed while writing
     if !resume { try writeText(configText, to: configPath) }
+  }
+
+  /// BatchNorm in training normalizes with the statistics of the examples a forward sees,
+  /// which one example cannot give (PyTorch refuses it too): every micro-batch of every
+  /// rank, the epoch's last, smaller batch included, must hold at least two.
+  static func checkBatchNormBatches(_ model: any Model, data: TaskData, settings: RunSettings, ranks: Int) throws {
+    guard model.parameters.all.contains(where: { $0.role == .buffer }) else { return }
+    let (batch, k) = (settings.train.batchSize, settings.train.accumulate)
+    let remainder = data.trainCount % batch
+    var sizes: [Int] = []
+    for n in [batch, remainder] where n > 0 {
+      for r in 0..<ranks {
+        let share = ProcessGroup.share(of: n, rank: r, size: ranks).count
+        for m in 0..<k { sizes.append(ProcessGroup.share(of: share, rank: m, size: k).count) }
+      }
+    }
+    guard let smallest = sizes.filter({ $0 > 0 }).min(), smallest < 2 else { return }
+    throw LCError.badConfig([
+      ErrorDetail(
+        what: "a BatchNorm model would train on a micro-batch of one example", location: "train.batch_size",
+        expected: "at least 2 examples in every micro-batch (batch \(batch) over \(ranks) process(es) × "
+          + "train.accumulate \(k); the epoch's last batch holds \(remainder == 0 ? batch : remainder) of the "
+          + "\(data.trainCount) training examples)",
+        got: "a micro-batch of \(smallest)",
+        hint: "Choose a train.batch_size that leaves no lone example (or set data.train_limit)")
+    ])
   }
 
   static func totalSteps(_ s: RunSettings, _ data: TaskData) -> Int {

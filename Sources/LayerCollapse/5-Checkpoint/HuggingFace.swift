@@ -29,7 +29,7 @@ public enum HuggingFaceImport {
   public static func defaultTask(_ kind: ModelKind) -> DataTaskKind {
     switch kind {
     case .gpt: .text
-    case .vit, .mixer: .cifar10
+    case .vit, .mixer, .vgg: .cifar10
     case .encoder, .bert: .sst2
     }
   }

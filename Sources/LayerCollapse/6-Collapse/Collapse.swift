@@ -93,7 +93,7 @@ public enum Collapse {
     }
     let merged = ModelRegistry.build(newArch)
     merged.copyParameters(from: model.parameters)
-    for r in rows where r.decision.merged { mergeWeights(unit: r.block, from: model, into: merged) }
+    model.writeCollapsed(units: rows.filter { $0.decision.merged }.map(\.block), into: merged)
 
     var logitDeviation: Float? = nil
     if let probe = probe {
@@ -123,18 +123,5 @@ public enum Collapse {
     }
     guard arch.activations[i] == .prelu, let a = alpha else { return .notPReLU(arch.activations[i]) }
     return abs(a - 1) < options.threshold ? .collapsed : .alphaTooFar
-  }
-
-  /// The unit's chain as one linear (`ChainMerge.compose`), written into the merged model.
-  static func mergeWeights(unit i: Int, from model: any Model, into merged: any Model) {
-    guard let chain = model.chain(unit: i), let target = merged.collapsedLinear(unit: i) else {
-      preconditionFailure("unit \(i): merging needs a full chain into a collapsed linear")
-    }
-    var linear = AffineMap(weight: chain[0].weight.value, bias: chain[0].bias.value)
-    for next in chain.dropFirst() {
-      linear = ChainMerge.compose(linear, AffineMap(weight: next.weight.value, bias: next.bias.value))
-    }
-    target.weight.value.copy(from: linear.weight)
-    target.bias.value.copy(from: linear.bias)
   }
 }

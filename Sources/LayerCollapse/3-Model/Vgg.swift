@@ -1,0 +1,609 @@
+import Kernels
+
+/// VGG (`model.kind: vgg`, image tasks), as torchvision's `vgg11`/`vgg13`/`vgg16` (and
+/// their `_bn` variants) build it:
+///
+///     features:   per entry of `convLayers`, a 3×3 convolution (padding 1) → [BatchNorm2d]
+///                 → ReLU, or (0) a 2×2 max pool
+///     avgpool:    adaptive average pooling to `pooledSize`², flattened
+///     classifier: fc1 → [BN1d] → act1 → dropout → fc2 → [BN1d] → act2 → dropout → fc3
+///
+/// The head's two activations are the LayerCollapse units (0: act1, 1: act2): a PReLU
+/// with α pulled to 1 (the paper starts VGG heads at α = 0, exactly ReLU). Once collapsed,
+/// the linears around it are one: the head's linears form groups of consecutive original
+/// linears, each stored under its first member's name (`classifier.fc1`, with the merged
+/// (out, in) shape), a BatchNorm before a merged junction folded in with its running
+/// statistics. The convolutions are never merged (a 3×3·3×3 merge is not a compression).
+///
+/// Parameter names follow torchvision's features indices (`features.0.weight`,
+/// `features.1.running_mean` with BatchNorm) and name the head's parts
+/// (`classifier.fc1.weight`, `classifier.bn1.weight`, `classifier.act1.alpha`).
+public final class VGG: Model {
+  public let architecture: Architecture
+  public let parameters: ParameterSet
+  let features: [FeatureLayer]
+  let groups: [HeadGroup]
+
+  enum FeatureLayer {
+    case conv(Conv2dModule, BatchNormModule?)
+    case pool
+  }
+
+  // The last forward.
+  private var batch = 0
+  private var training = false
+  private var sides: [Int] = []  // input side of each feature layer, then the last output's
+  private var widths: [Int] = []  // input channels of each feature layer, then the last output's
+  private var convOut: [Tensor] = []  // per layer: conv output (conv) or pool output (pool)
+  private var normOut: [Tensor] = []  // per conv layer with BatchNorm: its output
+  private var reluOut: [Tensor] = []  // per conv layer: after ReLU (the next layer's input)
+  private var poolIndices: [[Int32]] = []
+  private var images = Tensor([0])
+  private var pooled = Tensor([0])  // (B, C·p·p)
+  private var logits = Tensor([0])
+  private var lastLogits = Tensor([0])
+  private let crossEntropy = CrossEntropyLoss()
+
+  public init(_ architecture: Architecture) {
+    self.architecture = architecture
+    let cfg = architecture.config
+    var ps = ParameterSet()
+    var layers: [FeatureLayer] = []
+    var channels = cfg.imageChannels
+    var index = 0  // torchvision's index into `features`
+    for width in cfg.convLayers {
+      if width == 0 {
+        layers.append(.pool)
+        index += 1
+        continue
+      }
+      let conv = Conv2dModule("features.\(index)", inputs: channels, outputs: width, params: &ps)
+      index += 1
+      var norm: BatchNormModule? = nil
+      if cfg.convBatchNorm {
+        norm = BatchNormModule("features.\(index)", features: width, params: &ps)
+        index += 1
+      }
+      index += 1  // the ReLU
+      layers.append(.conv(conv, norm))
+      channels = width
+    }
+    features = layers
+    groups = VGGFamily.headGroups(architecture).map { g in
+      HeadGroup(g, architecture: architecture, params: &ps)
+    }
+    ps.seal()
+    parameters = ps
+    for p in ps.with(role: .normScale) { p.value.fill(1) }
+    for layer in features {
+      if case .conv(_, let norm?) = layer { norm.resetStatistics() }
+    }
+    for g in groups { g.norm?.resetStatistics() }
+  }
+
+  /// The units' activations and slopes.
+  func group(endingAtJunction unit: Int) -> HeadGroup? { groups.first { $0.last == unit + 1 } }
+
+  public func alphaParameter(unit: Int) -> Parameter? { group(endingAtJunction: unit)?.activation?.alpha }
+  public func chain(unit: Int) -> [(weight: Parameter, bias: Parameter)]? { nil }
+  public func collapsedLinear(unit: Int) -> (weight: Parameter, bias: Parameter)? { nil }
+  public func unitProbe(unit: Int) -> (input: Tensor, output: Tensor)? { nil }
+
+  /// The head's groups merged where `units` now collapse: each run of groups joined by a
+  /// merged junction becomes one linear (a BatchNorm before a merged junction folded in
+  /// with its running statistics, `ChainMerge`), written into `merged`'s group of the same
+  /// first linear.
+  public func writeCollapsed(units: [Int], into merged: any Model) {
+    guard let target = merged as? VGG else { preconditionFailure("a VGG collapses into a VGG") }
+    var current = groups[0].affine()
+    var first = groups[0].first
+    for (k, g) in groups.enumerated().dropFirst() {
+      let junction = groups[k - 1].last - 1
+      if units.contains(junction) {
+        let before = groups[k - 1].norm.map { ChainMerge.foldBatchNorm(current, $0.statistics) } ?? current
+        current = ChainMerge.compose(before, g.affine())
+      } else {
+        target.write(current, groupStartingAt: first)
+        current = g.affine()
+        first = g.first
+      }
+    }
+    target.write(current, groupStartingAt: first)
+  }
+
+  func write(_ map: AffineMap, groupStartingAt first: Int) {
+    guard let g = groups.first(where: { $0.first == first }) else {
+      preconditionFailure("no head group starts at fc\(first)")
+    }
+    g.linear.weight.value.copy(from: map.weight)
+    g.linear.bias?.value.copy(from: map.bias)
+  }
+
+  // MARK: forward
+
+  @discardableResult
+  public func forward(_ input: ModelInput, training: Bool, rng: inout RNG) -> Tensor {
+    guard case .images(let x) = input else { preconditionFailure("a vgg reads images, not tokens") }
+    let cfg = config
+    x.expectShape([x.shape[0], cfg.imageChannels, cfg.imageSize, cfg.imageSize], "images")
+    prepare(batch: x.shape[0])
+    self.training = training
+    images = x
+    var current = x
+    for (i, layer) in features.enumerated() {
+      let (side, c) = (sides[i], widths[i])
+      switch layer {
+      case .conv(let conv, let norm):
+        conv.forward(out: convOut[i], x: current)
+        var pre = convOut[i]
+        if let bn = norm {
+          bn.forward(
+            out: normOut[i], x: pre,
+            shape: BatchNorm.Shape(batch: batch, channels: widths[i + 1], spatial: side * side), training: training)
+          pre = normOut[i]
+        }
+        Activation.relu.forward(out: reluOut[i], x: pre)
+        current = reluOut[i]
+      case .pool:
+        MaxPool2d.forward(
+          y: convOut[i], indices: &poolIndices[i], x: current, planes: batch * c, height: side, width: side, k: 2)
+        current = convOut[i]
+      }
+    }
+    let (last, p) = (sides[features.count], cfg.pooledSize)
+    AdaptiveAvgPool2d.forward(
+      y: pooled, x: current, planes: batch * widths[features.count], height: last, width: last, outHeight: p,
+      outWidth: p)
+    var h = pooled
+    for g in groups { h = g.forward(h, training: training, dropout: cfg.dropout, rng: &rng) }
+    logits = h
+    lastLogits = h
+    return h
+  }
+
+  @discardableResult
+  public func infer(_ input: ModelInput, rowsPerChunk: Int) -> Tensor {
+    guard case .images(let x) = input else { preconditionFailure("a vgg reads images, not tokens") }
+    // Chunks of 64 images: the convolutions' patches of a whole large batch would not fit in cache.
+    let all = logitsInChunks(input, batch: x.shape[0], perChunk: 64)
+    lastLogits = all
+    return all
+  }
+
+  private func prepare(batch b: Int) {
+    guard b != batch else { return }
+    batch = b
+    let cfg = config
+    sides = [cfg.imageSize]
+    widths = [cfg.imageChannels]
+    convOut = []
+    normOut = []
+    reluOut = []
+    poolIndices = []
+    for layer in features {
+      let (side, c) = (sides[sides.count - 1], widths[widths.count - 1])
+      switch layer {
+      case .conv(let conv, let norm):
+        let o = conv.outputs
+        conv.prepare(Conv2d.Shape(batch: b, channels: c, height: side, width: side, outChannels: o))
+        convOut.append(Tensor([b, o, side, side]))
+        normOut.append(norm == nil ? Tensor([0]) : Tensor([b, o, side, side]))
+        reluOut.append(Tensor([b, o, side, side]))
+        sides.append(side)
+        widths.append(o)
+      case .pool:
+        convOut.append(Tensor([b, c, side / 2, side / 2]))
+        normOut.append(Tensor([0]))
+        reluOut.append(Tensor([0]))
+        sides.append(side / 2)
+        widths.append(c)
+      }
+      poolIndices.append([])
+    }
+    pooled = Tensor([b, widths[widths.count - 1] * cfg.pooledSize * cfg.pooledSize])
+    for g in groups { g.prepare(batch: b) }
+  }
+
+  // MARK: loss, backward
+
+  public func loss(targets: [Int32]) -> Float { crossEntropy.forward(logits: lastLogits, targets: targets) }
+
+  public var probabilities: Tensor { crossEntropy.probabilities }
+
+  public func backward() {
+    precondition(lastLogits === logits, "backward after a chunked infer(): run forward(_:training:rng:) first")
+    var d = Tensor(logits.shape)
+    crossEntropy.backward(dlogits: d)
+    for g in groups.reversed() { d = g.backward(d) }
+    let cfg = config
+    let (last, p) = (sides[features.count], cfg.pooledSize)
+    var dcurrent = Tensor([batch, widths[features.count], last, last])
+    AdaptiveAvgPool2d.backward(
+      dx: dcurrent, dy: d, planes: batch * widths[features.count], height: last, width: last, outHeight: p,
+      outWidth: p)
+    for (i, layer) in features.enumerated().reversed() {
+      let (side, c) = (sides[i], widths[i])
+      let input = i == 0 ? images : (isPool(i - 1) ? convOut[i - 1] : reluOut[i - 1])
+      switch layer {
+      case .conv(let conv, let norm):
+        let pre = norm == nil ? convOut[i] : normOut[i]
+        let dpre = Tensor(pre.shape)
+        _ = Activation.relu.backward(dx: dpre, dout: dcurrent, x: pre, alpha: 0, write: .overwrite)
+        var dconv = dpre
+        if let bn = norm {
+          dconv = Tensor(pre.shape)
+          bn.backward(
+            dx: dconv, dout: dpre, x: convOut[i],
+            shape: BatchNorm.Shape(batch: batch, channels: widths[i + 1], spatial: side * side))
+        }
+        let dx: Tensor? = i == 0 ? nil : Tensor(input.shape)
+        conv.backward(dx: dx, dout: dconv)
+        if let dx = dx { dcurrent = dx }
+      case .pool:
+        let dx = Tensor(input.shape)
+        MaxPool2d.backward(
+          dx: dx, dy: dcurrent, indices: poolIndices[i], planes: batch * c, height: side, width: side, k: 2)
+        dcurrent = dx
+      }
+    }
+  }
+
+  private func isPool(_ i: Int) -> Bool {
+    if case .pool = features[i] { return true }
+    return false
+  }
+}
+
+/// A convolution layer that owns its weight (O, C, k, k) and bias, and the im2col buffers
+/// of its last forward.
+final class Conv2dModule {
+  let weight: Parameter
+  let bias: Parameter
+  let outputs: Int
+  private var shape = Conv2d.Shape(batch: 0, channels: 0, height: 0, width: 0, outChannels: 0)
+  private var cols = Tensor([0])
+  private var rows = Tensor([0])
+
+  /// torchvision's initialization: weights N(0, 2/(O·k·k)) (Kaiming, fan-out, ReLU), bias 0.
+  init(_ name: String, inputs: Int, outputs: Int, kernel: Int = 3, params: inout ParameterSet) {
+    self.outputs = outputs
+    weight = params.add(
+      name + ".weight", [outputs, inputs, kernel, kernel], role: .weight,
+      initStd: (2 / Float(outputs * kernel * kernel)).squareRoot())
+    bias = params.add(name + ".bias", [outputs], role: .bias)
+  }
+
+  func prepare(_ s: Conv2d.Shape) {
+    guard s != shape else { return }
+    shape = s
+    cols = Tensor([s.rows, s.patch])
+    rows = Tensor([s.rows, s.outChannels])
+  }
+
+  func forward(out: Tensor, x: Tensor) {
+    Conv2d.forward(y: out, x: x, w: weight.value, b: bias.value, cols: cols, rows: rows, shape)
+  }
+
+  /// dout -> dx (added; nil for the first layer), dW and db added.
+  func backward(dx: Tensor?, dout: Tensor) {
+    Conv2d.backward(
+      dx: dx, dw: weight.grad, db: bias.grad, dy: dout, cols: cols, w: weight.value, dyRows: Tensor(rows.shape),
+      dcols: Tensor(cols.shape), shape)
+  }
+}
+
+/// BatchNorm (2d over images, 1d over features) with its scale, shift and running
+/// statistics (`running_mean`, `running_var`: role `.buffer`, saved, never trained).
+final class BatchNormModule {
+  let gamma: Parameter
+  let beta: Parameter
+  let runningMean: Parameter
+  let runningVariance: Parameter
+  static let momentum: Float = 0.1
+  static let epsilon: Float = 1e-5
+  private var mean = Tensor([0])
+  private var invStd = Tensor([0])
+
+  init(_ name: String, features: Int, params: inout ParameterSet) {
+    gamma = params.add(name + ".weight", [features], role: .normScale)
+    beta = params.add(name + ".bias", [features], role: .normShift)
+    runningMean = params.add(name + ".running_mean", [features], role: .buffer)
+    runningVariance = params.add(name + ".running_var", [features], role: .buffer)
+    mean = Tensor([features])
+    invStd = Tensor([features])
+  }
+
+  /// PyTorch's fresh statistics: mean 0, variance 1.
+  func resetStatistics() {
+    runningMean.value.zero()
+    runningVariance.value.fill(1)
+  }
+
+  var statistics: BatchNormStatistics {
+    BatchNormStatistics(
+      scale: gamma.value, shift: beta.value, runningMean: runningMean.value, runningVariance: runningVariance.value,
+      epsilon: Self.epsilon)
+  }
+
+  func forward(out: Tensor, x: Tensor, shape: BatchNorm.Shape, training: Bool) {
+    if training {
+      BatchNorm.forwardTraining(
+        y: out, x: x, gamma: gamma.value, beta: beta.value, mean: mean, invStd: invStd,
+        runningMean: runningMean.value, runningVariance: runningVariance.value, momentum: Self.momentum,
+        epsilon: Self.epsilon, shape)
+    } else {
+      BatchNorm.forwardInference(
+        y: out, x: x, gamma: gamma.value, beta: beta.value, runningMean: runningMean.value,
+        runningVariance: runningVariance.value, epsilon: Self.epsilon, shape)
+    }
+  }
+
+  /// The training forward's gradients: dx (added), dγ and dβ (added).
+  func backward(dx: Tensor, dout: Tensor, x: Tensor, shape: BatchNorm.Shape) {
+    BatchNorm.backward(
+      dx: dx, dgamma: gamma.grad, dbeta: beta.grad, dy: dout, x: x, gamma: gamma.value, mean: mean, invStd: invStd,
+      shape)
+  }
+}
+
+/// One linear of the head (or several merged: original linears `first...last`), with the
+/// BatchNorm, activation and dropout that follow it unless it is the last.
+final class HeadGroup {
+  let first: Int
+  let last: Int
+  let linear: LinearModule
+  let norm: BatchNormModule?
+  let activation: ActivationModule?
+  let dropout: DropoutModule?
+  private var input = Tensor([0])
+  private var z = Tensor([0])  // linear output
+  private var normed = Tensor([0])
+  private var activated = Tensor([0])
+  private var output = Tensor([0])
+  private var training = false
+
+  init(_ g: VGGFamily.Group, architecture: Architecture, params: inout ParameterSet) {
+    (first, last) = (g.first, g.last)
+    // torchvision: N(0, 0.01) weights, zero biases.
+    linear = LinearModule(
+      "classifier.fc\(g.first)", inputs: g.inputs, outputs: g.outputs, params: &params, initStd: 0.01)
+    let isLast = g.last == 3
+    let headNorm = architecture.config.headBatchNorm && !isLast
+    norm = headNorm ? BatchNormModule("classifier.bn\(g.last)", features: g.outputs, params: &params) : nil
+    activation =
+      isLast ? nil : ActivationModule("classifier.act\(g.last)", architecture.activations[g.last - 1], params: &params)
+    dropout = isLast ? nil : DropoutModule()
+  }
+
+  func affine() -> AffineMap { AffineMap(weight: linear.weight.value, bias: linear.bias!.value) }
+
+  func prepare(batch b: Int) {
+    let n = linear.weight.shape[0]
+    z = Tensor([b, n])
+    normed = norm == nil ? Tensor([0]) : Tensor([b, n])
+    activated = Tensor([b, n])
+  }
+
+  func forward(_ x: Tensor, training: Bool, dropout p: Float, rng: inout RNG) -> Tensor {
+    self.training = training
+    input = x
+    linear.forward(y: z, x: x)
+    guard let act = activation, let drop = dropout else { return z }
+    var pre = z
+    if let bn = norm {
+      bn.forward(out: normed, x: z, shape: BatchNorm.Shape(batch: z.shape[0], channels: z.shape[1]), training: training)
+      pre = normed
+    }
+    act.forward(out: activated, x: pre)
+    output = drop.forward(activated, p: training ? p : 0, rng: &rng)
+    return output
+  }
+
+  /// dout -> dx (a new tensor), parameter gradients added.
+  func backward(_ dout: Tensor) -> Tensor {
+    var dz = dout
+    if let act = activation, let drop = dropout {
+      let dactivated = Tensor(activated.shape)
+      drop.backward(dx: dactivated, dout: dout)
+      let pre = norm == nil ? z : normed
+      let dpre = Tensor(pre.shape)
+      act.backward(dx: dpre, dout: dactivated, x: pre, write: .overwrite)
+      dz = dpre
+      if let bn = norm {
+        dz = Tensor(z.shape)
+        bn.backward(dx: dz, dout: dpre, x: z, shape: BatchNorm.Shape(batch: z.shape[0], channels: z.shape[1]))
+      }
+    }
+    let dx = Tensor(input.shape)
+    linear.backward(dx: dx, dy: dz, x: input, write: .overwrite)
+    return dx
+  }
+}
+
+/// VGG's closed-form sizes; the model is `VGG`.
+public enum VGGFamily: ModelFamily {
+  /// The head's two junctions are the units; `config.layers` is 2.
+  public static let unitsPerBlock = 1
+  public static let junctions = 2
+
+  /// torchvision's configurations ("M" = 0, a max pool).
+  public static let presets: [Int: [Int]] = [
+    11: [64, 0, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0],
+    13: [64, 64, 0, 128, 128, 0, 256, 256, 0, 512, 512, 0, 512, 512, 0],
+    16: [64, 64, 0, 128, 128, 0, 256, 256, 256, 0, 512, 512, 512, 0, 512, 512, 512, 0],
+  ]
+
+  public static func unitName(_ unit: Int) -> String { "classifier.act\(unit + 1)" }
+
+  public static func build(_ architecture: Architecture) -> any Model { VGG(architecture) }
+
+  public static func fits(_ kind: ModelKind, task: DataTaskKind) -> Bool { task != .sst2 && task != .text }
+
+  /// A run of the head's original linears merged into one.
+  public struct Group: Sendable, Equatable {
+    public var first: Int
+    public var last: Int
+    public var inputs: Int
+    public var outputs: Int
+  }
+
+  /// The trunk's output: channels of the last convolution (or the image's).
+  static func trunkChannels(_ c: ModelConfig) -> Int { c.convLayers.last(where: { $0 > 0 }) ?? c.imageChannels }
+
+  /// The head's linears as groups, given which junctions are collapsed.
+  public static func headGroups(_ a: Architecture) -> [Group] {
+    headGroups(a.config, collapsed: a.collapsed)
+  }
+
+  static func headGroups(_ c: ModelConfig, collapsed: [Bool]) -> [Group] {
+    let inputs = [trunkChannels(c) * c.pooledSize * c.pooledSize, c.mlpHidden, c.mlpHidden]
+    let outputs = [c.mlpHidden, c.mlpHidden, c.classes]
+    var groups = [Group(first: 1, last: 1, inputs: inputs[0], outputs: outputs[0])]
+    for j in 0..<junctions {
+      if collapsed.count > j && collapsed[j] {
+        groups[groups.count - 1].last = j + 2
+        groups[groups.count - 1].outputs = outputs[j + 1]
+      } else {
+        groups.append(Group(first: j + 2, last: j + 2, inputs: inputs[j + 1], outputs: outputs[j + 1]))
+      }
+    }
+    return groups
+  }
+
+  /// The head's trainable parameters for these collapse flags: each group's linear, and
+  /// each remaining BatchNorm's scale and shift, and PReLU slopes.
+  static func headParameters(_ a: Architecture, collapsed: [Bool]) -> Int {
+    var n = 0
+    for g in headGroups(a.config, collapsed: collapsed) {
+      n += g.inputs * g.outputs + g.outputs
+      if g.last < 3 {
+        if a.config.headBatchNorm { n += 2 * g.outputs }
+        if a.activations[g.last - 1] == .prelu { n += 1 }
+      }
+    }
+    return n
+  }
+
+  /// The whole head's parameters with `unit`'s junction collapsed or not (the units share
+  /// linears, so this is not a per-unit share: `Collapse` compares the two).
+  public static func unitParameters(_ a: Architecture, unit: Int, collapsed: Bool) -> Int {
+    var flags = a.collapsed
+    flags[unit] = collapsed
+    return headParameters(a, collapsed: flags)
+  }
+
+  /// Trainable parameters (BatchNorm running statistics are state, not counted, as
+  /// torchvision's `parameters()`).
+  public static func parameterCount(_ a: Architecture) -> Int {
+    var n = 0
+    var channels = a.config.imageChannels
+    for w in a.config.convLayers where w > 0 {
+      n += w * channels * 9 + w + (a.config.convBatchNorm ? 2 * w : 0)
+      channels = w
+    }
+    return n + headParameters(a, collapsed: a.collapsed)
+  }
+
+  public static func macsPerExample(_ a: Architecture, time: Int?) -> Int {
+    var n = 0
+    var (channels, side) = (a.config.imageChannels, a.config.imageSize)
+    for w in a.config.convLayers {
+      if w == 0 {
+        side /= 2
+      } else {
+        n += w * channels * 9 * side * side
+        channels = w
+      }
+    }
+    for g in headGroups(a) { n += g.inputs * g.outputs }
+    return n
+  }
+
+  public static func macsComputedPerExample(_ a: Architecture, time: Int?) -> Int { macsPerExample(a, time: time) }
+
+  /// Parameters with gradients and AdamW moments; per example, each convolution's output,
+  /// BatchNorm and ReLU outputs and gradient, and its im2col patches.
+  public static func trainingMemory(_ config: ModelConfig, batchSize: Int) -> MemoryEstimate {
+    let p = Double(parameterCount(Architecture(config: config)))
+    var perExample = 0.0
+    var (channels, side) = (config.imageChannels, config.imageSize)
+    for w in config.convLayers {
+      if w == 0 {
+        side = max(side / 2, 1)
+        perExample += Double(channels * side * side)
+      } else {
+        perExample += Double(side * side) * (Double(w) * 5 + Double(channels * 9) * 2)
+        channels = w
+      }
+    }
+    perExample += 6 * Double(config.mlpHidden) + 3 * Double(config.classes)
+    return MemoryEstimate(parameters: p, activationBytes: 4 * perExample * Double(batchSize))
+  }
+
+  /// `model.vgg` (11, 13, 16: torchvision's layers) or `model.conv` (`[64, M, 128, M]`),
+  /// `model.width` (multiplies every convolution's channels), `model.batch_norm`,
+  /// `model.pool_size` (2), `model.head_batch_norm`; the head's hidden width is
+  /// `model.mlp_hidden` (512), its dropout `model.dropout` (torchvision's 0.5 unless set),
+  /// the activation `relu`. Refuses a list that pools the image below 1×1.
+  public static func readConfig(_ r: ConfigReader, into config: inout ModelConfig) {
+    let preset = r.int("model.vgg", default: 0, range: 0...19)
+    let words = r.words("model.conv", default: [])
+    let width = r.double("model.width", default: 1, range: 0.001...16)
+    config.convBatchNorm = r.bool("model.batch_norm", default: false)
+    config.headBatchNorm = r.bool("model.head_batch_norm", default: false)
+    config.pooledSize = r.int("model.pool_size", default: 2, range: 1...64)
+    if !r.contains("model.mlp_hidden") && !r.contains("model.mlp_ratio") { config.mlpHidden = 512 }
+    if !r.contains("model.dropout") { config.dropout = 0.5 }
+    if !r.contains("model.activation") { config.activation = .relu }
+    config.layers = junctions
+    config.heads = 1
+    var layers: [Int] = []
+    if !words.isEmpty {
+      r.require(preset == 0, at: "model.conv", "set model.vgg or model.conv, not both", got: "model.vgg: \(preset)")
+      for w in words {
+        if w == "M" || w == "m" {
+          layers.append(0)
+        } else if let n = Int(w), n > 0 {
+          layers.append(n)
+        } else {
+          r.addError(
+            at: "model.conv", "a VGG layer is a channel count or M (a 2×2 max pool)", expected: "[64, M, 128, M, ...]",
+            got: w)
+        }
+      }
+    } else if let p = presets[preset] {
+      layers = p
+    } else {
+      r.addError(
+        at: "model.vgg", "unknown VGG configuration", expected: "11, 13 or 16 (or a model.conv list)",
+        got: preset == 0 ? "neither model.vgg nor model.conv" : "\(preset)")
+    }
+    config.convLayers = layers.map { $0 == 0 ? 0 : max(1, Int((Double($0) * width).rounded())) }
+    config.dModel = trunkChannels(config)
+    let pools = layers.filter { $0 == 0 }.count
+    var most = 0
+    while config.imageSize >> (most + 1) >= 1 && most < 62 { most += 1 }
+    r.require(
+      pools <= most, at: words.isEmpty ? "model.vgg" : "model.conv",
+      "\(pools) max pools take the \(config.imageSize)-pixel image below 1×1",
+      expected: "at most \(most) pools (each halves the side; data.resize enlarges the image)", got: "\(pools)")
+  }
+
+  public static func fit(_ config: inout ModelConfig, outputs: Int, tokens: Int?) { config.classes = outputs }
+
+  public static func predictsEveryPosition(_ kind: ModelKind) -> Bool { false }
+
+  public static func sequenceLength(_ config: ModelConfig) -> Int { 1 }
+
+  public static func sizeDescription(_ c: ModelConfig) -> String {
+    let layers = c.convLayers.map { $0 == 0 ? "M" : "\($0)" }.joined(separator: ", ")
+    return "conv [\(layers)]\(c.convBatchNorm ? " with BatchNorm" : ""), pooled \(c.pooledSize)×\(c.pooledSize), "
+      + "head \(c.mlpHidden)\(c.headBatchNorm ? " with BatchNorm" : "")"
+  }
+
+  public static func exampleBatch(_ config: ModelConfig, batch: Int, rng: inout RNG) -> (
+    input: ModelInput, targets: [Int32]
+  ) {
+    ImageExamples.batch(config, batch: batch, rng: &rng)
+  }
+}

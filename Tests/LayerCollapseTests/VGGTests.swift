@@ -1,0 +1,188 @@
+import Foundation
+import Kernels
+import LayerCollapse
+import Testing
+
+/// The VGG family: gradients of the whole model (trunk BatchNorm in training mode, max
+/// and adaptive pools, the head's BatchNorm1d, PReLUs and dropout) against central
+/// differences, the collapse of its head (one or both junctions, BatchNorm folded)
+/// exactly, and its counts.
+@Suite struct VGGTests {
+  static func model(alphas: [Float], batchNorm: Bool = true, dropout: Float = 0, collapsed: [Bool] = [false, false])
+    -> any Model
+  {
+    let arch = Architecture(
+      config: Fixtures.vgg(dropout: dropout, batchNorm: batchNorm), activations: [.prelu, .prelu],
+      collapsed: collapsed)
+    let model = ModelRegistry.build(arch)
+    var rng = RNG(seed: 3, stream: "vgg")
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0)
+    for (u, a) in alphas.enumerated() { model.alphaParameter(unit: u)?.value.fill(a) }
+    return model
+  }
+
+  /// Training mode with fixed dropout masks; PReLU slopes away from 1 so the head is not
+  /// linear, the penalty on both units.
+  @Test func gradientsMatchFiniteDifferences() {
+    let model = Self.model(alphas: [0.4, 1.3], dropout: 0.3)
+    let regularizer = Regularizer(settings: LayerCollapseSettings(lambda: 0.5, blocks: 2), units: [0, 1])
+    let (worst, name) = ModelGradientTests.check(model, regularizer: regularizer, seed: 4, dropoutSeed: 5)
+    #expect(worst <= 0, "worst: \(name)")
+    #expect(model.parameters["features.1.running_var"]?.role == .buffer)
+    #expect(model.parameters["classifier.act2.alpha"] != nil)
+  }
+
+  /// α = 1 at both junctions: the head merges into one linear (45 → 3), BatchNorm1d folded
+  /// with its running statistics; evaluation logits equal the original's up to rounding.
+  /// With only the last junction linear, fc2 and fc3 merge and fc1, bn1, act1 stay.
+  @Test(arguments: [[Float(1), 1], [0.3, 1]])
+  func headCollapsesExactly(alphas: [Float]) {
+    let model = Self.model(alphas: alphas)
+    var rng = RNG(seed: 6, stream: "vgg collapse")
+    let (input, _) = Fixtures.batch(model.config, batch: 4, rng: &rng)
+    let before = model.forward(input).clone()
+    let (merged, report) = Collapse.run(model, probe: input)
+    let both = alphas[0] == 1
+    #expect(merged.architecture.collapsed == [both, true])
+    #expect(report.blocks.map(\.decision) == [both ? .collapsed : .alphaTooFar, .collapsed])
+    if both {
+      #expect(merged.parameters["classifier.fc1.weight"]?.shape == [3, 45])
+      #expect(merged.parameters["classifier.bn1.weight"] == nil && merged.parameters["classifier.fc2.weight"] == nil)
+    } else {
+      #expect(merged.parameters["classifier.fc2.weight"]?.shape == [3, 7])
+      #expect(
+        merged.parameters["classifier.bn1.running_mean"] != nil && merged.parameters["classifier.fc3.weight"] == nil)
+    }
+    // The folded BatchNorm divides by √(running variance + ε) ≈ 1: float32 rounding, 1e-5.
+    #expect(relativeDifference(merged.forward(input), before) < 1e-5)
+    #expect(merged.architecture.parameterCount == Self.trainable(merged))
+    #expect(report.parametersAfter < report.parametersBefore)
+  }
+
+  static func trainable(_ m: any Model) -> Int {
+    m.parameters.all.filter { $0.role != .buffer }.map { $0.value.count }.reduce(0, +)
+  }
+
+  /// The closed-form count equals the built model's trainable parameters (BatchNorm's
+  /// running statistics are state, as in torchvision), for each collapse state; MACs
+  /// count every convolution at its feature-map size.
+  @Test func countsMatchTheModel() {
+    for collapsed in [[false, false], [true, false], [false, true], [true, true]] {
+      for bn in [false, true] {
+        let m = Self.model(alphas: [], batchNorm: bn, collapsed: collapsed)
+        #expect(m.architecture.parameterCount == Self.trainable(m), "\(collapsed) bn \(bn)")
+      }
+    }
+    let m = Self.model(alphas: [])
+    // conv 3→4 at 8×8, conv 4→6 and 6→5 at 4×4, head 45·7 + 7·7 + 7·3.
+    #expect(m.architecture.macsPerExample() == 4 * 3 * 9 * 64 + 6 * 4 * 9 * 16 + 5 * 6 * 9 * 16 + 45 * 7 + 49 + 21)
+  }
+}
+
+/// The VGG family against PyTorch (`torch_reference.py`'s nn.Conv2d, nn.BatchNorm2d,
+/// nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.BatchNorm1d mirror): logits in training mode
+/// (BatchNorm on batch statistics), every gradient, one AdamW step, and the running
+/// statistics after it; and the collapsed head (BatchNorm1d folded) against PyTorch's
+/// own merge, evaluated with the running statistics.
+@Suite(
+  .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
+struct VGGParityTests {
+  @Test(arguments: [false, true])
+  func trainingStepMatchesPyTorch(batchNorm: Bool) throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    let model = VGGTests.model(alphas: [0.3, 1.6], batchNorm: batchNorm)
+    let lc = LayerCollapseSettings(lambda: 0.5, blocks: 2, mode: .penalty)
+    let regularizer = Regularizer(settings: lc, units: [0, 1])
+    let (input, targets) = ParityModels.batch(model.config, seed: 7)
+    let checkpoint = dir + "/vgg.h5"
+    try ParityModels.save(model, to: checkpoint)
+    let bundle = ParityBundle.make(
+      model: model, input: input, targets: targets, regularizer: regularizer, optimizer: ParityModels.optimizer(),
+      training: true)
+    try bundle.write(to: dir + "/vgg.bundle.h5")
+    let r = try Parity.reference([checkpoint, "--check", dir + "/vgg.bundle.h5"])
+    #expect(r.code == 0, "torch_reference.py --check failed:\n\(r.output)")
+    if batchNorm { #expect(r.output.contains("running features.1.running_var")) }
+  }
+
+  @Test func collapsedHeadMatchesPyTorchMerge() throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    let model = VGGTests.model(alphas: [0.98, 1.01])
+    let (collapsed, report) = Collapse.run(model)
+    #expect(report.collapsedCount == 2)
+    try ParityModels.save(model, to: dir + "/uncollapsed.h5")
+    try ParityModels.save(collapsed, to: dir + "/collapsed.h5")
+    let (input, targets) = ParityModels.batch(model.config, seed: 8)
+    let none = Regularizer(settings: LayerCollapseSettings(lambda: 0), units: [])
+    let bundle = ParityBundle.make(
+      model: collapsed, input: input, targets: targets, regularizer: none, optimizer: ParityModels.optimizer())
+    try bundle.write(to: dir + "/collapsed.bundle.h5")
+    let r = try Parity.reference([
+      "--collapse-check", dir + "/uncollapsed.h5", dir + "/collapsed.h5", dir + "/collapsed.bundle.h5",
+    ])
+    #expect(r.code == 0, "torch_reference.py --collapse-check failed:\n\(r.output)")
+  }
+}
+
+/// `model.kind: vgg` from a config: train with the head's PReLUs pulled to 1, collapse,
+/// evaluate; and the contract's errors for a conv list that pools the image away and a
+/// BatchNorm micro-batch of one example.
+@Suite(.serialized) struct VGGCommandTests {
+  static let config = """
+    seed: 2
+    data:
+      task: cifar10
+      root: $DIR/data
+      path: cifar
+    model:
+      kind: vgg
+      conv: [8, M, 12, M]
+      batch_norm: true
+      pool_size: 2
+      mlp_hidden: 32
+    lc:
+      lambda: 200
+      blocks: 2
+      mode: decoupled
+    train:
+      epochs: 2
+      batch_size: 16
+      lr: 3e-3
+    output:
+      dir: $DIR/vgg
+
+    """
+
+  @Test func trainCollapseEval() throws {
+    let ws = try Workspace()
+    let config = try ws.config("vgg.yaml", Self.config)
+    let trained = try CLI.run(["train", config])
+    try #require(trained.code == 0, "\(trained.stderr)")
+    #expect(trained.stderr.contains("vgg"), "\(trained.stderr)")
+    let last = try Checkpoint.load(ws.dir + "/vgg/last.h5")
+    #expect(last.model.alphas.count == 2)
+    let collapsed = try CLI.run(["collapse", ws.dir + "/vgg/last.h5", "--force", "0,1", "-o", ws.dir + "/small.h5"])
+    #expect(collapsed.code == 0, "\(collapsed.stderr)")
+    let small = try Checkpoint.load(ws.dir + "/small.h5")
+    #expect(small.model.architecture.collapsed == [true, true])
+    #expect(small.model.parameters["classifier.fc1.weight"]?.shape == [10, 12 * 4])
+    let evaluated = try CLI.run(["eval", ws.dir + "/small.h5"])
+    #expect(evaluated.code == 0 && evaluated.stdout.contains("accuracy"), "\(evaluated.stderr)")
+  }
+
+  @Test func badConfigsAreRefused() throws {
+    let ws = try Workspace()
+    let config = try ws.config("vgg.yaml", Self.config)
+    let pools = try CLI.run(["train", config, "model.conv=[8, M, M, M, M, M, M]"])
+    #expect(
+      pools.code == 78 && pools.stderr.contains("model.conv") && pools.stderr.contains("below 1×1"), "\(pools.stderr)")
+    // 120 training images in batches of 17: the last batch holds 1.
+    let lone = try CLI.run(["train", config, "train.batch_size=17"])
+    #expect(lone.code == 78 && lone.stderr.contains("micro-batch of one example"), "\(lone.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: ws.dir + "/vgg/last.h5"))
+  }
+}
