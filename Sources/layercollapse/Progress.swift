@@ -58,6 +58,11 @@ final class ProgressPrinter {
         + "lr \(o.learningRate) (warm-up \(o.warmupSteps), cosine to \(o.minLearningRate)), wd \(o.weightDecay), "
         + "clip \(o.gradClip)")
     if let i = b.initFrom { lines.append("  init    weights from \(i)") }
+    if !s.train.distillFrom.isEmpty {
+      lines.append(
+        "  distil  from \(s.train.distillFrom): (1 − \(s.train.distillWeight))·CE + \(s.train.distillWeight)·T²·KL, "
+          + "T = \(s.train.distillTemperature)")
+    }
     if b.worldSize > 1 || b.accumulate > 1 {
       let micro = b.accumulate > 1 ? " in \(b.accumulate) micro-batches of ≤ \(b.rankBatch)" : " of ≤ \(b.rankBatch)"
       lines.append(

@@ -186,3 +186,49 @@ struct VGGParityTests {
     #expect(!FileManager.default.fileExists(atPath: ws.dir + "/vgg/last.h5"))
   }
 }
+
+/// Knowledge distillation (`train.distill_from`): a student that starts as a copy of its
+/// teacher, with the soft term alone (weight 1, no dropout), has a first loss of exactly
+/// T²·KL(p ‖ p) = 0; a VGG student with a single-linear head learns from a VGG teacher;
+/// a teacher whose outputs or inputs differ is a config error naming the key.
+@Suite(.serialized) struct DistillationCommandTests {
+  @Test func studentEqualToTeacherHasZeroSoftLoss() throws {
+    let ws = try Workspace()
+    let vit = try ws.config("vit.yaml", Workspace.vit)
+    let plain = ["model.dropout=0", "lc.lambda=0", "lc.blocks=0"]
+    let teacher = try CLI.run(["train", vit, "train.epochs=1"] + plain)
+    try #require(teacher.code == 0, "\(teacher.stderr)")
+    let soft = ["train.steps=1", "log.every=1", "train.distill_from=\(ws.dir)/run/last.h5", "train.distill_weight=1"]
+    let student = try CLI.run(
+      ["train", vit, "train.init_from=\(ws.dir)/run/last.h5", "output.dir=\(ws.dir)/student"] + plain + soft)
+    try #require(student.code == 0, "\(student.stderr)")
+    #expect(student.stderr.contains("distil  from"), "\(student.stderr)")
+    #expect(student.stderr.contains("step 1/1 epoch 1 loss 0.0000"), "\(student.stderr)")
+    // A student that is not the teacher (fresh weights) has a soft loss above 0.
+    let fresh = try CLI.run(["train", vit, "output.dir=\(ws.dir)/fresh"] + plain + soft)
+    try #require(fresh.code == 0, "\(fresh.stderr)")
+    #expect(fresh.stderr.contains("step 1/1 epoch 1 loss") && !fresh.stderr.contains("loss 0.0000"), "\(fresh.stderr)")
+  }
+
+  @Test func vggStudentLearnsFromTeacherAndMismatchesAreRefused() throws {
+    let ws = try Workspace()
+    let config = try ws.config("vgg.yaml", VGGCommandTests.config)
+    let teacher = try CLI.run(["train", config, "lc.lambda=0", "lc.blocks=0", "train.epochs=1"])
+    try #require(teacher.code == 0, "\(teacher.stderr)")
+    let student = try CLI.run([
+      "train", config, "lc.lambda=0", "lc.blocks=0", "model.head_linears=1",
+      "train.distill_from=\(ws.dir)/vgg/last.h5", "train.distill_temperature=2", "output.dir=\(ws.dir)/student",
+    ])
+    #expect(student.code == 0, "\(student.stderr)")
+    let head = try Checkpoint.load(ws.dir + "/student/last.h5").model
+    #expect(
+      head.parameters["classifier.fc1.weight"]?.shape == [10, 12 * 4] && head.architecture.collapsed == [true, true])
+    let gpt = try ws.config("gpt.yaml", Workspace.gpt)
+    let lm = try CLI.run(["train", gpt, "train.steps=1"])
+    try #require(lm.code == 0, "\(lm.stderr)")
+    let mismatch = try CLI.run([
+      "train", config, "train.distill_from=\(ws.dir)/gpt/last.h5", "output.dir=\(ws.dir)/bad",
+    ])
+    #expect(mismatch.code == 78 && mismatch.stderr.contains("train.distill_from"), "\(mismatch.stderr)")
+  }
+}

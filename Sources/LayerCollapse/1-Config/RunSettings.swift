@@ -58,6 +58,11 @@ public struct TrainSettings: Sendable, Equatable {
   /// A checkpoint whose weights start this run (the paper's LC fine-tune of a trained model).
   public var initFrom: String
   public var optimizer: OptimizerSettings
+  /// Knowledge distillation: a trained checkpoint whose logits soften the loss,
+  /// `(1 − weight)·CE + weight·T²·KL(teacher_T ‖ student_T)`; empty: none.
+  public var distillFrom: String = ""
+  public var distillWeight: Double = 0.5
+  public var distillTemperature: Double = 4
   /// Micro-batches per optimizer step: `batchSize` examples (over all processes) go
   /// through in this many forward/backward passes, their gradients summed before the
   /// update (less memory; under MPI, one allreduce per step either way).
@@ -209,7 +214,7 @@ public struct RunSettings: Sendable, Equatable {
       beta2: r.double("train.beta2", default: 0.999, range: 0...0.999_999_999),
       epsilon: r.double("train.eps", default: 1e-8, range: 0...1),
       gradClip: r.double("train.grad_clip", default: 1, range: 0...Double.infinity))
-    let train = TrainSettings(
+    var train = TrainSettings(
       epochs: r.int("train.epochs", default: 1, range: nonNegative),
       steps: r.int("train.steps", default: 0, range: nonNegative),
       batchSize: r.int("train.batch_size", default: 32, range: 1...(1 << 32)),
@@ -218,6 +223,9 @@ public struct RunSettings: Sendable, Equatable {
       trainEvalLimit: r.int("train.train_eval_limit", default: 1000, range: nonNegative),
       initFrom: r.string("train.init_from", default: ""), optimizer: optimizer,
       accumulate: r.int("train.accumulate", default: 1, range: 1...(1 << 20)))
+    train.distillFrom = r.string("train.distill_from", default: "")
+    train.distillWeight = r.double("train.distill_weight", default: 0.5, range: 0...1)
+    train.distillTemperature = r.double("train.distill_temperature", default: 4, range: 0.01...100)
     r.require(
       train.accumulate <= train.batchSize, at: "train.accumulate", "more micro-batches than examples in a batch",
       expected: "at most train.batch_size = \(train.batchSize)", got: "\(train.accumulate)")

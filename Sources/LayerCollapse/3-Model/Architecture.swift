@@ -73,6 +73,10 @@ public struct ModelConfig: Sendable, Equatable, Codable {
   public var headBatchNorm: Bool = false
   /// VGG: side of the adaptive average pool before the head (torchvision: 7).
   public var pooledSize: Int = 0
+  /// VGG: linears in the head, 3 (torchvision's) or 1 (a single linear from the pooled
+  /// features to the classes: the collapsed head's shape, trained as such, for the
+  /// knowledge-distillation baseline).
+  public var headLinears: Int = 3
 
   public init(
     kind: ModelKind, dModel: Int, heads: Int, layers: Int, mlpHidden: Int, dropout: Float = 0,
@@ -104,7 +108,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     // Spelled so that JSON's snake_case (`token_mlp_hidden`) maps back to it.
     case tokenMLPHidden = "tokenMlpHidden"
     case layerNormEpsilon, typeVocabSize, maxPositions
-    case convLayers, convBatchNorm, headBatchNorm, pooledSize
+    case convLayers, convBatchNorm, headBatchNorm, pooledSize, headLinears
   }
 
   /// `tokenMLPHidden` came with format version 2; version 1 files read it as 0.
@@ -133,6 +137,7 @@ public struct ModelConfig: Sendable, Equatable, Codable {
     convBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .convBatchNorm) ?? false
     headBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .headBatchNorm) ?? false
     pooledSize = try c.decodeIfPresent(Int.self, forKey: .pooledSize) ?? 0
+    headLinears = try c.decodeIfPresent(Int.self, forKey: .headLinears) ?? 3
   }
 
   /// Patches per image side (vit).
@@ -156,12 +161,14 @@ public struct Architecture: Sendable, Equatable, Codable {
   /// Per unit: the chain is a single linear.
   public var collapsed: [Bool]
 
-  /// Every unit with `config.activation`, none collapsed.
+  /// Every unit with `config.activation`, none collapsed (unless the family builds a
+  /// unit already merged: a VGG head of one linear).
   public init(config: ModelConfig) {
-    let units = config.layers * ModelRegistry.family(config.kind).unitsPerBlock
+    let family = ModelRegistry.family(config.kind)
+    let units = config.layers * family.unitsPerBlock
     self.config = config
     self.activations = Array(repeating: config.activation, count: units)
-    self.collapsed = Array(repeating: false, count: units)
+    self.collapsed = Array(repeating: family.startsCollapsed(config), count: units)
   }
 
   public init(config: ModelConfig, activations: [Activation], collapsed: [Bool]) {

@@ -108,8 +108,8 @@ public final class Mixer: Model {
 
   // MARK: loss
 
-  public func loss(targets: [Int32]) -> Float {
-    crossEntropy.forward(logits: lastLogits, targets: targets)
+  public func loss(targets: [Int32], teacher: DistillationTarget?) -> Float {
+    crossEntropy.forward(logits: lastLogits, targets: targets, teacher: teacher)
   }
 
   public var probabilities: Tensor { crossEntropy.probabilities }

@@ -22,8 +22,9 @@ public protocol Model: AnyObject {
   /// batch may run in chunks of about `rowsPerChunk` rows (equal to one pass up to rounding).
   @discardableResult
   func infer(_ input: ModelInput, rowsPerChunk: Int) -> Tensor
-  /// Mean cross-entropy of the last forward's (or infer's) logits.
-  func loss(targets: [Int32]) -> Float
+  /// Mean cross-entropy of the last forward's (or infer's) logits; with a `teacher`, mixed
+  /// with its soft targets (`DistillationTarget`), and `backward` follows the mix.
+  func loss(targets: [Int32], teacher: DistillationTarget?) -> Float
   /// Softmax of the logits of the last `loss` call.
   var probabilities: Tensor { get }
   /// Adds d(mean loss)/d(parameter) into every gradient, for the last forward and loss.
@@ -46,6 +47,9 @@ public protocol Model: AnyObject {
 }
 
 extension Model {
+  /// Mean cross-entropy of the last forward's (or infer's) logits.
+  public func loss(targets: [Int32]) -> Float { loss(targets: targets, teacher: nil) }
+
   public func writeCollapsed(units: [Int], into merged: any Model) {
     for i in units {
       guard let chain = chain(unit: i), let target = merged.collapsedLinear(unit: i) else {
@@ -160,6 +164,12 @@ public protocol ModelFamily {
   /// `batch` random inputs of the shape the model reads, and random targets (benchmarks
   /// and tests; the values follow `rng`).
   static func exampleBatch(_ config: ModelConfig, batch: Int, rng: inout RNG) -> (input: ModelInput, targets: [Int32])
+  /// Whether a new model's units are already single linears (a VGG head of one linear).
+  static func startsCollapsed(_ config: ModelConfig) -> Bool
+}
+
+extension ModelFamily {
+  public static func startsCollapsed(_ config: ModelConfig) -> Bool { false }
 }
 
 /// `model.kind` → its family: the one place that lists them.

@@ -31,24 +31,75 @@ final class CrossEntropyLoss {
   private(set) var probabilities = Tensor([0])
   private var losses = Tensor([0])
   private var targets: [Int32] = []
+  private let distillation = DistillationTerm()
 
-  /// logits (N, K), targets (N; `CrossEntropy.ignoreIndex` skips a row) -> the mean loss.
-  func forward(logits: Tensor, targets: [Int32]) -> Float {
+  /// logits (N, K), targets (N; `CrossEntropy.ignoreIndex` skips a row) -> the mean loss,
+  /// mixed with a teacher's soft targets when `teacher` is given.
+  func forward(logits: Tensor, targets: [Int32], teacher: DistillationTarget? = nil) -> Float {
     precondition(targets.count == logits.shape[0], "\(targets.count) targets for \(logits.shape[0]) rows")
     self.targets = targets
     if probabilities.shape != logits.shape {
       probabilities = Tensor(logits.shape)
       losses = Tensor([logits.shape[0]])
     }
-    return CrossEntropy.forward(losses: losses, probs: probabilities, logits: logits, targets: targets)
+    let ce = CrossEntropy.forward(losses: losses, probs: probabilities, logits: logits, targets: targets)
+    return distillation.forward(crossEntropy: ce, logits: logits, targets: targets, teacher: teacher)
   }
 
   /// dlogits (N, K), overwritten: d(mean loss)/d(logits) of the last forward.
   func backward(dlogits: Tensor) {
     dlogits.zero()
+    let counted = Float(max(CrossEntropy.countedRows(targets), 1))
     CrossEntropy.backward(
-      dlogits: dlogits, probs: probabilities, targets: targets,
-      scale: 1 / Float(max(CrossEntropy.countedRows(targets), 1)))
+      dlogits: dlogits, probs: probabilities, targets: targets, scale: distillation.crossEntropyWeight / counted)
+    distillation.backward(dlogits: dlogits, targets: targets)
+  }
+}
+
+/// A teacher's logits for the rows of a batch, and how a loss mixes them in
+/// (`train.distill_from`): `(1 − weight)·CE + weight·T²·KL(teacher_T ‖ student_T)`.
+public struct DistillationTarget {
+  public let logits: Tensor
+  public let weight: Float
+  public let temperature: Float
+
+  public init(logits: Tensor, weight: Float, temperature: Float) {
+    self.logits = logits
+    self.weight = weight
+    self.temperature = temperature
+  }
+}
+
+/// The distillation part of a loss: the soft distributions of its last forward.
+final class DistillationTerm {
+  private var teacher: DistillationTarget?
+  private var studentSoft = Tensor([0])
+  private var teacherSoft = Tensor([0])
+
+  /// The cross-entropy's share of the loss: 1 − weight, or 1 without a teacher.
+  var crossEntropyWeight: Float { 1 - (teacher?.weight ?? 0) }
+
+  /// The mixed loss of the cross-entropy `crossEntropy` and, with a teacher, its KL term.
+  func forward(crossEntropy: Float, logits: Tensor, targets: [Int32], teacher: DistillationTarget?) -> Float {
+    self.teacher = teacher
+    guard let t = teacher else { return crossEntropy }
+    if studentSoft.shape != logits.shape {
+      studentSoft = Tensor(logits.shape)
+      teacherSoft = Tensor(logits.shape)
+    }
+    let kl = Distillation.forward(
+      studentSoft: studentSoft, teacherSoft: teacherSoft, student: logits, teacher: t.logits,
+      temperature: t.temperature, targets: targets)
+    return (1 - t.weight) * crossEntropy + t.weight * t.temperature * t.temperature * kl
+  }
+
+  /// Adds the KL term's gradient (weight·T²·d KL/d logits, over the counted rows).
+  func backward(dlogits: Tensor, targets: [Int32]) {
+    guard let t = teacher else { return }
+    let counted = Float(max(CrossEntropy.countedRows(targets), 1))
+    Distillation.backward(
+      dlogits: dlogits, studentSoft: studentSoft, teacherSoft: teacherSoft, temperature: t.temperature,
+      targets: targets, scale: t.weight * t.temperature * t.temperature / counted)
   }
 }
 

@@ -59,6 +59,7 @@ public final class Transformer: Model {
   /// from them.
   private var inferLogits: Tensor?
   private var chunkedProbs: Tensor?
+  private let distillation = DistillationTerm()
   private var chunkedLosses: Tensor?
   /// The logits the last forward or `infer` returned: what `loss` reads.
   private var lastLogits: Tensor?
@@ -248,13 +249,14 @@ public final class Transformer: Model {
 
   /// Mean cross-entropy of the last forward's logits against `targets` ((B) labels, or
   /// (B·T) next tokens with `CrossEntropy.ignoreIndex` for positions to skip).
-  public func loss(targets: [Int32]) -> Float {
+  public func loss(targets: [Int32], teacher: DistillationTarget?) -> Float {
     let ws = workspace!
     let logits = lastLogits!
     precondition(targets.count == logits.shape[0], "\(targets.count) targets for \(logits.shape[0]) rows")
     ws.targets = targets
     if logits === ws.logits {
-      return CrossEntropy.forward(losses: ws.losses, probs: ws.probs, logits: logits, targets: targets)
+      let ce = CrossEntropy.forward(losses: ws.losses, probs: ws.probs, logits: logits, targets: targets)
+      return distillation.forward(crossEntropy: ce, logits: logits, targets: targets, teacher: teacher)
     }
     // A chunked `infer`: its logits are not the workspace's.
     if chunkedProbs?.shape != logits.shape {
@@ -277,7 +279,10 @@ public final class Transformer: Model {
     let c = config.dModel
     let counted = CrossEntropy.countedRows(ws.targets)
     ws.dlogits.zero()
-    CrossEntropy.backward(dlogits: ws.dlogits, probs: ws.probs, targets: ws.targets, scale: 1 / Float(max(counted, 1)))
+    CrossEntropy.backward(
+      dlogits: ws.dlogits, probs: ws.probs, targets: ws.targets,
+      scale: distillation.crossEntropyWeight / Float(max(counted, 1)))
+    distillation.backward(dlogits: ws.dlogits, targets: ws.targets)
     // head
     ws.dlnf.zero()
     if config.kind == .gpt {

@@ -206,7 +206,9 @@ public final class VGG: Model {
 
   // MARK: loss, backward
 
-  public func loss(targets: [Int32]) -> Float { crossEntropy.forward(logits: lastLogits, targets: targets) }
+  public func loss(targets: [Int32], teacher: DistillationTarget?) -> Float {
+    crossEntropy.forward(logits: lastLogits, targets: targets, teacher: teacher)
+  }
 
   public var probabilities: Tensor { crossEntropy.probabilities }
 
@@ -542,7 +544,8 @@ public enum VGGFamily: ModelFamily {
 
   /// `model.vgg` (11, 13, 16: torchvision's layers) or `model.conv` (`[64, M, 128, M]`),
   /// `model.width` (multiplies every convolution's channels), `model.batch_norm`,
-  /// `model.pool_size` (2), `model.head_batch_norm`; the head's hidden width is
+  /// `model.pool_size` (2), `model.head_batch_norm`, `model.head_linears` (3, or 1: a
+  /// single linear, the KD student's head); the head's hidden width is
   /// `model.mlp_hidden` (512), its dropout `model.dropout` (torchvision's 0.5 unless set),
   /// the activation `relu`. Refuses a list that pools the image below 1×1.
   public static func readConfig(_ r: ConfigReader, into config: inout ModelConfig) {
@@ -552,6 +555,10 @@ public enum VGGFamily: ModelFamily {
     config.convBatchNorm = r.bool("model.batch_norm", default: false)
     config.headBatchNorm = r.bool("model.head_batch_norm", default: false)
     config.pooledSize = r.int("model.pool_size", default: 2, range: 1...64)
+    config.headLinears = r.int("model.head_linears", default: 3, range: 1...3)
+    r.require(
+      config.headLinears != 2, at: "model.head_linears", "a VGG head has 3 linears, or 1 (the collapsed shape)",
+      expected: "1 or 3", got: "2")
     if !r.contains("model.mlp_hidden") && !r.contains("model.mlp_ratio") { config.mlpHidden = 512 }
     if !r.contains("model.dropout") { config.dropout = 0.5 }
     if !r.contains("model.activation") { config.activation = .relu }
@@ -590,6 +597,8 @@ public enum VGGFamily: ModelFamily {
   }
 
   public static func fit(_ config: inout ModelConfig, outputs: Int, tokens: Int?) { config.classes = outputs }
+
+  public static func startsCollapsed(_ config: ModelConfig) -> Bool { config.headLinears == 1 }
 
   public static func predictsEveryPosition(_ kind: ModelKind) -> Bool { false }
 

@@ -70,6 +70,26 @@ public final class Trainer {
   public let state: OptimizerState
   let optimizer: AdamW
   let schedule: LearningRateSchedule
+  /// Knowledge distillation (`train.distill_from`): a trained model in evaluation mode
+  /// whose logits on each batch, computed in the same step, soften the student's loss.
+  public var teacher: Teacher?
+
+  public struct Teacher {
+    public let model: any Model
+    public let weight: Float
+    public let temperature: Float
+
+    public init(model: any Model, weight: Float, temperature: Float) {
+      self.model = model
+      self.weight = weight
+      self.temperature = temperature
+    }
+
+    /// The teacher's logits on `input` (evaluation mode), as a target for the student's loss.
+    func target(_ input: ModelInput) -> DistillationTarget {
+      DistillationTarget(logits: model.forward(input), weight: weight, temperature: temperature)
+    }
+  }
 
   public init(model: any Model, regularizer: Regularizer, settings: OptimizerSettings) {
     self.model = model
@@ -89,8 +109,9 @@ public final class Trainer {
   public func step(_ input: ModelInput, targets: [Int32], rng: inout RNG) -> StepReport {
     let params = model.parameters
     params.zeroGradients()
+    let soft = teacher?.target(input)
     model.forward(input, training: true, rng: &rng)
-    let loss = model.loss(targets: targets)
+    let loss = model.loss(targets: targets, teacher: soft)
     model.backward()
     return update(loss: loss)
   }
@@ -117,8 +138,9 @@ public final class Trainer {
     var counted = 0.0
     for b in batches where b.examples > 0 {
       params.zeroGradients()
+      let soft = teacher?.target(b.input)
       model.forward(b.input, training: true, rng: &rng)
-      let loss = model.loss(targets: b.targets)
+      let loss = model.loss(targets: b.targets, teacher: soft)
       model.backward()
       let n = Double(CrossEntropy.countedRows(b.targets))
       lossSum += Double(loss) * n

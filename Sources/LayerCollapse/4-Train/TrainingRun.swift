@@ -233,6 +233,9 @@ public final class TrainingRun {
       }
     }
     try TrainingRun.checkBatchNormBatches(model, data: data, settings: settings, ranks: group.size)
+    if !settings.train.distillFrom.isEmpty {
+      trainer.teacher = try TrainingRun.teacher(settings, student: model, vocabulary: vocabulary)
+    }
     if let s = start, resume {
       guard let o = s.optimizer, let p = s.progress, let r = s.dropoutRNG else {
         throw LCError.badData(
@@ -292,6 +295,35 @@ public final class TrainingRun {
         got: "a micro-batch of \(smallest)",
         hint: "Choose a train.batch_size that leaves no lone example (or set data.train_limit)")
     ])
+  }
+
+  /// The `train.distill_from` checkpoint as the teacher: its outputs must be the
+  /// student's (classes, or a language model's vocabulary), it must read the same input
+  /// (images, or tokens of the same vocabulary) and its images must be the same size.
+  static func teacher(_ s: RunSettings, student: any Model, vocabulary: Vocabulary?) throws -> Trainer.Teacher {
+    let path = s.train.distillFrom
+    let t = try Checkpoint.load(path)
+    let (tc, sc) = (t.model.config, student.config)
+    let readsImages = { (c: ModelConfig) in ModelRegistry.family(c.kind).fits(c.kind, task: .cifar10) }
+    var problem: (expected: String, got: String)? = nil
+    if tc.outputs != sc.outputs {
+      problem = ("\(sc.outputs) outputs, as the student", "\(tc.outputs)")
+    } else if readsImages(tc) != readsImages(sc) {
+      problem = ("a model that reads \(readsImages(sc) ? "images" : "tokens"), as the student", tc.kind.rawValue)
+    } else if readsImages(sc) && tc.imageSize != sc.imageSize {
+      problem = ("\(sc.imageSize)×\(sc.imageSize) images, as the student", "\(tc.imageSize)×\(tc.imageSize)")
+    } else if !readsImages(sc) && t.vocabulary != vocabulary {
+      problem = ("the student's vocabulary (token ids mean the same)", "another vocabulary")
+    }
+    if let p = problem {
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "the teacher does not fit the student", location: "train.distill_from (\(path))",
+          expected: p.expected, got: p.got, hint: "Distil from a model trained on the same data")
+      ])
+    }
+    return Trainer.Teacher(
+      model: t.model, weight: Float(s.train.distillWeight), temperature: Float(s.train.distillTemperature))
   }
 
   static func totalSteps(_ s: RunSettings, _ data: TaskData) -> Int {
