@@ -19,7 +19,7 @@ case "$mode" in
     expected=configs/expected.yaml
     layers=4
     # No overrides: the configs are the experiment.
-    sst=() cifar=() sweep=() sens=() text=() pull=() mixer=() minilm=() minilm_pull=()
+    sst=() cifar=() sweep=() sens=() text=() pull=() mixer=() minilm=() minilm_pull=() vgg=() vgg_pull=()
     ;;
   smoke)
     runs=runs/smoke
@@ -42,6 +42,10 @@ case "$mode" in
     minilm=(data.train_limit=320 data.eval_limit=128 train.eval_every=0 log.every=5)
     # Ten steps: a pull of 2·lr·alpha_lr_scale·λ = 1 per step at the peak rate takes α to 1.
     minilm_pull=(train.warmup_steps=0 lc.lambda=50)
+    # A narrow VGG on 512 images for 2 epochs (fine-tune 2 epochs, α pulled hard).
+    vgg=(data.train_limit=512 data.eval_limit=256 model.width=0.125 model.mlp_hidden=512 train.epochs=2
+      train.train_eval_limit=256 train.warmup_steps=5 log.every=10)
+    vgg_pull=(lc.lambda=2000)
     ;;
   *)
     echo "usage: scripts/reproduce.sh full|smoke" >&2
@@ -55,20 +59,20 @@ train() { "$LC" train "$@" --overwrite; }
 start=$(date +%s)
 mkdir -p "$runs"
 
-step "1/7 SST-2: GELU encoder, then LayerCollapse fine-tune of its last 2 MLPs, then collapse"
+step "1/8 SST-2: GELU encoder, then LayerCollapse fine-tune of its last 2 MLPs, then collapse"
 train configs/sst2-encoder.yaml output.dir="$runs/sst2/gelu" "${sst[@]}"
 train configs/sst2-encoder-lc.yaml output.dir="$runs/sst2/lc" train.init_from="$runs/sst2/gelu/best.h5" "${sst[@]}" \
   "${pull[@]}"
 "$LC" collapse "$runs/sst2/lc/last.h5"
 for c in "$runs/sst2/gelu/best.h5" "$runs/sst2/lc/last.h5" "$runs/sst2/lc/collapsed.h5"; do "$LC" eval "$c"; done
 
-step "2/7 CIFAR-10 small set: ViT plain vs PReLU + LayerCollapse from the start, then collapse"
+step "2/8 CIFAR-10 small set: ViT plain vs PReLU + LayerCollapse from the start, then collapse"
 train configs/cifar10-vit.yaml output.dir="$runs/cifar/plain" "${cifar[@]}"
 train configs/cifar10-vit-lc.yaml output.dir="$runs/cifar/lc" "${cifar[@]}"
 "$LC" collapse "$runs/cifar/lc/last.h5"
 for c in "$runs/cifar/plain/best.h5" "$runs/cifar/lc/last.h5" "$runs/cifar/lc/collapsed.h5"; do "$LC" eval "$c"; done
 
-step "3/7 Text generation: character GPT, then LayerCollapse fine-tune of its last MLP, then collapse"
+step "3/8 Text generation: character GPT, then LayerCollapse fine-tune of its last MLP, then collapse"
 train configs/austen-gpt.yaml output.dir="$runs/text/plain" "${text[@]}"
 train configs/austen-gpt-lc.yaml output.dir="$runs/text/lc" train.init_from="$runs/text/plain/best.h5" "${text[@]}" \
   "${pull[@]}"
@@ -78,7 +82,7 @@ for c in "$runs/text/plain/best.h5" "$runs/text/lc/last.h5" "$runs/text/lc/colla
   "$LC" generate "$c" --prompt "It is a truth universally acknowledged" --tokens 240 --seed 1 >"${c%.h5}.sample.txt"
 done
 
-step "4/7 Sensitivity: collapse the ViT's last 1, 2, ... blocks in turn, fine-tuning between steps"
+step "4/8 Sensitivity: collapse the ViT's last 1, 2, ... blocks in turn, fine-tuning between steps"
 previous="$runs/cifar/plain/best.h5"
 for k in $(seq 1 "$layers"); do
   train configs/cifar10-vit-sensitivity.yaml output.dir="$runs/sensitivity/k$k" train.init_from="$previous" \
@@ -88,20 +92,20 @@ for k in $(seq 1 "$layers"); do
   previous="$runs/sensitivity/k$k/collapsed.h5"
 done
 
-step "5/7 Sweep: lambda for experiment 2 (b), one run per value"
+step "5/8 Sweep: lambda for experiment 2 (b), one run per value"
 train configs/cifar10-vit-sweep.yaml output.dir="$runs/sweep" "${sweep[@]}"
 for dir in "$runs"/sweep/*/; do
   "$LC" collapse "${dir}last.h5"
   "$LC" eval "${dir}collapsed.h5"
 done
 
-step "6/7 CIFAR-10 small set: MLP-Mixer plain vs PReLU + LayerCollapse from the start, then collapse"
+step "6/8 CIFAR-10 small set: MLP-Mixer plain vs PReLU + LayerCollapse from the start, then collapse"
 train configs/cifar10-mixer.yaml output.dir="$runs/mixer/plain" "${mixer[@]}"
 train configs/cifar10-mixer-lc.yaml output.dir="$runs/mixer/lc" "${mixer[@]}"
 "$LC" collapse "$runs/mixer/lc/last.h5"
 for c in "$runs/mixer/plain/best.h5" "$runs/mixer/lc/last.h5" "$runs/mixer/lc/collapsed.h5"; do "$LC" eval "$c"; done
 
-step "7/7 SST-2 with a pretrained model: all-MiniLM-L6-v2, GELU fine-tune, LayerCollapse of its last 2 and 4 FFNs"
+step "7/8 SST-2 with a pretrained model: all-MiniLM-L6-v2, GELU fine-tune, LayerCollapse of its last 2 and 4 FFNs"
 # The model comes from the data root (scripts/fetch_pretrained.sh puts it there); when it is
 # missing it is fetched into ./data (ignored by git).
 data_root=${LAYERCOLLAPSE_DATA:-../shared/datasets}
@@ -120,6 +124,15 @@ for k in 2 4; do
   for c in "$runs/minilm/lc$k/last.h5" "$runs/minilm/lc$k/collapsed.h5"; do "$LC" eval "$c"; done
 done
 "$LC" eval "$runs/minilm/gelu/best.h5"
+
+step "8/8 CIFAR-10 small set, VGG: base, LayerCollapse of the head and collapse, and the KD student of the collapsed size"
+train configs/cifar10-vgg.yaml output.dir="$runs/vgg/base" "${vgg[@]}"
+train configs/cifar10-vgg-lc.yaml output.dir="$runs/vgg/lc" train.init_from="$runs/vgg/base/best.h5" "${vgg[@]}" \
+  "${vgg_pull[@]}"
+"$LC" collapse "$runs/vgg/lc/last.h5"
+for c in "$runs/vgg/base/best.h5" "$runs/vgg/lc/last.h5" "$runs/vgg/lc/collapsed.h5"; do "$LC" eval "$c"; done
+train configs/cifar10-vgg-kd.yaml output.dir="$runs/vgg/kd" train.distill_from="$runs/vgg/base/best.h5" "${vgg[@]}"
+"$LC" eval "$runs/vgg/kd/best.h5"
 
 step "Report"
 "$LC" report "$runs" -o "$results" --check "$expected" --elapsed $(($(date +%s) - start))

@@ -6,13 +6,16 @@ import LayerCollapse
 
 /// One reference model and its training batch size.
 struct ModelCase: Sendable {
-  /// What `--train-only` and `LC_BENCH_SHAPES` take: vit, encoder, gpt, mixer, minilm.
+  /// What `--train-only` and `LC_BENCH_SHAPES` take: vit, encoder, gpt, mixer, minilm, vgg.
   var name: String
   var label: String
   var config: ModelConfig
   var batch: Int
   /// Batch sizes of the inference rows.
   var inferBatches: [Int] = [1, 256]
+  /// Units that get a PReLU (and collapse in the inference rows); nil: the last half of
+  /// the blocks.
+  var preluOverride: [Int]? = nil
 
   /// Whether the transformer family runs it (the kernel breakdown rebuilds a
   /// transformer's step from its kernels).
@@ -20,7 +23,8 @@ struct ModelCase: Sendable {
 
   /// The LayerCollapse units of the last half of the blocks, with a PReLU; the others GELU.
   var preluUnits: [Int] {
-    Architecture(config: config).units(ofBlocks: Architecture.lastBlocks(config.layers / 2, of: config.layers))
+    preluOverride
+      ?? Architecture(config: config).units(ofBlocks: Architecture.lastBlocks(config.layers / 2, of: config.layers))
   }
 
   var architecture: Architecture {
@@ -53,7 +57,21 @@ let modelCases: [ModelCase] = [
     batch: 64),
   ModelCase(
     name: "minilm", label: "minilm (e)", config: miniLM, batch: 32, inferBatches: [1, 128]),
+  ModelCase(name: "vgg", label: "vgg (f)", config: vgg, batch: 64, preluOverride: [0, 1]),
 ]
+
+/// Experiment 8's VGG: VGG-11 layers at a quarter of the channels with BatchNorm on 32×32
+/// images, pooled 2×2, a 512 → 1024 → 1024 → 10 head (73 % of the parameters), both head
+/// activations collapsed in the inference rows.
+let vgg: ModelConfig = {
+  var c = ModelConfig(
+    kind: .vgg, dModel: 128, heads: 1, layers: 2, mlpHidden: 1024, dropout: 0.5, classes: 10, imageSize: 32,
+    imageChannels: 3, activation: .relu)
+  c.convLayers = [16, 0, 32, 0, 64, 64, 0, 128, 128, 0, 128, 128, 0]
+  c.convBatchNorm = true
+  c.pooledSize = 2
+  return c
+}()
 
 /// all-MiniLM-L6-v2's shape (issue 16's pretrained model): BERT, d 384, 12 heads, 6
 /// layers, intermediate 1536, 30,522 WordPiece tokens, 64-token sentences, 2 classes.

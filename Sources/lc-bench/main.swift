@@ -141,7 +141,8 @@ if sections.contains("steps") {
 // MARK: profile
 
 if sections.contains("profile") {
-  for c in cases where c.isTransformer {
+  for c in cases where c.isTransformer || c.config.kind == .vgg {
+    let kernels = c.isTransformer ? breakdown : convBreakdown
     print("")
     print(
       "Where the time goes, \(c.label): each kernel timed alone × its calls (per training step at batch"
@@ -153,12 +154,12 @@ if sections.contains("profile") {
     for t in threads {
       BLASThreads.set(t)
       titles.append(("step, " + threadLabel(t), 9, true))
-      steps.append(breakdown(c, batch: c.batch, backward: true))
+      steps.append(kernels(c, c.batch, true))
     }
     for t in threads {
       BLASThreads.set(t)
       titles.append(("batch 1, " + threadLabel(t), 9, true))
-      passes.append(breakdown(c, batch: 1, backward: false))
+      passes.append(kernels(c, 1, false))
     }
     let table: TableWriter = TableWriter(titles)
     table.printHeader()
@@ -174,9 +175,14 @@ if sections.contains("profile") {
       table.printRow(cells)
     }
     table.printRow(
-      ["sum", ""] + steps.map { fixed($0.reduce(0) { $0 + $1.seconds } * 1000, 1) }
-        + passes.map { fixed($0.reduce(0) { $0 + $1.seconds } * 1000, 3) })
+      ["sum", ""] + steps.map { fixed(partsSum($0) * 1000, 1) } + passes.map { fixed(partsSum($0) * 1000, 3) })
   }
+}
+
+/// The kernels' total, without the rows that restate others ("  of the …" shares, a
+/// "whole model" measurement).
+func partsSum(_ rows: [(label: String, calls: Int, seconds: Double)]) -> Double {
+  rows.filter { !$0.label.hasPrefix("  of") && !$0.label.hasPrefix("whole") }.reduce(0) { $0 + $1.seconds }
 }
 
 // MARK: data parallel (MPI)
