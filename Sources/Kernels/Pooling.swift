@@ -15,6 +15,31 @@ public enum MaxPool2d {
       let winners = idx.baseAddress!
       Parallel.forEach(planes, grain: max(1, Elementwise.grain / max(height * width, 1))) { p in
         let plane = xs + p * height * width
+        if k == 2 {
+          // VGG's 2×2 windows, written out: the same first-largest rule as the loop below.
+          for oy in 0..<oh {
+            let top = 2 * oy * width
+            for ox in 0..<ow {
+              let first = top + 2 * ox
+              var best = first
+              var value = plane[first]
+              @inline(__always) func consider(_ at: Int) {
+                let v = plane[at]
+                if v > value || v.isNaN {
+                  best = at
+                  value = v
+                }
+              }
+              consider(first + 1)
+              consider(first + width)
+              consider(first + width + 1)
+              let o = (p * oh + oy) * ow + ox
+              ys[o] = value
+              winners[o] = Int32(best)
+            }
+          }
+          return
+        }
         for oy in 0..<oh {
           for ox in 0..<ow {
             var best = oy * k * width + ox * k

@@ -462,7 +462,7 @@ func compareWithPyTorch(
   return checks
 }
 
-/// The project's targets (issue 7), one line each.
+/// The project's targets (issue 7; per model case, `ModelCase.trainTarget`), one line each.
 func targetChecks(train: [TrainResult], infer: [InferResult], gemm: GEMMReference?, torchRan: Bool) -> [TargetCheck] {
   var checks: [TargetCheck] = []
   func add(_ text: String, _ value: Double, _ target: Double, _ shown: String, _ targetShown: String) {
@@ -473,15 +473,19 @@ func targetChecks(train: [TrainResult], infer: [InferResult], gemm: GEMMReferenc
     for r in train {
       guard let tm = r.torch?.median else { continue }
       let x: Double = tm / r.ours.median
-      add("training \(r.model.name) \(threadLabel(r.threads))", x, 1.5, fixed(x, 2) + "× PyTorch", "1.5×")
+      let target: Double = r.model.trainTarget
+      add(
+        "training \(r.model.name) \(threadLabel(r.threads))", x, target, fixed(x, 2) + "× PyTorch",
+        fixed(target, 1) + "×")
     }
     for r in infer {
       guard let tf = r.torchFull, let tc = r.torchCollapsed else { continue }
       let at: String = "\(r.model.name) batch \(r.batch) \(threadLabel(r.threads))"
-      add("inference \(at) full", tf / r.oursFull, 1.5, fixed(tf / r.oursFull, 2) + "× PyTorch", "1.5×")
+      let target: Double = r.model.inferTarget
+      let shown: String = fixed(target, 1) + "×"
+      add("inference \(at) full", tf / r.oursFull, target, fixed(tf / r.oursFull, 2) + "× PyTorch", shown)
       add(
-        "inference \(at) collapsed", tc / r.oursCollapsed, 1.5, fixed(tc / r.oursCollapsed, 2) + "× PyTorch",
-        "1.5×")
+        "inference \(at) collapsed", tc / r.oursCollapsed, target, fixed(tc / r.oursCollapsed, 2) + "× PyTorch", shown)
     }
   }
   if let g = gemm {
