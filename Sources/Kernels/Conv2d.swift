@@ -64,22 +64,34 @@ public enum Conv2d {
     let (src, dst) = (x.data, cols.data)
     let (oh, ow, k, st, p) = (s.outHeight, s.outWidth, s.kernel, s.stride, s.padding)
     let (h, w, c, patch) = (s.height, s.width, s.channels, s.patch)
-    // One part per (image, output row): each writes its own OW rows of cols.
+    // One part per (image, output row): each writes its own OW rows of cols. Per (channel,
+    // kernel row) the k values under the kernel are contiguous in x: copied whole where
+    // the window is inside the image, element by element at the edges.
     Parallel.forEach(s.batch * oh, grain: max(1, Elementwise.grain / max(ow * patch, 1))) { item in
       let n = item / oh
       let oy = item % oh
       let image = src + n * c * h * w
-      for ox in 0..<ow {
-        let row = dst + ((n * oh + oy) * ow + ox) * patch
-        var j = 0
-        for ch in 0..<c {
-          let plane = image + ch * h * w
-          for ky in 0..<k {
-            let iy = oy * st - p + ky
-            for kx in 0..<k {
-              let ix = ox * st - p + kx
-              row[j] = iy >= 0 && iy < h && ix >= 0 && ix < w ? plane[iy * w + ix] : 0
-              j += 1
+      let rows = dst + (n * oh + oy) * ow * patch
+      for ch in 0..<c {
+        let plane = image + ch * h * w
+        for ky in 0..<k {
+          let iy = oy * st - p + ky
+          let column = (ch * k + ky) * k
+          guard iy >= 0 && iy < h else {
+            for ox in 0..<ow { (rows + ox * patch + column).update(repeating: 0, count: k) }
+            continue
+          }
+          let line = plane + iy * w
+          for ox in 0..<ow {
+            let ix0 = ox * st - p
+            let out = rows + ox * patch + column
+            if ix0 >= 0 && ix0 + k <= w {
+              out.update(from: line + ix0, count: k)
+            } else {
+              for kx in 0..<k {
+                let ix = ix0 + kx
+                out[kx] = ix >= 0 && ix < w ? line[ix] : 0
+              }
             }
           }
         }
@@ -96,20 +108,24 @@ public enum Conv2d {
     let (oh, ow, k, st, p) = (s.outHeight, s.outWidth, s.kernel, s.stride, s.padding)
     let (h, w, c, patch) = (s.height, s.width, s.channels, s.patch)
     // One part per (image, channel) plane of dx: its pixels are written by that part only,
-    // always in the same (oy, ox, ky, kx) order.
+    // always in the same (oy, ky, ox, kx) order.
     Parallel.forEach(s.batch * c, grain: max(1, Elementwise.grain / max(s.positions * k * k, 1))) { item in
       let n = item / c
       let ch = item % c
       let plane = dst + (n * c + ch) * h * w
       for oy in 0..<oh {
-        for ox in 0..<ow {
-          let row = src + ((n * oh + oy) * ow + ox) * patch + ch * k * k
-          for ky in 0..<k {
-            let iy = oy * st - p + ky
-            guard iy >= 0 && iy < h else { continue }
-            for kx in 0..<k {
-              let ix = ox * st - p + kx
-              if ix >= 0 && ix < w { plane[iy * w + ix] += row[ky * k + kx] }
+        let rows = src + (n * oh + oy) * ow * patch + ch * k * k
+        for ky in 0..<k {
+          let iy = oy * st - p + ky
+          guard iy >= 0 && iy < h else { continue }
+          let line = plane + iy * w
+          for ox in 0..<ow {
+            let ix0 = ox * st - p
+            let from = rows + ox * patch + ky * k
+            if ix0 >= 0 && ix0 + k <= w {
+              for kx in 0..<k { line[ix0 + kx] += from[kx] }
+            } else {
+              for kx in 0..<k where ix0 + kx >= 0 && ix0 + kx < w { line[ix0 + kx] += from[kx] }
             }
           }
         }

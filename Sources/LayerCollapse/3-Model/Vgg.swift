@@ -43,6 +43,9 @@ public final class VGG: Model {
   private var logits = Tensor([0])
   private var lastLogits = Tensor([0])
   private let crossEntropy = CrossEntropyLoss()
+  /// The backward's gradient buffers, kept across steps (fresh megabyte buffers cost a
+  /// page fault per page every step).
+  private let scratch = ScratchPool()
 
   public init(_ architecture: Architecture) {
     self.architecture = architecture
@@ -219,7 +222,8 @@ public final class VGG: Model {
     for g in groups.reversed() { d = g.backward(d) }
     let cfg = config
     let (last, p) = (sides[features.count], cfg.pooledSize)
-    var dcurrent = Tensor([batch, widths[features.count], last, last])
+    var dcurrent = scratch.tensor("trunk.dout", [batch, widths[features.count], last, last])
+    dcurrent.zero()
     AdaptiveAvgPool2d.backward(
       dx: dcurrent, dy: d, planes: batch * widths[features.count], height: last, width: last, outHeight: p,
       outWidth: p)
@@ -229,20 +233,23 @@ public final class VGG: Model {
       switch layer {
       case .conv(let conv, let norm):
         let pre = norm == nil ? convOut[i] : normOut[i]
-        let dpre = Tensor(pre.shape)
+        let dpre = scratch.tensor("features.\(i).dpre", pre.shape)
         _ = Activation.relu.backward(dx: dpre, dout: dcurrent, x: pre, alpha: 0, write: .overwrite)
         var dconv = dpre
         if let bn = norm {
-          dconv = Tensor(pre.shape)
+          dconv = scratch.tensor("features.\(i).dconv", pre.shape)
+          dconv.zero()
           bn.backward(
             dx: dconv, dout: dpre, x: convOut[i],
             shape: BatchNorm.Shape(batch: batch, channels: widths[i + 1], spatial: side * side))
         }
-        let dx: Tensor? = i == 0 ? nil : Tensor(input.shape)
+        let dx: Tensor? = i == 0 ? nil : scratch.tensor("features.\(i).dx", input.shape)
+        dx?.zero()
         conv.backward(dx: dx, dout: dconv)
         if let dx = dx { dcurrent = dx }
       case .pool:
-        let dx = Tensor(input.shape)
+        let dx = scratch.tensor("features.\(i).dx", input.shape)
+        dx.zero()
         MaxPool2d.backward(
           dx: dx, dy: dcurrent, indices: poolIndices[i], planes: batch * c, height: side, width: side, k: 2)
         dcurrent = dx
@@ -265,6 +272,8 @@ final class Conv2dModule {
   private var shape = Conv2d.Shape(batch: 0, channels: 0, height: 0, width: 0, outChannels: 0)
   private var cols = Tensor([0])
   private var rows = Tensor([0])
+  private var dyRows = Tensor([0])
+  private var dcols = Tensor([0])
 
   /// torchvision's initialization: weights N(0, 2/(O·k·k)) (Kaiming, fan-out, ReLU), bias 0.
   init(_ name: String, inputs: Int, outputs: Int, kernel: Int = 3, params: inout ParameterSet) {
@@ -280,6 +289,8 @@ final class Conv2dModule {
     shape = s
     cols = Tensor([s.rows, s.patch])
     rows = Tensor([s.rows, s.outChannels])
+    dyRows = Tensor([0])
+    dcols = Tensor([0])
   }
 
   func forward(out: Tensor, x: Tensor) {
@@ -288,9 +299,13 @@ final class Conv2dModule {
 
   /// dout -> dx (added; nil for the first layer), dW and db added.
   func backward(dx: Tensor?, dout: Tensor) {
+    if dyRows.shape != rows.shape {  // the first backward at this shape
+      dyRows = Tensor(rows.shape)
+      dcols = Tensor(cols.shape)
+    }
     Conv2d.backward(
-      dx: dx, dw: weight.grad, db: bias.grad, dy: dout, cols: cols, w: weight.value, dyRows: Tensor(rows.shape),
-      dcols: Tensor(cols.shape), shape)
+      dx: dx, dw: weight.grad, db: bias.grad, dy: dout, cols: cols, w: weight.value, dyRows: dyRows, dcols: dcols,
+      shape)
   }
 }
 
