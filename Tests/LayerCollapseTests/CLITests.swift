@@ -303,6 +303,11 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     #expect(r.code == 0, "\(r.stderr)")
     let md = try String(contentsOfFile: ws.dir + "/out/results.md", encoding: .utf8)
     #expect(md.contains("## Runs") && md.contains(ws.dir + "/run") && md.contains("figures/loss.svg"))
+    // The α figure labels its threshold as configured (lc.threshold 0.05), not as a widened Float.
+    let figures = try FileManager.default.contentsOfDirectory(atPath: ws.dir + "/out/figures")
+    let svgs = try figures.map { try String(contentsOfFile: ws.dir + "/out/figures/" + $0, encoding: .utf8) }
+    let alpha = svgs.filter { $0.contains("collapse threshold") }
+    #expect(!alpha.isEmpty && alpha.allSatisfy { $0.contains("collapse threshold 1 − 0.05<") }, "\(figures)")
     let bad = try ws.config("bad-bands.yaml", "cifar:\n  collapse_cost: 3\n")
     let b = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out2", "--check", bad])
     #expect(b.code == 78 && b.stderr.contains("bad-bands.yaml:2"))

@@ -610,11 +610,14 @@ public struct ExperimentReport {
         name: name, x: run.steps.map { Double($0.step) }, y: run.steps.map { $0.alphas[b] ?? .nan },
         markers: false)
     }
-    let threshold = Double(run.settings?.lc.threshold ?? 0.05)
+    // The threshold as the config wrote it: Float's shortest form ("0.05"), not its
+    // Double widening ("0.05000000074505806").
+    let threshold: Float = run.settings?.lc.threshold ?? 0.05
     return SVGPlot(
       title: title, xLabel: "step", yLabel: "α", series: series,
       referenceLines: [
-        ReferenceLine(y: 1 - threshold, label: "collapse threshold 1 − \(NumberFormat.plain(threshold))")
+        ReferenceLine(
+          y: 1 - (Double("\(threshold)") ?? Double(threshold)), label: "collapse threshold 1 − \(threshold)")
       ],
       legend: .bottom)
   }
