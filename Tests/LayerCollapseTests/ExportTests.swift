@@ -133,7 +133,7 @@ struct ExportTests {
       .deletingLastPathComponent().appendingPathComponent("scripts/load_exported.py").path
   }
 
-  @Test(arguments: [ModelKind.vit, .encoder, .gpt, .mixer, .bert])
+  @Test(arguments: [ModelKind.vit, .encoder, .gpt, .mixer, .bert, .vgg])
   func exportedModelMatchesInPyTorch(kind: ModelKind) throws {
     try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
     let dir = try Parity.makeScratch()
