@@ -46,7 +46,7 @@ test: setup $(if $(CI),torch-env)
 # The numeric suites once more with OpenBLAS forced onto another CPU's kernels
 # (OPENBLAS_CORETYPE; CORETYPE=Zen to choose one): a result that holds only with this
 # machine's kernels fails here. CI runs it after `make test` (README, Determinism).
-NUMERIC_SUITES := ^KernelsTests\.|\.(TrainingTests|InferenceTests|GenerationTests|AlphaLearningRateTests|ModelGradientTests|PrunedLastBlockTests|CollapseTests|CountTests|ParityTests|VGGTests|VGGParityTests)/
+NUMERIC_SUITES := ^KernelsTests\.|\.(TrainingTests|InferenceTests|GenerationTests|AlphaLearningRateTests|ModelGradientTests|PrunedLastBlockTests|CollapseTests|CountTests|ParityTests|VGGTests|VGGParityTests|LinearFitTests)/
 test-coretype: setup $(if $(CI),torch-env)
 	$(SWIFT) build -c $(CONFIG) --build-tests
 	coretype="$${CORETYPE:-$$(scripts/other_coretype.sh)}"; echo "test-coretype: OPENBLAS_CORETYPE=$$coretype"; \

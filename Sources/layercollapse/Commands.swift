@@ -26,7 +26,7 @@ enum Specs {
       """)
 
   static let collapse = CommandSpec(
-    name: "collapse", synopsis: "collapse CHECKPOINT.h5 [--threshold T] [--force BLOCKS] [-o OUT.h5]",
+    name: "collapse", synopsis: "collapse CHECKPOINT.h5 [--threshold T] [--force BLOCKS [--fit N]] [-o OUT.h5]",
     summary: "Merge each PReLU unit (MLP) with |α − 1| < threshold into one linear layer (W = W2·W1, b = W2·b1 + b2).",
     positionals: ["CHECKPOINT.h5"],
     valueOptions: [
@@ -35,10 +35,13 @@ enum Specs {
         "comma-separated units (a transformer's blocks; a mixer has two a block) to merge whatever their α (approximate; for sensitivity studies)",
       "-o": "output checkpoint (default: collapsed.h5 beside the input)",
       "--probe": "evaluation examples to measure the deviation on (default 64; 0 = none)",
+      "--fit":
+        "replace the --force units by their least-squares linear fit on the first N training examples instead of W2·W1 (ReplaceMe's training-free baseline)",
     ],
     examples: [
       "layercollapse collapse runs/cifar10-vit-lc/best.h5",
       "layercollapse collapse best.h5 --threshold 0.1 -o small.h5",
+      "layercollapse collapse runs/cifar10-vit/best.h5 --force 2,3 --fit 512 -o fitted.h5",
     ],
     details: "Prints a per-unit table and writes it as JSON beside the output (OUT.json).")
 
@@ -245,8 +248,29 @@ enum Commands {
         probeNote = "no probe batch (\(e.details.first?.what ?? "data unavailable"))"
       }
     }
+    // --fit N: the forced units are replaced by their least-squares linear fit on the first
+    // N training examples (unaugmented), the training-free baseline, not by W2·W1.
+    var fitted: [Int: AffineMap] = [:]
+    if let n = try a.option("--fit").map({ try int($0, "--fit", atLeast: 1) }) {
+      guard !force.isEmpty else {
+        throw LCError.usage(
+          ErrorDetail(
+            what: "--fit replaces forced units: name them with --force", location: "layercollapse collapse --fit",
+            hint: "layercollapse collapse CKPT --force 2,3 --fit 512"))
+      }
+      guard let s = storedSettings else {
+        throw LCError.badConfig([
+          ErrorDetail(what: "--fit needs the run's data, and the stored config is unreadable", location: input)
+        ])
+      }
+      let (data, _) = try TaskLoader.load(s.data, vocabulary: ckpt.vocabulary)
+      let batches = try data.trainEvalBatches(batchSize: min(n, 64), limit: n).map(\.input)
+      fitted = try LinearFit.fit(ckpt.model, units: force.sorted(), batches: batches, location: input)
+      probeNote += "; fitted on \(min(n, data.trainCount)) training examples"
+    }
     let (merged, report) = Collapse.run(
-      ckpt.model, options: CollapseOptions(threshold: Float(threshold), force: force), probe: probe?.input)
+      ckpt.model, options: CollapseOptions(threshold: Float(threshold), force: force), probe: probe?.input,
+      fitted: fitted)
     printCollapse(report, model: ckpt.model, note: probeNote)
     try Checkpoint(model: merged, configText: ckpt.configText, vocabulary: ckpt.vocabulary).save(to: output)
     let json = output.hasSuffix(".h5") ? String(output.dropLast(3)) + ".json" : output + ".json"

@@ -244,3 +244,60 @@ import Testing
     #expect(b.junctions == [.notSmaller] && b.maps.count == 2)
   }
 }
+
+/// ReplaceMe's training-free baseline (`collapse --force U --fit N`): a unit replaced by
+/// the least-squares linear map from its inputs to its outputs. On a unit that is exactly
+/// linear (PReLU α = 1) the fit reproduces the unit's outputs, as the W2·W1 merge does (the
+/// weights themselves may differ along the direction LayerNorm's outputs never take, which
+/// is why a ridge is needed at all); on a GELU unit it fits the rows better than W2·W1 (it
+/// is the minimizer, up to the tiny ridge).
+@Suite struct LinearFitTests {
+  @Test func fitEqualsTheMergeOnALinearUnitAndBeatsItOnAGELUUnit() throws {
+    var arch = Architecture(config: Fixtures.config(.encoder))
+    arch.activations[1] = .prelu
+    let model = ModelRegistry.build(arch)
+    var rng = RNG(seed: 4, stream: "fit")
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 1)
+    let batches = (0..<4).map { _ in Fixtures.batch(model.config, batch: 5, rng: &rng).input }
+    let fits = try LinearFit.fit(model, units: [0, 1], batches: batches, relativeRidge: 1e-7, location: "test")
+    model.forward(batches[3])
+    let linearUnit = try #require(model.unitProbe(unit: 1))
+    let fitted = try #require(fits[1]).apply(linearUnit.input)
+    // float32 rows summed in Double, a 1e-7 ridge: 1e-4 relative; a wrong fit is O(1).
+    #expect(relativeDifference(fitted, linearUnit.output) < 1e-4)
+    // Unit 0 is GELU: compare residuals on its rows.
+    let io = try #require(model.unitProbe(unit: 0))
+    let gelu = try #require(model.chain(unit: 0))
+    let mergeMap = ChainMerge.compose(
+      AffineMap(weight: gelu[0].weight.value, bias: gelu[0].bias.value),
+      AffineMap(weight: gelu[1].weight.value, bias: gelu[1].bias.value))
+    func residual(_ m: AffineMap) -> Double {
+      zip(m.apply(io.input).array, io.output.array).map { Double(($0 - $1) * ($0 - $1)) }.reduce(0, +)
+    }
+    // Over all the rows it was fitted on, the fit is optimal: no worse than the merge.
+    var fitTotal = 0.0
+    var mergeTotal = 0.0
+    for b in batches {
+      model.forward(b)
+      fitTotal += residual(try #require(fits[0]))
+      mergeTotal += residual(mergeMap)
+    }
+    #expect(fitTotal <= mergeTotal)
+  }
+}
+
+/// `collapse --force U --fit N` on a trained model; its misuses.
+@Suite(.serialized) struct FitCommandTests {
+  @Test func fitReplacesForcedUnitsAndMisusesAreRefused() throws {
+    let ws = try Workspace()
+    let config = try ws.config("v.yaml", Workspace.vit)
+    #expect(try CLI.run(["train", config, "train.epochs=1"]).code == 0)
+    let r = try CLI.run(["collapse", ws.dir + "/run/last.h5", "--force", "0", "--fit", "40", "-o", ws.dir + "/fit.h5"])
+    #expect(r.code == 0, "\(r.stderr)")
+    #expect(
+      r.stdout.contains("least-squares fit") && r.stdout.contains("fitted on 40 training examples"), "\(r.stdout)")
+    #expect(try Checkpoint.load(ws.dir + "/fit.h5").model.architecture.collapsed[0])
+    let alone = try CLI.run(["collapse", ws.dir + "/run/last.h5", "--fit", "40"])
+    #expect(alone.code == 64 && alone.stderr.contains("--force"), "\(alone.stderr)")
+  }
+}

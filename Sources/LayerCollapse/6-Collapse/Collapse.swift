@@ -24,8 +24,10 @@ public enum CollapseDecision: Sendable, Equatable {
   case alphaTooFar
   /// The merged (d→d) linear would not be smaller than fc1 + fc2.
   case notSmaller
+  /// Replaced by the least-squares linear fit of its inputs to its outputs (approximate).
+  case leastSquares
 
-  public var merged: Bool { self == .collapsed || self == .forcedApproximate }
+  public var merged: Bool { self == .collapsed || self == .forcedApproximate || self == .leastSquares }
 
   public var explanation: String {
     switch self {
@@ -35,6 +37,7 @@ public enum CollapseDecision: Sendable, Equatable {
     case .notPReLU(let a): "kept: activation is \(a.rawValue), not prelu"
     case .alphaTooFar: "kept: |α−1| not below threshold"
     case .notSmaller: "kept: merged d×d would not be smaller"
+    case .leastSquares: "least-squares fit (approximate)"
     }
   }
 }
@@ -65,7 +68,9 @@ public struct CollapseReport: Sendable, Equatable {
   public var logitDeviation: Float?
 
   public var collapsedCount: Int { blocks.filter { $0.decision.merged }.count }
-  public var approximate: Bool { blocks.contains { $0.decision == .forcedApproximate } }
+  public var approximate: Bool {
+    blocks.contains { $0.decision == .forcedApproximate || $0.decision == .leastSquares }
+  }
 }
 
 /// LayerCollapse's merge: where a unit's chain (a transformer's MLP, a Mixer's token or
@@ -74,8 +79,11 @@ public struct CollapseReport: Sendable, Equatable {
 public enum Collapse {
   /// Returns the collapsed model and what happened to each unit. With a `probe` batch,
   /// each merged unit's output and the model's logits are compared with the original.
+  /// `fitted`: least-squares linears (`LinearFit`) for some of the merged units, which
+  /// replace their W2·W1 merge (ReplaceMe's training-free baseline).
   public static func run(
-    _ model: any Model, options: CollapseOptions = CollapseOptions(), probe: ModelInput? = nil
+    _ model: any Model, options: CollapseOptions = CollapseOptions(), probe: ModelInput? = nil,
+    fitted: [Int: AffineMap] = [:]
   ) -> (model: any Model, report: CollapseReport) {
     let arch = model.architecture
     var newArch = arch
@@ -83,7 +91,8 @@ public enum Collapse {
     for i in 0..<arch.unitCount {
       let before = arch.unitParameters(i)
       let alpha = model.alphaParameter(unit: i)?.value[0]
-      let decision = decide(arch, unit: i, alpha: alpha, options: options)
+      var decision = decide(arch, unit: i, alpha: alpha, options: options)
+      if decision.merged && fitted[i] != nil { decision = .leastSquares }
       if decision.merged { newArch.collapsed[i] = true }
       let after = decision.merged ? arch.family.unitParameters(arch, unit: i, collapsed: true) : before
       rows.append(
@@ -94,6 +103,11 @@ public enum Collapse {
     let merged = ModelRegistry.build(newArch)
     merged.copyParameters(from: model.parameters)
     model.writeCollapsed(units: rows.filter { $0.decision.merged }.map(\.block), into: merged)
+    for r in rows where r.decision == .leastSquares {
+      guard let map = fitted[r.block], let target = merged.collapsedLinear(unit: r.block) else { continue }
+      target.weight.value.copy(from: map.weight)
+      target.bias.value.copy(from: map.bias)
+    }
 
     var logitDeviation: Float? = nil
     if let probe = probe {
