@@ -87,7 +87,7 @@ torch-env:
 bench: build
 	LAYERCOLLAPSE_PYTHON="$${LAYERCOLLAPSE_PYTHON:-$(TORCH_PYTHON)}" $(BIN)/lc-bench
 
-# The paper's six experiments at CPU scale: runs/reproduce -> results/ (under 2 hours).
+# The paper's experiments at CPU scale (eight steps): runs/reproduce -> results/ (about 1 h 40 min).
 reproduce: build
 	LC=$(BIN)/layercollapse scripts/reproduce.sh full
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reruns the paper's experiments at CPU scale and writes the tables and plots.
 #
-#   scripts/reproduce.sh full    # `make reproduce`: runs/reproduce -> results/       (< 2 h on 2 cores)
+#   scripts/reproduce.sh full    # `make reproduce`: runs/reproduce -> results/       (~1 h 40 min on 2 cores)
 #   scripts/reproduce.sh smoke   # `make smoke`:     runs/smoke     -> results/smoke/ (minutes)
 #
 # Every step is an ordinary layercollapse command, so each can be rerun by hand. Data is
