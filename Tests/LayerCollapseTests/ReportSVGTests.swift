@@ -152,6 +152,17 @@ func pathPoints(_ d: String) -> (points: [(x: Double, y: Double)], subpaths: Int
     #expect(!doc.texts.contains("0.001"))
   }
 
+  /// A count on the x axis (blocks collapsed) gets whole-number ticks only; the same data
+  /// on a linear axis gets halves (0.5, 1.5, …), which is why the scale exists.
+  @Test func integerAxisTicksAreWholeNumbers() throws {
+    let series = [SVGPlot.Series(name: "s", x: [0, 1, 2, 3, 4], y: [5, 4, 3, 2, 1])]
+    let integer: SVGReader = try #require(SVGReader.read(SVGPlot(xScale: .integer, series: series).svg()))
+    let linear: SVGReader = try #require(SVGReader.read(SVGPlot(xScale: .linear, series: series).svg()))
+    #expect(linear.texts.contains("0.5"), "\(linear.texts)")
+    for label in ["0", "1", "2", "3", "4"] { #expect(integer.texts.contains(label), "\(label)") }
+    #expect(!integer.texts.contains { $0.contains(".") && Double($0) != nil }, "\(integer.texts)")
+  }
+
   @Test func logAxisSkipsNegativeX() throws {
     let plot: SVGPlot = Self.plot(
       series: [SVGPlot.Series(name: "s", x: [-1, 1, 10, 100], y: [1, 2, 3, 4])], xScale: .log)

@@ -444,7 +444,7 @@ public struct ExperimentReport {
     document.image(
       SVGPlot(
         title: "Accuracy as blocks collapse (CIFAR-10 ViT)", xLabel: "blocks collapsed",
-        yLabel: "validation accuracy %",
+        yLabel: "validation accuracy %", xScale: .integer,
         series: [.init(name: "accuracy ± SE", x: xs, y: ys, errors: es)], legend: .none),
       file: "figures/sensitivity.svg", alt: "sensitivity curve")
     if let last = rounds.last?.run.evals["collapsed"] {

@@ -16,6 +16,8 @@ public struct SVGPlot: SVGChart {
     case linear
     /// log₁₀, with a separate position for x = 0.
     case log
+    /// Linear, for a count (blocks collapsed, seeds): ticks at whole numbers only.
+    case integer
   }
 
   public struct Series: Sendable, Equatable {
@@ -269,7 +271,8 @@ public struct SVGPlot: SVGChart {
         ticks = zip(values, labels).map { (p: (Double, String)) -> (t: Double, label: String) in (log10(p.0), p.1) }
         if let z: Double = x.zeroAt { ticks.insert((z, "0"), at: 0) }
       } else {
-        let values: [Double] = AxisTicks.nice(from: x.lo, to: x.hi, maxCount: count)
+        var values: [Double] = AxisTicks.nice(from: x.lo, to: x.hi, maxCount: count)
+        if xScale == .integer { values = values.filter { $0 == $0.rounded() } }
         ticks = Array(zip(values, AxisTicks.labels(values))).map {
           (p: (Double, String)) -> (t: Double, label: String) in
           (p.0, p.1)
