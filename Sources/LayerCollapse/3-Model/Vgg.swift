@@ -31,7 +31,6 @@ public final class VGG: Model {
 
   // The last forward.
   private var batch = 0
-  private var training = false
   private var sides: [Int] = []  // input side of each feature layer, then the last output's
   private var widths: [Int] = []  // input channels of each feature layer, then the last output's
   private var convOut: [Tensor] = []  // per layer: conv output (conv) or pool output (pool)
@@ -130,7 +129,6 @@ public final class VGG: Model {
     let cfg = config
     x.expectShape([x.shape[0], cfg.imageChannels, cfg.imageSize, cfg.imageSize], "images")
     prepare(batch: x.shape[0])
-    self.training = training
     images = x
     var current = x
     for (i, layer) in features.enumerated() {
@@ -229,7 +227,7 @@ public final class VGG: Model {
       outWidth: p)
     for (i, layer) in features.enumerated().reversed() {
       let (side, c) = (sides[i], widths[i])
-      let input = i == 0 ? images : (isPool(i - 1) ? convOut[i - 1] : reluOut[i - 1])
+      let input = i == 0 ? images : output(of: i - 1)
       switch layer {
       case .conv(let conv, let norm):
         let pre = norm == nil ? convOut[i] : normOut[i]
@@ -257,9 +255,11 @@ public final class VGG: Model {
     }
   }
 
-  private func isPool(_ i: Int) -> Bool {
-    if case .pool = features[i] { return true }
-    return false
+  /// What feature layer i handed the next one in the last forward: its ReLU's output, or
+  /// a pool's.
+  private func output(of i: Int) -> Tensor {
+    if case .pool = features[i] { return convOut[i] }
+    return reluOut[i]
   }
 }
 
@@ -376,8 +376,6 @@ final class HeadGroup {
   private var z = Tensor([0])  // linear output
   private var normed = Tensor([0])
   private var activated = Tensor([0])
-  private var output = Tensor([0])
-  private var training = false
 
   init(_ g: VGGFamily.Group, architecture: Architecture, params: inout ParameterSet) {
     (first, last) = (g.first, g.last)
@@ -402,7 +400,6 @@ final class HeadGroup {
   }
 
   func forward(_ x: Tensor, training: Bool, dropout p: Float, rng: inout RNG) -> Tensor {
-    self.training = training
     input = x
     linear.forward(y: z, x: x)
     guard let act = activation, let drop = dropout else { return z }
@@ -412,8 +409,7 @@ final class HeadGroup {
       pre = normed
     }
     act.forward(out: activated, x: pre)
-    output = drop.forward(activated, p: training ? p : 0, rng: &rng)
-    return output
+    return drop.forward(activated, p: training ? p : 0, rng: &rng)
   }
 
   /// dout -> dx (a new tensor), parameter gradients added.
