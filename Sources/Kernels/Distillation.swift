@@ -22,25 +22,20 @@ public enum Distillation {
     for r in 0..<n {
       let (zs, zt) = (student.data + r * k, teacher.data + r * k)
       let (qs, pt) = (studentSoft.data + r * k, teacherSoft.data + r * k)
-      var (maxS, maxT): (Float, Float) = (-.infinity, -.infinity)
+      // q and p by the softmax kernel, from the logits scaled by 1/T; their logs from the
+      // row max and sum it returns: log q_j = z_j/T − max − log Σ.
       for j in 0..<k {
-        maxS = max(maxS, zs[j] * inv)
-        maxT = max(maxT, zt[j] * inv)
+        qs[j] = zs[j] * inv
+        pt[j] = zt[j] * inv
       }
-      var (sumS, sumT): (Double, Double) = (0, 0)
-      for j in 0..<k {
-        sumS += Double(FastMath.exp(zs[j] * inv - maxS))
-        sumT += Double(FastMath.exp(zt[j] * inv - maxT))
-      }
-      let (logS, logT) = (_log(sumS), _log(sumT))
+      let (maxS, sumS) = Softmax.row(qs, qs, k)
+      let (maxT, sumT) = Softmax.row(pt, pt, k)
+      let (logS, logT) = (_log(Double(sumS)), _log(Double(sumT)))
       var kl: Double = 0
       for j in 0..<k {
         let ls = Double(zs[j] * inv - maxS) - logS  // log q
         let lt = Double(zt[j] * inv - maxT) - logT  // log p
-        let p = _exp(lt)
-        qs[j] = Float(_exp(ls))
-        pt[j] = Float(p)
-        kl += p * (lt - ls)
+        kl += Double(pt[j]) * (lt - ls)
       }
       if targets[r] != CrossEntropy.ignoreIndex {
         total += kl
