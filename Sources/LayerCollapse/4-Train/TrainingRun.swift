@@ -271,6 +271,16 @@ public final class TrainingRun {
     if !resume { try writeText(configText, to: configPath) }
   }
 
+  /// The examples of a global batch of `examples` that rank `rank` of `ranks` takes, in
+  /// `accumulate` micro-batches (consecutive ranges; some may be empty).
+  static func microBatches(of examples: Int, rank: Int, ranks: Int, accumulate: Int) -> [Range<Int>] {
+    let share = ProcessGroup.share(of: examples, rank: rank, size: ranks)
+    return (0..<accumulate).map { k in
+      let r = ProcessGroup.share(of: share.count, rank: k, size: accumulate)
+      return (share.lowerBound + r.lowerBound)..<(share.lowerBound + r.upperBound)
+    }
+  }
+
   /// BatchNorm in training normalizes with the statistics of the examples a forward sees,
   /// which one example cannot give (PyTorch refuses it too): every micro-batch of every
   /// rank, the epoch's last, smaller batch included, must hold at least two.
@@ -280,10 +290,7 @@ public final class TrainingRun {
     let remainder = data.trainCount % batch
     var sizes: [Int] = []
     for n in [batch, remainder] where n > 0 {
-      for r in 0..<ranks {
-        let share = ProcessGroup.share(of: n, rank: r, size: ranks).count
-        for m in 0..<k { sizes.append(ProcessGroup.share(of: share, rank: m, size: k).count) }
-      }
+      for r in 0..<ranks { sizes += microBatches(of: n, rank: r, ranks: ranks, accumulate: k).map(\.count) }
     }
     guard let smallest = sizes.filter({ $0 > 0 }).min(), smallest < 2 else { return }
     throw LCError.badConfig([
@@ -385,11 +392,9 @@ public final class TrainingRun {
         // This rank's share of the global batch, in `accumulate` micro-batches. Under MPI
         // each rank draws its dropout masks from its own stream, derived from the shared
         // one (which every rank advances alike, and the checkpoint keeps).
-        let share = ProcessGroup.share(of: batch.examples, rank: group.rank, size: group.size)
-        let micro = (0..<accumulate).map { k in
-          let r = ProcessGroup.share(of: share.count, rank: k, size: accumulate)
-          return batch.examples((share.lowerBound + r.lowerBound)..<(share.lowerBound + r.upperBound))
-        }
+        let micro = TrainingRun.microBatches(
+          of: batch.examples, rank: group.rank, ranks: group.size, accumulate: accumulate
+        ).map { batch.examples($0) }
         if group.size == 1 {
           report = try trainer.step(micro, group: group, rng: &dropoutRNG)
         } else {
