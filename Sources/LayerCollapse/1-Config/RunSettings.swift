@@ -116,10 +116,11 @@ public struct RunSettings: Sendable, Equatable {
         "data.classes applies to text classification (sst2) only; image data sets fix their classes",
         expected: "0", got: "\(classes)")
     }
+    let images = kind != .sst2 && kind != .text
     var data = DataSettings(
       task: kind, root: r.string("data.root", default: ""), path: r.string("data.path", default: defaultPath),
       trainLimit: trainLimit == 0 ? nil : trainLimit, evalLimit: evalLimit == 0 ? nil : evalLimit,
-      classes: classes == 0 ? nil : classes, augment: r.bool("data.augment", default: kind != .sst2 && kind != .text),
+      classes: classes == 0 ? nil : classes, augment: r.bool("data.augment", default: images),
       maxLen: r.int("data.max_len", default: kind == .text ? 128 : 64, range: 2...4096),
       vocabSize: r.int("data.vocab_size", default: 8192, range: 5...1_000_000),
       minFreq: r.int("data.min_freq", default: 1, range: pos),
@@ -128,7 +129,6 @@ public struct RunSettings: Sendable, Equatable {
         ?? .character,
       trainFraction: r.double("data.train_fraction", default: 0.9, range: 0.01...0.99),
       bucketByLength: r.bool("data.bucket_by_length", default: false))
-    let images = kind != .sst2 && kind != .text
     let resize = r.int("data.resize", default: 0, range: 0...1024)
     let mean = r.doubles("data.mean", default: [], range: -1000...1000)
     let std = r.doubles("data.std", default: [], range: 1e-6...1000)
