@@ -418,7 +418,7 @@ enum Commands {
     let kind = model.config.kind
     let task =
       try a.option("--task").map { name in
-        let fitting = DataTaskKind.allCases.filter { model.family.fits(kind, task: $0) }
+        let fitting = HuggingFaceImport.tasks(kind)
         guard let t = DataTaskKind(rawValue: name), fitting.contains(t) else {
           throw LCError.usage(
             ErrorDetail(

@@ -25,14 +25,14 @@ public enum HuggingFaceImport {
     public var dataKeys: [(key: String, value: String)] = []
   }
 
-  /// The task an imported model reads unless `--task` says otherwise.
-  public static func defaultTask(_ kind: ModelKind) -> DataTaskKind {
-    switch kind {
-    case .gpt: .text
-    case .vit, .mixer, .vgg: .cifar10
-    case .encoder, .bert: .sst2
-    }
+  /// The tasks a model of `kind` can read, in `DataTaskKind`'s order (its family decides).
+  public static func tasks(_ kind: ModelKind) -> [DataTaskKind] {
+    DataTaskKind.allCases.filter { ModelRegistry.family(kind).fits(kind, task: $0) }
   }
+
+  /// The task an imported model reads unless `--task` says otherwise: the first it fits
+  /// (sst2 for BERT, cifar10 for ViT, text for GPT-2).
+  public static func defaultTask(_ kind: ModelKind) -> DataTaskKind { tasks(kind).first ?? .sst2 }
 
   /// The run config stored in an imported checkpoint: the model's sizes as `model.*`
   /// keys, the task, and the data settings the model needs, so that `eval`, `collapse`
