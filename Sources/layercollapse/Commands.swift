@@ -151,7 +151,48 @@ enum Specs {
       starts from it with train.init_from and the same model.* keys.
       """)
 
-  static let all = [train, collapse, eval, inspect, validate, generate, report, export, importModel]
+  static let compress = CommandSpec(
+    name: "compress",
+    synopsis:
+      "compress CHECKPOINT.h5 --max-drop D [--metric accuracy|perplexity] [--round-steps N] [--order output-first|greedy] [-o DIR] [key=value ...]",
+    summary: "Collapse one unit after another, fine-tuning each first, until the next would cost more than D.",
+    positionals: ["CHECKPOINT.h5"],
+    valueOptions: [
+      "--max-drop":
+        "largest admissible drop from the start on the held-out slice: accuracy points, or perplexity's rise in % (required)",
+      "--metric": "accuracy (classifiers, the default) or perplexity (language models, the default for gpt)",
+      "--round-steps": "fine-tune steps per stage (default 200)",
+      "--order": "output-first (default: the last unit not yet collapsed) or greedy (the cheapest zero-shot collapse)",
+      "--holdout":
+        "training examples (a corpus: windows) held out from the fine-tunes for every decision (default: a tenth, at most 1000)",
+      "--lambda-cap":
+        "the largest λ the automatic raise reaches (default: 0.9/(lr·alpha_lr_scale) for the decoupled pull)",
+      "-o": "the search directory (default: compress/ beside the checkpoint)",
+    ],
+    flags: [
+      "--resume": "continue the stopped search in the directory",
+      "--overwrite": "start the search in the directory again",
+    ],
+    takesOverrides: true,
+    examples: [
+      "layercollapse compress runs/cifar10-vit/best.h5 --max-drop 1",
+      "layercollapse compress runs/cifar10-vit/best.h5 --max-drop 2 --order greedy train.lr=3e-4 -o runs/vit-greedy",
+      "layercollapse compress runs/austen-gpt/best.h5 --max-drop 5 --metric perplexity",
+      "layercollapse compress runs/cifar10-vit/best.h5 --max-drop 1 --resume    # after Ctrl-C",
+    ],
+    details: """
+      Each round picks a unit, swaps its activation for a PReLU, fine-tunes it with the LayerCollapse pull
+      (the checkpoint's own config: lc.mode decoupled, --round-steps steps, λ raised ×4 per stage while α
+      misses lc.threshold, up to the cap), collapses it, and measures the model on the held-out training
+      examples (the decisions) and on the evaluation split (for reading). It stops before the first round
+      that drops more than --max-drop, or when α stalls with λ at the cap, or when no unit is left.
+      DIR holds round-K/ (fine-tune runs and collapsed.h5), compress.json (the state; --resume reads it),
+      compress.md and compress.csv (the table: metric ± SE, parameters, MACs, batch-1 latency) and
+      compress.svg; compressed.h5 is the last admissible round's model. key=value overrides change the
+      fine-tunes (train.lr, lc.mode, lc.lambda as the starting λ, lc.alpha_lr_scale, data.root, ...).
+      """)
+
+  static let all = [train, collapse, eval, inspect, validate, generate, report, export, importModel, compress]
 }
 
 enum Commands {
@@ -203,6 +244,123 @@ enum Commands {
         printer.finish()
         throw error
       }
+    }
+  }
+
+  // MARK: compress
+
+  static func compress(_ a: Arguments) throws {
+    let input = a.positionals[0]
+    let location = "layercollapse compress"
+    guard let dropText = a.option("--max-drop") else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "--max-drop is required", location: location,
+          hint: "e.g. --max-drop 1 (accuracy points) or --max-drop 5 --metric perplexity (% rise)"))
+    }
+    guard !(a.flags.contains("--resume") && a.flags.contains("--overwrite")) else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "--resume and --overwrite contradict each other", location: location,
+          hint: "--resume continues the search in the directory; --overwrite starts it again"))
+    }
+    let ckpt = try Checkpoint.load(input)
+    let settings = try storedRunSettings(ckpt, input, overrides: [])
+    let languageModel = ckpt.model.family.predictsEveryPosition(ckpt.model.config.kind)
+    let metric: CompressMetric
+    if let m = a.option("--metric") {
+      guard let parsed = CompressMetric(rawValue: m) else {
+        throw LCError.usage(
+          ErrorDetail(
+            what: "unknown metric", location: location + " --metric",
+            expected: CompressMetric.allCases.map(\.rawValue).joined(separator: " or "), got: m))
+      }
+      metric = parsed
+    } else {
+      metric = languageModel ? .perplexity : .accuracy
+    }
+    let order: CompressOrder
+    if let o = a.option("--order") {
+      guard let parsed = CompressOrder(rawValue: o) else {
+        throw LCError.usage(
+          ErrorDetail(
+            what: "unknown order", location: location + " --order",
+            expected: CompressOrder.allCases.map(\.rawValue).joined(separator: " or "), got: o))
+      }
+      order = parsed
+    } else {
+      order = .outputFirst
+    }
+    // The default held-out slice: a tenth of the training split, at most 1000 examples
+    // (a corpus: windows).
+    let holdout: Int
+    if let h = a.option("--holdout") {
+      holdout = try int(h, "--holdout", atLeast: 1)
+    } else {
+      let (data, _) = try TaskLoader.load(settings.data, vocabulary: ckpt.vocabulary)
+      let examples: Int
+      if case .corpus(let c) = data.source {
+        examples = (c.train.count - 1) / c.maxLength
+      } else {
+        examples = data.trainCount
+      }
+      holdout = max(1, min(1000, examples / 10))
+    }
+    let options = CompressOptions(
+      maxDrop: try double(dropText, "--max-drop"), metric: metric,
+      roundSteps: try a.option("--round-steps").map { try int($0, "--round-steps", atLeast: 1) } ?? 200, order: order,
+      holdout: holdout, lambdaCap: try a.option("--lambda-cap").map { try double($0, "--lambda-cap") },
+      overrides: a.overrides)
+    let dir = a.option("-o") ?? (URL(fileURLWithPath: input).deletingLastPathComponent().path + "/compress")
+    let search = try Compression(
+      input: input, dir: dir, options: options, resume: a.flags.contains("--resume"),
+      overwrite: a.flags.contains("--overwrite"))
+    let flag = InterruptFlag.shared
+    flag.install()
+    let printer = ProgressPrinter()
+    let unitWord = metric == .accuracy ? "points" : "% perplexity"
+    let name = metric == .accuracy ? "accuracy" : "perplexity"
+    let decimals = metric == .accuracy ? 2 : 3
+    func value(_ v: MetricValue) -> String { String(format: "%.\(decimals)f ± %.\(decimals)f", v.value, v.error) }
+    Out.err(
+      "compress \(input) → \(dir): \(order.rawValue) order, at most \(Compression.g(options.maxDrop)) \(unitWord) "
+        + "worse on \(holdout) held-out training examples, \(options.roundSteps) steps per fine-tune stage")
+    do {
+      let state = try search.run(
+        events: { event in
+          switch event {
+          case .resumed(let rounds): printer.line("resuming after round \(rounds)")
+          case .measured(let r):
+            printer.finish()
+            let what = r.unitName.map { "round \(r.round): \($0) collapsed" } ?? "round 0 (the checkpoint)"
+            printer.line(
+              "\(what): held-out \(name) \(value(r.holdout))"
+                + (r.round > 0 ? String(format: " (drop %.\(decimals)f)", r.drop) : "")
+                + ", eval \(value(r.eval)), \(Format.count(r.parameters)) parameters, "
+                + String(format: "%.2f ms", r.latencyMilliseconds) + (r.admissible ? "" : " — over the limit"))
+          case .chose(let round, _, let unitName, let costs):
+            let listed = costs.map { String(format: "%d: %.\(decimals)f", $0.unit, $0.cost) }.joined(separator: ", ")
+            printer.line(
+              "round \(round): \(unitName)" + (costs.isEmpty ? "" : " (zero-shot cost per unit: \(listed))"))
+          case .fineTuning(let round, _, let stage, let lambda, let alpha):
+            printer.line(
+              "round \(round), stage \(stage): fine-tune with λ \(Compression.g(lambda))"
+                + (alpha.map { String(format: " from α %.4f", $0) } ?? ""))
+          case .training(let t):
+            if case .started = t { return }
+            if case .saved = t { return }
+            printer.handle(t)
+          case .stopped(let reason): printer.line("stopped: \(reason)")
+          }
+        }, shouldStop: { flag.isRaised })
+      printer.finish()
+      Out.print(CompressDocument(state: state).table.markdown)
+      if let best = state.best {
+        Out.print("saved \(search.compressedPath) (round \(best)); table \(dir)/compress.md, plot \(dir)/compress.svg")
+      }
+    } catch {
+      printer.finish()
+      throw error
     }
   }
 

@@ -48,6 +48,7 @@ func run(_ args: [String]) throws {
   case "report": try Commands.report(a)
   case "export": try Commands.export(a)
   case "import": try Commands.importModel(a)
+  case "compress": try Commands.compress(a)
   default: break
   }
 }

@@ -34,6 +34,9 @@ public struct DataSettings: Sendable, Equatable {
   /// normalization (nil: computed from the training split).
   public var resize: Int? = nil
   public var normalization: ChannelStats? = nil
+  /// Training examples (a corpus: windows) set aside at the end of the training split,
+  /// never trained on (`TaskData.holdingOut`); 0: none.
+  public var holdout: Int = 0
 
   /// Side of the images the model reads.
   public var imageSide: Int { resize ?? ImageSplit.side }
@@ -129,6 +132,7 @@ public struct RunSettings: Sendable, Equatable {
         ?? .character,
       trainFraction: r.double("data.train_fraction", default: 0.9, range: 0.01...0.99),
       bucketByLength: r.bool("data.bucket_by_length", default: false))
+    data.holdout = r.int("data.holdout", default: 0, range: nonNegative)
     let resize = r.int("data.resize", default: 0, range: 0...1024)
     let mean = r.doubles("data.mean", default: [], range: -1000...1000)
     let std = r.doubles("data.std", default: [], range: 1e-6...1000)
@@ -184,7 +188,8 @@ public struct RunSettings: Sendable, Equatable {
 
     let lcBlocks = r.int("lc.blocks", default: 0, range: nonNegative)
     let lcFraction = r.double("lc.fraction", default: 0, range: 0...1)
-    let lc = LayerCollapseSettings(
+    let lcUnits = r.ints("lc.units", default: [], range: nonNegative)
+    var lc = LayerCollapseSettings(
       lambda: r.double("lc.lambda", default: 0, range: 0...Double.infinity),
       blocks: lcBlocks > 0 ? lcBlocks : nil, fraction: lcFraction > 0 ? lcFraction : nil,
       // The paper starts a VGG head's PReLUs at α = 0 (exactly the ReLU they replace).
@@ -198,6 +203,18 @@ public struct RunSettings: Sendable, Equatable {
     r.require(
       lcBlocks == 0 || lcFraction == 0, at: "lc.fraction", "set lc.blocks or lc.fraction, not both",
       got: "blocks = \(lcBlocks), fraction = \(lcFraction)")
+    if !lcUnits.isEmpty {
+      lc.units = Array(Set(lcUnits)).sorted()
+      r.require(
+        lcBlocks == 0 && lcFraction == 0, at: "lc.units", "set lc.units or lc.blocks/lc.fraction, not both",
+        got: "units = \(lcUnits), blocks = \(lcBlocks), fraction = \(lcFraction)")
+      let unitCount = model.layers * ModelRegistry.family(model.kind).unitsPerBlock
+      if let bad = lcUnits.first(where: { $0 >= unitCount }), model.layers > 0 {
+        r.addError(
+          at: "lc.units", "lc.units names a unit the model does not have", expected: "0…\(unitCount - 1)",
+          got: "\(bad)")
+      }
+    }
     if lcBlocks > model.layers && model.layers > 0 {
       r.addError(
         at: "lc.blocks", "more LayerCollapse blocks than the model has", expected: "≤ \(model.layers)",

@@ -231,6 +231,14 @@ public struct LanguageModelCorpus: Sendable {
       validation: validation)
   }
 
+  /// The same corpus with its training split cut to its first `tokens` tokens (the rest
+  /// held out, `TaskData.holdingOut`).
+  public func keepingTraining(tokens: Int) -> LanguageModelCorpus {
+    LanguageModelCorpus(
+      file: file, vocabulary: vocabulary, maxLength: maxLength, train: Array(train.prefix(tokens)),
+      validation: validation)
+  }
+
   /// The smallest N whose contiguous split leaves `window` tokens on both sides.
   static func minimumTokens(_ window: Int, _ fraction: Double) -> Int {
     var n: Int = 2 * window

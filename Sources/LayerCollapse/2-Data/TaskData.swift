@@ -43,6 +43,12 @@ public struct TaskData: Sendable {
   /// Corpus only: evaluate on the first this many validation windows (text and image
   /// loaders apply `data.eval_limit` when reading).
   public var evalWindowLimit: Int?
+  /// Training examples (sentences, images; a corpus's windows) set aside at the end of the
+  /// training split (`data.holdout`): never trained on, read by `holdoutBatches`, for
+  /// decisions that must not look at the evaluation split (`compress`).
+  public private(set) var holdout: Int = 0
+  /// A corpus's held-out stretch: `holdout` windows of its training split's end.
+  private var heldOutTokens: [Int32] = []
 
   public init(_ source: Source, bucketByLength: Bool = false, evalWindowLimit: Int? = nil) {
     self.source = source
@@ -50,12 +56,79 @@ public struct TaskData: Sendable {
     self.evalWindowLimit = evalWindowLimit
   }
 
-  /// Training examples (sequences, images, or corpus tokens).
+  /// This data with the last `count` training examples (a corpus: windows) held out.
+  /// Throws `.badConfig` naming `data.holdout` when too few would be left to train on.
+  public func holdingOut(_ count: Int) throws -> TaskData {
+    guard count > 0 else { return self }
+    var held = self
+    held.holdout = count
+    let left: Int
+    switch source {
+    case .text, .images:
+      left = trainCount - count
+    case .corpus(let d):
+      let tail = count * d.maxLength + 1
+      left = d.train.count - tail
+      if left > d.maxLength {
+        held.heldOutTokens = Array(d.train[left...])
+        held = held.replacingSource(.corpus(d.keepingTraining(tokens: left)))
+      }
+    }
+    let minimum = {
+      if case .corpus(let d) = source { return d.maxLength + 1 }
+      return 1
+    }()
+    guard left >= minimum else {
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "data.holdout leaves nothing to train on", location: "data.holdout",
+          expected: "fewer held-out examples than the training split's \(unitsDescription)",
+          got: "\(count)", hint: "Hold out about a tenth of the training data")
+      ])
+    }
+    return held
+  }
+
+  private func replacingSource(_ source: Source) -> TaskData {
+    var copy = TaskData(source, bucketByLength: bucketByLength, evalWindowLimit: evalWindowLimit)
+    copy.holdout = holdout
+    copy.heldOutTokens = heldOutTokens
+    return copy
+  }
+
+  private var unitsDescription: String {
+    switch source {
+    case .text(let d): "\(d.train.count) sentences"
+    case .images(let d): "\(d.train.count) images"
+    case .corpus(let d): "\((d.train.count - 1) / d.maxLength) windows"
+    }
+  }
+
+  /// Training examples (sequences, images, or corpus tokens), without the held-out ones.
   public var trainCount: Int {
     switch source {
-    case .text(let d): d.train.count
-    case .images(let d): d.train.count
+    case .text(let d): d.train.count - holdout
+    case .images(let d): d.train.count - holdout
     case .corpus(let d): d.train.count
+    }
+  }
+
+  /// The held-out training examples in order, unaugmented (empty without `data.holdout`).
+  public func holdoutBatches(batchSize: Int) throws -> [Batch] {
+    guard holdout > 0 else { return [] }
+    switch source {
+    case .text(let d):
+      return try BatchOrder.sequential(count: holdout, batchSize: batchSize).map {
+        Self.batch(d.train.batch($0.map { $0 + trainCount }))
+      }
+    case .images(let d):
+      return try BatchOrder.sequential(count: holdout, batchSize: batchSize).map {
+        Self.batch(d.unaugmentedTrainBatch($0.map { $0 + trainCount }))
+      }
+    case .corpus(let d):
+      return try BatchOrder.sequential(count: holdout, batchSize: batchSize).map {
+        Self.batch(LanguageModelCorpus.windows(heldOutTokens, starts: $0.map { $0 * d.maxLength }, length: d.maxLength))
+      }
     }
   }
 
@@ -97,9 +170,10 @@ public struct TaskData: Sendable {
   public func epochPlan(epoch: Int, batchSize: Int, seed: UInt64) throws -> [[Int]] {
     switch source {
     case .text(let d):
-      return try d.train.epochBatches(batchSize: batchSize, seed: seed, epoch: epoch, bucketByLength: bucketByLength)
-    case .images(let d):
-      return try BatchOrder.shuffled(count: d.train.count, batchSize: batchSize, seed: seed, epoch: epoch)
+      return try d.train.epochBatches(
+        batchSize: batchSize, seed: seed, epoch: epoch, bucketByLength: bucketByLength, count: trainCount)
+    case .images:
+      return try BatchOrder.shuffled(count: trainCount, batchSize: batchSize, seed: seed, epoch: epoch)
     case .corpus:
       return Array(repeating: [], count: stepsPerEpoch(batchSize: batchSize))
     }

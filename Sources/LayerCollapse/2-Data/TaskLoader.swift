@@ -3,6 +3,11 @@ public enum TaskLoader {
   /// Loads the dataset `settings` names. A stored `vocabulary` (from a checkpoint) is
   /// reused so token ids keep their meaning; otherwise one is built from the training split.
   public static func load(_ settings: DataSettings, vocabulary: Vocabulary? = nil) throws -> (TaskData, Vocabulary?) {
+    let (data, vocabulary) = try loadAll(settings, vocabulary: vocabulary)
+    return (try data.holdingOut(settings.holdout), vocabulary)
+  }
+
+  private static func loadAll(_ settings: DataSettings, vocabulary: Vocabulary?) throws -> (TaskData, Vocabulary?) {
     let path = settings.resolvedPath
     switch settings.task {
     case .sst2:

@@ -268,8 +268,11 @@ public struct TextClassificationSplit: Sendable {
   /// length (then index) and cut into batches, and the batch order is shuffled again, so batches
   /// hold examples of similar length (use with `batch(_:trimToLongest: true)`).
   public func epochBatches(
-    batchSize: Int, seed: UInt64, epoch: Int, dropLast: Bool = false, bucketByLength: Bool = false
+    batchSize: Int, seed: UInt64, epoch: Int, dropLast: Bool = false, bucketByLength: Bool = false,
+    count limit: Int? = nil
   ) throws -> [[Int]] {
+    // `limit`: the first this many sentences only (the rest held out).
+    let count: Int = Swift.min(limit ?? self.count, self.count)
     if !bucketByLength {
       return try BatchOrder.shuffled(count: count, batchSize: batchSize, seed: seed, epoch: epoch, dropLast: dropLast)
     }

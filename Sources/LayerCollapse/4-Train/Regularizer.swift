@@ -16,6 +16,9 @@ public struct LayerCollapseSettings: Sendable, Equatable, Codable {
   public var blocks: Int?
   /// Fraction of blocks, counted from the output end (rounded to nearest, at least 1 if > 0).
   public var fraction: Double?
+  /// Units named one by one (`lc.units`, e.g. the one `compress` collapses next): takes
+  /// precedence over `blocks` and `fraction`.
+  public var units: [Int]? = nil
   public var alphaInit: Float
   public var threshold: Float
   public var mode: RegularizerMode
@@ -39,7 +42,8 @@ public struct LayerCollapseSettings: Sendable, Equatable, Codable {
 
   /// The units of the selected blocks of `architecture` (every unit of each block).
   public func selectedUnits(_ architecture: Architecture) -> [Int] {
-    architecture.units(ofBlocks: selectedBlocks(layers: architecture.config.layers))
+    if let named = units { return named.filter { $0 < architecture.unitCount }.sorted() }
+    return architecture.units(ofBlocks: selectedBlocks(layers: architecture.config.layers))
   }
 
   /// The selected block indices for a model with `layers` blocks.

@@ -179,10 +179,13 @@ public final class TrainingRun {
     if let s = start {
       // Blocks the starting checkpoint (init_from, or a resumed run's last.h5) already
       // collapsed stay collapsed: the sensitivity study collapses one more block per
-      // round. LayerCollapse selection skips them.
+      // round. LayerCollapse selection skips them. Its PReLU units stay PReLU with their
+      // trained α (a model fine-tuned with LayerCollapse keeps the function it learned,
+      // whichever units this run regularizes).
       let stored = s.model.architecture
       if stored.config.kind == arch.config.kind && stored.unitCount == arch.unitCount {
         for u in 0..<stored.unitCount where stored.collapsed[u] { arch.collapsed[u] = true }
+        for u in 0..<stored.unitCount where stored.activations[u] == .prelu { arch.activations[u] = .prelu }
       }
     }
     let model: any Model

@@ -1,0 +1,254 @@
+import Foundation
+import Kernels
+import LayerCollapse
+import Testing
+
+/// `compress`: the search's rules (admissibility, greedy choice, λ raise, resume) and its
+/// command line. The models are the Workspace's tiny ViT (2 blocks, so 2 units) trained
+/// for a few steps: the tests check what the search does with whatever the metric is,
+/// never a particular accuracy.
+@Suite(.serialized) struct CompressTests {
+  /// A workspace with a plain (GELU) ViT trained for 2 epochs at ws.dir/run/last.h5.
+  static func trained() throws -> Workspace {
+    let ws = try Workspace()
+    let config = try ws.config("v.yaml", Workspace.vit)
+    let r = try CLI.run(["train", config, "lc.blocks=0", "lc.lambda=0"])
+    #expect(r.code == 0, "\(r.stderr)")
+    return ws
+  }
+
+  static func options(
+    maxDrop: Double = 100, order: CompressOrder = .outputFirst, overrides: [String] = [], cap: Double? = nil
+  ) -> CompressOptions {
+    CompressOptions(
+      maxDrop: maxDrop, metric: .accuracy, roundSteps: 6, order: order, holdout: 24, lambdaCap: cap,
+      overrides: ["train.batch_size=8"] + overrides)
+  }
+
+  @Test func collapsesEveryUnitWhenTheLimitAllowsAndRecordsWhatItMeasured() throws {
+    let ws = try Self.trained()
+    let dir = ws.dir + "/c"
+    let search = try Compression(
+      input: ws.dir + "/run/last.h5", dir: dir, options: Self.options(), resume: false, overwrite: false)
+    let state = try search.run(events: { _ in })
+    // Output-first: unit 1, then unit 0; each after a fine-tune that brought α within 0.05.
+    #expect(state.rounds.map(\.unit) == [nil, 1, 0])
+    #expect(state.rounds.map(\.collapsedUnits) == [[], [1], [0, 1]])
+    for r in state.rounds.dropFirst() {
+      let last = try #require(r.stages.last)
+      #expect(abs(last.alpha - 1) < 0.05, "round \(r.round): α \(last.alpha)")
+      #expect(r.admissible)
+    }
+    #expect(state.stopReason == "every collapsible unit is collapsed")
+    #expect(state.best == 2)
+    let best = try Checkpoint.load(search.compressedPath)
+    #expect(best.model.architecture.collapsed == [true, true])
+    #expect(state.rounds[2].parameters == best.model.architecture.parameterCount)
+    #expect(state.rounds[2].parameters < state.rounds[0].parameters)
+    // The recorded held-out accuracy is the saved round checkpoint's, on the held-out
+    // examples (the training split's last 24, which the fine-tunes never read).
+    let settings = try RunSettings.decode(try ConfigTree.parse(best.configText, file: "stored")).settings
+    #expect(settings.data.holdout == 24)
+    let (data, _) = try TaskLoader.load(settings.data, vocabulary: best.vocabulary)
+    let held = Evaluator.evaluate(best.model, batches: try data.holdoutBatches(batchSize: 7))
+    #expect(abs(held.accuracy * 100 - state.rounds[2].holdout.value) < 1e-9)
+    #expect(held.examples == 24)
+    for file in ["compress.json", "compress.md", "compress.csv", "compress.svg", "round-1/collapsed.h5"] {
+      #expect(FileManager.default.fileExists(atPath: dir + "/" + file), "\(file)")
+    }
+    let csv = try String(contentsOfFile: dir + "/compress.csv", encoding: .utf8)
+    #expect(csv.split(separator: "\n").count == 4)  // header + rounds 0, 1, 2
+  }
+
+  /// With no drop allowed the search stops at the first round that loses anything; every
+  /// round is admissible exactly when its drop is within the limit, and compressed.h5 is the
+  /// last admissible round.
+  @Test func stopsBeforeTheFirstInadmissibleRound() throws {
+    let ws = try Self.trained()
+    let search = try Compression(
+      input: ws.dir + "/run/last.h5", dir: ws.dir + "/c", options: Self.options(maxDrop: 0), resume: false,
+      overwrite: false)
+    let state = try search.run(events: { _ in })
+    for r in state.rounds { #expect(r.admissible == (r.drop <= 0), "round \(r.round): drop \(r.drop)") }
+    let firstBad = state.rounds.firstIndex { !$0.admissible }
+    if let k = firstBad {
+      #expect(k == state.rounds.count - 1, "the search went on after an inadmissible round")
+      #expect(state.stopReason?.contains("more than --max-drop 0") == true, "\(state.stopReason ?? "")")
+    }
+    let best = try #require(state.best)
+    #expect(best == (firstBad.map { $0 - 1 } ?? state.rounds.count - 1))
+    let saved = try Checkpoint.load(search.compressedPath)
+    #expect(saved.model.architecture.collapsed.filter { $0 }.count == state.rounds[best].collapsedUnits.count)
+  }
+
+  @Test func greedyTakesTheCheapestZeroShotCollapse() throws {
+    let ws = try Self.trained()
+    let search = try Compression(
+      input: ws.dir + "/run/last.h5", dir: ws.dir + "/g", options: Self.options(order: .greedy), resume: false,
+      overwrite: false)
+    let state = try search.run(events: { _ in })
+    let first = try #require(state.rounds.count > 1 ? state.rounds[1] : nil)
+    let costs = try #require(first.candidateCosts)
+    #expect(Set(costs.keys) == ["0", "1"])
+    let cheapest = costs.values.min()!
+    #expect(costs[String(first.unit!)] == cheapest)
+    // A tie goes to the unit nearer the output.
+    if costs["0"] == costs["1"] { #expect(first.unit == 1) }
+  }
+
+  /// A λ too weak to move α is raised ×4 per stage up to the cap; α still short, the
+  /// search stops there with the start as compressed.h5.
+  @Test func raisesLambdaUpToTheCapThenStops() throws {
+    let ws = try Self.trained()
+    let search = try Compression(
+      input: ws.dir + "/run/last.h5", dir: ws.dir + "/l",
+      options: Self.options(overrides: ["lc.lambda=0.001"], cap: 0.02),
+      resume: false, overwrite: false)
+    let state = try search.run(events: { _ in })
+    #expect(state.rounds.count == 1)
+    #expect(state.pending?.stages.map(\.lambda) == [0.001, 0.004, 0.016, 0.02])
+    #expect(state.stopReason?.contains("λ at its cap 0.02") == true, "\(state.stopReason ?? "")")
+    #expect(state.best == 0)
+    #expect(try Checkpoint.load(search.compressedPath).model.architecture.collapsed == [false, false])
+  }
+
+  /// Stopped in the middle of a fine-tune (as by Ctrl-C) and resumed, the search ends where
+  /// an uninterrupted one does, bit for bit.
+  @Test func resumesAfterAStopToTheSameResult() throws {
+    let ws = try Self.trained()
+    let input = ws.dir + "/run/last.h5"
+    let whole = try Compression(
+      input: input, dir: ws.dir + "/a", options: Self.options(), resume: false, overwrite: false
+    )
+    .run(events: { _ in })
+    do {
+      // Dropped at the end of this scope, releasing the directory's lock as a stopped process would.
+      var calls = 0
+      let stopped = try Compression(
+        input: input, dir: ws.dir + "/b", options: Self.options(), resume: false, overwrite: false)
+      #expect(throws: LCError.self) {
+        try stopped.run(
+          events: { _ in },
+          shouldStop: {
+            calls += 1
+            return calls == 9  // inside round 2's fine-tune
+          })
+      }
+      #expect(stopped.state.pending?.round == 2)
+    }
+    do {
+      _ = try Compression(input: input, dir: ws.dir + "/b", options: Self.options(), resume: false, overwrite: false)
+      Issue.record("a second search in the same directory was not refused")
+    } catch let e as LCError {
+      #expect(e.exitCode == 73 && e.details[0].what == "directory already holds a compress search", "\(e)")
+    }
+    let resumed = try Compression(
+      input: input, dir: ws.dir + "/b", options: Self.options(), resume: true, overwrite: false
+    )
+    .run(events: { _ in })
+    #expect(resumed.rounds.count == whole.rounds.count)
+    for (a, b) in zip(whole.rounds, resumed.rounds) {
+      #expect(
+        a.unit == b.unit && a.holdout == b.holdout && a.eval == b.eval && a.stages.map(\.alpha) == b.stages.map(\.alpha)
+      )
+    }
+    let x = try Checkpoint.load(ws.dir + "/a/compressed.h5").model.parameters
+    let y = try Checkpoint.load(ws.dir + "/b/compressed.h5").model.parameters
+    for p in x.all { #expect(p.value.array.map(\.bitPattern) == y[p.name]!.value.array.map(\.bitPattern), "\(p.name)") }
+    // Other options on resume are refused.
+    #expect(throws: LCError.self) {
+      _ = try Compression(
+        input: input, dir: ws.dir + "/b", options: Self.options(maxDrop: 3), resume: true, overwrite: false)
+    }
+  }
+
+  @Test func commandLineRunsAndRefusesBadInput() throws {
+    let ws = try Self.trained()
+    let ckpt = ws.dir + "/run/last.h5"
+    let ok = try CLI.run([
+      "compress", ckpt, "--max-drop", "100", "--round-steps", "4", "--holdout", "24", "-o", ws.dir + "/c",
+      "train.batch_size=8",
+    ])
+    #expect(ok.code == 0, "\(ok.stderr)")
+    #expect(ok.stdout.contains("| round |") && ok.stdout.contains("saved \(ws.dir)/c/compressed.h5"), "\(ok.stdout)")
+    let again = try CLI.run(["compress", ckpt, "--max-drop", "1", "-o", ws.dir + "/c"])
+    #expect(again.code == 73 && again.stderr.contains("--resume"), "\(again.stderr)")
+    let cases: [([String], Int32, String)] = [
+      ([], 64, "--max-drop is required"),
+      (["--max-drop", "-1"], 64, "--max-drop"),
+      (["--max-drop", "1", "--metric", "perplexity"], 64, "does not fit the model"),
+      (["--max-drop", "1", "--order", "random"], 64, "unknown order"),
+      (["--max-drop", "1", "model.d_model=8"], 64, "compress sets model.d_model itself"),
+      (["--max-drop", "1", "lc.units=[1]"], 64, "compress sets lc.units itself"),
+      (["--max-drop", "1", "--holdout", "5000"], 78, "data.holdout"),
+      (["--max-drop", "1", "--resume"], 66, "nothing to resume"),
+      (["--max-drop", "1", "--lambda-cap", "1000"], 64, "diverge"),
+    ]
+    for (args, code, message) in cases {
+      let r = try CLI.run(["compress", ckpt] + args + ["-o", ws.dir + "/bad-\(code)-\(args.count)"])
+      #expect(r.code == code && r.stderr.contains(message), "\(args): \(r.code) \(r.stderr)")
+    }
+  }
+}
+
+/// `data.holdout` and `lc.units`, the two config keys `compress` builds on.
+@Suite struct HoldoutAndUnitSelectionTests {
+  @Test func heldOutExamplesAreNeverInATrainingBatch() throws {
+    let ws = try Workspace()
+    var tree = try ConfigTree.parse(Workspace.vit.replacingOccurrences(of: "$DIR", with: ws.dir), file: "v.yaml")
+    _ = try tree.set("data.holdout", to: .int(20), at: ConfigLocation(file: "test"))
+    let settings = try RunSettings.decode(tree).settings
+    let (data, _) = try TaskLoader.load(settings.data)
+    #expect(data.trainCount == 100 && data.holdout == 20)
+    for epoch in 0..<3 {
+      let plan = try data.epochPlan(epoch: epoch, batchSize: 16, seed: 3)
+      #expect(plan.flatMap { $0 }.sorted() == Array(0..<100))
+    }
+    let held = try data.holdoutBatches(batchSize: 8)
+    #expect(held.map(\.examples) == [8, 8, 4])
+    // The held-out images are the training split's last 20, unaugmented.
+    let (all, _) = try TaskLoader.load(
+      {
+        var d = settings.data
+        d.holdout = 0
+        return d
+      }())
+    let tail = try all.trainEvalBatches(batchSize: 120, limit: 120)[0]
+    #expect(held[0].targets == Array(tail.targets[100..<108]))
+  }
+
+  @Test func aHoldoutTooLargeIsAConfigError() throws {
+    let ws = try Workspace()
+    let config = try ws.config("v.yaml", Workspace.vit)
+    let r = try CLI.run(["train", config, "data.holdout=120"])
+    #expect(r.code == 78 && r.stderr.contains("data.holdout leaves nothing to train on"), "\(r.stderr)")
+    let corpus = try ws.config("g.yaml", Workspace.gpt)
+    let c = try CLI.run(["train", corpus, "data.holdout=1000"])
+    #expect(c.code == 78 && c.stderr.contains("data.holdout"), "\(c.stderr)")
+    let fine = try CLI.run(["train", corpus, "data.holdout=4", "--overwrite"])
+    #expect(fine.code == 0, "\(fine.stderr)")
+  }
+
+  @Test func lcUnitsSelectsUnitsAndInitFromKeepsTrainedPReLUs() throws {
+    let ws = try Workspace()
+    let config = try ws.config("v.yaml", Workspace.vit)
+    // A run with PReLU on unit 1 (lc.blocks: 1), then a fine-tune that selects unit 0 only.
+    #expect(try CLI.run(["train", config, "train.epochs=1"]).code == 0)
+    let first = try Checkpoint.load(ws.dir + "/run/last.h5")
+    let alpha1 = try #require(first.model.alphaParameter(unit: 1)?.value[0])
+    let r = try CLI.run([
+      "train", config, "lc.blocks=0", "lc.units=[0]", "train.init_from=\(ws.dir)/run/last.h5", "train.steps=1",
+      "train.lr=1e-9", "output.dir=\(ws.dir)/ft",
+    ])
+    #expect(r.code == 0, "\(r.stderr)")
+    let tuned = try Checkpoint.load(ws.dir + "/ft/last.h5")
+    #expect(tuned.model.architecture.activations == [.prelu, .prelu])
+    // Unit 1's α came from the checkpoint (not lc.alpha_init), and moved by at most a tiny step.
+    let kept = try #require(tuned.model.alphaParameter(unit: 1)?.value[0])
+    #expect(abs(kept - alpha1) < 1e-6 && abs(alpha1 - 0.01) > 1e-4, "\(alpha1) → \(kept)")
+    let bad = try CLI.run(["validate", config, "lc.blocks=0", "lc.units=[2]"])
+    #expect(bad.code == 78 && bad.stderr.contains("lc.units names a unit the model does not have"), "\(bad.stderr)")
+    let both = try CLI.run(["validate", config, "lc.units=[0]"])
+    #expect(both.code == 78 && both.stderr.contains("set lc.units or lc.blocks"), "\(both.stderr)")
+  }
+}
