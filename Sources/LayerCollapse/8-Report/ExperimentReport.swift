@@ -392,66 +392,75 @@ public struct ExperimentReport {
 
   // MARK: experiment 4
 
+  /// Experiment 4 is a `compress` search that collapses every unit (--max-drop 100): its
+  /// rounds are the curve, and the table says where a tighter --max-drop would stop.
   private mutating func sensitivity(_ dir: String, base: String) throws {
-    let fm = FileManager.default
-    guard fm.fileExists(atPath: dir) else { return }
-    var rounds: [(k: Int, run: RunDirectory)] = []
-    for k in 1...64 {
-      guard let run = try? RunDirectory.read(dir + "/k\(k)") else { break }
-      rounds.append((k, run))
-    }
-    guard !rounds.isEmpty else { return }
-    document.heading("4. Sensitivity: collapsing the ViT's blocks from the output end")
+    let path = dir + "/compress.json"
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+    let state = try JSONFile.decode(CompressState.self, text, location: path)
+    guard let start = state.rounds.first else { return }
+    document.heading("4. Sensitivity: collapsing the ViT's blocks from the output end (`compress`)")
     document.paragraph(
-      "Starting from the plain ViT of experiment 2, each round converts one more block (counted from the output) "
-        + "to PReLU, fine-tunes with the decoupled regularizer, and collapses it.")
+      "`layercollapse compress` from the plain ViT of experiment 2: each round converts one more block (from the "
+        + "output end) to PReLU, fine-tunes it with the decoupled pull (\(state.options.roundSteps) steps a stage, λ "
+        + "raised while α misses the threshold) and collapses it. Held-out: the last \(state.options.holdout) "
+        + "training images, which the fine-tunes never see and on which `compress` decides; validation: the "
+        + "evaluation split, never read by the search. One seed.")
     var t = MarkdownTable(header: [
-      "blocks collapsed", "α before collapse", "val. accuracy %", "parameters", "MACs / example",
+      "blocks collapsed", "α before collapse", "held-out accuracy %", "val. accuracy %", "parameters",
+      "MACs / example", "latency ms (batch 1)",
     ])
     var xs: [Double] = []
     var ys: [Double] = []
     var es: [Double] = []
-    if let b = try? RunDirectory.read(base), let e = b.evals["best"] {
+    var hs: [Double] = []
+    var hes: [Double] = []
+    for r in state.rounds {
+      let k = r.collapsedUnits.count
       t.append([
-        "0", NumberFormat.missing, accuracy(e), NumberFormat.count(e.parameters), NumberFormat.count(e.macsPerExample),
+        "\(k)", NumberFormat.fixed(r.stages.last?.alpha, decimals: 4),
+        NumberFormat.plusMinus(r.holdout.value, r.holdout.error), NumberFormat.plusMinus(r.eval.value, r.eval.error),
+        NumberFormat.count(r.parameters), NumberFormat.count(r.macsPerExample),
+        NumberFormat.fixed(r.latencyMilliseconds, decimals: 2),
       ])
-      xs.append(0)
-      ys.append(100 * e.metrics.accuracy)
-      es.append(100 * e.metrics.accuracyStandardError)
-      record("sensitivity", "k0", "accuracy", e.metrics.accuracy, se: e.metrics.accuracyStandardError)
-    }
-    for (k, run) in rounds {
-      let e = run.evals["collapsed"]
-      let merged = e?.collapsedBlocks.count ?? 0
-      let alpha = run.collapse?.blocks.compactMap { $0.alpha }.last
-      t.append([
-        "\(merged)", NumberFormat.fixed(alpha, decimals: 4), accuracy(e), NumberFormat.count(e?.parameters),
-        NumberFormat.count(e?.macsPerExample),
-      ])
-      if let e = e {
-        xs.append(Double(merged))
-        ys.append(100 * e.metrics.accuracy)
-        es.append(100 * e.metrics.accuracyStandardError)
-      }
-      record("sensitivity", "k\(k)", "accuracy", e?.metrics.accuracy, se: e?.metrics.accuracyStandardError)
-      record("sensitivity", "k\(k)", "collapsed_blocks", Double(merged))
-      record("sensitivity", "k\(k)", "parameters", e.map { Double($0.parameters) })
+      xs.append(Double(k))
+      ys.append(r.eval.value)
+      es.append(r.eval.error)
+      hs.append(r.holdout.value)
+      hes.append(r.holdout.error)
+      record("sensitivity", "k\(k)", "accuracy", r.eval.value / 100, se: r.eval.error / 100)
+      record("sensitivity", "k\(k)", "holdout_accuracy", r.holdout.value / 100, se: r.holdout.error / 100)
+      record("sensitivity", "k\(k)", "collapsed_blocks", Double(k))
+      record("sensitivity", "k\(k)", "parameters", Double(r.parameters))
     }
     document.table(t)
+    // Where a user's budget would stop: the last round before the first that drops more.
+    let budgets: [Double] = [0.5, 1, 2, 5]
+    let stops = budgets.map { d -> String in
+      let first = state.rounds.firstIndex { start.holdout.value - $0.holdout.value > d } ?? state.rounds.count
+      let kept = state.rounds[max(0, first - 1)]
+      return "\(NumberFormat.plain(d)) point\(d == 1 ? "" : "s"): \(kept.collapsedUnits.count) blocks"
+    }
+    document.paragraph(
+      "Blocks `compress --max-drop D` would keep collapsed on this model (held-out accuracy): "
+        + stops.joined(separator: "; ") + ".")
     document.paragraph(
       "Reference implementation, ViT-Ti on ImageNet (top-1 % vs MLPs collapsed from the end, 5-epoch fine-tune per "
         + "step): 0: 75.35, 1: 75.79, 2: 75.34, 3: 74.42, 4: 73.13, 5: 71.35, 6: 68.77, 7: 66.93, 8: 63.54.")
     document.image(
       SVGPlot(
-        title: "Accuracy as blocks collapse (CIFAR-10 ViT)", xLabel: "blocks collapsed",
-        yLabel: "validation accuracy %", xScale: .integer,
-        series: [.init(name: "accuracy ± SE", x: xs, y: ys, errors: es)], legend: .none),
+        title: "Accuracy as blocks collapse (CIFAR-10 ViT, 1 seed)", xLabel: "blocks collapsed",
+        yLabel: "accuracy %", xScale: .integer,
+        series: [
+          .init(name: "validation ± SE", x: xs, y: ys, errors: es),
+          .init(name: "held-out training images ± SE", x: xs, y: hs, errors: hes, dashed: true),
+        ]),
       file: "figures/sensitivity.svg", alt: "sensitivity curve")
-    if let last = rounds.last?.run.evals["collapsed"] {
+    if let last = state.rounds.last, state.rounds.count > 1 {
       result(
-        "sensitivity.final_collapsed_blocks", Double(last.collapsedBlocks.count),
-        "blocks collapsed after the last round")
-      result("sensitivity.final_accuracy", last.metrics.accuracy, "accuracy with every round's block collapsed")
+        "sensitivity.final_collapsed_blocks", Double(last.collapsedUnits.count), "blocks collapsed after the last round"
+      )
+      result("sensitivity.final_accuracy", last.eval.value / 100, "accuracy with every round's block collapsed")
     }
   }
 
