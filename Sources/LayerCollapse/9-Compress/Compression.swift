@@ -157,17 +157,17 @@ public final class Compression {
     self.input = input
     self.dir = dir
     self.options = options
-    let where_ = "layercollapse compress"
+    let command = "layercollapse compress"
     guard options.maxDrop >= 0 && options.maxDrop.isFinite else {
       throw LCError.usage(
-        ErrorDetail(what: "--max-drop must be a finite number ≥ 0", location: where_, got: "\(options.maxDrop)"))
+        ErrorDetail(what: "--max-drop must be a finite number ≥ 0", location: command, got: "\(options.maxDrop)"))
     }
     guard options.roundSteps >= 1 else {
       throw LCError.usage(
-        ErrorDetail(what: "--round-steps must be ≥ 1", location: where_, got: "\(options.roundSteps)"))
+        ErrorDetail(what: "--round-steps must be ≥ 1", location: command, got: "\(options.roundSteps)"))
     }
     guard options.holdout >= 1 else {
-      throw LCError.usage(ErrorDetail(what: "--holdout must be ≥ 1", location: where_, got: "\(options.holdout)"))
+      throw LCError.usage(ErrorDetail(what: "--holdout must be ≥ 1", location: command, got: "\(options.holdout)"))
     }
     start = try Checkpoint.load(input)
     let arch = start.model.architecture
@@ -182,7 +182,7 @@ public final class Compression {
     if predictsTokens != (options.metric == .perplexity) {
       throw LCError.usage(
         ErrorDetail(
-          what: "--metric \(options.metric.rawValue) does not fit the model", location: where_ + " --metric",
+          what: "--metric \(options.metric.rawValue) does not fit the model", location: command + " --metric",
           expected: predictsTokens ? "perplexity (a language model)" : "accuracy (a classifier)",
           got: options.metric.rawValue))
     }
@@ -235,7 +235,7 @@ public final class Compression {
       if let cap = options.lambdaCap, cap >= 1 / (lr * settings.lc.alphaLearningRateScale) {
         throw LCError.usage(
           ErrorDetail(
-            what: "--lambda-cap makes the decoupled pull diverge", location: where_ + " --lambda-cap",
+            what: "--lambda-cap makes the decoupled pull diverge", location: command + " --lambda-cap",
             expected:
               "< 1/(train.lr · lc.alpha_lr_scale) = \(Compression.g(1 / (lr * settings.lc.alphaLearningRateScale)))",
             got: Compression.g(cap)))
