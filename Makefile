@@ -88,13 +88,15 @@ torch-env:
 bench: build
 	LAYERCOLLAPSE_PYTHON="$${LAYERCOLLAPSE_PYTHON:-$(TORCH_PYTHON)}" $(BIN)/lc-bench
 
-# The paper's experiments at CPU scale (eight steps): runs/reproduce -> results/ (about 1 h 40 min).
+# The paper's experiments at CPU scale (nine steps), once per seed: runs/reproduce/seed<N>
+# -> results/ (README, Results: time per seed). QUICK=1 runs seed 1 only, a first look;
+# SEEDS="1 2 3 4 5" chooses them.
 reproduce: build
-	LC=$(BIN)/layercollapse scripts/reproduce.sh full
+	LC=$(BIN)/layercollapse QUICK="$(QUICK)" SEEDS="$(SEEDS)" scripts/reproduce.sh full
 
-# The same experiments, tiny, in minutes: runs/smoke -> results/smoke/.
+# The same experiments, tiny, in minutes (two seeds, merged): runs/smoke -> results/smoke/.
 smoke: build
-	LC=$(BIN)/layercollapse scripts/reproduce.sh smoke
+	LC=$(BIN)/layercollapse SEEDS="$(SEEDS)" scripts/reproduce.sh smoke
 
 lint:
 	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Reruns the paper's experiments at CPU scale and writes the tables and plots.
 #
-#   scripts/reproduce.sh full    # `make reproduce`: runs/reproduce -> results/       (~1 h 40 min on 2 cores)
+#   scripts/reproduce.sh full    # `make reproduce`: runs/reproduce -> results/       (see README: time per seed)
 #   scripts/reproduce.sh smoke   # `make smoke`:     runs/smoke     -> results/smoke/ (minutes)
+#
+# Every experiment runs once per seed in SEEDS (default "1 2 3"; QUICK=1 means SEEDS=1, a
+# first look), into RUNS/seed<N>/; `report` merges the seeds (mean ± sample standard
+# deviation in every table, curves with a min–max band) and judges the bands on the means.
 #
 # Every step is an ordinary layercollapse command, so each can be rerun by hand. Data is
 # read from $LAYERCOLLAPSE_DATA (default ../shared/datasets); set LC to use another binary.
@@ -12,11 +16,14 @@ cd "$(dirname "$0")/.."
 
 mode=${1:-full}
 LC=${LC:-.build/release/layercollapse}
+if [ "${QUICK:-}" = 1 ]; then default_seeds="1"; else default_seeds="1 2 3"; fi
 case "$mode" in
   full)
     runs=runs/reproduce
     results=results
     expected=configs/expected.yaml
+    seeds=${SEEDS:-$default_seeds}
+    overfit=()
     # No overrides: the configs are the experiment. Sensitivity rounds: 5 epochs of the
     # 4,194 images compress leaves after holding out a tenth, the decoupled pull at λ = 50.
     sens=(--round-steps 330 train.lr=3e-4 train.min_lr=1e-5 lc.lambda=50)
@@ -26,6 +33,8 @@ case "$mode" in
     runs=runs/smoke
     results=results/smoke
     expected=configs/expected-smoke.yaml
+    # Two seeds, so that every smoke run exercises the report's merge of seeds.
+    seeds=${SEEDS:-1 2}
     tiny=(model.d_model=32 model.heads=2 model.layers=2 train.eval_every=0 log.every=10)
     # Tiny runs are too short for alpha to reach 1 at the paper's lambda: the decoupled
     # fine-tunes get a stronger pull so that smoke exercises collapse for real.
@@ -47,6 +56,8 @@ case "$mode" in
     vgg=(data.train_limit=512 data.eval_limit=256 model.width=0.125 model.mlp_hidden=512 train.epochs=2
       train.train_eval_limit=256 train.warmup_steps=5 log.every=10)
     vgg_pull=(lc.lambda=2000)
+    overfit=("${tiny[@]}" data.train_limit=512 data.eval_limit=256 train.epochs=2 train.train_eval_limit=256
+      train.warmup_steps=5 model.layers=3)
     ;;
   *)
     echo "usage: scripts/reproduce.sh full|smoke" >&2
@@ -55,25 +66,30 @@ case "$mode" in
 esac
 
 step() { printf '\n== %s ==\n' "$*" >&2; }
-train() { "$LC" train "$@" --overwrite; }
 
 start=$(date +%s)
+root=$runs
+for seed in $seeds; do
+runs="$root/seed$seed"
 mkdir -p "$runs"
+seed_start=$(date +%s)
+train() { "$LC" train "$@" seed="$seed" --overwrite; }
+step "seed $seed"
 
-step "1/8 SST-2: GELU encoder, then LayerCollapse fine-tune of its last 2 MLPs, then collapse"
+step "1/9 SST-2: GELU encoder, then LayerCollapse fine-tune of its last 2 MLPs, then collapse"
 train configs/sst2-encoder.yaml output.dir="$runs/sst2/gelu" "${sst[@]}"
 train configs/sst2-encoder-lc.yaml output.dir="$runs/sst2/lc" train.init_from="$runs/sst2/gelu/best.h5" "${sst[@]}" \
   "${pull[@]}"
 "$LC" collapse "$runs/sst2/lc/last.h5"
 for c in "$runs/sst2/gelu/best.h5" "$runs/sst2/lc/last.h5" "$runs/sst2/lc/collapsed.h5"; do "$LC" eval "$c"; done
 
-step "2/8 CIFAR-10 small set: ViT plain vs PReLU + LayerCollapse from the start, then collapse"
+step "2/9 CIFAR-10 small set: ViT plain vs PReLU + LayerCollapse from the start, then collapse"
 train configs/cifar10-vit.yaml output.dir="$runs/cifar/plain" "${cifar[@]}"
 train configs/cifar10-vit-lc.yaml output.dir="$runs/cifar/lc" "${cifar[@]}"
 "$LC" collapse "$runs/cifar/lc/last.h5"
 for c in "$runs/cifar/plain/best.h5" "$runs/cifar/lc/last.h5" "$runs/cifar/lc/collapsed.h5"; do "$LC" eval "$c"; done
 
-step "3/8 Text generation: character GPT, then LayerCollapse fine-tune of its last MLP, then collapse"
+step "3/9 Text generation: character GPT, then LayerCollapse fine-tune of its last MLP, then collapse"
 train configs/austen-gpt.yaml output.dir="$runs/text/plain" "${text[@]}"
 train configs/austen-gpt-lc.yaml output.dir="$runs/text/lc" train.init_from="$runs/text/plain/best.h5" "${text[@]}" \
   "${pull[@]}"
@@ -83,24 +99,24 @@ for c in "$runs/text/plain/best.h5" "$runs/text/lc/last.h5" "$runs/text/lc/colla
   "$LC" generate "$c" --prompt "It is a truth universally acknowledged" --tokens 240 --seed 1 >"${c%.h5}.sample.txt"
 done
 
-step "4/8 Sensitivity: compress collapses the ViT's blocks from the output end, fine-tuning each first"
+step "4/9 Sensitivity: compress collapses the ViT's blocks from the output end, fine-tuning each first"
 # --max-drop 100: every block, for the whole curve; the report says where a budget would stop.
 "$LC" compress "$runs/cifar/plain/best.h5" --max-drop 100 -o "$runs/sensitivity" --overwrite "${sens[@]}"
 
-step "5/8 Sweep: lambda for experiment 2 (b), one run per value"
+step "5/9 Sweep: lambda for experiment 2 (b), one run per value"
 train configs/cifar10-vit-sweep.yaml output.dir="$runs/sweep" "${sweep[@]}"
 for dir in "$runs"/sweep/*/; do
   "$LC" collapse "${dir}last.h5"
   "$LC" eval "${dir}collapsed.h5"
 done
 
-step "6/8 CIFAR-10 small set: MLP-Mixer plain vs PReLU + LayerCollapse from the start, then collapse"
+step "6/9 CIFAR-10 small set: MLP-Mixer plain vs PReLU + LayerCollapse from the start, then collapse"
 train configs/cifar10-mixer.yaml output.dir="$runs/mixer/plain" "${mixer[@]}"
 train configs/cifar10-mixer-lc.yaml output.dir="$runs/mixer/lc" "${mixer[@]}"
 "$LC" collapse "$runs/mixer/lc/last.h5"
 for c in "$runs/mixer/plain/best.h5" "$runs/mixer/lc/last.h5" "$runs/mixer/lc/collapsed.h5"; do "$LC" eval "$c"; done
 
-step "7/8 SST-2 with a pretrained model: all-MiniLM-L6-v2, GELU fine-tune, LayerCollapse of its last 2 and 4 FFNs"
+step "7/9 SST-2 with a pretrained model: all-MiniLM-L6-v2, GELU fine-tune, LayerCollapse of its last 2 and 4 FFNs"
 # The model comes from the data root (scripts/fetch_pretrained.sh puts it there); when it is
 # missing it is fetched into ./data (ignored by git).
 data_root=${LAYERCOLLAPSE_DATA:-../shared/datasets}
@@ -120,7 +136,7 @@ for k in 2 4; do
 done
 "$LC" eval "$runs/minilm/gelu/best.h5"
 
-step "8/8 CIFAR-10 small set, VGG: base, LayerCollapse of the head and collapse, and the KD student of the collapsed size"
+step "8/9 CIFAR-10 small set, VGG: base, LayerCollapse of the head and collapse, and the KD student of the collapsed size"
 train configs/cifar10-vgg.yaml output.dir="$runs/vgg/base" "${vgg[@]}"
 train configs/cifar10-vgg-lc.yaml output.dir="$runs/vgg/lc" train.init_from="$runs/vgg/base/best.h5" "${vgg[@]}" \
   "${vgg_pull[@]}"
@@ -129,5 +145,13 @@ for c in "$runs/vgg/base/best.h5" "$runs/vgg/lc/last.h5" "$runs/vgg/lc/collapsed
 train configs/cifar10-vgg-kd.yaml output.dir="$runs/vgg/kd" train.distill_from="$runs/vgg/base/best.h5" "${vgg[@]}"
 "$LC" eval "$runs/vgg/kd/best.h5"
 
+step "9/9 CIFAR-10 small set: a ViT that memorises it, plain vs LayerCollapse as the only regularizer"
+train configs/cifar10-vit-overfit.yaml output.dir="$runs/overfit/plain" "${overfit[@]}"
+train configs/cifar10-vit-overfit-lc.yaml output.dir="$runs/overfit/lc" "${overfit[@]}"
+"$LC" collapse "$runs/overfit/lc/last.h5"
+for c in "$runs/overfit/plain/best.h5" "$runs/overfit/lc/last.h5" "$runs/overfit/lc/collapsed.h5"; do "$LC" eval "$c"; done
+echo "seed $seed: $(($(date +%s) - seed_start)) s" >&2
+done
+
 step "Report"
-"$LC" report "$runs" -o "$results" --check "$expected" --elapsed $(($(date +%s) - start))
+"$LC" report "$root" -o "$results" --check "$expected" --elapsed $(($(date +%s) - start))

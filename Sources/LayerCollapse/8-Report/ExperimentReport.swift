@@ -23,16 +23,38 @@ public struct ExperimentReport {
   public private(set) var results: [ResultValue] = []
   private var csv = CSVTable(header: ["experiment", "row", "metric", "value", "standard_error"])
   private var seeds: Set<UInt64> = []
+  /// A root of several seeds' runs (`seed1/`, `seed2/`, ...): each seed's own report.
+  public private(set) var perSeed: [(name: String, report: ExperimentReport)] = []
+
+  static let experimentDirectories = [
+    "sst2", "cifar", "text", "sensitivity", "sweep", "mixer", "minilm", "vgg", "overfit",
+  ]
+
+  static func isReproduceRoot(_ path: String) -> Bool {
+    experimentDirectories.contains { FileManager.default.fileExists(atPath: path + "/" + $0) }
+  }
+
+  /// The `seed<N>` directories below `root` that hold a reproduce run, in seed order.
+  static func seedRoots(_ root: String) -> [(name: String, path: String)] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+    let seeds = names.compactMap { n -> (Int, String)? in
+      guard n.hasPrefix("seed"), let k = Int(n.dropFirst(4)), isReproduceRoot(root + "/" + n) else { return nil }
+      return (k, n)
+    }
+    return seeds.sorted { $0.0 < $1.0 }.map { (String($0.0), root + "/" + $0.1) }
+  }
 
   /// Builds the report for `paths`: a reproduce root (with sst2/, cifar/, text/,
-  /// sensitivity/, sweep/ below it) or any run directories or folders holding them.
+  /// sensitivity/, sweep/ below it), a root of several seeds' reproduce roots (`seed1/`,
+  /// `seed2/`, ...: merged, mean ± sample standard deviation across seeds), or any run
+  /// directories or folders holding them.
   public static func build(paths: [String], environment: ReportEnvironment) throws -> ExperimentReport {
+    if paths.count == 1 {
+      let seeds = seedRoots(paths[0])
+      if !seeds.isEmpty { return try buildSeeds(root: paths[0], seeds: seeds, environment: environment) }
+    }
     var r = ExperimentReport()
-    let isRoot =
-      paths.count == 1
-      && ["sst2", "cifar", "text", "sensitivity", "sweep", "mixer", "minilm", "vgg"].contains {
-        FileManager.default.fileExists(atPath: paths[0] + "/" + $0)
-      }
+    let isRoot = paths.count == 1 && isReproduceRoot(paths[0])
     if isRoot {
       let root = paths[0]
       r.document.paragraph(
@@ -48,6 +70,8 @@ public struct ExperimentReport {
       try r.mixer(root + "/mixer")
       try r.minilm(root + "/minilm")
       try r.vgg(root + "/vgg")
+      try r.overfit(root + "/overfit")
+      r.document.figureNote = "1 seed"
     }
     let runs = try paths.flatMap { try RunDirectory.find(under: $0) }
     guard !runs.isEmpty else {
@@ -62,10 +86,74 @@ public struct ExperimentReport {
     return r
   }
 
-  /// Writes results.md, results.csv and the SVG figures into `directory`.
+  /// Writes results.md, results.csv and the SVG figures into `directory` (and each seed's
+  /// report into `directory/seed<N>/`).
   @discardableResult
   public func write(to directory: String) throws -> [String] {
-    try document.write(to: directory, markdownFile: "results.md")
+    var written: [String] = []
+    for (name, r) in perSeed { written += try r.write(to: directory + "/seed" + name) }
+    return written + (try document.write(to: directory, markdownFile: "results.md"))
+  }
+
+  /// Several seeds' reports merged: every table cell mean ± sample standard deviation across
+  /// seeds, curves as their mean with a min–max band, the results (and so the bands) their
+  /// means; results.csv holds every seed's values and the mean and deviation.
+  static func buildSeeds(root: String, seeds: [(name: String, path: String)], environment: ReportEnvironment) throws
+    -> ExperimentReport
+  {
+    let reports = try seeds.map { try build(paths: [$0.path], environment: environment) }
+    let names = seeds.map(\.name)
+    var r = ExperimentReport()
+    r.perSeed = Array(zip(names, reports))
+    let n = seeds.count
+    var merged = SeedMerge.merge(reports.map(\.document), seeds: names)
+    var summary = MarkdownTable(header: ["result", "what", n > 1 ? "mean ± sd" : "value"] + names.map { "seed \($0)" })
+    var keys: [String] = []
+    for rep in reports { for v in rep.results where !keys.contains(v.key) { keys.append(v.key) } }
+    var csv = CSVTable(header: ["seed", "experiment", "row", "metric", "value", "standard_error"])
+    for (name, rep) in zip(names, reports) { for row in rep.csv.rows { csv.append([name] + row) } }
+    // The mean and deviation of every (experiment, row, metric) all seeds recorded.
+    var groups: [String: [Double]] = [:]
+    var order: [[String]] = []
+    for rep in reports {
+      for row in rep.csv.rows {
+        let id = row[0...2].joined(separator: "\u{1}")
+        if groups[id] == nil { order.append(Array(row[0...2])) }
+        if let v = Double(row[3]) { groups[id, default: []].append(v) }
+      }
+    }
+    for id in order {
+      let values = groups[id.joined(separator: "\u{1}")] ?? []
+      guard values.count == n else { continue }
+      let (mean, sd) = SeedMerge.meanAndDeviation(values)
+      csv.append(["mean"] + id + [NumberFormat.plain(mean), ""])
+      csv.append(["sd"] + id + [NumberFormat.plain(sd), ""])
+    }
+    for key in keys {
+      let values = reports.map { rep in rep.results.first { $0.key == key }?.value }
+      let present = values.compactMap { $0 }
+      let (mean, sd) = SeedMerge.meanAndDeviation(present)
+      let what = reports.lazy.compactMap { rep in rep.results.first { $0.key == key }?.description }.first ?? ""
+      summary.append(
+        [key, what, NumberFormat.fixed(mean, decimals: 4) + (n > 1 ? " ± " + NumberFormat.fixed(sd, decimals: 4) : "")]
+          + values.map { NumberFormat.fixed($0, decimals: 4) })
+      r.results.append(ResultValue(key: key, value: mean, description: what + " (mean of \(present.count) seeds)"))
+    }
+    let intro = ReportDocument.Part.text(
+      "\(n) seed\(n == 1 ? "" : "s") (\(names.joined(separator: ", "))), each a whole run of `scripts/reproduce.sh` "
+        + "(below `\(root)/seed<N>`). "
+        + (n > 1
+          ? "In every table below a number is the mean ± the sample standard deviation across the seeds (a single "
+            + "seed's ± standard error gives way to the spread); cells that differ in kind list each seed's, a / b / c. "
+            + "Curves are the mean, shaded from the lowest to the highest seed. "
+          : "")
+        + "Each seed's own report is in `seed<N>/results.md`; every value of every seed is in results.csv. "
+        + "The bands of `--check` are judged on the means in this table:")
+    merged.replaceParts([intro, .table(summary)] + merged.parts)
+    merged.attach(file: "results.csv", contents: csv.csv)
+    r.document = merged
+    r.csv = csv
+    return r
   }
 
   // MARK: recording
@@ -267,6 +355,19 @@ public struct ExperimentReport {
         + "falling from 99.8 to 97.9 %. The paper's evidence is mixed across settings.")
   }
 
+  // MARK: experiment 9
+
+  private mutating func overfit(_ dir: String) throws {
+    try smallSetRegularizer(
+      dir, key: "overfit",
+      heading: "9. CIFAR-10 small set, a ViT that memorises it: LayerCollapse as the only regularizer",
+      model: "ViT",
+      reference: "Reference implementation, the regime of the paper's regularization claim: on every 10th CIFAR-10 "
+        + "training image a depth-6, width-768 ViT reached 99.8 % train and 44.6 % validation accuracy; with "
+        + "LayerCollapse (λ·Σ(α−1)² on its last blocks, SGD with momentum) 96.6 % train and 51.5 % validation. Ours: "
+        + "depth 6, width 128, AdamW, λ = 1 on the last 3 blocks' MLPs, the same epochs for both runs.")
+  }
+
   // MARK: experiment 6
 
   private mutating func mixer(_ dir: String) throws {
@@ -290,9 +391,17 @@ public struct ExperimentReport {
     document.heading(heading)
     seeds.formUnion([plain.settings?.seed, lc.settings?.seed].compactMap { $0 })
     let train = plain.settings.map { "\(NumberFormat.count($0.data.trainLimit ?? 4660)) training images" } ?? ""
+    let regime = plain.settings.map { s in
+      [
+        s.data.augment ? "augmented" : "not augmented",
+        s.model.dropout > 0 ? "dropout \(s.model.dropout)" : "no dropout",
+        s.train.optimizer.weightDecay > 0
+          ? "weight decay \(NumberFormat.plain(s.train.optimizer.weightDecay))" : "no weight decay",
+      ].joined(separator: ", ")
+    }
     document.paragraph(
-      "The same \(model) (\(train), augmented) trained plain (GELU) and with PReLU + LayerCollapse penalty from the "
-        + "start.")
+      "The same \(model) (\(train), \(regime ?? "")) trained plain (GELU) and with PReLU + LayerCollapse penalty "
+        + "from the start.")
     var t = MarkdownTable(header: [
       "run", "best val. accuracy %", "final val. accuracy %", "final train accuracy %", "train − val gap", "parameters",
     ])
@@ -311,6 +420,9 @@ public struct ExperimentReport {
       record(experiment, key, "train_accuracy", final?.trainAccuracy)
       result("\(experiment).\(key)_best_accuracy", best?.evalAccuracy, "best validation accuracy, \(label)")
       result("\(experiment).\(key)_gap", gap.map { $0 / 100 }, "train − validation accuracy, \(label)")
+    }
+    if let a = lc.bestRow?.evalAccuracy, let b = plain.bestRow?.evalAccuracy {
+      result("\(experiment).lc_minus_plain", a - b, "best validation accuracy, LayerCollapse minus plain")
     }
     let collapsed = lc.evals["collapsed"]
     t.append([

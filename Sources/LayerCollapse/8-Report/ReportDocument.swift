@@ -16,11 +16,48 @@ public struct ReportDocument: Sendable, Equatable {
     public var contents: String
   }
 
+  /// A figure: a chart the document can re-render (with a note in its title, or merged
+  /// across seeds), or SVG text as given.
+  public enum Chart: Sendable, Equatable {
+    case plot(SVGPlot)
+    case bars(SVGBarChart)
+    case svg(String)
+
+    /// The SVG, with `note` after the chart's title.
+    func rendered(note: String?) -> String {
+      func titled(_ t: String) -> String {
+        guard let n = note, !n.isEmpty else { return t }
+        return t.isEmpty ? n : t + " (" + n + ")"
+      }
+      switch self {
+      case .plot(var p):
+        p.title = titled(p.title)
+        return p.svg()
+      case .bars(var b):
+        b.title = titled(b.title)
+        return b.svg()
+      case .svg(let text): return text
+      }
+    }
+  }
+
+  /// One block of the document.
+  public enum Part: Sendable, Equatable {
+    /// Markdown used as given (headings, paragraphs, lists, code, links).
+    case text(String)
+    case table(MarkdownTable)
+    case image(Chart, file: String, alt: String)
+  }
+
   public var title: String
-  /// Markdown blocks in order; joined with blank lines.
-  public private(set) var blocks: [String] = []
-  /// Files written next to the markdown.
-  public private(set) var files: [File] = []
+  /// The blocks in order.
+  public private(set) var parts: [Part] = []
+  /// Files other than figures, by path.
+  private var attachments: [String: String] = [:]
+  /// Every file's path in the order it was added (a later file with the same path moves last).
+  private var fileOrder: [String] = []
+  /// Said in every figure's title, e.g. "1 seed" or "mean of 3 seeds, band: min–max".
+  public var figureNote: String? = nil
   /// Lines of the footer, which always comes last, under a horizontal rule.
   public var footerLines: [String] = []
 
@@ -28,19 +65,45 @@ public struct ReportDocument: Sendable, Equatable {
     self.title = title
   }
 
+  /// Markdown blocks in order; joined with blank lines.
+  public var blocks: [String] {
+    parts.map { (part: Part) -> String in
+      switch part {
+      case .text(let t): return t
+      case .table(let table):
+        var md: String = table.markdown
+        while md.hasSuffix("\n") { md.removeLast() }
+        return md
+      case .image(_, let file, let alt): return "![\(Self.escapeLinkText(alt))](\(Self.linkTarget(file)))"
+      }
+    }
+  }
+
+  /// Files written next to the markdown, figures rendered.
+  public var files: [File] {
+    var charts: [String: Chart] = [:]
+    for case .image(let chart, let file, _) in parts { charts[file] = chart }
+    return fileOrder.compactMap { (path: String) -> File? in
+      if let c = charts[path], attachments[path] == nil {
+        return File(path: path, contents: c.rendered(note: figureNote))
+      }
+      return attachments[path].map { File(path: path, contents: $0) }
+    }
+  }
+
   /// A heading of level 1 to 6 (clamped).
   public mutating func heading(_ text: String, level: Int = 2) {
     let n: Int = min(6, max(1, level))
-    blocks.append(String(repeating: "#", count: n) + " " + Self.oneLine(text))
+    parts.append(.text(String(repeating: "#", count: n) + " " + Self.oneLine(text)))
   }
 
   /// A paragraph of markdown, used as given.
   public mutating func paragraph(_ text: String) {
-    blocks.append(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    parts.append(.text(text.trimmingCharacters(in: .whitespacesAndNewlines)))
   }
 
   public mutating func bullets(_ items: [String]) {
-    blocks.append(items.map { (s: String) -> String in "- " + Self.oneLine(s) }.joined(separator: "\n"))
+    parts.append(.text(items.map { (s: String) -> String in "- " + Self.oneLine(s) }.joined(separator: "\n")))
   }
 
   /// A fenced code block, e.g. the command line or configuration that produced the report.
@@ -48,42 +111,58 @@ public struct ReportDocument: Sendable, Equatable {
     let fence: String = text.contains("```") ? "~~~~" : "```"
     var body: String = text
     while body.hasSuffix("\n") { body.removeLast() }
-    blocks.append(fence + language + "\n" + body + "\n" + fence)
+    parts.append(.text(fence + language + "\n" + body + "\n" + fence))
   }
 
   public mutating func table(_ table: MarkdownTable) {
-    var md: String = table.markdown
-    while md.hasSuffix("\n") { md.removeLast() }
-    blocks.append(md)
+    parts.append(.table(table))
   }
 
   /// The table, followed by a link to the same data as CSV, written to `file`.
   public mutating func table(_ table: MarkdownTable, csv: CSVTable, file: String) {
     self.table(table)
-    blocks.append("Data: [\(Self.escapeLinkText(Self.lastComponent(file)))](\(Self.linkTarget(file)))")
+    parts.append(.text("Data: [\(Self.escapeLinkText(Self.lastComponent(file)))](\(Self.linkTarget(file)))"))
     attach(file: file, contents: csv.csv)
   }
 
   /// A chart rendered to `file` (an .svg path relative to the output directory) and shown inline.
   public mutating func image(_ chart: any SVGChart, file: String, alt: String) {
-    image(svg: chart.svg(), file: file, alt: alt)
+    if let p = chart as? SVGPlot {
+      addImage(.plot(p), file: file, alt: alt)
+    } else if let b = chart as? SVGBarChart {
+      addImage(.bars(b), file: file, alt: alt)
+    } else {
+      addImage(.svg(chart.svg()), file: file, alt: alt)
+    }
   }
 
   /// SVG text written to `file` and shown inline.
   public mutating func image(svg: String, file: String, alt: String) {
-    blocks.append("![\(Self.escapeLinkText(alt))](\(Self.linkTarget(file)))")
-    attach(file: file, contents: svg)
+    addImage(.svg(svg), file: file, alt: alt)
+  }
+
+  private mutating func addImage(_ chart: Chart, file: String, alt: String) {
+    attachments[file] = nil
+    parts.append(.image(chart, file: file, alt: alt))
+    fileOrder.removeAll { $0 == file }
+    fileOrder.append(file)
   }
 
   /// Any other file to write into the output directory (a later file with the same path
   /// replaces an earlier one).
   public mutating func attach(file: String, contents: String) {
-    files.removeAll { (f: File) -> Bool in f.path == file }
-    files.append(File(path: file, contents: contents))
+    attachments[file] = contents
+    fileOrder.removeAll { $0 == file }
+    fileOrder.append(file)
   }
 
   public mutating func footer(_ line: String) {
     footerLines.append(line)
+  }
+
+  /// Replaces the blocks; figures keep their files (`SeedMerge` rebuilds a document so).
+  public mutating func replaceParts(_ newParts: [Part]) {
+    parts = newParts
   }
 
   /// The whole markdown document, ending in a newline.

@@ -4,7 +4,7 @@ import Foundation
 /// series in each group, optional error bars, labelled reference lines (e.g. "chance").
 /// Bars start at zero unless a `yRange` that excludes zero is given, in which case they
 /// start at the bottom of the axis. Non-finite values draw no bar.
-public struct SVGBarChart: SVGChart {
+public struct SVGBarChart: SVGChart, Equatable {
   public struct Series: Sendable, Equatable {
     public var name: String
     /// One value per category; missing trailing values draw no bar.

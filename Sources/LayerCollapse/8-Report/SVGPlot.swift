@@ -11,7 +11,7 @@ import Foundation
 /// labelled "0", one decade (less when the data spans under three decades) left of the
 /// smallest positive x, with a break mark on the axis between the two. Negative x values
 /// cannot be placed on a log axis and are skipped.
-public struct SVGPlot: SVGChart {
+public struct SVGPlot: SVGChart, Equatable {
   public enum XScale: Sendable, Equatable {
     case linear
     /// log₁₀, with a separate position for x = 0.
@@ -31,11 +31,13 @@ public struct SVGPlot: SVGChart {
     /// Markers at the points; nil means: when the series has at most 30 points.
     /// An isolated point (no finite neighbour) always gets a marker.
     public var markers: Bool?
+    /// A shaded band around the line (e.g. the min–max over seeds), low and high per point.
+    public var band: Band?
 
     /// Points are (x[i], y[i]) for i below the shorter array's count.
     public init(
       name: String, x: [Double], y: [Double], errors: [Double]? = nil, dashed: Bool = false,
-      markers: Bool? = nil
+      markers: Bool? = nil, band: Band? = nil
     ) {
       self.name = name
       self.x = x
@@ -43,6 +45,18 @@ public struct SVGPlot: SVGChart {
       self.errors = errors
       self.dashed = dashed
       self.markers = markers
+      self.band = band
+    }
+  }
+
+  /// The low and high ends of a series' band at each point.
+  public struct Band: Sendable, Equatable {
+    public var low: [Double]
+    public var high: [Double]
+
+    public init(low: [Double], high: [Double]) {
+      self.low = low
+      self.high = high
     }
   }
 
@@ -251,6 +265,10 @@ public struct SVGPlot: SVGChart {
           ys.append(s.y[j] - abs(errors[j]))
           ys.append(s.y[j] + abs(errors[j]))
         }
+        if let b: Band = s.band, j < b.low.count, j < b.high.count, b.low[j].isFinite, b.high[j].isFinite {
+          ys.append(b.low[j])
+          ys.append(b.high[j])
+        }
       }
     }
     return ys
@@ -317,6 +335,8 @@ public struct SVGPlot: SVGChart {
     var y: Double
     /// Error bar half-length in pixels.
     var err: Double?
+    /// The band's ends in pixels.
+    var band: (low: Double, high: Double)?
   }
 
   /// The drawable points of `s` in pixels, split where a point cannot be drawn.
@@ -334,7 +354,11 @@ public struct SVGPlot: SVGChart {
       if let errors: [Double] = s.errors, j < errors.count, errors[j].isFinite, errors[j] != 0 {
         err = abs(yMap.px(s.y[j] + abs(errors[j])) - py)
       }
-      current.append(PixelPoint(x: xMap.px(t), y: py, err: err))
+      var band: (low: Double, high: Double)? = nil
+      if let b: Band = s.band, j < b.low.count, j < b.high.count, b.low[j].isFinite, b.high[j].isFinite {
+        band = (yMap.px(b.low[j]), yMap.px(b.high[j]))
+      }
+      current.append(PixelPoint(x: xMap.px(t), y: py, err: err, band: band))
     }
     if !current.isEmpty { segments.append(current) }
     return segments
@@ -349,6 +373,17 @@ public struct SVGPlot: SVGChart {
       }
     }
     var out: String = "<g>\n"
+    // The band first, under the line: high ends left to right, low ends back.
+    for seg in segments {
+      let banded: [(x: Double, low: Double, high: Double)] = seg.compactMap { (p: PixelPoint) in
+        p.band.map { (p.x, $0.low, $0.high) }
+      }
+      guard banded.count >= 2 else { continue }
+      var area: String = ""
+      for (k, b) in banded.enumerated() { area += (k == 0 ? "M" : "L") + SVG.num(b.x) + " " + SVG.num(b.high) }
+      for b in banded.reversed() { area += "L" + SVG.num(b.x) + " " + SVG.num(b.low) }
+      out += "<path class=\"band\" d=\"\(area)Z\" fill=\"\(color)\" fill-opacity=\"0.18\" stroke=\"none\"/>\n"
+    }
     for seg in segments {
       for p in seg {
         guard let e: Double = p.err else { continue }
