@@ -24,6 +24,7 @@ case "$mode" in
     expected=configs/expected.yaml
     seeds=${SEEDS:-$default_seeds}
     overfit=()
+    last2=2,3   # the encoder's last 2 of 4 blocks
     # No overrides: the configs are the experiment. Sensitivity rounds: 5 epochs of the
     # 4,194 images compress leaves after holding out a tenth, the decoupled pull at λ = 50.
     sens=(--round-steps 330 train.lr=3e-4 train.min_lr=1e-5 lc.lambda=50)
@@ -35,6 +36,7 @@ case "$mode" in
     expected=configs/expected-smoke.yaml
     # Two seeds, so that every smoke run exercises the report's merge of seeds.
     seeds=${SEEDS:-1 2}
+    last2=0,1   # the tiny encoder's 2 blocks
     tiny=(model.d_model=32 model.heads=2 model.layers=2 train.eval_every=0 log.every=10)
     # Tiny runs are too short for alpha to reach 1 at the paper's lambda: the decoupled
     # fine-tunes get a stronger pull so that smoke exercises collapse for real.
@@ -82,6 +84,18 @@ train configs/sst2-encoder-lc.yaml output.dir="$runs/sst2/lc" train.init_from="$
   "${pull[@]}"
 "$LC" collapse "$runs/sst2/lc/last.h5"
 for c in "$runs/sst2/gelu/best.h5" "$runs/sst2/lc/last.h5" "$runs/sst2/lc/collapsed.h5"; do "$LC" eval "$c"; done
+# Baselines, one override or flag each: the same fine-tune without λ, and without the PReLU
+# swap; the same MLPs collapsed with no fine-tune, or replaced by their least-squares fit.
+train configs/sst2-encoder-lc.yaml output.dir="$runs/sst2/prelu-no-lambda" train.init_from="$runs/sst2/gelu/best.h5" \
+  "${sst[@]}" lc.lambda=0
+"$LC" collapse "$runs/sst2/prelu-no-lambda/last.h5"
+train configs/sst2-encoder-lc.yaml output.dir="$runs/sst2/gelu-ft" train.init_from="$runs/sst2/gelu/best.h5" \
+  "${sst[@]}" lc.blocks=0 lc.lambda=0
+"$LC" collapse "$runs/sst2/gelu/best.h5" --force "$last2" -o "$runs/sst2/gelu/zero-shot.h5"
+"$LC" collapse "$runs/sst2/gelu/best.h5" --force "$last2" --fit 512 -o "$runs/sst2/gelu/fit.h5"
+for c in prelu-no-lambda/last.h5 prelu-no-lambda/collapsed.h5 gelu-ft/last.h5 gelu/zero-shot.h5 gelu/fit.h5; do
+  "$LC" eval "$runs/sst2/$c"
+done
 
 step "2/9 CIFAR-10 small set: ViT plain vs PReLU + LayerCollapse from the start, then collapse"
 train configs/cifar10-vit.yaml output.dir="$runs/cifar/plain" "${cifar[@]}"
@@ -150,6 +164,9 @@ train configs/cifar10-vit-overfit.yaml output.dir="$runs/overfit/plain" "${overf
 train configs/cifar10-vit-overfit-lc.yaml output.dir="$runs/overfit/lc" "${overfit[@]}"
 "$LC" collapse "$runs/overfit/lc/last.h5"
 for c in "$runs/overfit/plain/best.h5" "$runs/overfit/lc/last.h5" "$runs/overfit/lc/collapsed.h5"; do "$LC" eval "$c"; done
+# The usual regularizers at experiment 2's strengths, one override each, beside LayerCollapse.
+train configs/cifar10-vit-overfit.yaml output.dir="$runs/overfit/plain-dropout" "${overfit[@]}" model.dropout=0.1
+train configs/cifar10-vit-overfit.yaml output.dir="$runs/overfit/plain-wd" "${overfit[@]}" train.weight_decay=0.05
 echo "seed $seed: $(($(date +%s) - seed_start)) s" >&2
 done
 

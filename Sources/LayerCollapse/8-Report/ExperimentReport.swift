@@ -212,6 +212,63 @@ public struct ExperimentReport {
       result("sst2.collapse_cost", before.metrics.accuracy - after.metrics.accuracy, "accuracy lost by collapsing")
     }
     result("sst2.collapsed_blocks", c.map { Double($0.blocks.filter(\.merged).count) }, "blocks collapsed")
+    postTrainingBaselines(dir, experiment: "sst2", base: gelu, lc: lc, metric: "dev accuracy %")
+  }
+
+  /// The baselines that separate "LayerCollapse works" from "fine-tuning works", beside a
+  /// post-training LayerCollapse fine-tune (`lc/`, from `base`'s best.h5), each one
+  /// override or flag of scripts/reproduce.sh: the same MLPs collapsed with no fine-tune
+  /// (`base/zero-shot.h5`, `collapse --force`) or replaced by their least-squares fit
+  /// (`base/fit.h5`, `collapse --force --fit`), and the same fine-tune without λ
+  /// (`prelu-no-lambda/`, `lc.lambda=0`) or without the PReLU swap (`gelu-ft/`, `lc.blocks=0`).
+  private mutating func postTrainingBaselines(
+    _ dir: String, experiment: String, base: RunDirectory, lc: RunDirectory, metric: String
+  ) {
+    let noLambda = try? RunDirectory.read(dir + "/prelu-no-lambda")
+    let geluFT = try? RunDirectory.read(dir + "/gelu-ft")
+    let rows: [(String, String, String, EvalRecord?, CollapseRecord?)] = [
+      ("lc_collapsed", "LayerCollapse fine-tune, then collapse", "the method", lc.evals["collapsed"], lc.collapse),
+      ("gelu_ft", "GELU fine-tune, the same steps", "what fine-tuning alone gives", geluFT?.evals["last"], nil),
+      (
+        "prelu_no_lambda", "PReLU fine-tune without λ, then collapse", "what the regularizer adds",
+        noLambda?.evals["collapsed"] ?? noLambda?.evals["last"], noLambda?.collapse
+      ),
+      ("zero_shot", "collapse the same MLPs, no fine-tune", "why a fine-tune is needed", base.evals["zero-shot"], nil),
+      (
+        "fit", "least-squares linear fit of the same MLPs, no fine-tune (ReplaceMe)", "the training-free rival",
+        base.evals["fit"], nil
+      ),
+    ]
+    guard rows.dropFirst().contains(where: { $0.3 != nil }) else { return }
+    var t = MarkdownTable(header: ["baseline", "separates", metric, "parameters", "α after fine-tune"])
+    for (key, label, separates, e, c) in rows {
+      let alphas = c?.blocks.compactMap { $0.alpha }.map { NumberFormat.fixed(Double($0), decimals: 3) }
+      t.append([
+        label, separates, accuracy(e), NumberFormat.count(e?.parameters),
+        alphas.map { $0.isEmpty ? NumberFormat.missing : $0.joined(separator: ", ") } ?? NumberFormat.missing,
+      ])
+      record(experiment, "baseline_" + key, "accuracy", e?.metrics.accuracy, se: e?.metrics.accuracyStandardError)
+      record(experiment, "baseline_" + key, "parameters", e.map { Double($0.parameters) })
+    }
+    document.paragraph(
+      "Baselines, each one override or flag of the same commands (`scripts/reproduce.sh`): the same number of "
+        + "fine-tuning steps, the same MLPs.")
+    document.table(t)
+    let collapsed = lc.evals["collapsed"]?.metrics.accuracy
+    if let a = collapsed, let b = geluFT?.evals["last"]?.metrics.accuracy {
+      result("\(experiment).lc_minus_gelu_ft", a - b, "collapsed LayerCollapse model minus the GELU fine-tune")
+    }
+    if let a = collapsed, let b = base.evals["zero-shot"]?.metrics.accuracy {
+      result("\(experiment).lc_minus_zero_shot", a - b, "collapsed LayerCollapse model minus the zero-shot collapse")
+    }
+    if let a = collapsed, let b = base.evals["fit"]?.metrics.accuracy {
+      result("\(experiment).lc_minus_fit", a - b, "collapsed LayerCollapse model minus the least-squares fit")
+    }
+    if let c = noLambda?.collapse {
+      result(
+        "\(experiment).no_lambda_collapsed", Double(c.blocks.filter(\.merged).count),
+        "units that collapse after the PReLU fine-tune without λ")
+    }
   }
 
   private func collapseSentence(_ c: CollapseRecord?, model: String) -> String {
@@ -405,7 +462,21 @@ public struct ExperimentReport {
     var t = MarkdownTable(header: [
       "run", "best val. accuracy %", "final val. accuracy %", "final train accuracy %", "train − val gap", "parameters",
     ])
-    for (key, label, run) in [("plain", "plain (GELU)", plain), ("lc", "LayerCollapse (PReLU + λ·Σ(α−1)²)", lc)] {
+    // Experiment 9's usual regularizers, one override each of the plain run, beside LayerCollapse.
+    var runs: [(String, String, RunDirectory)] = [("plain", "plain (GELU)", plain)]
+    if let d = try? RunDirectory.read(dir + "/plain-dropout") {
+      runs.append(
+        ("dropout", "plain + dropout \(d.settings.map { NumberFormat.plain(Double("\($0.model.dropout)")) } ?? "")", d))
+    }
+    if let w = try? RunDirectory.read(dir + "/plain-wd") {
+      runs.append(
+        (
+          "wd",
+          "plain + weight decay \(w.settings.map { NumberFormat.plain($0.train.optimizer.weightDecay) } ?? "")", w
+        ))
+    }
+    runs.append(("lc", "LayerCollapse (PReLU + λ·Σ(α−1)²)", lc))
+    for (key, label, run) in runs {
       let best = run.bestRow
       let final = run.evaluations.last
       let gap = final.flatMap { f in f.trainAccuracy.map { 100 * ($0 - f.evalAccuracy) } }
