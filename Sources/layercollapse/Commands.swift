@@ -267,30 +267,9 @@ enum Commands {
     let ckpt = try Checkpoint.load(input)
     let settings = try storedRunSettings(ckpt, input, overrides: [])
     let languageModel = ckpt.model.family.predictsEveryPosition(ckpt.model.config.kind)
-    let metric: CompressMetric
-    if let m = a.option("--metric") {
-      guard let parsed = CompressMetric(rawValue: m) else {
-        throw LCError.usage(
-          ErrorDetail(
-            what: "unknown metric", location: location + " --metric",
-            expected: CompressMetric.allCases.map(\.rawValue).joined(separator: " or "), got: m))
-      }
-      metric = parsed
-    } else {
-      metric = languageModel ? .perplexity : .accuracy
-    }
-    let order: CompressOrder
-    if let o = a.option("--order") {
-      guard let parsed = CompressOrder(rawValue: o) else {
-        throw LCError.usage(
-          ErrorDetail(
-            what: "unknown order", location: location + " --order",
-            expected: CompressOrder.allCases.map(\.rawValue).joined(separator: " or "), got: o))
-      }
-      order = parsed
-    } else {
-      order = .outputFirst
-    }
+    let metric = try choice(
+      a, "--metric", location: location, default: languageModel ? CompressMetric.perplexity : .accuracy)
+    let order = try choice(a, "--order", location: location, default: CompressOrder.outputFirst)
     // The default held-out slice: a tenth of the training split, at most 1000 examples
     // (a corpus: windows).
     let holdout: Int
@@ -747,6 +726,21 @@ enum Commands {
   }
 
   // MARK: helpers
+
+  /// The value of `option`, one of `T`'s cases by name, or `fallback` when it is not given;
+  /// any other value is a usage error listing the cases.
+  static func choice<T: RawRepresentable & CaseIterable>(
+    _ a: Arguments, _ option: String, location: String, default fallback: T
+  ) throws -> T where T.RawValue == String {
+    guard let given = a.option(option) else { return fallback }
+    guard let value = T(rawValue: given) else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "unknown \(option.dropFirst(2))", location: location + " " + option,
+          expected: T.allCases.map(\.rawValue).joined(separator: " or "), got: given))
+    }
+    return value
+  }
 
   static func int(_ s: String, _ option: String, atLeast minimum: Int = .min) throws -> Int {
     guard let v = Int(s) else {
