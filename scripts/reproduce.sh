@@ -25,6 +25,7 @@ case "$mode" in
     seeds=${SEEDS:-$default_seeds}
     overfit=()
     last2=2,3   # the encoder's last 2 of 4 blocks
+    last1=3     # the GPT's last of 4
     # No overrides: the configs are the experiment. Sensitivity rounds: 5 epochs of the
     # 4,194 images compress leaves after holding out a tenth, the decoupled pull at λ = 50.
     sens=(--round-steps 330 train.lr=3e-4 train.min_lr=1e-5 lc.lambda=50)
@@ -37,6 +38,7 @@ case "$mode" in
     # Two seeds, so that every smoke run exercises the report's merge of seeds.
     seeds=${SEEDS:-1 2}
     last2=0,1   # the tiny encoder's 2 blocks
+    last1=1     # the tiny GPT's last of 2
     tiny=(model.d_model=32 model.heads=2 model.layers=2 train.eval_every=0 log.every=10)
     # Tiny runs are too short for alpha to reach 1 at the paper's lambda: the decoupled
     # fine-tunes get a stronger pull so that smoke exercises collapse for real.
@@ -112,6 +114,15 @@ for c in "$runs/text/plain/best.h5" "$runs/text/lc/last.h5" "$runs/text/lc/colla
   "$LC" eval "$c"
   "$LC" generate "$c" --prompt "It is a truth universally acknowledged" --tokens 240 --seed 1 >"${c%.h5}.sample.txt"
 done
+# The same baselines as experiment 1, for the last MLP.
+train configs/austen-gpt-lc.yaml output.dir="$runs/text/prelu-no-lambda" train.init_from="$runs/text/plain/best.h5" \
+  "${text[@]}" lc.lambda=0
+"$LC" collapse "$runs/text/prelu-no-lambda/last.h5"
+train configs/austen-gpt-lc.yaml output.dir="$runs/text/gelu-ft" train.init_from="$runs/text/plain/best.h5" \
+  "${text[@]}" lc.blocks=0 lc.lambda=0
+"$LC" collapse "$runs/text/plain/best.h5" --force "$last1" -o "$runs/text/plain/zero-shot.h5"
+"$LC" collapse "$runs/text/plain/best.h5" --force "$last1" --fit 512 -o "$runs/text/plain/fit.h5"
+for c in prelu-no-lambda/collapsed.h5 gelu-ft/last.h5 plain/zero-shot.h5 plain/fit.h5; do "$LC" eval "$runs/text/$c"; done
 
 step "4/9 Sensitivity: compress collapses the ViT's blocks from the output end, fine-tuning each first"
 # --max-drop 100: every block, for the whole curve; the report says where a budget would stop.

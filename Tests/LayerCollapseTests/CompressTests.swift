@@ -3,6 +3,15 @@ import Kernels
 import LayerCollapse
 import Testing
 
+extension JSONDecoder {
+  /// The project's JSON files use snake_case keys.
+  static var snakeCase: JSONDecoder {
+    let d = JSONDecoder()
+    d.keyDecodingStrategy = .convertFromSnakeCase
+    return d
+  }
+}
+
 /// `compress`: the search's rules (admissibility, greedy choice, λ raise, resume) and its
 /// command line. The models are the Workspace's tiny ViT (2 blocks, so 2 units) trained
 /// for a few steps: the tests check what the search does with whatever the metric is,
@@ -160,6 +169,34 @@ import Testing
       _ = try Compression(
         input: input, dir: ws.dir + "/b", options: Self.options(maxDrop: 3), resume: true, overwrite: false)
     }
+  }
+
+  /// A language model is judged by perplexity (the default for gpt): the drop is the rise
+  /// in %, and the recorded value is exp of the held-out windows' mean loss.
+  @Test func aLanguageModelIsJudgedByPerplexity() throws {
+    let ws = try Workspace()
+    let config = try ws.config("g.yaml", Workspace.gpt)
+    #expect(try CLI.run(["train", config, "train.steps=10"]).code == 0)
+    let r = try CLI.run([
+      "compress", ws.dir + "/gpt/last.h5", "--max-drop", "1000", "--round-steps", "4", "--holdout", "6", "-o",
+      ws.dir + "/c",
+    ])
+    #expect(r.code == 0, "\(r.stderr)")
+    let text = try String(contentsOfFile: ws.dir + "/c/compress.json", encoding: .utf8)
+    let state = try JSONDecoder.snakeCase.decode(CompressState.self, from: Data(text.utf8))
+    #expect(state.options.metric == .perplexity && state.rounds.count == 3)
+    let base = state.rounds[0].holdout.value
+    for r in state.rounds.dropFirst() {
+      #expect(abs(r.drop - (r.holdout.value / base - 1) * 100) < 1e-9)
+    }
+    // The last round's held-out perplexity is its checkpoint's, on the 6 held-out windows.
+    let last = try Checkpoint.load(state.rounds[2].checkpoint)
+    let settings = try RunSettings.decode(try ConfigTree.parse(last.configText, file: "stored")).settings
+    let (data, _) = try TaskLoader.load(settings.data, vocabulary: last.vocabulary)
+    let m = Evaluator.evaluate(last.model, batches: try data.holdoutBatches(batchSize: 6))
+    #expect(abs(m.perplexity! - state.rounds[2].holdout.value) < 1e-6 * m.perplexity!)
+    let wrong = try CLI.run(["compress", ws.dir + "/gpt/last.h5", "--max-drop", "1", "--metric", "accuracy"])
+    #expect(wrong.code == 64 && wrong.stderr.contains("perplexity (a language model)"), "\(wrong.stderr)")
   }
 
   @Test func commandLineRunsAndRefusesBadInput() throws {

@@ -222,7 +222,7 @@ public struct ExperimentReport {
   /// (`base/fit.h5`, `collapse --force --fit`), and the same fine-tune without λ
   /// (`prelu-no-lambda/`, `lc.lambda=0`) or without the PReLU swap (`gelu-ft/`, `lc.blocks=0`).
   private mutating func postTrainingBaselines(
-    _ dir: String, experiment: String, base: RunDirectory, lc: RunDirectory, metric: String
+    _ dir: String, experiment: String, base: RunDirectory, lc: RunDirectory, metric: String, perplexity: Bool = false
   ) {
     let noLambda = try? RunDirectory.read(dir + "/prelu-no-lambda")
     let geluFT = try? RunDirectory.read(dir + "/gelu-ft")
@@ -240,29 +240,38 @@ public struct ExperimentReport {
       ),
     ]
     guard rows.dropFirst().contains(where: { $0.3 != nil }) else { return }
+    func value(_ e: EvalRecord?) -> Double? { perplexity ? e?.metrics.perplexity : e?.metrics.accuracy }
     var t = MarkdownTable(header: ["baseline", "separates", metric, "parameters", "α after fine-tune"])
     for (key, label, separates, e, c) in rows {
       let alphas = c?.blocks.compactMap { $0.alpha }.map { NumberFormat.fixed(Double($0), decimals: 3) }
       t.append([
-        label, separates, accuracy(e), NumberFormat.count(e?.parameters),
+        label, separates, perplexity ? NumberFormat.fixed(value(e), decimals: 3) : accuracy(e),
+        NumberFormat.count(e?.parameters),
         alphas.map { $0.isEmpty ? NumberFormat.missing : $0.joined(separator: ", ") } ?? NumberFormat.missing,
       ])
-      record(experiment, "baseline_" + key, "accuracy", e?.metrics.accuracy, se: e?.metrics.accuracyStandardError)
+      record(
+        experiment, "baseline_" + key, perplexity ? "perplexity" : "accuracy", value(e),
+        se: perplexity ? nil : e?.metrics.accuracyStandardError)
       record(experiment, "baseline_" + key, "parameters", e.map { Double($0.parameters) })
     }
     document.paragraph(
       "Baselines, each one override or flag of the same commands (`scripts/reproduce.sh`): the same number of "
         + "fine-tuning steps, the same MLPs.")
     document.table(t)
-    let collapsed = lc.evals["collapsed"]?.metrics.accuracy
-    if let a = collapsed, let b = geluFT?.evals["last"]?.metrics.accuracy {
-      result("\(experiment).lc_minus_gelu_ft", a - b, "collapsed LayerCollapse model minus the GELU fine-tune")
-    }
-    if let a = collapsed, let b = base.evals["zero-shot"]?.metrics.accuracy {
-      result("\(experiment).lc_minus_zero_shot", a - b, "collapsed LayerCollapse model minus the zero-shot collapse")
-    }
-    if let a = collapsed, let b = base.evals["fit"]?.metrics.accuracy {
-      result("\(experiment).lc_minus_fit", a - b, "collapsed LayerCollapse model minus the least-squares fit")
+    // Accuracy: the LayerCollapse model minus the baseline (points); perplexity: its ratio.
+    let method = value(lc.evals["collapsed"])
+    let compared: [(String, String, EvalRecord?)] = [
+      ("gelu_ft", "the GELU fine-tune", geluFT?.evals["last"]),
+      ("zero_shot", "the zero-shot collapse", base.evals["zero-shot"]),
+      ("fit", "the least-squares fit", base.evals["fit"]),
+    ]
+    for (key, label, e) in compared {
+      guard let a = method, let b = value(e) else { continue }
+      if perplexity {
+        result("\(experiment).lc_over_\(key)", a / b, "perplexity of the collapsed LayerCollapse model / \(label)'s")
+      } else {
+        result("\(experiment).lc_minus_\(key)", a - b, "collapsed LayerCollapse model minus \(label)")
+      }
     }
     if let c = noLambda?.collapse {
       result(
@@ -555,6 +564,8 @@ public struct ExperimentReport {
     document.paragraph(
       "Reference implementation: GPT-2 (124 M) WikiText-103 perplexity 18.87 → 19.47 with block h.11 collapsed "
         + "(−3.3 % parameters); swapping GELU for PReLU without the fine-tune gives 302.9.")
+    postTrainingBaselines(
+      dir, experiment: "text", base: plain, lc: lc, metric: "validation perplexity", perplexity: true)
     result("text.plain_perplexity", plain.evals["best"]?.metrics.perplexity, "validation perplexity of the GPT")
     if let before = lc.evals["last"]?.metrics.perplexity, let after = lc.evals["collapsed"]?.metrics.perplexity {
       result("text.collapse_ppl_ratio", after / before, "perplexity after / before collapsing")
