@@ -160,6 +160,15 @@ for k in 2 4; do
   for c in "$runs/minilm/lc$k/last.h5" "$runs/minilm/lc$k/collapsed.h5"; do "$LC" eval "$c"; done
 done
 "$LC" eval "$runs/minilm/gelu/best.h5"
+# Experiment 1's baselines for the last 2 FFNs (the same fine-tune's steps, one override or flag each).
+train configs/sst2-minilm-lc.yaml output.dir="$runs/minilm/prelu-no-lambda" train.init_from="$runs/minilm/gelu/best.h5" \
+  lc.blocks=2 "${minilm[@]}" lc.lambda=0
+"$LC" collapse "$runs/minilm/prelu-no-lambda/last.h5"
+train configs/sst2-minilm-lc.yaml output.dir="$runs/minilm/gelu-ft" train.init_from="$runs/minilm/gelu/best.h5" \
+  "${minilm[@]}" lc.blocks=0 lc.lambda=0
+"$LC" collapse "$runs/minilm/gelu/best.h5" --force 4,5 -o "$runs/minilm/gelu/zero-shot.h5"
+"$LC" collapse "$runs/minilm/gelu/best.h5" --force 4,5 --fit 512 -o "$runs/minilm/gelu/fit.h5"
+for c in prelu-no-lambda/collapsed.h5 gelu-ft/last.h5 gelu/zero-shot.h5 gelu/fit.h5; do "$LC" eval "$runs/minilm/$c"; done
 
 step "8/9 CIFAR-10 small set, VGG: base, LayerCollapse of the head and collapse, and the KD student of the collapsed size"
 train configs/cifar10-vgg.yaml output.dir="$runs/vgg/base" "${vgg[@]}"

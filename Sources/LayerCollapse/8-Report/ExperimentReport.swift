@@ -350,6 +350,9 @@ public struct ExperimentReport {
         + "2-class head), imported with `layercollapse import` and encoded with its own WordPiece vocabulary. "
         + "Reference implementation: BERT-base on SST-2 dev 92.66 → 91.17 % with its last 4 FFNs collapsed "
         + "(−15 % parameters).")
+    if let lc2 = try? RunDirectory.read(dir + "/lc2") {
+      postTrainingBaselines(dir, experiment: "minilm", base: gelu, lc: lc2, metric: "dev accuracy % (last 2 FFNs)")
+    }
   }
 
   // MARK: experiment 8
