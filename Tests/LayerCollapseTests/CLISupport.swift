@@ -27,11 +27,32 @@ enum CLI {
     p.standardOutput = out
     p.standardError = err
     try p.run()
+    // Both pipes drained at once: read one to its end first and a child that fills the
+    // other (64 KiB of log lines) blocks on it forever.
+    let stderrData = Drained()
+    let reader = Thread { stderrData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+    reader.start()
     let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
+    let e = stderrData.wait()
     p.waitUntilExit()
     return Result(
       code: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+  }
+}
+
+/// The bytes a reader thread collected, handed over once it has them all.
+private final class Drained: @unchecked Sendable {
+  private let done = DispatchSemaphore(value: 0)
+  private var data = Data()
+
+  func set(_ d: Data) {
+    data = d
+    done.signal()
+  }
+
+  func wait() -> Data {
+    done.wait()
+    return data
   }
 }
 
@@ -40,12 +61,18 @@ extension CLI {
   /// `marker` appears (training under way, signal handlers installed). Returns the running
   /// process, its stderr pipe and what it printed so far.
   static func startTraining(_ config: String, until marker: String) throws -> (Process, Pipe, String) {
+    try start(["train", config, "train.steps=1000000", "log.every=1"], until: marker)
+  }
+
+  /// Starts the binary with `args` and reads its stderr until `marker` appears. Its stdout
+  /// goes to /dev/null: an unread pipe would fill and block the process mid-run.
+  static func start(_ args: [String], until marker: String) throws -> (Process, Pipe, String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: binary)
-    p.arguments = ["train", config, "train.steps=1000000", "log.every=1"]
+    p.arguments = args
     let err = Pipe()
     p.standardError = err
-    p.standardOutput = Pipe()
+    p.standardOutput = FileHandle.nullDevice
     try p.run()
     var seen = ""
     while !seen.contains(marker) {

@@ -199,6 +199,37 @@ extension JSONDecoder {
     #expect(wrong.code == 64 && wrong.stderr.contains("perplexity (a language model)"), "\(wrong.stderr)")
   }
 
+  /// A real Ctrl-C during a fine-tune: compress saves its state and the stage's last.h5,
+  /// exits 130 saying how to continue, and the same command with --resume finishes.
+  @Test func sigintStopsAndResumeFinishes() throws {
+    let ws = try Self.trained()
+    let args = [
+      "compress", ws.dir + "/run/last.h5", "--max-drop", "100", "--round-steps", "1000", "--holdout", "24", "-o",
+      ws.dir + "/c", "train.batch_size=8", "log.every=1",
+    ]
+    let (p, err, first) = try CLI.start(args, until: "step 3/")
+    var seen = first
+    p.interrupt()
+    seen += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    #expect(p.terminationStatus == 130, "\(seen.suffix(400))")
+    #expect(seen.contains("--resume"), "\(seen.suffix(400))")
+    #expect(FileManager.default.fileExists(atPath: ws.dir + "/c/round-1/stage-1/last.h5"))
+    let state = try JSONDecoder.snakeCase.decode(
+      CompressState.self, from: Data(contentsOf: URL(fileURLWithPath: ws.dir + "/c/compress.json")))
+    #expect(state.pending?.unit == 1 && state.rounds.count == 1 && !state.finished)
+    // Resuming with other options is refused; with the same ones the search finishes.
+    let other = try CLI.run(Array(args.prefix(3)) + ["7"] + Array(args.dropFirst(4)) + ["--resume"])
+    #expect(
+      other.code == 64 && other.stderr.contains("differ from the ones the search was started with"), "\(other.stderr)")
+    let resumed = try CLI.run(args + ["--resume"])
+    #expect(resumed.code == 0, "\(resumed.stderr.suffix(400))")
+    #expect(resumed.stderr.contains("resuming at step"), "the stopped fine-tune did not continue from its last.h5")
+    let done = try JSONDecoder.snakeCase.decode(
+      CompressState.self, from: Data(contentsOf: URL(fileURLWithPath: ws.dir + "/c/compress.json")))
+    #expect(done.finished && done.rounds.count == 3)
+  }
+
   @Test func commandLineRunsAndRefusesBadInput() throws {
     let ws = try Self.trained()
     let ckpt = ws.dir + "/run/last.h5"

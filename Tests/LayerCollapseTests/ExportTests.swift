@@ -170,7 +170,7 @@ struct ExportTests {
     let model = ParityModels.model(Architecture(config: ParityModels.config(.vit, activation: .gelu)), seed: 3)
     try ModelExport.write(model, to: dir + "/export")
     let (input, targets) = ParityModels.batch(model.config, seed: 4)
-    var bundle = ParityBundle.make(
+    let bundle = ParityBundle.make(
       model: model, input: input, targets: targets,
       regularizer: Regularizer(settings: LayerCollapseSettings(lambda: 0), units: []),
       optimizer: ParityModels.optimizer())
