@@ -70,6 +70,18 @@ case "$mode" in
 esac
 
 step() { printf '\n== %s ==\n' "$*" >&2; }
+# Each experiment's wall time goes to $runs/times.tsv ("<number><TAB><seconds>"), which the
+# report turns into its wall-time table.
+current=""
+experiment() {
+  lap
+  current=$1 current_start=$(date +%s)
+  step "$1/9 $2"
+}
+lap() {
+  if [ -n "$current" ]; then printf '%s\t%s\n' "$current" $(($(date +%s) - current_start)) >>"$runs/times.tsv"; fi
+  current=""
+}
 
 start=$(date +%s)
 root=$runs
@@ -77,10 +89,11 @@ for seed in $seeds; do
 runs="$root/seed$seed"
 mkdir -p "$runs"
 seed_start=$(date +%s)
+rm -f "$runs/times.tsv"
 train() { "$LC" train "$@" seed="$seed" --overwrite; }
 step "seed $seed"
 
-step "1/9 SST-2: GELU encoder, then LayerCollapse fine-tune of its last 2 MLPs, then collapse"
+experiment 1 "SST-2: GELU encoder, then LayerCollapse fine-tune of its last 2 MLPs, then collapse"
 train configs/sst2-encoder.yaml output.dir="$runs/sst2/gelu" "${sst[@]}"
 train configs/sst2-encoder-lc.yaml output.dir="$runs/sst2/lc" train.init_from="$runs/sst2/gelu/best.h5" "${sst[@]}" \
   "${pull[@]}"
@@ -99,13 +112,13 @@ for c in prelu-no-lambda/last.h5 prelu-no-lambda/collapsed.h5 gelu-ft/last.h5 ge
   "$LC" eval "$runs/sst2/$c"
 done
 
-step "2/9 CIFAR-10 small set: ViT plain vs PReLU + LayerCollapse from the start, then collapse"
+experiment 2 "CIFAR-10 small set: ViT plain vs PReLU + LayerCollapse from the start, then collapse"
 train configs/cifar10-vit.yaml output.dir="$runs/cifar/plain" "${cifar[@]}"
 train configs/cifar10-vit-lc.yaml output.dir="$runs/cifar/lc" "${cifar[@]}"
 "$LC" collapse "$runs/cifar/lc/last.h5"
 for c in "$runs/cifar/plain/best.h5" "$runs/cifar/lc/last.h5" "$runs/cifar/lc/collapsed.h5"; do "$LC" eval "$c"; done
 
-step "3/9 Text generation: character GPT, then LayerCollapse fine-tune of its last MLP, then collapse"
+experiment 3 "Text generation: character GPT, then LayerCollapse fine-tune of its last MLP, then collapse"
 train configs/austen-gpt.yaml output.dir="$runs/text/plain" "${text[@]}"
 train configs/austen-gpt-lc.yaml output.dir="$runs/text/lc" train.init_from="$runs/text/plain/best.h5" "${text[@]}" \
   "${pull[@]}"
@@ -124,24 +137,24 @@ train configs/austen-gpt-lc.yaml output.dir="$runs/text/gelu-ft" train.init_from
 "$LC" collapse "$runs/text/plain/best.h5" --force "$last1" --fit 512 -o "$runs/text/plain/fit.h5"
 for c in prelu-no-lambda/collapsed.h5 gelu-ft/last.h5 plain/zero-shot.h5 plain/fit.h5; do "$LC" eval "$runs/text/$c"; done
 
-step "4/9 Sensitivity: compress collapses the ViT's blocks from the output end, fine-tuning each first"
+experiment 4 "Sensitivity: compress collapses the ViT's blocks from the output end, fine-tuning each first"
 # --max-drop 100: every block, for the whole curve; the report says where a budget would stop.
 "$LC" compress "$runs/cifar/plain/best.h5" --max-drop 100 -o "$runs/sensitivity" --overwrite "${sens[@]}"
 
-step "5/9 Sweep: lambda for experiment 2 (b), one run per value"
+experiment 5 "Sweep: lambda for experiment 2 (b), one run per value"
 train configs/cifar10-vit-sweep.yaml output.dir="$runs/sweep" "${sweep[@]}"
 for dir in "$runs"/sweep/*/; do
   "$LC" collapse "${dir}last.h5"
   "$LC" eval "${dir}collapsed.h5"
 done
 
-step "6/9 CIFAR-10 small set: MLP-Mixer plain vs PReLU + LayerCollapse from the start, then collapse"
+experiment 6 "CIFAR-10 small set: MLP-Mixer plain vs PReLU + LayerCollapse from the start, then collapse"
 train configs/cifar10-mixer.yaml output.dir="$runs/mixer/plain" "${mixer[@]}"
 train configs/cifar10-mixer-lc.yaml output.dir="$runs/mixer/lc" "${mixer[@]}"
 "$LC" collapse "$runs/mixer/lc/last.h5"
 for c in "$runs/mixer/plain/best.h5" "$runs/mixer/lc/last.h5" "$runs/mixer/lc/collapsed.h5"; do "$LC" eval "$c"; done
 
-step "7/9 SST-2 with a pretrained model: all-MiniLM-L6-v2, GELU fine-tune, LayerCollapse of its last 2 and 4 FFNs"
+experiment 7 "SST-2 with a pretrained model: all-MiniLM-L6-v2, GELU fine-tune, LayerCollapse of its last 2 and 4 FFNs"
 # The model comes from the data root (scripts/fetch_pretrained.sh puts it there); when it is
 # missing it is fetched into ./data (ignored by git).
 data_root=${LAYERCOLLAPSE_DATA:-../shared/datasets}
@@ -170,7 +183,7 @@ train configs/sst2-minilm-lc.yaml output.dir="$runs/minilm/gelu-ft" train.init_f
 "$LC" collapse "$runs/minilm/gelu/best.h5" --force 4,5 --fit 512 -o "$runs/minilm/gelu/fit.h5"
 for c in prelu-no-lambda/collapsed.h5 gelu-ft/last.h5 gelu/zero-shot.h5 gelu/fit.h5; do "$LC" eval "$runs/minilm/$c"; done
 
-step "8/9 CIFAR-10 small set, VGG: base, LayerCollapse of the head and collapse, and the KD student of the collapsed size"
+experiment 8 "CIFAR-10 small set, VGG: base, LayerCollapse of the head and collapse, and the KD student of the collapsed size"
 train configs/cifar10-vgg.yaml output.dir="$runs/vgg/base" "${vgg[@]}"
 train configs/cifar10-vgg-lc.yaml output.dir="$runs/vgg/lc" train.init_from="$runs/vgg/base/best.h5" "${vgg[@]}" \
   "${vgg_pull[@]}"
@@ -179,7 +192,7 @@ for c in "$runs/vgg/base/best.h5" "$runs/vgg/lc/last.h5" "$runs/vgg/lc/collapsed
 train configs/cifar10-vgg-kd.yaml output.dir="$runs/vgg/kd" train.distill_from="$runs/vgg/base/best.h5" "${vgg[@]}"
 "$LC" eval "$runs/vgg/kd/best.h5"
 
-step "9/9 CIFAR-10 small set: a ViT that memorises it, plain vs LayerCollapse as the only regularizer"
+experiment 9 "CIFAR-10 small set: a ViT that memorises it, plain vs LayerCollapse as the only regularizer"
 train configs/cifar10-vit-overfit.yaml output.dir="$runs/overfit/plain" "${overfit[@]}"
 train configs/cifar10-vit-overfit-lc.yaml output.dir="$runs/overfit/lc" "${overfit[@]}"
 "$LC" collapse "$runs/overfit/lc/last.h5"
@@ -187,6 +200,7 @@ for c in "$runs/overfit/plain/best.h5" "$runs/overfit/lc/last.h5" "$runs/overfit
 # The usual regularizers at experiment 2's strengths, one override each, beside LayerCollapse.
 train configs/cifar10-vit-overfit.yaml output.dir="$runs/overfit/plain-dropout" "${overfit[@]}" model.dropout=0.1
 train configs/cifar10-vit-overfit.yaml output.dir="$runs/overfit/plain-wd" "${overfit[@]}" train.weight_decay=0.05
+lap
 echo "seed $seed: $(($(date +%s) - seed_start)) s" >&2
 done
 

@@ -122,8 +122,27 @@ import Testing
         collapsed_blocks: [1, 1]
 
       """)
+    // Wall times, as scripts/reproduce.sh records them: a malformed line names its file and
+    // line (65); good ones become a table merged like any other (mean ± sd across seeds).
+    let times = ws.dir + "/runs/seed2/times.tsv"
+    try "2\t240\n9\t4 min\n".write(toFile: times, atomically: true, encoding: .utf8)
+    let bad = try CLI.run(["report", ws.dir + "/runs", "-o", ws.dir + "/bad"])
+    #expect(bad.code == 65 && bad.stderr.contains("seed2/times.tsv:2: malformed wall-time line"), "\(bad.stderr)")
+    try "2\t240\n".write(toFile: times, atomically: true, encoding: .utf8)
+    try "2\t120\n".write(toFile: ws.dir + "/runs/seed1/times.tsv", atomically: true, encoding: .utf8)
     let r = try CLI.run(["report", ws.dir + "/runs", "-o", ws.dir + "/out", "--check", bands])
     #expect(r.code == 0, "\(r.stdout) \(r.stderr)")
+    let timed = try String(contentsOfFile: ws.dir + "/out/results.md", encoding: .utf8)
+    #expect(timed.contains("## Wall time"))
+    func row(_ md: String, _ first: String) -> String? {
+      md.split(separator: "\n").first { $0.hasPrefix("| " + first) }.map {
+        String($0.split(separator: "|")[1...].joined(separator: "|"))
+      }
+    }
+    #expect(row(timed, "2. CIFAR-10 ViT")?.hasSuffix(" 3.0 ± 1.4 ") == true, "\(timed)")
+    #expect(row(timed, "all of the above")?.hasSuffix(" 3.0 ± 1.4 ") == true)
+    let seed1 = try String(contentsOfFile: ws.dir + "/out/seed1/results.md", encoding: .utf8)
+    #expect(row(seed1, "2. CIFAR-10 ViT")?.hasSuffix(" 2.0 ") == true, "\(seed1)")
     let md = try String(contentsOfFile: ws.dir + "/out/results.md", encoding: .utf8)
     #expect(md.contains("2 seeds (1, 2)") && md.contains("## 2. CIFAR-10 small set, ViT"))
     for f in ["seed1/results.md", "seed2/results.md", "figures/cifar-accuracy.svg"] {
@@ -133,5 +152,6 @@ import Testing
     #expect(csv.hasPrefix("seed,experiment,row,metric,value,standard_error\n"))
     #expect(csv.contains("\n1,cifar,plain,best_accuracy,") && csv.contains("\n2,cifar,plain,best_accuracy,"))
     #expect(csv.contains("\nmean,cifar,plain,best_accuracy,") && csv.contains("\nsd,cifar,plain,best_accuracy,"))
+    #expect(csv.contains("\n2,time,2,wall_minutes,4,") && csv.contains("\nmean,time,all,wall_minutes,3,"), "\(csv)")
   }
 }

@@ -71,6 +71,7 @@ public struct ExperimentReport {
       try r.minilm(root + "/minilm")
       try r.vgg(root + "/vgg")
       try r.overfit(root + "/overfit")
+      try r.timing(root + "/times.tsv")
       r.document.figureNote = "1 seed"
     }
     let runs = try paths.flatMap { try RunDirectory.find(under: $0) }
@@ -436,6 +437,52 @@ public struct ExperimentReport {
         + "LayerCollapse (λ·Σ(α−1)² on its last blocks, SGD with momentum) 96.6 % train and 51.5 % validation. Ours: "
         + "depth 6, width 128, AdamW, λ = 1 on the last 3 blocks' MLPs, the same epochs for both runs.")
   }
+
+  // MARK: wall time
+
+  static let experimentNames = [
+    "1": "SST-2 encoder, with baselines", "2": "CIFAR-10 ViT, plain and LayerCollapse",
+    "3": "Austen GPT, with baselines", "4": "sensitivity (`compress`)", "5": "λ sweep",
+    "6": "CIFAR-10 MLP-Mixer", "7": "pretrained MiniLM, with baselines", "8": "VGG head and KD student",
+    "9": "overfitting regime, with baselines",
+  ]
+
+  /// The wall time of each experiment, from the `times.tsv` that `scripts/reproduce.sh`
+  /// writes (one `experiment<TAB>seconds` line per experiment); none when it is missing.
+  mutating func timing(_ path: String) throws {
+    guard FileManager.default.fileExists(atPath: path) else { return }
+    let text: String
+    do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+      throw LCError.io(ErrorDetail(what: "cannot read the experiments' wall times", location: path, got: "\(error)"))
+    }
+    var table = MarkdownTable(header: ["experiment", "wall time, min"])
+    var total = 0
+    for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+      let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+      guard fields.count == 2, let seconds = Int(fields[1]), seconds >= 0 else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "malformed wall-time line", location: "\(path):\(i + 1)",
+            expected: "an experiment number, a tab and whole seconds", got: "\"\(line)\"",
+            hint: "scripts/reproduce.sh writes this file; rerun it or delete the file"))
+      }
+      let id = String(fields[0])
+      total += seconds
+      record("time", id, "wall_minutes", Double(seconds) / 60)
+      table.rows.append([Self.experimentNames[id].map { "\(id). \($0)" } ?? id, minutes(seconds)])
+    }
+    guard !table.rows.isEmpty else { return }
+    table.rows.append(["all of the above", minutes(total)])
+    document.heading("Wall time")
+    document.paragraph(
+      "How long each experiment took on the machine that made this report (the footer names its BLAS), "
+        + "as `scripts/reproduce.sh` measured it, every step of the experiment included.")
+    document.table(table)
+    record("time", "all", "wall_minutes", Double(total) / 60)
+    result("time.total_minutes", Double(total) / 60, "wall time of all experiments of one seed, minutes")
+  }
+
+  private func minutes(_ seconds: Int) -> String { NumberFormat.fixed(Double(seconds) / 60, decimals: 1) }
 
   // MARK: experiment 6
 
