@@ -91,6 +91,23 @@ mkdir -p "$runs"
 seed_start=$(date +%s)
 rm -f "$runs/times.tsv"
 train() { "$LC" train "$@" seed="$seed" --overwrite; }
+# The baselines beside a LayerCollapse fine-tune, one override or flag each: the same
+# fine-tune without λ (PReLU kept, α stays put), and without the PReLU swap (GELU, the same
+# steps); the same MLPs collapsed with no fine-tune (zero-shot), or replaced by their
+# least-squares linear fit on 512 training examples (ReplaceMe's training-free rival).
+#   baselines DIR LC_CONFIG START_CHECKPOINT UNITS [key=value...]
+baselines() {
+  local dir=$1 config=$2 start=$3 units=$4
+  shift 4
+  train "$config" output.dir="$dir/prelu-no-lambda" train.init_from="$start" "$@" lc.lambda=0
+  "$LC" collapse "$dir/prelu-no-lambda/last.h5"
+  train "$config" output.dir="$dir/gelu-ft" train.init_from="$start" "$@" lc.blocks=0 lc.lambda=0
+  "$LC" collapse "$start" --force "$units" -o "${start%/*}/zero-shot.h5"
+  "$LC" collapse "$start" --force "$units" --fit 512 -o "${start%/*}/fit.h5"
+  for c in "$dir"/prelu-no-lambda/{last,collapsed}.h5 "$dir/gelu-ft/last.h5" "${start%/*}"/{zero-shot,fit}.h5; do
+    "$LC" eval "$c"
+  done
+}
 step "seed $seed"
 
 experiment 1 "SST-2: GELU encoder, then LayerCollapse fine-tune of its last 2 MLPs, then collapse"
@@ -99,18 +116,7 @@ train configs/sst2-encoder-lc.yaml output.dir="$runs/sst2/lc" train.init_from="$
   "${pull[@]}"
 "$LC" collapse "$runs/sst2/lc/last.h5"
 for c in "$runs/sst2/gelu/best.h5" "$runs/sst2/lc/last.h5" "$runs/sst2/lc/collapsed.h5"; do "$LC" eval "$c"; done
-# Baselines, one override or flag each: the same fine-tune without λ, and without the PReLU
-# swap; the same MLPs collapsed with no fine-tune, or replaced by their least-squares fit.
-train configs/sst2-encoder-lc.yaml output.dir="$runs/sst2/prelu-no-lambda" train.init_from="$runs/sst2/gelu/best.h5" \
-  "${sst[@]}" lc.lambda=0
-"$LC" collapse "$runs/sst2/prelu-no-lambda/last.h5"
-train configs/sst2-encoder-lc.yaml output.dir="$runs/sst2/gelu-ft" train.init_from="$runs/sst2/gelu/best.h5" \
-  "${sst[@]}" lc.blocks=0 lc.lambda=0
-"$LC" collapse "$runs/sst2/gelu/best.h5" --force "$last2" -o "$runs/sst2/gelu/zero-shot.h5"
-"$LC" collapse "$runs/sst2/gelu/best.h5" --force "$last2" --fit 512 -o "$runs/sst2/gelu/fit.h5"
-for c in prelu-no-lambda/last.h5 prelu-no-lambda/collapsed.h5 gelu-ft/last.h5 gelu/zero-shot.h5 gelu/fit.h5; do
-  "$LC" eval "$runs/sst2/$c"
-done
+baselines "$runs/sst2" configs/sst2-encoder-lc.yaml "$runs/sst2/gelu/best.h5" "$last2" "${sst[@]}"
 
 experiment 2 "CIFAR-10 small set: ViT plain vs PReLU + LayerCollapse from the start, then collapse"
 train configs/cifar10-vit.yaml output.dir="$runs/cifar/plain" "${cifar[@]}"
@@ -128,14 +134,7 @@ for c in "$runs/text/plain/best.h5" "$runs/text/lc/last.h5" "$runs/text/lc/colla
   "$LC" generate "$c" --prompt "It is a truth universally acknowledged" --tokens 240 --seed 1 >"${c%.h5}.sample.txt"
 done
 # The same baselines as experiment 1, for the last MLP.
-train configs/austen-gpt-lc.yaml output.dir="$runs/text/prelu-no-lambda" train.init_from="$runs/text/plain/best.h5" \
-  "${text[@]}" lc.lambda=0
-"$LC" collapse "$runs/text/prelu-no-lambda/last.h5"
-train configs/austen-gpt-lc.yaml output.dir="$runs/text/gelu-ft" train.init_from="$runs/text/plain/best.h5" \
-  "${text[@]}" lc.blocks=0 lc.lambda=0
-"$LC" collapse "$runs/text/plain/best.h5" --force "$last1" -o "$runs/text/plain/zero-shot.h5"
-"$LC" collapse "$runs/text/plain/best.h5" --force "$last1" --fit 512 -o "$runs/text/plain/fit.h5"
-for c in prelu-no-lambda/collapsed.h5 gelu-ft/last.h5 plain/zero-shot.h5 plain/fit.h5; do "$LC" eval "$runs/text/$c"; done
+baselines "$runs/text" configs/austen-gpt-lc.yaml "$runs/text/plain/best.h5" "$last1" "${text[@]}"
 
 experiment 4 "Sensitivity: compress collapses the ViT's blocks from the output end, fine-tuning each first"
 # --max-drop 100: every block, for the whole curve; the report says where a budget would stop.
@@ -173,15 +172,8 @@ for k in 2 4; do
   for c in "$runs/minilm/lc$k/last.h5" "$runs/minilm/lc$k/collapsed.h5"; do "$LC" eval "$c"; done
 done
 "$LC" eval "$runs/minilm/gelu/best.h5"
-# Experiment 1's baselines for the last 2 FFNs (the same fine-tune's steps, one override or flag each).
-train configs/sst2-minilm-lc.yaml output.dir="$runs/minilm/prelu-no-lambda" train.init_from="$runs/minilm/gelu/best.h5" \
-  lc.blocks=2 "${minilm[@]}" lc.lambda=0
-"$LC" collapse "$runs/minilm/prelu-no-lambda/last.h5"
-train configs/sst2-minilm-lc.yaml output.dir="$runs/minilm/gelu-ft" train.init_from="$runs/minilm/gelu/best.h5" \
-  "${minilm[@]}" lc.blocks=0 lc.lambda=0
-"$LC" collapse "$runs/minilm/gelu/best.h5" --force 4,5 -o "$runs/minilm/gelu/zero-shot.h5"
-"$LC" collapse "$runs/minilm/gelu/best.h5" --force 4,5 --fit 512 -o "$runs/minilm/gelu/fit.h5"
-for c in prelu-no-lambda/collapsed.h5 gelu-ft/last.h5 gelu/zero-shot.h5 gelu/fit.h5; do "$LC" eval "$runs/minilm/$c"; done
+# Experiment 1's baselines for the last 2 FFNs (the same fine-tune's steps).
+baselines "$runs/minilm" configs/sst2-minilm-lc.yaml "$runs/minilm/gelu/best.h5" 4,5 lc.blocks=2 "${minilm[@]}"
 
 experiment 8 "CIFAR-10 small set, VGG: base, LayerCollapse of the head and collapse, and the KD student of the collapsed size"
 train configs/cifar10-vgg.yaml output.dir="$runs/vgg/base" "${vgg[@]}"
