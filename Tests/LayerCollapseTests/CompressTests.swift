@@ -69,6 +69,33 @@ extension JSONDecoder {
     #expect(csv.split(separator: "\n").count == 4)  // header + rounds 0, 1, 2
   }
 
+  /// The search works on every family with collapsible units, whatever a unit is: the
+  /// Mixer's token and channel MLPs (2 a block), the VGG head's two junctions (ReLU, α = 0
+  /// at the start, so the pull has twice as far to go).
+  @Test(arguments: ["mixer", "vgg"]) func everyFamilyWithUnitsCompresses(kind: String) throws {
+    let ws = try Workspace()
+    let config =
+      kind == "vgg"
+      ? try ws.config("vgg.yaml", VGGCommandTests.config)
+      : try ws.config(
+        "m.yaml",
+        Workspace.vit.replacingOccurrences(of: "kind: vit", with: "kind: mixer").replacingOccurrences(
+          of: "  heads: 2\n", with: "  token_mlp_hidden: 24\n"))
+    let trained = try CLI.run(["train", config, "lc.blocks=0", "lc.lambda=0", "output.dir=\(ws.dir)/run"])
+    try #require(trained.code == 0, "\(trained.stderr)")
+    let search = try Compression(
+      input: ws.dir + "/run/last.h5", dir: ws.dir + "/c", options: Self.options(), resume: false, overwrite: false)
+    let state = try search.run(events: { _ in })
+    let units = kind == "vgg" ? 2 : 4
+    #expect(state.stopReason == "every collapsible unit is collapsed", "\(state.stopReason ?? "")")
+    #expect(state.rounds.count == units + 1 && state.rounds.allSatisfy(\.admissible))
+    #expect(state.rounds.map(\.unit) == [nil] + (0..<units).reversed().map { Optional($0) })
+    let best = try Checkpoint.load(search.compressedPath)
+    #expect(best.model.architecture.collapsed == Array(repeating: true, count: units))
+    #expect(state.rounds[units].parameters == best.model.architecture.parameterCount)
+    #expect(state.rounds[units].parameters < state.rounds[0].parameters)
+  }
+
   /// With no drop allowed the search stops at the first round that loses anything; every
   /// round is admissible exactly when its drop is within the limit, and compressed.h5 is the
   /// last admissible round.
