@@ -83,14 +83,6 @@ lap() {
   current=""
 }
 
-start=$(date +%s)
-root=$runs
-for seed in $seeds; do
-runs="$root/seed$seed"
-mkdir -p "$runs"
-seed_start=$(date +%s)
-rm -f "$runs/times.tsv"
-train() { "$LC" train "$@" seed="$seed" --overwrite; }
 # The baselines beside a LayerCollapse fine-tune, one override or flag each: the same
 # fine-tune without λ (PReLU kept, α stays put), and without the PReLU swap (GELU, the same
 # steps); the same MLPs collapsed with no fine-tune (zero-shot), or replaced by their
@@ -108,6 +100,15 @@ baselines() {
     "$LC" eval "$c"
   done
 }
+
+start=$(date +%s)
+root=$runs
+for seed in $seeds; do
+runs="$root/seed$seed"
+mkdir -p "$runs"
+seed_start=$(date +%s)
+rm -f "$runs/times.tsv"
+train() { "$LC" train "$@" seed="$seed" --overwrite; }
 step "seed $seed"
 
 experiment 1 "SST-2: GELU encoder, then LayerCollapse fine-tune of its last 2 MLPs, then collapse"

@@ -82,6 +82,14 @@ extension CLI {
     }
     return (p, err, seen)
   }
+
+  /// Sends `p` a Ctrl-C (SIGINT), reads the rest of its stderr and waits for it to exit.
+  static func interrupt(_ p: Process, reading err: Pipe) -> String {
+    p.interrupt()
+    let rest = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return rest
+  }
 }
 
 /// A scratch directory with a tiny CIFAR-10-layout dataset (random pixels, labels that
@@ -153,6 +161,10 @@ final class Workspace {
       dir: $DIR/run
 
     """
+
+  /// The tiny ViT's settings as an MLP-Mixer (token-mixing MLPs of 24 in place of heads).
+  static let mixer = vit.replacingOccurrences(of: "kind: vit", with: "kind: mixer").replacingOccurrences(
+    of: "  heads: 2\n", with: "  token_mlp_hidden: 24\n")
 
   static let gpt = """
     data:

@@ -246,10 +246,7 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     let ws = try Workspace()
     let config = try ws.config("v.yaml", Workspace.vit)
     let (p, err, started) = try CLI.startTraining(config, until: "step 3/")
-    var seen = started
-    p.interrupt()
-    seen += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
+    let seen = started + CLI.interrupt(p, reading: err)
     #expect(p.terminationStatus == 130, "\(seen.suffix(400))")
     #expect(seen.contains("stopping after this step") && seen.contains("--resume"))
     let saved = try Checkpoint.load(ws.dir + "/run/last.h5")

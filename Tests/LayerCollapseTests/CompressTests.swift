@@ -77,10 +77,7 @@ extension JSONDecoder {
     let config =
       kind == "vgg"
       ? try ws.config("vgg.yaml", VGGCommandTests.config)
-      : try ws.config(
-        "m.yaml",
-        Workspace.vit.replacingOccurrences(of: "kind: vit", with: "kind: mixer").replacingOccurrences(
-          of: "  heads: 2\n", with: "  token_mlp_hidden: 24\n"))
+      : try ws.config("m.yaml", Workspace.mixer)
     let trained = try CLI.run(["train", config, "lc.blocks=0", "lc.lambda=0", "output.dir=\(ws.dir)/run"])
     try #require(trained.code == 0, "\(trained.stderr)")
     let search = try Compression(
@@ -235,10 +232,7 @@ extension JSONDecoder {
       ws.dir + "/c", "train.batch_size=8", "log.every=1",
     ]
     let (p, err, first) = try CLI.start(args, until: "step 3/")
-    var seen = first
-    p.interrupt()
-    seen += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
+    let seen = first + CLI.interrupt(p, reading: err)
     #expect(p.terminationStatus == 130, "\(seen.suffix(400))")
     #expect(seen.contains("--resume"), "\(seen.suffix(400))")
     #expect(FileManager.default.fileExists(atPath: ws.dir + "/c/round-1/stage-1/last.h5"))

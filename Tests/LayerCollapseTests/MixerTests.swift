@@ -144,10 +144,7 @@ import Testing
   /// `model.kind: mixer` trains, collapses, evaluates and inspects like any model.
   @Test func trainCollapseEvalInspect() throws {
     let ws = try Workspace()
-    let config = try ws.config(
-      "m.yaml",
-      Workspace.vit.replacingOccurrences(of: "kind: vit", with: "kind: mixer").replacingOccurrences(
-        of: "  heads: 2\n", with: "  token_mlp_hidden: 24\n"))
+    let config = try ws.config("m.yaml", Workspace.mixer)
     let train = try CLI.run(["train", config, "lc.mode=decoupled", "lc.lambda=400", "output.dir=\(ws.dir)/mixer"])
     #expect(train.code == 0, "\(train.stderr)")
     #expect(train.stderr.contains("mixer") && train.stderr.contains("[2, 3]"), "\(train.stderr)")

@@ -449,7 +449,7 @@ public struct ExperimentReport {
 
   /// The wall time of each experiment, from the `times.tsv` that `scripts/reproduce.sh`
   /// writes (one `experiment<TAB>seconds` line per experiment); none when it is missing.
-  mutating func timing(_ path: String) throws {
+  private mutating func timing(_ path: String) throws {
     guard FileManager.default.fileExists(atPath: path) else { return }
     let text: String
     do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
@@ -468,21 +468,23 @@ public struct ExperimentReport {
       }
       let id = String(fields[0])
       total += seconds
-      record("time", id, "wall_minutes", Double(seconds) / 60)
-      table.rows.append([Self.experimentNames[id].map { "\(id). \($0)" } ?? id, minutes(seconds)])
+      let minutes = Double(seconds) / 60
+      record("time", id, "wall_minutes", minutes)
+      table.rows.append([
+        Self.experimentNames[id].map { "\(id). \($0)" } ?? id, NumberFormat.fixed(minutes, decimals: 1),
+      ])
     }
     guard !table.rows.isEmpty else { return }
-    table.rows.append(["all of the above", minutes(total)])
+    let totalMinutes = Double(total) / 60
+    table.rows.append(["all of the above", NumberFormat.fixed(totalMinutes, decimals: 1)])
     document.heading("Wall time")
     document.paragraph(
       "How long each experiment took on the machine that made this report (the footer names its BLAS), "
         + "as `scripts/reproduce.sh` measured it, every step of the experiment included.")
     document.table(table)
-    record("time", "all", "wall_minutes", Double(total) / 60)
-    result("time.total_minutes", Double(total) / 60, "wall time of all experiments of one seed, minutes")
+    record("time", "all", "wall_minutes", totalMinutes)
+    result("time.total_minutes", totalMinutes, "wall time of all experiments of one seed, minutes")
   }
-
-  private func minutes(_ seconds: Int) -> String { NumberFormat.fixed(Double(seconds) / 60, decimals: 1) }
 
   // MARK: experiment 6
 
