@@ -54,8 +54,9 @@ import Testing
   }
 
   @Test func writeCreatesTheDirectoryAndEveryFile() throws {
-    let dir: String = Self.temporaryDirectory() + "/nested/out"
-    defer { try? FileManager.default.removeItem(atPath: (dir as NSString).deletingLastPathComponent) }
+    let root: String = Self.temporaryDirectory()
+    let dir: String = root + "/nested/out"
+    defer { try? FileManager.default.removeItem(atPath: root) }
     let doc: ReportDocument = Self.sample()
     let written: [String] = try doc.write(to: dir)
     #expect(written == [dir + "/accuracy.csv", dir + "/figures/alpha per block.svg", dir + "/README.md"])
