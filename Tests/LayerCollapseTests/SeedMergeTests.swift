@@ -145,6 +145,8 @@ import Testing
     #expect(row(seed1, "2. CIFAR-10 ViT")?.hasSuffix(" 2.0 ") == true, "\(seed1)")
     let md = try String(contentsOfFile: ws.dir + "/out/results.md", encoding: .utf8)
     #expect(md.contains("2 seeds (1, 2)") && md.contains("## 2. CIFAR-10 small set, ViT"))
+    // The footer names both seeds' settings, each seed's own report its own.
+    #expect(md.contains("Seeds: 1, 2;") && seed1.contains("Seeds: 1;"), "\(md.suffix(400))")
     for f in ["seed1/results.md", "seed2/results.md", "figures/cifar-accuracy.svg"] {
       #expect(FileManager.default.fileExists(atPath: ws.dir + "/out/" + f), "\(f)")
     }

@@ -154,6 +154,10 @@ public struct ExperimentReport {
     merged.attach(file: "results.csv", contents: csv.csv)
     r.document = merged
     r.csv = csv
+    // The footer names every seed the merged runs used, not only the first report's.
+    for rep in reports { r.seeds.formUnion(rep.seeds) }
+    r.document.footerLines = []
+    r.footer(environment)
     return r
   }
 
