@@ -80,6 +80,27 @@ import Testing
     #expect(m == 2.5 && abs(s - (5.0 / 3).squareRoot()) < 1e-12)
     #expect(SeedMerge.meanAndDeviation([7]) == (7, 0))
   }
+
+  /// Whether a comparison exceeds the seeds' spread: the 95 % interval of its mean, with
+  /// Student's t (4.303 for three seeds, not the normal 1.96).
+  @Test func effectsAreJudgedByTheIntervalOfTheirMean() throws {
+    let ci = try #require(SeedMerge.confidenceInterval([0.01, 0.02, 0.03]))
+    let half = 4.303 * 0.01 / 3.0.squareRoot()
+    #expect(abs(ci.lowerBound - (0.02 - half)) < 1e-12 && abs(ci.upperBound - (0.02 + half)) < 1e-12)
+    #expect(SeedMerge.confidenceInterval([0.5]) == nil)
+    #expect(SeedMerge.studentT975(degrees: 1) == 12.706 && SeedMerge.studentT975(degrees: 30) == 2.042)
+    // Past the table the approximation stays within 0.002 of t(40) = 2.021 and t(120) = 1.980.
+    #expect(abs(SeedMerge.studentT975(degrees: 40) - 2.021) < 0.002)
+    #expect(abs(SeedMerge.studentT975(degrees: 120) - 1.980) < 0.002)
+    #expect(SeedMerge.effect([0.01, 0.02, 0.03], noEffect: 0, seeds: 3) == "−0.0048 to 0.0448: within the spread")
+    #expect(SeedMerge.effect([0.020, 0.021, 0.022], noEffect: 0, seeds: 3) == "0.0185 to 0.0235: beyond the spread")
+    // A ratio is judged against 1.
+    #expect(SeedMerge.effect([0.90, 0.95, 1.00], noEffect: 1, seeds: 3).hasSuffix(": within the spread"))
+    #expect(SeedMerge.effect([0.31, 0.32, 0.33], noEffect: 1, seeds: 3).hasSuffix(": beyond the spread"))
+    // A measurement, or a comparison one seed lacks, has no verdict.
+    #expect(SeedMerge.effect([0.01, 0.02, 0.03], noEffect: nil, seeds: 3) == "—")
+    #expect(SeedMerge.effect([0.01, 0.02], noEffect: 0, seeds: 3) == "—")
+  }
 }
 
 /// `report` on a root of seed directories: the bands are judged on the means and every
@@ -145,6 +166,17 @@ import Testing
     #expect(row(seed1, "2. CIFAR-10 ViT")?.hasSuffix(" 2.0 ") == true, "\(seed1)")
     let md = try String(contentsOfFile: ws.dir + "/out/results.md", encoding: .utf8)
     #expect(md.contains("2 seeds (1, 2)") && md.contains("## 2. CIFAR-10 small set, ViT"))
+    // A comparison gets a verdict on its seeds' interval (t = 12.706 for 2 seeds); a
+    // measurement none. Cells after the key: what, mean ± sd, effect, seed 1, seed 2.
+    let cells = try #require(row(md, "cifar.lc_minus_plain")).split(separator: "|").map {
+      $0.trimmingCharacters(in: .whitespaces)
+    }
+    #expect(cells.count == 5, "\(cells)")
+    let seedValues = try cells[3...4].map { try #require(Double($0.replacingOccurrences(of: "−", with: "-"))) }
+    let ci = try #require(SeedMerge.confidenceInterval(seedValues))
+    #expect(cells[2].hasSuffix(ci.contains(0) ? ": within the spread" : ": beyond the spread"), "\(cells)")
+    let measurement = try #require(row(md, "cifar.plain_best_accuracy")).split(separator: "|")
+    #expect(measurement.count == 5 && measurement[2].trimmingCharacters(in: .whitespaces) == "—", "\(measurement)")
     // The footer names both seeds' settings, each seed's own report its own.
     #expect(md.contains("Seeds: 1, 2;") && seed1.contains("Seeds: 1;"), "\(md.suffix(400))")
     for f in ["seed1/results.md", "seed2/results.md", "figures/cifar-accuracy.svg"] {

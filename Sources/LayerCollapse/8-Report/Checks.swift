@@ -6,6 +6,9 @@ public struct ResultValue: Sendable, Equatable {
   public var key: String
   public var value: Double
   public var description: String
+  /// For a comparison, the value that means no effect (0 for a difference, 1 for a ratio):
+  /// across seeds, its mean is tested against it. nil for a plain measurement.
+  public var noEffect: Double? = nil
 }
 
 /// One band from an expected-results file and how the result fared.

@@ -108,7 +108,9 @@ public struct ExperimentReport {
     r.perSeed = Array(zip(names, reports))
     let n = seeds.count
     var merged = SeedMerge.merge(reports.map(\.document), seeds: names)
-    var summary = MarkdownTable(header: ["result", "what", n > 1 ? "mean ± sd" : "value"] + names.map { "seed \($0)" })
+    let interval = n > 1 ? ["effect: 95 % interval of the mean"] : []
+    var summary = MarkdownTable(
+      header: ["result", "what", n > 1 ? "mean ± sd" : "value"] + interval + names.map { "seed \($0)" })
     var keys: [String] = []
     for rep in reports { for v in rep.results where !keys.contains(v.key) { keys.append(v.key) } }
     var csv = CSVTable(header: ["seed", "experiment", "row", "metric", "value", "standard_error"])
@@ -134,10 +136,12 @@ public struct ExperimentReport {
       let values = reports.map { rep in rep.results.first { $0.key == key }?.value }
       let present = values.compactMap { $0 }
       let (mean, sd) = SeedMerge.meanAndDeviation(present)
-      let what = reports.lazy.compactMap { rep in rep.results.first { $0.key == key }?.description }.first ?? ""
+      let first = reports.lazy.compactMap { rep in rep.results.first { $0.key == key } }.first
+      let what = first?.description ?? ""
+      let spread = n > 1 ? [SeedMerge.effect(present, noEffect: first?.noEffect, seeds: n)] : []
       summary.append(
         [key, what, NumberFormat.fixed(mean, decimals: 4) + (n > 1 ? " ± " + NumberFormat.fixed(sd, decimals: 4) : "")]
-          + values.map { NumberFormat.fixed($0, decimals: 4) })
+          + spread + values.map { NumberFormat.fixed($0, decimals: 4) })
       r.results.append(ResultValue(key: key, value: mean, description: what + " (mean of \(present.count) seeds)"))
     }
     let intro = ReportDocument.Part.text(
@@ -147,6 +151,9 @@ public struct ExperimentReport {
           ? "In every table below a number is the mean ± the sample standard deviation across the seeds (a single "
             + "seed's ± standard error gives way to the spread); cells that differ in kind list each seed's, a / b / c. "
             + "Curves are the mean, shaded from the lowest to the highest seed. "
+            + "For a comparison (a difference, or a ratio), the table gives the 95 % confidence interval of its mean "
+            + "across the seeds (Student's t, n − 1 degrees of freedom) and whether it excludes no effect (0, or 1 for "
+            + "a ratio): only then does the effect exceed the seeds' spread. "
           : "")
         + "Each seed's own report is in `seed<N>/results.md`; every value of every seed is in results.csv. "
         + "The bands of `--check` are judged on the means in this table:")
@@ -170,9 +177,12 @@ public struct ExperimentReport {
     csv.append([experiment, row, metric, NumberFormat.plain(v), se.map { NumberFormat.plain($0) } ?? ""])
   }
 
-  private mutating func result(_ key: String, _ value: Double?, _ description: String) {
+  /// `noEffect`: for a comparison, what the value would be with no effect (0 for a
+  /// difference, 1 for a ratio), so that merged seeds can say whether the effect exceeds
+  /// their spread.
+  private mutating func result(_ key: String, _ value: Double?, _ description: String, noEffect: Double? = nil) {
     guard let v = value else { return }
-    results.append(ResultValue(key: key, value: v, description: description))
+    results.append(ResultValue(key: key, value: v, description: description, noEffect: noEffect))
   }
 
   private func accuracy(_ e: EvalRecord?) -> String {
@@ -214,7 +224,9 @@ public struct ExperimentReport {
     result("sst2.gelu_accuracy", gelu.evals["best"]?.metrics.accuracy, "dev accuracy of the GELU encoder")
     result("sst2.lc_accuracy", lc.evals["last"]?.metrics.accuracy, "dev accuracy after the LC fine-tune")
     if let before = lc.evals["last"], let after = lc.evals["collapsed"] {
-      result("sst2.collapse_cost", before.metrics.accuracy - after.metrics.accuracy, "accuracy lost by collapsing")
+      result(
+        "sst2.collapse_cost", before.metrics.accuracy - after.metrics.accuracy, "accuracy lost by collapsing",
+        noEffect: 0)
     }
     result("sst2.collapsed_blocks", c.map { Double($0.blocks.filter(\.merged).count) }, "blocks collapsed")
     postTrainingBaselines(dir, experiment: "sst2", base: gelu, lc: lc, metric: "dev accuracy %")
@@ -273,9 +285,11 @@ public struct ExperimentReport {
     for (key, label, e) in compared {
       guard let a = method, let b = value(e) else { continue }
       if perplexity {
-        result("\(experiment).lc_over_\(key)", a / b, "perplexity of the collapsed LayerCollapse model / \(label)'s")
+        result(
+          "\(experiment).lc_over_\(key)", a / b, "perplexity of the collapsed LayerCollapse model / \(label)'s",
+          noEffect: 1)
       } else {
-        result("\(experiment).lc_minus_\(key)", a - b, "collapsed LayerCollapse model minus \(label)")
+        result("\(experiment).lc_minus_\(key)", a - b, "collapsed LayerCollapse model minus \(label)", noEffect: 0)
       }
     }
     if let c = noLambda?.collapse {
@@ -336,12 +350,12 @@ public struct ExperimentReport {
       if let b = base, let last = lc.evals["last"] {
         result(
           "minilm.lc\(k)_cost", b.metrics.accuracy - last.metrics.accuracy,
-          "accuracy the LC fine-tune of \(k) FFNs cost")
+          "accuracy the LC fine-tune of \(k) FFNs cost", noEffect: 0)
       }
       if let before = lc.evals["last"], let after = lc.evals["collapsed"] {
         result(
           "minilm.collapse\(k)_cost", before.metrics.accuracy - after.metrics.accuracy,
-          "accuracy lost by collapsing \(k) FFNs")
+          "accuracy lost by collapsing \(k) FFNs", noEffect: 0)
       }
       result(
         "minilm.collapsed\(k)_blocks", lc.collapse.map { Double($0.blocks.filter(\.merged).count) },
@@ -402,11 +416,13 @@ public struct ExperimentReport {
           + collapseSentence(c, model: "VGG"))
     }
     if let before = lc?.evals["last"], let after = lc?.evals["collapsed"] {
-      result("vgg.collapse_cost", before.metrics.accuracy - after.metrics.accuracy, "accuracy lost by collapsing")
+      result(
+        "vgg.collapse_cost", before.metrics.accuracy - after.metrics.accuracy, "accuracy lost by collapsing",
+        noEffect: 0)
     }
     if let b = base.evals["best"] { result("vgg.base_accuracy", b.metrics.accuracy, "base VGG accuracy") }
     if let a = lc?.evals["collapsed"], let k = kd?.evals["best"] {
-      result("vgg.kd_gap", a.metrics.accuracy - k.metrics.accuracy, "collapsed minus KD student accuracy")
+      result("vgg.kd_gap", a.metrics.accuracy - k.metrics.accuracy, "collapsed minus KD student accuracy", noEffect: 0)
     }
     document.paragraph(
       "The base and the KD student are scored at their best evaluation, the LayerCollapse models at the "
@@ -559,7 +575,7 @@ public struct ExperimentReport {
       result("\(experiment).\(key)_gap", gap.map { $0 / 100 }, "train − validation accuracy, \(label)")
     }
     if let a = lc.bestRow?.evalAccuracy, let b = plain.bestRow?.evalAccuracy {
-      result("\(experiment).lc_minus_plain", a - b, "best validation accuracy, LayerCollapse minus plain")
+      result("\(experiment).lc_minus_plain", a - b, "best validation accuracy, LayerCollapse minus plain", noEffect: 0)
     }
     let collapsed = lc.evals["collapsed"]
     t.append([
@@ -573,7 +589,8 @@ public struct ExperimentReport {
     document.paragraph(reference)
     if let before = lc.evals["last"], let after = collapsed {
       result(
-        "\(experiment).collapse_cost", before.metrics.accuracy - after.metrics.accuracy, "accuracy lost by collapsing")
+        "\(experiment).collapse_cost", before.metrics.accuracy - after.metrics.accuracy, "accuracy lost by collapsing",
+        noEffect: 0)
     }
     result(
       "\(experiment).collapsed_blocks", lc.collapse.map { Double($0.blocks.filter(\.merged).count) },
@@ -625,7 +642,7 @@ public struct ExperimentReport {
       dir, experiment: "text", base: plain, lc: lc, metric: "validation perplexity", perplexity: true)
     result("text.plain_perplexity", plain.evals["best"]?.metrics.perplexity, "validation perplexity of the GPT")
     if let before = lc.evals["last"]?.metrics.perplexity, let after = lc.evals["collapsed"]?.metrics.perplexity {
-      result("text.collapse_ppl_ratio", after / before, "perplexity after / before collapsing")
+      result("text.collapse_ppl_ratio", after / before, "perplexity after / before collapsing", noEffect: 1)
     }
     for (stem, label, run) in [("best", "GPT", plain), ("collapsed", "collapsed GPT", lc)] {
       if let s = run.samples[stem] {
