@@ -83,9 +83,10 @@ extension CLI {
     return (p, err, seen)
   }
 
-  /// Sends `p` a Ctrl-C (SIGINT), reads the rest of its stderr and waits for it to exit.
-  static func interrupt(_ p: Process, reading err: Pipe) -> String {
-    p.interrupt()
+  /// Sends `p` a Ctrl-C (SIGINT), or with `terminate` the SIGTERM a scheduler sends, reads
+  /// the rest of its stderr and waits for it to exit.
+  static func interrupt(_ p: Process, reading err: Pipe, terminate: Bool = false) -> String {
+    if terminate { p.terminate() } else { p.interrupt() }
     let rest = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     p.waitUntilExit()
     return rest

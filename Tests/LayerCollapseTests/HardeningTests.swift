@@ -173,9 +173,7 @@ import Testing
         second.code == 73 && second.stderr.contains("another layercollapse process"), "\(extra): \(second.stderr)")
       #expect(second.stderr.contains("process \(p.processIdentifier)"), "names the holder: \(second.stderr)")
     }
-    p.terminate()  // SIGTERM
-    seen += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
+    seen += CLI.interrupt(p, reading: err, terminate: true)
     #expect(p.terminationStatus == 143, "\(seen.suffix(400))")
     #expect(seen.contains("SIGTERM") && seen.contains("--resume"))
     let saved = try Checkpoint.load(ws.dir + "/run/last.h5")
