@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+
+/// `scripts/faster_coretype.sh`, which `make reproduce` asks whether OpenBLAS fell back to
+/// its generic kernels on this CPU, and which kernels to test (`make test-coretype`) and
+/// then use instead.
+struct KernelChoiceTests {
+  static func choice(for binary: String, environment: [String: String] = [:]) throws -> (code: Int32, core: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/bash")
+    p.arguments = [Parity.root.appendingPathComponent("scripts/faster_coretype.sh").path, binary]
+    var env = ProcessInfo.processInfo.environment
+    env["OPENBLAS_CORETYPE"] = nil
+    for (k, v) in environment { env[k] = v }
+    p.environment = env
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+  }
+
+  /// The CPU's flags, as the script reads them.
+  static let flags: Set<Substring> = {
+    let text = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    let line = text.split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
+    return Set(line.split(whereSeparator: { $0 == " " || $0 == "\t" }))
+  }()
+
+  /// The newest kernels this CPU runs, or "" when it has neither AVX-512 nor AVX2.
+  static var newest: String {
+    if ["avx512f", "avx512vl", "avx512bw"].allSatisfy({ flags.contains(Substring($0)) }) { return "SkylakeX" }
+    return flags.contains("avx2") && flags.contains("fma") ? "Haswell" : ""
+  }
+
+  @Test func namesTheCPUsOwnKernelsOnlyWhereOpenBLASFellBack() throws {
+    // The real binary forced onto the generic kernels OpenBLAS falls back to.
+    #expect(try Self.choice(for: CLI.binary, environment: ["OPENBLAS_CORETYPE": "Prescott"]) == (0, Self.newest))
+    // Kernels OpenBLAS picks for a CPU it knows: nothing to change.
+    if Self.flags.contains("avx") {
+      #expect(try Self.choice(for: CLI.binary, environment: ["OPENBLAS_CORETYPE": "Sandybridge"]) == (0, ""))
+    }
+    // A program that fails after OpenBLAS has said its core still gets its answer.
+    let dir = NSTemporaryDirectory() + "lc-kernels-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let fake = dir + "/fake"
+    try "#!/bin/sh\necho 'Core: Atom'\nexit 5\n".write(toFile: fake, atomically: true, encoding: .utf8)
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
+    #expect(try Self.choice(for: fake) == (0, Self.newest))
+  }
+}
