@@ -24,6 +24,16 @@ import Testing
       Self.document("52.0 ± 1.6", "−1.0", "29,482", ys: [12, 22, 33], text: "same"),
       Self.document("54.5 ± 1.6", "+5.5", "29,482", ys: [14, 18, 36], text: "same"),
     ]
+    // Seeds that agree to the digit: the single run's binomial ± 1.3 gives way to the
+    // spread, 0.
+    let same = SeedMerge.merge(
+      (0..<3).map { _ in Self.document("81.7 ± 1.3", "+2.0", "10", ys: [1, 2, 3], text: "same") },
+      seeds: ["1", "2", "3"])
+    if case .table(let t) = same.parts[2] {
+      #expect(t.rows[0][1] == "81.7 ± 0.0" && t.rows[0][2] == "+2.0")
+    } else {
+      Issue.record("no table at part 2")
+    }
     let merged = SeedMerge.merge(docs, seeds: ["1", "2", "3"])
     guard case .table(let t) = merged.parts[2] else {
       Issue.record("no table at part 2")

@@ -131,11 +131,12 @@ public enum SeedMerge {
     return NumericCell(value: value, decimals: decimals, plus: plus, suffix: rest)
   }
 
-  /// The seeds' cells merged: equal cells stay; numbers with the same unit become
+  /// The seeds' cells merged: equal cells stay, unless they carry a single run's "± SE"
+  /// (that gives way to the spread, "± 0.0"); numbers with the same unit become
   /// "mean ± sd"; anything else lists the seeds' cells, "a / b / c".
   static func cell(_ cells: [String]) -> String {
     guard let first = cells.first else { return "" }
-    if cells.allSatisfy({ $0 == first }) { return first }
+    if cells.allSatisfy({ $0 == first }) && !first.contains(" ± ") { return first }
     let parsed = cells.map(parse)
     guard let p0 = parsed[0], parsed.allSatisfy({ $0 != nil && $0!.suffix == p0.suffix }) else {
       return cells.joined(separator: " / ")
