@@ -5,8 +5,9 @@
 /// N·S values, `y = γ·(x − μ)·invStd + β`, `invStd = 1/√(σ² + ε)`; the running statistics
 /// move by `momentum` (PyTorch's convention: `running = (1 − m)·running + m·batch`), the
 /// running variance with the unbiased variance (`σ²·n/(n − 1)`). Evaluation: the running
-/// statistics instead. One part per channel, its sums in a fixed order in Double, so the
-/// result does not depend on the thread count.
+/// statistics instead. One part per channel, its sums in a fixed order (eight float lanes
+/// per run of S values, the runs added in Double), so the result does not depend on the
+/// thread count.
 public enum BatchNorm {
   public struct Shape: Sendable, Equatable {
     public var batch: Int
@@ -36,34 +37,50 @@ public enum BatchNorm {
     let (xs, ys) = (x.data, y.data)
     let (c, sp, n) = (s.channels, s.spatial, s.count)
     Parallel.forEach(c, grain: max(1, Elementwise.grain / max(n, 1))) { ch in
-      var sum = 0.0
-      var squares = 0.0
-      for b in 0..<s.batch {
-        let base = xs + (b * c + ch) * sp
-        for i in 0..<sp { sum += Double(base[i]) }
-      }
-      let mu = sum / Double(n)
-      for b in 0..<s.batch {
-        let base = xs + (b * c + ch) * sp
-        for i in 0..<sp {
-          let d = Double(base[i]) - mu
-          squares += d * d
-        }
-      }
-      let variance = squares / Double(n)
-      let inv = 1 / (variance + Double(epsilon)).squareRoot()
-      mean.data[ch] = Float(mu)
+      var sum: Double = 0
+      for b in 0..<s.batch { sum += Double(runSum(xs + (b * c + ch) * sp, sp)) }
+      let mu: Double = sum / Double(n)
+      let muF: Float = Float(mu)
+      var squares: Double = 0
+      for b in 0..<s.batch { squares += Double(runSquares(xs + (b * c + ch) * sp, sp, minus: muF)) }
+      let variance: Double = squares / Double(n)
+      let inv: Double = 1 / (variance + Double(epsilon)).squareRoot()
+      mean.data[ch] = muF
       invStd.data[ch] = Float(inv)
-      let m = Double(momentum)
+      let m: Double = Double(momentum)
       runningMean.data[ch] = Float((1 - m) * Double(runningMean.data[ch]) + m * mu)
       runningVariance.data[ch] = Float(
         (1 - m) * Double(runningVariance.data[ch]) + m * variance * Double(n) / Double(n - 1))
-      let (g, bt, muF, invF) = (gamma.data[ch], beta.data[ch], Float(mu), Float(inv))
+      let (g, bt, invF): (Float, Float, Float) = (gamma.data[ch], beta.data[ch], Float(inv))
       for b in 0..<s.batch {
-        let offset = (b * c + ch) * sp
+        let offset: Int = (b * c + ch) * sp
         for i in 0..<sp { ys[offset + i] = g * (xs[offset + i] - muF) * invF + bt }
       }
     }
+  }
+
+  /// Σ of a run of `count` values, in eight lanes (a fixed order: the same bits at any
+  /// thread count); the caller adds the runs in Double.
+  @inline(__always)
+  static func runSum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
+    var lanes: Float8 = Float8()
+    @inline(__always) func add(_ i: Int, _ width: Int) { lanes += load8(p + i, width) }
+    vectorLoop(0, count, add)
+    return sum8(lanes)
+  }
+
+  /// Σ (x − mu)² of a run, in eight lanes (the lanes past the run's end add nothing).
+  @inline(__always)
+  static func runSquares(_ p: UnsafePointer<Float>, _ count: Int, minus mu: Float) -> Float {
+    var lanes: Float8 = Float8()
+    let shift: Float8 = Float8(repeating: mu)
+    @inline(__always) func add(_ i: Int, _ width: Int) {
+      var d: Float8 = load8(p + i, width) - shift
+      if width < 8 { for l in width..<8 { d[l] = 0 } }
+      lanes += d * d
+    }
+    vectorLoop(0, count, add)
+    return sum8(lanes)
   }
 
   /// x -> y (written) with the running statistics.
@@ -85,28 +102,36 @@ public enum BatchNorm {
     }
   }
 
-  /// The training forward's gradients: dx (added), dγ and dβ (added), from the saved mean
-  /// and invStd. With x̂ = (x − μ)·invStd over the n = N·S values of a channel:
-  /// dβ = Σ dy, dγ = Σ dy·x̂, dx = γ·invStd·(dy − Σdy/n − x̂·Σ(dy·x̂)/n).
+  /// The training forward's gradients: dx (added, or written with `.overwrite`), dγ and
+  /// dβ (added), from the saved mean and invStd. With x̂ = (x − μ)·invStd over the
+  /// n = N·S values of a channel: dβ = Σ dy, dγ = Σ dy·x̂,
+  /// dx = γ·invStd·(dy − Σdy/n − x̂·Σ(dy·x̂)/n).
   public static func backward(
     dx: Tensor, dgamma: Tensor, dbeta: Tensor, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
-    _ s: Shape
+    write: GradientWrite = .accumulate, _ s: Shape
   ) {
     check(dx, s, "dx")
     check(dy, s, "dy")
     let (xs, dys, dxs) = (x.data, dy.data, dx.data)
     let (c, sp, n) = (s.channels, s.spatial, s.count)
+    let overwrite = write == .overwrite
     Parallel.forEach(c, grain: max(1, Elementwise.grain / max(n, 1))) { ch in
       let (mu, inv) = (mean.data[ch], invStd.data[ch])
-      var sumDy = 0.0
-      var sumDyXhat = 0.0
+      var sumDy: Double = 0
+      var sumDyXhat: Double = 0
+      let (shift, scale): (Float8, Float8) = (Float8(repeating: mu), Float8(repeating: inv))
       for b in 0..<s.batch {
-        let offset = (b * c + ch) * sp
-        for i in 0..<sp {
-          let g = Double(dys[offset + i])
-          sumDy += g
-          sumDyXhat += g * Double((xs[offset + i] - mu) * inv)
+        let offset: Int = (b * c + ch) * sp
+        var (lanes, products): (Float8, Float8) = (Float8(), Float8())
+        // x̂ of the lanes past the run's end is garbage, but their dy loads as 0.
+        @inline(__always) func add(_ i: Int, _ width: Int) {
+          let g: Float8 = load8(dys + offset + i, width)
+          lanes += g
+          products += g * ((load8(xs + offset + i, width) - shift) * scale)
         }
+        vectorLoop(0, sp, add)
+        sumDy += Double(sum8(lanes))
+        sumDyXhat += Double(sum8(products))
       }
       dbeta.data[ch] += Float(sumDy)
       dgamma.data[ch] += Float(sumDyXhat)
@@ -116,7 +141,8 @@ public enum BatchNorm {
         let offset = (b * c + ch) * sp
         for i in 0..<sp {
           let xhat = (xs[offset + i] - mu) * inv
-          dxs[offset + i] += k * (dys[offset + i] - meanDy - xhat * meanDyXhat)
+          let term = k * (dys[offset + i] - meanDy - xhat * meanDyXhat)
+          dxs[offset + i] = overwrite ? term : dxs[offset + i] + term
         }
       }
     }

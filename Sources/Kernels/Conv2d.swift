@@ -3,19 +3,18 @@
 ///
 ///     y[n, o, oy, ox] = b[o] + Σ_{c, ky, kx} w[o, c, ky, kx] · x[n, c, oy·s − p + ky, ox·s − p + kx]
 ///
-/// Fast path: im2col, then one matrix product for the whole batch. The patches of every
-/// output position are the rows of `cols` (N·OH·OW, C·k·k), so the convolution is a
-/// Linear layer on them, `rows = cols·Wᵀ + b` (N·OH·OW, O), one GEMM as large as the
-/// batch (threads split its rows, and every element is summed by the same kernel over the
-/// same C·k·k, so the result does not depend on the thread count), then a transpose of each
-/// image's (OH·OW, O) block into NCHW. Chosen over per-image products because one
-/// batch-wide GEMM stays large enough to split across threads even on the small late
-/// feature maps; not yet measured against alternatives (the VGG rows of `make bench`
-/// are still to come).
+/// Fast path: im2col, then one matrix product for the whole batch. `cols` (C·k·k, N·OH·OW)
+/// holds in row (c, ky, kx) the input under that kernel tap at every output position of
+/// the batch: for stride 1 each output row's run is a shifted copy of an input row, so
+/// im2col and col2im move whole runs of OW values (the transposed layout, one patch per
+/// row, moved k values at a time and took a quarter of a VGG training step). The
+/// convolution is then `Y = W·cols` (O, N·OH·OW), one GEMM as wide as the batch (threads
+/// split its columns; every element is summed by the same kernel over the same C·k·k),
+/// and `y` is Y with its two leading axes swapped, (O, N, ·) -> (N, O, ·), in runs of
+/// OH·OW with the bias added on the way.
 ///
-/// Backward: dy to rows (the transpose back), then the Linear backward on the saved
-/// `cols` (dW += rowsᵀ·cols, db += Σ rows, dcols = rows·W), then col2im adds each
-/// patch's gradient back into dx.
+/// Backward: dy to dY (the swap back, db summed on the way), dW += dY·colsᵀ,
+/// dcols = Wᵀ·dY, then col2im adds each tap's gradient back into dx.
 public enum Conv2d {
   public struct Shape: Sendable, Equatable {
     public var batch: Int
@@ -37,60 +36,160 @@ public enum Conv2d {
 
     public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
     public var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
-    /// Values in one patch (a row of `cols`, a row of the weight as (O, C·k·k)).
+    /// Values in one patch (the rows of `cols`, a row of the weight as (O, C·k·k)).
     public var patch: Int { channels * kernel * kernel }
     /// Output positions per image.
     public var positions: Int { outHeight * outWidth }
-    /// Rows of `cols`: every output position of the batch.
+    /// Every output position of the batch (the columns of `cols`).
     public var rows: Int { batch * positions }
     /// Whether the kernel fits the padded input at least once.
     public var isValid: Bool {
       batch > 0 && channels > 0 && outChannels > 0 && kernel > 0 && stride > 0 && padding >= 0
         && height + 2 * padding >= kernel && width + 2 * padding >= kernel
     }
+
+    /// Stride 1 and as much padding as the kernel takes away: the output has the input's size.
+    var keepsSize: Bool { stride == 1 && outHeight == height && outWidth == width }
+
+    /// The outputs ox whose input column `ox·stride − padding + kx` lies inside the image:
+    /// left of the range and right of it, the tap reads padding.
+    func inside(kx: Int) -> Range<Int> {
+      let first: Int = padding > kx ? (padding - kx + stride - 1) / stride : 0
+      let last: Int = width - 1 + padding - kx  // the largest ox·stride that is inside
+      let end: Int = last < 0 ? 0 : min(outWidth, last / stride + 1)
+      let start: Int = min(first, outWidth)
+      return start..<max(start, end)
+    }
   }
 
-  /// The weight (O, C, k, k) seen as the (O, C·k·k) matrix a Linear layer uses.
-  static func matrix(_ w: Tensor, _ s: Shape) -> Tensor {
+  /// The weight (O, C, k, k) seen as the (O, C·k·k) matrix the product uses.
+  static func matrix(_ w: Tensor, _ s: Shape) -> UnsafeMutablePointer<Float> {
     precondition(w.count == s.outChannels * s.patch, "conv2d: weight \(w.shape) for \(s)")
-    return Tensor(viewing: w.data, shape: [s.outChannels, s.patch], owner: w)
+    return w.data
   }
 
-  /// x (N, C, H, W) -> cols (N·OH·OW, C·k·k): row (n, oy, ox) holds the input under the
-  /// kernel at output (oy, ox), in the weight's (c, ky, kx) order, zeros in the padding.
+  /// x (N, C, H, W) -> cols (C·k·k, N·OH·OW): row (c, ky, kx), column (n, oy, ox) holds
+  /// x[n, c, oy·s − p + ky, ox·s − p + kx], zero in the padding.
   public static func im2col(cols: Tensor, x: Tensor, _ s: Shape) {
     precondition(x.count == s.batch * s.channels * s.height * s.width, "im2col: x \(x.shape) for \(s)")
     precondition(cols.count == s.rows * s.patch, "im2col: cols \(cols.shape) for \(s)")
-    let (src, dst) = (x.data, cols.data)
-    let (oh, ow, k, st, p) = (s.outHeight, s.outWidth, s.kernel, s.stride, s.padding)
-    let (h, w, c, patch) = (s.height, s.width, s.channels, s.patch)
-    // One part per (image, output row): each writes its own OW rows of cols. Per (channel,
-    // kernel row) the k values under the kernel are contiguous in x: copied whole where
-    // the window is inside the image, element by element at the edges.
-    Parallel.forEach(s.batch * oh, grain: max(1, Elementwise.grain / max(ow * patch, 1))) { item in
-      let n = item / oh
-      let oy = item % oh
-      let image = src + n * c * h * w
-      let rows = dst + (n * oh + oy) * ow * patch
-      for ch in 0..<c {
-        let plane = image + ch * h * w
-        for ky in 0..<k {
-          let iy = oy * st - p + ky
-          let column = (ch * k + ky) * k
-          guard iy >= 0 && iy < h else {
-            for ox in 0..<ow { (rows + ox * patch + column).update(repeating: 0, count: k) }
-            continue
-          }
-          let line = plane + iy * w
-          for ox in 0..<ow {
-            let ix0 = ox * st - p
-            let out = rows + ox * patch + column
-            if ix0 >= 0 && ix0 + k <= w {
-              out.update(from: line + ix0, count: k)
-            } else {
-              for kx in 0..<k {
-                let ix = ix0 + kx
-                out[kx] = ix >= 0 && ix < w ? line[ix] : 0
+    let (src, dst): (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) = (x.data, cols.data)
+    let (oh, ow, k, st, p): (Int, Int, Int, Int, Int) = (s.outHeight, s.outWidth, s.kernel, s.stride, s.padding)
+    let (h, w, batch, positions, wide): (Int, Int, Int, Int, Int) = (s.height, s.width, s.batch, s.positions, s.rows)
+    // One part per (row of cols, image): it writes that image's OH·OW columns of the row.
+    Parallel.forEach(s.patch * batch, grain: max(1, Elementwise.grain / max(positions, 1))) { item in
+      let r: Int = item / batch
+      let n: Int = item % batch
+      let (c, ky, kx): (Int, Int, Int) = (r / (k * k), (r / k) % k, r % k)
+      let plane: UnsafeMutablePointer<Float> = src + (n * s.channels + c) * h * w
+      let out: UnsafeMutablePointer<Float> = dst + r * wide + n * positions
+      if s.keepsSize {
+        shiftedPlane(out, plane, s, dy: ky - p, dx: kx - p)
+        return
+      }
+      let inside: Range<Int> = s.inside(kx: kx)
+      for oy in 0..<oh {
+        let iy: Int = oy * st - p + ky
+        let line: UnsafeMutablePointer<Float> = out + oy * ow
+        guard iy >= 0 && iy < h else {
+          line.update(repeating: 0, count: ow)
+          continue
+        }
+        let row: UnsafeMutablePointer<Float> = plane + iy * w - p + kx
+        line.update(repeating: 0, count: inside.lowerBound)
+        if st == 1 {
+          (line + inside.lowerBound).update(from: row + inside.lowerBound, count: inside.count)
+        } else {
+          for ox in inside { line[ox] = row[ox * st] }
+        }
+        (line + inside.upperBound).update(repeating: 0, count: ow - inside.upperBound)
+      }
+    }
+  }
+
+  /// A stride-1 "same" tap of one image: out[oy, ox] = plane[oy + dy, ox + dx], zero
+  /// outside the plane. The rows inside are one block of the plane shifted by dy·W + dx,
+  /// copied at once (at 8×8 and smaller a copy per row costs more in calls than in bytes);
+  /// the dx columns it wraps from the next or previous row are then zeroed.
+  @inline(__always)
+  static func shiftedPlane(
+    _ out: UnsafeMutablePointer<Float>, _ plane: UnsafeMutablePointer<Float>, _ s: Shape, dy: Int, dx: Int
+  ) {
+    let (h, w): (Int, Int) = (s.height, s.width)
+    let total: Int = h * w
+    let shift: Int = dy * w + dx
+    // Output j reads plane[j + shift]: inside the plane for j in [−shift, total − shift).
+    let start: Int = min(total, max(0, -shift))
+    let end: Int = max(start, min(total, total - shift))
+    out.update(repeating: 0, count: start)
+    (out + start).update(from: plane + start + shift, count: end - start)
+    (out + end).update(repeating: 0, count: total - end)
+    if dx == 0 { return }
+    let count: Int = min(abs(dx), w)
+    let first: Int = dx > 0 ? w - count : 0
+    for oy in 0..<h {
+      for i in 0..<count { out[oy * w + first + i] = 0 }
+    }
+  }
+
+  /// The backward of `shiftedPlane`: plane[oy + dy, ox + dx] += from[oy, ox] where inside.
+  /// `from`'s dx columns that read padding are zeroed first (their gradient drops out), so
+  /// the block they wrap into gets + 0, which leaves every value as it was.
+  @inline(__always)
+  static func addShiftedPlane(
+    _ plane: UnsafeMutablePointer<Float>, _ from: UnsafeMutablePointer<Float>, _ s: Shape, dy: Int, dx: Int
+  ) {
+    let (h, w): (Int, Int) = (s.height, s.width)
+    let total: Int = h * w
+    let shift: Int = dy * w + dx
+    if dx != 0 {
+      let count: Int = min(abs(dx), w)
+      let first: Int = dx > 0 ? w - count : 0
+      for oy in 0..<h {
+        for i in 0..<count { from[oy * w + first + i] = 0 }
+      }
+    }
+    let start: Int = min(total, max(0, -shift))
+    let end: Int = max(start, min(total, total - shift))
+    let (target, source): (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) = (plane + shift, from)
+    @inline(__always) func add(_ j: Int, _ lanes: Int) {
+      store8(load8(target + j, lanes) + load8(source + j, lanes), target + j, lanes)
+    }
+    vectorLoop(start, end, add)
+  }
+
+  /// dcols (C·k·k, N·OH·OW) -> dx (N, C, H, W), added: each tap's gradient goes back to
+  /// the input pixel it was copied from (padding positions drop out; where the output
+  /// keeps the input's size, their values in dcols are zeroed on the way).
+  public static func col2im(dx: Tensor, dcols: Tensor, _ s: Shape) {
+    precondition(dx.count == s.batch * s.channels * s.height * s.width, "col2im: dx \(dx.shape) for \(s)")
+    precondition(dcols.count == s.rows * s.patch, "col2im: dcols \(dcols.shape) for \(s)")
+    let (src, dst): (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) = (dcols.data, dx.data)
+    let (oh, ow, k, st, p): (Int, Int, Int, Int, Int) = (s.outHeight, s.outWidth, s.kernel, s.stride, s.padding)
+    let (h, w, c, positions, wide): (Int, Int, Int, Int, Int) = (s.height, s.width, s.channels, s.positions, s.rows)
+    // One part per channel: the dx planes of that channel in every image are written by
+    // that part only, each pixel's terms always added in (ky, kx) order. Its k·k rows of
+    // dcols are read front to back (image after image), so the reads stream.
+    Parallel.forEach(c, grain: max(1, Elementwise.grain / max(s.batch * positions * k * k, 1))) { ch in
+      for ky in 0..<k {
+        for kx in 0..<k {
+          let inside: Range<Int> = s.inside(kx: kx)
+          for n in 0..<s.batch {
+            let plane: UnsafeMutablePointer<Float> = dst + (n * c + ch) * h * w
+            let from: UnsafeMutablePointer<Float> = src + ((ch * k + ky) * k + kx) * wide + n * positions
+            if s.keepsSize {
+              addShiftedPlane(plane, from, s, dy: ky - p, dx: kx - p)
+              continue
+            }
+            for oy in 0..<oh {
+              let iy: Int = oy * st - p + ky
+              guard iy >= 0 && iy < h else { continue }
+              let row: UnsafeMutablePointer<Float> = plane + iy * w - p + kx
+              let line: UnsafeMutablePointer<Float> = from + oy * ow
+              if st == 1 {
+                for ox in inside { row[ox] += line[ox] }
+              } else {
+                for ox in inside { row[ox * st] += line[ox] }
               }
             }
           }
@@ -99,64 +198,68 @@ public enum Conv2d {
     }
   }
 
-  /// dcols (N·OH·OW, C·k·k) -> dx (N, C, H, W), added: each patch value's gradient goes
-  /// back to the input pixel it was copied from (padding positions drop out).
-  public static func col2im(dx: Tensor, dcols: Tensor, _ s: Shape) {
-    precondition(dx.count == s.batch * s.channels * s.height * s.width, "col2im: dx \(dx.shape) for \(s)")
-    precondition(dcols.count == s.rows * s.patch, "col2im: dcols \(dcols.shape) for \(s)")
-    let (src, dst) = (dcols.data, dx.data)
-    let (oh, ow, k, st, p) = (s.outHeight, s.outWidth, s.kernel, s.stride, s.padding)
-    let (h, w, c, patch) = (s.height, s.width, s.channels, s.patch)
-    // One part per (image, channel) plane of dx: its pixels are written by that part only,
-    // always in the same (oy, ky, ox, kx) order.
-    Parallel.forEach(s.batch * c, grain: max(1, Elementwise.grain / max(s.positions * k * k, 1))) { item in
-      let n = item / c
-      let ch = item % c
-      let plane = dst + (n * c + ch) * h * w
-      for oy in 0..<oh {
-        let rows = src + (n * oh + oy) * ow * patch + ch * k * k
-        for ky in 0..<k {
-          let iy = oy * st - p + ky
-          guard iy >= 0 && iy < h else { continue }
-          let line = plane + iy * w
-          for ox in 0..<ow {
-            let ix0 = ox * st - p
-            let from = rows + ox * patch + ky * k
-            if ix0 >= 0 && ix0 + k <= w {
-              for kx in 0..<k { line[ix0 + kx] += from[kx] }
-            } else {
-              for kx in 0..<k where ix0 + kx >= 0 && ix0 + kx < w { line[ix0 + kx] += from[kx] }
-            }
-          }
-        }
-      }
-    }
-  }
-
   /// x (N, C, H, W), w (O, C, k, k), b (O) -> y (N, O, OH, OW), written. `cols`
-  /// (N·OH·OW, C·k·k) keeps the patches for the backward; `rows` (N·OH·OW, O) is scratch.
+  /// (C·k·k, N·OH·OW) keeps the patches for the backward; `rows` (O, N·OH·OW) is scratch.
   public static func forward(y: Tensor, x: Tensor, w: Tensor, b: Tensor?, cols: Tensor, rows: Tensor, _ s: Shape) {
     precondition(y.count == s.batch * s.outChannels * s.positions, "conv2d: y \(y.shape) for \(s)")
     precondition(rows.count == s.rows * s.outChannels, "conv2d: rows \(rows.shape) for \(s)")
+    precondition(b == nil || b!.count == s.outChannels, "conv2d: bias \(b!.shape) for \(s)")
     im2col(cols: cols, x: x, s)
-    Linear.forward(y: rows, x: cols, w: matrix(w, s), b: b)
-    // (N, OH·OW, O) -> (N, O, OH·OW)
-    Transpose.forward(out: y, x: rows, batch: s.batch, rows: s.positions, cols: s.outChannels)
+    // Y (O, N·P) = W (O, C·k·k) · cols (C·k·k, N·P)
+    GEMM.multiply(
+      transA: false, transB: false, m: s.outChannels, n: s.rows, k: s.patch, a: matrix(w, s), lda: s.patch,
+      b: cols.data, ldb: s.rows, c: rows.data, ldc: s.rows)
+    // y[n, o, ·] = Y[o, n, ·] + b[o]
+    let (o, batch, positions): (Int, Int, Int) = (s.outChannels, s.batch, s.positions)
+    let (from, to): (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) = (rows.data, y.data)
+    let bias: UnsafeMutablePointer<Float>? = b?.data
+    Parallel.forEach(batch * o, grain: max(1, Elementwise.grain / max(positions, 1))) { item in
+      let (n, ch): (Int, Int) = (item / o, item % o)
+      let source: UnsafeMutablePointer<Float> = from + (ch * batch + n) * positions
+      let target: UnsafeMutablePointer<Float> = to + item * positions
+      let add: Float = bias?[ch] ?? 0
+      for i in 0..<positions { target[i] = source[i] + add }
+    }
   }
 
   /// dy (N, O, OH, OW) -> dx (N, C, H, W) added (nil: the first layer needs none),
-  /// dw (O, C, k, k) and db (O) added. `cols` is the forward's; `dyRows` (N·OH·OW, O) and
-  /// `dcols` (N·OH·OW, C·k·k) are scratch.
+  /// dw (O, C, k, k) and db (O) added. `cols` is the forward's; `dyRows` (O, N·OH·OW) and
+  /// `dcols` (C·k·k, N·OH·OW) are scratch.
   public static func backward(
     dx: Tensor?, dw: Tensor, db: Tensor?, dy: Tensor, cols: Tensor, w: Tensor, dyRows: Tensor, dcols: Tensor,
     _ s: Shape
   ) {
     precondition(dy.count == s.batch * s.outChannels * s.positions, "conv2d backward: dy \(dy.shape) for \(s)")
-    Transpose.forward(out: dyRows, x: dy, batch: s.batch, rows: s.outChannels, cols: s.positions)
-    Linear.backward(
-      dx: dx == nil ? nil : dcols, dw: matrix(dw, s), db: db, dy: dyRows, x: cols, w: matrix(w, s),
-      dxWrite: .overwrite)
-    if let dx = dx { col2im(dx: dx, dcols: dcols, s) }
+    precondition(dyRows.count == s.rows * s.outChannels, "conv2d backward: dyRows \(dyRows.shape) for \(s)")
+    precondition(dx == nil || dcols.count == s.rows * s.patch, "conv2d backward: dcols \(dcols.shape) for \(s)")
+    // dY[o, n, ·] = dy[n, o, ·]; db[o] += Σ over n and the positions, in that order (one
+    // part per channel: the same bits at any thread count).
+    let (o, batch, positions): (Int, Int, Int) = (s.outChannels, s.batch, s.positions)
+    let (from, to): (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) = (dy.data, dyRows.data)
+    let bias: UnsafeMutablePointer<Float>? = db?.data
+    Parallel.forEach(o, grain: max(1, Elementwise.grain / max(batch * positions, 1))) { ch in
+      var total: Double = 0
+      for n in 0..<batch {
+        let source: UnsafeMutablePointer<Float> = from + (n * o + ch) * positions
+        (to + (ch * batch + n) * positions).update(from: source, count: positions)
+        if bias == nil { continue }
+        var lanes: Float8 = Float8()
+        @inline(__always) func add(_ i: Int, _ count: Int) { lanes += load8(source + i, count) }
+        vectorLoop(0, positions, add)
+        total += Double(sum8(lanes))
+      }
+      bias?[ch] += Float(total)
+    }
+    // dW (O, C·k·k) += dY (O, N·P) · colsᵀ
+    GEMM.multiply(
+      transA: false, transB: true, m: s.outChannels, n: s.patch, k: s.rows, a: dyRows.data, lda: s.rows,
+      b: cols.data, ldb: s.rows, beta: 1, c: matrix(dw, s), ldc: s.patch)
+    guard let dx = dx else { return }
+    // dcols (C·k·k, N·P) = Wᵀ · dY
+    GEMM.multiply(
+      transA: true, transB: false, m: s.patch, n: s.rows, k: s.outChannels, a: matrix(w, s), lda: s.patch,
+      b: dyRows.data, ldb: s.rows, c: dcols.data, ldc: s.rows)
+    col2im(dx: dx, dcols: dcols, s)
   }
 
   /// The definition, one output at a time, summed in Double: the tests' reference.

@@ -9,6 +9,11 @@ func load8(_ p: UnsafePointer<Float>) -> Float8 {
 }
 
 @inline(__always)
+func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
+  UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always)
 func store8(_ v: Float8, _ p: UnsafeMutablePointer<Float>) {
   UnsafeMutableRawPointer(p).storeBytes(of: v, as: Float8.self)
 }

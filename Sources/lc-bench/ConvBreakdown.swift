@@ -15,7 +15,8 @@ func convBreakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: Strin
   }
   var rows: [(label: String, calls: Int, body: () -> Void)] = []
   var (channels, side): (Int, Int) = (cfg.imageChannels, cfg.imageSize)
-  var patchWork: [() -> Void] = []
+  var gathers: [() -> Void] = []
+  var scatters: [() -> Void] = []
   for (i, width) in cfg.convLayers.enumerated() {
     if width == 0 {
       let (c, s): (Int, Int) = (channels, side)
@@ -42,7 +43,7 @@ func convBreakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: Strin
       random([batch, channels, side, side]), random([width, channels, 3, 3], std: 0.1), random([width])
     )
     let (y, cols, rowsOut): (Tensor, Tensor, Tensor) = (
-      Tensor([batch, width, side, side]), Tensor([shape.rows, shape.patch]), Tensor([shape.rows, width])
+      Tensor([batch, width, side, side]), Tensor([shape.patch, shape.rows]), Tensor([width, shape.rows])
     )
     let (dx, dw, db, dyRows, dcols): (Tensor, Tensor, Tensor, Tensor, Tensor) = (
       Tensor(x.shape), Tensor(w.shape), Tensor([width]), Tensor(rowsOut.shape), Tensor(cols.shape)
@@ -59,10 +60,8 @@ func convBreakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: Strin
           }
         }
       ))
-    patchWork.append {
-      Conv2d.im2col(cols: cols, x: x, shape)
-      if backward && !first { Conv2d.col2im(dx: dx, dcols: dcols, shape) }
-    }
+    gathers.append { Conv2d.im2col(cols: cols, x: x, shape) }
+    if backward && !first { scatters.append { Conv2d.col2im(dx: dx, dcols: dcols, shape) } }
     if cfg.convBatchNorm {
       let bs: BatchNorm.Shape = BatchNorm.Shape(batch: batch, channels: width, spatial: side * side)
       let (normed, mean, invStd, gamma, beta): (Tensor, Tensor, Tensor, Tensor, Tensor) = (
@@ -105,8 +104,10 @@ func convBreakdown(_ m: ModelCase, batch: Int, backward: Bool) -> [(label: Strin
   var result: [(label: String, calls: Int, seconds: Double)] = rows.map { k in
     (k.label, k.calls, Double(k.calls) * medianSeconds(budget: backward ? 0.2 : 0.1, k.body))
   }
-  let patches: Double = patchWork.map { medianSeconds(budget: backward ? 0.2 : 0.1, $0) }.reduce(0, +)
-  result.append(("  of the convs: im2col" + (backward ? " + col2im" : ""), patchWork.count, patches))
+  for (label, work) in [("im2col", gathers), ("col2im", scatters)] where !work.isEmpty {
+    let seconds: Double = work.map { medianSeconds(budget: backward ? 0.2 : 0.1, $0) }.reduce(0, +)
+    result.append(("  of the convs: " + label, work.count, seconds))
+  }
   let whole: Double = medianSeconds(budget: 1) {
     var r: RNG = RNG(seed: 1, stream: "whole")
     model.forward(images, training: backward, rng: &r)

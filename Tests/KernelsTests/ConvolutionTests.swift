@@ -11,12 +11,17 @@ import Testing
     Conv2d.Shape(batch: 1, channels: 2, height: 7, width: 7, outChannels: 3, kernel: 3, stride: 2, padding: 0),
     Conv2d.Shape(batch: 2, channels: 1, height: 5, width: 6, outChannels: 2, kernel: 4, stride: 2, padding: 2),
     Conv2d.Shape(batch: 3, channels: 2, height: 4, width: 4, outChannels: 5, kernel: 1, stride: 1, padding: 0),
+    // stride 1 without the size kept: the per-row path
+    Conv2d.Shape(batch: 1, channels: 2, height: 5, width: 4, outChannels: 3, kernel: 3, stride: 1, padding: 0),
+    // size kept, the block path: a single row, and taps shifted by more than the image
+    Conv2d.Shape(batch: 2, channels: 3, height: 1, width: 3, outChannels: 2),
+    Conv2d.Shape(batch: 2, channels: 2, height: 2, width: 2, outChannels: 3, kernel: 5, stride: 1, padding: 2),
   ]
 
   static func buffers(_ s: Conv2d.Shape) -> (y: Tensor, cols: Tensor, rows: Tensor) {
     (
-      Tensor([s.batch, s.outChannels, s.outHeight, s.outWidth]), Tensor([s.rows, s.patch]),
-      Tensor([s.rows, s.outChannels])
+      Tensor([s.batch, s.outChannels, s.outHeight, s.outWidth]), Tensor([s.patch, s.rows]),
+      Tensor([s.outChannels, s.rows])
     )
   }
 
@@ -88,7 +93,8 @@ import Testing
     }
   }
 
-  @Test(arguments: [1, 6])
+  /// Spatial 1 (BatchNorm1d), 6 (a run shorter than the eight lanes) and 11 (lanes and a tail).
+  @Test(arguments: [1, 6, 11])
   func batchNormGradients(spatial: Int) {
     let s = BatchNorm.Shape(batch: 3, channels: 2, spatial: spatial)
     var rng = RNG(seed: 4, stream: "bn grad \(spatial)")
@@ -108,6 +114,12 @@ import Testing
     FD.check("dx", analytic: dx, wrt: x, step: 1e-3, loss)
     FD.check("dgamma", analytic: dgamma, wrt: gamma, loss)
     FD.check("dbeta", analytic: dbeta, wrt: beta, loss)
+    // `.overwrite` writes what `.accumulate` adds to zeros, whatever dx held.
+    let written = Tensor(x.shape, fill: .nan)
+    BatchNorm.backward(
+      dx: written, dgamma: Tensor([2]), dbeta: Tensor([2]), dy: g, x: x, gamma: gamma, mean: mean, invStd: invStd,
+      write: .overwrite, s)
+    #expect(written.array == dx.array)
   }
 
   @Test func maxPoolPicksTheFirstLargestAndRoutesItsGradient() {
@@ -130,6 +142,36 @@ import Testing
     MaxPool2d.backward(
       dx: dx, dy: Tensor([1, 1, 2, 2], [1, 2, 3, 4]), indices: indices, planes: 1, height: 4, width: 5, k: 2)
     #expect(dx[0] == 1 && dx[7] == 2 && dx[16] == 3 && dx[12] == 4 && dx.array.reduce(0, +) == 10)
+  }
+
+  /// The 2×2 path, eight windows at a time where a row holds them, against the rule
+  /// written out: ties (values drawn from five integers) go to the first of the window in
+  /// row-major order, and a NaN wins over any number (the last NaN over an earlier one),
+  /// as the scalar windows of the row's end decide too.
+  @Test func maxPoolVectorWindowsFollowTheScalarRule() {
+    let (planes, height, width): (Int, Int, Int) = (3, 6, 38)  // 19 windows a row: 8 + 8 + 3
+    var rng = RNG(seed: 6, stream: "maxpool ties")
+    let x = Tensor([1, planes, height, width])
+    for i in 0..<x.count { x[i] = Float(rng.int(below: 5)) }
+    for i in stride(from: 3, to: x.count, by: 29) { x[i] = .nan }
+    let (oh, ow) = (height / 2, width / 2)
+    let y = Tensor([1, planes, oh, ow])
+    var indices: [Int32] = []
+    MaxPool2d.forward(y: y, indices: &indices, x: x, planes: planes, height: height, width: width, k: 2)
+    for p in 0..<planes {
+      for oy in 0..<oh {
+        for ox in 0..<ow {
+          var best = 2 * oy * width + 2 * ox
+          for at in [best + 1, best + width, best + width + 1] {
+            let (v, b) = (x[p * height * width + at], x[p * height * width + best])
+            if v > b || v.isNaN { best = at }
+          }
+          let o = (p * oh + oy) * ow + ox
+          #expect(indices[o] == Int32(best), "plane \(p) window (\(oy), \(ox))")
+          #expect(y[o].bitPattern == x[p * height * width + best].bitPattern)
+        }
+      }
+    }
   }
 
   @Test func maxPoolGradients() {
@@ -179,7 +221,7 @@ import Testing
     let w = FD.random([s.outChannels, s.channels, 3, 3], &rng, scale: 0.2)
     let b = FD.random([s.outChannels], &rng)
     let g = FD.random([s.batch, s.outChannels, s.outHeight, s.outWidth], &rng)
-    let dcols = FD.random([s.rows, s.patch], &rng)
+    let dcols = FD.random([s.patch, s.rows], &rng)
     func run() -> (exact: [[Float]], rounded: [[Float]]) {
       let (y, cols, rows) = Self.buffers(s)
       Conv2d.forward(y: y, x: x, w: w, b: b, cols: cols, rows: rows, s)

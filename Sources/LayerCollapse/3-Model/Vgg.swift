@@ -236,9 +236,8 @@ public final class VGG: Model {
         var dconv = dpre
         if let bn = norm {
           dconv = scratch.tensor("features.\(i).dconv", pre.shape)
-          dconv.zero()
           bn.backward(
-            dx: dconv, dout: dpre, x: convOut[i],
+            dx: dconv, dout: dpre, x: convOut[i], write: .overwrite,
             shape: BatchNorm.Shape(batch: batch, channels: widths[i + 1], spatial: side * side))
         }
         let dx: Tensor? = i == 0 ? nil : scratch.tensor("features.\(i).dx", input.shape)
@@ -287,8 +286,8 @@ final class Conv2dModule {
   func prepare(_ s: Conv2d.Shape) {
     guard s != shape else { return }
     shape = s
-    cols = Tensor([s.rows, s.patch])
-    rows = Tensor([s.rows, s.outChannels])
+    cols = Tensor([s.patch, s.rows])
+    rows = Tensor([s.outChannels, s.rows])
     dyRows = Tensor([0])
     dcols = Tensor([0])
   }
@@ -356,10 +355,10 @@ final class BatchNormModule {
   }
 
   /// The training forward's gradients: dx (added), dγ and dβ (added).
-  func backward(dx: Tensor, dout: Tensor, x: Tensor, shape: BatchNorm.Shape) {
+  func backward(dx: Tensor, dout: Tensor, x: Tensor, write: GradientWrite = .accumulate, shape: BatchNorm.Shape) {
     BatchNorm.backward(
       dx: dx, dgamma: gamma.grad, dbeta: beta.grad, dy: dout, x: x, gamma: gamma.value, mean: mean, invStd: invStd,
-      shape)
+      write: write, shape)
   }
 }
 
