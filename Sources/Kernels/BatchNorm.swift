@@ -92,14 +92,36 @@ public enum BatchNorm {
     check(y, s, "y")
     let (xs, ys) = (x.data, y.data)
     let (c, sp) = (s.channels, s.spatial)
-    Parallel.forEach(s.batch * c, grain: max(1, Elementwise.grain / max(sp, 1))) { item in
-      let ch = item % c
-      let scale = Float(
-        Double(gamma.data[ch]) / (Double(runningVariance.data[ch]) + Double(epsilon)).squareRoot())
-      let shift = beta.data[ch] - scale * runningMean.data[ch]
-      let offset = item * sp
-      for i in 0..<sp { ys[offset + i] = scale * xs[offset + i] + shift }
+    let (scales, shifts) = inferenceAffine(
+      gamma: gamma, beta: beta, runningMean: runningMean, runningVariance: runningVariance, epsilon: epsilon)
+    scales.withUnsafeBufferPointer { scale in
+      shifts.withUnsafeBufferPointer { shift in
+        Parallel.forRanges(s.batch, grain: max(1, Elementwise.grain / max(c * sp, 1))) { images in
+          for b in images {
+            for ch in 0..<c {
+              let (a, t, offset) = (scale[ch], shift[ch], (b * c + ch) * sp)
+              for i in 0..<sp { ys[offset + i] = a * xs[offset + i] + t }
+            }
+          }
+        }
+      }
     }
+  }
+
+  /// Evaluation's map per channel, `y = scale·x + shift`: scale = γ/√(running σ² + ε)
+  /// (in Double, rounded once), shift = β − scale·running μ. `forwardInference` applies it,
+  /// and a convolution can apply it on its way out (`Conv2d.Epilogue`), to the same bits.
+  public static func inferenceAffine(
+    gamma: Tensor, beta: Tensor, runningMean: Tensor, runningVariance: Tensor, epsilon: Float
+  ) -> (scale: [Float], shift: [Float]) {
+    let c: Int = gamma.count
+    var scales: [Float] = [Float](repeating: 0, count: c)
+    var shifts: [Float] = [Float](repeating: 0, count: c)
+    for ch in 0..<c {
+      scales[ch] = Float(Double(gamma.data[ch]) / (Double(runningVariance.data[ch]) + Double(epsilon)).squareRoot())
+      shifts[ch] = beta.data[ch] - scales[ch] * runningMean.data[ch]
+    }
+    return (scales, shifts)
   }
 
   /// The training forward's gradients: dx (added, or written with `.overwrite`), dγ and

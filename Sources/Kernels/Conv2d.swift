@@ -77,32 +77,78 @@ public enum Conv2d {
     let (oh, ow, k, st, p): (Int, Int, Int, Int, Int) = (s.outHeight, s.outWidth, s.kernel, s.stride, s.padding)
     let (h, w, batch, positions, wide): (Int, Int, Int, Int, Int) = (s.height, s.width, s.batch, s.positions, s.rows)
     // One part per (row of cols, image): it writes that image's OH·OW columns of the row.
-    Parallel.forEach(s.patch * batch, grain: max(1, Elementwise.grain / max(positions, 1))) { item in
-      let r: Int = item / batch
-      let n: Int = item % batch
-      let (c, ky, kx): (Int, Int, Int) = (r / (k * k), (r / k) % k, r % k)
-      let plane: UnsafeMutablePointer<Float> = src + (n * s.channels + c) * h * w
-      let out: UnsafeMutablePointer<Float> = dst + r * wide + n * positions
-      if s.keepsSize {
-        shiftedPlane(out, plane, s, dy: ky - p, dx: kx - p)
-        return
-      }
-      let inside: Range<Int> = s.inside(kx: kx)
-      for oy in 0..<oh {
-        let iy: Int = oy * st - p + ky
-        let line: UnsafeMutablePointer<Float> = out + oy * ow
-        guard iy >= 0 && iy < h else {
-          line.update(repeating: 0, count: ow)
+    // One part per run of rows of cols: row (c, ky, kx) is written image after image.
+    Parallel.forRanges(s.patch, grain: max(1, Elementwise.grain / max(batch * positions, 1))) { range in
+      for r in range {
+        let (c, ky, kx): (Int, Int, Int) = (r / (k * k), (r / k) % k, r % k)
+        let inside: Range<Int> = s.inside(kx: kx)
+        if s.keepsSize && positions < Self.smallPlane && batch >= Self.smallPlaneBatch {
+          smallTaps(dst + r * wide, src + c * h * w, s, dy: ky - p, dx: kx - p)
           continue
         }
-        let row: UnsafeMutablePointer<Float> = plane + iy * w - p + kx
-        line.update(repeating: 0, count: inside.lowerBound)
-        if st == 1 {
-          (line + inside.lowerBound).update(from: row + inside.lowerBound, count: inside.count)
-        } else {
-          for ox in inside { line[ox] = row[ox * st] }
+        for n in 0..<batch {
+          let plane: UnsafeMutablePointer<Float> = src + (n * s.channels + c) * h * w
+          let out: UnsafeMutablePointer<Float> = dst + r * wide + n * positions
+          if s.keepsSize {
+            shiftedPlane(out, plane, s, dy: ky - p, dx: kx - p)
+            continue
+          }
+          for oy in 0..<oh {
+            let iy: Int = oy * st - p + ky
+            let line: UnsafeMutablePointer<Float> = out + oy * ow
+            guard iy >= 0 && iy < h else {
+              line.update(repeating: 0, count: ow)
+              continue
+            }
+            let row: UnsafeMutablePointer<Float> = plane + iy * w - p + kx
+            line.update(repeating: 0, count: inside.lowerBound)
+            if st == 1 {
+              (line + inside.lowerBound).update(from: row + inside.lowerBound, count: inside.count)
+            } else {
+              for ox in inside { line[ox] = row[ox * st] }
+            }
+            (line + inside.upperBound).update(repeating: 0, count: ow - inside.upperBound)
+          }
         }
-        (line + inside.upperBound).update(repeating: 0, count: ow - inside.upperBound)
+      }
+    }
+  }
+
+  /// im2col of planes smaller than `smallPlane` (4×4 and less) at `smallPlaneBatch` images
+  /// or more goes through `smallTaps`: the bench's VGG inference at batch 256 ran 1.6× faster
+  /// in im2col; at batch 1 it ran 2.6× slower, and col2im of a training batch of 64 1.25×
+  /// slower, so those keep one block per image and tap.
+  public static let smallPlane = 64
+  public static let smallPlaneBatch = 8
+
+  /// One stride-1 "same" tap for every image at once, output position by position with
+  /// the images innermost: `row` (N·H·W) is that tap's row of cols, `channel` the input
+  /// channel's plane in the first image (the next image's is C·H·W further):
+  /// row[n, j] = x[n, c, oy + dy, ox + dx], 0 in the padding. On planes of a few values a
+  /// copy per image and tap costs more in setting up than in moving values.
+  @inline(__always)
+  static func smallTaps(
+    _ row: UnsafeMutablePointer<Float>, _ channel: UnsafeMutablePointer<Float>, _ s: Shape, dy: Int, dx: Int
+  ) {
+    let (h, w, batch): (Int, Int, Int) = (s.height, s.width, s.batch)
+    let (positions, image): (Int, Int) = (h * w, s.channels * h * w)
+    for oy in 0..<h {
+      for ox in 0..<w {
+        let (iy, ix): (Int, Int) = (oy + dy, ox + dx)
+        var out: UnsafeMutablePointer<Float> = row + oy * w + ox
+        if iy < 0 || iy >= h || ix < 0 || ix >= w {
+          for _ in 0..<batch {
+            out.pointee = 0
+            out += positions
+          }
+          continue
+        }
+        var pixel: UnsafeMutablePointer<Float> = channel + iy * w + ix
+        for _ in 0..<batch {
+          out.pointee = pixel.pointee
+          out += positions
+          pixel += image
+        }
       }
     }
   }
@@ -198,9 +244,24 @@ public enum Conv2d {
     }
   }
 
-  /// x (N, C, H, W), w (O, C, k, k), b (O) -> y (N, O, OH, OW), written. `cols`
-  /// (C·k·k, N·OH·OW) keeps the patches for the backward; `rows` (O, N·OH·OW) is scratch.
-  public static func forward(y: Tensor, x: Tensor, w: Tensor, b: Tensor?, cols: Tensor, rows: Tensor, _ s: Shape) {
+  /// What an inference forward can apply on its way out, in the pass that writes y: a
+  /// per-channel affine map (a BatchNorm's running statistics, `BatchNorm.inferenceAffine`)
+  /// and a ReLU, computed as those kernels compute them, so the bits are theirs.
+  public struct Epilogue: Sendable {
+    public var scale: [Float]
+    public var shift: [Float]
+    public var relu: Bool
+    public init(scale: [Float], shift: [Float], relu: Bool) {
+      (self.scale, self.shift, self.relu) = (scale, shift, relu)
+    }
+  }
+
+  /// x (N, C, H, W), w (O, C, k, k), b (O) -> y (N, O, OH, OW), written (with the
+  /// epilogue applied, if any). `cols` (C·k·k, N·OH·OW) keeps the patches for the
+  /// backward; `rows` (O, N·OH·OW) is scratch.
+  public static func forward(
+    y: Tensor, x: Tensor, w: Tensor, b: Tensor?, cols: Tensor, rows: Tensor, epilogue: Epilogue? = nil, _ s: Shape
+  ) {
     precondition(y.count == s.batch * s.outChannels * s.positions, "conv2d: y \(y.shape) for \(s)")
     precondition(rows.count == s.rows * s.outChannels, "conv2d: rows \(rows.shape) for \(s)")
     precondition(b == nil || b!.count == s.outChannels, "conv2d: bias \(b!.shape) for \(s)")
@@ -213,12 +274,32 @@ public enum Conv2d {
     let (o, batch, positions): (Int, Int, Int) = (s.outChannels, s.batch, s.positions)
     let (from, to): (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) = (rows.data, y.data)
     let bias: UnsafeMutablePointer<Float>? = b?.data
-    Parallel.forEach(batch * o, grain: max(1, Elementwise.grain / max(positions, 1))) { item in
-      let (n, ch): (Int, Int) = (item / o, item % o)
-      let source: UnsafeMutablePointer<Float> = from + (ch * batch + n) * positions
-      let target: UnsafeMutablePointer<Float> = to + item * positions
-      let add: Float = bias?[ch] ?? 0
-      for i in 0..<positions { target[i] = source[i] + add }
+    precondition(
+      epilogue.map { $0.scale.count == o && $0.shift.count == o } ?? true, "conv2d: epilogue for \(o) channels")
+    let (relu, affine): (Bool, Bool) = (epilogue?.relu ?? false, epilogue != nil)
+    let scale: [Float] = epilogue?.scale ?? []
+    let shift: [Float] = epilogue?.shift ?? []
+    Parallel.forRanges(batch, grain: max(1, Elementwise.grain / max(o * positions, 1))) { images in
+      for n in images {
+        for ch in 0..<o {
+          let source: UnsafeMutablePointer<Float> = from + (ch * batch + n) * positions
+          let target: UnsafeMutablePointer<Float> = to + (n * o + ch) * positions
+          let add: Float = bias?[ch] ?? 0
+          if !affine {
+            for i in 0..<positions { target[i] = source[i] + add }
+            continue
+          }
+          let (a, t): (Float, Float) = (scale[ch], shift[ch])
+          if relu {
+            for i in 0..<positions {
+              let v: Float = a * (source[i] + add) + t
+              target[i] = v <= 0 ? 0 : v
+            }
+          } else {
+            for i in 0..<positions { target[i] = a * (source[i] + add) + t }
+          }
+        }
+      }
     }
   }
 

@@ -13,7 +13,11 @@ import Testing
     Conv2d.Shape(batch: 3, channels: 2, height: 4, width: 4, outChannels: 5, kernel: 1, stride: 1, padding: 0),
     // stride 1 without the size kept: the per-row path
     Conv2d.Shape(batch: 1, channels: 2, height: 5, width: 4, outChannels: 3, kernel: 3, stride: 1, padding: 0),
-    // size kept, the block path: a single row, and taps shifted by more than the image
+    // size kept: one block per tap and image (72 positions; a single row; taps shifted by
+    // more than the image), and below `Conv2d.smallPlane` with `smallPlaneBatch` images
+    // the images-innermost im2col
+    Conv2d.Shape(batch: 2, channels: 2, height: 9, width: 8, outChannels: 3),
+    Conv2d.Shape(batch: Conv2d.smallPlaneBatch, channels: 2, height: 3, width: 2, outChannels: 3),
     Conv2d.Shape(batch: 2, channels: 3, height: 1, width: 3, outChannels: 2),
     Conv2d.Shape(batch: 2, channels: 2, height: 2, width: 2, outChannels: 3, kernel: 5, stride: 1, padding: 2),
   ]

@@ -59,6 +59,30 @@ import Testing
     #expect(report.parametersAfter < report.parametersBefore)
   }
 
+  /// `infer` runs the trunk in chunks of `VGG.trunkChunk` images with each BatchNorm and
+  /// ReLU computed in its convolution's output pass, then the head once. Within one chunk:
+  /// the same bits as `forward` in evaluation (the same products; the fused pass does the
+  /// kernels' arithmetic). Over chunks of 8, 8 and 3 padded to 8, the products have other
+  /// widths, whose leftover tiles sum in another order (README, Determinism): k·ε per
+  /// product, below 1e-5 of the largest logit here, where a wrong chunk or a dropped
+  /// epilogue moves logits by O(0.1).
+  @Test(arguments: [true, false])
+  func inferEqualsEvaluationForward(batchNorm: Bool) {
+    let model = Self.model(alphas: [0.4, 1.3], batchNorm: batchNorm)
+    var rng = RNG(seed: 8, stream: "vgg infer")
+    for batch in [5, 19] {
+      let (input, _) = Fixtures.batch(model.config, batch: batch, rng: &rng)
+      let expected = model.forward(input).clone()
+      let got = model.infer(input)
+      #expect(got.shape == expected.shape)
+      if batch <= VGG.trunkChunk {
+        #expect(got.array.map(\.bitPattern) == expected.array.map(\.bitPattern), "batch \(batch)")
+      } else {
+        #expect(relativeDifference(got, expected) < 1e-5, "batch \(batch)")
+      }
+    }
+  }
+
   static func trainable(_ m: any Model) -> Int {
     m.parameters.all.filter { $0.role != .buffer }.map { $0.value.count }.reduce(0, +)
   }
