@@ -65,6 +65,39 @@ import Testing
     FD.check("db", analytic: db, wrt: b, loss)
   }
 
+  /// The backward's dx, computed a block of images at a time (3 + 1 here), equals dcols of
+  /// the whole batch from the reference product (in Double) scattered by col2im: the
+  /// product sums O = 4 terms, so float rounding moves dx by a few ε of its scale; a block
+  /// at the wrong images or a dropped one moves it by O(1).
+  @Test func backwardBlocksEqualTheWholeBatch() {
+    let s = Conv2d.Shape(batch: 4, channels: 8, height: 32, width: 32, outChannels: 4)
+    #expect(Conv2d.blockImages(s) == 3)
+    var rng = RNG(seed: 9, stream: "conv blocks")
+    let x = FD.random([s.batch, s.channels, s.height, s.width], &rng)
+    let w = FD.random([s.outChannels, s.channels, 3, 3], &rng, scale: 0.3)
+    let g = FD.random([s.batch, s.outChannels, s.outHeight, s.outWidth], &rng)
+    let (y, cols, rows) = Self.buffers(s)
+    Conv2d.forward(y: y, x: x, w: w, b: nil, cols: cols, rows: rows, s)
+    let dx = Tensor(x.shape)
+    Conv2d.backward(
+      dx: dx, dw: Tensor(w.shape), db: nil, dy: g, cols: cols, w: w, dyRows: Tensor(rows.shape),
+      dcols: Tensor(Conv2d.dcolsShape(s)), s)
+    // dY (O, N·P) from dy (N, O, P), then dcols = Wᵀ·dY for the whole batch.
+    let dY = Tensor([s.outChannels, s.rows])
+    for n in 0..<s.batch {
+      for o in 0..<s.outChannels {
+        for j in 0..<s.positions { dY[o * s.rows + n * s.positions + j] = g[(n * s.outChannels + o) * s.positions + j] }
+      }
+    }
+    let dcols = Tensor([s.patch, s.rows])
+    GEMM.reference(
+      transA: true, transB: false, m: s.patch, n: s.rows, k: s.outChannels, a: w.data, lda: s.patch, b: dY.data,
+      ldb: s.rows, c: dcols.data, ldc: s.rows)
+    let expected = Tensor(x.shape)
+    Conv2d.col2im(dx: expected, dcols: dcols, s)
+    #expect(relativeDifference(dx, expected) < 1e-6)
+  }
+
   @Test func batchNormTrainingMatchesDefinitionAndMovesRunningStatistics() {
     let s = BatchNorm.Shape(batch: 4, channels: 3, spatial: 5)
     var rng = RNG(seed: 3, stream: "bn")

@@ -190,10 +190,12 @@ public final class VGG: Model {
     return h
   }
 
-  /// Images per trunk pass in `infer`: the patches of 8 32×32 images (about 1 MB at
-  /// experiment 8's widths) stay in cache between im2col and the product that reads them.
-  /// On the bench's batch of 256 at one thread: 4 or 8 images 103 ms, 16 116 ms, 32 118 ms.
-  public static let trunkChunk = 8
+  /// Images per trunk pass in `infer`: 8 per thread. The patches of 8 32×32 images (about
+  /// 1 MB at experiment 8's widths) stay in cache between im2col and the product that reads
+  /// them; with more threads, larger chunks hand each part of every parallel loop more work.
+  /// On the bench's batch of 256, 1 thread: 4 or 8 images 83–90 ms, 16 86 ms, 32 95 ms;
+  /// 2 threads: 8 images 56–58 ms, 16 53–54 ms, 32 52–53 ms.
+  public static var trunkChunk: Int { 8 * Parallel.threads }
 
   /// The trunk in chunks of `trunkChunk` images (fused: no backward follows an `infer`),
   /// then the head once on all their features: its weights (most of the parameters) are
@@ -204,9 +206,10 @@ public final class VGG: Model {
     let b = x.shape[0]
     var unused = RNG(state: 0)
     var all = Tensor([0])
-    for start in stride(from: 0, to: b, by: Self.trunkChunk) {
-      let n = min(Self.trunkChunk, b - start)
-      let chunk = b <= Self.trunkChunk ? input : input.samples(start..<(start + n), paddedTo: Self.trunkChunk)
+    let per = Self.trunkChunk
+    for start in stride(from: 0, to: b, by: per) {
+      let n = min(per, b - start)
+      let chunk = b <= per ? input : input.samples(start..<(start + n), paddedTo: per)
       guard case .images(let part) = chunk else { preconditionFailure("images split into images") }
       let features = trunk(part, training: false, fused: true)
       let width = features.shape[1]
@@ -346,7 +349,7 @@ final class Conv2dModule {
   func backward(dx: Tensor?, dout: Tensor) {
     if dyRows.shape != rows.shape {  // the first backward at this shape
       dyRows = Tensor(rows.shape)
-      dcols = Tensor(cols.shape)
+      dcols = Tensor(Conv2d.dcolsShape(shape))
     }
     Conv2d.backward(
       dx: dx, dw: weight.grad, db: bias.grad, dy: dout, cols: cols, w: weight.value, dyRows: dyRows, dcols: dcols,
