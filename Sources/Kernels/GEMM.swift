@@ -8,10 +8,15 @@ import Synchronization
 /// matrices as stored (so a transposed A of shape (k, m) has `lda ≥ m`).
 public enum GEMM {
   /// Splits a product across `Parallel.threads` when each part would still hold at least
-  /// this much work (m·n·k, ~12 µs on one core): below it a part costs more to hand out
-  /// than it saves, and OpenBLAS switches small products to other kernels (other
-  /// summation orders).
+  /// this much work (~12 µs on one core): below it a part costs more to hand out than it
+  /// saves, and OpenBLAS switches small products to other kernels (other summation
+  /// orders). Work is m·n·k multiply-adds plus 16 for each value of A, B and C, the time
+  /// to bring it from memory: a product of a few rows is bound by reading B (a VGG head's
+  /// 1024 × 1024 weight at batch 1: 1 M multiply-adds, 0.4 ms on one core), and splits.
   static let splitWork = 1 << 20
+
+  /// The work `multiply` compares with `splitWork`.
+  static func work(m: Int, n: Int, k: Int) -> Int { m * n * k + 16 * (m * k + k * n + m * n) }
 
   /// The product on `Parallel.threads` threads: C is cut into blocks of whole rows (or of
   /// whole columns, when it is wider than tall), and each block is one single-threaded
@@ -35,7 +40,7 @@ public enum GEMM {
     let along = byRows ? m : n
     // Parts are multiples of 16 rows or columns (OpenBLAS's register blocks), so a split
     // does not leave ragged edges in the middle of C.
-    let parts = min(Parallel.threads, (m * n * k) / splitWork, along / 16)
+    let parts = min(Parallel.threads, work(m: m, n: n, k: k) / splitWork, along / 16)
     if parts <= 1 {
       if let bias = rowBias { fillRows(c, ldc: ldc, rows: 0..<m, columns: 0..<n, bias: bias) }
       multiplyOnThisThread(
