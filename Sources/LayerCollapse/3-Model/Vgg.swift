@@ -190,32 +190,52 @@ public final class VGG: Model {
     return h
   }
 
-  /// Images per trunk pass in `infer`: 8 per thread. The patches of 8 32×32 images (about
-  /// 1 MB at experiment 8's widths) stay in cache between im2col and the product that reads
-  /// them; with more threads, larger chunks hand each part of every parallel loop more work.
-  /// On the bench's batch of 256, 1 thread: 4 or 8 images 83–90 ms, 16 86 ms, 32 95 ms;
-  /// 2 threads: 8 images 56–58 ms, 16 53–54 ms, 32 52–53 ms.
-  public static var trunkChunk: Int { 8 * Parallel.threads }
+  /// Images per trunk pass in `infer`: the patches of 8 32×32 images (about 1 MB at
+  /// experiment 8's widths) stay in cache between im2col and the product that reads them.
+  /// On the bench's batch of 256 at one thread: 4 or 8 images 83–90 ms, 16 86 ms, 32 95 ms.
+  public static let trunkChunk = 8
 
-  /// The trunk in chunks of `trunkChunk` images (fused: no backward follows an `infer`),
-  /// then the head once on all their features: its weights (most of the parameters) are
-  /// read once, not once per chunk.
+  /// Trunks for `infer`'s threads after the first: models of this architecture, this
+  /// one's parameters copied in before each use. Each thread runs whole passes on one
+  /// core; a pass split over the threads spent a fifth of its time handing out parts
+  /// (the bench's batch of 256 at 2 threads: 53 ms in passes of 16 images).
+  private var helpers: [VGG] = []
+
+  /// The trunk in passes of `trunkChunk` images (fused: no backward follows an `infer`),
+  /// spread over the threads, then the head once on all their features: its weights
+  /// (most of the parameters) are read once, not once per pass.
   @discardableResult
   public func infer(_ input: ModelInput, rowsPerChunk: Int) -> Tensor {
     guard case .images(let x) = input else { preconditionFailure("a vgg reads images, not tokens") }
     let b = x.shape[0]
-    var unused = RNG(state: 0)
-    var all = Tensor([0])
     let per = Self.trunkChunk
-    for start in stride(from: 0, to: b, by: per) {
+    let passes = (b + per - 1) / per
+    let threads = min(Parallel.threads, passes)
+    var channels = config.imageChannels
+    for case .conv(let conv, _) in features { channels = conv.outputs }
+    let width = channels * config.pooledSize * config.pooledSize
+    let all = Tensor([b, width])
+    while helpers.count < threads - 1 { helpers.append(VGG(architecture)) }
+    let workers: [VGG] = [self] + helpers.prefix(threads - 1)
+    for h in workers.dropFirst() { h.copyParameters(from: parameters) }
+    func pass(_ p: Int, on model: VGG) {
+      let start = p * per
       let n = min(per, b - start)
       let chunk = b <= per ? input : input.samples(start..<(start + n), paddedTo: per)
       guard case .images(let part) = chunk else { preconditionFailure("images split into images") }
-      let features = trunk(part, training: false, fused: true)
-      let width = features.shape[1]
-      if all.count == 0 { all = Tensor([b, width]) }
+      let features = model.trunk(part, training: false, fused: true)
       Rows.copy(n, width: width, from: features, row: 0, to: all, row: start)
     }
+    if threads <= 1 {
+      for p in 0..<passes { pass(p, on: self) }
+    } else {
+      Parallel.forEach(threads) { t in
+        Parallel.$limit.withValue(1) {
+          for p in stride(from: t, to: passes, by: threads) { pass(p, on: workers[t]) }
+        }
+      }
+    }
+    var unused = RNG(state: 0)
     let h = head(all, training: false, rng: &unused)
     lastLogits = h
     return h
