@@ -29,7 +29,7 @@ public enum BatchNorm {
   /// channel (the caller refuses a batch of 1, as PyTorch does).
   public static func forwardTraining(
     y: Tensor, x: Tensor, gamma: Tensor, beta: Tensor, mean: Tensor, invStd: Tensor, runningMean: Tensor,
-    runningVariance: Tensor, momentum: Float, epsilon: Float, _ s: Shape
+    runningVariance: Tensor, momentum: Float, epsilon: Float, relu: Bool = false, _ s: Shape
   ) {
     check(x, s, "x")
     check(y, s, "y")
@@ -54,7 +54,15 @@ public enum BatchNorm {
       let (g, bt, invF): (Float, Float, Float) = (gamma.data[ch], beta.data[ch], Float(inv))
       for b in 0..<s.batch {
         let offset: Int = (b * c + ch) * sp
-        for i in 0..<sp { ys[offset + i] = g * (xs[offset + i] - muF) * invF + bt }
+        if relu {
+          // ReLU's forward on the way out: max(0, ·), NaN kept, as `ReLU.forward`.
+          for i in 0..<sp {
+            let v: Float = g * (xs[offset + i] - muF) * invF + bt
+            ys[offset + i] = v <= 0 ? 0 : v
+          }
+        } else {
+          for i in 0..<sp { ys[offset + i] = g * (xs[offset + i] - muF) * invF + bt }
+        }
       }
     }
   }
@@ -128,13 +136,18 @@ public enum BatchNorm {
   /// dβ (added), from the saved mean and invStd. With x̂ = (x − μ)·invStd over the
   /// n = N·S values of a channel: dβ = Σ dy, dγ = Σ dy·x̂,
   /// dx = γ·invStd·(dy − Σdy/n − x̂·Σ(dy·x̂)/n).
+  /// `reluOutput` (the forward's output with `relu: true`): dy is the gradient after the
+  /// ReLU, passed back only where that output is > 0 (`ReLU.backward`'s rule, fused).
   public static func backward(
     dx: Tensor, dgamma: Tensor, dbeta: Tensor, dy: Tensor, x: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor,
-    write: GradientWrite = .accumulate, _ s: Shape
+    write: GradientWrite = .accumulate, reluOutput: Tensor? = nil, _ s: Shape
   ) {
     check(dx, s, "dx")
     check(dy, s, "dy")
+    if let r = reluOutput { check(r, s, "reluOutput") }
     let (xs, dys, dxs) = (x.data, dy.data, dx.data)
+    let gate: UnsafeMutablePointer<Float> = reluOutput?.data ?? dy.data
+    let gated: Bool = reluOutput != nil
     let (c, sp, n) = (s.channels, s.spatial, s.count)
     let overwrite = write == .overwrite
     Parallel.forEach(c, grain: max(1, Elementwise.grain / max(n, 1))) { ch in
@@ -147,7 +160,8 @@ public enum BatchNorm {
         var (lanes, products): (Float8, Float8) = (Float8(), Float8())
         // x̂ of the lanes past the run's end is garbage, but their dy loads as 0.
         @inline(__always) func add(_ i: Int, _ width: Int) {
-          let g: Float8 = load8(dys + offset + i, width)
+          var g: Float8 = load8(dys + offset + i, width)
+          if gated { g.replace(with: 0, where: .!(load8(gate + offset + i, width) .> 0)) }
           lanes += g
           products += g * ((load8(xs + offset + i, width) - shift) * scale)
         }
@@ -159,13 +173,19 @@ public enum BatchNorm {
       dgamma.data[ch] += Float(sumDyXhat)
       let k = gamma.data[ch] * inv
       let (meanDy, meanDyXhat) = (Float(sumDy / Double(n)), Float(sumDyXhat / Double(n)))
+      let (factor, dyMean, productMean): (Float8, Float8, Float8) = (
+        Float8(repeating: k), Float8(repeating: meanDy), Float8(repeating: meanDyXhat)
+      )
       for b in 0..<s.batch {
-        let offset = (b * c + ch) * sp
-        for i in 0..<sp {
-          let xhat = (xs[offset + i] - mu) * inv
-          let term = k * (dys[offset + i] - meanDy - xhat * meanDyXhat)
-          dxs[offset + i] = overwrite ? term : dxs[offset + i] + term
+        let offset: Int = (b * c + ch) * sp
+        @inline(__always) func write(_ i: Int, _ width: Int) {
+          var g: Float8 = load8(dys + offset + i, width)
+          if gated { g.replace(with: 0, where: .!(load8(gate + offset + i, width) .> 0)) }
+          let xhat: Float8 = (load8(xs + offset + i, width) - shift) * scale
+          let term: Float8 = factor * (g - dyMean - xhat * productMean)
+          store8(overwrite ? term : load8(dxs + offset + i, width) + term, dxs + offset + i, width)
         }
+        vectorLoop(0, sp, write)
       }
     }
   }

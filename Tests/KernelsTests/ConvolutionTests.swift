@@ -159,6 +159,40 @@ import Testing
     #expect(written.array == dx.array)
   }
 
+  /// BatchNorm with its ReLU fused (forward `relu: true`, backward gated by that output)
+  /// gives the bits of the two kernels one after the other: the same operations on the
+  /// same values, the gate passing exactly dy or 0 as `ReLU.backward` does.
+  @Test func batchNormWithReLUEqualsTheTwoKernels() {
+    let s = BatchNorm.Shape(batch: 3, channels: 4, spatial: 13)
+    var rng = RNG(seed: 10, stream: "bn relu")
+    let x = FD.random([3, 4, 13], &rng, scale: 2)
+    let (gamma, beta, g) = (FD.random([4], &rng), FD.random([4], &rng), FD.random(x.shape, &rng))
+    func forward(_ y: Tensor, relu: Bool) -> (mean: Tensor, invStd: Tensor) {
+      let (mean, invStd) = (Tensor([4]), Tensor([4]))
+      BatchNorm.forwardTraining(
+        y: y, x: x, gamma: gamma, beta: beta, mean: mean, invStd: invStd, runningMean: Tensor([4]),
+        runningVariance: Tensor([4], fill: 1), momentum: 0.1, epsilon: 1e-5, relu: relu, s)
+      return (mean, invStd)
+    }
+    let (normed, fused, activated) = (Tensor(x.shape), Tensor(x.shape), Tensor(x.shape))
+    let stats = forward(normed, relu: false)
+    _ = forward(fused, relu: true)
+    ReLU.forward(out: activated, x: normed)
+    #expect(fused.array.map(\.bitPattern) == activated.array.map(\.bitPattern))
+    #expect(fused.array.contains(0) && fused.array.contains { $0 > 0 })
+    let gated = Tensor(x.shape)
+    ReLU.backward(dx: gated, dout: g, x: normed, write: .overwrite)
+    let (expected, got) = (Tensor(x.shape), Tensor(x.shape))
+    let (dg1, db1, dg2, db2) = (Tensor([4]), Tensor([4]), Tensor([4]), Tensor([4]))
+    BatchNorm.backward(
+      dx: expected, dgamma: dg1, dbeta: db1, dy: gated, x: x, gamma: gamma, mean: stats.mean, invStd: stats.invStd, s)
+    BatchNorm.backward(
+      dx: got, dgamma: dg2, dbeta: db2, dy: g, x: x, gamma: gamma, mean: stats.mean, invStd: stats.invStd,
+      reluOutput: fused, s)
+    #expect(got.array.map(\.bitPattern) == expected.array.map(\.bitPattern))
+    #expect(dg2.array == dg1.array && db2.array == db1.array)
+  }
+
   @Test func maxPoolPicksTheFirstLargestAndRoutesItsGradient() {
     // One 4×5 plane (the odd last column is dropped, as PyTorch floors), a tie in the
     // first window: the first of the equal values wins.

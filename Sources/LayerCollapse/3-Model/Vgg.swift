@@ -156,14 +156,18 @@ public final class VGG: Model {
           continue
         }
         conv.forward(out: convOut[i], x: current)
-        var pre = convOut[i]
-        if let bn = norm {
-          bn.forward(
-            out: normOut[i], x: pre,
-            shape: BatchNorm.Shape(batch: batch, channels: widths[i + 1], spatial: side * side), training: training)
-          pre = normOut[i]
+        let shape = BatchNorm.Shape(batch: batch, channels: widths[i + 1], spatial: side * side)
+        if let bn = norm, training {
+          // BatchNorm with its ReLU on the way out; the backward gates by the ReLU's output.
+          bn.forwardTraining(out: reluOut[i], x: convOut[i], shape: shape, relu: true)
+        } else {
+          var pre = convOut[i]
+          if let bn = norm {
+            bn.forward(out: normOut[i], x: pre, shape: shape, training: false)
+            pre = normOut[i]
+          }
+          Activation.relu.forward(out: reluOut[i], x: pre)
         }
-        Activation.relu.forward(out: reluOut[i], x: pre)
         current = reluOut[i]
       case .pool:
         MaxPool2d.forward(
@@ -299,15 +303,15 @@ public final class VGG: Model {
       let input = i == 0 ? images : output(of: i - 1)
       switch layer {
       case .conv(let conv, let norm):
-        let pre = norm == nil ? convOut[i] : normOut[i]
-        let dpre = scratch.tensor("features.\(i).dpre", pre.shape)
-        _ = Activation.relu.backward(dx: dpre, dout: dcurrent, x: pre, alpha: 0, write: .overwrite)
-        var dconv = dpre
+        let dconv = scratch.tensor("features.\(i).dconv", convOut[i].shape)
         if let bn = norm {
-          dconv = scratch.tensor("features.\(i).dconv", pre.shape)
+          // The ReLU's backward inside BatchNorm's: gated where the ReLU's output is > 0,
+          // which is where its input was.
           bn.backward(
-            dx: dconv, dout: dpre, x: convOut[i], write: .overwrite,
+            dx: dconv, dout: dcurrent, x: convOut[i], write: .overwrite, reluOutput: reluOut[i],
             shape: BatchNorm.Shape(batch: batch, channels: widths[i + 1], spatial: side * side))
+        } else {
+          _ = Activation.relu.backward(dx: dconv, dout: dcurrent, x: convOut[i], alpha: 0, write: .overwrite)
         }
         let dx: Tensor? = i == 0 ? nil : scratch.tensor("features.\(i).dx", input.shape)
         dx?.zero()
@@ -419,10 +423,7 @@ final class BatchNormModule {
 
   func forward(out: Tensor, x: Tensor, shape: BatchNorm.Shape, training: Bool) {
     if training {
-      BatchNorm.forwardTraining(
-        y: out, x: x, gamma: gamma.value, beta: beta.value, mean: mean, invStd: invStd,
-        runningMean: runningMean.value, runningVariance: runningVariance.value, momentum: Self.momentum,
-        epsilon: Self.epsilon, shape)
+      forwardTraining(out: out, x: x, shape: shape, relu: false)
     } else {
       BatchNorm.forwardInference(
         y: out, x: x, gamma: gamma.value, beta: beta.value, runningMean: runningMean.value,
@@ -430,11 +431,23 @@ final class BatchNormModule {
     }
   }
 
-  /// The training forward's gradients: dx (added), dγ and dβ (added).
-  func backward(dx: Tensor, dout: Tensor, x: Tensor, write: GradientWrite = .accumulate, shape: BatchNorm.Shape) {
+  /// Training mode with a ReLU after it, both in one pass (`BatchNorm.forwardTraining`).
+  func forwardTraining(out: Tensor, x: Tensor, shape: BatchNorm.Shape, relu: Bool) {
+    BatchNorm.forwardTraining(
+      y: out, x: x, gamma: gamma.value, beta: beta.value, mean: mean, invStd: invStd,
+      runningMean: runningMean.value, runningVariance: runningVariance.value, momentum: Self.momentum,
+      epsilon: Self.epsilon, relu: relu, shape)
+  }
+
+  /// The training forward's gradients: dx (added, or written), dγ and dβ (added); with
+  /// `reluOutput`, dout is the gradient after a ReLU whose output that is.
+  func backward(
+    dx: Tensor, dout: Tensor, x: Tensor, write: GradientWrite = .accumulate, reluOutput: Tensor? = nil,
+    shape: BatchNorm.Shape
+  ) {
     BatchNorm.backward(
       dx: dx, dgamma: gamma.grad, dbeta: beta.grad, dy: dout, x: x, gamma: gamma.value, mean: mean, invStd: invStd,
-      write: write, shape)
+      write: write, reluOutput: reluOutput, shape)
   }
 }
 
