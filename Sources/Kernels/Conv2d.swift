@@ -204,10 +204,11 @@ public enum Conv2d {
     vectorLoop(start, end, add)
   }
 
-  /// dcols (C·k·k, N·OH·OW) -> dx (N, C, H, W), added: each tap's gradient goes back to
+  /// dcols (C·k·k, N·OH·OW) -> dx (N, C, H, W), added (or written, `.overwrite`: each
+  /// part zeroes its planes first, while they are in cache): each tap's gradient goes back to
   /// the input pixel it was copied from (padding positions drop out; where the output
   /// keeps the input's size, their values in dcols are zeroed on the way).
-  public static func col2im(dx: Tensor, dcols: Tensor, _ s: Shape) {
+  public static func col2im(dx: Tensor, dcols: Tensor, write: GradientWrite = .accumulate, _ s: Shape) {
     precondition(dx.count == s.batch * s.channels * s.height * s.width, "col2im: dx \(dx.shape) for \(s)")
     precondition(dcols.count == s.rows * s.patch, "col2im: dcols \(dcols.shape) for \(s)")
     let (src, dst): (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) = (dcols.data, dx.data)
@@ -217,6 +218,9 @@ public enum Conv2d {
     // that part only, each pixel's terms always added in (ky, kx) order. Its k·k rows of
     // dcols are read front to back (image after image), so the reads stream.
     Parallel.forEach(c, grain: max(1, Elementwise.grain / max(s.batch * positions * k * k, 1))) { ch in
+      if write == .overwrite {
+        for n in 0..<s.batch { (dst + (n * c + ch) * h * w).update(repeating: 0, count: h * w) }
+      }
       for ky in 0..<k {
         for kx in 0..<k {
           let inside: Range<Int> = s.inside(kx: kx)
@@ -303,12 +307,13 @@ public enum Conv2d {
     }
   }
 
-  /// dy (N, O, OH, OW) -> dx (N, C, H, W) added (nil: the first layer needs none),
+  /// dy (N, O, OH, OW) -> dx (N, C, H, W) added, or written with `dxWrite: .overwrite`
+  /// (nil: the first layer needs none),
   /// dw (O, C, k, k) and db (O) added. `cols` is the forward's; `dyRows` (O, N·OH·OW) and
   /// `dcols` (at least `dcolsShape(s)`) are scratch.
   public static func backward(
     dx: Tensor?, dw: Tensor, db: Tensor?, dy: Tensor, cols: Tensor, w: Tensor, dyRows: Tensor, dcols: Tensor,
-    _ s: Shape
+    dxWrite: GradientWrite = .accumulate, _ s: Shape
   ) {
     precondition(dy.count == s.batch * s.outChannels * s.positions, "conv2d backward: dy \(dy.shape) for \(s)")
     precondition(dyRows.count == s.rows * s.outChannels, "conv2d backward: dyRows \(dyRows.shape) for \(s)")
@@ -354,7 +359,7 @@ public enum Conv2d {
         b: dyRows.data + first * positions, ldb: s.rows, c: dcols.data, ldc: n * positions)
       col2im(
         dx: Tensor(viewing: dx.data + first * image, shape: [n, s.channels, s.height, s.width], owner: dx),
-        dcols: Tensor(viewing: dcols.data, shape: [s.patch, n * positions], owner: dcols), part)
+        dcols: Tensor(viewing: dcols.data, shape: [s.patch, n * positions], owner: dcols), write: dxWrite, part)
     }
   }
 

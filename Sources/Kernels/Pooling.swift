@@ -82,14 +82,21 @@ public enum MaxPool2d {
   }
 
   /// dy (N, C, H/k, W/k) -> dx (N, C, H, W), added at each window's winner.
-  public static func backward(dx: Tensor, dy: Tensor, indices: [Int32], planes: Int, height: Int, width: Int, k: Int) {
+  /// `.overwrite`: dx is written (zero but at the winners), each plane zeroed by its own
+  /// part just before its winners are added, while it is in cache.
+  public static func backward(
+    dx: Tensor, dy: Tensor, indices: [Int32], planes: Int, height: Int, width: Int, k: Int,
+    write: GradientWrite = .accumulate
+  ) {
     let outputs = (height / k) * (width / k)
+    let overwrite = write == .overwrite
     precondition(dy.count == planes * outputs && indices.count == dy.count, "maxpool backward: dy \(dy.shape)")
     precondition(dx.count == planes * height * width, "maxpool backward: dx \(dx.shape)")
     let (dxs, dys) = (dx.data, dy.data)
     indices.withUnsafeBufferPointer { idx in
       let winners = idx.baseAddress!
       Parallel.forEach(planes, grain: max(1, Elementwise.grain / max(height * width, 1))) { p in
+        if overwrite { (dxs + p * height * width).update(repeating: 0, count: height * width) }
         for o in (p * outputs)..<((p + 1) * outputs) { dxs[p * height * width + Int(winners[o])] += dys[o] }
       }
     }

@@ -96,6 +96,12 @@ import Testing
     let expected = Tensor(x.shape)
     Conv2d.col2im(dx: expected, dcols: dcols, s)
     #expect(relativeDifference(dx, expected) < 1e-6)
+    // `.overwrite` writes what accumulating into zeros gives, whatever dx held.
+    let written = Tensor(x.shape, fill: .nan)
+    Conv2d.backward(
+      dx: written, dw: Tensor(w.shape), db: nil, dy: g, cols: cols, w: w, dyRows: Tensor(rows.shape),
+      dcols: Tensor(Conv2d.dcolsShape(s)), dxWrite: .overwrite, s)
+    #expect(written.array.map(\.bitPattern) == dx.array.map(\.bitPattern))
   }
 
   @Test func batchNormTrainingMatchesDefinitionAndMovesRunningStatistics() {
@@ -259,6 +265,10 @@ import Testing
     let dx = Tensor(x.shape)
     MaxPool2d.backward(dx: dx, dy: g, indices: indices, planes: 6, height: 6, width: 4, k: 2)
     FD.check("dx", analytic: dx, wrt: x, step: 1e-3, loss)
+    let written = Tensor(x.shape, fill: .nan)
+    MaxPool2d.backward(
+      dx: written, dy: g, indices: indices, planes: 6, height: 6, width: 4, k: 2, write: .overwrite)
+    #expect(written.array == dx.array)
   }
 
   /// Windows as PyTorch's adaptive pooling draws them: 5 → 2 overlaps (rows 0..<3 and 2..<5).

@@ -314,14 +314,13 @@ public final class VGG: Model {
           _ = Activation.relu.backward(dx: dconv, dout: dcurrent, x: convOut[i], alpha: 0, write: .overwrite)
         }
         let dx: Tensor? = i == 0 ? nil : scratch.tensor("features.\(i).dx", input.shape)
-        dx?.zero()
         conv.backward(dx: dx, dout: dconv)
         if let dx = dx { dcurrent = dx }
       case .pool:
         let dx = scratch.tensor("features.\(i).dx", input.shape)
-        dx.zero()
         MaxPool2d.backward(
-          dx: dx, dy: dcurrent, indices: poolIndices[i], planes: batch * c, height: side, width: side, k: 2)
+          dx: dx, dy: dcurrent, indices: poolIndices[i], planes: batch * c, height: side, width: side, k: 2,
+          write: .overwrite)
         dcurrent = dx
       }
     }
@@ -369,7 +368,7 @@ final class Conv2dModule {
     Conv2d.forward(y: out, x: x, w: weight.value, b: bias.value, cols: cols, rows: rows, epilogue: epilogue, shape)
   }
 
-  /// dout -> dx (added; nil for the first layer), dW and db added.
+  /// dout -> dx (written; nil for the first layer), dW and db added.
   func backward(dx: Tensor?, dout: Tensor) {
     if dyRows.shape != rows.shape {  // the first backward at this shape
       dyRows = Tensor(rows.shape)
@@ -377,7 +376,7 @@ final class Conv2dModule {
     }
     Conv2d.backward(
       dx: dx, dw: weight.grad, db: bias.grad, dy: dout, cols: cols, w: weight.value, dyRows: dyRows, dcols: dcols,
-      shape)
+      dxWrite: .overwrite, shape)
   }
 }
 
