@@ -161,20 +161,34 @@ public enum Conv2d {
   static func shiftedPlane(
     _ out: UnsafeMutablePointer<Float>, _ plane: UnsafeMutablePointer<Float>, _ s: Shape, dy: Int, dx: Int
   ) {
-    let (h, w): (Int, Int) = (s.height, s.width)
-    let total: Int = h * w
-    let shift: Int = dy * w + dx
-    // Output j reads plane[j + shift]: inside the plane for j in [−shift, total − shift).
+    let total: Int = s.height * s.width
+    let block: Range<Int> = shiftedBlock(s, dy: dy, dx: dx)
+    out.update(repeating: 0, count: block.lowerBound)
+    (out + block.lowerBound).update(from: plane + block.lowerBound + dy * s.width + dx, count: block.count)
+    (out + block.upperBound).update(repeating: 0, count: total - block.upperBound)
+    zeroWrappedColumns(out, s, dx: dx)
+  }
+
+  /// The outputs j of a tap shifted by (dy, dx) whose input j + dy·W + dx lies in the
+  /// plane: the block that one copy moves.
+  @inline(__always)
+  static func shiftedBlock(_ s: Shape, dy: Int, dx: Int) -> Range<Int> {
+    let total: Int = s.height * s.width
+    let shift: Int = dy * s.width + dx
     let start: Int = min(total, max(0, -shift))
-    let end: Int = max(start, min(total, total - shift))
-    out.update(repeating: 0, count: start)
-    (out + start).update(from: plane + start + shift, count: end - start)
-    (out + end).update(repeating: 0, count: total - end)
+    return start..<max(start, min(total, total - shift))
+  }
+
+  /// Zeroes the |dx| columns of an H×W plane of tap values that read past the left or
+  /// right edge (the block wraps them to the previous or next row).
+  @inline(__always)
+  static func zeroWrappedColumns(_ p: UnsafeMutablePointer<Float>, _ s: Shape, dx: Int) {
     if dx == 0 { return }
+    let w: Int = s.width
     let count: Int = min(abs(dx), w)
     let first: Int = dx > 0 ? w - count : 0
-    for oy in 0..<h {
-      for i in 0..<count { out[oy * w + first + i] = 0 }
+    for oy in 0..<s.height {
+      for i in 0..<count { p[oy * w + first + i] = 0 }
     }
   }
 
@@ -185,23 +199,13 @@ public enum Conv2d {
   static func addShiftedPlane(
     _ plane: UnsafeMutablePointer<Float>, _ from: UnsafeMutablePointer<Float>, _ s: Shape, dy: Int, dx: Int
   ) {
-    let (h, w): (Int, Int) = (s.height, s.width)
-    let total: Int = h * w
-    let shift: Int = dy * w + dx
-    if dx != 0 {
-      let count: Int = min(abs(dx), w)
-      let first: Int = dx > 0 ? w - count : 0
-      for oy in 0..<h {
-        for i in 0..<count { from[oy * w + first + i] = 0 }
-      }
-    }
-    let start: Int = min(total, max(0, -shift))
-    let end: Int = max(start, min(total, total - shift))
-    let (target, source): (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) = (plane + shift, from)
+    zeroWrappedColumns(from, s, dx: dx)
+    let block: Range<Int> = shiftedBlock(s, dy: dy, dx: dx)
+    let (target, source): (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) = (plane + dy * s.width + dx, from)
     @inline(__always) func add(_ j: Int, _ lanes: Int) {
       store8(load8(target + j, lanes) + load8(source + j, lanes), target + j, lanes)
     }
-    vectorLoop(start, end, add)
+    vectorLoop(block.lowerBound, block.upperBound, add)
   }
 
   /// dcols (C·k·k, N·OH·OW) -> dx (N, C, H, W), added (or written, `.overwrite`: each
