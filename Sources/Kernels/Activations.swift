@@ -244,6 +244,11 @@ public enum Tanh {
 }
 
 public enum ReLU {
+  /// One value: 0 where v ≤ 0, v elsewhere (NaN kept), as `forward` does in lanes; for
+  /// kernels that apply a ReLU on their way out.
+  @inline(__always)
+  public static func apply(_ v: Float) -> Float { v <= 0 ? 0 : v }
+
   public static func forward(out: Tensor, x: Tensor) {
     precondition(out.count == x.count, "relu: \(out.shape) vs \(x.shape)")
     let (o, xp) = (out.data, UnsafePointer(x.data))

@@ -38,7 +38,7 @@ public enum BatchNorm {
     let (c, sp, n) = (s.channels, s.spatial, s.count)
     Parallel.forEach(c, grain: max(1, Elementwise.grain / max(n, 1))) { ch in
       var sum: Double = 0
-      for b in 0..<s.batch { sum += Double(runSum(xs + (b * c + ch) * sp, sp)) }
+      for b in 0..<s.batch { sum += Double(laneSum(xs + (b * c + ch) * sp, sp)) }
       let mu: Double = sum / Double(n)
       let muF: Float = Float(mu)
       var squares: Double = 0
@@ -56,25 +56,12 @@ public enum BatchNorm {
         let offset: Int = (b * c + ch) * sp
         if relu {
           // ReLU's forward on the way out: max(0, ·), NaN kept, as `ReLU.forward`.
-          for i in 0..<sp {
-            let v: Float = g * (xs[offset + i] - muF) * invF + bt
-            ys[offset + i] = v <= 0 ? 0 : v
-          }
+          for i in 0..<sp { ys[offset + i] = ReLU.apply(g * (xs[offset + i] - muF) * invF + bt) }
         } else {
           for i in 0..<sp { ys[offset + i] = g * (xs[offset + i] - muF) * invF + bt }
         }
       }
     }
-  }
-
-  /// Σ of a run of `count` values, in eight lanes (a fixed order: the same bits at any
-  /// thread count); the caller adds the runs in Double.
-  @inline(__always)
-  static func runSum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
-    var lanes: Float8 = Float8()
-    @inline(__always) func add(_ i: Int, _ width: Int) { lanes += load8(p + i, width) }
-    vectorLoop(0, count, add)
-    return sum8(lanes)
   }
 
   /// Σ (x − mu)² of a run, in eight lanes (the lanes past the run's end add nothing).
@@ -155,13 +142,18 @@ public enum BatchNorm {
       var sumDy: Double = 0
       var sumDyXhat: Double = 0
       let (shift, scale): (Float8, Float8) = (Float8(repeating: mu), Float8(repeating: inv))
+      /// dy at `at`, gated by the ReLU's output when there is one.
+      @inline(__always) func gradient(_ at: Int, _ width: Int) -> Float8 {
+        var g: Float8 = load8(dys + at, width)
+        if gated { g.replace(with: 0, where: .!(load8(gate + at, width) .> 0)) }
+        return g
+      }
       for b in 0..<s.batch {
         let offset: Int = (b * c + ch) * sp
         var (lanes, products): (Float8, Float8) = (Float8(), Float8())
         // x̂ of the lanes past the run's end is garbage, but their dy loads as 0.
         @inline(__always) func add(_ i: Int, _ width: Int) {
-          var g: Float8 = load8(dys + offset + i, width)
-          if gated { g.replace(with: 0, where: .!(load8(gate + offset + i, width) .> 0)) }
+          let g: Float8 = gradient(offset + i, width)
           lanes += g
           products += g * ((load8(xs + offset + i, width) - shift) * scale)
         }
@@ -179,8 +171,7 @@ public enum BatchNorm {
       for b in 0..<s.batch {
         let offset: Int = (b * c + ch) * sp
         @inline(__always) func write(_ i: Int, _ width: Int) {
-          var g: Float8 = load8(dys + offset + i, width)
-          if gated { g.replace(with: 0, where: .!(load8(gate + offset + i, width) .> 0)) }
+          let g: Float8 = gradient(offset + i, width)
           let xhat: Float8 = (load8(xs + offset + i, width) - shift) * scale
           let term: Float8 = factor * (g - dyMean - xhat * productMean)
           store8(overwrite ? term : load8(dxs + offset + i, width) + term, dxs + offset + i, width)

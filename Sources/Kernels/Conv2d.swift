@@ -76,7 +76,6 @@ public enum Conv2d {
     let (src, dst): (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) = (x.data, cols.data)
     let (oh, ow, k, st, p): (Int, Int, Int, Int, Int) = (s.outHeight, s.outWidth, s.kernel, s.stride, s.padding)
     let (h, w, batch, positions, wide): (Int, Int, Int, Int, Int) = (s.height, s.width, s.batch, s.positions, s.rows)
-    // One part per (row of cols, image): it writes that image's OH·OW columns of the row.
     // One part per run of rows of cols: row (c, ky, kx) is written image after image.
     Parallel.forRanges(s.patch, grain: max(1, Elementwise.grain / max(batch * positions, 1))) { range in
       for r in range {
@@ -272,7 +271,7 @@ public enum Conv2d {
   ) {
     precondition(y.count == s.batch * s.outChannels * s.positions, "conv2d: y \(y.shape) for \(s)")
     precondition(rows.count == s.rows * s.outChannels, "conv2d: rows \(rows.shape) for \(s)")
-    precondition(b == nil || b!.count == s.outChannels, "conv2d: bias \(b!.shape) for \(s)")
+    precondition(b.map { $0.count == s.outChannels } ?? true, "conv2d: bias \(b?.shape ?? []) for \(s)")
     im2col(cols: cols, x: x, s)
     // Y (O, N·P) = W (O, C·k·k) · cols (C·k·k, N·P)
     GEMM.multiply(
@@ -299,10 +298,7 @@ public enum Conv2d {
           }
           let (a, t): (Float, Float) = (scale[ch], shift[ch])
           if relu {
-            for i in 0..<positions {
-              let v: Float = a * (source[i] + add) + t
-              target[i] = v <= 0 ? 0 : v
-            }
+            for i in 0..<positions { target[i] = ReLU.apply(a * (source[i] + add) + t) }
           } else {
             for i in 0..<positions { target[i] = a * (source[i] + add) + t }
           }
@@ -334,11 +330,7 @@ public enum Conv2d {
       for n in 0..<batch {
         let source: UnsafeMutablePointer<Float> = from + (n * o + ch) * positions
         (to + (ch * batch + n) * positions).update(from: source, count: positions)
-        if bias == nil { continue }
-        var lanes: Float8 = Float8()
-        @inline(__always) func add(_ i: Int, _ count: Int) { lanes += load8(source + i, count) }
-        vectorLoop(0, positions, add)
-        total += Double(sum8(lanes))
+        if bias != nil { total += Double(laneSum(source, positions)) }
       }
       bias?[ch] += Float(total)
     }

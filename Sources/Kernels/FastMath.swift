@@ -26,6 +26,16 @@ func sum8(_ v: Float8) -> Float {
   return b[0] + b[1]
 }
 
+/// Σ of `count` values at p in eight lanes, then the lanes in `sum8`'s order: a fixed
+/// order, so the same bits at any thread count.
+@inline(__always)
+func laneSum(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
+  var lanes = Float8()
+  @inline(__always) func add(_ i: Int, _ width: Int) { lanes += load8(p + i, width) }
+  vectorLoop(0, count, add)
+  return sum8(lanes)
+}
+
 @inline(__always)
 func max8(_ v: Float8) -> Float {
   var m = v[0]

@@ -215,9 +215,7 @@ public final class VGG: Model {
     let per = Self.trunkChunk
     let passes = (b + per - 1) / per
     let threads = min(Parallel.threads, passes)
-    var channels = config.imageChannels
-    for case .conv(let conv, _) in features { channels = conv.outputs }
-    let width = channels * config.pooledSize * config.pooledSize
+    let width = VGGFamily.featureWidth(config)
     let all = Tensor([b, width])
     while helpers.count < threads - 1 { helpers.append(VGG(architecture)) }
     let workers: [VGG] = [self] + helpers.prefix(threads - 1)
@@ -275,7 +273,7 @@ public final class VGG: Model {
       }
       poolIndices.append([])
     }
-    pooled = Tensor([b, widths[widths.count - 1] * cfg.pooledSize * cfg.pooledSize])
+    pooled = Tensor([b, VGGFamily.featureWidth(cfg)])
   }
 
   // MARK: loss, backward
@@ -550,13 +548,16 @@ public enum VGGFamily: ModelFamily {
   /// The trunk's output: channels of the last convolution (or the image's).
   static func trunkChannels(_ c: ModelConfig) -> Int { c.convLayers.last(where: { $0 > 0 }) ?? c.imageChannels }
 
+  /// Values per image the trunk hands the head: its channels pooled to `pooledSize`².
+  static func featureWidth(_ c: ModelConfig) -> Int { trunkChannels(c) * c.pooledSize * c.pooledSize }
+
   /// The head's linears as groups, given which junctions are collapsed.
   public static func headGroups(_ a: Architecture) -> [Group] {
     headGroups(a.config, collapsed: a.collapsed)
   }
 
   static func headGroups(_ c: ModelConfig, collapsed: [Bool]) -> [Group] {
-    let inputs = [trunkChannels(c) * c.pooledSize * c.pooledSize, c.mlpHidden, c.mlpHidden]
+    let inputs = [featureWidth(c), c.mlpHidden, c.mlpHidden]
     let outputs = [c.mlpHidden, c.mlpHidden, c.classes]
     var groups = [Group(first: 1, last: 1, inputs: inputs[0], outputs: outputs[0])]
     for j in 0..<junctions {
