@@ -100,4 +100,16 @@ public enum Elementwise {
     dx.zero()
     for r in 0..<b { (dx.data + r * t * c).update(from: src.data + r * c, count: c) }
   }
+
+  /// dx (B, T, C): each sequence's first row += src (B, C), the other rows kept: the
+  /// gradient of `addFirstRows` with respect to x, added to what dx holds.
+  public static func accumulateFirstRows(into dx: Tensor, from src: Tensor) {
+    let (b, c) = (src.shape[0], src.lastDim)
+    precondition(dx.count % (b * c) == 0, "accumulateFirstRows: \(src.shape) into \(dx.shape)")
+    let t = dx.count / (b * c)
+    for r in 0..<b {
+      let (d, s) = (dx.data + r * t * c, src.data + r * c)
+      for j in 0..<c { d[j] += s[j] }
+    }
+  }
 }

@@ -162,6 +162,18 @@ import Testing
       #expect(a.macsComputedPerExample() == a.macsPerExample())
     }
   }
+
+  /// The tiny BERT (d 8, MLP 20, 6 positions, 2 layers, 3 classes): per layer qkv 6·8·24,
+  /// attention 2·36·8, proj 6·64, MLP 2·6·8·20; pooler 64, classifier 24. Computed: the
+  /// last layer's k, v for 6 positions (6·8·16), q 64, one query's attention 2·6·8, proj 64
+  /// and MLP 2·8·20 for the [CLS] row (`Bert.pruneLastBlock`).
+  @Test func tinyBertByHand() {
+    let arch = Architecture(config: Fixtures.config(.bert))
+    let layer = 6 * 8 * 24 + 2 * 36 * 8 + 6 * 64 + 2 * 6 * 8 * 20
+    #expect(arch.macsPerExample() == 2 * layer + 64 + 24)
+    let lastLayer = 6 * 8 * 16 + 64 + 2 * 6 * 8 + 64 + 2 * 8 * 20
+    #expect(arch.macsComputedPerExample() == layer + lastLayer + 64 + 24)
+  }
 }
 
 /// The generic chain merge: linears with BatchNorm1d between them, merged across linear

@@ -115,7 +115,7 @@ import Testing
   /// 1e-5 of each tensor's largest entry. A wrong row, head or missing gradient is O(1).
   static let tolerance = 1e-5
 
-  static func outputs(_ model: Transformer, _ input: ModelInput, _ targets: [Int32]) -> (
+  static func outputs(_ model: any Model, _ input: ModelInput, _ targets: [Int32]) -> (
     logits: [Float], loss: Float, grads: [String: [Float]]
   ) {
     model.parameters.zeroGradients()
@@ -160,6 +160,35 @@ import Testing
     // The last block's gradients are not trivially zero on either path.
     let last = "blocks.\(cfg.layers - 1).attn.qkv.weight"
     #expect(full.grads[last]!.contains { $0 != 0 })
+  }
+
+  /// BERT's pooler reads [CLS]: its last (post-LayerNorm) layer runs the rest on the first
+  /// rows (`Bert.pruneLastBlock`), with padded keys, a PReLU or collapsed last MLP, and
+  /// one layer reading the embeddings.
+  @Test(arguments: [[false, false], [false, true], [false]])
+  func prunedBertEqualsFull(collapsed: [Bool]) {
+    var cfg = Fixtures.config(.bert)
+    cfg.layers = collapsed.count
+    let activations = Array([Activation.geluExact, .prelu].suffix(collapsed.count))
+    let model = Bert(Architecture(config: cfg, activations: activations, collapsed: collapsed))
+    var rng = RNG(seed: 9, stream: "pruned-bert")
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.4)
+    let (input, targets) = Fixtures.batch(cfg, batch: 5, rng: &rng)
+    #expect(model.pruneLastBlock)
+    let pruned = Self.outputs(model, input, targets)
+    let prunedInfer = model.infer(input).array
+    model.pruneLastBlock = false
+    let full = Self.outputs(model, input, targets)
+    #expect(Self.relativeDifference(full.logits, pruned.logits) < Self.tolerance)
+    #expect(Self.relativeDifference(full.logits, prunedInfer) < Self.tolerance)
+    #expect(abs(Double(full.loss - pruned.loss)) < Self.tolerance * Double(abs(full.loss)))
+    for (name, g) in full.grads {
+      let d = Self.relativeDifference(g, pruned.grads[name]!)
+      #expect(d < Self.tolerance, "\(name): \(d)")
+    }
+    let last = "blocks.\(cfg.layers - 1).attn.qkv.weight"
+    #expect(full.grads[last]!.contains { $0 != 0 })
+    #expect(full.grads["tok_emb.weight"]!.contains { $0 != 0 })
   }
 
   /// Mean pooling reads every position: nothing is pruned, and gpt never is.

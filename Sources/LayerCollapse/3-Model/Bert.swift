@@ -28,6 +28,14 @@ public final class Bert: Model {
   let poolerDropout = DropoutModule()
   let head: LinearModule
 
+  /// Whether the last block computes only what the pooler reads, each sequence's [CLS]
+  /// row: keys and values for every position, the query, attention, projection, MLP and
+  /// norms for the first (`BertBlock.prepare`). The same logits and gradients up to
+  /// rounding; `false` computes every position (tests compare).
+  public var pruneLastBlock = true {
+    didSet { if pruneLastBlock != oldValue { batch = 0 } }
+  }
+
   // The last forward.
   private var batch = 0
   private var time = 0
@@ -37,8 +45,11 @@ public final class Bert: Model {
   private var typeIDs: [Int32] = []
   private var keyValid: [Bool]?
   private var summed = Tensor([0])  // (B·T, C) before the embedding norm
-  private var streams: [Tensor] = []  // L + 1 of (B·T, C)
-  private var first = Tensor([0])  // (B, C) [CLS] rows of the last stream
+  /// L + 1 of (B·T, C); the last (B, C) when the last block is pruned.
+  private var streams: [Tensor] = []
+  /// Whether the prepared last block runs on the [CLS] rows alone.
+  private var prunedLast = false
+  private var first = Tensor([0])  // (B, C) [CLS] rows of the last stream (that stream, pruned)
   private var pooledIn = Tensor([0])  // (B, C) pooler output before tanh
   private var pooled = Tensor([0])  // (B, C)
   private var logits = Tensor([0])
@@ -96,7 +107,9 @@ public final class Bert: Model {
       let x = i == 0 ? embeddingDropout.forward(streams[0], p: dropout, rng: &rng) : streams[i]
       block.forward(out: streams[i + 1], x: x, keyValid: valid, dropout: dropout, rng: &rng)
     }
-    for s in 0..<b { Rows.copy(1, width: c, from: streams[blocks.count], row: s * t, to: first, row: s) }
+    if !prunedLast {
+      for s in 0..<b { Rows.copy(1, width: c, from: streams[blocks.count], row: s * t, to: first, row: s) }
+    }
     pooler.forward(y: pooledIn, x: first)
     Tanh.forward(out: pooled, x: pooledIn)
     head.forward(y: logits, x: poolerDropout.forward(pooled, p: dropout, rng: &rng))
@@ -118,14 +131,17 @@ public final class Bert: Model {
     positionIDs = (0..<(b * t)).map { Int32($0 % t) }
     typeIDs = [Int32](repeating: 0, count: b * t)
     let c = config.dModel
+    prunedLast = pruneLastBlock && !blocks.isEmpty
     summed = Tensor([b * t, c])
-    streams = (0...blocks.count).map { _ in Tensor([b * t, c]) }
-    first = Tensor([b, c])
+    streams = (0...blocks.count).map { i in Tensor([prunedLast && i == blocks.count ? b : b * t, c]) }
+    first = prunedLast ? streams[blocks.count] : Tensor([b, c])
     pooledIn = Tensor([b, c])
     pooled = Tensor([b, c])
     logits = Tensor([b, config.classes])
     let shape = Attention.Shape(batch: b, time: t, channels: c, heads: config.heads)
-    for block in blocks { block.prepare(shape) }
+    for (i, block) in blocks.enumerated() {
+      block.prepare(shape, firstRowsOnly: prunedLast && i == blocks.count - 1)
+    }
   }
 
   // MARK: loss, backward
@@ -154,9 +170,16 @@ public final class Bert: Model {
     pooler.backward(dx: dfirst, dy: dpooledIn, x: first, write: .overwrite)
     var dout = scratch.tensor("bert.dstreamA", streams[0].shape)
     var dx = scratch.tensor("bert.dstreamB", streams[0].shape)
-    dout.zero()
-    for s in 0..<batch { Rows.copy(1, width: c, from: dfirst, row: s, to: dout, row: s * time) }
-    for i in stride(from: blocks.count - 1, through: 0, by: -1) {
+    var below = blocks.count  // the blocks whose backward is still to run
+    if prunedLast {  // the last block's output is the [CLS] rows: dfirst is its gradient
+      below -= 1
+      blocks[below].backward(
+        dx: dout, dout: dfirst, x: below == 0 ? embeddingDropout.output : streams[below], scratch: scratch)
+    } else {
+      dout.zero()
+      for s in 0..<batch { Rows.copy(1, width: c, from: dfirst, row: s, to: dout, row: s * time) }
+    }
+    for i in stride(from: below - 1, through: 0, by: -1) {
       blocks[i].backward(dx: dx, dout: dout, x: i == 0 ? embeddingDropout.output : streams[i], scratch: scratch)
       swap(&dout, &dx)
     }
@@ -172,7 +195,9 @@ public final class Bert: Model {
 }
 
 /// A post-LayerNorm BERT layer: `x1 = LN1(x + drop(attn(x)))`,
-/// `out = LN2(x1 + drop(mlp(x1)))`.
+/// `out = LN2(x1 + drop(mlp(x1)))`. With `firstRowsOnly` (the last layer, whose output
+/// the pooler reads at [CLS] alone) keys and values cover every position and everything
+/// after the attention's query the first row of each sequence: out is (B, C).
 final class BertBlock {
   let attention: AttentionModule
   let attentionDropout = DropoutModule()
@@ -198,9 +223,9 @@ final class BertBlock {
     ln2 = LayerNormModule(p + "ln2", features: c, params: &params, epsilon: epsilon)
   }
 
-  func prepare(_ s: Attention.Shape) {
-    let rows = s.batch * s.time
-    attention.prepare(s, backward: true, firstRowsOnly: false)
+  func prepare(_ s: Attention.Shape, firstRowsOnly first: Bool) {
+    let rows = first ? s.batch : s.batch * s.time  // rows after the attention
+    attention.prepare(s, backward: true, firstRowsOnly: first)
     mlp.prepare(rows: rows, backward: true)
     (attentionOut, h1, x1, mlpOut, h2) = (
       Tensor([rows, s.channels]), Tensor([rows, s.channels]), Tensor([rows, s.channels]),
@@ -208,17 +233,22 @@ final class BertBlock {
     )
   }
 
-  /// x: (B·T, C) -> out: (B·T, C).
+  /// x: (B·T, C) -> out: (B·T, C), or (B, C) with `firstRowsOnly`.
   func forward(out: Tensor, x: Tensor, keyValid: [Bool]?, dropout: Float, rng: inout RNG) {
     attention.forward(out: attentionOut, x: x, keyValid: keyValid)
-    Elementwise.add(out: h1, x, attentionDropout.forward(attentionOut, p: dropout, rng: &rng))
+    let attended = attentionDropout.forward(attentionOut, p: dropout, rng: &rng)
+    if attention.firstRowsOnly {
+      Elementwise.addFirstRows(out: h1, x: x, attended)
+    } else {
+      Elementwise.add(out: h1, x, attended)
+    }
     ln1.forward(out: x1, x: h1)
     mlp.forward(out: mlpOut, x: x1, dropout: 0, rng: &rng)
     Elementwise.add(out: h2, x1, mlpDropout.forward(mlpOut, p: dropout, rng: &rng))
     ln2.forward(out: out, x: h2)
   }
 
-  /// dout -> dx (overwritten; `dx` must not be `dout`).
+  /// dout (the forward's out) -> dx (B·T, C), overwritten (`dx` must not be `dout`).
   func backward(dx: Tensor, dout: Tensor, x: Tensor, scratch: ScratchPool) {
     let dh2 = scratch.tensor("bertblock.dh2", h2.shape)
     dh2.zero()
@@ -242,7 +272,11 @@ final class BertBlock {
       attentionDropout.backward(dx: dattention, dout: dh1)
     }
     attention.backward(dx: dx, dout: dattention, x: x, scratch: scratch)
-    Elementwise.accumulate(dx, dh1)
+    if attention.firstRowsOnly {
+      Elementwise.accumulateFirstRows(into: dx, from: dh1)
+    } else {
+      Elementwise.accumulate(dx, dh1)
+    }
   }
 }
 
@@ -316,7 +350,13 @@ public enum BertFamily: ModelFamily {
     return n + c * c + c * cfg.classes
   }
 
-  public static func macsComputedPerExample(_ a: Architecture, time: Int?) -> Int { macsPerExample(a, time: time) }
+  /// As `macsPerExample`, with the last block computed for [CLS] alone (`Bert.pruneLastBlock`).
+  public static func macsComputedPerExample(_ a: Architecture, time: Int?) -> Int {
+    let (n, cfg) = (macsPerExample(a, time: time), a.config)
+    guard cfg.layers > 0 else { return n }
+    let (t, last) = (time ?? cfg.maxLen, cfg.layers - 1)
+    return n - TransformerFamily.blockMACs(a, last, time: t) + TransformerFamily.firstRowBlockMACs(a, last, time: t)
+  }
 
   public static func trainingMemory(_ config: ModelConfig, batchSize: Int) -> MemoryEstimate {
     let (d, h, layers, t) = (

@@ -2,8 +2,9 @@ import Kernels
 
 extension ModelConfig {
   /// Whether a transformer's head reads each sequence's first position alone ([CLS]): vit,
-  /// and the encoder with `cls` pooling (`Transformer.pruneLastBlock`).
-  public var headReadsFirstRow: Bool { kind == .vit || (kind == .encoder && pooling == .cls) }
+  /// the encoder with `cls` pooling (`Transformer.pruneLastBlock`), and BERT's pooler
+  /// (`Bert.pruneLastBlock`).
+  public var headReadsFirstRow: Bool { kind == .vit || kind == .bert || (kind == .encoder && pooling == .cls) }
 }
 
 /// The transformer family (`encoder`, `vit`, `gpt`): one LayerCollapse unit per block, its
@@ -120,9 +121,15 @@ public enum TransformerFamily: ModelFamily {
     let n = macsPerExample(a, time: time)
     let config = a.config
     guard config.headReadsFirstRow, config.layers > 0 else { return n }
-    let (c, t, last) = (config.dModel, time ?? config.sequenceLength, config.layers - 1)
-    let pruned = t * c * 2 * c + c * c + 2 * t * c + c * c + mlpMACs(a, last)
-    return n - blockMACs(a, last, time: t) + pruned
+    let (t, last) = (time ?? config.sequenceLength, config.layers - 1)
+    return n - blockMACs(a, last, time: t) + firstRowBlockMACs(a, last, time: t)
+  }
+
+  /// Block i at t positions computed for the first alone: keys and values of every
+  /// position, the query, attention, projection and MLP of the first.
+  static func firstRowBlockMACs(_ a: Architecture, _ i: Int, time t: Int) -> Int {
+    let c = a.config.dModel
+    return t * c * 2 * c + c * c + 2 * t * c + c * c + mlpMACs(a, i)
   }
 
   /// Block i at t positions: qkv, attention (QKᵀ and PV), projection, MLP.
