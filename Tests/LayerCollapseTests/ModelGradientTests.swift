@@ -207,3 +207,43 @@ import Testing
     }
   }
 }
+
+/// BERT's `infer` runs its layers on one shared set of activations (in place where a
+/// value is dead), in chunks; `forward` keeps every layer's for a backward pass.
+@Suite struct BertInferenceTests {
+  /// Three layers: a collapsed MLP, then GELU and PReLU ones (the shared set's MLP buffer
+  /// is the first uncollapsed MLP's), the last pruned to [CLS]; sequences end in padding.
+  static func model(_ rng: inout RNG) -> (Bert, ModelConfig) {
+    var cfg = Fixtures.config(.bert)
+    cfg.layers = 3
+    let arch = Architecture(
+      config: cfg, activations: [.geluExact, .geluExact, .prelu], collapsed: [true, false, false])
+    let model = Bert(arch)
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 0.4)
+    return (model, cfg)
+  }
+
+  /// One chunk: the same kernels on the same rows as `forward`, so the same bits. Chunks
+  /// of fewer sequences: equal up to rounding (OpenBLAS sums products of other row counts
+  /// in another order; bound as in `TrainingTests.chunkedInferEqualsForward`). A forward
+  /// and backward after `infer` get their own buffers back: the same loss and gradients
+  /// as before it, bit for bit.
+  @Test func inferEqualsForwardAndBackwardStillWorks() {
+    var rng = RNG(seed: 4, stream: "bert-infer")
+    let (model, cfg) = Self.model(&rng)
+    let (input, targets) = Fixtures.batch(cfg, batch: 5, rng: &rng)
+    let before = PrunedLastBlockTests.outputs(model, input, targets)
+    let kept = model.forward(input).array
+    #expect(model.infer(input).array.map(\.bitPattern) == kept.map(\.bitPattern))
+    for samples in [2, 1] {
+      let chunked = model.infer(input, rowsPerChunk: samples * cfg.maxLen).array
+      let d = PrunedLastBlockTests.relativeDifference(kept, chunked)
+      #expect(d < 1e-4, "\(samples) a chunk: relative difference \(d)")
+    }
+    let after = PrunedLastBlockTests.outputs(model, input, targets)
+    #expect(after.loss.bitPattern == before.loss.bitPattern)
+    for (name, g) in before.grads {
+      #expect(after.grads[name]!.map(\.bitPattern) == g.map(\.bitPattern), "\(name)")
+    }
+  }
+}

@@ -39,13 +39,17 @@ public final class Bert: Model {
   // The last forward.
   private var batch = 0
   private var time = 0
+  /// Whether every layer has its own activations (`forward`: a backward may follow), or
+  /// the layers share one set (`infer`).
+  private var keepsActivations = true
   private var ids: [Int32] = []
   /// Position ids 0..<T per sequence and the (all-zero) token types, for (B, T).
   private var positionIDs: [Int32] = []
   private var typeIDs: [Int32] = []
   private var keyValid: [Bool]?
   private var summed = Tensor([0])  // (B·T, C) before the embedding norm
-  /// L + 1 of (B·T, C); the last (B, C) when the last block is pruned.
+  /// L + 1 of (B·T, C), the last (B, C) when the last block is pruned; in inference two
+  /// buffers serve the first L, alternately.
   private var streams: [Tensor] = []
   /// Whether the prepared last block runs on the [CLS] rows alone.
   private var prunedLast = false
@@ -92,9 +96,27 @@ public final class Bert: Model {
 
   @discardableResult
   public func forward(_ input: ModelInput, training: Bool, rng: inout RNG) -> Tensor {
+    run(input, training: training, keep: true, rng: &rng)
+  }
+
+  /// Inference in chunks of about `rowsPerChunk` rows (B·T), the layers sharing one set of
+  /// activations: the same logits as `forward`, bit for bit (each sequence's rows go
+  /// through the same kernels); `backward` cannot follow.
+  @discardableResult
+  public func infer(_ input: ModelInput, rowsPerChunk: Int) -> Tensor {
+    guard case .tokens(_, _, let b, let t) = input else { preconditionFailure("bert reads tokens") }
+    var unused = RNG(state: 0)
+    let all = logitsInChunks(input, batch: b, perChunk: max(1, rowsPerChunk / max(t, 1))) {
+      self.run($0, training: false, keep: false, rng: &unused)
+    }
+    lastLogits = all
+    return all
+  }
+
+  private func run(_ input: ModelInput, training: Bool, keep: Bool, rng: inout RNG) -> Tensor {
     guard case .tokens(let ids, let valid, let b, let t) = input else { preconditionFailure("bert reads tokens") }
     precondition(t <= config.maxLen, "sequence of \(t) exceeds max_len \(config.maxLen)")
-    prepare(batch: b, time: t)
+    prepare(batch: b, time: t, keep: keep)
     self.ids = ids
     keyValid = valid
     let c = config.dModel
@@ -117,31 +139,25 @@ public final class Bert: Model {
     return logits
   }
 
-  @discardableResult
-  public func infer(_ input: ModelInput, rowsPerChunk: Int) -> Tensor {
-    guard case .tokens(_, _, let b, let t) = input else { preconditionFailure("bert reads tokens") }
-    let all = logitsInChunks(input, batch: b, perChunk: max(1, rowsPerChunk / max(t, 1)))
-    lastLogits = all
-    return all
-  }
-
-  private func prepare(batch b: Int, time t: Int) {
-    guard b != batch || t != time else { return }
-    (batch, time) = (b, t)
+  private func prepare(batch b: Int, time t: Int, keep: Bool) {
+    guard b != batch || t != time || keep != keepsActivations else { return }
+    (batch, time, keepsActivations) = (b, t, keep)
     positionIDs = (0..<(b * t)).map { Int32($0 % t) }
     typeIDs = [Int32](repeating: 0, count: b * t)
     let c = config.dModel
     prunedLast = pruneLastBlock && !blocks.isEmpty
     summed = Tensor([b * t, c])
-    streams = (0...blocks.count).map { i in Tensor([prunedLast && i == blocks.count ? b : b * t, c]) }
+    let pair = keep ? [] : [Tensor([b * t, c]), Tensor([b * t, c])]
+    streams = (0...blocks.count).map { i in
+      if prunedLast && i == blocks.count { return Tensor([b, c]) }
+      return keep ? Tensor([b * t, c]) : pair[i % 2]
+    }
     first = prunedLast ? streams[blocks.count] : Tensor([b, c])
     pooledIn = Tensor([b, c])
     pooled = Tensor([b, c])
     logits = Tensor([b, config.classes])
     let shape = Attention.Shape(batch: b, time: t, channels: c, heads: config.heads)
-    for (i, block) in blocks.enumerated() {
-      block.prepare(shape, firstRowsOnly: prunedLast && i == blocks.count - 1)
-    }
+    prepareBlocks(blocks, shape, backward: keep, firstRowsOnly: prunedLast)
   }
 
   // MARK: loss, backward
@@ -153,7 +169,8 @@ public final class Bert: Model {
   public var probabilities: Tensor { crossEntropy.probabilities }
 
   public func backward() {
-    precondition(lastLogits === logits, "backward after a chunked infer(): run forward(_:training:rng:) first")
+    precondition(
+      keepsActivations && lastLogits === logits, "backward after infer(): run forward(_:training:rng:) first")
     let c = config.dModel
     let dlogits = scratch.tensor("bert.dlogits", logits.shape)
     crossEntropy.backward(dlogits: dlogits)
@@ -198,7 +215,7 @@ public final class Bert: Model {
 /// `out = LN2(x1 + drop(mlp(x1)))`. With `firstRowsOnly` (the last layer, whose output
 /// the pooler reads at [CLS] alone) keys and values cover every position and everything
 /// after the attention's query the first row of each sequence: out is (B, C).
-final class BertBlock {
+final class BertBlock: SharableBlock {
   let attention: AttentionModule
   let attentionDropout = DropoutModule()
   let ln1: LayerNormModule
@@ -223,14 +240,23 @@ final class BertBlock {
     ln2 = LayerNormModule(p + "ln2", features: c, params: &params, epsilon: epsilon)
   }
 
-  func prepare(_ s: Attention.Shape, firstRowsOnly first: Bool) {
+  /// Allocates the activations of a forward of shape `s`. Without `backward` none is kept
+  /// for a backward pass: the attention probabilities live in per-thread scratch, the
+  /// activation runs in place and each residual sum overwrites the branch output it adds.
+  func prepare(_ s: Attention.Shape, backward: Bool, firstRowsOnly first: Bool) {
     let rows = first ? s.batch : s.batch * s.time  // rows after the attention
-    attention.prepare(s, backward: true, firstRowsOnly: first)
-    mlp.prepare(rows: rows, backward: true)
-    (attentionOut, h1, x1, mlpOut, h2) = (
-      Tensor([rows, s.channels]), Tensor([rows, s.channels]), Tensor([rows, s.channels]),
-      Tensor([rows, s.channels]), Tensor([rows, s.channels])
-    )
+    attention.prepare(s, backward: backward, firstRowsOnly: first)
+    mlp.prepare(rows: rows, backward: backward)
+    (attentionOut, x1, mlpOut) = (Tensor([rows, s.channels]), Tensor([rows, s.channels]), Tensor([rows, s.channels]))
+    h1 = backward ? Tensor([rows, s.channels]) : attentionOut
+    h2 = backward ? Tensor([rows, s.channels]) : mlpOut
+  }
+
+  /// Shares the buffers of `owner` and the MLP activations of `mlpOwner` (inference).
+  func borrow(from owner: BertBlock, mlpFrom mlpOwner: CollapsibleMLP) {
+    attention.borrow(from: owner.attention)
+    mlp.borrow(from: mlpOwner)
+    (attentionOut, h1, x1, mlpOut, h2) = (owner.attentionOut, owner.h1, owner.x1, owner.mlpOut, owner.h2)
   }
 
   /// x: (B·T, C) -> out: (B·T, C), or (B, C) with `firstRowsOnly`.

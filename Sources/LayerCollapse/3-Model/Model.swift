@@ -78,16 +78,19 @@ extension Model {
   public func infer(_ input: ModelInput) -> Tensor { infer(input, rowsPerChunk: ModelRegistry.inferenceRows) }
 
   /// A classifier's inference in chunks of `per` samples (the last padded with copies of
-  /// its last sample): one evaluation forward per chunk, the (B, K) logits gathered; one
-  /// forward when the batch fits a chunk. For `infer` implementations.
-  func logitsInChunks(_ input: ModelInput, batch b: Int, perChunk per: Int) -> Tensor {
-    var unused = RNG(state: 0)
-    if b <= per { return forward(input, training: false, rng: &unused) }
+  /// its last sample): one evaluation pass per chunk (`pass`, by default the evaluation
+  /// forward), the (B, K) logits gathered; one pass when the batch fits a chunk. For
+  /// `infer` implementations.
+  func logitsInChunks(
+    _ input: ModelInput, batch b: Int, perChunk per: Int, pass: ((ModelInput) -> Tensor)? = nil
+  ) -> Tensor {
+    let run = pass ?? { self.forward($0) }
+    if b <= per { return run(input) }
     let k = config.classes
     let all = Tensor([b, k])
     for start in stride(from: 0, to: b, by: per) {
       let n = min(per, b - start)
-      let part = forward(input.samples(start..<(start + n), paddedTo: per), training: false, rng: &unused)
+      let part = run(input.samples(start..<(start + n), paddedTo: per))
       Rows.copy(n, width: k, from: part, row: 0, to: all, row: start)
     }
     return all

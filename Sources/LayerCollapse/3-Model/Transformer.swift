@@ -345,19 +345,7 @@ public final class Transformer: Model {
     let first = firstRowsOnly
     let ws = TransformerBuffers(config: config, batch: batch, time: time, keepsActivations: keep, firstRowsOnly: first)
     let shape = Attention.Shape(batch: batch, time: time, channels: config.dModel, heads: config.heads)
-    let last = blocks.count - 1
-    if keep {
-      for (i, b) in blocks.enumerated() { b.prepare(shape, backward: true, firstRowsOnly: first && i == last) }
-    } else if let owner = blocks.first {
-      // Inference: the blocks that run on every row share block 0's buffers and the MLP
-      // activations of the first uncollapsed MLP among them.
-      owner.prepare(shape, backward: false, firstRowsOnly: first && last == 0)
-      let shared = blocks.prefix(first ? last : blocks.count)
-      let mlpOwner = shared.first { !$0.mlp.isCollapsed }?.mlp ?? owner.mlp
-      if mlpOwner !== owner.mlp { mlpOwner.prepare(rows: batch * time, backward: false) }
-      for b in shared.dropFirst() { b.borrow(from: owner, mlpFrom: mlpOwner) }
-      if first && last > 0 { blocks[last].prepare(shape, backward: false, firstRowsOnly: true) }
-    }
+    prepareBlocks(blocks, shape, backward: keep, firstRowsOnly: first)
     workspace = ws
     return ws
   }

@@ -84,9 +84,38 @@ final class AttentionModule {
   }
 }
 
+/// A transformer layer whose activation buffers inference can share with the other
+/// layers' (`prepareBlocks`): the pre-LayerNorm `TransformerBlock` and `BertBlock`.
+protocol SharableBlock: AnyObject {
+  var mlp: CollapsibleMLP { get }
+  /// Allocates the activations of a forward of shape `s` (see `TransformerBlock.prepare`).
+  func prepare(_ s: Attention.Shape, backward: Bool, firstRowsOnly: Bool)
+  /// Shares the buffers of `owner` and the MLP activations of `mlpOwner`.
+  func borrow(from owner: Self, mlpFrom mlpOwner: CollapsibleMLP)
+}
+
+/// Allocates the layers' activations for a forward of shape `s`. With `backward` each has
+/// its own, for the backward pass. In inference the layers run one after another, so the
+/// ones that run on every row share the first layer's buffers and the MLP activations of
+/// the first uncollapsed MLP among them: one set serves them all, and stays in cache.
+/// `firstRowsOnly`: the last layer runs on each sequence's first row (its own buffers).
+func prepareBlocks<B: SharableBlock>(_ blocks: [B], _ s: Attention.Shape, backward: Bool, firstRowsOnly first: Bool) {
+  let last = blocks.count - 1
+  if backward {
+    for (i, b) in blocks.enumerated() { b.prepare(s, backward: true, firstRowsOnly: first && i == last) }
+  } else if let owner = blocks.first {
+    owner.prepare(s, backward: false, firstRowsOnly: first && last == 0)
+    let shared = blocks.prefix(first ? last : blocks.count)
+    let mlpOwner = shared.first { !$0.mlp.isCollapsed }?.mlp ?? owner.mlp
+    if mlpOwner !== owner.mlp { mlpOwner.prepare(rows: s.batch * s.time, backward: false) }
+    for b in shared.dropFirst() { b.borrow(from: owner, mlpFrom: mlpOwner) }
+    if first && last > 0 { blocks[last].prepare(s, backward: false, firstRowsOnly: true) }
+  }
+}
+
 /// A pre-LayerNorm residual block: `x + attn(ln1(x))`, then `x + mlp(ln2(x))`. Its MLP
 /// is the transformer's LayerCollapse unit.
-final class TransformerBlock {
+final class TransformerBlock: SharableBlock {
   let ln1: LayerNormModule
   let attention: AttentionModule
   let ln2: LayerNormModule
@@ -127,7 +156,7 @@ final class TransformerBlock {
   /// on the B first rows, and the output is (B, C). The rows it skips cannot reach the
   /// loss, so logits and gradients equal the full block's up to rounding (tested); in the
   /// reference models this is about a fifth of all the matrix products.
-  func prepare(_ s: Attention.Shape, backward: Bool, firstRowsOnly first: Bool = false) {
+  func prepare(_ s: Attention.Shape, backward: Bool, firstRowsOnly first: Bool) {
     let rows = s.batch * s.time
     let out = first ? s.batch : rows  // rows after the attention
     attention.prepare(s, backward: backward, firstRowsOnly: first)
