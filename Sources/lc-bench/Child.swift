@@ -31,7 +31,7 @@ let childUsage: String = """
   usage: lc-bench                                  all tables (what `make bench` runs)
          lc-bench --train-only SHAPE [options]     time training steps, print one JSON line
          lc-bench --infer-only SHAPE [options]     time forward passes, print one JSON line
-  SHAPE: vit, encoder or gpt. Options:
+  SHAPE: \(shapeNames). Options:
     --threads N         kernel threads, matrix products included (default 1)
     --warmup W          untimed steps (passes) before timing (default 2)
     --steps K           timed steps; with --infer-only one per --batch, or one for all
@@ -40,6 +40,9 @@ let childUsage: String = """
                         fresh model (--infer-only: α = 1 in the PReLU blocks, then collapsed)
     --batch PATH        a batch file (--infer-only: one per batch size); default: random
   """
+
+/// The shapes `--train-only` and `--infer-only` take (`modelCases`).
+var shapeNames: String { modelCases.map(\.name).joined(separator: ", ") }
 
 /// Parsed `--train-only` / `--infer-only` arguments.
 struct ChildOptions {
@@ -55,7 +58,7 @@ struct ChildOptions {
 
   init(_ args: [String]) throws {
     guard args.count >= 2, let c = modelCase(named: args[1]) else {
-      throw BenchError("\(args.first ?? "") needs a SHAPE: vit, encoder or gpt")
+      throw BenchError("\(args.first ?? "") needs a SHAPE: \(shapeNames)")
     }
     train = args[0] == "--train-only"
     shape = c

@@ -98,7 +98,7 @@ func selectedModelCases() throws -> [ModelCase] {
   guard let names = environmentList("LC_BENCH_SHAPES") else { return modelCases }
   return try names.map { n in
     guard let c = modelCase(named: n) else {
-      throw BenchError("LC_BENCH_SHAPES: unknown model \(n) (known: \(modelCases.map(\.name).joined(separator: ", ")))")
+      throw BenchError("LC_BENCH_SHAPES: unknown model \(n) (known: \(shapeNames))")
     }
     return c
   }
