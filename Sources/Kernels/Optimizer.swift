@@ -15,11 +15,15 @@ public struct AdamW: Sendable, Equatable {
     self.weightDecay = weightDecay
   }
 
-  /// One update of `param` from `grad`, with moments `m`, `v` and the 1-based step `t`.
-  /// `decay: false` exempts the tensor from weight decay (biases, norms, LayerCollapse's α
-  /// in decoupled mode).
+  /// One update of `param` from `grad` · `gradScale`, with moments `m`, `v` and the
+  /// 1-based step `t`. `decay: false` exempts the tensor from weight decay (biases, norms,
+  /// LayerCollapse's α in decoupled mode). `gradScale` is gradient clipping's factor
+  /// (`GradientClipping.factor`), applied as each gradient is read: the same bits as
+  /// scaling the gradients first (`clip`), without that pass over them; `grad` is left
+  /// as it is.
   public func update(
-    param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: Double, step t: Int, decay: Bool = true
+    param: Tensor, grad: Tensor, m: Tensor, v: Tensor, lr: Double, step t: Int, decay: Bool = true,
+    gradScale: Float = 1
   ) {
     precondition(t >= 1, "AdamW step is 1-based, got \(t)")
     precondition(grad.count == param.count && m.count == param.count && v.count == param.count, "AdamW shapes")
@@ -33,10 +37,11 @@ public struct AdamW: Sendable, Equatable {
     let rate = Float(lr)
     let shrink = decay ? Float(1 - lr * weightDecay) : 1
     let (pp, gp, mp, vp) = (param.data, UnsafePointer(grad.data), m.data, v.data)
+    let scale = Float8(repeating: gradScale)
     // Eight lanes of exactly the scalar arithmetic (no FMA), so the bits are unchanged.
     Elementwise.parts(param.count) { part in
       @inline(__always) func vector(_ i: Int, _ lanes: Int) {
-        let g = load8(gp + i, lanes)
+        let g = load8(gp + i, lanes) * scale
         let mi = b1 * load8(mp + i, lanes) + a1 * g
         let vi = b2 * load8(vp + i, lanes) + a2 * g * g
         store8(mi, mp + i, lanes)
@@ -80,13 +85,20 @@ public enum GradientClipping {
     return Float(total.squareRoot())
   }
 
-  /// Scales all gradients so their global norm is at most `maxNorm`; returns the norm before.
+  /// The factor that brings gradients of global norm `norm` to at most `maxNorm`: 1 when
+  /// they are within it (or `maxNorm` is 0, no clipping), else `maxNorm / norm`.
+  public static func factor(norm: Float, maxNorm: Float) -> Float {
+    maxNorm > 0 && norm > maxNorm ? maxNorm / norm : 1
+  }
+
+  /// Scales all gradients so their global norm is at most `maxNorm`; returns the norm
+  /// before. (The trainer hands `factor` to AdamW instead: one pass over the gradients fewer.)
   @discardableResult
   public static func clip(_ grads: [Tensor], maxNorm: Float) -> Float {
     let pieces = cut(grads)
     let norm = norm(of: pieces)
-    if norm > maxNorm && norm > 0 {
-      let s = maxNorm / norm
+    let s = factor(norm: norm, maxNorm: maxNorm)
+    if s != 1 {
       Parallel.forEach(pieces.count) { i in
         let (p, n) = pieces[i]
         @inline(__always) func vector(_ j: Int, _ lanes: Int) { store8(load8(p + j, lanes) * s, p + j, lanes) }

@@ -35,6 +35,37 @@ import Testing
     #expect(p[0] == 3)
   }
 
+  /// The trainer clips by handing `GradientClipping.factor` to AdamW: the same bits as
+  /// scaling the gradients first and updating from them, on lengths with and without a
+  /// tail of fewer than eight, and the gradient is left unscaled.
+  @Test func clipFactorInAdamWEqualsClippingFirst() {
+    var rng = RNG(seed: 8, stream: "clip-adamw")
+    let opt = AdamW()
+    for n in [1, 8, 13, 1000] {
+      let g = Tensor([n])
+      rng.fillNormal(g, std: 2)
+      let p = Tensor([n])
+      rng.fillNormal(p)
+      let (m, v) = (Tensor([n]), Tensor([n]))
+      rng.fillNormal(m, std: 0.1)
+      for i in 0..<n { v[i] = abs(m[i]) }
+      let (p2, m2, v2, g2) = (p.clone(), m.clone(), v.clone(), g.clone())
+      let norm = GradientClipping.clip([g2], maxNorm: 1.5)
+      let s = GradientClipping.factor(norm: norm, maxNorm: 1.5)
+      #expect(s < 1 && s == 1.5 / norm)
+      opt.update(param: p2, grad: g2, m: m2, v: v2, lr: 0.01, step: 3)
+      let before = g.array
+      opt.update(param: p, grad: g, m: m, v: v, lr: 0.01, step: 3, gradScale: s)
+      #expect(p.array.map(\.bitPattern) == p2.array.map(\.bitPattern), "n \(n)")
+      #expect(m.array.map(\.bitPattern) == m2.array.map(\.bitPattern), "n \(n)")
+      #expect(v.array.map(\.bitPattern) == v2.array.map(\.bitPattern), "n \(n)")
+      #expect(g.array == before)
+    }
+    #expect(GradientClipping.factor(norm: 0.5, maxNorm: 1) == 1)
+    #expect(GradientClipping.factor(norm: 4, maxNorm: 0) == 1)  // train.grad_clip 0: off
+    #expect(GradientClipping.factor(norm: 4, maxNorm: 1) == 0.25)
+  }
+
   @Test func clippingScalesToMaxNorm() {
     let a = Tensor([2], [3, 0])
     let b = Tensor([1], [4])

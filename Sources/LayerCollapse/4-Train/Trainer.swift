@@ -169,10 +169,9 @@ public final class Trainer {
     let params = model.parameters
     let penalty = regularizer.penalty(model)
     regularizer.addGradient(model)
-    let grads = [params.gradients]  // every gradient, as one buffer
-    let norm =
-      settings.gradClip > 0
-      ? GradientClipping.clip(grads, maxNorm: Float(settings.gradClip)) : GradientClipping.globalNorm(grads)
+    let norm = GradientClipping.globalNorm([params.gradients])  // every gradient, as one buffer
+    // Clipping scales each gradient as AdamW reads it (the gradients are left unscaled).
+    let clipScale = GradientClipping.factor(norm: norm, maxNorm: Float(settings.gradClip))
     let lr = learningRate(at: state.step)
     func alphas() -> [Int: Float] { Dictionary(uniqueKeysWithValues: model.alphas.map { ($0.unit, $0.alpha) }) }
     guard loss.isFinite && norm.isFinite else {
@@ -189,7 +188,7 @@ public final class Trainer {
       let decay = isAlpha ? !decoupled : p.decay
       optimizer.update(
         param: p.value, grad: p.grad, m: state.m[p.name]!, v: state.v[p.name]!, lr: isAlpha ? alphaLR : lr,
-        step: state.step, decay: decay)
+        step: state.step, decay: decay, gradScale: clipScale)
     }
     return StepReport(
       step: state.step, loss: loss, penalty: penalty, gradNorm: norm, learningRate: lr, alphas: alphas())
