@@ -219,6 +219,26 @@ import Testing
     return (model, cfg)
   }
 
+  /// At two threads the chunks run on this model and on a helper reading its parameters
+  /// (`ParameterSet(sharing:)`), each with one-thread kernels: the logits of one thread,
+  /// bit for bit. Building the helper changes no value (it initializes nothing), and it
+  /// sees later changes to them. (Needs OpenBLAS at two threads or more, as CI's 2 cores.)
+  @Test func twoThreadsGiveOneThreadsLogits() {
+    var rng = RNG(seed: 6, stream: "bert-threads")
+    let (model, cfg) = Self.model(&rng)
+    let (input, _) = Fixtures.batch(cfg, batch: 7, rng: &rng)
+    let rows = 2 * cfg.maxLen  // chunks of 2 sequences: 4 chunks, the last padded
+    #expect(Parallel.$limit.withValue(2) { Parallel.threads } == min(2, BLASThreads.count))
+    let values = model.parameters.values.array
+    for change in [false, true] {
+      if change { Elementwise.scale(model.parameters["pooler.weight"]!.value, by: 0.5) }
+      let one = Parallel.$limit.withValue(1) { model.infer(input, rowsPerChunk: rows).array }
+      let two = Parallel.$limit.withValue(2) { model.infer(input, rowsPerChunk: rows).array }
+      #expect(two.map(\.bitPattern) == one.map(\.bitPattern), "after a change: \(change)")
+      if !change { #expect(model.parameters.values.array == values) }
+    }
+  }
+
   /// One chunk: the same kernels on the same rows as `forward`, so the same bits. Chunks
   /// of fewer sequences: equal up to rounding (OpenBLAS sums products of other row counts
   /// in another order; bound as in `TrainingTests.chunkedInferEqualsForward`). A forward

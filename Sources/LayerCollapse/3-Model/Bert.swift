@@ -60,13 +60,18 @@ public final class Bert: Model {
   private var lastLogits = Tensor([0])
   private let crossEntropy = CrossEntropyLoss()
   private let scratch = ScratchPool()
+  /// Models for `infer`'s threads after the first, reading this one's parameters
+  /// (`ParameterSet(sharing:)`): each thread runs whole chunks on one core.
+  private var helpers: [Bert] = []
 
-  public init(_ architecture: Architecture) {
+  /// A BERT of `architecture`; with `sharing`, one that reads those parameters (of a model
+  /// of the same architecture) instead of its own, initialized by nobody.
+  init(_ architecture: Architecture, sharing: ParameterSet?) {
     self.architecture = architecture
     let cfg = architecture.config
     let c = cfg.dModel
     let eps = cfg.layerNormEpsilon
-    var ps = ParameterSet()
+    var ps = sharing.map { ParameterSet(sharing: $0) } ?? ParameterSet()
     tokens = EmbeddingModule("tok_emb", count: cfg.vocabSize, features: c, params: &ps)
     positions = EmbeddingModule("pos_emb", count: BertFamily.positions(cfg), features: c, params: &ps)
     types = EmbeddingModule("type_emb", count: max(cfg.typeVocabSize, 1), features: c, params: &ps)
@@ -80,8 +85,12 @@ public final class Bert: Model {
     head = LinearModule("head", inputs: c, outputs: cfg.classes, params: &ps)
     ps.seal()
     parameters = ps
-    for p in ps.with(role: .normScale) { p.value.fill(1) }
+    if !ps.isShared {
+      for p in ps.with(role: .normScale) { p.value.fill(1) }
+    }
   }
+
+  public convenience init(_ architecture: Architecture) { self.init(architecture, sharing: nil) }
 
   public func alphaParameter(unit: Int) -> Parameter? { blocks[unit].mlp.alpha }
   public func chain(unit: Int) -> [(weight: Parameter, bias: Parameter)]? { blocks[unit].mlp.chain }
@@ -101,13 +110,37 @@ public final class Bert: Model {
 
   /// Inference in chunks of about `rowsPerChunk` rows (B·T), the layers sharing one set of
   /// activations: the same logits as `forward`, bit for bit (each sequence's rows go
-  /// through the same kernels); `backward` cannot follow.
+  /// through the same kernels); `backward` cannot follow. With more than one thread and
+  /// chunk, each thread runs whole chunks with one-thread kernels, on this model or a
+  /// helper reading its parameters: the logits of a one-thread `infer`, bit for bit.
   @discardableResult
   public func infer(_ input: ModelInput, rowsPerChunk: Int) -> Tensor {
     guard case .tokens(_, _, let b, let t) = input else { preconditionFailure("bert reads tokens") }
-    var unused = RNG(state: 0)
-    let all = logitsInChunks(input, batch: b, perChunk: max(1, rowsPerChunk / max(t, 1))) {
-      self.run($0, training: false, keep: false, rng: &unused)
+    let per = max(1, rowsPerChunk / max(t, 1))
+    let chunks = (b + per - 1) / per
+    let threads = min(Parallel.threads, chunks)
+    if threads <= 1 {
+      var unused = RNG(state: 0)
+      lastLogits = logitsInChunks(input, batch: b, perChunk: per) {
+        self.run($0, training: false, keep: false, rng: &unused)
+      }
+      return lastLogits
+    }
+    while helpers.count < threads - 1 { helpers.append(Bert(architecture, sharing: parameters)) }
+    let workers: [Bert] = [self] + helpers.prefix(threads - 1)
+    for h in workers { h.pruneLastBlock = pruneLastBlock }
+    let k = config.classes
+    let all = Tensor([b, k])
+    Parallel.forEach(threads) { w in
+      Parallel.$limit.withValue(1) {
+        var unused = RNG(state: 0)
+        for chunk in stride(from: w, to: chunks, by: threads) {
+          let (start, n) = (chunk * per, min(per, b - chunk * per))
+          let part = workers[w].run(
+            input.samples(start..<(start + n), paddedTo: per), training: false, keep: false, rng: &unused)
+          Rows.copy(n, width: k, from: part, row: 0, to: all, row: start)
+        }
+      }
     }
     lastLogits = all
     return all

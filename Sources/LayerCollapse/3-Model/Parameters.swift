@@ -91,23 +91,53 @@ public struct ParameterSet {
   public private(set) var all: [Parameter] = []
   private var index: [String: Int] = [:]
   private var storage: FlatStorage?
+  /// The set this one hands the parameters of (`init(sharing:)`), sealed.
+  private var source: (parameters: [String: Parameter], storage: FlatStorage)?
 
   public init() {}
+
+  /// A set for a second model of the same architecture that reads this one's parameters:
+  /// `add` hands back `other`'s parameter of that name instead of a new one, and `seal`
+  /// keeps `other`'s buffers. Nothing is allocated or copied, and the second model sees
+  /// every change to the values. For helpers that run inference beside their owner on
+  /// other threads; one that trained would write the owner's gradients.
+  init(sharing other: ParameterSet) {
+    guard let s = other.storage else { preconditionFailure("sharing an unsealed parameter set") }
+    source = (Dictionary(uniqueKeysWithValues: other.all.map { ($0.name, $0) }), s)
+  }
+
+  /// Whether the parameters are another set's (`init(sharing:)`): a model must not
+  /// initialize them.
+  var isShared: Bool { source != nil }
 
   /// Adds a parameter; names are unique.
   @discardableResult
   mutating func add(_ name: String, _ shape: [Int], role: ParameterRole, initStd: Float? = nil) -> Parameter {
     precondition(storage == nil, "parameter \(name) added to a sealed set")
     precondition(index[name] == nil, "duplicate parameter \(name)")
-    let p = Parameter(name, shape, role: role, initStd: initStd)
+    let p: Parameter
+    if let source {
+      guard let q = source.parameters[name], q.shape == shape, q.role == role else {
+        preconditionFailure("shared parameter \(name) \(shape) \(role) not in the source set")
+      }
+      p = q
+    } else {
+      p = Parameter(name, shape, role: role, initStd: initStd)
+    }
     index[name] = all.count
     all.append(p)
     return p
   }
 
-  /// Moves every parameter into the two flat buffers, in order; values are kept.
+  /// Moves every parameter into the two flat buffers, in order; values are kept. A
+  /// shared set keeps its source's buffers.
   mutating func seal() {
     precondition(storage == nil, "parameter set sealed twice")
+    if let source {
+      precondition(all.count == source.parameters.count, "a shared set must take every parameter of its source")
+      storage = source.storage
+      return
+    }
     let s = FlatStorage(count: elementCount)
     var offset = 0
     for p in all {
