@@ -86,6 +86,24 @@ import Testing
     }
   }
 
+  /// The second thread's trunk passes run on a helper that reads this model's parameters
+  /// (`ParameterSet(sharing:)`): making it changes no value (running statistics and norm
+  /// scales included), and it sees later changes (a conv weight halved: the 2-thread
+  /// logits follow the 1-thread ones, which a stale copy would not).
+  @Test func inferHelpersReadTheModelsParameters() {
+    let model = Self.model(alphas: [0.4, 1.3], batchNorm: true)
+    var rng = RNG(seed: 9, stream: "vgg helpers")
+    let (input, _) = Fixtures.batch(model.config, batch: 19, rng: &rng)
+    let values = model.parameters.values.array
+    for change in [false, true] {
+      if change { Elementwise.scale(model.parameters["features.0.weight"]!.value, by: 0.5) }
+      let one = Parallel.$limit.withValue(1) { model.infer(input).clone() }
+      let two = Parallel.$limit.withValue(2) { model.infer(input) }
+      #expect(relativeDifference(two, one) < 1e-5, "after a change: \(change)")  // the head splits: rounding
+      if !change { #expect(model.parameters.values.array == values) }
+    }
+  }
+
   static func trainable(_ m: any Model) -> Int {
     m.parameters.all.filter { $0.role != .buffer }.map { $0.value.count }.reduce(0, +)
   }

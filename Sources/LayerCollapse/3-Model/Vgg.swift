@@ -47,10 +47,12 @@ public final class VGG: Model {
   /// page fault per page every step).
   private let scratch = ScratchPool()
 
-  public init(_ architecture: Architecture) {
+  /// A VGG of `architecture`; with `sharing`, one that reads those parameters (of a model
+  /// of the same architecture) instead of its own, initialized by nobody.
+  init(_ architecture: Architecture, sharing: ParameterSet?) {
     self.architecture = architecture
     let cfg = architecture.config
-    var ps = ParameterSet()
+    var ps = sharing.map { ParameterSet(sharing: $0) } ?? ParameterSet()
     var layers: [FeatureLayer] = []
     var channels = cfg.imageChannels
     var index = 0  // torchvision's index into `features`
@@ -77,12 +79,15 @@ public final class VGG: Model {
     }
     ps.seal()
     parameters = ps
+    guard !ps.isShared else { return }
     for p in ps.with(role: .normScale) { p.value.fill(1) }
     for layer in features {
       if case .conv(_, let norm?) = layer { norm.resetStatistics() }
     }
     for g in groups { g.norm?.resetStatistics() }
   }
+
+  public convenience init(_ architecture: Architecture) { self.init(architecture, sharing: nil) }
 
   /// The units' activations and slopes.
   func group(endingAtJunction unit: Int) -> HeadGroup? { groups.first { $0.last == unit + 1 } }
@@ -199,8 +204,8 @@ public final class VGG: Model {
   /// On the bench's batch of 256 at one thread: 4 or 8 images 83–90 ms, 16 86 ms, 32 95 ms.
   public static let trunkChunk = 8
 
-  /// Trunks for `infer`'s threads after the first: models of this architecture, this
-  /// one's parameters copied in before each use. Each thread runs whole passes on one
+  /// Trunks for `infer`'s threads after the first: models of this architecture that read
+  /// this one's parameters (`ParameterSet(sharing:)`). Each thread runs whole passes on one
   /// core; a pass split over the threads spent a fifth of its time handing out parts
   /// (the bench's batch of 256 at 2 threads: 53 ms in passes of 16 images).
   private var helpers: [VGG] = []
@@ -217,9 +222,8 @@ public final class VGG: Model {
     let threads = min(Parallel.threads, passes)
     let width = VGGFamily.featureWidth(config)
     let all = Tensor([b, width])
-    while helpers.count < threads - 1 { helpers.append(VGG(architecture)) }
+    while helpers.count < threads - 1 { helpers.append(VGG(architecture, sharing: parameters)) }
     let workers: [VGG] = [self] + helpers.prefix(threads - 1)
-    for h in workers.dropFirst() { h.copyParameters(from: parameters) }
     func pass(_ p: Int, on model: VGG) {
       let start = p * per
       let n = min(per, b - start)
