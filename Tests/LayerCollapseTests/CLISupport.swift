@@ -117,7 +117,7 @@ final class Workspace {
           }
         }
       }
-      FileManager.default.createFile(atPath: dir + "/data/cifar/\(name).bin", contents: Data(bytes))
+      try Data(bytes).write(to: URL(fileURLWithPath: dir + "/data/cifar/\(name).bin"))
     }
     let text = String(repeating: "abcdefghij klmnop qrstuv wxyz. ", count: 60)
     try text.write(toFile: dir + "/data/corpus.txt", atomically: true, encoding: .utf8)

@@ -277,7 +277,9 @@ final class SmallFileSystem {
     guard statvfs(path, &s) == 0 else { throw CocoaError(.fileReadUnknown) }
     let free = Int(s.f_bavail) * Int(s.f_frsize)
     let filler = max(0, free - bytes)
-    FileManager.default.createFile(atPath: path + "/filler-" + UUID().uuidString, contents: Data(count: filler))
+    #expect(
+      FileManager.default.createFile(atPath: path + "/filler-" + UUID().uuidString, contents: Data(count: filler)),
+      "could not create a test file")
   }
 }
 
