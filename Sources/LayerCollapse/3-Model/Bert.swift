@@ -117,33 +117,14 @@ public final class Bert: Model {
   public func infer(_ input: ModelInput, rowsPerChunk: Int) -> Tensor {
     guard case .tokens(_, _, let b, let t) = input else { preconditionFailure("bert reads tokens") }
     let per = max(1, rowsPerChunk / max(t, 1))
-    let chunks = (b + per - 1) / per
-    let threads = min(Parallel.threads, chunks)
-    if threads <= 1 {
-      var unused = RNG(state: 0)
-      lastLogits = logitsInChunks(input, batch: b, perChunk: per) {
-        self.run($0, training: false, keep: false, rng: &unused)
-      }
-      return lastLogits
-    }
-    while helpers.count < threads - 1 { helpers.append(Bert(architecture, sharing: parameters)) }
-    let workers: [Bert] = [self] + helpers.prefix(threads - 1)
+    let threads = min(Parallel.threads, (b + per - 1) / per)
+    let workers = workerModels(self, helpers: &helpers, threads: threads) { Bert(architecture, sharing: parameters) }
     for h in workers { h.pruneLastBlock = pruneLastBlock }
-    let k = config.classes
-    let all = Tensor([b, k])
-    Parallel.forEach(threads) { w in
-      Parallel.$limit.withValue(1) {
-        var unused = RNG(state: 0)
-        for chunk in stride(from: w, to: chunks, by: threads) {
-          let (start, n) = (chunk * per, min(per, b - chunk * per))
-          let part = workers[w].run(
-            input.samples(start..<(start + n), paddedTo: per), training: false, keep: false, rng: &unused)
-          Rows.copy(n, width: k, from: part, row: 0, to: all, row: start)
-        }
-      }
+    lastLogits = logitsInChunks(input, batch: b, perChunk: per, workers: workers) { model, chunk in
+      var unused = RNG(state: 0)
+      return model.run(chunk, training: false, keep: false, rng: &unused)
     }
-    lastLogits = all
-    return all
+    return lastLogits
   }
 
   private func run(_ input: ModelInput, training: Bool, keep: Bool, rng: inout RNG) -> Tensor {

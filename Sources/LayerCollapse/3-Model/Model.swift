@@ -78,19 +78,23 @@ extension Model {
   public func infer(_ input: ModelInput) -> Tensor { infer(input, rowsPerChunk: ModelRegistry.inferenceRows) }
 
   /// A classifier's inference in chunks of `per` samples (the last padded with copies of
-  /// its last sample): one evaluation pass per chunk (`pass`, by default the evaluation
-  /// forward), the (B, K) logits gathered; one pass when the batch fits a chunk. For
-  /// `infer` implementations.
-  func logitsInChunks(
-    _ input: ModelInput, batch b: Int, perChunk per: Int, pass: ((ModelInput) -> Tensor)? = nil
+  /// its last sample): one evaluation forward per chunk, the (B, K) logits gathered; one
+  /// forward when the batch fits a chunk. For `infer` implementations.
+  func logitsInChunks(_ input: ModelInput, batch b: Int, perChunk per: Int) -> Tensor {
+    logitsInChunks(input, batch: b, perChunk: per, workers: [self]) { model, chunk in model.forward(chunk) }
+  }
+
+  /// As above, each chunk run by `pass` on one of `workers` (`spreadPasses`: with several,
+  /// one per thread, each on one core).
+  func logitsInChunks<W>(
+    _ input: ModelInput, batch b: Int, perChunk per: Int, workers: [W], pass: (W, ModelInput) -> Tensor
   ) -> Tensor {
-    let run = pass ?? { self.forward($0) }
-    if b <= per { return run(input) }
+    if b <= per { return pass(workers[0], input) }
     let k = config.classes
     let all = Tensor([b, k])
-    for start in stride(from: 0, to: b, by: per) {
-      let n = min(per, b - start)
-      let part = run(input.samples(start..<(start + n), paddedTo: per))
+    spreadPasses((b + per - 1) / per, over: workers) { chunk, worker in
+      let (start, n) = (chunk * per, min(per, b - chunk * per))
+      let part = pass(worker, input.samples(start..<(start + n), paddedTo: per))
       Rows.copy(n, width: k, from: part, row: 0, to: all, row: start)
     }
     return all
@@ -224,4 +228,27 @@ enum ImageExamples {
     rng.fillNormal(images)
     return (.images(images), (0..<batch).map { _ in Int32(rng.int(below: config.classes)) })
   }
+}
+
+/// Runs passes 0..<count over `workers`: with one, in order on the calling thread; with
+/// several, one thread each, pass p on worker p mod count, every thread on one core with
+/// one-thread kernels (a pass split over the threads would spend its time handing out
+/// parts). Each worker must own the buffers its passes use.
+func spreadPasses<W>(_ count: Int, over workers: [W], _ pass: (Int, W) -> Void) {
+  guard workers.count > 1 else {
+    for p in 0..<count { pass(p, workers[0]) }
+    return
+  }
+  Parallel.forEach(workers.count) { t in
+    Parallel.$limit.withValue(1) {
+      for p in stride(from: t, to: count, by: workers.count) { pass(p, workers[t]) }
+    }
+  }
+}
+
+/// `owner` and the first `threads − 1` of `helpers`, made by `make` where missing (models
+/// that read the owner's parameters: `ParameterSet(sharing:)`), for `spreadPasses`.
+func workerModels<W>(_ owner: W, helpers: inout [W], threads: Int, make: () -> W) -> [W] {
+  while helpers.count < threads - 1 { helpers.append(make()) }
+  return [owner] + helpers.prefix(max(threads - 1, 0))
 }

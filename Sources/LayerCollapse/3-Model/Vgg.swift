@@ -205,9 +205,9 @@ public final class VGG: Model {
   public static let trunkChunk = 8
 
   /// Trunks for `infer`'s threads after the first: models of this architecture that read
-  /// this one's parameters (`ParameterSet(sharing:)`). Each thread runs whole passes on one
-  /// core; a pass split over the threads spent a fifth of its time handing out parts
-  /// (the bench's batch of 256 at 2 threads: 53 ms in passes of 16 images).
+  /// this one's parameters (`workerModels`). Each thread runs whole passes on one core
+  /// (`spreadPasses`); a pass split over the threads spent a fifth of its time handing out
+  /// parts (the bench's batch of 256 at 2 threads: 53 ms in passes of 16 images).
   private var helpers: [VGG] = []
 
   /// The trunk in passes of `trunkChunk` images (fused: no backward follows an `infer`),
@@ -222,24 +222,14 @@ public final class VGG: Model {
     let threads = min(Parallel.threads, passes)
     let width = VGGFamily.featureWidth(config)
     let all = Tensor([b, width])
-    while helpers.count < threads - 1 { helpers.append(VGG(architecture, sharing: parameters)) }
-    let workers: [VGG] = [self] + helpers.prefix(threads - 1)
-    func pass(_ p: Int, on model: VGG) {
+    let workers = workerModels(self, helpers: &helpers, threads: threads) { VGG(architecture, sharing: parameters) }
+    spreadPasses(passes, over: workers) { p, model in
       let start = p * per
       let n = min(per, b - start)
       let chunk = b <= per ? input : input.samples(start..<(start + n), paddedTo: per)
       guard case .images(let part) = chunk else { preconditionFailure("images split into images") }
       let features = model.trunk(part, training: false, fused: true)
       Rows.copy(n, width: width, from: features, row: 0, to: all, row: start)
-    }
-    if threads <= 1 {
-      for p in 0..<passes { pass(p, on: self) }
-    } else {
-      Parallel.forEach(threads) { t in
-        Parallel.$limit.withValue(1) {
-          for p in stride(from: t, to: passes, by: threads) { pass(p, on: workers[t]) }
-        }
-      }
     }
     var unused = RNG(state: 0)
     let h = head(all, training: false, rng: &unused)
