@@ -139,10 +139,11 @@ public final class VGG: Model {
   }
 
   /// The convolutional layers and the pooling before the head: images (N, C, S, S) ->
-  /// features (N, C'·p·p), the model's own buffer until the next call. `fused` (inference
-  /// with no backward to follow): each convolution writes its BatchNorm's and ReLU's output
-  /// directly, the same bits as the three passes, two passes over the activations fewer.
-  private func trunk(_ x: Tensor, training: Bool, fused: Bool = false) -> Tensor {
+  /// features (N, C'·p·p), the model's own buffer until the next call. `epilogues`
+  /// (inference with no backward to follow, `fusedEpilogues`): each convolution writes its
+  /// BatchNorm's and ReLU's output directly, the same bits as the three passes, two passes
+  /// over the activations fewer.
+  private func trunk(_ x: Tensor, training: Bool, epilogues: [Conv2d.Epilogue?]? = nil) -> Tensor {
     let cfg = config
     x.expectShape([x.shape[0], cfg.imageChannels, cfg.imageSize, cfg.imageSize], "images")
     prepare(batch: x.shape[0])
@@ -152,11 +153,8 @@ public final class VGG: Model {
       let (side, c) = (sides[i], widths[i])
       switch layer {
       case .conv(let conv, let norm):
-        if fused && !training {
-          let o = widths[i + 1]
-          let (scale, shift) =
-            norm?.inferenceAffine() ?? ([Float](repeating: 1, count: o), [Float](repeating: 0, count: o))
-          conv.forward(out: reluOut[i], x: current, epilogue: Conv2d.Epilogue(scale: scale, shift: shift, relu: true))
+        if let epilogue = epilogues?[i] {
+          conv.forward(out: reluOut[i], x: current, epilogue: epilogue)
           current = reluOut[i]
           continue
         }
@@ -223,18 +221,31 @@ public final class VGG: Model {
     let width = VGGFamily.featureWidth(config)
     let all = Tensor([b, width])
     let workers = workerModels(self, helpers: &helpers, threads: threads) { VGG(architecture, sharing: parameters) }
+    let epilogues = fusedEpilogues()  // the helpers read the same parameters
     spreadPasses(passes, over: workers) { p, model in
       let start = p * per
       let n = min(per, b - start)
       let chunk = b <= per ? input : input.samples(start..<(start + n), paddedTo: per)
       guard case .images(let part) = chunk else { preconditionFailure("images split into images") }
-      let features = model.trunk(part, training: false, fused: true)
+      let features = model.trunk(part, training: false, epilogues: epilogues)
       Rows.copy(n, width: width, from: features, row: 0, to: all, row: start)
     }
     var unused = RNG(state: 0)
     let h = head(all, training: false, rng: &unused)
     lastLogits = h
     return h
+  }
+
+  /// Per feature layer, what its convolution applies on the way out in inference: the
+  /// BatchNorm's running-statistics map (identity without one) and the ReLU; nil for pools.
+  /// Computed once per `infer`, not in every pass.
+  private func fusedEpilogues() -> [Conv2d.Epilogue?] {
+    features.map { layer in
+      guard case .conv(let conv, let norm) = layer else { return nil }
+      let o = conv.outputs
+      let (scale, shift) = norm?.inferenceAffine() ?? ([Float](repeating: 1, count: o), [Float](repeating: 0, count: o))
+      return Conv2d.Epilogue(scale: scale, shift: shift, relu: true)
+    }
   }
 
   private func prepare(batch b: Int) {
