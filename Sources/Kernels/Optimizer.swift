@@ -92,7 +92,8 @@ public enum GradientClipping {
   }
 
   /// Scales all gradients so their global norm is at most `maxNorm`; returns the norm
-  /// before. (The trainer hands `factor` to AdamW instead: one pass over the gradients fewer.)
+  /// before. The trainer hands `factor` to AdamW instead (one pass over the gradients
+  /// fewer); this is the two-pass reference that fused path is tested against.
   @discardableResult
   public static func clip(_ grads: [Tensor], maxNorm: Float) -> Float {
     let pieces = cut(grads)
