@@ -1,5 +1,6 @@
 // The layercollapse command line: the only code that prints or exits.
 import Foundation
+import Kernels
 import LayerCollapse
 
 let topUsage = """
@@ -10,7 +11,8 @@ let topUsage = """
   commands:
   \(Specs.all.map { "  " + $0.name.padding(toLength: 10, withPad: " ", startingAt: 0) + $0.summary }.joined(separator: "\n"))
 
-  Run `layercollapse <command> --help` for a command's options and examples.
+  Run `layercollapse <command> --help` for a command's options and examples,
+  `layercollapse --version` for the release and the OpenBLAS kernels in use.
   Exit codes: 0 success, 64 usage, 65 bad data, 66 missing input, 70 training diverged,
   73 cannot create output, 74 I/O error (e.g. disk full), 78 bad config, 130 interrupted
   by Ctrl-C (143 by SIGTERM) after saving a checkpoint, 1 anything else.
@@ -23,6 +25,10 @@ func run(_ args: [String]) throws {
   }
   if name == "--help" || name == "-h" || name == "help" {
     Out.print(topUsage)
+    return
+  }
+  if name == "--version" {
+    Out.print(versionText())
     return
   }
   guard let spec = Specs.all.first(where: { $0.name == name }) else {
@@ -51,6 +57,20 @@ func run(_ args: [String]) throws {
   case "compress": try Commands.compress(a)
   default: break
   }
+}
+
+/// The release, the OpenBLAS build and the kernels it runs here, and (a line of its own,
+/// which `scripts/faster_coretype.sh` reads for `make reproduce`) the faster kernels this
+/// CPU could run when OpenBLAS fell back to generic ones.
+func versionText() -> String {
+  let core = BLASThreads.coreName
+  var lines = ["layercollapse \(layercollapseVersion)", "\(BLASThreads.configuration), kernels \(core)"]
+  if let better = CPUFeatures.fasterBLASCore(than: core) {
+    lines.append(
+      "faster kernels: \(better) (OpenBLAS did not recognize this CPU; OPENBLAS_CORETYPE=\(better) "
+        + "after `CORETYPE=\(better) make test-coretype` passes, README Performance)")
+  }
+  return lines.joined(separator: "\n")
 }
 
 /// The process group of a `train` under mpirun, for the exit path.

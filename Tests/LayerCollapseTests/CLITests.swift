@@ -8,11 +8,23 @@ import Testing
   @Test func everyCommandHasHelpWithExamples() throws {
     let top = try CLI.run(["--help"])
     #expect(top.code == 0 && top.stdout.contains("Exit codes: 0 success, 64 usage"))
-    for command in ["train", "collapse", "eval", "inspect", "validate", "generate"] {
+    for command in [
+      "train", "collapse", "eval", "inspect", "validate", "generate", "report", "export", "import", "compress",
+    ] {
       let r = try CLI.run([command, "--help"])
       #expect(r.code == 0, "\(command)")
       #expect(r.stdout.contains("usage: layercollapse \(command)") && r.stdout.contains("examples:"), "\(command)")
     }
+  }
+
+  /// `--version`: the release, then OpenBLAS's build and the kernels it runs here (the
+  /// ones `OPENBLAS_CORETYPE` names when set).
+  @Test func versionNamesTheReleaseAndTheKernels() throws {
+    let r = try CLI.run(["--version"], environment: ["OPENBLAS_CORETYPE": "Haswell"])
+    let lines = r.stdout.split(separator: "\n")
+    #expect(r.code == 0 && r.stderr.isEmpty)
+    #expect(lines.first == "layercollapse \(layercollapseVersion)")
+    #expect(lines.count == 2 && lines[1].hasPrefix("OpenBLAS ") && lines[1].hasSuffix(", kernels Haswell"))
   }
 
   @Test func usageErrorsExit64() throws {
