@@ -170,10 +170,10 @@ import Testing
         String($0.split(separator: "|")[1...].joined(separator: "|"))
       }
     }
-    #expect(row(timed, "2. CIFAR-10 ViT")?.hasSuffix(" 3.0 ± 1.4 ") == true, "\(timed)")
+    #expect(row(timed, "2. CIFAR-10 small set, ViT")?.hasSuffix(" 3.0 ± 1.4 ") == true, "\(timed)")
     #expect(row(timed, "all of the above")?.hasSuffix(" 3.0 ± 1.4 ") == true)
     let seed1 = try String(contentsOfFile: ws.dir + "/out/seed1/results.md", encoding: .utf8)
-    #expect(row(seed1, "2. CIFAR-10 ViT")?.hasSuffix(" 2.0 ") == true, "\(seed1)")
+    #expect(row(seed1, "2. CIFAR-10 small set, ViT")?.hasSuffix(" 2.0 ") == true, "\(seed1)")
     let md = try String(contentsOfFile: ws.dir + "/out/results.md", encoding: .utf8)
     #expect(md.contains("2 seeds (1, 2)") && md.contains("## 2. CIFAR-10 small set, ViT"))
     // A comparison gets a verdict on its seeds' interval (t = 12.706 for 2 seeds); a

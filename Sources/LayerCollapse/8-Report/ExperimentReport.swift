@@ -194,7 +194,7 @@ public struct ExperimentReport {
 
   private mutating func sst2(_ dir: String) throws {
     guard let gelu = try? RunDirectory.read(dir + "/gelu"), let lc = try? RunDirectory.read(dir + "/lc") else { return }
-    document.heading("1. SST-2 sentiment, transformer encoder")
+    document.heading(Self.heading("1"))
     seeds.formUnion([gelu.settings?.seed, lc.settings?.seed].compactMap { $0 })
     let rows: [(String, String, EvalRecord?)] = [
       ("gelu", "GELU encoder (trained from scratch)", gelu.evals["best"]),
@@ -328,7 +328,7 @@ public struct ExperimentReport {
   /// LayerCollapse fine-tune of its last 2 and last 4 FFNs, each collapsed.
   private mutating func minilm(_ dir: String) throws {
     guard let gelu = try? RunDirectory.read(dir + "/gelu") else { return }
-    document.heading("7. SST-2 with a pretrained transformer: all-MiniLM-L6-v2")
+    document.heading(Self.heading("7"))
     seeds.formUnion([gelu.settings?.seed].compactMap { $0 })
     let base = gelu.evals["best"]
     var t = MarkdownTable(header: ["model", "dev accuracy %", "parameters", "MACs / example", "examples/s"])
@@ -380,7 +380,7 @@ public struct ExperimentReport {
   /// and the knowledge-distillation student of the collapsed size.
   private mutating func vgg(_ dir: String) throws {
     guard let base = try? RunDirectory.read(dir + "/base") else { return }
-    document.heading("8. CIFAR-10, VGG: collapsing the classifier head, against knowledge distillation")
+    document.heading(Self.heading("8"))
     let lc = try? RunDirectory.read(dir + "/lc")
     let kd = try? RunDirectory.read(dir + "/kd")
     seeds.formUnion([base.settings?.seed, lc?.settings?.seed, kd?.settings?.seed].compactMap { $0 })
@@ -439,7 +439,7 @@ public struct ExperimentReport {
 
   private mutating func cifar(_ dir: String) throws {
     try smallSetRegularizer(
-      dir, key: "cifar", heading: "2. CIFAR-10 small set, ViT: LayerCollapse as a regularizer", model: "ViT",
+      dir, key: "cifar", heading: Self.heading("2"), model: "ViT",
       reference: "Reference implementation (best validation accuracy, CIFAR-10 small set ≈ 5k images): ViT 44.6 % "
         + "plain → 51.5 % with LayerCollapse; on full CIFAR-10 (depth 6) 69.80 → 71.87 % with the train accuracy "
         + "falling from 99.8 to 97.9 %. The paper's evidence is mixed across settings.")
@@ -450,7 +450,7 @@ public struct ExperimentReport {
   private mutating func overfit(_ dir: String) throws {
     try smallSetRegularizer(
       dir, key: "overfit",
-      heading: "9. CIFAR-10 small set, a ViT that memorises it: LayerCollapse as the only regularizer",
+      heading: Self.heading("9"),
       model: "ViT",
       reference: "Reference implementation, the regime of the paper's regularization claim: on every 10th CIFAR-10 "
         + "training image a depth-6, width-768 ViT reached 99.8 % train and 44.6 % validation accuracy; with "
@@ -461,12 +461,24 @@ public struct ExperimentReport {
 
   // MARK: wall time
 
-  static let experimentNames = [
-    "1": "SST-2 encoder, with baselines", "2": "CIFAR-10 ViT, plain and LayerCollapse",
-    "3": "Austen GPT, with baselines", "4": "sensitivity (`compress`)", "5": "λ sweep",
-    "6": "CIFAR-10 MLP-Mixer", "7": "pretrained MiniLM, with baselines", "8": "VGG head and KD student",
-    "9": "overfitting regime, with baselines",
-  ]
+  /// Each experiment's section heading (`scripts/reproduce.sh` numbers them in the order it
+  /// runs them); the wall-time table names its rows with them too.
+  static func heading(_ id: String) -> String {
+    let title: String
+    switch id {
+    case "1": title = "SST-2 sentiment, transformer encoder"
+    case "2": title = "CIFAR-10 small set, ViT: LayerCollapse as a regularizer"
+    case "3": title = "Text generation, character-level GPT"
+    case "4": title = "Sensitivity: collapsing the ViT's blocks from the output end (`compress`)"
+    case "5": title = "λ sweep (experiment 2 (b), shorter)"
+    case "6": title = "CIFAR-10 small set, MLP-Mixer: LayerCollapse as a regularizer"
+    case "7": title = "SST-2 with a pretrained transformer: all-MiniLM-L6-v2"
+    case "8": title = "CIFAR-10, VGG: collapsing the classifier head, against knowledge distillation"
+    case "9": title = "CIFAR-10 small set, a ViT that memorises it: LayerCollapse as the only regularizer"
+    default: return id
+    }
+    return "\(id). \(title)"
+  }
 
   /// The wall time of each experiment, from the `times.tsv` that `scripts/reproduce.sh`
   /// writes (one `experiment<TAB>seconds` line per experiment); none when it is missing.
@@ -492,7 +504,7 @@ public struct ExperimentReport {
       let minutes = Double(seconds) / 60
       record("time", id, "wall_minutes", minutes)
       table.rows.append([
-        Self.experimentNames[id].map { "\(id). \($0)" } ?? id, NumberFormat.fixed(minutes, decimals: 1),
+        Self.heading(id), NumberFormat.fixed(minutes, decimals: 1),
       ])
     }
     guard !table.rows.isEmpty else { return }
@@ -511,7 +523,7 @@ public struct ExperimentReport {
 
   private mutating func mixer(_ dir: String) throws {
     try smallSetRegularizer(
-      dir, key: "mixer", heading: "6. CIFAR-10 small set, MLP-Mixer: LayerCollapse as a regularizer",
+      dir, key: "mixer", heading: Self.heading("6"),
       model: "Mixer",
       reference: "Reference implementation (best validation accuracy, CIFAR-10 small set): MLP-Mixer 58.0 % plain → "
         + "58.8 % with LayerCollapse; Mixer-B/16 on ImageNet, its last block's two MLPs collapsed: 76.47 → 76.11 %, "
@@ -615,7 +627,7 @@ public struct ExperimentReport {
     guard let plain = try? RunDirectory.read(dir + "/plain"), let lc = try? RunDirectory.read(dir + "/lc") else {
       return
     }
-    document.heading("3. Text generation, character-level GPT")
+    document.heading(Self.heading("3"))
     seeds.formUnion([plain.settings?.seed, lc.settings?.seed].compactMap { $0 })
     var t = MarkdownTable(header: [
       "model", "validation perplexity", "token accuracy %", "parameters", "MACs / example",
@@ -667,7 +679,7 @@ public struct ExperimentReport {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
     let state = try JSONFile.decode(CompressState.self, text, location: path)
     guard let start = state.rounds.first else { return }
-    document.heading("4. Sensitivity: collapsing the ViT's blocks from the output end (`compress`)")
+    document.heading(Self.heading("4"))
     document.paragraph(
       "`layercollapse compress` from the plain ViT of experiment 2: each round converts one more block (from the "
         + "output end) to PReLU, fine-tunes it with the decoupled pull (\(state.options.roundSteps) steps a stage, λ "
@@ -740,7 +752,7 @@ public struct ExperimentReport {
       return (l, run)
     }.sorted { $0.0 < $1.0 }
     guard !points.isEmpty else { return }
-    document.heading("5. λ sweep (experiment 2 (b), shorter)")
+    document.heading(Self.heading("5"))
     var t = MarkdownTable(header: [
       "λ", "final α per block", "blocks collapsed", "parameters after", "val. accuracy % before", "after collapse",
     ])
