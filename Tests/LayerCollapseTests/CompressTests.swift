@@ -335,6 +335,19 @@ extension JSONDecoder {
     // Unit 1's α came from the checkpoint (not lc.alpha_init), and moved by at most a tiny step.
     let kept = try #require(tuned.model.alphaParameter(unit: 1)?.value[0])
     #expect(abs(kept - alpha1) < 1e-6 && abs(alpha1 - 0.01) > 1e-4, "\(alpha1) → \(kept)")
+    // A smaller model than its checkpoint is refused (a config error naming what would be
+    // left out), as is a differently sized one; nothing is trained or written.
+    let fewer = try CLI.run([
+      "train", config, "model.layers=1", "lc.blocks=1", "train.init_from=\(ws.dir)/run/last.h5",
+      "output.dir=\(ws.dir)/fewer",
+    ])
+    #expect(fewer.code == 78 && fewer.stderr.contains("train.init_from holds parameters the model does not have"))
+    #expect(fewer.stderr.contains("blocks.1.") && !fewer.stderr.contains("does not fit"), "\(fewer.stderr)")
+    let wider = try CLI.run([
+      "train", config, "model.d_model=32", "train.init_from=\(ws.dir)/run/last.h5", "output.dir=\(ws.dir)/wider",
+    ])
+    #expect(wider.code == 78 && wider.stderr.contains("train.init_from does not fit the model"), "\(wider.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: ws.dir + "/fewer/last.h5"))
     let bad = try CLI.run(["validate", config, "lc.blocks=0", "lc.units=[2]"])
     #expect(bad.code == 78 && bad.stderr.contains("lc.units names a unit the model does not have"), "\(bad.stderr)")
     let both = try CLI.run(["validate", config, "lc.units=[0]"])

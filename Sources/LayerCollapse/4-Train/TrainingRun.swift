@@ -200,16 +200,34 @@ public final class TrainingRun {
     } else {
       model = ModelRegistry.build(arch, seed: settings.seed, alphaInit: settings.lc.alphaInit)
       if let s = start {
-        // α is new when the LayerCollapse fine-tune starts from a trained model.
+        // α is new when the LayerCollapse fine-tune starts from a trained model (and left
+        // behind when a plain fine-tune starts from a LayerCollapse one). Anything else
+        // must match both ways: a model smaller than its checkpoint (fewer layers, say)
+        // would otherwise train on part of it without a word.
         let missing = model.copyParameters(from: s.model.parameters).filter { model.parameters[$0]?.role != .slope }
+        let unused = s.model.parameters.all.filter { $0.role != .slope && model.parameters[$0.name] == nil }
+          .map(\.name)
+        func listed(_ names: [String]) -> String {
+          names.prefix(4).joined(separator: ", ") + (names.count > 4 ? ", … (\(names.count) in all)" : "")
+        }
+        var problems: [ErrorDetail] = []
         if !missing.isEmpty {
-          throw LCError.other(
+          problems.append(
             ErrorDetail(
               what: "train.init_from does not fit the model", location: settings.train.initFrom,
-              expected: "parameters " + missing.prefix(4).joined(separator: ", ") + (missing.count > 4 ? ", …" : ""),
-              got: "no parameter of that name and shape",
-              hint: "Use the same model.* sizes as the run that wrote the checkpoint"))
+              expected: "parameters " + listed(missing), got: "no parameter of that name and shape",
+              hint: "Use the model.* sizes of the run that wrote the checkpoint (`layercollapse inspect "
+                + "\(settings.train.initFrom) --config` prints them)"))
         }
+        if !unused.isEmpty {
+          problems.append(
+            ErrorDetail(
+              what: "train.init_from holds parameters the model does not have", location: settings.train.initFrom,
+              expected: "every parameter of the checkpoint used", got: listed(unused),
+              hint: "A smaller model.* (e.g. fewer layers) than the checkpoint's would train on part of it; use "
+                + "the checkpoint's sizes (`layercollapse inspect \(settings.train.initFrom) --config`)"))
+        }
+        if !problems.isEmpty { throw LCError.badConfig(problems) }
       }
     }
     var optimizer = settings.train.optimizer
