@@ -26,7 +26,8 @@ enum Specs {
       """)
 
   static let collapse = CommandSpec(
-    name: "collapse", synopsis: "collapse CHECKPOINT.h5 [--threshold T] [--force BLOCKS [--fit N]] [-o OUT.h5]",
+    name: "collapse",
+    synopsis: "collapse CHECKPOINT.h5 [--threshold T] [--force BLOCKS [--fit N]] [-o OUT.h5] [--overwrite]",
     summary: "Merge each PReLU unit (MLP) with |α − 1| < threshold into one linear layer (W = W2·W1, b = W2·b1 + b2).",
     positionals: ["CHECKPOINT.h5"],
     valueOptions: [
@@ -37,6 +38,10 @@ enum Specs {
       "--probe": "evaluation examples to measure the deviation on (default 64; 0 = none)",
       "--fit":
         "replace the --force units by their least-squares linear fit on the first N training examples instead of W2·W1 (ReplaceMe's training-free baseline)",
+    ],
+    flags: [
+      "--overwrite":
+        "replace OUT.h5 even when it is a run's training checkpoint or not a checkpoint (an earlier collapsed one is replaced without it)"
     ],
     examples: [
       "layercollapse collapse runs/cifar10-vit-lc/best.h5",
@@ -128,13 +133,17 @@ enum Specs {
       """)
 
   static let importModel = CommandSpec(
-    name: "import", synopsis: "import HF_MODEL_DIR -o MODEL.h5 [--task TASK] [--classes N]",
+    name: "import", synopsis: "import HF_MODEL_DIR -o MODEL.h5 [--task TASK] [--classes N] [--overwrite]",
     summary: "Read a Hugging Face model directory (config.json, model.safetensors) into a checkpoint.",
     positionals: ["HF_MODEL_DIR"],
     valueOptions: [
       "-o": "the checkpoint to write",
       "--task": "the data the model will read (default: sst2 for BERT, cifar10 for ViT, text for GPT-2)",
       "--classes": "outputs of a new classifier head, for a model without one (BertModel, ViTModel)",
+    ],
+    flags: [
+      "--overwrite":
+        "replace MODEL.h5 even when it is a run's training checkpoint or not a checkpoint (an earlier import is replaced without it)"
     ],
     examples: [
       "layercollapse import ~/models/gpt2 -o gpt2.h5", "layercollapse import ~/models/minilm -o minilm.h5 --classes 2",
@@ -353,9 +362,13 @@ enum Commands {
     let threshold =
       try a.option("--threshold").map { try double($0, "--threshold") }
       ?? Double(storedSettings?.lc.threshold ?? 0.05)
-    guard threshold > 0 else {
+    guard threshold > 0 && threshold < 1 else {
       throw LCError.usage(
-        ErrorDetail(what: "--threshold must be positive", location: "layercollapse collapse", got: "\(threshold)"))
+        ErrorDetail(
+          what: "--threshold out of range", location: "layercollapse collapse", expected: "0 < T < 1 (the paper: 0.05)",
+          got: "\(threshold)",
+          hint:
+            "|α − 1| < 1 would merge even a ReLU (α = 0); --force merges units whatever their α, labelled approximate"))
     }
     var force: Set<Int> = []
     if let f = a.option("--force") {
@@ -371,6 +384,7 @@ enum Commands {
       }
     }
     let output = a.option("-o") ?? (URL(fileURLWithPath: input).deletingLastPathComponent().path + "/collapsed.h5")
+    try checkCheckpointOutput(output, command: "collapse", overwrite: a.flags.contains("--overwrite"))
     var probe: Batch? = nil
     var probeNote = "no probe batch"
     if probeCount > 0 {
@@ -549,6 +563,7 @@ enum Commands {
           what: "import needs an output checkpoint", location: "layercollapse import", expected: "-o MODEL.h5",
           hint: "layercollapse import HF_MODEL_DIR -o MODEL.h5"))
     }
+    try checkCheckpointOutput(out, command: "import", overwrite: a.flags.contains("--overwrite"))
     let source = a.positionals[0]
     let classes = try a.option("--classes").map { try int($0, "--classes", atLeast: 2) }
     let (model, report) = try HuggingFaceImport.load(directory: source, classes: classes)
@@ -745,11 +760,11 @@ enum Commands {
   static func int(_ s: String, _ option: String, atLeast minimum: Int = .min) throws -> Int {
     guard let v = Int(s) else {
       throw LCError.usage(
-        ErrorDetail(what: "\(option) needs a whole number", location: "layercollapse", got: "\"\(s)\""))
+        ErrorDetail(what: "\(option) needs a whole number", location: "", got: "\"\(s)\""))
     }
     guard v >= minimum else {
       throw LCError.usage(
-        ErrorDetail(what: "\(option) is out of range", location: "layercollapse", expected: "≥ \(minimum)", got: "\(v)")
+        ErrorDetail(what: "\(option) is out of range", location: "", expected: "≥ \(minimum)", got: "\(v)")
       )
     }
     return v
@@ -757,8 +772,43 @@ enum Commands {
 
   static func double(_ s: String, _ option: String) throws -> Double {
     guard let v = Double(s) else {
-      throw LCError.usage(ErrorDetail(what: "\(option) needs a number", location: "layercollapse", got: "\"\(s)\""))
+      throw LCError.usage(ErrorDetail(what: "\(option) needs a number", location: "", got: "\"\(s)\""))
     }
     return v
+  }
+
+  /// Checks a checkpoint output (`-o`) before any work: its directory must exist, and it may
+  /// replace an earlier checkpoint that can be made again (a collapsed or imported model),
+  /// but not a run's training checkpoint (its optimizer state would be lost and the run
+  /// could not resume) nor a file that is no checkpoint, unless `--overwrite`.
+  static func checkCheckpointOutput(_ path: String, command: String, overwrite: Bool) throws {
+    let location = "layercollapse \(command) -o \(path)"
+    let dir = (path as NSString).deletingLastPathComponent
+    var isDirectory: ObjCBool = false
+    if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory) || !isDirectory.boolValue {
+      throw LCError.cannotCreate(
+        ErrorDetail(
+          what: "cannot write the checkpoint", location: location,
+          got: "`\(dir)` does not exist or is not a directory",
+          hint: "Create the directory first, or choose another -o"))
+    }
+    let refused: String
+    switch Checkpoint.occupant(of: path) {
+    case .nothing, .checkpoint(resumable: false): return
+    case .directory:
+      throw LCError.cannotCreate(
+        ErrorDetail(
+          what: "cannot write the checkpoint", location: location, got: "a directory",
+          hint: "-o names the .h5 file to write"))
+    case .checkpoint(resumable: true):
+      refused = "a training checkpoint with optimizer state (a run could resume from it)"
+    case .otherFile: refused = "a file that is not a layercollapse checkpoint"
+    }
+    guard overwrite else {
+      throw LCError.cannotCreate(
+        ErrorDetail(
+          what: "refusing to replace an existing file", location: location, got: refused,
+          hint: "Choose another -o, or add --overwrite to replace it"))
+    }
   }
 }

@@ -169,11 +169,30 @@ import Testing
     )
     let record = try CollapseRecord.read(ws.dir + "/run/collapsed.json")
     #expect(record.blocks[0].merged && record.parametersAfter < record.parametersBefore)
+    // An earlier collapse is replaced; a run's training checkpoint (it could resume from
+    // it), a file that is no checkpoint or a missing directory only with --overwrite / never,
+    // and before any work is done.
+    #expect(try CLI.run(["collapse", ws.dir + "/run/best.h5", "--force", "0"]).code == 0)
+    let last = try Data(contentsOf: URL(fileURLWithPath: ws.dir + "/run/last.h5"))
+    let inPlace = try CLI.run(["collapse", ws.dir + "/run/last.h5", "-o", ws.dir + "/run/last.h5"])
+    #expect(inPlace.code == 73 && inPlace.stderr.contains("refusing to replace an existing file"), "\(inPlace.stderr)")
+    #expect(inPlace.stderr.contains("optimizer state") && inPlace.stderr.contains("--overwrite"))
+    #expect(try Data(contentsOf: URL(fileURLWithPath: ws.dir + "/run/last.h5")) == last)
+    let text = try CLI.run(["collapse", ws.dir + "/run/last.h5", "-o", ws.dir + "/run/config.yaml"])
+    #expect(text.code == 73 && text.stderr.contains("not a layercollapse checkpoint"), "\(text.stderr)")
+    let nowhere = try CLI.run(["collapse", ws.dir + "/run/last.h5", "-o", ws.dir + "/run/config.yaml/c.h5"])
+    #expect(nowhere.code == 73 && nowhere.stderr.contains("is not a directory"), "\(nowhere.stderr)")
+    #expect(!nowhere.stdout.contains("collapse with threshold"))
+    let forced = try CLI.run(["collapse", ws.dir + "/run/best.h5", "-o", ws.dir + "/run/last.h5", "--overwrite"])
+    #expect(forced.code == 0, "\(forced.stderr)")
+    // A threshold of 1 or more would merge even a ReLU: refused, pointing at --force.
+    let wide = try CLI.run(["collapse", ws.dir + "/run/best.h5", "--threshold", "1.5"])
+    #expect(wide.code == 64 && wide.stderr.contains("0 < T < 1") && wide.stderr.contains("--force"), "\(wide.stderr)")
     let eval = try CLI.run(["eval", ws.dir + "/run/collapsed.h5"])
     #expect(eval.code == 0 && eval.stdout.contains("accuracy"))
     let evalRecord = try EvalRecord.read(ws.dir + "/run/collapsed.eval.json")
     #expect(evalRecord.collapsedBlocks.contains(0) && evalRecord.metrics.examples == 24)
-    let inspect = try CLI.run(["inspect", ws.dir + "/run/last.h5", "--config"])
+    let inspect = try CLI.run(["inspect", ws.dir + "/run/best.h5", "--config"])
     #expect(
       inspect.code == 0 && inspect.stdout.contains("blocks.1.mlp.act.alpha") && inspect.stdout.contains("lambda: 20"))
     // The run's resolved config trains again as is.

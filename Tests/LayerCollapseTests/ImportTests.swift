@@ -42,6 +42,10 @@ struct ImportTests {
     let r = try CLI.run(["import", dir + "/gpt2", "-o", dir + "/gpt2.h5"])
     #expect(r.code == 0, "\(r.stderr)")
     #expect(r.stdout.contains("gpt2") && r.stdout.contains("gpt"))
+    // An earlier import is replaced; a file that is no checkpoint is not (without --overwrite).
+    #expect(try CLI.run(["import", dir + "/gpt2", "-o", dir + "/gpt2.h5"]).code == 0)
+    let onto = try CLI.run(["import", dir + "/gpt2", "-o", dir + "/gpt2/config.json"])
+    #expect(onto.code == 73 && onto.stderr.contains("not a layercollapse checkpoint"), "\(onto.stderr)")
     let model = try Checkpoint.load(dir + "/gpt2.h5").model
     #expect(model.config.mlpHidden == 20 && model.config.maxLen == 10 && model.config.vocabSize == 37)
     let expected = try JSONDecoder().decode(

@@ -198,8 +198,11 @@ public struct RunSettings: Sendable, Equatable {
       mode: RegularizerMode(
         rawValue: r.string("lc.mode", default: "penalty", oneOf: RegularizerMode.allCases.map(\.rawValue))) ?? .penalty,
       alphaLearningRateScale: r.double("lc.alpha_lr_scale", default: 1, range: 0...1000))
+    // |α − 1| < 1 would already merge a ReLU (α = 0): a threshold that large is no longer
+    // "almost linear" (`collapse --force` merges regardless, labelled approximate).
     r.require(
-      lc.threshold > 0, at: "lc.threshold", "threshold must be positive", expected: "> 0", got: "\(lc.threshold)")
+      lc.threshold > 0 && lc.threshold < 1, at: "lc.threshold", "threshold out of range",
+      expected: "0 < threshold < 1 (the paper: 0.05)", got: "\(lc.threshold)")
     r.require(
       lcBlocks == 0 || lcFraction == 0, at: "lc.fraction", "set lc.blocks or lc.fraction, not both",
       got: "blocks = \(lcBlocks), fraction = \(lcFraction)")

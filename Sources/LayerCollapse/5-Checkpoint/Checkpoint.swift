@@ -120,6 +120,27 @@ public final class Checkpoint {
     }
   }
 
+  /// What a path already holds, for a command about to write a checkpoint there.
+  public enum Occupant: Equatable, Sendable {
+    case nothing
+    /// A layercollapse checkpoint; `resumable` when it carries a run's training state.
+    case checkpoint(resumable: Bool)
+    case directory
+    /// Any other file (not HDF5, or HDF5 that is not one of our checkpoints).
+    case otherFile
+  }
+
+  /// Reads only the file's format attribute and whether it holds optimizer state.
+  public static func occupant(of path: String) -> Occupant {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return .nothing }
+    if isDirectory.boolValue { return .directory }
+    guard let f = try? HDF5File(reading: path) else { return .otherFile }
+    defer { try? f.close() }
+    guard (try? f.stringAttribute("format")) == Self.format else { return .otherFile }
+    return .checkpoint(resumable: f.exists("/optimizer/step"))
+  }
+
   // MARK: load
 
   /// Reads and checks a checkpoint: format, version, architecture, and every parameter's
