@@ -9,7 +9,8 @@
 # deviation in every table, curves with a min–max band) and judges the bands on the means.
 #
 # Every step is an ordinary layercollapse command, so each can be rerun by hand. Data is
-# read from $LAYERCOLLAPSE_DATA (default ../shared/datasets); set LC to use another binary.
+# read from $LAYERCOLLAPSE_DATA (default ../shared/datasets, else ./data, fetched when
+# missing: see below); set LC to use another binary.
 # Fails (non-zero) if a step fails or a result falls outside its band in configs/expected*.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +71,26 @@ case "$mode" in
 esac
 
 step() { printf '\n== %s ==\n' "$*" >&2; }
+
+# The datasets: $LAYERCOLLAPSE_DATA when set (used as it is); else ../shared/datasets when it
+# holds them; else ./data (ignored by git), fetched there by scripts/fetch_datasets.sh the
+# first time, so that `make reproduce` needs nothing set up by hand on a fresh machine.
+needed=(sst2/train.tsv sst2/dev.tsv cifar10-partial/data_batch_1.bin cifar10-partial/test_batch.bin text/austen.txt)
+holds_data() {
+  local f
+  for f in "${needed[@]}"; do [ -f "$1/$f" ] || return 1; done
+}
+if [ -z "${LAYERCOLLAPSE_DATA:-}" ]; then
+  if holds_data ../shared/datasets; then
+    export LAYERCOLLAPSE_DATA=../shared/datasets
+  else
+    if ! holds_data data; then
+      step "no datasets in ../shared/datasets or ./data: fetching them into ./data (scripts/fetch_datasets.sh)"
+      scripts/fetch_datasets.sh data sst2 cifar10-partial austen
+    fi
+    export LAYERCOLLAPSE_DATA=$PWD/data
+  fi
+fi
 # Each experiment's wall time goes to $runs/times.tsv ("<number><TAB><seconds>"), which the
 # report turns into its wall-time table.
 current=""
@@ -157,8 +178,7 @@ for c in "$runs/mixer/plain/best.h5" "$runs/mixer/lc/last.h5" "$runs/mixer/lc/co
 experiment 7 "SST-2 with a pretrained model: all-MiniLM-L6-v2, GELU fine-tune, LayerCollapse of its last 2 and 4 FFNs"
 # The model comes from the data root (scripts/fetch_pretrained.sh puts it there); when it is
 # missing it is fetched into ./data (ignored by git).
-data_root=${LAYERCOLLAPSE_DATA:-../shared/datasets}
-pretrained="$data_root/pretrained/all-MiniLM-L6-v2"
+pretrained="$LAYERCOLLAPSE_DATA/pretrained/all-MiniLM-L6-v2"
 if [ ! -f "$pretrained/model.safetensors" ]; then
   scripts/fetch_pretrained.sh data
   pretrained=data/pretrained/all-MiniLM-L6-v2
