@@ -129,6 +129,8 @@ runs="$root/seed$seed"
 mkdir -p "$runs"
 seed_start=$(date +%s)
 rm -f "$runs/times.tsv"
+# What marks this directory as a reproduce root for `layercollapse report` (ExperimentReport.rootMarker).
+printf 'scripts/reproduce.sh %s, seed %s, started %s\n' "$mode" "$seed" "$(date -u +%FT%TZ)" >"$runs/reproduce.txt"
 train() { "$LC" train "$@" seed="$seed" --overwrite; }
 step "seed $seed"
 

@@ -92,7 +92,7 @@ enum Specs {
     examples: ["layercollapse generate runs/austen-gpt/best.h5 --prompt \"It is a truth\" --tokens 300"])
 
   static let report = CommandSpec(
-    name: "report", synopsis: "report RUNS... [-o DIR] [--check BANDS.yaml]",
+    name: "report", synopsis: "report RUNS... [-o DIR] [--check BANDS.yaml] [--elapsed S]",
     summary: "Tables (results.md, results.csv) and SVG plots from run directories.",
     positionals: ["RUNS"],
     valueOptions: [
@@ -105,8 +105,14 @@ enum Specs {
       "layercollapse report runs/my-sweep runs/baseline -o my-results",
     ],
     details: """
-      A runs root laid out by scripts/reproduce.sh gets one section per experiment; any other run
-      directories (or folders holding them) get a table of runs with loss, accuracy and α curves.
+      A runs root scripts/reproduce.sh wrote (its reproduce.txt marks it) gets one section per
+      experiment. Any other run directories (or folders holding them) get a table of runs (score,
+      α, what collapse merged, the collapsed model's eval) with loss, accuracy and α curves, the
+      same figures in results.csv, and results run.<name>.<metric> for --check, e.g.
+        run:
+          my-sweep_lc_lambda_10:
+            collapse_cost: [-0.01, 0.01]
+            parameter_ratio: [0.0, 0.9]
       """,
     variadic: true)
 

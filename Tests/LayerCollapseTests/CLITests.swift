@@ -293,6 +293,12 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     let config = try ws.config("v.yaml", Workspace.vit)
     let root = ws.dir + "/root"
     #expect(try CLI.run(["train", config, "output.dir=\(root)/cifar/plain", "lc.lambda=0", "lc.blocks=0"]).code == 0)
+    // Without scripts/reproduce.sh's marker the same directories are just runs.
+    #expect(try CLI.run(["report", root, "-o", ws.dir + "/unmarked"]).code == 0)
+    let unmarked = try String(contentsOfFile: ws.dir + "/unmarked/results.md", encoding: .utf8)
+    #expect(unmarked.contains("## Runs") && !unmarked.contains("## 2. CIFAR-10"), "\(unmarked)")
+    try "scripts/reproduce.sh full, seed 1\n".write(
+      toFile: root + "/" + ExperimentReport.rootMarker, atomically: true, encoding: .utf8)
     #expect(
       try CLI.run(["train", config, "output.dir=\(root)/cifar/lc", "lc.mode=decoupled", "lc.lambda=400"]).code == 0)
     #expect(try CLI.run(["collapse", "\(root)/cifar/lc/last.h5"]).code == 0)
@@ -336,6 +342,34 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     let svgs = try figures.map { try String(contentsOfFile: ws.dir + "/out/figures/" + $0, encoding: .utf8) }
     let alpha = svgs.filter { $0.contains("collapse threshold") }
     #expect(!alpha.isEmpty && alpha.allSatisfy { $0.contains("collapse threshold 1 − 0.05<") }, "\(figures)")
+    // A collapse and its eval join the run's row, results.csv and the results bands can hold
+    // (`run.<name>.<metric>`), so a CI job can gate on its own runs.
+    #expect(try CLI.run(["collapse", ws.dir + "/run/last.h5", "--force", "0"]).code == 0)
+    #expect(try CLI.run(["eval", ws.dir + "/run/collapsed.h5"]).code == 0)
+    let bands = try ws.config(
+      "bands.yaml",
+      """
+      run:
+        run:
+          final_accuracy: [0.0, 1.0]
+          collapsed_units: [1, 1]
+          parameter_ratio: [0.5, 0.999]
+          collapse_cost: [-1.0, 1.0]
+          lambda: [1, 1]
+
+      """)
+    let checked = try CLI.run(["report", ws.dir, "-o", ws.dir + "/out3", "--check", bands])
+    #expect(checked.code == 0, "\(checked.stdout) \(checked.stderr)")
+    #expect(checked.stdout.contains("ok   run.run.collapsed_units = 1"), "\(checked.stdout)")
+    let runsMD = try String(contentsOfFile: ws.dir + "/out3/results.md", encoding: .utf8)
+    #expect(runsMD.contains("1 of 2 units") && runsMD.contains("approximate"), "\(runsMD)")
+    let runsCSV = try String(contentsOfFile: ws.dir + "/out3/results.csv", encoding: .utf8)
+    for metric in [
+      "final_accuracy", "parameters", "collapsed_units", "mac_ratio", "collapsed_accuracy", "collapse_cost",
+    ] {
+      #expect(runsCSV.contains("\nrun,run,\(metric),"), "\(metric): \(runsCSV)")
+    }
+    #expect(ExperimentReport.resultKey("sweep/lc.lambda=0.1") == "sweep_lc_lambda_0_1")
     let bad = try ws.config("bad-bands.yaml", "cifar:\n  collapse_cost: 3\n")
     let b = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out2", "--check", bad])
     #expect(b.code == 78 && b.stderr.contains("bad-bands.yaml:2"))

@@ -121,6 +121,9 @@ import Testing
     let config = try ws.config("v.yaml", Workspace.vit)
     for seed in [1, 2] {
       let root = ws.dir + "/runs/seed\(seed)"
+      try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+      try "scripts/reproduce.sh full, seed \(seed)\n".write(
+        toFile: root + "/" + ExperimentReport.rootMarker, atomically: true, encoding: .utf8)
       #expect(
         try CLI.run([
           "train", config, "seed=\(seed)", "output.dir=\(root)/cifar/plain", "lc.lambda=0", "lc.blocks=0",

@@ -30,8 +30,13 @@ public struct ExperimentReport {
     "sst2", "cifar", "text", "sensitivity", "sweep", "mixer", "minilm", "vgg", "overfit",
   ]
 
+  /// The file `scripts/reproduce.sh` writes into each seed's root: what marks a directory as
+  /// one (a user's own runs may well sit in a `sweep/` or `text/` directory too).
+  public static let rootMarker = "reproduce.txt"
+
   static func isReproduceRoot(_ path: String) -> Bool {
-    experimentDirectories.contains { FileManager.default.fileExists(atPath: path + "/" + $0) }
+    FileManager.default.fileExists(atPath: path + "/" + rootMarker)
+      && experimentDirectories.contains { FileManager.default.fileExists(atPath: path + "/" + $0) }
   }
 
   /// The `seed<N>` directories below `root` that hold a reproduce run, in seed order.
@@ -815,8 +820,11 @@ public struct ExperimentReport {
 
   private mutating func allRuns(_ runs: [RunDirectory], curves showCurves: Bool) {
     document.heading(showCurves ? "Runs" : "Appendix: every run")
-    var t = MarkdownTable(header: ["run", "task", "model", "parameters", "steps", "best", "final", "final α"])
-    for run in runs {
+    var t = MarkdownTable(header: [
+      "run", "task", "model", "λ", "parameters", "steps", "best", "final", "final α", "collapsed", "after collapse",
+    ])
+    let names = ExperimentReport.shortNames(runs.map(\.path))
+    for (run, name) in zip(runs, names) {
       let s = run.settings
       let best = run.bestRow
       let final = run.evaluations.last
@@ -826,13 +834,21 @@ public struct ExperimentReport {
         return NumberFormat.plusMinus(100 * r.evalAccuracy, 100 * r.evalAccuracySE) + " %"
       }
       let alphas = (final?.alphas ?? [:]).sorted { $0.key < $1.key }.map { NumberFormat.fixed($0.value, decimals: 3) }
+      let collapsedEval = run.evals["collapsed"]
       t.append([
         run.path, s?.data.task.rawValue ?? "?",
         s.map { "\($0.model.kind.rawValue) d\($0.model.dModel)×\($0.model.layers)" } ?? "?",
+        s.map { NumberFormat.plain($0.lc.lambda) } ?? "?",
         NumberFormat.count(run.evals["final"]?.parameters), "\(final?.step ?? 0)", score(best), score(final),
-        alphas.isEmpty ? NumberFormat.missing : alphas.joined(separator: ", "),
+        alphas.isEmpty ? NumberFormat.missing : alphas.joined(separator: ", "), collapseSummary(run.collapse),
+        collapsedEval.map { e in
+          e.metrics.perplexity.map { "ppl " + NumberFormat.fixed($0, decimals: 3) } ?? accuracy(e) + " %"
+        } ?? NumberFormat.missing,
       ])
       if let s = s { seeds.insert(s.seed) }
+      // The user's own runs (not a reproduce root's appendix): every figure also in
+      // results.csv and as a result `--check` can hold to a band, under the run's name.
+      if showCurves { recordRun(run, key: Self.resultKey(name), lambda: s.map { Double($0.lc.lambda) }) }
     }
     document.table(t)
     if showCurves {
@@ -845,6 +861,71 @@ public struct ExperimentReport {
           alphaCurves(run, title: "α per block: \(run.path)"), file: "figures/alpha-\(i).svg", alt: "alpha")
       }
     }
+  }
+
+  /// "2 of 4 units, 1.2 M → 0.9 M parameters (0.75×)" from collapsed.json; "approximate" when forced.
+  private func collapseSummary(_ c: CollapseRecord?) -> String {
+    guard let c = c else { return NumberFormat.missing }
+    let merged = c.blocks.filter(\.merged).count
+    let ratio = c.parametersBefore > 0 ? Double(c.parametersAfter) / Double(c.parametersBefore) : nil
+    return "\(merged) of \(c.blocks.count) units, \(NumberFormat.count(c.parametersBefore)) → "
+      + "\(NumberFormat.count(c.parametersAfter)) parameters (\(NumberFormat.fixed(ratio, decimals: 3))×)"
+      + (c.approximate ? ", approximate" : "")
+  }
+
+  /// A run's figures as CSV rows (experiment "run", row = its name) and results
+  /// `run.<name>.<metric>`: best and final accuracy (or perplexity), parameters, λ; with
+  /// collapsed.json the units merged and the parameter and MAC ratios; with
+  /// collapsed.eval.json its accuracy (or perplexity) and the cost of the collapse against
+  /// the run's final evaluation.
+  private mutating func recordRun(_ run: RunDirectory, key: String, lambda: Double?) {
+    func both(_ metric: String, _ value: Double?, _ what: String, se: Double? = nil) {
+      record("run", key, metric, value, se: se)
+      result("run.\(key).\(metric)", value, "\(run.path): \(what)")
+    }
+    let lm = run.evaluations.contains { $0.evalPerplexity != nil }
+    if let best = run.bestRow, let final = run.evaluations.last {
+      if lm {
+        both("best_perplexity", best.evalPerplexity, "best validation perplexity")
+        both("final_perplexity", final.evalPerplexity, "final validation perplexity")
+      } else {
+        both("best_accuracy", best.evalAccuracy, "best validation accuracy", se: best.evalAccuracySE)
+        both("final_accuracy", final.evalAccuracy, "final validation accuracy", se: final.evalAccuracySE)
+      }
+      both("steps", Double(final.step), "steps trained")
+    }
+    both("lambda", lambda, "lc.lambda")
+    both("parameters", run.evals["final"].map { Double($0.parameters) }, "parameters")
+    if let c = run.collapse {
+      both("collapsed_units", Double(c.blocks.filter(\.merged).count), "units merged by collapse")
+      both(
+        "parameter_ratio", Double(c.parametersAfter) / Double(max(c.parametersBefore, 1)), "parameters after ÷ before")
+      both("mac_ratio", Double(c.macsAfter) / Double(max(c.macsBefore, 1)), "MACs per example after ÷ before")
+    }
+    if let e = run.evals["collapsed"] {
+      // Against the checkpoint the collapse read: its own eval (`last.eval.json`, …), else
+      // the training's evaluation of those weights (the last row for last.h5, the best for best.h5).
+      let stem = run.collapse.map { URL(fileURLWithPath: $0.input).deletingPathExtension().lastPathComponent }
+      let input: (accuracy: Double, perplexity: Double?)? =
+        stem.flatMap { run.evals[$0].map { ($0.metrics.accuracy, $0.metrics.perplexity) } }
+        ?? (stem == "last" ? run.evaluations.last : stem == "best" ? run.bestRow : nil).map {
+          ($0.evalAccuracy, $0.evalPerplexity)
+        }
+      if lm {
+        both("collapsed_perplexity", e.metrics.perplexity, "perplexity after collapse")
+        if let p = e.metrics.perplexity, let q = input?.perplexity {
+          both("collapse_ppl_ratio", p / q, "perplexity after collapse ÷ before")
+        }
+      } else {
+        both("collapsed_accuracy", e.metrics.accuracy, "accuracy after collapse", se: e.metrics.accuracyStandardError)
+        if let i = input { both("collapse_cost", i.accuracy - e.metrics.accuracy, "accuracy before − after collapse") }
+      }
+    }
+  }
+
+  /// A run's name as one key of a bands file: letters, digits, `_` and `-` (others become `_`).
+  public static func resultKey(_ name: String) -> String {
+    String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") ? $0 : "_" })
   }
 
   /// Paths without the directories they all share: runs/a/x, runs/b/y -> a/x, b/y.
