@@ -126,6 +126,10 @@ import Testing
     #expect(atStop.globalStep == 5 && atStop.epoch == 0)  // 8 steps per epoch
     let again = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts"])
     #expect(again.code == 73 && again.stderr.contains("--resume"))
+    // Resuming with other settings names what changed and how to train on from the run.
+    let changed = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts", "train.epochs=3", "--resume"])
+    #expect(changed.code == 78 && changed.stderr.contains("train.epochs: 2 → 3"), "\(changed.stderr)")
+    #expect(changed.stderr.contains("train.init_from=\(ws.dir)/parts/last.h5"), "\(changed.stderr)")
     let resumed = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts", "--resume"])
     #expect(resumed.code == 0 && resumed.stderr.contains("resuming at step 5"), "\(resumed.stderr)")
     let a = try Checkpoint.load(ws.dir + "/whole/last.h5")
@@ -185,6 +189,15 @@ import Testing
     #expect(!nowhere.stdout.contains("collapse with threshold"))
     let forced = try CLI.run(["collapse", ws.dir + "/run/best.h5", "-o", ws.dir + "/run/last.h5", "--overwrite"])
     #expect(forced.code == 0, "\(forced.stderr)")
+    // An output directory under a file: each command names the file (not Foundation's text).
+    for args in [
+      ["train", config, "output.dir=\(ws.dir)/run/config.yaml/again"],
+      ["export", ws.dir + "/run/best.h5", "-o", ws.dir + "/run/config.yaml/x"],
+      ["report", ws.dir + "/run", "-o", ws.dir + "/run/config.yaml/x"],
+    ] {
+      let r = try CLI.run(args)
+      #expect(r.code == 73 && r.stderr.contains("run/config.yaml` is a file, not a directory"), "\(args): \(r.stderr)")
+    }
     // A threshold of 1 or more would merge even a ReLU: refused, pointing at --force.
     let wide = try CLI.run(["collapse", ws.dir + "/run/best.h5", "--threshold", "1.5"])
     #expect(wide.code == 64 && wide.stderr.contains("0 < T < 1") && wide.stderr.contains("--force"), "\(wide.stderr)")

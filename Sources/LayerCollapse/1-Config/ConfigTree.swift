@@ -75,6 +75,18 @@ public struct ConfigTree: Sendable, Equatable, CustomStringConvertible {
     return out
   }
 
+  /// The values that differ between two configs, one `key: before → after` each (`unset`
+  /// for a key only one of them has), in this config's order and then the other's.
+  public func differences(to other: ConfigTree) -> [String] {
+    var keys = valuePaths
+    for k in other.valuePaths where !keys.contains(k) { keys.append(k) }
+    return keys.compactMap { k in
+      let (a, b) = (value(k), other.value(k))
+      guard a != b else { return nil }
+      return "\(k): \(a?.description ?? "unset") → \(b?.description ?? "unset")"
+    }
+  }
+
   /// Sets the value at a dotted path, creating sections on the way; a new key goes after the
   /// existing ones. Returns the previous value. Throws `.badConfig` when the path runs
   /// through a value or ends at a section.

@@ -146,10 +146,17 @@ public final class TrainingRun {
       let saved = (try? String(contentsOfFile: configPath, encoding: .utf8)) ?? ""
       let savedTree = try? ConfigTree.parse(saved, file: configPath)
       if savedTree != resolved {
-        throw LCError.usage(
+        let changed = savedTree.map { $0.differences(to: resolved) } ?? []
+        throw LCError.badConfig([
           ErrorDetail(
             what: "the config differs from the one the run was started with", location: configPath,
-            hint: "Resume with the same config and overrides, or start a new run with output.dir=NEW_DIR"))
+            got: changed.isEmpty
+              ? "an unreadable saved config"
+              : changed.prefix(6).joined(separator: "; ") + (changed.count > 6 ? "; …" : ""),
+            hint: "Resume with the same config and overrides; to train on from this run with other settings "
+              + "(more steps, say), start a new one from its weights: train.init_from=\(dir)/last.h5 output.dir=NEW_DIR"
+          )
+        ])
       }
     } else if root && exists && !overwrite {
       throw LCError.cannotCreate(
@@ -281,12 +288,7 @@ public final class TrainingRun {
       }
     }
     guard root else { return }
-    do {
-      try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    } catch {
-      throw LCError.cannotCreate(
-        ErrorDetail(what: "cannot create the run directory", location: dir, got: error.localizedDescription))
-    }
+    try OutputDirectory.create(dir, what: "the run directory")
     if lock == nil { lock = try RunLock(directory: dir) }
     AtomicFile.removeStaleTemporaries(in: dir)  // from a run killed while writing
     if !resume { try writeText(configText, to: configPath) }

@@ -15,12 +15,7 @@ public enum ModelExport {
   /// their paths.
   @discardableResult
   public static func write(_ model: any Model, to directory: String) throws -> [String] {
-    do {
-      try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    } catch {
-      throw LCError.cannotCreate(
-        ErrorDetail(what: "cannot create the export directory", location: directory, got: error.localizedDescription))
-    }
+    try OutputDirectory.create(directory, what: "the export directory")
     let tensors = model.parameters.all.map { (name: $0.name, tensor: $0.value) }
     let weights = directory + "/model.safetensors"
     try SafeTensorsFile.write(tensors, metadata: ["format": "pt", "producer": format], to: weights)

@@ -107,7 +107,7 @@ public enum HuggingFaceExport {
           (prefix + target, huggingFaceShape(p.name, part, cfg: cfg, transpose: transposed.contains(p.name))))
       }
     }
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    try OutputDirectory.create(directory, what: "the export directory")
     let weights = directory + "/model.safetensors"
     try SafeTensorsFile.write(tensors, metadata: ["format": "pt"], to: weights)
     let configPath = directory + "/config.json"

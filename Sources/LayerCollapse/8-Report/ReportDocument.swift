@@ -252,20 +252,7 @@ public struct ReportDocument: Sendable, Equatable {
   }
 
   static func makeDirectory(_ path: String) throws {
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-      if isDirectory.boolValue { return }
-      throw LCError.cannotCreate(
-        ErrorDetail(
-          what: "cannot create the report directory", location: path, expected: "a directory",
-          got: "an existing file", hint: "choose another output directory or remove the file"))
-    }
-    do {
-      try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    } catch {
-      throw LCError.cannotCreate(
-        ErrorDetail(what: "cannot create the report directory", location: path, got: error.localizedDescription))
-    }
+    try OutputDirectory.create(path, what: "the report directory")
   }
 
 }

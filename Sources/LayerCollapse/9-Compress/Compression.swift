@@ -249,16 +249,7 @@ public final class Compression {
 
     // The search directory: a finished or stopped search is resumed or replaced on request.
     let fm = FileManager.default
-    var isDirectory: ObjCBool = false
-    if fm.fileExists(atPath: dir, isDirectory: &isDirectory) && !isDirectory.boolValue {
-      throw LCError.cannotCreate(ErrorDetail(what: "-o names a file, not a directory", location: dir))
-    }
-    do {
-      try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    } catch {
-      throw LCError.cannotCreate(
-        ErrorDetail(what: "cannot create the compress directory", location: dir, got: error.localizedDescription))
-    }
+    try OutputDirectory.create(dir, what: "the compress directory")
     lock = try RunLock(directory: dir)
     let statePath = dir + "/compress.json"
     let exists = fm.fileExists(atPath: statePath)
