@@ -25,11 +25,17 @@ public enum OutputDirectory {
       throw failure(
         path, what: what, got: "`\(parent)` is not writable", hint: "Check its permissions or choose another directory")
     }
-    do {
-      try fm.createDirectory(atPath: path, withIntermediateDirectories: true)
-    } catch {
-      let reason = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
-      throw failure(path, what: what, got: reason, hint: "")
+    // Each missing level with mkdir(2), so that a failure gives the system's own reason
+    // ("Read-only file system"), which Foundation's error hides.
+    var levels: [String] = []
+    var level = path
+    while !level.isEmpty && level != "/" && !fm.fileExists(atPath: level) {
+      levels.insert(level, at: 0)
+      level = (level as NSString).deletingLastPathComponent
+    }
+    for l in levels where mkdir(l, 0o777) != 0 && errno != EEXIST {
+      throw failure(
+        path, what: what, got: String(cString: strerror(errno)), hint: "Check the path, or choose another directory")
     }
   }
 
