@@ -5,7 +5,7 @@ import LayerCollapse
 /// Every command's usage, options and examples.
 enum Specs {
   static let train = CommandSpec(
-    name: "train", synopsis: "train CONFIG.yaml [key=value ...] [--resume | --overwrite]",
+    name: "train", synopsis: "train CONFIG.yaml [key=value ...] [--resume | --overwrite] [--stop-after N]",
     summary: "Train a model as the config says, with the LayerCollapse regularizer on the selected blocks.",
     positionals: ["CONFIG.yaml"],
     valueOptions: ["--stop-after": "stop (as Ctrl-C would) after this many steps in total, saving last.h5"],
@@ -27,7 +27,7 @@ enum Specs {
 
   static let collapse = CommandSpec(
     name: "collapse",
-    synopsis: "collapse CHECKPOINT.h5 [--threshold T] [--force BLOCKS [--fit N]] [-o OUT.h5] [--overwrite]",
+    synopsis: "collapse CHECKPOINT.h5 [--threshold T] [--force BLOCKS [--fit N]] [--probe N] [-o OUT.h5] [--overwrite]",
     summary: "Merge each PReLU unit (MLP) with |α − 1| < threshold into one linear layer (W = W2·W1, b = W2·b1 + b2).",
     positionals: ["CHECKPOINT.h5"],
     valueOptions: [
@@ -51,7 +51,7 @@ enum Specs {
     details: "Prints a per-unit table and writes it as JSON beside the output (OUT.json).")
 
   static let eval = CommandSpec(
-    name: "eval", synopsis: "eval CHECKPOINT.h5 [key=value ...] [-o EVAL.json]",
+    name: "eval", synopsis: "eval CHECKPOINT.h5 [key=value ...] [--split eval|train] [-o EVAL.json]",
     summary: "Evaluate a checkpoint on its evaluation split: accuracy (or loss and perplexity), parameters, MACs.",
     positionals: ["CHECKPOINT.h5"],
     valueOptions: [
@@ -81,7 +81,8 @@ enum Specs {
     examples: ["layercollapse validate configs/sst2-encoder.yaml train.lr=3e-4"])
 
   static let generate = CommandSpec(
-    name: "generate", synopsis: "generate CHECKPOINT.h5 --prompt TEXT [--tokens N] [--temperature T] [--top-k K]",
+    name: "generate",
+    synopsis: "generate CHECKPOINT.h5 --prompt TEXT [--tokens N] [--temperature T] [--top-k K] [--seed S]",
     summary: "Continue a prompt with a gpt checkpoint.", positionals: ["CHECKPOINT.h5"],
     valueOptions: [
       "--prompt": "text to continue (required)", "--tokens": "how many tokens to generate (default 200)",
@@ -169,7 +170,7 @@ enum Specs {
   static let compress = CommandSpec(
     name: "compress",
     synopsis:
-      "compress CHECKPOINT.h5 --max-drop D [--metric accuracy|perplexity] [--round-steps N] [--order output-first|greedy] [-o DIR] [key=value ...]",
+      "compress CHECKPOINT.h5 --max-drop D [--metric accuracy|perplexity] [--round-steps N] [--order output-first|greedy] [--holdout N] [--lambda-cap L] [-o DIR] [--resume | --overwrite] [key=value ...]",
     summary: "Collapse one unit after another, fine-tuning each first, until the next would cost more than D.",
     positionals: ["CHECKPOINT.h5"],
     valueOptions: [

@@ -14,6 +14,14 @@ import Testing
       let r = try CLI.run([command, "--help"])
       #expect(r.code == 0, "\(command)")
       #expect(r.stdout.contains("usage: layercollapse \(command)") && r.stdout.contains("examples:"), "\(command)")
+      // Every option the help lists is in its usage line.
+      let usage = r.stdout.split(separator: "\n").first.map(String.init) ?? ""
+      let options =
+        r.stdout.components(separatedBy: "\noptions:\n").last?.split(separator: "\n")
+        .compactMap { $0.hasPrefix("  -") ? $0.dropFirst(2).split(separator: " ").first.map(String.init) : nil } ?? []
+      for option in options where option != "--help" {
+        #expect(usage.contains(option + " ") || usage.contains(option + "]"), "\(command): \(option) not in \(usage)")
+      }
     }
   }
 

@@ -274,6 +274,9 @@ struct HuggingFaceExportTests {
     let result = try JSONSerialization.jsonObject(with: Data((checked.stdout.split(separator: "\n").last ?? "").utf8))
     let d = (result as? [String: Any])?["relative_difference"] as? Double ?? .nan
     #expect(d < 1e-4, "\(family): transformers' logits differ from ours by \(d)")
+    // Float settings as written (1e-12), not widened from binary (9.999999960041972e-13).
+    let json = try String(contentsOfFile: dir + "/hf/config.json", encoding: .utf8)
+    #expect(!json.contains("0000000") && !json.contains("9999999"), "\(json)")
   }
 
   @Test func collapsedOrPReLUModelsAreRefused() throws {
