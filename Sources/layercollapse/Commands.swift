@@ -226,7 +226,7 @@ enum Commands {
           hint: "--resume continues the run in output.dir; --overwrite starts it again from scratch"))
     }
     let stopAfter = try a.option("--stop-after").map { try int($0, "--stop-after", atLeast: 1) }
-    let points = try tree.expandSweep()
+    let points = try tree.expandSweep(settingKeys: RunSettings.settingKeys(of: tree))
     // Under mpirun: this process is one rank of a data-parallel run (README, "Training on
     // several processes or machines"). Only rank 0 prints.
     let group = try ProcessGroup.fromEnvironment()
@@ -468,6 +468,12 @@ enum Commands {
     if r.approximate {
       Out.print("note: forced blocks were not linear; the collapsed model only APPROXIMATES the original")
     }
+    if r.collapsedCount == 0 {
+      Out.print(
+        "note: no unit merged (none has |α − 1| < \(r.threshold)): the output is the same model. A LayerCollapse "
+          + "fine-tune pulls α to 1 (more steps or a larger lc.lambda; lc.mode: decoupled pulls hardest); "
+          + "--force merges units regardless, labelled approximate")
+    }
   }
 
   static func pad(_ s: String, _ n: Int, right: Bool = false) -> String {
@@ -502,7 +508,7 @@ enum Commands {
       "parameters \(Format.count(arch.parameterCount)), MACs/example \(Format.large(arch.macsPerExample())), "
         + String(
           format: "%.0f examples/s at batch %d, %.2f ms at batch 1", metrics.examplesPerSecond,
-          settings.train.evalBatchSize, latency ?? .nan))
+          min(settings.train.evalBatchSize, metrics.examples), latency ?? .nan))
     let out = a.option("-o") ?? (path.hasSuffix(".h5") ? String(path.dropLast(3)) : path) + ".eval.json"
     try EvalRecord(
       checkpoint: path, architecture: arch, metrics: metrics, step: ckpt.progress?.globalStep,
@@ -673,7 +679,7 @@ enum Commands {
   static func validate(_ a: Arguments) throws {
     var tree = try ConfigTree.load(path: a.positionals[0])
     for o in try tree.apply(try ConfigOverride.parse(a.overrides)) { Out.err("override \(o)") }
-    let points = try tree.expandSweep()
+    let points = try tree.expandSweep(settingKeys: RunSettings.settingKeys(of: tree))
     for point in points {
       let (_, resolved) = try RunSettings.decode(point.tree)
       if !point.name.isEmpty { Out.print("# sweep point \(point.name)") }

@@ -70,6 +70,12 @@ final class ProgressPrinter {
           + "each step a share of the batch\(micro) per process, one gradient allreduce")
     }
     lines.append("  runtime BLAS threads \(b.blasThreads), OpenBLAS kernels \(BLASThreads.coreName), seed \(s.seed)")
+    if o.warmupSteps > b.totalSteps {
+      lines.append(
+        "  note    train.warmup_steps (\(o.warmupSteps)) exceeds the run's \(b.totalSteps) steps: the learning rate "
+          + "reaches about \(String(format: "%.2g", o.learningRate * Double(b.totalSteps) / Double(o.warmupSteps))), not "
+          + "\(o.learningRate)")
+    }
     if let better = CPUFeatures.fasterBLASCore(than: BLASThreads.coreName) {
       lines.append(
         "  note    OpenBLAS did not recognize this CPU and runs its generic \(BLASThreads.coreName) kernels; "

@@ -93,9 +93,11 @@ func finish(_ code: Int32, error: LCError? = nil) -> Never {
     }
     if group.isRoot || !shared {
       let details = e.details
-      let label = details.count > 1 ? "error (\(details.count) problems)" : "error"
+      // A stop (Ctrl-C, SIGTERM, --stop-after) was asked for and saved: no "error:" label.
+      var label = details.count > 1 ? "error (\(details.count) problems): " : "error: "
+      if case .interrupted = e { label = "" }
       let rank = group.size > 1 ? " (rank \(group.rank) of \(group.size))" : ""
-      Out.err("layercollapse\(rank): \(label): " + (details.count > 1 ? "" : details[0].message))
+      Out.err("layercollapse\(rank): \(label)" + (details.count > 1 ? "" : details[0].message))
       if details.count > 1 { for d in details { Out.err("  " + d.message) } }
     }
     if !shared && group.size > 1 { group.abort(code: code) }

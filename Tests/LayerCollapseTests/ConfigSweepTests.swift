@@ -81,6 +81,30 @@ import Testing
       ])
   }
 
+  /// A key the file leaves at its default may be swept too, as an override may set it; a
+  /// misspelt one is still an error with a suggestion among every setting.
+  @Test func sweepsKeysLeftAtTheirDefaults() throws {
+    let text =
+      "model:\n  kind: encoder\ndata:\n  task: sst2\noutput:\n  dir: runs/x\nsweep:\n  train.lr: [1e-3, 3e-3]\n"
+    let tree = try ConfigTree.parse(text, file: "s.yaml")
+    let keys = RunSettings.settingKeys(of: tree)
+    #expect(keys.contains("train.lr") && keys.contains("lc.lambda") && !keys.contains("sweep.train.lr"))
+    let points = try tree.expandSweep(settingKeys: keys)
+    #expect(points.map(\.name) == ["train.lr=0.001", "train.lr=0.003"])
+    #expect(try RunSettings.decode(points[1].tree).settings.train.optimizer.learningRate == 3e-3)
+    #expect(throws: LCError.self) { try tree.expandSweep() }  // without the settings' keys: only the file's
+    let typo = try ConfigTree.parse(text.replacingOccurrences(of: "train.lr:", with: "train.lrr:"), file: "s.yaml")
+    do {
+      _ = try typo.expandSweep(settingKeys: RunSettings.settingKeys(of: typo))
+      Issue.record("a misspelt sweep key was accepted")
+    } catch let error as LCError {
+      #expect(
+        error.details.map(\.message) == [
+          "s.yaml:8: sweep key `train.lrr` is not a key of the config; expected a setting's key. Did you mean `train.lr`?"
+        ])
+    }
+  }
+
   @Test func repeatedValuesAndNonSectionSweepAreErrors() throws {
     let repeated: ConfigTree = try ConfigTree.parse("a: 1\nsweep:\n  a: [1, 2, 1]\n", file: "s.yaml")
     #expect(throws: LCError.self) { try repeated.expandSweep() }

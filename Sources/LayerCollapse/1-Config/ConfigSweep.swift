@@ -10,14 +10,15 @@ public struct SweepPoint: Sendable, Equatable {
 }
 
 extension ConfigTree {
-  /// Expands the top-level `sweep:` section, whose keys are dotted keys of this tree and
-  /// whose values are flow lists, into the cartesian product of concrete trees. The first
-  /// sweep key varies slowest. A tree without a sweep gives one point named "".
+  /// Expands the top-level `sweep:` section, whose keys are dotted keys of this tree (or
+  /// among `settingKeys`, the keys a config may set that this one leaves at their
+  /// defaults) and whose values are flow lists, into the cartesian product of concrete
+  /// trees. The first sweep key varies slowest. A tree without a sweep gives one point named "".
   ///
-  /// Throws `.badConfig` listing every sweep key that names no value in the tree (with a
+  /// Throws `.badConfig` listing every sweep key that names no such value (with a
   /// did-you-mean), every value that is not a non-empty list without repeats, and a `sweep`
   /// that is not a section.
-  public func expandSweep() throws -> [SweepPoint] {
+  public func expandSweep(settingKeys: [String] = []) throws -> [SweepPoint] {
     guard let sweepEntry = entries.first(where: { $0.key == "sweep" }) else {
       return [SweepPoint(name: "", settings: [], tree: self)]
     }
@@ -29,7 +30,7 @@ extension ConfigTree {
       ])
     }
     let base: ConfigTree = removing("sweep")
-    let known: [String] = base.valuePaths
+    let known: [String] = base.valuePaths + settingKeys.filter { base.value($0) == nil }
     var axes: [(key: String, values: [ConfigValue], location: ConfigLocation)] = []
     var errors: [ErrorDetail] = []
     for e in sweep.entries {
@@ -41,14 +42,15 @@ extension ConfigTree {
             expected: "a flow list, e.g. `\(e.key): [0, 0.1, 1]`"))
         continue
       }
-      if base.value(e.key) == nil {
+      if !known.contains(e.key) {
         let what: String =
           base.section(e.key) != nil
           ? "sweep key `\(e.key)` names a section, not a value" : "sweep key `\(e.key)` is not a key of the config"
         let hint: String = DidYouMean.suggestion(for: e.key, among: known).map { "Did you mean `\($0)`?" } ?? ""
         errors.append(
           ErrorDetail(
-            what: what, location: location, expected: "a key set in the config file", hint: hint))
+            what: what, location: location,
+            expected: settingKeys.isEmpty ? "a key set in the config file" : "a setting's key", hint: hint))
         continue
       }
       if values.isEmpty {

@@ -95,6 +95,25 @@ public struct RunSettings: Sendable, Equatable {
   /// Also returns the resolved tree (every default filled in) to record in the run.
   public static func decode(_ tree: ConfigTree) throws -> (settings: RunSettings, resolved: ConfigTree) {
     let r = ConfigReader(tree)
+    let settings = read(r)
+    try r.finish()
+    // One process holds one micro-batch at a time.
+    let train = settings.train
+    let micro = (train.batchSize + train.accumulate - 1) / train.accumulate
+    try checkMemory(settings.model, data: settings.data, batchSize: micro, reader: r)
+    return (settings, r.resolved)
+  }
+
+  /// Every key a config of this kind may set (its resolved config's keys, defaults
+  /// included): what a sweep may vary. Problems of the tree are left to `decode`.
+  public static func settingKeys(of tree: ConfigTree) -> [String] {
+    let r = ConfigReader(tree.removing("sweep"))
+    _ = read(r)
+    return r.resolved.valuePaths
+  }
+
+  /// Reads every setting into `r` (which collects the problems and the resolved tree).
+  private static func read(_ r: ConfigReader) -> RunSettings {
     let pos = 1...Int.max
     let nonNegative = 0...Int.max
     let seed = r.int("seed", default: 1, range: nonNegative)
@@ -255,13 +274,8 @@ public struct RunSettings: Sendable, Equatable {
     let logEvery = r.int("log.every", default: 50, range: pos)
     let outputDir = r.string("output.dir")
     r.require(!outputDir.isEmpty, at: "output.dir", "output.dir must name a directory")
-    try r.finish()
-    // One process holds one micro-batch at a time.
-    let micro = (train.batchSize + train.accumulate - 1) / train.accumulate
-    try checkMemory(model, data: data, batchSize: micro, reader: r)
-    let settings = RunSettings(
+    return RunSettings(
       seed: UInt64(seed), data: data, model: model, lc: lc, train: train, logEvery: logEvery, outputDir: outputDir)
-    return (settings, r.resolved)
   }
 
   /// Refuses (`.badConfig`, exit 78) sizes whose training step would not fit in this
