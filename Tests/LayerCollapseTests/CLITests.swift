@@ -130,6 +130,7 @@ import Testing
     #expect(whole.code == 0, "\(whole.stderr)")
     let stopped = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts", "--stop-after", "5"])
     #expect(stopped.code == 130 && stopped.stderr.contains("stopped after step 5"))
+    #expect(!stopped.stderr.contains("error"), "a requested stop is not an error: \(stopped.stderr)")
     let atStop = try Checkpoint.load(ws.dir + "/parts/last.h5").progress!
     #expect(atStop.globalStep == 5 && atStop.epoch == 0)  // 8 steps per epoch
     let again = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts"])
@@ -363,6 +364,15 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     let svgs = try figures.map { try String(contentsOfFile: ws.dir + "/out/figures/" + $0, encoding: .utf8) }
     let alpha = svgs.filter { $0.contains("collapse threshold") }
     #expect(!alpha.isEmpty && alpha.allSatisfy { $0.contains("collapse threshold 1 − 0.05<") }, "\(figures)")
+    // Nothing within the threshold: the same model, and a note on what would merge units.
+    let unmerged = try CLI.run(["collapse", ws.dir + "/run/last.h5", "--threshold", "1e-6", "-o", ws.dir + "/same.h5"])
+    #expect(unmerged.code == 0 && unmerged.stdout.contains("note: no unit merged"), "\(unmerged.stdout)")
+    // A warm-up longer than the run: its learning rate never peaks, and train says so.
+    let warm = try CLI.run([
+      "train", try ws.config("w.yaml", Workspace.vit), "train.steps=2", "train.warmup_steps=100",
+      "output.dir=\(ws.dir)/warm",
+    ])
+    #expect(warm.code == 0 && warm.stderr.contains("train.warmup_steps (100) exceeds the run's 2 steps"))
     // A collapse and its eval join the run's row, results.csv and the results bands can hold
     // (`run.<name>.<metric>`), so a CI job can gate on its own runs.
     #expect(try CLI.run(["collapse", ws.dir + "/run/last.h5", "--force", "0"]).code == 0)
