@@ -733,7 +733,8 @@ enum Commands {
     let out = a.option("-o") ?? "results"
     let elapsed = try a.option("--elapsed").map { try int($0, "--elapsed") }
     let env = ReportEnvironment(
-      blasThreads: BLASThreads.count, blasConfiguration: BLASThreads.configuration, elapsedSeconds: elapsed)
+      blasThreads: BLASThreads.count,
+      blasConfiguration: "\(BLASThreads.configuration), kernels \(BLASThreads.coreName)", elapsedSeconds: elapsed)
     let report = try ExperimentReport.build(paths: a.positionals, environment: env)
     let files = try report.write(to: out)
     Out.print("wrote \(out)/results.md and \(files.count - 1) other files")

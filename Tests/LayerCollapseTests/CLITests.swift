@@ -359,6 +359,8 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     #expect(r.code == 0, "\(r.stderr)")
     let md = try String(contentsOfFile: ws.dir + "/out/results.md", encoding: .utf8)
     #expect(md.contains("## Runs") && md.contains(ws.dir + "/run") && md.contains("figures/loss.svg"))
+    // The footer names the kernels OpenBLAS ran (its build string names only its build target).
+    #expect(md.contains("MAX_THREADS") && md.contains(", kernels \(BLASThreads.coreName)."), "\(md.suffix(300))")
     // The α figure labels its threshold as configured (lc.threshold 0.05), not as a widened Float.
     let figures = try FileManager.default.contentsOfDirectory(atPath: ws.dir + "/out/figures")
     let svgs = try figures.map { try String(contentsOfFile: ws.dir + "/out/figures/" + $0, encoding: .utf8) }
