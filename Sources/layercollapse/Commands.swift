@@ -320,6 +320,16 @@ enum Commands {
     Out.err(
       "compress \(input) → \(dir): \(order.rawValue) order, at most \(Compression.g(options.maxDrop)) \(unitWord) "
         + "worse on \(holdout) held-out training examples, \(options.roundSteps) steps per fine-tune stage")
+    // One accuracy on n examples carries a binomial standard error up to 50/√n points: a
+    // budget below about twice that is decided by noise.
+    let noise = 50 / Double(holdout).squareRoot()
+    if metric == .accuracy && 2 * noise > options.maxDrop {
+      let enough = Int((100 / options.maxDrop * 100 / options.maxDrop).rounded(.up))
+      Out.err(
+        "  note  an accuracy on \(holdout) examples is uncertain by up to ±\(String(format: "%.1f", noise)) points, "
+          + "more than half the \(Compression.g(options.maxDrop))-point budget: decisions will follow noise; "
+          + "--holdout \(enough) (or a larger --max-drop) makes it ±\(Compression.g(options.maxDrop / 2))")
+    }
     do {
       let state = try search.run(
         events: { event in

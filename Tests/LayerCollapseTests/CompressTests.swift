@@ -246,6 +246,13 @@ extension JSONDecoder {
     let resumed = try CLI.run(args + ["--resume"])
     #expect(resumed.code == 0, "\(resumed.stderr.suffix(400))")
     #expect(resumed.stderr.contains("resuming at step"), "the stopped fine-tune did not continue from its last.h5")
+    #expect(!resumed.stderr.contains("uncertain"), "100 points is far above the noise of 24 examples")
+    // A budget below the noise of its held-out accuracy gets a note with the slice it needs.
+    let noisy = try CLI.run([
+      "compress", ws.dir + "/run/last.h5", "--max-drop", "1", "--round-steps", "1", "--holdout", "24", "-o",
+      ws.dir + "/noisy",
+    ])
+    #expect(noisy.stderr.contains("uncertain by up to ±10.2 points") && noisy.stderr.contains("--holdout 10000"))
     let done = try JSONDecoder.snakeCase.decode(
       CompressState.self, from: Data(contentsOf: URL(fileURLWithPath: ws.dir + "/c/compress.json")))
     #expect(done.finished && done.rounds.count == 3)
