@@ -355,6 +355,11 @@ extension JSONDecoder {
     ])
     #expect(wider.code == 78 && wider.stderr.contains("train.init_from does not fit the model"), "\(wider.stderr)")
     #expect(!FileManager.default.fileExists(atPath: ws.dir + "/fewer/last.h5"))
+    let relu = try CLI.run([
+      "train", config, "model.activation=relu", "train.init_from=\(ws.dir)/run/last.h5", "output.dir=\(ws.dir)/relu",
+    ])
+    #expect(relu.code == 78 && relu.stderr.contains("model.activation differs"), "\(relu.stderr)")
+    #expect(relu.stderr.contains("expected gelu, got relu (blocks.0.mlp)"), "\(relu.stderr)")
     let bad = try CLI.run(["validate", config, "lc.blocks=0", "lc.units=[2]"])
     #expect(bad.code == 78 && bad.stderr.contains("lc.units names a unit the model does not have"), "\(bad.stderr)")
     let both = try CLI.run(["validate", config, "lc.units=[0]"])

@@ -202,6 +202,18 @@ struct VGGParityTests {
 
     """
 
+  /// The VGG's own defaults (ReLU, dropout 0.5, a 512-wide head) are what the resolved
+  /// config records, so a run's config.yaml builds the same model again.
+  @Test func resolvedConfigRecordsTheFamilyDefaults() throws {
+    let text = "data:\n  task: cifar10\nmodel:\n  kind: vgg\n  conv: [8, M]\noutput:\n  dir: runs/v\n"
+    let (settings, resolved) = try RunSettings.decode(try ConfigTree.parse(text, file: "v.yaml"))
+    #expect(settings.model.activation == .relu && settings.model.dropout == 0.5 && settings.model.mlpHidden == 512)
+    #expect(resolved.value("model.activation") == .string("relu") && resolved.value("model.dropout") == .double(0.5))
+    #expect(resolved.value("model.mlp_hidden") == .int(512))
+    let again = try RunSettings.decode(try ConfigTree.parse(resolved.serialized(), file: "config.yaml")).settings
+    #expect(again.model == settings.model)
+  }
+
   @Test func trainCollapseEval() throws {
     let ws = try Workspace()
     let config = try ws.config("vgg.yaml", Self.config)

@@ -663,9 +663,18 @@ public enum VGGFamily: ModelFamily {
     r.require(
       config.headLinears != 2, at: "model.head_linears", "a VGG head has 3 linears, or 1 (the collapsed shape)",
       expected: "1 or 3", got: "2")
-    if !r.contains("model.mlp_hidden") && !r.contains("model.mlp_ratio") { config.mlpHidden = 512 }
-    if !r.contains("model.dropout") { config.dropout = 0.5 }
-    if !r.contains("model.activation") { config.activation = .relu }
+    // The torchvision VGG's own defaults where the config is silent, recorded as such in
+    // the resolved config (it had kept the generic gelu / 0 / ratio 4: a rerun from a run's
+    // config.yaml built another head).
+    if !r.contains("model.mlp_hidden") && !r.contains("model.mlp_ratio") {
+      config.mlpHidden = r.defaultValue("model.mlp_hidden", 512, as: { .int($0) })
+    }
+    if !r.contains("model.dropout") {
+      config.dropout = r.defaultValue("model.dropout", Float(0.5), as: { .double(Double($0)) })
+    }
+    if !r.contains("model.activation") {
+      config.activation = r.defaultValue("model.activation", Activation.relu, as: { .string($0.rawValue) })
+    }
     config.layers = junctions
     config.heads = 1
     var layers: [Int] = []

@@ -234,6 +234,19 @@ public final class TrainingRun {
               hint: "A smaller model.* (e.g. fewer layers) than the checkpoint's would train on part of it; use "
                 + "the checkpoint's sizes (`layercollapse inspect \(settings.train.initFrom) --config`)"))
         }
+        // The weights were trained through their activations: another one (relu for a GELU
+        // model) is a config slip, except LayerCollapse's PReLU swap either way.
+        let (theirs, ours) = (s.model.architecture.activations, model.architecture.activations)
+        let swapped = zip(ours, theirs).enumerated().filter { $0.1.0 != $0.1.1 && $0.1.0 != .prelu && $0.1.1 != .prelu }
+        if theirs.count == ours.count, let (u, (mine, stored)) = swapped.first {
+          problems.append(
+            ErrorDetail(
+              what: "model.activation differs from the one train.init_from was trained with",
+              location: settings.train.initFrom, expected: stored.rawValue,
+              got:
+                "\(mine.rawValue) (\(model.architecture.unitName(u))\(swapped.count > 1 ? " and \(swapped.count - 1) more" : ""))",
+              hint: "Set model.activation: \(stored.rawValue); lc.* selects the units that become PReLU"))
+        }
         if !problems.isEmpty { throw LCError.badConfig(problems) }
       }
     }
