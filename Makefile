@@ -96,7 +96,7 @@ bench: build
 # OPENBLAS_CORETYPE you set is used as it is.
 reproduce: build
 	@core=""; \
-	if [ -z "$${OPENBLAS_CORETYPE:-}" ]; then core=$$(scripts/faster_coretype.sh $(BIN)/layercollapse); fi; \
+	if [ -z "$${OPENBLAS_CORETYPE:-}" ]; then core=$$(scripts/faster_coretype.sh $(BIN)/layercollapse) || exit 1; fi; \
 	if [ -n "$$core" ]; then \
 	  mkdir -p runs; \
 	  echo "reproduce: OpenBLAS runs its generic kernels on this CPU; testing its $$core kernels (make test-coretype, log in runs/coretype-check.log)"; \

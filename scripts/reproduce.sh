@@ -75,7 +75,8 @@ step() { printf '\n== %s ==\n' "$*" >&2; }
 # The datasets: $LAYERCOLLAPSE_DATA when set (used as it is); else ../shared/datasets when it
 # holds them; else ./data (ignored by git), fetched there by scripts/fetch_datasets.sh the
 # first time, so that `make reproduce` needs nothing set up by hand on a fresh machine.
-needed=(sst2/train.tsv sst2/dev.tsv cifar10-partial/data_batch_1.bin cifar10-partial/test_batch.bin text/austen.txt)
+needed=(sst2/train.tsv sst2/dev.tsv text/austen.txt cifar10-partial/test_batch.bin
+  cifar10-partial/data_batch_{1,2,3,4,5}.bin)
 holds_data() {
   local f
   for f in "${needed[@]}"; do [ -f "$1/$f" ] || return 1; done

@@ -31,7 +31,7 @@ enum Specs {
     summary: "Merge each PReLU unit (MLP) with |α − 1| < threshold into one linear layer (W = W2·W1, b = W2·b1 + b2).",
     positionals: ["CHECKPOINT.h5"],
     valueOptions: [
-      "--threshold": "collapse where |α − 1| is below this (default: lc.threshold of the run, else 0.05)",
+      "--threshold": "collapse where |α − 1| is below this, 0 < T < 1 (default: lc.threshold of the run, else 0.05)",
       "--force":
         "comma-separated units (a transformer's blocks; a mixer has two a block) to merge whatever their α (approximate; for sensitivity studies)",
       "-o": "output checkpoint (default: collapsed.h5 beside the input)",
@@ -109,7 +109,8 @@ enum Specs {
       A runs root scripts/reproduce.sh wrote (its reproduce.txt marks it) gets one section per
       experiment. Any other run directories (or folders holding them) get a table of runs (score,
       α, what collapse merged, the collapsed model's eval) with loss, accuracy and α curves, the
-      same figures in results.csv, and results run.<name>.<metric> for --check, e.g.
+      same figures in results.csv, and results run.<name>.<metric> for --check (<name>: the run's
+      path below the directories all given runs share, so it depends on the paths given), e.g.
         run:
           my-sweep_lc_lambda_10:
             collapse_cost: [-0.01, 0.01]
@@ -322,13 +323,18 @@ enum Commands {
         + "worse on \(holdout) held-out training examples, \(options.roundSteps) steps per fine-tune stage")
     // One accuracy on n examples carries a binomial standard error up to 50/√n points: a
     // budget below about twice that is decided by noise.
+    // (--max-drop 0, no loss at all, is a choice of its own: no note.)
     let noise = 50 / Double(holdout).squareRoot()
-    if metric == .accuracy && 2 * noise > options.maxDrop {
-      let enough = Int((100 / options.maxDrop * 100 / options.maxDrop).rounded(.up))
+    if metric == .accuracy && options.maxDrop > 0 && 2 * noise > options.maxDrop {
+      let needed = (100 / options.maxDrop) * (100 / options.maxDrop)  // examples for ±maxDrop/2
+      let remedy =
+        needed <= 1e6
+        ? "about \(Int(needed.rounded(.up))) held-out examples (--holdout, if the training split has them)"
+        : "far more held-out examples than a training split has"
       Out.err(
         "  note  an accuracy on \(holdout) examples is uncertain by up to ±\(String(format: "%.1f", noise)) points, "
           + "more than half the \(Compression.g(options.maxDrop))-point budget: decisions will follow noise; "
-          + "--holdout \(enough) (or a larger --max-drop) makes it ±\(Compression.g(options.maxDrop / 2))")
+          + "\(remedy) or a larger --max-drop would make it ±\(Compression.g(options.maxDrop / 2))")
     }
     do {
       let state = try search.run(
@@ -401,7 +407,18 @@ enum Commands {
       }
     }
     let output = a.option("-o") ?? (URL(fileURLWithPath: input).deletingLastPathComponent().path + "/collapsed.h5")
-    try checkCheckpointOutput(output, command: "collapse", overwrite: a.flags.contains("--overwrite"))
+    let overwrite = a.flags.contains("--overwrite")
+    try checkCheckpointOutput(output, command: "collapse", overwrite: overwrite)
+    // The per-unit record goes beside it: it may replace an earlier one, not another file
+    // (`-o run/eval.h5` would write over the run's eval.json).
+    let json = output.hasSuffix(".h5") ? String(output.dropLast(3)) + ".json" : output + ".json"
+    if FileManager.default.fileExists(atPath: json) && (try? CollapseRecord.read(json)) == nil && !overwrite {
+      throw LCError.cannotCreate(
+        ErrorDetail(
+          what: "refusing to replace an existing file", location: "layercollapse collapse -o \(output)",
+          got: "\(json), where the collapse record goes, holds something else",
+          hint: "Choose another -o, or add --overwrite to replace it"))
+    }
     var probe: Batch? = nil
     var probeNote = "no probe batch"
     if probeCount > 0 {
@@ -441,7 +458,6 @@ enum Commands {
       fitted: fitted)
     printCollapse(report, model: ckpt.model, note: probeNote)
     try Checkpoint(model: merged, configText: ckpt.configText, vocabulary: ckpt.vocabulary).save(to: output)
-    let json = output.hasSuffix(".h5") ? String(output.dropLast(3)) + ".json" : output + ".json"
     try CollapseRecord(input: input, output: output, report: report).write(to: json)
     Out.print("saved \(output) and \(json)")
   }
@@ -825,7 +841,7 @@ enum Commands {
           what: "cannot write the checkpoint", location: location, got: "a directory",
           hint: "-o names the .h5 file to write"))
     case .checkpoint(resumable: true):
-      refused = "a training checkpoint with optimizer state (a run could resume from it)"
+      refused = "a training checkpoint (it holds a run's optimizer state)"
     case .otherFile: refused = "a file that is not a layercollapse checkpoint"
     }
     guard overwrite else {

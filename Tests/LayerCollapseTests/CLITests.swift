@@ -128,7 +128,10 @@ import Testing
     let config = try ws.config("v.yaml", Workspace.vit)
     let whole = try CLI.run(["train", config, "output.dir=\(ws.dir)/whole"])
     #expect(whole.code == 0, "\(whole.stderr)")
-    let stopped = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts", "--stop-after", "5"])
+    // Two overrides of keys the file leaves out (at their default values: the same run).
+    let stopped = try CLI.run([
+      "train", config, "output.dir=\(ws.dir)/parts", "train.min_lr=0", "train.warmup_steps=0", "--stop-after", "5",
+    ])
     #expect(stopped.code == 130 && stopped.stderr.contains("stopped after step 5"))
     #expect(!stopped.stderr.contains("error"), "a requested stop is not an error: \(stopped.stderr)")
     let atStop = try Checkpoint.load(ws.dir + "/parts/last.h5").progress!
@@ -139,7 +142,10 @@ import Testing
     let changed = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts", "train.epochs=3", "--resume"])
     #expect(changed.code == 78 && changed.stderr.contains("train.epochs: 2 → 3"), "\(changed.stderr)")
     #expect(changed.stderr.contains("train.init_from=\(ws.dir)/parts/last.h5"), "\(changed.stderr)")
-    let resumed = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts", "--resume"])
+    // The same overrides in another order are the same config.
+    let resumed = try CLI.run([
+      "train", config, "output.dir=\(ws.dir)/parts", "train.warmup_steps=0", "train.min_lr=0", "--resume",
+    ])
     #expect(resumed.code == 0 && resumed.stderr.contains("resuming at step 5"), "\(resumed.stderr)")
     let a = try Checkpoint.load(ws.dir + "/whole/last.h5")
     let b = try Checkpoint.load(ws.dir + "/parts/last.h5")
@@ -196,6 +202,11 @@ import Testing
     let nowhere = try CLI.run(["collapse", ws.dir + "/run/last.h5", "-o", ws.dir + "/run/config.yaml/c.h5"])
     #expect(nowhere.code == 73 && nowhere.stderr.contains("is not a directory"), "\(nowhere.stderr)")
     #expect(!nowhere.stdout.contains("collapse with threshold"))
+    // Nor may the record written beside the output replace another file (the run's eval.json).
+    let record2 = try CLI.run(["collapse", ws.dir + "/run/best.h5", "-o", ws.dir + "/run/eval.h5"])
+    #expect(
+      record2.code == 73 && record2.stderr.contains("eval.json, where the collapse record goes"), "\(record2.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: ws.dir + "/run/eval.h5"))
     let forced = try CLI.run(["collapse", ws.dir + "/run/best.h5", "-o", ws.dir + "/run/last.h5", "--overwrite"])
     #expect(forced.code == 0, "\(forced.stderr)")
     // An output directory under a file: each command names the file (not Foundation's text).
@@ -403,6 +414,13 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
       #expect(runsCSV.contains("\nrun,run,\(metric),"), "\(metric): \(runsCSV)")
     }
     #expect(ExperimentReport.resultKey("sweep/lc.lambda=0.1") == "sweep_lc_lambda_0_1")
+    // Two runs whose names give one key: refused, naming both.
+    let fm = FileManager.default
+    try fm.createDirectory(atPath: ws.dir + "/two", withIntermediateDirectories: true)
+    try fm.copyItem(atPath: ws.dir + "/run", toPath: ws.dir + "/two/x.y")
+    try fm.copyItem(atPath: ws.dir + "/run", toPath: ws.dir + "/two/x_y")
+    let clash = try CLI.run(["report", ws.dir + "/two", "-o", ws.dir + "/out4"])
+    #expect(clash.code == 64 && clash.stderr.contains("two runs share the result key run.x_y"), "\(clash.stderr)")
     let bad = try ws.config("bad-bands.yaml", "cifar:\n  collapse_cost: 3\n")
     let b = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out2", "--check", bad])
     #expect(b.code == 78 && b.stderr.contains("bad-bands.yaml:2"))

@@ -21,9 +21,11 @@ public enum OutputDirectory {
     if fm.fileExists(atPath: parent, isDirectory: &isDirectory) && !isDirectory.boolValue {
       throw failure(path, what: what, got: "`\(parent)` is a file, not a directory", hint: "Choose another directory")
     }
-    if !fm.isWritableFile(atPath: parent) {
+    if access(parent, W_OK) != 0 {
+      // The system's reason: "Permission denied", "Read-only file system".
       throw failure(
-        path, what: what, got: "`\(parent)` is not writable", hint: "Check its permissions or choose another directory")
+        path, what: what, got: "`\(parent)`: \(String(cString: strerror(errno)))",
+        hint: "Check its permissions or choose another directory")
     }
     // Each missing level with mkdir(2), so that a failure gives the system's own reason
     // ("Read-only file system"), which Foundation's error hides.
@@ -33,9 +35,11 @@ public enum OutputDirectory {
       levels.insert(level, at: 0)
       level = (level as NSString).deletingLastPathComponent
     }
-    for l in levels where mkdir(l, 0o777) != 0 && errno != EEXIST {
-      throw failure(
-        path, what: what, got: String(cString: strerror(errno)), hint: "Check the path, or choose another directory")
+    for l in levels {
+      guard mkdir(l, 0o777) == 0 || errno == EEXIST else {
+        throw failure(
+          path, what: what, got: String(cString: strerror(errno)), hint: "Check the path, or choose another directory")
+      }
     }
   }
 

@@ -145,17 +145,18 @@ public final class TrainingRun {
       }
       let saved = (try? String(contentsOfFile: configPath, encoding: .utf8)) ?? ""
       let savedTree = try? ConfigTree.parse(saved, file: configPath)
-      if savedTree != resolved {
-        let changed = savedTree.map { $0.differences(to: resolved) } ?? []
+      // The same values, whatever their order (overrides add keys in the order typed).
+      let changed = savedTree.map { $0.differences(to: resolved) } ?? []
+      if savedTree == nil || !changed.isEmpty {
         throw LCError.badConfig([
           ErrorDetail(
             what: "the config differs from the one the run was started with", location: configPath,
-            got: changed.isEmpty
-              ? "an unreadable saved config"
+            got: savedTree == nil
+              ? "a saved config that does not parse"
               : changed.prefix(6).joined(separator: "; ") + (changed.count > 6 ? "; …" : ""),
-            hint: "Resume with the same config and overrides; to train on from this run with other settings "
-              + "(more steps, say), start a new one from its weights: train.init_from=\(dir)/last.h5 output.dir=NEW_DIR"
-          )
+            hint: "Resume with the same config and overrides. To go on from this run with other settings (more "
+              + "steps, say), start a new one from its weights, with a fresh learning-rate schedule and AdamW state: "
+              + "train.init_from=\(dir)/last.h5 output.dir=NEW_DIR")
         ])
       }
     } else if root && exists && !overwrite {

@@ -31,12 +31,15 @@ public struct ExperimentReport {
   ]
 
   /// The file `scripts/reproduce.sh` writes into each seed's root: what marks a directory as
-  /// one (a user's own runs may well sit in a `sweep/` or `text/` directory too).
+  /// one (a user's own runs may well sit in a `sweep/` or `text/` directory too). Roots
+  /// from before it are known by the experiments' wall times (`times.tsv`), which only
+  /// that script writes.
   public static let rootMarker = "reproduce.txt"
 
   static func isReproduceRoot(_ path: String) -> Bool {
-    FileManager.default.fileExists(atPath: path + "/" + rootMarker)
-      && experimentDirectories.contains { FileManager.default.fileExists(atPath: path + "/" + $0) }
+    let fm = FileManager.default
+    return (fm.fileExists(atPath: path + "/" + rootMarker) || fm.fileExists(atPath: path + "/times.tsv"))
+      && experimentDirectories.contains { fm.fileExists(atPath: path + "/" + $0) }
   }
 
   /// The `seed<N>` directories below `root` that hold a reproduce run, in seed order.
@@ -86,7 +89,7 @@ public struct ExperimentReport {
           what: "no run directories found", location: paths.joined(separator: ", "),
           expected: "directories with the summary.csv that `layercollapse train` writes"))
     }
-    r.allRuns(runs, curves: !isRoot)
+    try r.allRuns(runs, curves: !isRoot)
     r.document.attach(file: "results.csv", contents: r.csv.csv)
     r.footer(environment)
     return r
@@ -818,12 +821,26 @@ public struct ExperimentReport {
 
   // MARK: all runs
 
-  private mutating func allRuns(_ runs: [RunDirectory], curves showCurves: Bool) {
+  private mutating func allRuns(_ runs: [RunDirectory], curves showCurves: Bool) throws {
     document.heading(showCurves ? "Runs" : "Appendix: every run")
     var t = MarkdownTable(header: [
       "run", "task", "model", "λ", "parameters", "steps", "best", "final", "final α", "collapsed", "after collapse",
     ])
     let names = ExperimentReport.shortNames(runs.map(\.path))
+    if showCurves {
+      // Result keys must name one run each (`a.b` and `a_b` would share one).
+      var seen: [String: String] = [:]
+      for (run, name) in zip(runs, names) {
+        let key = Self.resultKey(name)
+        if let other = seen[key] {
+          throw LCError.usage(
+            ErrorDetail(
+              what: "two runs share the result key run.\(key)", location: "\(other), \(run.path)",
+              hint: "Rename one of the directories (keys keep letters, digits and -, the rest become _)"))
+        }
+        seen[key] = run.path
+      }
+    }
     for (run, name) in zip(runs, names) {
       let s = run.settings
       let best = run.bestRow

@@ -213,6 +213,9 @@ public final class Compression {
       ("train.warmup_steps", .int(min(warmup ?? 0, max(1, options.roundSteps / 10)))),
       ("lc.blocks", .int(0)), ("lc.fraction", .int(0)), ("train.steps", .int(options.roundSteps)),
       ("data.holdout", .int(options.holdout)), ("lc.units", .list([.int(0)])), ("lc.lambda", .double(1)),
+      // The activation the weights were trained with, from the architecture: a VGG's stored
+      // config from before its defaults were recorded says gelu where the head ran ReLU.
+      ("model.activation", .string(start.model.architecture.config.activation.rawValue)),
     ]
     for (key, value) in defaults { _ = try tree.set(key, to: value, at: at) }
     _ = try tree.apply(parsed)
