@@ -55,7 +55,8 @@ enum Specs {
     summary: "Evaluate a checkpoint on its evaluation split: accuracy (or loss and perplexity), parameters, MACs.",
     positionals: ["CHECKPOINT.h5"],
     valueOptions: [
-      "-o": "where to write the results (default: CHECKPOINT.eval.json beside the checkpoint)",
+      "-o":
+        "where to write the results (default: CHECKPOINT.eval.json beside the checkpoint; CHECKPOINT.train.eval.json for --split train, CHECKPOINT.limit<N>.eval.json with another data.eval_limit)",
       "--split": "eval (default) or train",
     ],
     takesOverrides: true,
@@ -535,7 +536,14 @@ enum Commands {
         + String(
           format: "%.0f examples/s at batch %d, %.2f ms at batch 1", metrics.examplesPerSecond,
           min(settings.train.evalBatchSize, metrics.examples), latency ?? .nan))
-    let out = a.option("-o") ?? (path.hasSuffix(".h5") ? String(path.dropLast(3)) : path) + ".eval.json"
+    // The default file is what `report` reads as the checkpoint's evaluation: only an
+    // evaluation of its whole eval split goes there. The train split, or an eval_limit
+    // other than the run's, get names of their own (X.train.eval.json, X.limit64.eval.json).
+    let stored = try storedRunSettings(ckpt, path, overrides: [])
+    var stem = path.hasSuffix(".h5") ? String(path.dropLast(3)) : path
+    if split == "train" { stem += ".train" }
+    if settings.data.evalLimit != stored.data.evalLimit { stem += ".limit\(settings.data.evalLimit ?? 0)" }
+    let out = a.option("-o") ?? stem + ".eval.json"
     try EvalRecord(
       checkpoint: path, architecture: arch, metrics: metrics, step: ckpt.progress?.globalStep,
       latencyMilliseconds: latency

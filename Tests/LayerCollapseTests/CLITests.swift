@@ -224,6 +224,12 @@ import Testing
     let eval = try CLI.run(["eval", ws.dir + "/run/collapsed.h5"])
     #expect(eval.code == 0 && eval.stdout.contains("accuracy"))
     let evalRecord = try EvalRecord.read(ws.dir + "/run/collapsed.eval.json")
+    // A partial or train-split evaluation does not replace the one report reads.
+    #expect(try CLI.run(["eval", ws.dir + "/run/collapsed.h5", "data.eval_limit=8"]).code == 0)
+    #expect(try CLI.run(["eval", ws.dir + "/run/collapsed.h5", "--split", "train"]).code == 0)
+    #expect(try EvalRecord.read(ws.dir + "/run/collapsed.eval.json") == evalRecord)
+    #expect(try EvalRecord.read(ws.dir + "/run/collapsed.limit8.eval.json").metrics.examples == 8)
+    #expect(try EvalRecord.read(ws.dir + "/run/collapsed.train.eval.json").metrics.examples > 24)
     #expect(evalRecord.collapsedBlocks.contains(0) && evalRecord.metrics.examples == 24)
     let inspect = try CLI.run(["inspect", ws.dir + "/run/best.h5", "--config"])
     #expect(

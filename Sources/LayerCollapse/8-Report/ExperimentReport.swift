@@ -855,7 +855,7 @@ public struct ExperimentReport {
       t.append([
         run.path, s?.data.task.rawValue ?? "?",
         s.map { "\($0.model.kind.rawValue) d\($0.model.dModel)×\($0.model.layers)" } ?? "?",
-        s.map { NumberFormat.plain($0.lc.lambda) } ?? "?",
+        s.map { String(format: "%g", $0.lc.lambda) } ?? "?",
         NumberFormat.count(run.evals["final"]?.parameters), "\(final?.step ?? 0)", score(best), score(final),
         alphas.isEmpty ? NumberFormat.missing : alphas.joined(separator: ", "), collapseSummary(run.collapse),
         collapsedEval.map { e in
