@@ -467,23 +467,18 @@ enum Commands {
     let arch = model.architecture
     Out.print("collapse with threshold |α − 1| < \(r.threshold); \(note)")
     Out.print("")
-    Out.print(
-      "| unit                 | activation |      α |  \\|α−1\\| | decision                               | params before → after | max rel. dev. |"
-    )
-    Out.print(
-      "|:---------------------|:-----------|-------:|--------:|:---------------------------------------|----------------------:|--------------:|"
-    )
+    var table = MarkdownTable(
+      header: ["unit", "activation", "α", "|α−1|", "decision", "params before → after", "max rel. dev."],
+      alignments: [.left, .left, .right, .right, .left, .right, .right])
     for b in r.blocks {
-      let alpha = b.alpha.map { String(format: "%.4f", $0) } ?? "—"
-      let dist = b.distance.map { String(format: "%.4f", $0) } ?? "—"
-      let dev = b.maxRelativeDeviation.map { String(format: "%.2e", $0) } ?? "—"
-      let act = arch.collapsed[b.block] ? "linear" : arch.activations[b.block].rawValue
-      let params = "\(Format.count(b.parametersBefore)) → \(Format.count(b.parametersAfter))"
-      Out.print(
-        "| \(pad(arch.unitName(b.block), 20)) | \(pad(act, 10)) | \(pad(alpha, 6, right: true)) | "
-          + "\(pad(dist, 7, right: true)) | \(pad(b.decision.explanation, 38)) | \(pad(params, 21, right: true)) | "
-          + "\(pad(dev, 13, right: true)) |")
+      table.append([
+        arch.unitName(b.block), arch.collapsed[b.block] ? "linear" : arch.activations[b.block].rawValue,
+        b.alpha.map { String(format: "%.4f", $0) } ?? "—", b.distance.map { String(format: "%.4f", $0) } ?? "—",
+        b.decision.explanation, "\(Format.count(b.parametersBefore)) → \(Format.count(b.parametersAfter))",
+        b.maxRelativeDeviation.map { String(format: "%.2e", $0) } ?? "—",
+      ])
     }
+    Out.print(table.markdown)
     Out.print("")
     Out.print(
       "model: \(Format.count(r.parametersBefore)) → \(Format.count(r.parametersAfter)) parameters "
@@ -496,16 +491,14 @@ enum Commands {
       Out.print("note: forced blocks were not linear; the collapsed model only APPROXIMATES the original")
     }
     if r.collapsedCount == 0 {
+      let pulled =
+        arch.activations.contains(.prelu)
+        ? "none has |α − 1| < \(r.threshold)" : "it has no PReLU units: lc.blocks or lc.units choose them"
       Out.print(
-        "note: no unit merged (none has |α − 1| < \(r.threshold)): the output is the same model. A LayerCollapse "
-          + "fine-tune pulls α to 1 (more steps or a larger lc.lambda; lc.mode: decoupled pulls hardest); "
-          + "--force merges units regardless, labelled approximate")
+        "note: no unit merged (\(pulled)): the output is the same model. A LayerCollapse fine-tune pulls α to 1 "
+          + "(more steps or a larger lc.lambda; lc.mode: decoupled pulls hardest); --force merges units regardless, "
+          + "labelled approximate")
     }
-  }
-
-  static func pad(_ s: String, _ n: Int, right: Bool = false) -> String {
-    let fill = String(repeating: " ", count: max(0, n - s.count))
-    return right ? fill + s : s + fill
   }
 
   // MARK: eval
