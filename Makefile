@@ -24,7 +24,9 @@ MPI_BIN := .build-mpi/$(CONFIG)/layercollapse
 TORCH_VENV ?= $(HOME)/.cache/layercollapse/torch-venv
 TORCH_PYTHON := $(TORCH_VENV)/bin/python
 
-.PHONY: setup build test test-coretype test-mpi bench lint lint-workflow format clean reproduce smoke torch-env
+.PHONY: setup build install test test-coretype test-mpi bench lint lint-workflow format clean reproduce smoke torch-env
+# `make install` puts the command on PATH: $(PREFIX)/bin/layercollapse (PREFIX=~/.local for no sudo).
+PREFIX ?= /usr/local
 
 # Installs the C libraries only when one is missing, so it is cheap to run every time.
 setup:
@@ -36,6 +38,11 @@ setup:
 
 build: setup
 	$(SWIFT) build -c $(CONFIG) $(BUILD_FLAGS)
+
+install: build
+	install -d "$(PREFIX)/bin"
+	install -m 755 $(BIN)/layercollapse "$(PREFIX)/bin/layercollapse"
+	@echo "installed $(PREFIX)/bin/layercollapse"
 
 # Under CI (CI set) the PyTorch venv is a prerequisite, so the parity tests run there;
 # locally they are skipped, with a message, until `make torch-env` has been run.
