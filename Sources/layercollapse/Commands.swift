@@ -818,21 +818,15 @@ enum Commands {
     return v
   }
 
-  /// Checks a checkpoint output (`-o`) before any work: its directory must exist, and it may
+  /// Checks a checkpoint output (`-o`) before any work: its directory is created, and it may
   /// replace an earlier checkpoint that can be made again (a collapsed or imported model),
   /// but not a run's training checkpoint (its optimizer state would be lost and the run
   /// could not resume) nor a file that is no checkpoint, unless `--overwrite`.
   static func checkCheckpointOutput(_ path: String, command: String, overwrite: Bool) throws {
     let location = "layercollapse \(command) -o \(path)"
+    // Its directory is made if missing (a file in the way is named).
     let dir = (path as NSString).deletingLastPathComponent
-    var isDirectory: ObjCBool = false
-    if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory) || !isDirectory.boolValue {
-      throw LCError.cannotCreate(
-        ErrorDetail(
-          what: "cannot write the checkpoint", location: location,
-          got: "`\(dir)` does not exist or is not a directory",
-          hint: "Create the directory first, or choose another -o"))
-    }
+    if !dir.isEmpty { try OutputDirectory.create(dir, what: "the directory for \(path)") }
     let refused: String
     switch Checkpoint.occupant(of: path) {
     case .nothing, .checkpoint(resumable: false): return

@@ -200,7 +200,10 @@ import Testing
     let text = try CLI.run(["collapse", ws.dir + "/run/last.h5", "-o", ws.dir + "/run/config.yaml"])
     #expect(text.code == 73 && text.stderr.contains("not a layercollapse checkpoint"), "\(text.stderr)")
     let nowhere = try CLI.run(["collapse", ws.dir + "/run/last.h5", "-o", ws.dir + "/run/config.yaml/c.h5"])
-    #expect(nowhere.code == 73 && nowhere.stderr.contains("is not a directory"), "\(nowhere.stderr)")
+    #expect(nowhere.code == 73 && nowhere.stderr.contains("got an existing file"), "\(nowhere.stderr)")
+    // A directory that does not exist yet is made.
+    let made = try CLI.run(["collapse", ws.dir + "/run/best.h5", "--force", "0", "-o", ws.dir + "/new/dir/c.h5"])
+    #expect(made.code == 0 && FileManager.default.fileExists(atPath: ws.dir + "/new/dir/c.json"), "\(made.stderr)")
     #expect(!nowhere.stdout.contains("collapse with threshold"))
     // Nor may the record written beside the output replace another file (the run's eval.json).
     let record2 = try CLI.run(["collapse", ws.dir + "/run/best.h5", "-o", ws.dir + "/run/eval.h5"])
