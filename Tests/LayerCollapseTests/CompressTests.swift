@@ -201,6 +201,21 @@ extension JSONDecoder {
       _ = try Compression(
         input: input, dir: ws.dir + "/b", options: Self.options(maxDrop: 3), resume: true, overwrite: false)
     }
+    // --overwrite starts again: the earlier search's stages are not resumed (it had reused
+    // them, so another learning rate changed nothing), and files of the user's stay.
+    try "mine".write(toFile: ws.dir + "/b/notes.txt", atomically: true, encoding: .utf8)
+    var resumedStages = 0
+    let again = try Compression(
+      input: input, dir: ws.dir + "/b", options: Self.options(overrides: ["train.lr=1e-3"]), resume: false,
+      overwrite: true
+    )
+    .run(events: { event in
+      if case .training(.resumed) = event { resumedStages += 1 }
+    })
+    #expect(resumedStages == 0)
+    #expect(again.rounds.map(\.unit) == whole.rounds.map(\.unit))
+    #expect(again.rounds.last?.stages.map(\.alpha) != whole.rounds.last?.stages.map(\.alpha))
+    #expect(FileManager.default.fileExists(atPath: ws.dir + "/b/notes.txt"))
   }
 
   /// A language model is judged by perplexity (the default for gpt): the drop is the rise

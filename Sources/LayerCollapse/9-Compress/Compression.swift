@@ -278,7 +278,26 @@ public final class Compression {
       }
       state = saved
     } else {
+      // A new search: what an earlier one wrote here goes first (its stage directories
+      // would otherwise be resumed as if they were this search's).
+      if exists { try Self.removeEarlierSearch(in: dir) }
       state = CompressState(input: input, options: options, rounds: [])
+    }
+  }
+
+  /// The files and `round-K/` directories a search writes into its directory; nothing else.
+  static func removeEarlierSearch(in dir: String) throws {
+    let fm = FileManager.default
+    let ours: Set<String> = ["compress.json", "compress.md", "compress.csv", "compress.svg", "compressed.h5"]
+    for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
+      guard ours.contains(name) || (name.hasPrefix("round-") && Int(name.dropFirst("round-".count)) != nil) else {
+        continue
+      }
+      do { try fm.removeItem(atPath: dir + "/" + name) } catch {
+        throw LCError.cannotCreate(
+          ErrorDetail(
+            what: "cannot remove the earlier search's \(name) for --overwrite", location: dir, got: "\(error)"))
+      }
     }
   }
 
