@@ -680,6 +680,9 @@ enum Commands {
     case .wordPiece(let w)?:
       Out.print("  vocabulary   \(w.count) WordPiece tokens\(w.lowercase ? ", lowercased" : ", cased")")
     case .corpus(let v)?: Out.print("  vocabulary   \(v.count) \(v.kind.rawValue) symbols")
+    case .imageNormalization(let s)?:
+      let f = { (v: [Float]) in v.map { String(format: "%.4f", $0) }.joined(separator: ", ") }
+      Out.print("  images       normalized with mean (\(f(s.mean))), std (\(f(s.std)))")
     case nil: break
     }
     if let p = c.progress {

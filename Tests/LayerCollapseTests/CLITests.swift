@@ -227,6 +227,13 @@ import Testing
     let eval = try CLI.run(["eval", ws.dir + "/run/collapsed.h5"])
     #expect(eval.code == 0 && eval.stdout.contains("accuracy"))
     let evalRecord = try EvalRecord.read(ws.dir + "/run/collapsed.eval.json")
+    // The images are normalized as in training (stored with the model), whatever part of the
+    // training split an evaluation reads: it had recomputed the statistics from it.
+    let fewer = try CLI.run(["eval", ws.dir + "/run/collapsed.h5", "data.train_limit=10", "-o", ws.dir + "/few.json"])
+    #expect(fewer.code == 0, "\(fewer.stderr)")
+    let a = try EvalRecord.read(ws.dir + "/few.json").metrics
+    #expect(
+      a.accuracy == evalRecord.metrics.accuracy && a.loss == evalRecord.metrics.loss, "\(a) vs \(evalRecord.metrics)")
     // A partial or train-split evaluation does not replace the one report reads.
     #expect(try CLI.run(["eval", ws.dir + "/run/collapsed.h5", "data.eval_limit=8"]).code == 0)
     #expect(try CLI.run(["eval", ws.dir + "/run/collapsed.h5", "--split", "train"]).code == 0)
@@ -237,6 +244,7 @@ import Testing
     let inspect = try CLI.run(["inspect", ws.dir + "/run/best.h5", "--config"])
     #expect(
       inspect.code == 0 && inspect.stdout.contains("blocks.1.mlp.act.alpha") && inspect.stdout.contains("lambda: 20"))
+    #expect(inspect.stdout.contains("images       normalized with mean ("), "\(inspect.stdout)")
     // The run's resolved config trains again as is.
     let rerun = try CLI.run(["validate", ws.dir + "/run/config.yaml"])
     #expect(rerun.code == 0)

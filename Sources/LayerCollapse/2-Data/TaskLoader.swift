@@ -29,10 +29,15 @@ public enum TaskLoader {
         case .cifar100: .cifar100Fine
         default: .cifar100Coarse
         }
+      // The config's data.mean/std (an imported ViT's), else the stored model's, else
+      // computed from the training split (and then stored with the model).
+      var stored: ChannelStats? = nil
+      if case .imageNormalization(let s)? = vocabulary { stored = s }
       let options = ImageOptions(
-        trainLimit: settings.trainLimit, evalLimit: settings.evalLimit, normalization: settings.normalization,
+        trainLimit: settings.trainLimit, evalLimit: settings.evalLimit, normalization: settings.normalization ?? stored,
         augment: settings.augment, resize: settings.resize)
-      return (TaskData(.images(try ImageData.loadCIFAR(directory: path, format: format, options: options))), nil)
+      let images = try ImageData.loadCIFAR(directory: path, format: format, options: options)
+      return (TaskData(.images(images)), .imageNormalization(images.normalization))
     case .text:
       var stored: CorpusVocabulary? = nil
       if case .corpus(let v)? = vocabulary { stored = v }

@@ -9,6 +9,9 @@ public enum Vocabulary: Sendable, Equatable {
   case corpus(CorpusVocabulary)
   /// An imported BERT's WordPiece vocabulary (vocab.txt) and casing.
   case wordPiece(WordPieceTokenizer)
+  /// An image model's per-channel normalization: what its training images were scaled
+  /// with, so evaluation uses the same whatever part of the data it reads.
+  case imageNormalization(ChannelStats)
 }
 
 /// Where a run stands, saved so that `--resume` continues exactly.
@@ -255,6 +258,9 @@ struct VocabularyRecord: Codable {
   var stripAccents: Bool?
   /// BPE: the merges in rank order, each "a b"; `tokens` in id order ("" for a gap).
   var merges: [String]?
+  /// Images: the per-channel mean and standard deviation (R, G, B).
+  var mean: [Float]?
+  var std: [Float]?
 
   init(_ v: Vocabulary) {
     switch v {
@@ -271,6 +277,9 @@ struct VocabularyRecord: Codable {
     case .wordPiece(let w):
       self.init(kind: "wordpiece", tokens: w.vocabulary, characters: nil)
       (lowercase, stripAccents) = (w.lowercase, w.stripAccents)
+    case .imageNormalization(let stats):
+      self.init(kind: "images", tokens: nil, characters: nil)
+      (mean, std) = (stats.mean, stats.std)
     }
   }
 
@@ -282,6 +291,11 @@ struct VocabularyRecord: Codable {
 
   func vocabulary(location: String) throws -> Vocabulary {
     if kind == "words" { return .words(try Tokenizer(tokens: tokens ?? [])) }
+    if kind == "images" {
+      let stats = ChannelStats(mean: mean ?? [], std: std ?? [])
+      try stats.validate(location: location)
+      return .imageNormalization(stats)
+    }
     if kind == "wordpiece" {
       return .wordPiece(
         try WordPieceTokenizer(
