@@ -237,6 +237,14 @@ public struct RunSettings: Sendable, Equatable {
           got: "\(bad)")
       }
     }
+    // A model that starts collapsed (a VGG with head_linears: 1) has no activation for
+    // LayerCollapse to act on: selecting units there would be silently ignored.
+    if ModelRegistry.family(model.kind).startsCollapsed(model) && (lcBlocks > 0 || lcFraction > 0 || !lcUnits.isEmpty) {
+      r.addError(
+        at: lcUnits.isEmpty ? (lcBlocks > 0 ? "lc.blocks" : "lc.fraction") : "lc.units",
+        "LayerCollapse units selected on a model without activations between its linears",
+        expected: "lc.blocks: 0 (a head of 1 linear, model.head_linears: 1, is already the collapsed shape)")
+    }
     if lcBlocks > model.layers && model.layers > 0 {
       r.addError(
         at: "lc.blocks", "more LayerCollapse blocks than the model has", expected: "≤ \(model.layers)",
