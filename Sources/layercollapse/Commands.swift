@@ -256,7 +256,7 @@ enum Commands {
         printer.finish()
         guard group.isRoot else { continue }
         Out.print(
-          "\(outcome.runDir): final \(Format.metrics(outcome.final.eval)); best score \(String(format: "%.4f", outcome.bestScore)) at step \(outcome.bestStep)"
+          "\(outcome.runDir): final \(Format.metrics(outcome.final.eval)); best \(Format.bestScore(outcome.bestScore, languageModel: outcome.final.eval.perplexity != nil)) at step \(outcome.bestStep)"
         )
       } catch {
         printer.finish()
@@ -687,7 +687,9 @@ enum Commands {
     }
     if let p = c.progress {
       var s = "  training     step \(p.globalStep) (epoch \(p.epoch + 1)), \(Format.duration(p.elapsedSeconds)) trained"
-      if let b = p.bestScore, let at = p.bestStep { s += String(format: ", best score %.4f at step %d", b, at) }
+      if let b = p.bestScore, let at = p.bestStep {
+        s += ", best \(Format.bestScore(b, languageModel: c.model.config.kind == .gpt)) at step \(at)"
+      }
       Out.print(s)
     } else {
       Out.print("  training     no optimizer state (not resumable)")
@@ -711,7 +713,26 @@ enum Commands {
     for o in try tree.apply(try ConfigOverride.parse(a.overrides)) { Out.err("override \(o)") }
     let points = try tree.expandSweep(settingKeys: RunSettings.settingKeys(of: tree))
     for point in points {
-      let (_, resolved) = try RunSettings.decode(point.tree)
+      let (settings, resolved) = try RunSettings.decode(point.tree)
+      // What train would meet next: the files the config names.
+      func location(_ key: String) -> String { point.tree.entry(key)?.location.description ?? key }
+      var missing: [ErrorDetail] = []
+      let fm = FileManager.default
+      if !fm.fileExists(atPath: settings.data.resolvedPath) {
+        let key = point.tree.entry("data.path") != nil ? "data.path" : "data.root"
+        missing.append(
+          ErrorDetail(
+            what: "the data is not there", location: location(key), expected: "an existing file or directory",
+            got: settings.data.resolvedPath, hint: "Set data.root or LAYERCOLLAPSE_DATA (datasets/README.md)"))
+      }
+      for (key, path) in [
+        ("train.init_from", settings.train.initFrom), ("train.distill_from", settings.train.distillFrom),
+      ]
+      where !path.isEmpty && !fm.fileExists(atPath: path) {
+        missing.append(
+          ErrorDetail(what: "\(key) names no file", location: location(key), expected: "a checkpoint", got: path))
+      }
+      if !missing.isEmpty { throw LCError.badConfig(missing) }
       if !point.name.isEmpty { Out.print("# sweep point \(point.name)") }
       Out.print(resolved.serialized())
     }

@@ -49,6 +49,12 @@ enum Format {
     return String(format: "%@%.1f %%", p < 0 ? "−" : "+", abs(p))
   }
 
+  /// A run's best evaluation score as a user reads it: accuracy in %, or perplexity (the
+  /// score a language model keeps is −perplexity, so that larger is better).
+  static func bestScore(_ score: Double, languageModel: Bool) -> String {
+    languageModel ? String(format: "perplexity %.3f", -score) : String(format: "accuracy %.2f %%", 100 * score)
+  }
+
   static func metrics(_ m: Metrics) -> String {
     if let ppl = m.perplexity {
       return String(format: "perplexity %.3f (loss %.4f), token accuracy %.2f %%", ppl, m.loss, 100 * m.accuracy)

@@ -246,6 +246,10 @@ import Testing
       inspect.code == 0 && inspect.stdout.contains("blocks.1.mlp.act.alpha") && inspect.stdout.contains("lambda: 20"))
     #expect(inspect.stdout.contains("images       normalized with mean ("), "\(inspect.stdout)")
     // The run's resolved config trains again as is.
+    // validate also checks the files the config names, as train would next.
+    let files = try CLI.run(["validate", config, "train.distill_from=\(ws.dir)/nope.h5", "data.path=absent"])
+    #expect(files.code == 78 && files.stderr.contains("train.distill_from names no file"), "\(files.stderr)")
+    #expect(files.stderr.contains("the data is not there") && files.stderr.contains("/absent"), "\(files.stderr)")
     let rerun = try CLI.run(["validate", ws.dir + "/run/config.yaml"])
     #expect(rerun.code == 0)
     let first = try CLI.run(["validate", config, "lc.lambda=20", "lc.mode=decoupled"])
