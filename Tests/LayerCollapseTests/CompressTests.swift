@@ -266,6 +266,7 @@ extension JSONDecoder {
     let other = try CLI.run(Array(args.prefix(3)) + ["7"] + Array(args.dropFirst(4)) + ["--resume"])
     #expect(
       other.code == 64 && other.stderr.contains("differ from the ones the search was started with"), "\(other.stderr)")
+    #expect(other.stderr.contains("got --max-drop 100 → 7"), "\(other.stderr)")
     let resumed = try CLI.run(args + ["--resume"])
     #expect(resumed.code == 0, "\(resumed.stderr.suffix(400))")
     #expect(resumed.stderr.contains("resuming at step"), "the stopped fine-tune did not continue from its last.h5")

@@ -270,11 +270,20 @@ public final class Compression {
       let text = try String(contentsOfFile: statePath, encoding: .utf8)
       let saved = try JSONFile.decode(CompressState.self, text, location: statePath)
       guard saved.input == input && saved.options == options else {
+        let (a, b) = (saved.options, options)
+        let changes: [(String, String, String)] = [
+          ("CHECKPOINT", saved.input, input), ("--max-drop", Self.g(a.maxDrop), Self.g(b.maxDrop)),
+          ("--metric", a.metric.rawValue, b.metric.rawValue), ("--round-steps", "\(a.roundSteps)", "\(b.roundSteps)"),
+          ("--order", a.order.rawValue, b.order.rawValue), ("--holdout", "\(a.holdout)", "\(b.holdout)"),
+          ("--lambda-cap", a.lambdaCap.map(Self.g) ?? "default", b.lambdaCap.map(Self.g) ?? "default"),
+          ("key=value", a.overrides.joined(separator: " "), b.overrides.joined(separator: " ")),
+        ].filter { $0.1 != $0.2 }
         throw LCError.usage(
           ErrorDetail(
             what: "the checkpoint or options differ from the ones the search was started with", location: statePath,
             expected: "compress \(saved.input) with the same options",
-            hint: "Resume with the same command, or start a new search with -o NEW_DIR"))
+            got: changes.map { "\($0.0) \($0.1) → \($0.2)" }.joined(separator: "; "),
+            hint: "Resume with the same command, or start a new search with -o NEW_DIR (or --overwrite)"))
       }
       state = saved
     } else {
