@@ -756,7 +756,8 @@ enum Commands {
         ErrorDetail(
           what: "bad sampling settings", location: "layercollapse generate",
           expected: "a finite --temperature > 0, --tokens ≥ 0, --top-k ≥ 0, --seed ≥ 0",
-          got: "temperature \(temperature), tokens \(count), top-k \(topK), seed \(seed)"))
+          got: "temperature \(temperature), tokens \(count), top-k \(topK), seed \(seed)",
+          hint: temperature == 0 ? "For greedy decoding (the most likely token each step) use --top-k 1" : ""))
     }
     let c = try Checkpoint.load(path)
     // Generation is the transformer's (`Transformer.generate`), for a language model.

@@ -294,6 +294,8 @@ import Testing
     #expect(same.stdout == gen.stdout)
     let noPrompt = try CLI.run(["generate", ws.dir + "/gpt/last.h5"])
     #expect(noPrompt.code == 64 && noPrompt.stderr.contains("--prompt"))
+    let cold = try CLI.run(["generate", ws.dir + "/gpt/last.h5", "--prompt", "abc", "--temperature", "0"])
+    #expect(cold.code == 64 && cold.stderr.contains("use --top-k 1"), "\(cold.stderr)")
     let unknownChar = try CLI.run(["generate", ws.dir + "/gpt/last.h5", "--prompt", "ABC"])
     #expect(unknownChar.code == 65)
   }
