@@ -145,8 +145,15 @@ public final class Compression {
   let evalBatches: [Batch]
   private var lock: RunLock?
 
-  public var statePath: String { dir + "/compress.json" }
-  public var compressedPath: String { dir + "/compressed.h5" }
+  /// What a search writes into its directory, besides a `round-K/` directory per round
+  /// (`--overwrite` removes exactly these).
+  static let stateFile = "compress.json"
+  static let compressedFile = "compressed.h5"
+  static let tableFiles = (markdown: "compress.md", csv: "compress.csv", plot: "compress.svg")
+  static let roundPrefix = "round-"
+
+  public var statePath: String { dir + "/" + Self.stateFile }
+  public var compressedPath: String { dir + "/" + Self.compressedFile }
 
   /// Keys `compress` sets itself in every fine-tune: overriding them is a usage error.
   public static let managedKeys = [
@@ -254,7 +261,7 @@ public final class Compression {
     let fm = FileManager.default
     try OutputDirectory.create(dir, what: "the compress directory")
     lock = try RunLock(directory: dir)
-    let statePath = dir + "/compress.json"
+    let statePath = dir + "/" + Self.stateFile
     let exists = fm.fileExists(atPath: statePath)
     if exists && !resume && !overwrite {
       throw LCError.cannotCreate(
@@ -297,9 +304,10 @@ public final class Compression {
   /// The files and `round-K/` directories a search writes into its directory; nothing else.
   static func removeEarlierSearch(in dir: String) throws {
     let fm = FileManager.default
-    let ours: Set<String> = ["compress.json", "compress.md", "compress.csv", "compress.svg", "compressed.h5"]
+    let t = tableFiles
+    let ours: Set<String> = [stateFile, compressedFile, t.markdown, t.csv, t.plot]
     for name in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
-      guard ours.contains(name) || (name.hasPrefix("round-") && Int(name.dropFirst("round-".count)) != nil) else {
+      guard ours.contains(name) || (name.hasPrefix(roundPrefix) && Int(name.dropFirst(roundPrefix.count)) != nil) else {
         continue
       }
       do { try fm.removeItem(atPath: dir + "/" + name) } catch {
@@ -469,7 +477,7 @@ public final class Compression {
   /// A number as a reader wants it in a message: 4 significant digits.
   public static func g(_ x: Double) -> String { String(format: "%.4g", x) }
 
-  private func roundDir(_ round: Int) -> String { dir + "/round-\(round)" }
+  private func roundDir(_ round: Int) -> String { dir + "/" + Self.roundPrefix + "\(round)" }
 
   /// The checkpoint round `round` starts from: the previous round's.
   private func currentPath(_ round: Int) -> String {
@@ -557,8 +565,9 @@ public final class Compression {
   private func save() throws {
     try AtomicFile.write(Data(try JSONFile.encode(state, pretty: true).utf8), to: statePath)
     let document = CompressDocument(state: state)
-    try AtomicFile.write(Data(document.markdown.utf8), to: dir + "/compress.md")
-    try AtomicFile.write(Data(document.csv.utf8), to: dir + "/compress.csv")
-    try AtomicFile.write(Data(document.plot.svg().utf8), to: dir + "/compress.svg")
+    let t = Self.tableFiles
+    try AtomicFile.write(Data(document.markdown.utf8), to: dir + "/" + t.markdown)
+    try AtomicFile.write(Data(document.csv.utf8), to: dir + "/" + t.csv)
+    try AtomicFile.write(Data(document.plot.svg().utf8), to: dir + "/" + t.plot)
   }
 }
