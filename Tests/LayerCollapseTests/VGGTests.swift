@@ -212,6 +212,18 @@ struct VGGParityTests {
     #expect(resolved.value("model.mlp_hidden") == .int(512))
     let again = try RunSettings.decode(try ConfigTree.parse(resolved.serialized(), file: "config.yaml")).settings
     #expect(again.model == settings.model)
+    // Its PReLUs start at α = 0 (the ReLU they replace); a ratio set in the config wins over
+    // the 512 default; other families keep the generic defaults.
+    #expect(settings.lc.alphaInit == 0 && resolved.value("lc.alpha_init") == .double(0))
+    let ratio = try RunSettings.decode(
+      try ConfigTree.parse(
+        text.replacingOccurrences(of: "[8, M]\n", with: "[8, M]\n  mlp_ratio: 2\n"), file: "v.yaml")
+    ).settings
+    // (ratio × model.d_model, the setting's 128: a VGG's own width comes from its conv list)
+    #expect(ratio.model.mlpHidden == 256)
+    let encoder = "data:\n  task: sst2\nmodel:\n  kind: encoder\n  d_model: 16\noutput:\n  dir: runs/e\n"
+    let e = try RunSettings.decode(try ConfigTree.parse(encoder, file: "e.yaml")).settings
+    #expect(e.model.activation == .gelu && e.model.dropout == 0 && e.model.mlpHidden == 64 && e.lc.alphaInit == 0.01)
   }
 
   @Test func trainCollapseEval() throws {

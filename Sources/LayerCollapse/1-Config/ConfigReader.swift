@@ -121,15 +121,6 @@ public final class ConfigReader {
   /// True when the tree sets `key` (to a value). Does not count as asking for it.
   public func contains(_ key: String) -> Bool { tree.value(key) != nil }
 
-  /// A default that depends on other settings (a family's own, say), for a key the config
-  /// leaves out: recorded in `resolved` in place of the generic default read earlier, so
-  /// that the recorded config builds the same model. Returns the value.
-  @discardableResult
-  public func defaultValue<T>(_ key: String, _ value: T, as wrap: (T) -> ConfigValue) -> T {
-    if !contains(key) { _ = try? resolved.set(key, to: wrap(value), at: ConfigLocation(file: "default")) }
-    return value
-  }
-
   /// `file:line` of the key, or of the closest enclosing section that exists, or the file.
   public func location(of key: String) -> String {
     var path: String = key

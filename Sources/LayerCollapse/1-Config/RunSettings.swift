@@ -170,20 +170,24 @@ public struct RunSettings: Sendable, Equatable {
     }
 
     let modelKind = r.string("model.kind", oneOf: ModelKind.allCases.map(\.rawValue))
+    let defaults =
+      ModelKind(rawValue: modelKind).map { ModelRegistry.family($0).sharedDefaults } ?? SharedModelDefaults()
     // Upper bounds far beyond any machine's memory (checked below), so that no size
     // arithmetic can overflow before that check.
     let size = 1...(1 << 24)
     let dModel = r.int("model.d_model", default: 128, range: size)
     let heads = r.int("model.heads", default: 4, range: size)
     let ratio = r.double("model.mlp_ratio", default: 4, range: 0.01...64)
-    let hiddenSetting = r.int("model.mlp_hidden", default: 0, range: 0...(1 << 32))
+    let hiddenDefault = r.contains("model.mlp_ratio") ? 0 : defaults.mlpHidden ?? 0
+    let hiddenSetting = r.int("model.mlp_hidden", default: hiddenDefault, range: 0...(1 << 32))
     let activation = r.string(
-      "model.activation", default: "gelu", oneOf: Activation.allCases.filter { $0 != .prelu }.map(\.rawValue))
+      "model.activation", default: defaults.activation.rawValue,
+      oneOf: Activation.allCases.filter { $0 != .prelu }.map(\.rawValue))
     var model = ModelConfig(
       kind: ModelKind(rawValue: modelKind) ?? .encoder, dModel: dModel, heads: heads,
       layers: r.int("model.layers", default: 4, range: size),
       mlpHidden: hiddenSetting > 0 ? hiddenSetting : max(1, Int((ratio * Double(dModel)).rounded())),
-      dropout: Float(r.double("model.dropout", default: 0, range: 0...0.9)),
+      dropout: Float(r.double("model.dropout", default: defaults.dropout, range: 0...0.9)),
       pooling: Pooling(rawValue: r.string("model.pooling", default: "cls", oneOf: Pooling.allCases.map(\.rawValue)))
         ?? .cls,
       patchSize: r.int("model.patch_size", default: 4, range: pos),
@@ -211,8 +215,7 @@ public struct RunSettings: Sendable, Equatable {
     var lc = LayerCollapseSettings(
       lambda: r.double("lc.lambda", default: 0, range: 0...Double.infinity),
       blocks: lcBlocks > 0 ? lcBlocks : nil, fraction: lcFraction > 0 ? lcFraction : nil,
-      // The paper starts a VGG head's PReLUs at α = 0 (exactly the ReLU they replace).
-      alphaInit: Float(r.double("lc.alpha_init", default: model.kind == .vgg ? 0 : 0.01, range: -10...10)),
+      alphaInit: Float(r.double("lc.alpha_init", default: defaults.alphaInit, range: -10...10)),
       threshold: Float(r.double("lc.threshold", default: 0.05, range: 0...Double.infinity)),
       mode: RegularizerMode(
         rawValue: r.string("lc.mode", default: "penalty", oneOf: RegularizerMode.allCases.map(\.rawValue))) ?? .penalty,

@@ -173,10 +173,29 @@ public protocol ModelFamily {
   static func exampleBatch(_ config: ModelConfig, batch: Int, rng: inout RNG) -> (input: ModelInput, targets: [Int32])
   /// Whether a new model's units are already single linears (a VGG head of one linear).
   static func startsCollapsed(_ config: ModelConfig) -> Bool
+  /// The defaults of the keys every family shares, as this family wants them: the generic
+  /// reader reads those keys with these, so the resolved config records what was built.
+  static var sharedDefaults: SharedModelDefaults { get }
 }
 
 extension ModelFamily {
   public static func startsCollapsed(_ config: ModelConfig) -> Bool { false }
+  public static var sharedDefaults: SharedModelDefaults { SharedModelDefaults() }
+}
+
+/// Defaults of shared keys a family may set otherwise (a VGG head: torchvision's ReLU,
+/// dropout 0.5 and 512 wide; its PReLUs start at α = 0, the ReLU they replace).
+public struct SharedModelDefaults: Sendable {
+  /// `model.activation`.
+  public var activation: Activation = .gelu
+  /// `model.dropout`.
+  public var dropout: Double = 0
+  /// `model.mlp_hidden` where `model.mlp_ratio` is not set either; nil: `mlp_ratio × d_model`.
+  public var mlpHidden: Int? = nil
+  /// `lc.alpha_init`.
+  public var alphaInit: Double = 0.01
+
+  public init() {}
 }
 
 /// `model.kind` → its family: the one place that lists them.

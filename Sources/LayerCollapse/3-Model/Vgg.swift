@@ -649,9 +649,9 @@ public enum VGGFamily: ModelFamily {
   /// `model.vgg` (11, 13, 16: torchvision's layers) or `model.conv` (`[64, M, 128, M]`),
   /// `model.width` (multiplies every convolution's channels), `model.batch_norm`,
   /// `model.pool_size` (2), `model.head_batch_norm`, `model.head_linears` (3, or 1: a
-  /// single linear, the KD student's head); the head's hidden width is
-  /// `model.mlp_hidden` (512), its dropout `model.dropout` (torchvision's 0.5 unless set),
-  /// the activation `relu`. Refuses a list that pools the image below 1×1.
+  /// single linear, the KD student's head); the head's width, dropout and activation are
+  /// the shared keys, read with `sharedDefaults`. Refuses a list that pools the image
+  /// below 1×1.
   public static func readConfig(_ r: ConfigReader, into config: inout ModelConfig) {
     let preset = r.int("model.vgg", default: 0, range: 0...19)
     let words = r.words("model.conv", default: [])
@@ -663,18 +663,6 @@ public enum VGGFamily: ModelFamily {
     r.require(
       config.headLinears != 2, at: "model.head_linears", "a VGG head has 3 linears, or 1 (the collapsed shape)",
       expected: "1 or 3", got: "2")
-    // The torchvision VGG's own defaults where the config is silent, recorded as such in
-    // the resolved config (it had kept the generic gelu / 0 / ratio 4: a rerun from a run's
-    // config.yaml built another head).
-    if !r.contains("model.mlp_hidden") && !r.contains("model.mlp_ratio") {
-      config.mlpHidden = r.defaultValue("model.mlp_hidden", 512, as: { .int($0) })
-    }
-    if !r.contains("model.dropout") {
-      config.dropout = r.defaultValue("model.dropout", Float(0.5), as: { .double(Double($0)) })
-    }
-    if !r.contains("model.activation") {
-      config.activation = r.defaultValue("model.activation", Activation.relu, as: { .string($0.rawValue) })
-    }
     config.layers = junctions
     config.heads = 1
     var layers: [Int] = []
@@ -712,6 +700,17 @@ public enum VGGFamily: ModelFamily {
   public static func fit(_ config: inout ModelConfig, outputs: Int, tokens: Int?) { config.classes = outputs }
 
   public static func startsCollapsed(_ config: ModelConfig) -> Bool { config.headLinears == 1 }
+
+  /// torchvision's VGG head: ReLU, dropout 0.5, 512 wide (CIFAR-sized); the paper starts its
+  /// PReLUs at α = 0, exactly the ReLU they replace.
+  public static var sharedDefaults: SharedModelDefaults {
+    var d = SharedModelDefaults()
+    d.activation = .relu
+    d.dropout = 0.5
+    d.mlpHidden = 512
+    d.alphaInit = 0
+    return d
+  }
 
   public static func predictsEveryPosition(_ kind: ModelKind) -> Bool { false }
 
