@@ -283,7 +283,7 @@ enum Commands {
           hint: "--resume continues the search in the directory; --overwrite starts it again"))
     }
     let ckpt = try Checkpoint.load(input)
-    let settings = try storedRunSettings(ckpt, input, overrides: [])
+    let settings = try storedRunSettings(ckpt, input, overrides: []).settings
     let languageModel = ckpt.model.family.predictsEveryPosition(ckpt.model.config.kind)
     let metric = try choice(
       a, "--metric", location: location, default: languageModel ? CompressMetric.perplexity : .accuracy)
@@ -382,7 +382,7 @@ enum Commands {
     let input = a.positionals[0]
     let probeCount = try a.option("--probe").map { try int($0, "--probe", atLeast: 0) } ?? 64
     let ckpt = try Checkpoint.load(input)
-    let storedSettings = try? storedRunSettings(ckpt, input, overrides: [])
+    let storedSettings = try? storedRunSettings(ckpt, input, overrides: []).settings
     let threshold =
       try a.option("--threshold").map { try double($0, "--threshold") }
       ?? Double(storedSettings?.lc.threshold ?? 0.05)
@@ -412,7 +412,7 @@ enum Commands {
     try checkCheckpointOutput(output, command: "collapse", overwrite: overwrite)
     // The per-unit record goes beside it: it may replace an earlier one, not another file
     // (`-o run/eval.h5` would write over the run's eval.json).
-    let json = output.hasSuffix(".h5") ? String(output.dropLast(3)) + ".json" : output + ".json"
+    let json = CheckpointFiles.collapseRecord(output)
     if FileManager.default.fileExists(atPath: json) && (try? CollapseRecord.read(json)) == nil && !overwrite {
       throw LCError.cannotCreate(
         ErrorDetail(
@@ -506,7 +506,7 @@ enum Commands {
   static func eval(_ a: Arguments) throws {
     let path = a.positionals[0]
     let ckpt = try Checkpoint.load(path)
-    let settings = try storedRunSettings(ckpt, path, overrides: a.overrides)
+    let (settings, changed) = try storedRunSettings(ckpt, path, overrides: a.overrides)
     let split = a.option("--split") ?? "eval"
     guard split == "eval" || split == "train" else {
       throw LCError.usage(
@@ -532,11 +532,9 @@ enum Commands {
     // The default file is what `report` reads as the checkpoint's evaluation: only an
     // evaluation of its whole eval split goes there. The train split, or an eval_limit
     // other than the run's, get names of their own (X.train.eval.json, X.limit64.eval.json).
-    let stored = try storedRunSettings(ckpt, path, overrides: [])
-    var stem = path.hasSuffix(".h5") ? String(path.dropLast(3)) : path
-    if split == "train" { stem += ".train" }
-    if settings.data.evalLimit != stored.data.evalLimit { stem += ".limit\(settings.data.evalLimit ?? 0)" }
-    let out = a.option("-o") ?? stem + ".eval.json"
+    var variants: [String] = split == "train" ? ["train"] : []
+    if changed.contains("data.eval_limit") { variants.append("limit\(settings.data.evalLimit ?? 0)") }
+    let out = a.option("-o") ?? CheckpointFiles.evalRecord(path, variants: variants)
     try EvalRecord(
       checkpoint: path, architecture: arch, metrics: metrics, step: ckpt.progress?.globalStep,
       latencyMilliseconds: latency
@@ -550,8 +548,11 @@ enum Commands {
     "data.root", "data.path", "data.eval_limit", "data.train_limit", "data.bucket_by_length", "train.eval_batch_size",
   ]
 
-  /// The run settings stored in a checkpoint, with `key=value` overrides applied.
-  static func storedRunSettings(_ c: Checkpoint, _ path: String, overrides: [String]) throws -> RunSettings {
+  /// The run settings stored in a checkpoint, with `key=value` overrides applied, and the
+  /// keys whose value the overrides changed.
+  static func storedRunSettings(
+    _ c: Checkpoint, _ path: String, overrides: [String]
+  ) throws -> (settings: RunSettings, changed: Set<String>) {
     var tree = try ConfigTree.parse(c.configText, file: path + ":/meta/config")
     let parsed = try ConfigOverride.parse(overrides)
     let refused = parsed.filter { !evalOverridable.contains($0.key) }
@@ -565,8 +566,9 @@ enum Commands {
             hint: "To use another \($0.key), train a model with it")
         })
     }
-    for o in try tree.apply(parsed) { Out.err("override \(o)") }
-    return try RunSettings.decode(tree).settings
+    let applied = try tree.apply(parsed)
+    for o in applied { Out.err("override \(o)") }
+    return (try RunSettings.decode(tree).settings, Set(applied.filter { $0.value != $0.previous }.map(\.key)))
   }
 
   /// Data for a checkpoint's model: a data set whose outputs (classes or vocabulary) do

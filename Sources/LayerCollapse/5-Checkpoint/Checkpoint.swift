@@ -140,9 +140,13 @@ public final class Checkpoint {
     if isDirectory.boolValue { return .directory }
     guard let f = try? HDF5File(reading: path) else { return .otherFile }
     defer { try? f.close() }
-    guard (try? f.stringAttribute("format")) == Self.format else { return .otherFile }
+    guard formatAttribute(f) == Self.format else { return .otherFile }
     return .checkpoint(resumable: f.exists("/optimizer/step"))
   }
+
+  /// The file's `format` attribute, "" without one: what tells our checkpoints from other
+  /// HDF5 files.
+  private static func formatAttribute(_ f: HDF5File) -> String { (try? f.stringAttribute("format")) ?? "" }
 
   // MARK: load
 
@@ -160,7 +164,7 @@ public final class Checkpoint {
       )
     }
     defer { try? f.close() }
-    let format = (try? f.stringAttribute("format")) ?? ""
+    let format = formatAttribute(f)
     guard format == Self.format else {
       throw LCError.badData(
         ErrorDetail(

@@ -59,8 +59,8 @@ public struct RunDirectory: Sendable {
     for file in (try? fm.contentsOfDirectory(atPath: path)) ?? [] {
       if file == "eval.json" {
         evals["final"] = try EvalRecord.read(path + "/" + file)
-      } else if file.hasSuffix(".eval.json") {
-        evals[String(file.dropLast(".eval.json".count))] = try EvalRecord.read(path + "/" + file)
+      } else if file.hasSuffix(CheckpointFiles.evalSuffix) {
+        evals[String(file.dropLast(CheckpointFiles.evalSuffix.count))] = try EvalRecord.read(path + "/" + file)
       } else if file.hasSuffix(".sample.txt") {
         samples[String(file.dropLast(".sample.txt".count))] = try? String(
           contentsOfFile: path + "/" + file, encoding: .utf8)

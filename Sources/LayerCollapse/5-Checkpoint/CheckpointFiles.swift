@@ -1,0 +1,23 @@
+import Foundation
+
+/// The records written beside a checkpoint, named by its stem: `eval run/best.h5` writes
+/// `run/best.eval.json`, `collapse -o run/collapsed.h5` writes `run/collapsed.json`.
+/// `report` finds them by these names; the commands that write them use the same.
+public enum CheckpointFiles {
+  /// The suffix of an evaluation record (`best.eval.json`).
+  public static let evalSuffix = ".eval.json"
+
+  /// The path without its `.h5` (any other name is kept whole).
+  public static func stem(_ checkpoint: String) -> String {
+    checkpoint.hasSuffix(".h5") ? String(checkpoint.dropLast(3)) : checkpoint
+  }
+
+  /// Where `eval` records `checkpoint`'s evaluation; `variant` marks a partial one
+  /// (`train`, `limit64`), which is kept apart from what `report` shows.
+  public static func evalRecord(_ checkpoint: String, variants: [String] = []) -> String {
+    ([stem(checkpoint)] + variants).joined(separator: ".") + evalSuffix
+  }
+
+  /// Where `collapse` records what it merged, for the checkpoint it writes.
+  public static func collapseRecord(_ output: String) -> String { stem(output) + ".json" }
+}
