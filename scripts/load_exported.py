@@ -6,15 +6,31 @@
 
 As a library (this directory on sys.path):
 
-    from load_exported import load
+    from load_exported import load, image_input, read_preprocessing
     model = load("exported/vit-small")     # torch.nn.Module, eval mode
-    logits = model(ids, valid, images)     # ids/valid for token models, images (B, C, S, S) for image models
+    images = image_input(pixels, read_preprocessing("exported/vit-small"))  # uint8 (B, 3, 32, 32) RGB
+    logits = model(None, None, images)     # (B, classes)
+    logits = model(ids, valid, None)       # token models: ids (B, T) int64, valid (B, T) bool or None
+
+A classifier's logits are (B, classes); a language model's come back flattened, (B·T,
+vocabulary), row b·T + t predicting the token after position t of sequence b.
 
 DIR holds model.safetensors (float32 parameters under our PyTorch-style names) and
-config.json (the architecture: family, sizes, each unit's activation, which units are
-collapsed). The module comes from scripts/torch_reference.py, the PyTorch mirror the
-parity tests hold to our implementation; collapsed units are single nn.Linear layers.
-Needs torch and numpy only (the safetensors file is parsed here).
+config.json: the architecture (family, sizes, each unit's activation, which units are
+collapsed) and `preprocessing`, what turns raw inputs into the model's:
+  - images: `image_size`, and per-channel `mean`/`std`: a pixel p of channel c becomes
+    (p/255 - mean[c]) / std[c], then a bilinear (antialiased) resize to image_size;
+    `image_input` does both.
+  - tokens: `max_len` and the `tokenizer`. "wordpiece" and "bpe" (imported BERT and GPT-2)
+    have their files beside (`files`: vocab.txt, or vocab.json and merges.txt), which
+    transformers' BertTokenizer and GPT2Tokenizer read. "words" lists `tokens` in id order
+    (ids 0-3 are [PAD] [UNK] [CLS] [SEP]; a sequence is [CLS] then the words of the
+    lowercased text, padded with [PAD]); "character" lists the Unicode `characters` in id
+    order; "byte" uses the UTF-8 bytes as ids.
+The module comes from scripts/torch_reference.py, the PyTorch mirror the parity tests hold
+to our implementation; collapsed units are single nn.Linear layers. `--check` compares with
+a parity bundle, the HDF5 file the tests write (inputs and our logits). Needs torch and
+numpy only (the safetensors file is parsed here).
 """
 import argparse
 import json
@@ -59,8 +75,8 @@ def read_safetensors(path: str) -> dict[str, np.ndarray]:
     return out
 
 
-def load(directory: str, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
-    """The exported model in `directory`, in evaluation mode."""
+def read_config(directory: str) -> dict:
+    """The export's config.json, checked to be ours."""
     config_path = os.path.join(directory, "config.json")
     try:
         with open(config_path) as f:
@@ -71,6 +87,36 @@ def load(directory: str, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
         raise InputError(f"{config_path}: not a layercollapse export (format {config.get('format')!r})")
     if int(config.get("format_version", 0)) > 1:
         raise InputError(f"{config_path}: format_version {config['format_version']} is newer than this loader (1)")
+    return config
+
+
+def read_preprocessing(directory: str) -> dict:
+    """What turns raw inputs into the model's (see the module's description); {} for an
+    export written before layercollapse recorded it."""
+    return read_config(directory).get("preprocessing", {})
+
+
+def image_input(pixels: np.ndarray, preprocessing: dict) -> torch.Tensor:
+    """uint8 RGB images (B, 3, H, W), channels first as CIFAR stores them, as the model
+    reads them: normalized with the export's mean/std, resized (bilinear, antialiased, as
+    torchvision's Resize) to its image size."""
+    if "mean" not in preprocessing or "std" not in preprocessing:
+        raise InputError(f"the export has no image normalization: {preprocessing.get('normalization', 'not an image model')}")
+    pixels = np.asarray(pixels)
+    if pixels.ndim != 4 or pixels.shape[1] != 3:
+        raise InputError(f"expected images (B, 3, H, W), got shape {pixels.shape}")
+    mean = torch.tensor(preprocessing["mean"], dtype=torch.float32).reshape(1, 3, 1, 1)
+    scale = 1 / torch.tensor(preprocessing["std"], dtype=torch.float32).reshape(1, 3, 1, 1)
+    x = (torch.from_numpy(pixels.astype(np.float32)) / 255 - mean) * scale
+    size = int(preprocessing["image_size"])
+    if x.shape[2:] != (size, size):
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x
+
+
+def load(directory: str, dtype: torch.dtype = torch.float32) -> torch.nn.Module:
+    """The exported model in `directory`, in evaluation mode."""
+    config = read_config(directory)
     params = read_safetensors(os.path.join(directory, "model.safetensors"))
     model = build_model(config["architecture"], params, dtype, directory)
     return model.eval()
@@ -87,6 +133,9 @@ def main(argv: list[str]) -> int:
         if not args.check:
             count = sum(p.numel() for p in model.parameters())
             print(f"{args.directory}: {type(model).__name__}, {count} parameters")
+            steps = read_preprocessing(args.directory)
+            shown = {k: (f"{len(v)} entries" if isinstance(v, list) and len(v) > 8 else v) for k, v in steps.items()}
+            print(f"preprocessing: {json.dumps(shown) if steps else 'not recorded (an older export)'}")
             return 0
         bundle = read_bundle(args.check)
         with torch.no_grad():

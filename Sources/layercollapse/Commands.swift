@@ -645,7 +645,7 @@ enum Commands {
     let format = a.option("--format") ?? "layercollapse"
     let written: [String]
     switch format {
-    case "layercollapse": written = try ModelExport.write(c.model, to: dir)
+    case "layercollapse": written = try ModelExport.write(c.model, vocabulary: c.vocabulary, to: dir)
     case "hf":
       written = try HuggingFaceExport.write(c.model, vocabulary: c.vocabulary, to: dir, source: a.positionals[0])
     default:

@@ -168,7 +168,7 @@ struct ExportTests {
     let dir = try Parity.makeScratch()
     defer { Parity.removeScratch(dir) }
     let model = ParityModels.model(Architecture(config: ParityModels.config(.vit, activation: .gelu)), seed: 3)
-    try ModelExport.write(model, to: dir + "/export")
+    try ModelExport.write(model, vocabulary: nil, to: dir + "/export")
     let (input, targets) = ParityModels.batch(model.config, seed: 4)
     let bundle = ParityBundle.make(
       model: model, input: input, targets: targets,
@@ -178,6 +178,86 @@ struct ExportTests {
     try bundle.write(to: dir + "/b.h5")
     let check = try Parity.run(Parity.python, [Self.loader, dir + "/export", "--check", dir + "/b.h5"])
     #expect(check.code == 1 && check.stdout.contains("MISMATCH"), "\(check.output)")
+  }
+
+  /// Raw pixels through the export's recorded preprocessing (`image_input`: the stored
+  /// mean/std, then the resize 32 → 12) and the rebuilt model give what our data pipeline
+  /// and model give: images within 1e-5 (float32, the resize sums in another order), logits
+  /// within the parity tolerance.
+  static let pixelsCheck = """
+    import json, sys
+    import numpy as np, torch
+    sys.path.insert(0, sys.argv[1])
+    from load_exported import image_input, load, read_preprocessing
+    from torch_reference import read_bundle
+    directory, bundle = sys.argv[2], read_bundle(sys.argv[3])
+    pixels = np.array(json.load(open(sys.argv[4])), dtype=np.uint8).reshape(2, 3, 32, 32)
+    prep = read_preprocessing(directory)
+    x = image_input(pixels, prep)
+    ours = torch.from_numpy(bundle.images.astype(np.float32))
+    with torch.no_grad():
+        logits = load(directory)(None, None, x).numpy()
+    expected = bundle.logits.reshape(logits.shape)
+    print(json.dumps({"image": float((x - ours).abs().max()), "shape": list(x.shape), "mean": prep["mean"],
+        "logits": float(np.abs(logits - expected).max() / np.abs(expected).max())}))
+    """
+
+  @Test func exportRecordsImageNormalizationAndTheLoaderAppliesIt() throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    let model = ParityModels.model(Architecture(config: ParityModels.config(.vit, activation: .gelu)), seed: 5)
+    let stats = ChannelStats(mean: [0.49, 0.48, 0.45], std: [0.25, 0.24, 0.26])
+    try Checkpoint(model: model, configText: ParityModels.configText, vocabulary: .imageNormalization(stats))
+      .save(to: dir + "/m.h5")
+    let r = try CLI.run(["export", dir + "/m.h5", "-o", dir + "/export"])
+    #expect(r.code == 0, "\(r.stderr)")
+    var rng = RNG(seed: 6, stream: "pixels")
+    let pixels: [UInt8] = (0..<(2 * ImageSplit.pixelsPerImage)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    let split = ImageSplit(labels: [0, 1], pixels: pixels, numClasses: 10)
+    let data = ImageData(
+      format: .cifar10, classNames: [], train: split, eval: split, normalization: stats, augment: false,
+      side: model.config.imageSize)
+    let batch = data.evalBatch([0, 1])
+    let bundle = ParityBundle.make(
+      model: model, input: .images(batch.images), targets: batch.labels,
+      regularizer: Regularizer(settings: LayerCollapseSettings(lambda: 0), units: []),
+      optimizer: ParityModels.optimizer())
+    try bundle.write(to: dir + "/b.h5")
+    try Data(try JSONSerialization.data(withJSONObject: pixels.map { Int($0) })).write(
+      to: URL(fileURLWithPath: dir + "/pixels.json"))
+    let scripts = (Self.loader as NSString).deletingLastPathComponent
+    let run = try Parity.run(
+      Parity.python, ["-c", Self.pixelsCheck, scripts, dir + "/export", dir + "/b.h5", dir + "/pixels.json"])
+    #expect(run.code == 0, "\(run.output)")
+    let result = try #require(
+      try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.output)")
+    #expect(result["shape"] as? [Int] == [2, 3, 12, 12])
+    #expect(result["mean"] as? [Double] == [0.49, 0.48, 0.45])
+    #expect((result["image"] as? Double ?? 1) < 1e-5, "\(result)")
+    #expect((result["logits"] as? Double ?? 1) < 1e-4, "\(result)")
+  }
+
+  /// Without a stored normalization (older checkpoints) the export says so, and the
+  /// loader's `image_input` refuses rather than guess.
+  @Test func exportWithoutNormalizationSaysSo() throws {
+    let dir = NSTemporaryDirectory() + "lc-export-" + UUID().uuidString
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let model = ParityModels.model(Architecture(config: ParityModels.config(.vit, activation: .gelu)), seed: 5)
+    try ModelExport.write(model, vocabulary: nil, to: dir)
+    let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/config.json")))
+    let steps = try #require((config as? [String: Any])?["preprocessing"] as? [String: Any])
+    #expect(steps["input"] as? String == "images" && steps["image_size"] as? Int == 12)
+    #expect(steps["mean"] == nil && (steps["normalization"] as? String ?? "").contains("not stored"))
+    // A word-level classifier's vocabulary goes with it, in id order.
+    let encoder = ParityModels.model(Architecture(config: ParityModels.config(.encoder, activation: .gelu)), seed: 5)
+    let words = try Tokenizer(tokens: Tokenizer.reservedTokens + ["good", "bad"])
+    try ModelExport.write(encoder, vocabulary: .words(words), to: dir + "/words")
+    let wordConfig = try JSONSerialization.jsonObject(
+      with: Data(contentsOf: URL(fileURLWithPath: dir + "/words/config.json")))
+    let wordSteps = try #require((wordConfig as? [String: Any])?["preprocessing"] as? [String: Any])
+    #expect(wordSteps["tokenizer"] as? String == "words" && wordSteps["max_len"] as? Int == 6)
+    #expect(wordSteps["tokens"] as? [String] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "good", "bad"])
   }
 
   @Test func exportErrors() throws {

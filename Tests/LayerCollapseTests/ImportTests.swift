@@ -401,8 +401,17 @@ struct ViTPreprocessingTests {
         as? [String: Any])?["loss"] as? Double)
     let imported = try CLI.run(["import", ws.dir + "/hf", "-o", ws.dir + "/vit.h5"])
     try #require(imported.code == 0, "\(imported.stderr)")
-    let stored = try Checkpoint.load(ws.dir + "/vit.h5").configText
+    let checkpoint = try Checkpoint.load(ws.dir + "/vit.h5")
+    let stored = checkpoint.configText
     #expect(stored.contains("resize: 40") && stored.contains("mean: [0.4, 0.5, 0.6]"), "\(stored)")
+    // The normalization is stored with the model too, so `export` records it for PyTorch users.
+    #expect(checkpoint.vocabulary == .imageNormalization(ChannelStats(mean: [0.4, 0.5, 0.6], std: [0.2, 0.25, 0.3])))
+    let exported = try CLI.run(["export", ws.dir + "/vit.h5", "-o", ws.dir + "/export"])
+    try #require(exported.code == 0, "\(exported.stderr)")
+    let config = try JSONSerialization.jsonObject(
+      with: Data(contentsOf: URL(fileURLWithPath: ws.dir + "/export/config.json")))
+    let steps = try #require((config as? [String: Any])?["preprocessing"] as? [String: Any])
+    #expect(steps["image_size"] as? Int == 40 && steps["std"] as? [Double] == [0.2, 0.25, 0.3], "\(steps)")
     let evaluated = try CLI.run([
       "eval", ws.dir + "/vit.h5", "data.root=\(ws.dir)/data", "data.path=cifar", "-o", ws.dir + "/e.json",
     ])

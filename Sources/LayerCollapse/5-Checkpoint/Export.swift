@@ -5,27 +5,71 @@ import Kernels
 /// float32, under its PyTorch-style name and in its stored shape) and `config.json`
 /// (`{"format": "layercollapse", "format_version": 1, "architecture": {...}}`, the same
 /// architecture JSON a checkpoint stores: family, sizes, each unit's activation and whether
-/// it is collapsed). `scripts/load_exported.py` rebuilds any such directory as a PyTorch
-/// `nn.Module`.
+/// it is collapsed, plus `preprocessing`: what turns raw inputs into the model's). An
+/// imported BERT's or GPT-2's tokenizer files go beside them (vocab.txt, or vocab.json and
+/// merges.txt). `scripts/load_exported.py` rebuilds any such directory as a PyTorch
+/// `nn.Module` and prepares images with the stored normalization.
 public enum ModelExport {
   public static let format = "layercollapse"
   public static let formatVersion = 1
 
-  /// Writes the two files into `directory` (created if needed), each atomically; returns
-  /// their paths.
+  /// Writes the files into `directory` (created if needed), each atomically; returns their
+  /// paths. `vocabulary` is the checkpoint's (nil: `preprocessing` says what is unknown).
   @discardableResult
-  public static func write(_ model: any Model, to directory: String) throws -> [String] {
+  public static func write(_ model: any Model, vocabulary: Vocabulary?, to directory: String) throws -> [String] {
     try OutputDirectory.create(directory, what: "the export directory")
     let tensors = model.parameters.all.map { (name: $0.name, tensor: $0.value) }
     let weights = directory + "/model.safetensors"
     try SafeTensorsFile.write(tensors, metadata: ["format": "pt", "producer": format], to: weights)
+    let tokenizerFiles = try HuggingFaceExport.writeTokenizer(vocabulary, to: directory)
     let architecture = try JSONFile.encode(model.architecture)
+    let steps = preprocessing(
+      model.config, vocabulary, files: tokenizerFiles.map { ($0 as NSString).lastPathComponent })
+    let preprocessing = String(
+      decoding: try JSONSerialization.data(withJSONObject: steps, options: [.sortedKeys]), as: UTF8.self)
     let config = """
-      {"format": "\(format)", "format_version": \(formatVersion), "parameters": \(model.architecture.parameterCount), "architecture": \(architecture)}
+      {"format": "\(format)", "format_version": \(formatVersion), "parameters": \(model.architecture.parameterCount), "architecture": \(architecture), "preprocessing": \(preprocessing)}
 
       """
     let configPath = directory + "/config.json"
     try AtomicFile.write(Data(config.utf8), to: configPath)
-    return [weights, configPath]
+    return [weights, configPath] + tokenizerFiles
+  }
+
+  /// How raw inputs become the model's: an image model's size and per-channel
+  /// normalization (a pixel p of channel c → (p/255 − mean[c]) / std[c], then a bilinear
+  /// resize to `image_size`); a token model's tokenizer (its vocabulary in id order, or the
+  /// files written beside) and sequence length.
+  static func preprocessing(_ cfg: ModelConfig, _ vocabulary: Vocabulary?, files: [String]) -> [String: Any] {
+    var out: [String: Any] = [:]
+    if ModelRegistry.family(cfg.kind).fits(cfg.kind, task: .cifar10) {
+      out["input"] = "images"
+      out["image_size"] = cfg.imageSize
+      if case .imageNormalization(let n)? = vocabulary {
+        out["mean"] = n.mean.map { Double("\($0)") ?? 0 }
+        out["std"] = n.std.map { Double("\($0)") ?? 0 }
+      } else {
+        out["normalization"] = "not stored: the checkpoint predates it, or its config set data.mean/std"
+      }
+      return out
+    }
+    out["input"] = "tokens"
+    out["max_len"] = cfg.maxLen
+    switch vocabulary {
+    case .words(let t)?:
+      out["tokenizer"] = "words"
+      out["tokens"] = t.tokens
+    case .corpus(let c)?:
+      out["tokenizer"] = c.kind.rawValue
+      if c.kind == .character { out["characters"] = c.characters.map { Int($0) } }
+    case .wordPiece(let w)?:
+      out["tokenizer"] = "wordpiece"
+      out["lowercase"] = w.lowercase
+      out["strip_accents"] = w.stripAccents
+    case .imageNormalization?, nil:
+      out["tokenizer"] = "not stored"
+    }
+    if !files.isEmpty { out["files"] = files }
+    return out
   }
 }

@@ -344,14 +344,20 @@ public enum HuggingFaceImport {
       tensors, used: used, missing: missing, ignorable: { $0.hasPrefix(prefix + "pooler.") }, family: "ViT",
       configPath: configPath)
     var report = Report(modelType: "vit", tensors: used.count, ignored: ignored)
-    report.dataKeys = try vitPreprocessing(directory: (configPath as NSString).deletingLastPathComponent, image: image)
+    let preprocessing = try vitPreprocessing(
+      directory: (configPath as NSString).deletingLastPathComponent, image: image)
+    report.dataKeys = preprocessing.keys
+    // Stored with the model too, as a trained image model's is: `export` records it.
+    report.vocabulary = .imageNormalization(preprocessing.normalization)
     return (model, report)
   }
 
   /// The data settings of a ViT's preprocessor_config.json (`ViTImageProcessor`): images
   /// resized to the model's size and normalized with its mean and std (0.5 each when the
   /// file is absent, transformers' default for ViT).
-  static func vitPreprocessing(directory: String, image: Int) throws -> [(key: String, value: String)] {
+  static func vitPreprocessing(
+    directory: String, image: Int
+  ) throws -> (keys: [(key: String, value: String)], normalization: ChannelStats) {
     let path = directory + "/preprocessor_config.json"
     var mean: [Double] = [0.5, 0.5, 0.5]
     var std: [Double] = [0.5, 0.5, 0.5]
@@ -378,7 +384,7 @@ public enum HuggingFaceImport {
     func list(_ v: [Double]) -> String { "[" + v.map { String(format: "%g", $0) }.joined(separator: ", ") + "]" }
     var keys: [(key: String, value: String)] = [("mean", list(mean)), ("std", list(std))]
     if image != ImageSplit.side { keys.insert(("resize", "\(image)"), at: 0) }
-    return keys
+    return (keys, ChannelStats(mean: mean.map { Float($0) }, std: std.map { Float($0) }))
   }
 
   static func triple(_ value: Any, _ key: String, _ path: String) throws -> [Double] {
