@@ -663,9 +663,9 @@ enum Commands {
     let arch = c.model.architecture
     let cfg = arch.config
     Out.print("\(path)")
-    Out.print(
-      "  model        \(cfg.kind.rawValue): \(cfg.sizeDescription), "
-        + "sequence \(cfg.sequenceLength), outputs \(cfg.outputs)")
+    // A sequence length means something to a model of tokens or patches, not to a VGG's one row.
+    let sequence = cfg.sequenceLength > 1 ? "sequence \(cfg.sequenceLength), " : ""
+    Out.print("  model        \(cfg.kind.rawValue): \(cfg.sizeDescription), \(sequence)outputs \(cfg.outputs)")
     Out.print(
       "  parameters   \(Format.count(arch.parameterCount)); MACs/example \(Format.large(arch.macsPerExample()))")
     let names = (0..<arch.unitCount).map { arch.unitName($0) }
@@ -688,7 +688,10 @@ enum Commands {
     case nil: break
     }
     if let p = c.progress {
-      var s = "  training     step \(p.globalStep) (epoch \(p.epoch + 1)), \(Format.duration(p.elapsedSeconds)) trained"
+      // `epoch` is where the next step falls: after an epoch's last step it is the next one.
+      var s =
+        "  training     step \(p.globalStep) (the next in epoch \(p.epoch + 1)), "
+        + "\(Format.duration(p.elapsedSeconds)) trained"
       if let b = p.bestScore, let at = p.bestStep {
         s += ", best \(Format.bestScore(b, languageModel: c.model.config.kind == .gpt)) at step \(at)"
       }

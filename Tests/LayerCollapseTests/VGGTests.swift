@@ -57,6 +57,9 @@ import Testing
     #expect(relativeDifference(merged.forward(input), before) < 1e-5)
     #expect(merged.architecture.parameterCount == Self.trainable(merged))
     #expect(report.parametersAfter < report.parametersBefore)
+    // Each row counts its own merge after the earlier ones: the rows add up to the model's change.
+    let saved = report.blocks.map { $0.parametersBefore - $0.parametersAfter }.reduce(0, +)
+    #expect(saved == report.parametersBefore - report.parametersAfter, "\(report.blocks)")
   }
 
   /// `infer` runs the trunk in passes of `VGG.trunkChunk` (8) images with each BatchNorm
@@ -241,6 +244,16 @@ struct VGGParityTests {
     #expect(small.model.parameters["classifier.fc1.weight"]?.shape == [10, 12 * 4])
     let evaluated = try CLI.run(["eval", ws.dir + "/small.h5"])
     #expect(evaluated.code == 0 && evaluated.stdout.contains("accuracy"), "\(evaluated.stderr)")
+    // The collapse table's rows add up to the model's change (each merge counted after the
+    // earlier one, as the two junctions share fc2).
+    let record = try CollapseRecord.read(ws.dir + "/small.json")
+    #expect(
+      record.blocks.map { $0.parametersBefore - $0.parametersAfter }.reduce(0, +)
+        == record.parametersBefore - record.parametersAfter, "\(record.blocks)")
+    // inspect gives no sequence length to a model of one row.
+    let inspect = try CLI.run(["inspect", ws.dir + "/vgg/last.h5"])
+    #expect(inspect.code == 0 && inspect.stdout.contains("outputs 10") && !inspect.stdout.contains("sequence"))
+    #expect(inspect.stdout.contains("(the next in epoch "), "\(inspect.stdout)")
   }
 
   @Test func badConfigsAreRefused() throws {

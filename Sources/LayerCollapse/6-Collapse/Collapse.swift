@@ -88,13 +88,16 @@ public enum Collapse {
     let arch = model.architecture
     var newArch = arch
     var rows: [BlockCollapseReport] = []
+    // Units are decided in order, each against the architecture with the earlier merges
+    // made: where units share linears (a VGG head's junctions) each row then counts what its
+    // own merge saves, and the rows add up to the model's change.
     for i in 0..<arch.unitCount {
-      let before = arch.unitParameters(i)
+      let before = newArch.unitParameters(i)
       let alpha = model.alphaParameter(unit: i)?.value[0]
-      var decision = decide(arch, unit: i, alpha: alpha, options: options)
+      var decision = decide(newArch, unit: i, alpha: alpha, options: options)
       if decision.merged && fitted[i] != nil { decision = .leastSquares }
+      let after = decision.merged ? arch.family.unitParameters(newArch, unit: i, collapsed: true) : before
       if decision.merged { newArch.collapsed[i] = true }
-      let after = decision.merged ? arch.family.unitParameters(arch, unit: i, collapsed: true) : before
       rows.append(
         BlockCollapseReport(
           block: i, name: arch.unitName(i), alpha: alpha, decision: decision, parametersBefore: before,
