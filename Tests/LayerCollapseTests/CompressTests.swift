@@ -138,17 +138,23 @@ extension JSONDecoder {
   }
 
   /// A λ too weak to move α is raised ×4 per stage up to the cap; α still short, the
-  /// search stops there with the start as compressed.h5.
-  @Test func raisesLambdaUpToTheCapThenStops() throws {
+  /// search stops there with the start as compressed.h5. The stop says what would help:
+  /// a larger cap for the decoupled pull; in penalty mode, where AdamW moves α by about
+  /// the learning rate per step whatever λ is, not the cap.
+  @Test(arguments: ["decoupled", "penalty"])
+  func raisesLambdaUpToTheCapThenStops(mode: String) throws {
     let ws = try Self.trained()
     let search = try Compression(
-      input: ws.dir + "/run/last.h5", dir: ws.dir + "/l",
-      options: Self.options(overrides: ["lc.lambda=0.001"], cap: 0.02),
+      input: ws.dir + "/run/last.h5", dir: ws.dir + "/l-" + mode,
+      options: Self.options(overrides: ["lc.lambda=0.001", "lc.mode=" + mode], cap: 0.02),
       resume: false, overwrite: false)
     let state = try search.run(events: { _ in })
     #expect(state.rounds.count == 1)
     #expect(state.pending?.stages.map(\.lambda) == [0.001, 0.004, 0.016, 0.02])
-    #expect(state.stopReason?.contains("λ at its cap 0.02") == true, "\(state.stopReason ?? "")")
+    let reason = state.stopReason ?? ""
+    #expect(reason.contains("λ at its cap 0.02"), "\(reason)")
+    #expect(reason.contains("--lambda-cap raises it") == (mode == "decoupled"), "\(reason)")
+    #expect(reason.contains("lc.mode=decoupled") == (mode == "penalty"), "\(reason)")
     #expect(state.best == 0)
     #expect(try Checkpoint.load(search.compressedPath).model.architecture.collapsed == [false, false])
   }

@@ -141,6 +141,8 @@ public final class Compression {
   let threshold: Float
   let startLambda: Double
   let lambdaCap: Double
+  /// What to try when α will not reach 1 with λ at its cap (the stop message says it).
+  let stuckHint: String
   let holdoutBatches: [Batch]
   let evalBatches: [Batch]
   private var lock: RunLock?
@@ -252,9 +254,15 @@ public final class Compression {
       }
       lambdaCap = options.lambdaCap ?? stable
       startLambda = min(userLambda ?? 1.5 / (Double(options.roundSteps) * max(meanRate, 1e-12)), lambdaCap)
+      stuckHint = "--lambda-cap raises it; --round-steps gives each stage more steps"
     } else {
       lambdaCap = options.lambdaCap ?? 1e4
       startLambda = min(userLambda ?? 1, lambdaCap)
+      // AdamW scales the penalty's gradient away: α moves about train.lr · lc.alpha_lr_scale
+      // per step whatever λ is, so a larger cap does not help.
+      stuckHint =
+        "in lc.mode penalty AdamW moves α by about train.lr per step whatever λ is: "
+        + "lc.mode=decoupled, a larger lc.alpha_lr_scale or more --round-steps move it further"
     }
 
     // The search directory: a finished or stopped search is resumed or replaced on request.
@@ -370,7 +378,7 @@ public final class Compression {
         let alpha = pending.stages.last.map { Compression.g($0.alpha) } ?? "?"
         try finish(
           "α of \(name) stayed at \(alpha), not within \(Compression.g(Double(threshold))) of 1, with λ at its cap "
-            + "\(Compression.g(lambdaCap)) (--lambda-cap raises it; --round-steps gives each stage more steps)",
+            + "\(Compression.g(lambdaCap)) (\(stuckHint))",
           events)
         break
       }
