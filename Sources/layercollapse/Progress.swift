@@ -39,8 +39,8 @@ final class ProgressPrinter {
     let c = b.architecture.config
     var lines = ["layercollapse train → \(b.runDir)"]
     lines.append(
-      "  data    \(s.data.task.rawValue) (\(s.data.resolvedPath)): \(Format.count(b.trainExamples)) train, "
-        + "\(Format.count(b.evalExamples)) eval")
+      "  data    \(s.data.task.rawValue) (\(s.data.resolvedPath)): \(Format.count(b.trainExamples)) train "
+        + "\(b.exampleUnits.train), \(Format.count(b.evalExamples)) eval \(b.exampleUnits.eval)")
     lines.append(
       "  model   \(c.kind.rawValue) \(c.sizeDescription), "
         + "\(c.activation.rawValue), dropout \(c.dropout); \(Format.count(b.parameters)) parameters, "
@@ -54,7 +54,7 @@ final class ProgressPrinter {
     }
     let o = s.train.optimizer
     lines.append(
-      "  train   \(Format.count(b.totalSteps)) steps (\(b.stepsPerEpoch)/epoch), batch \(s.train.batchSize), "
+      "  train   \(Format.count(b.totalSteps)) step\(b.totalSteps == 1 ? "" : "s") (\(b.stepsPerEpoch)/epoch), batch \(s.train.batchSize), "
         + "lr \(o.learningRate) (warm-up \(o.warmupSteps), cosine to \(o.minLearningRate)), wd \(o.weightDecay), "
         + "clip \(o.gradClip)")
     if let i = b.initFrom { lines.append("  init    weights from \(i)") }

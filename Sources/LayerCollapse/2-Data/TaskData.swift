@@ -132,6 +132,16 @@ public struct TaskData: Sendable {
     }
   }
 
+  /// What `trainCount` and `evalCount` count: "sentences", "images", or a corpus's
+  /// training "tokens" and evaluation "windows of N tokens".
+  public var countUnits: (train: String, eval: String) {
+    switch source {
+    case .text: ("sentences", "sentences")
+    case .images: ("images", "images")
+    case .corpus(let d): ("tokens", "windows of \(d.maxLength) tokens")
+    }
+  }
+
   /// Evaluation examples (sequences, images, or validation windows).
   public var evalCount: Int {
     switch source {

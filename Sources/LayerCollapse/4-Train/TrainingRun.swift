@@ -23,6 +23,8 @@ public struct RunBanner: Sendable {
   public var stepsPerEpoch: Int
   public var trainExamples: Int
   public var evalExamples: Int
+  /// What the two counts count (`TaskData.countUnits`).
+  public var exampleUnits: (train: String, eval: String)
   /// The LayerCollapse units the regularizer acts on (a transformer's blocks).
   public var lcUnits: [Int]
   public var initFrom: String?
@@ -393,6 +395,7 @@ public final class TrainingRun {
           runDir: runDir, settings: settings, architecture: arch, parameters: arch.parameterCount,
           macsPerExample: arch.macsPerExample(), blasThreads: BLASThreads.count, totalSteps: total,
           stepsPerEpoch: perEpoch, trainExamples: data.trainCount, evalExamples: data.evalCount,
+          exampleUnits: data.countUnits,
           lcUnits: trainer.regularizer.units, initFrom: initFrom, worldSize: group.size,
           rankBatch: (batchSize + group.size * accumulate - 1) / (group.size * accumulate), accumulate: accumulate)))
     let root = group.isRoot
