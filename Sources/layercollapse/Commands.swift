@@ -407,7 +407,9 @@ enum Commands {
         force.insert(b)
       }
     }
-    let output = a.option("-o") ?? (URL(fileURLWithPath: input).deletingLastPathComponent().path + "/collapsed.h5")
+    let output =
+      a.option("-o")
+      ?? (URL(fileURLWithPath: input).deletingLastPathComponent().path + "/" + CheckpointFiles.defaultCollapsed)
     let overwrite = a.flags.contains("--overwrite")
     try checkCheckpointOutput(output, command: "collapse", overwrite: overwrite)
     // The per-unit record goes beside it: it may replace an earlier one, not another file
@@ -506,7 +508,7 @@ enum Commands {
   static func eval(_ a: Arguments) throws {
     let path = a.positionals[0]
     let ckpt = try Checkpoint.load(path)
-    let (settings, changed) = try storedRunSettings(ckpt, path, overrides: a.overrides)
+    let (settings, overridden) = try storedRunSettings(ckpt, path, overrides: a.overrides)
     let split = a.option("--split") ?? "eval"
     guard split == "eval" || split == "train" else {
       throw LCError.usage(
@@ -533,7 +535,12 @@ enum Commands {
     // evaluation of its whole eval split goes there. The train split, or an eval_limit
     // other than the run's, get names of their own (X.train.eval.json, X.limit64.eval.json).
     var variants: [String] = split == "train" ? ["train"] : []
-    if changed.contains("data.eval_limit") { variants.append("limit\(settings.data.evalLimit ?? 0)") }
+    // Compared as the limit it decodes to (`64.0` is 64; an imported checkpoint stores no key).
+    if overridden.contains("data.eval_limit"),
+      settings.data.evalLimit != (try storedRunSettings(ckpt, path, overrides: []).settings.data.evalLimit)
+    {
+      variants.append("limit\(settings.data.evalLimit ?? 0)")
+    }
     let out = a.option("-o") ?? CheckpointFiles.evalRecord(path, variants: variants)
     try EvalRecord(
       checkpoint: path, architecture: arch, metrics: metrics, step: ckpt.progress?.globalStep,
@@ -549,10 +556,10 @@ enum Commands {
   ]
 
   /// The run settings stored in a checkpoint, with `key=value` overrides applied, and the
-  /// keys whose value the overrides changed.
+  /// keys the overrides named.
   static func storedRunSettings(
     _ c: Checkpoint, _ path: String, overrides: [String]
-  ) throws -> (settings: RunSettings, changed: Set<String>) {
+  ) throws -> (settings: RunSettings, overridden: Set<String>) {
     var tree = try ConfigTree.parse(c.configText, file: path + ":/meta/config")
     let parsed = try ConfigOverride.parse(overrides)
     let refused = parsed.filter { !evalOverridable.contains($0.key) }
@@ -568,7 +575,7 @@ enum Commands {
     }
     let applied = try tree.apply(parsed)
     for o in applied { Out.err("override \(o)") }
-    return (try RunSettings.decode(tree).settings, Set(applied.filter { $0.value != $0.previous }.map(\.key)))
+    return (try RunSettings.decode(tree).settings, Set(applied.map(\.key)))
   }
 
   /// Data for a checkpoint's model: a data set whose outputs (classes or vocabulary) do

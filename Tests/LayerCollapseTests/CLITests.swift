@@ -238,6 +238,16 @@ import Testing
     #expect(try CLI.run(["eval", ws.dir + "/run/collapsed.h5", "data.eval_limit=8"]).code == 0)
     #expect(try CLI.run(["eval", ws.dir + "/run/collapsed.h5", "--split", "train"]).code == 0)
     #expect(try EvalRecord.read(ws.dir + "/run/collapsed.eval.json") == evalRecord)
+    // The run's own limit, however spelled, is the whole evaluation: it goes where report reads.
+    let stored =
+      try RunSettings.decode(
+        try ConfigTree.parse(
+          try String(contentsOfFile: ws.dir + "/run/config.yaml", encoding: .utf8), file: "config.yaml")
+      ).settings.data.evalLimit ?? 0
+    try FileManager.default.removeItem(atPath: ws.dir + "/run/collapsed.eval.json")
+    #expect(try CLI.run(["eval", ws.dir + "/run/collapsed.h5", "data.eval_limit=\(stored).0"]).code == 0)
+    let again = try EvalRecord.read(ws.dir + "/run/collapsed.eval.json").metrics  // (its timings differ)
+    #expect(again.examples == evalRecord.metrics.examples && again.loss == evalRecord.metrics.loss)
     #expect(try EvalRecord.read(ws.dir + "/run/collapsed.limit8.eval.json").metrics.examples == 8)
     #expect(try EvalRecord.read(ws.dir + "/run/collapsed.train.eval.json").metrics.examples > 24)
     #expect(evalRecord.collapsedBlocks.contains(0) && evalRecord.metrics.examples == 24)

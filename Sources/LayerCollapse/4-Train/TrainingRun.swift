@@ -517,7 +517,7 @@ public final class TrainingRun {
       try EvalRecord(
         checkpoint: lastCheckpoint, architecture: model.architecture, metrics: final.eval, train: final.train,
         step: final.step
-      ).write(to: runDir + "/eval.json")
+      ).write(to: runDir + "/" + CheckpointFiles.runEvaluation)
     }
     return TrainingOutcome(
       runDir: runDir, final: final, bestScore: progress.bestScore ?? final.eval.score,

@@ -6,6 +6,10 @@ import Foundation
 public enum CheckpointFiles {
   /// The suffix of an evaluation record (`best.eval.json`).
   public static let evalSuffix = ".eval.json"
+  /// A training run's final evaluation, in its directory.
+  public static let runEvaluation = "eval.json"
+  /// What `collapse` writes in the input's directory unless told otherwise.
+  public static let defaultCollapsed = "collapsed.h5"
 
   /// The path without its `.h5` (any other name is kept whole).
   public static func stem(_ checkpoint: String) -> String {

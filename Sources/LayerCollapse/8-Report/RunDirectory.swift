@@ -57,7 +57,7 @@ public struct RunDirectory: Sendable {
     var evals: [String: EvalRecord] = [:]
     var samples: [String: String] = [:]
     for file in (try? fm.contentsOfDirectory(atPath: path)) ?? [] {
-      if file == "eval.json" {
+      if file == CheckpointFiles.runEvaluation {
         evals["final"] = try EvalRecord.read(path + "/" + file)
       } else if file.hasSuffix(CheckpointFiles.evalSuffix) {
         evals[String(file.dropLast(CheckpointFiles.evalSuffix.count))] = try EvalRecord.read(path + "/" + file)
@@ -66,8 +66,9 @@ public struct RunDirectory: Sendable {
           contentsOfFile: path + "/" + file, encoding: .utf8)
       }
     }
+    let collapseRecord = CheckpointFiles.collapseRecord(path + "/" + CheckpointFiles.defaultCollapsed)
     let collapse =
-      fm.fileExists(atPath: path + "/collapsed.json") ? try CollapseRecord.read(path + "/collapsed.json") : nil
+      fm.fileExists(atPath: collapseRecord) ? try CollapseRecord.read(collapseRecord) : nil
     return RunDirectory(
       path: path, settings: settings, steps: steps, evaluations: rows, evals: evals, collapse: collapse,
       samples: samples)
