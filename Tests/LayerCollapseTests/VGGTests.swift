@@ -62,6 +62,27 @@ import Testing
     #expect(saved == report.parametersBefore - report.parametersAfter, "\(report.blocks)")
   }
 
+  /// Units are decided in order, each on what the earlier merges left: with many classes
+  /// (45 → 7 → 7 → 40), merging fc2·fc3 alone saves parameters, but after fc1·fc2 merged
+  /// (45 → 7), merging on into 45 → 40 would grow the head, so unit 1 stays.
+  @Test func laterJunctionIsJudgedAfterTheEarlierMerge() {
+    var config = Fixtures.vgg()
+    config.classes = 40
+    let arch = Architecture(config: config, activations: [.prelu, .prelu], collapsed: [false, false])
+    let model = ModelRegistry.build(arch)
+    var rng = RNG(seed: 3, stream: "vgg")
+    Fixtures.randomizeParameters(model, rng: &rng, alpha: 1)
+    let (merged, report) = Collapse.run(model)
+    #expect(report.blocks.map(\.decision) == [.collapsed, .notSmaller], "\(report.blocks)")
+    #expect(merged.architecture.collapsed == [true, false])
+    #expect(report.parametersAfter < report.parametersBefore)
+    let saved = report.blocks.map { $0.parametersBefore - $0.parametersAfter }.reduce(0, +)
+    #expect(saved == report.parametersBefore - report.parametersAfter)
+    // With fc1·fc2 kept apart (α far from 1), the same unit 1 merges: fc2·fc3 is smaller.
+    model.alphaParameter(unit: 0)?.value.fill(0.3)
+    #expect(Collapse.run(model).report.blocks.map(\.decision) == [.alphaTooFar, .collapsed])
+  }
+
   /// `infer` runs the trunk in passes of `VGG.trunkChunk` (8) images with each BatchNorm
   /// and ReLU computed in its convolution's output pass, then the head once. Within one pass:
   /// the same bits as `forward` in evaluation (the same products; the fused pass does the

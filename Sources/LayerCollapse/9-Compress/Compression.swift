@@ -258,10 +258,10 @@ public final class Compression {
     } else {
       lambdaCap = options.lambdaCap ?? 1e4
       startLambda = min(userLambda ?? 1, lambdaCap)
-      // AdamW scales the penalty's gradient away: α moves about train.lr · lc.alpha_lr_scale
-      // per step whatever λ is, so a larger cap does not help.
+      // AdamW normalizes the penalty's gradient: α moves at most about train.lr ·
+      // lc.alpha_lr_scale per step however large λ is, so a larger cap does not help.
       stuckHint =
-        "in lc.mode penalty AdamW moves α by about train.lr per step whatever λ is: "
+        "in lc.mode penalty AdamW moves α at most about train.lr per step however large λ is: "
         + "lc.mode=decoupled, a larger lc.alpha_lr_scale or more --round-steps move it further"
     }
 
