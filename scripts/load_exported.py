@@ -22,7 +22,8 @@ collapsed) and `preprocessing`, what turns raw inputs into the model's:
     (p/255 - mean[c]) / std[c], then a bilinear (antialiased) resize to image_size;
     `image_input` does both.
   - tokens: `max_len` and the `tokenizer`. "wordpiece" and "bpe" (imported BERT and GPT-2)
-    have their files beside (`files`: vocab.txt, or vocab.json and merges.txt), which
+    have their files beside (`files`: vocab.txt and tokenizer_config.json, or vocab.json and
+    merges.txt), which
     transformers' BertTokenizer and GPT2Tokenizer read. "words" lists `tokens` in id order
     (ids 0-3 are [PAD] [UNK] [CLS] [SEP]; a sequence is [CLS] then the words of the
     lowercased text, padded with [PAD]); "character" lists the Unicode `characters` in id
@@ -100,9 +101,15 @@ def image_input(pixels: np.ndarray, preprocessing: dict) -> torch.Tensor:
     """uint8 RGB images (B, 3, H, W), channels first as CIFAR stores them, as the model
     reads them: normalized with the export's mean/std, resized (bilinear, antialiased, as
     torchvision's Resize) to its image size."""
+    if not preprocessing:
+        raise InputError("the export records no preprocessing (written by an older layercollapse): export it again")
+    if preprocessing.get("input") != "images":
+        raise InputError(f"not an image model: it reads {preprocessing.get('input')}")
     if "mean" not in preprocessing or "std" not in preprocessing:
-        raise InputError(f"the export has no image normalization: {preprocessing.get('normalization', 'not an image model')}")
+        raise InputError(f"the export has no image normalization: {preprocessing.get('normalization')}")
     pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8:
+        raise InputError(f"expected uint8 pixels (0-255), got {pixels.dtype}: image_input scales them by 1/255 itself")
     if pixels.ndim != 4 or pixels.shape[1] != 3:
         raise InputError(f"expected images (B, 3, H, W), got shape {pixels.shape}")
     mean = torch.tensor(preprocessing["mean"], dtype=torch.float32).reshape(1, 3, 1, 1)

@@ -652,7 +652,16 @@ enum Commands {
     let format = a.option("--format") ?? "layercollapse"
     let written: [String]
     switch format {
-    case "layercollapse": written = try ModelExport.write(c.model, vocabulary: c.vocabulary, to: dir)
+    case "layercollapse":
+      // An image checkpoint written before the normalization was stored with the model (an
+      // older import's or a run's with data.mean/std) still has it in its stored config.
+      var vocabulary = c.vocabulary
+      if vocabulary == nil,
+        let n = (try? storedRunSettings(c, a.positionals[0], overrides: []))?.settings.data.normalization
+      {
+        vocabulary = .imageNormalization(n)
+      }
+      written = try ModelExport.write(c.model, vocabulary: vocabulary, to: dir)
     case "hf":
       written = try HuggingFaceExport.write(c.model, vocabulary: c.vocabulary, to: dir, source: a.positionals[0])
     default:

@@ -249,6 +249,23 @@ struct ExportTests {
     let steps = try #require((config as? [String: Any])?["preprocessing"] as? [String: Any])
     #expect(steps["input"] as? String == "images" && steps["image_size"] as? Int == 12)
     #expect(steps["mean"] == nil && (steps["normalization"] as? String ?? "").contains("not stored"))
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let refuse = """
+      import sys, numpy as np
+      sys.path.insert(0, sys.argv[1])
+      from load_exported import image_input, read_preprocessing
+      from torch_reference import InputError
+      for pixels in (np.zeros((1, 3, 32, 32), np.uint8), np.zeros((1, 3, 32, 32), np.float32)):
+          try:
+              image_input(pixels, read_preprocessing(sys.argv[2]))
+          except InputError as e:
+              print("refused:", e)
+      """
+    let scripts = (Self.loader as NSString).deletingLastPathComponent
+    let refused = try Parity.run(Parity.python, ["-c", refuse, scripts, dir])
+    #expect(
+      refused.code == 0 && refused.stdout.contains("refused: the export has no image normalization"),
+      "\(refused.output)")
     // A word-level classifier's vocabulary goes with it, in id order.
     let encoder = ParityModels.model(Architecture(config: ParityModels.config(.encoder, activation: .gelu)), seed: 5)
     let words = try Tokenizer(tokens: Tokenizer.reservedTokens + ["good", "bad"])

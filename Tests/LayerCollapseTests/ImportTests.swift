@@ -412,6 +412,14 @@ struct ViTPreprocessingTests {
       with: Data(contentsOf: URL(fileURLWithPath: ws.dir + "/export/config.json")))
     let steps = try #require((config as? [String: Any])?["preprocessing"] as? [String: Any])
     #expect(steps["image_size"] as? Int == 40 && steps["std"] as? [Double] == [0.2, 0.25, 0.3], "\(steps)")
+    // An import written before it was stored with the model: export reads its stored config.
+    try Checkpoint(model: checkpoint.model, configText: stored, vocabulary: nil).save(to: ws.dir + "/old.h5")
+    let old = try CLI.run(["export", ws.dir + "/old.h5", "-o", ws.dir + "/old-export"])
+    try #require(old.code == 0, "\(old.stderr)")
+    let oldConfig = try JSONSerialization.jsonObject(
+      with: Data(contentsOf: URL(fileURLWithPath: ws.dir + "/old-export/config.json")))
+    let oldSteps = try #require((oldConfig as? [String: Any])?["preprocessing"] as? [String: Any])
+    #expect(oldSteps["mean"] as? [Double] == [0.4, 0.5, 0.6], "\(oldSteps)")
     let evaluated = try CLI.run([
       "eval", ws.dir + "/vit.h5", "data.root=\(ws.dir)/data", "data.path=cifar", "-o", ws.dir + "/e.json",
     ])

@@ -6,8 +6,8 @@ import Kernels
 /// (`{"format": "layercollapse", "format_version": 1, "architecture": {...}}`, the same
 /// architecture JSON a checkpoint stores: family, sizes, each unit's activation and whether
 /// it is collapsed, plus `preprocessing`: what turns raw inputs into the model's). An
-/// imported BERT's or GPT-2's tokenizer files go beside them (vocab.txt, or vocab.json and
-/// merges.txt). `scripts/load_exported.py` rebuilds any such directory as a PyTorch
+/// imported BERT's or GPT-2's tokenizer files go beside them (vocab.txt and
+/// tokenizer_config.json, or vocab.json and merges.txt). `scripts/load_exported.py` rebuilds any such directory as a PyTorch
 /// `nn.Module` and prepares images with the stored normalization.
 public enum ModelExport {
   public static let format = "layercollapse"
@@ -49,7 +49,8 @@ public enum ModelExport {
         out["mean"] = n.mean.map { Double("\($0)") ?? 0 }
         out["std"] = n.std.map { Double("\($0)") ?? 0 }
       } else {
-        out["normalization"] = "not stored: the checkpoint predates it, or its config set data.mean/std"
+        out["normalization"] =
+          "not stored: the checkpoint predates it (eval's data.mean/std, or the training split's statistics)"
       }
       return out
     }

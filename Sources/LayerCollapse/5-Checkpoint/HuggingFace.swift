@@ -381,7 +381,8 @@ public enum HuggingFaceImport {
         throw LCError.badData(ErrorDetail(what: "image_std must be positive", location: path, got: "\(std)"))
       }
     }
-    func list(_ v: [Double]) -> String { "[" + v.map { String(format: "%g", $0) }.joined(separator: ", ") + "]" }
+    // Every digit (0.48145466 stays so), as the value stored with the model.
+    func list(_ v: [Double]) -> String { "[" + v.map { "\($0)" }.joined(separator: ", ") + "]" }
     var keys: [(key: String, value: String)] = [("mean", list(mean)), ("std", list(std))]
     if image != ImageSplit.side { keys.insert(("resize", "\(image)"), at: 0) }
     return (keys, ChannelStats(mean: mean.map { Float($0) }, std: std.map { Float($0) }))
