@@ -10,8 +10,9 @@ enum Specs {
     positionals: ["CONFIG.yaml"],
     valueOptions: ["--stop-after": "stop (as Ctrl-C would) after this many steps in total, saving last.h5"],
     flags: [
-      "--resume": "continue the stopped run in output.dir from its last.h5",
-      "--overwrite": "replace an existing run in output.dir",
+      "--resume":
+        "continue the stopped run in output.dir from its last.h5 (a sweep: also start the points not yet run)",
+      "--overwrite": "replace an existing run in output.dir (its checkpoints and the records made from them go)",
     ],
     takesOverrides: true,
     examples: [
@@ -22,7 +23,8 @@ enum Specs {
     details: """
       Writes config.yaml, metrics.jsonl, summary.csv, last.h5, best.h5 and eval.json into output.dir.
       Ctrl-C stops after the current step and saves last.h5 (exit 130); a config with a sweep: section
-      trains one run per point in output.dir/<point>.
+      trains one run per point in output.dir/<point>, and --resume then finishes it: finished points
+      stand, stopped ones go on, points not yet started (or values added to the sweep) start.
       """)
 
   static let collapse = CommandSpec(
@@ -246,8 +248,17 @@ enum Commands {
         if group.isRoot { Out.err("sweep point \(point.name) → \(dir)") }
       }
       let (settings, resolved) = try RunSettings.decode(pointTree)
+      // A sweep resumed after a stop (or given more values) has points it never started:
+      // those start now, as the finished ones stand and the stopped ones go on.
+      var resume = a.flags.contains("--resume")
+      if resume && !point.name.isEmpty && !FileManager.default.fileExists(atPath: settings.outputDir + "/last.h5")
+        && !FileManager.default.fileExists(atPath: settings.outputDir + "/config.yaml")
+      {
+        if group.isRoot { Out.err("sweep point \(point.name) was not started: starting it") }
+        resume = false
+      }
       let run = try TrainingRun(
-        settings: settings, resolved: resolved, resume: a.flags.contains("--resume"),
+        settings: settings, resolved: resolved, resume: resume,
         overwrite: a.flags.contains("--overwrite"), group: group)
       do {
         let outcome = try run.run(

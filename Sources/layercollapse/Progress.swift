@@ -58,6 +58,9 @@ final class ProgressPrinter {
         + "lr \(o.learningRate) (warm-up \(o.warmupSteps), cosine to \(o.minLearningRate)), wd \(o.weightDecay), "
         + "clip \(o.gradClip)")
     if let i = b.initFrom { lines.append("  init    weights from \(i)") }
+    if !b.replaced.isEmpty {
+      lines.append("  note    --overwrite removed the earlier run's \(b.replaced.joined(separator: ", "))")
+    }
     if !s.train.distillFrom.isEmpty {
       lines.append(
         "  distil  from \(s.train.distillFrom): (1 − \(s.train.distillWeight))·CE + \(s.train.distillWeight)·T²·KL, "

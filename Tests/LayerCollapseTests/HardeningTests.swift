@@ -323,3 +323,58 @@ struct DiskFullTests {
     }
   }
 }
+
+/// `train --overwrite` removes what the earlier run left that `report` would read as the
+/// new run's (its collapse, the records made from its checkpoints), keeps the user's own
+/// files and the checkpoint the new run starts from, and says what it removed.
+@Suite struct OverwriteTests {
+  @Test func overwriteRemovesTheEarlierRunsRecords() throws {
+    let ws = try Workspace()
+    let config = try ws.config("v.yaml", Workspace.vit)
+    let run = ws.dir + "/run"
+    #expect(try CLI.run(["train", config, "train.epochs=1"]).code == 0)
+    #expect(try CLI.run(["collapse", run + "/last.h5", "--force", "1"]).code == 0)
+    try FileManager.default.copyItem(atPath: run + "/last.h5", toPath: run + "/start.h5")
+    #expect(try CLI.run(["eval", run + "/collapsed.h5"]).code == 0)
+    try "mine".write(toFile: run + "/notes.txt", atomically: true, encoding: .utf8)
+    try "text".write(toFile: run + "/last.sample.txt", atomically: true, encoding: .utf8)
+    let before = try FileManager.default.contentsOfDirectory(atPath: run)
+    #expect(before.contains("collapsed.json") && before.contains("collapsed.eval.json") && before.contains("eval.json"))
+    // A bad config removes nothing: the new run is checked before anything goes.
+    let bad = try CLI.run(["train", config, "data.path=absent", "--overwrite"])
+    #expect(bad.code == 66 || bad.code == 78, "\(bad.stderr)")
+    #expect(Set(try FileManager.default.contentsOfDirectory(atPath: run)) == Set(before))
+    let again = try CLI.run([
+      "train", config, "train.epochs=1", "lc.lambda=0.5", "train.init_from=\(run)/start.h5", "--overwrite",
+      "--stop-after", "1",
+    ])
+    #expect(again.code == 0 || again.code == 130, "\(again.stderr)")
+    let after = Set(try FileManager.default.contentsOfDirectory(atPath: run))
+    for gone in ["collapsed.h5", "collapsed.json", "collapsed.eval.json", "eval.json", "last.sample.txt", "best.h5"] {
+      #expect(!after.contains(gone), "\(gone) left: \(after.sorted())")
+    }
+    #expect(after.contains("notes.txt") && after.contains("start.h5"), "\(after.sorted())")
+    let note = again.stdout + again.stderr
+    #expect(note.contains("--overwrite removed the earlier run's") && note.contains("collapsed.json"), "\(note)")
+  }
+}
+
+/// A sweep stopped in its first point goes on with `--resume`: the stopped point continues
+/// and the point never started starts (it was "nothing to resume", 66).
+@Suite struct SweepResumeTests {
+  @Test func resumedSweepStartsThePointsNotYetRun() throws {
+    let ws = try Workspace()
+    let config = try ws.config("s.yaml", Workspace.vit + "sweep:\n  lc.lambda: [0.5, 1]\n")
+    let stopped = try CLI.run(["train", config, "train.epochs=1", "--stop-after", "2"])
+    #expect(stopped.code == 130, "\(stopped.stderr)")
+    let fm = FileManager.default
+    #expect(fm.fileExists(atPath: ws.dir + "/run/lc.lambda=0.5/last.h5"))
+    #expect(!fm.fileExists(atPath: ws.dir + "/run/lc.lambda=1"))
+    let resumed = try CLI.run(["train", config, "train.epochs=1", "--resume"])
+    #expect(resumed.code == 0, "\(resumed.stderr)")
+    #expect(resumed.stderr.contains("sweep point lc.lambda=1 was not started: starting it"), "\(resumed.stderr)")
+    for point in ["lc.lambda=0.5", "lc.lambda=1"] {
+      #expect(fm.fileExists(atPath: ws.dir + "/run/\(point)/eval.json"), "\(point)")
+    }
+  }
+}

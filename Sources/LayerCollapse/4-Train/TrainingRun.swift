@@ -28,6 +28,8 @@ public struct RunBanner: Sendable {
   /// The LayerCollapse units the regularizer acts on (a transformer's blocks).
   public var lcUnits: [Int]
   public var initFrom: String?
+  /// Files of an earlier run that `--overwrite` removed from the directory.
+  public var replaced: [String] = []
   /// Processes (MPI ranks) training together, and the examples each takes per
   /// micro-batch (at most; shares differ by one where the batch does not divide).
   public var worldSize: Int = 1
@@ -96,6 +98,8 @@ public final class TrainingRun {
   private var resumedFrom: Int?
   /// Held from before the run directory is read until this run is released.
   private var lock: RunLock?
+  /// What `--overwrite` removed (`CheckpointFiles.earlierRun`), for the banner.
+  private(set) var replaced: [String] = []
   /// The step of the newest last.h5 on disk, for the divergence message.
   private var savedStep: Int?
 
@@ -307,6 +311,29 @@ public final class TrainingRun {
     try OutputDirectory.create(dir, what: "the run directory")
     if lock == nil { lock = try RunLock(directory: dir) }
     AtomicFile.removeStaleTemporaries(in: dir)  // from a run killed while writing
+    if overwrite && !resume {
+      // Only now, with the new run's config, data and model checked: the earlier run's
+      // checkpoints and the records made from them would otherwise be read (by report,
+      // by its CI bands) as this run's until it wrote its own, or for good (a collapse).
+      // The checkpoints this run reads stay, wherever they are (init_from may name the
+      // earlier run's best.h5): they were loaded, but they are the user's.
+      let reads = Set(
+        [settings.train.initFrom, settings.train.distillFrom].filter { !$0.isEmpty }.map {
+          URL(fileURLWithPath: $0).standardizedFileURL.path
+        })
+      for name in CheckpointFiles.earlierRun(in: dir)
+      where !reads.contains(URL(fileURLWithPath: dir + "/" + name).standardizedFileURL.path) {
+        do {
+          try FileManager.default.removeItem(atPath: dir + "/" + name)
+        } catch {
+          throw LCError.cannotCreate(
+            ErrorDetail(
+              what: "cannot remove the earlier run's \(name)", location: dir + "/" + name, got: "\(error)",
+              hint: "Remove it by hand, or choose output.dir=NEW_DIR"))
+        }
+        replaced.append(name)
+      }
+    }
     if !resume { try writeText(configText, to: configPath) }
   }
 
@@ -396,7 +423,7 @@ public final class TrainingRun {
           macsPerExample: arch.macsPerExample(), blasThreads: BLASThreads.count, totalSteps: total,
           stepsPerEpoch: perEpoch, trainExamples: data.trainCount, evalExamples: data.evalCount,
           exampleUnits: data.countUnits,
-          lcUnits: trainer.regularizer.units, initFrom: initFrom, worldSize: group.size,
+          lcUnits: trainer.regularizer.units, initFrom: initFrom, replaced: replaced, worldSize: group.size,
           rankBatch: (batchSize + group.size * accumulate - 1) / (group.size * accumulate), accumulate: accumulate)))
     let root = group.isRoot
     let logs = root ? try RunLogs(dir: runDir, resumedAt: resumedFrom) : nil

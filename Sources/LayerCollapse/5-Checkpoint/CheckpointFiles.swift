@@ -24,4 +24,30 @@ public enum CheckpointFiles {
 
   /// Where `collapse` records what it merged, for the checkpoint it writes.
   public static func collapseRecord(_ output: String) -> String { stem(output) + ".json" }
+
+  /// The suffix of the text `generate` samples that `report` shows (`last.sample.txt`).
+  public static let sampleSuffix = ".sample.txt"
+
+  /// What an earlier run left in `directory` that `report` would read as the new run's:
+  /// its checkpoints (any of our `.h5` files: last, best, collapsed, or another `-o`), the
+  /// collapse records beside them, evaluation records and samples. Names only; other files
+  /// (the user's) are not listed. metrics.jsonl, summary.csv and config.yaml are rewritten
+  /// by the run itself.
+  public static func earlierRun(in directory: String) -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    var out: [String] = []
+    for name in names.sorted() {
+      let path = directory + "/" + name
+      if name == runEvaluation || name.hasSuffix(evalSuffix) || name.hasSuffix(sampleSuffix) {
+        out.append(name)
+      } else if name.hasSuffix(".h5"), case .checkpoint = Checkpoint.occupant(of: path) {
+        out.append(name)
+        let record = collapseRecord(path)
+        if FileManager.default.fileExists(atPath: record), (try? CollapseRecord.read(record)) != nil {
+          out.append((record as NSString).lastPathComponent)
+        }
+      }
+    }
+    return out
+  }
 }

@@ -20,6 +20,8 @@ public struct RunDirectory: Sendable {
   public let path: String
   public var name: String { URL(fileURLWithPath: path).lastPathComponent }
   public let settings: RunSettings?
+  /// config.yaml as written (every key resolved), nil when unreadable.
+  public let config: ConfigTree?
   /// metrics.jsonl, in step order.
   public let steps: [StepLog]
   /// summary.csv, one row per evaluation.
@@ -41,7 +43,8 @@ public struct RunDirectory: Sendable {
         ErrorDetail(
           what: "not a run directory", location: path, expected: "summary.csv written by `layercollapse train`"))
     }
-    let settings = try? RunSettings.decode(try ConfigTree.load(path: path + "/config.yaml")).settings
+    let config = try? ConfigTree.load(path: path + "/config.yaml")
+    let settings = config.flatMap { try? RunSettings.decode($0).settings }
     let decoder = JSONFile.decoder()
     var steps: [StepLog] = []
     let metrics = fm.fileExists(atPath: path + "/metrics.jsonl") ? try readText(path + "/metrics.jsonl") : ""
@@ -61,8 +64,8 @@ public struct RunDirectory: Sendable {
         evals["final"] = try EvalRecord.read(path + "/" + file)
       } else if file.hasSuffix(CheckpointFiles.evalSuffix) {
         evals[String(file.dropLast(CheckpointFiles.evalSuffix.count))] = try EvalRecord.read(path + "/" + file)
-      } else if file.hasSuffix(".sample.txt") {
-        samples[String(file.dropLast(".sample.txt".count))] = try? String(
+      } else if file.hasSuffix(CheckpointFiles.sampleSuffix) {
+        samples[String(file.dropLast(CheckpointFiles.sampleSuffix.count))] = try? String(
           contentsOfFile: path + "/" + file, encoding: .utf8)
       }
     }
@@ -70,7 +73,7 @@ public struct RunDirectory: Sendable {
     let collapse =
       fm.fileExists(atPath: collapseRecord) ? try CollapseRecord.read(collapseRecord) : nil
     return RunDirectory(
-      path: path, settings: settings, steps: steps, evaluations: rows, evals: evals, collapse: collapse,
+      path: path, settings: settings, config: config, steps: steps, evaluations: rows, evals: evals, collapse: collapse,
       samples: samples)
   }
 
