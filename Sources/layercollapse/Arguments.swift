@@ -88,14 +88,20 @@ struct Arguments {
     let countFits =
       spec.variadic ? positionals.count >= spec.positionals.count : positionals.count == spec.positionals.count
     if !countFits {
-      let what =
-        positionals.count < spec.positionals.count
-        ? "missing \(spec.positionals[positionals.count])"
-        : "unexpected argument \(positionals[spec.positionals.count])"
+      let extra = positionals.count > spec.positionals.count ? positionals[spec.positionals.count] : nil
+      let what = extra.map { "unexpected argument \($0)" } ?? "missing \(spec.positionals[positionals.count])"
+      // `train c.yaml train.lr 3e-4`: a setting given without its `=`.
+      let setting =
+        extra.map { e in
+          spec.takesOverrides && e.contains(".") && !e.contains("/")
+            && ![".yaml", ".yml", ".h5", ".json"].contains { e.hasSuffix($0) }
+        } ?? false
       throw LCError.usage(
         ErrorDetail(
           what: what, location: "layercollapse \(spec.name)", expected: spec.synopsis,
-          hint: "Run `layercollapse \(spec.name) --help` for usage."))
+          hint: setting
+            ? "Settings are given as key=value (e.g. \(extra ?? "")=VALUE)"
+            : "Run `layercollapse \(spec.name) --help` for usage."))
     }
   }
 }

@@ -827,7 +827,10 @@ enum Commands {
     let failed = outcomes.filter { !$0.passed }
     for o in outcomes {
       let v = o.value.map { String(format: "%.4g", $0) } ?? "missing"
-      Out.print("\(o.passed ? "ok  " : "FAIL") \(o.key) = \(v), band [\(o.band.lowerBound), \(o.band.upperBound)]")
+      let near =
+        o.suggestion.map { " (no such result; did you mean \($0)?)" } ?? (o.value == nil ? " (no such result)" : "")
+      Out.print(
+        "\(o.passed ? "ok  " : "FAIL") \(o.key) = \(v)\(near), band [\(o.band.lowerBound), \(o.band.upperBound)]")
     }
     if !failed.isEmpty {
       throw LCError.other(

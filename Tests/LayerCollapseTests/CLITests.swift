@@ -48,6 +48,11 @@ import Testing
     #expect(missing.code == 64 && missing.stderr.contains("missing CHECKPOINT.h5"))
     let value = try CLI.run(["collapse", "x.h5", "--threshold"])
     #expect(value.code == 64 && value.stderr.contains("--threshold needs a value"))
+    // A setting typed without its `=` is named as one.
+    let spaced = try CLI.run(["train", "c.yaml", "train.lr", "3e-4"])
+    #expect(spaced.code == 64 && spaced.stderr.contains("key=value (e.g. train.lr=VALUE)"), "\(spaced.stderr)")
+    let file = try CLI.run(["train", "c.yaml", "d.yaml"])
+    #expect(file.code == 64 && !file.stderr.contains("Settings are given"), "\(file.stderr)")
   }
 
   /// Every problem of a config is reported at once, each with file:line, and exit 78.
@@ -440,6 +445,12 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     #expect(checked.stdout.contains("ok   run.run.collapsed_units = 1"), "\(checked.stdout)")
     let runsMD = try String(contentsOfFile: ws.dir + "/out3/results.md", encoding: .utf8)
     #expect(runsMD.contains("1 of 2 units") && runsMD.contains("approximate"), "\(runsMD)")
+    // What tells the two runs apart besides λ has a column (run and warm: steps, warm-up).
+    #expect(runsMD.contains("other settings") && runsMD.contains("train.warmup_steps=100"), "\(runsMD)")
+    // Sweep points sort by their numbers' values, not as text.
+    #expect(
+      ["lc.lambda=300", "lc.lambda=0.1", "lc.lambda=50", "lc.lambda=1e-3"].sorted(by: RunDirectory.naturalOrder)
+        == ["lc.lambda=1e-3", "lc.lambda=0.1", "lc.lambda=50", "lc.lambda=300"])
     let runsCSV = try String(contentsOfFile: ws.dir + "/out3/results.csv", encoding: .utf8)
     for metric in [
       "final_accuracy", "parameters", "collapsed_units", "mac_ratio", "collapsed_accuracy", "collapse_cost",
@@ -457,6 +468,13 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     let bad = try ws.config("bad-bands.yaml", "cifar:\n  collapse_cost: 3\n")
     let b = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out2", "--check", bad])
     #expect(b.code == 78 && b.stderr.contains("bad-bands.yaml:2"))
+    // A gate that checks nothing is refused; a misspelled result names the nearest key.
+    let empty = try ws.config("empty-bands.yaml", "# nothing yet\n")
+    let e = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out2", "--check", empty])
+    #expect(e.code == 78 && e.stderr.contains("holds no band"), "\(e.stderr)")
+    let typo = try ws.config("typo-bands.yaml", "run:\n  run:\n    final_acuracy: [0.0, 1.0]\n")
+    let t = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out2", "--check", typo])
+    #expect(t.code == 1 && t.stdout.contains("did you mean run.run.final_accuracy?"), "\(t.stdout)")
     let none = try CLI.run(["report", ws.dir + "/nothing"])
     #expect(none.code == 66)
   }

@@ -81,6 +81,14 @@ import Testing
       ])
   }
 
+  /// A sweep key written as nested sections is shown in the dotted form a sweep takes.
+  @Test func nestedSweepKeyShowsTheDottedForm() throws {
+    let tree = try ConfigTree.parse("lc:\n  lambda: 0.1\nsweep:\n  lc:\n    lambda: [1, 2]\n", file: "n.yaml")
+    var messages: [String] = []
+    do { _ = try tree.expandSweep() } catch let error as LCError { messages = error.details.map(\.message) }
+    #expect(messages.count == 1 && messages[0].contains("`lc.lambda: [...] (dotted, one line"), "\(messages)")
+  }
+
   /// A key the file leaves at its default may be swept too, as an override may set it; a
   /// misspelt one is still an error with a suggestion among every setting.
   @Test func sweepsKeysLeftAtTheirDefaults() throws {

@@ -36,10 +36,15 @@ extension ConfigTree {
     for e in sweep.entries {
       let location: String = e.location.description
       guard case .value(let v) = e.content, case .list(let values) = v else {
+        // `sweep: lc: lambda: [...]` nests the key; a sweep names it in one dotted line.
+        var example = "\(e.key): [0, 0.1, 1]"
+        if case .section(let sub) = e.content, let first = sub.valuePaths.first {
+          example = "\(e.key).\(first): [...] (dotted, one line, directly under sweep:)"
+        }
         errors.append(
           ErrorDetail(
             what: "sweep key `\(e.key)` needs a list of values", location: location,
-            expected: "a flow list, e.g. `\(e.key): [0, 0.1, 1]`"))
+            expected: "a flow list, e.g. `\(example)`"))
         continue
       }
       if !known.contains(e.key) {

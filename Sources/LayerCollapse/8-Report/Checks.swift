@@ -17,6 +17,8 @@ public struct CheckOutcome: Sendable, Equatable {
   public var band: ClosedRange<Double>
   public var value: Double?
   public var location: String
+  /// For a band whose result is missing, the result key nearest its spelling.
+  public var suggestion: String? = nil
   public var passed: Bool { value.map { band.contains($0) } ?? false }
 }
 
@@ -39,6 +41,14 @@ public enum ExpectedBands {
       out.append((key, lo...hi, location))
     }
     if !errors.isEmpty { throw LCError.badConfig(errors) }
+    // A gate that checks nothing would pass whatever the runs did.
+    guard !out.isEmpty else {
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "the bands file holds no band", location: path, expected: "section: then name: [min, max] lines",
+          hint: "results.csv (written by report) lists every result key, e.g. run.NAME.accuracy")
+      ])
+    }
     return out
   }
 
@@ -53,6 +63,11 @@ public enum ExpectedBands {
   /// Every band against the results; a band whose result is missing fails.
   public static func check(_ results: [ResultValue], bandsFile path: String) throws -> [CheckOutcome] {
     let values = Dictionary(results.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-    return try load(path).map { CheckOutcome(key: $0.key, band: $0.band, value: values[$0.key], location: $0.location) }
+    return try load(path).map {
+      let value = values[$0.key]
+      return CheckOutcome(
+        key: $0.key, band: $0.band, value: value, location: $0.location,
+        suggestion: value == nil ? DidYouMean.suggestion(for: $0.key, among: results.map(\.key)) : nil)
+    }
   }
 }

@@ -823,9 +823,21 @@ public struct ExperimentReport {
 
   private mutating func allRuns(_ runs: [RunDirectory], curves showCurves: Bool) throws {
     document.heading(showCurves ? "Runs" : "Appendix: every run")
-    var t = MarkdownTable(header: [
-      "run", "task", "model", "λ", "parameters", "steps", "best", "final", "final α", "collapsed", "after collapse",
-    ])
+    // Settings that tell the user's runs apart besides λ (lc.mode, train.lr, ... of a
+    // sweep): one column, `key=value` for each key not the same in every run (the first
+    // four; runs of other tasks or models differ in many, shown in their own columns).
+    let ignored: Set<String> = ["output.dir", "lc.lambda", "data.root"]
+    let configs = runs.map(\.config)
+    let keys = configs.compactMap { $0?.valuePaths }.reduce(into: [String]()) { all, paths in
+      for k in paths where !all.contains(k) && !ignored.contains(k) { all.append(k) }
+    }
+    let differing =
+      showCurves && runs.count > 1
+      ? keys.filter { k in Set(configs.map { $0?.value(k)?.description ?? "unset" }).count > 1 } : []
+    var header = ["run", "task", "model", "λ"]
+    if !differing.isEmpty { header.append("other settings") }
+    header += ["parameters", "steps", "best", "final", "final α", "collapsed", "after collapse"]
+    var t = MarkdownTable(header: header)
     let names = ExperimentReport.shortNames(runs.map(\.path))
     if showCurves {
       // Result keys must name one run each (`a.b` and `a_b` would share one).
@@ -852,16 +864,23 @@ public struct ExperimentReport {
       }
       let alphas = (final?.alphas ?? [:]).sorted { $0.key < $1.key }.map { NumberFormat.fixed($0.value, decimals: 3) }
       let collapsedEval = run.evals["collapsed"]
-      t.append([
+      var row = [
         run.path, s?.data.task.rawValue ?? "?",
         s.map { "\($0.model.kind.rawValue) d\($0.model.dModel)×\($0.model.layers)" } ?? "?",
         s.map { String(format: "%g", $0.lc.lambda) } ?? "?",
-        NumberFormat.count(run.evals["final"]?.parameters), "\(final?.step ?? 0)", score(best), score(final),
-        alphas.isEmpty ? NumberFormat.missing : alphas.joined(separator: ", "), collapseSummary(run.collapse),
-        collapsedEval.map { e in
-          e.metrics.perplexity.map { "ppl " + NumberFormat.fixed($0, decimals: 3) } ?? accuracy(e) + " %"
-        } ?? NumberFormat.missing,
-      ])
+      ]
+      if !differing.isEmpty {
+        let shown = differing.prefix(4).map { "\($0)=\(run.config?.value($0)?.description ?? "unset")" }
+        row.append(shown.joined(separator: ", ") + (differing.count > 4 ? ", … (\(differing.count) differ)" : ""))
+      }
+      t.append(
+        row + [
+          NumberFormat.count(run.evals["final"]?.parameters), "\(final?.step ?? 0)", score(best), score(final),
+          alphas.isEmpty ? NumberFormat.missing : alphas.joined(separator: ", "), collapseSummary(run.collapse),
+          collapsedEval.map { e in
+            e.metrics.perplexity.map { "ppl " + NumberFormat.fixed($0, decimals: 3) } ?? accuracy(e) + " %"
+          } ?? NumberFormat.missing,
+        ])
       if let s = s { seeds.insert(s.seed) }
       // The user's own runs (not a reproduce root's appendix): every figure also in
       // results.csv and as a result `--check` can hold to a band, under the run's name.
@@ -1024,8 +1043,59 @@ public struct ExperimentReport {
 }
 
 extension RunDirectory {
-  /// `path` if it is a run directory, else every run directory below it (sorted, up to
-  /// three levels deep).
+  /// Names in the order a reader expects of a sweep: numbers by value, wherever they are
+  /// (`lc.lambda=0.1`, `=50`, `=300`; text order would put 300 before 50), text as text.
+  public static func naturalOrder(_ a: String, _ b: String) -> Bool {
+    let (x, y) = (parts(a), parts(b))
+    for (p, q) in zip(x, y) where p != q {
+      switch (p, q) {
+      case (.number(let m), .number(let n)): return m < n
+      case (.number, .text): return true
+      case (.text, .number): return false
+      case (.text(let s), .text(let t)): return s < t
+      }
+    }
+    return x.count != y.count ? x.count < y.count : a < b
+  }
+
+  private enum Part: Equatable {
+    case number(Double)
+    case text(String)
+  }
+
+  /// Runs of digits (with one decimal point and an exponent: `0.5`, `1e-3`) and of other text.
+  private static func parts(_ s: String) -> [Part] {
+    var out: [Part] = []
+    let chars = Array(s)
+    var i = 0
+    while i < chars.count {
+      var j = i
+      if chars[i].isASCII && chars[i].isNumber {
+        while j < chars.count && chars[j].isASCII && chars[j].isNumber { j += 1 }
+        if j + 1 < chars.count && chars[j] == "." && chars[j + 1].isASCII && chars[j + 1].isNumber {
+          j += 1
+          while j < chars.count && chars[j].isASCII && chars[j].isNumber { j += 1 }
+        }
+        if j + 1 < chars.count && (chars[j] == "e" || chars[j] == "E") {
+          var k = j + 1
+          if k < chars.count && (chars[k] == "-" || chars[k] == "+") { k += 1 }
+          if k < chars.count && chars[k].isASCII && chars[k].isNumber {
+            j = k
+            while j < chars.count && chars[j].isASCII && chars[j].isNumber { j += 1 }
+          }
+        }
+        out.append(.number(Double(String(chars[i..<j])) ?? 0))
+      } else {
+        while j < chars.count && !(chars[j].isASCII && chars[j].isNumber) { j += 1 }
+        out.append(.text(String(chars[i..<j])))
+      }
+      i = j
+    }
+    return out
+  }
+
+  /// `path` if it is a run directory, else every run directory below it (sorted, numbers
+  /// by value, up to three levels deep).
   public static func find(under path: String) throws -> [RunDirectory] {
     let fm = FileManager.default
     if fm.fileExists(atPath: path + "/summary.csv") { return [try read(path)] }
@@ -1035,7 +1105,7 @@ extension RunDirectory {
     var found: [RunDirectory] = []
     func walk(_ dir: String, _ depth: Int) throws {
       guard depth <= 3 else { return }
-      for name in ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).sorted() {
+      for name in ((try? fm.contentsOfDirectory(atPath: dir)) ?? []).sorted(by: naturalOrder) {
         let sub = dir + "/" + name
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: sub, isDirectory: &isDir), isDir.boolValue else { continue }
