@@ -477,5 +477,11 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     #expect(t.code == 1 && t.stdout.contains("did you mean run.run.final_accuracy?"), "\(t.stdout)")
     let none = try CLI.run(["report", ws.dir + "/nothing"])
     #expect(none.code == 66)
+    // A collapse of best.h5 at another threshold says so in the run's row (its α are last.h5's).
+    let other = try CLI.run(["collapse", ws.dir + "/run/best.h5", "--threshold", "0.5", "--overwrite"])
+    #expect(other.code == 0, "\(other.stderr)")
+    #expect(try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out5"]).code == 0)
+    let row = try String(contentsOfFile: ws.dir + "/out5/results.md", encoding: .utf8)
+    #expect(row.contains(", of best.h5, threshold 0.5"), "\(row)")
   }
 }

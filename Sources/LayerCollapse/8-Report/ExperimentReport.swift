@@ -899,14 +899,18 @@ public struct ExperimentReport {
     }
   }
 
-  /// "2 of 4 units, 1.2 M → 0.9 M parameters (0.75×)" from collapsed.json; "approximate" when forced.
+  /// "2 of 4 units, 1.2 M → 0.9 M parameters (0.75×)" from collapsed.json; "approximate" when
+  /// forced; the checkpoint it collapsed and its threshold where they are not last.h5 and 0.05
+  /// (the row's α are last.h5's).
   private func collapseSummary(_ c: CollapseRecord?) -> String {
     guard let c = c else { return NumberFormat.missing }
     let merged = c.blocks.filter(\.merged).count
     let ratio = c.parametersBefore > 0 ? Double(c.parametersAfter) / Double(c.parametersBefore) : nil
+    let source = URL(fileURLWithPath: c.input).lastPathComponent
     return "\(merged) of \(c.blocks.count) units, \(NumberFormat.count(c.parametersBefore)) → "
       + "\(NumberFormat.count(c.parametersAfter)) parameters (\(NumberFormat.fixed(ratio, decimals: 3))×)"
-      + (c.approximate ? ", approximate" : "")
+      + (c.approximate ? ", approximate" : "") + (source != "last.h5" ? ", of \(source)" : "")
+      + (c.threshold != 0.05 ? ", threshold \(NumberFormat.plain(c.threshold))" : "")
   }
 
   /// A run's figures as CSV rows (experiment "run", row = its name) and results
