@@ -46,8 +46,8 @@ public enum ModelExport {
       out["input"] = "images"
       out["image_size"] = cfg.imageSize
       if case .imageNormalization(let n)? = vocabulary {
-        out["mean"] = n.mean.map { Double("\($0)") ?? 0 }
-        out["std"] = n.std.map { Double("\($0)") ?? 0 }
+        out["mean"] = n.mean.map(clean)
+        out["std"] = n.std.map(clean)
       } else {
         out["normalization"] =
           "not stored: the checkpoint predates it (eval's data.mean/std, or the training split's statistics)"

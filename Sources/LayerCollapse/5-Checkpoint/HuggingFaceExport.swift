@@ -35,11 +35,10 @@ public enum HuggingFaceExport {
       case .relu: "relu"
       case .prelu: "prelu"
       }
-    // A Float as the decimal it was written as (0.1, 1e-12), not its binary value widened
-    // (0.10000000149011612), which config.json would otherwise show.
-    func decimal(_ f: Float) -> Double { Double(f.description) ?? Double(f) }
+    // Floats as the decimals they were written as (0.1, 1e-12, by `clean`), not their binary
+    // values widened (0.10000000149011612), which config.json would otherwise show.
     var config: [String: Any] = [
-      "layer_norm_eps": decimal(cfg.layerNormEpsilon), "transformers_version": "4.57.1", "torch_dtype": "float32",
+      "layer_norm_eps": clean(cfg.layerNormEpsilon), "transformers_version": "4.57.1", "torch_dtype": "float32",
     ]
     var names: [String: [String]]
     var transposed: Set<String> = []
@@ -54,7 +53,7 @@ public enum HuggingFaceExport {
           "num_hidden_layers": cfg.layers, "num_attention_heads": cfg.heads, "intermediate_size": cfg.mlpHidden,
           "hidden_act": hiddenAct, "max_position_embeddings": BertFamily.positions(cfg),
           "type_vocab_size": max(cfg.typeVocabSize, 1), "vocab_size": cfg.vocabSize,
-          "hidden_dropout_prob": decimal(cfg.dropout), "attention_probs_dropout_prob": 0.0,
+          "hidden_dropout_prob": clean(cfg.dropout), "attention_probs_dropout_prob": 0.0,
           "position_embedding_type": "absolute", "pad_token_id": 0,
         ], uniquingKeysWith: { $1 })
       config.merge(labels(cfg.classes), uniquingKeysWith: { $1 })
@@ -66,8 +65,8 @@ public enum HuggingFaceExport {
           "model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "n_embd": cfg.dModel, "n_layer": cfg.layers,
           "n_head": cfg.heads, "n_inner": cfg.mlpHidden, "activation_function": hiddenAct,
           "n_positions": TransformerFamily.positionRows(cfg), "n_ctx": TransformerFamily.positionRows(cfg),
-          "vocab_size": cfg.vocabSize, "layer_norm_epsilon": decimal(cfg.layerNormEpsilon),
-          "resid_pdrop": decimal(cfg.dropout), "embd_pdrop": 0.0, "attn_pdrop": 0.0,
+          "vocab_size": cfg.vocabSize, "layer_norm_epsilon": clean(cfg.layerNormEpsilon),
+          "resid_pdrop": clean(cfg.dropout), "embd_pdrop": 0.0, "attn_pdrop": 0.0,
           "tie_word_embeddings": cfg.tieWeights,
         ], uniquingKeysWith: { $1 })
       config.removeValue(forKey: "layer_norm_eps")
@@ -79,7 +78,7 @@ public enum HuggingFaceExport {
           "model_type": "vit", "architectures": ["ViTForImageClassification"], "hidden_size": cfg.dModel,
           "num_hidden_layers": cfg.layers, "num_attention_heads": cfg.heads, "intermediate_size": cfg.mlpHidden,
           "hidden_act": hiddenAct, "image_size": cfg.imageSize, "patch_size": cfg.patchSize,
-          "num_channels": cfg.imageChannels, "qkv_bias": true, "hidden_dropout_prob": decimal(cfg.dropout),
+          "num_channels": cfg.imageChannels, "qkv_bias": true, "hidden_dropout_prob": clean(cfg.dropout),
           "attention_probs_dropout_prob": 0.0,
         ], uniquingKeysWith: { $1 })
       config.merge(labels(cfg.classes), uniquingKeysWith: { $1 })

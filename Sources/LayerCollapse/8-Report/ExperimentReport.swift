@@ -568,7 +568,7 @@ public struct ExperimentReport {
     var runs: [(String, String, RunDirectory)] = [("plain", "plain (GELU)", plain)]
     if let d = try? RunDirectory.read(dir + "/plain-dropout") {
       runs.append(
-        ("dropout", "plain + dropout \(d.settings.map { NumberFormat.plain(Double("\($0.model.dropout)")) } ?? "")", d))
+        ("dropout", "plain + dropout \(d.settings.map { NumberFormat.plain(clean($0.model.dropout)) } ?? "")", d))
     }
     if let w = try? RunDirectory.read(dir + "/plain-wd") {
       runs.append(
@@ -1027,7 +1027,7 @@ public struct ExperimentReport {
       title: title, xLabel: "step", yLabel: "α", series: series,
       referenceLines: [
         ReferenceLine(
-          y: 1 - (Double("\(threshold)") ?? Double(threshold)), label: "collapse threshold 1 − \(threshold)")
+          y: 1 - clean(threshold), label: "collapse threshold 1 − \(threshold)")
       ],
       legend: .bottom)
   }
