@@ -251,9 +251,7 @@ enum Commands {
       // A sweep resumed after a stop (or given more values) has points it never started:
       // those start now, as the finished ones stand and the stopped ones go on.
       var resume = a.flags.contains("--resume")
-      if resume && !point.name.isEmpty && !FileManager.default.fileExists(atPath: settings.outputDir + "/last.h5")
-        && !FileManager.default.fileExists(atPath: settings.outputDir + "/config.yaml")
-      {
+      if resume && !point.name.isEmpty && !TrainingRun.holdsRun(settings.outputDir) {
         if group.isRoot { Out.err("sweep point \(point.name) was not started: starting it") }
         resume = false
       }
@@ -426,7 +424,7 @@ enum Commands {
     // The per-unit record goes beside it: it may replace an earlier one, not another file
     // (`-o run/eval.h5` would write over the run's eval.json).
     let json = CheckpointFiles.collapseRecord(output)
-    if FileManager.default.fileExists(atPath: json) && (try? CollapseRecord.read(json)) == nil && !overwrite {
+    if FileManager.default.fileExists(atPath: json) && !CollapseRecord.isRecord(json) && !overwrite {
       throw LCError.cannotCreate(
         ErrorDetail(
           what: "refusing to replace an existing file", location: "layercollapse collapse -o \(output)",
@@ -720,7 +718,8 @@ enum Commands {
         "  training     step \(p.globalStep) (the next in epoch \(p.epoch + 1)), "
         + "\(Format.duration(p.elapsedSeconds)) trained"
       if let b = p.bestScore, let at = p.bestStep {
-        s += ", best \(Format.bestScore(b, languageModel: c.model.config.kind == .gpt)) at step \(at)"
+        let languageModel = c.model.family.predictsEveryPosition(cfg.kind)
+        s += ", best \(Format.bestScore(b, languageModel: languageModel)) at step \(at)"
       }
       Out.print(s)
     } else {

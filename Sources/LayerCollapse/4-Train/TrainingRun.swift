@@ -104,6 +104,12 @@ public final class TrainingRun {
   private var savedStep: Int?
 
   public var lastCheckpoint: String { runDir + "/last.h5" }
+
+  /// Whether `dir` holds a run, finished or stopped (even before its first checkpoint).
+  public static func holdsRun(_ dir: String) -> Bool {
+    let fm = FileManager.default
+    return fm.fileExists(atPath: dir + "/config.yaml") || fm.fileExists(atPath: dir + "/last.h5")
+  }
   public var bestCheckpoint: String { runDir + "/best.h5" }
 
   /// Sets up a run in `settings.outputDir`. An existing run directory is an error unless
@@ -132,7 +138,7 @@ public final class TrainingRun {
       }
       lock = try RunLock(directory: dir)
     }
-    let exists = fm.fileExists(atPath: configPath) || fm.fileExists(atPath: dir + "/last.h5")
+    let exists = Self.holdsRun(dir)
     if resume && !root {
       guard fm.fileExists(atPath: dir + "/last.h5") else {
         throw LCError.missingInput(

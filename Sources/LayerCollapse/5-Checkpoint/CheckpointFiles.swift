@@ -43,7 +43,7 @@ public enum CheckpointFiles {
       } else if name.hasSuffix(".h5"), case .checkpoint = Checkpoint.occupant(of: path) {
         out.append(name)
         let record = collapseRecord(path)
-        if FileManager.default.fileExists(atPath: record), (try? CollapseRecord.read(record)) != nil {
+        if CollapseRecord.isRecord(record) {
           out.append((record as NSString).lastPathComponent)
         }
       }

@@ -52,4 +52,8 @@ public struct CollapseRecord: Codable, Sendable {
   public static func read(_ path: String) throws -> CollapseRecord {
     try JSONFile.read(CollapseRecord.self, from: path, what: "collapse record")
   }
+
+  /// Whether `path` holds a collapse record (not some other file, nor nothing): what may be
+  /// replaced or removed as one.
+  public static func isRecord(_ path: String) -> Bool { (try? read(path)) != nil }
 }
