@@ -517,6 +517,7 @@ enum Commands {
   static func eval(_ a: Arguments) throws {
     let path = a.positionals[0]
     let ckpt = try Checkpoint.load(path)
+    if let out = a.option("-o") { try AtomicFile.prepare(out) }  // before the evaluation
     let (settings, overridden) = try storedRunSettings(ckpt, path, overrides: a.overrides)
     let split = a.option("--split") ?? "eval"
     guard split == "eval" || split == "train" else {
@@ -884,7 +885,7 @@ enum Commands {
   static func checkCheckpointOutput(_ path: String, command: String, overwrite: Bool) throws {
     let location = "layercollapse \(command) -o \(path)"
     // Its directory is made if missing (a file in the way is named).
-    let dir = (path as NSString).deletingLastPathComponent
+    let dir = Paths.parent(path)
     if !dir.isEmpty { try OutputDirectory.create(dir, what: "the directory for \(path)") }
     let refused: String
     switch Checkpoint.occupant(of: path) {

@@ -14,10 +14,12 @@ enum CLI {
       .path
   }
 
-  static func run(_ args: [String], environment: [String: String] = [:]) throws -> Result {
+  /// Runs the executable in `directory` (the tests' own when nil).
+  static func run(_ args: [String], environment: [String: String] = [:], in directory: String? = nil) throws -> Result {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: binary)
     p.arguments = args
+    if let d = directory { p.currentDirectoryURL = URL(fileURLWithPath: d) }
     var env = ProcessInfo.processInfo.environment
     env["OPENBLAS_NUM_THREADS"] = "1"
     for (k, v) in environment { env[k] = v }

@@ -226,7 +226,7 @@ struct ExportTests {
     try bundle.write(to: dir + "/b.h5")
     try Data(try JSONSerialization.data(withJSONObject: pixels.map { Int($0) })).write(
       to: URL(fileURLWithPath: dir + "/pixels.json"))
-    let scripts = (Self.loader as NSString).deletingLastPathComponent
+    let scripts = Paths.parent(Self.loader)
     let run = try Parity.run(
       Parity.python, ["-c", Self.pixelsCheck, scripts, dir + "/export", dir + "/b.h5", dir + "/pixels.json"])
     #expect(run.code == 0, "\(run.output)")
@@ -261,7 +261,7 @@ struct ExportTests {
           except InputError as e:
               print("refused:", e)
       """
-    let scripts = (Self.loader as NSString).deletingLastPathComponent
+    let scripts = Paths.parent(Self.loader)
     let refused = try Parity.run(Parity.python, ["-c", refuse, scripts, dir])
     #expect(
       refused.code == 0 && refused.stdout.contains("refused: the export has no image normalization"),

@@ -85,6 +85,34 @@ import Testing
     }
   }
 
+  /// The directory of a path as NSString gives it, without its trap on one-character names
+  /// (Foundation 6.x on Linux: `-o c` crashed compress with signal 4).
+  @Test func parentOfAPath() {
+    let cases: [(String, String)] = [
+      ("c", ""), (".", ""), ("c/", ""), ("ab", ""), ("a/c", "a"), ("./c", "."), ("/c", "/"), ("/", "/"),
+      ("a/b/", "a"), ("a//b", "a"), ("/a/b/c.h5", "/a/b"), ("", ""),
+    ]
+    for (path, parent) in cases { #expect(Paths.parent(path) == parent, "\(path)") }
+  }
+
+  /// One-character relative outputs, in a directory of their own: each command writes them.
+  @Test func oneCharacterRelativeOutputs() throws {
+    let ws = try Workspace()
+    let config = try ws.config("v.yaml", Workspace.vit)
+    #expect(try CLI.run(["train", config, "train.epochs=1", "output.dir=r"], in: ws.dir).code == 0)
+    let runs: [[String]] = [
+      ["collapse", "r/last.h5", "--force", "0", "-o", "c/d"], ["export", "r/last.h5", "-o", "e"],
+      ["report", "r", "-o", "p"], ["eval", "r/last.h5", "-o", "v/w"],
+    ]
+    for args in runs {
+      let r = try CLI.run(args, in: ws.dir)
+      #expect(r.code == 0, "\(args): \(r.stderr.suffix(300))")
+    }
+    for file in ["r/last.h5", "c/d", "e/config.json", "p/results.md", "v/w"] {
+      #expect(FileManager.default.fileExists(atPath: ws.dir + "/" + file), "\(file)")
+    }
+  }
+
   /// A truncated checkpoint is bad data (65) "not a valid checkpoint"; a directory where a
   /// file is expected says so; `--resume` with no checkpoint yet points at `--overwrite`.
   @Test func damagedFilesAndWrongPaths() throws {

@@ -16,7 +16,15 @@ public enum AtomicFile {
     try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in try write(raw, to: path) }
   }
 
-  public static func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
+  /// Checks, before any work, that `path` can be written later: a directory in its place
+  /// is refused, its own directory is made if missing (`eval -o results/x.json`).
+  public static func prepare(_ path: String) throws {
+    try refuseDirectory(path)
+    let parent: String = Paths.parent(path)
+    if !parent.isEmpty { try OutputDirectory.create(parent, what: "the directory for \(path)") }
+  }
+
+  static func refuseDirectory(_ path: String) throws {
     var isDirectory: ObjCBool = false
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue {
       throw LCError.cannotCreate(
@@ -24,6 +32,10 @@ public enum AtomicFile {
           what: "is a directory, not a file", location: path, expected: "a file path to write",
           hint: "Name a file inside it"))
     }
+  }
+
+  public static func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
+    try refuseDirectory(path)
     let temporary: String = temporaryPath(for: path)
     let fd: Int32 = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw openError(path: path, errno: errno) }
@@ -61,7 +73,7 @@ public enum AtomicFile {
   }
 
   static func syncDirectory(of path: String) {
-    let dir: String = (path as NSString).deletingLastPathComponent
+    let dir: String = Paths.parent(path)
     let fd: Int32 = open(dir.isEmpty ? "." : dir, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return }
     _ = fsync(fd)
@@ -72,7 +84,7 @@ public enum AtomicFile {
 
   static func openError(path: String, errno code: Int32) -> LCError {
     if code == ENOSPC || code == EDQUOT || code == EIO { return writeError(path: path, errno: code) }
-    let dir: String = (path as NSString).deletingLastPathComponent
+    let dir: String = Paths.parent(path)
     var isDirectory: ObjCBool = false
     let dirExists: Bool = FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir, isDirectory: &isDirectory)
     let hint: String =

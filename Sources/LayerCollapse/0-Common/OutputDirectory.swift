@@ -13,9 +13,9 @@ public enum OutputDirectory {
     }
     // The deepest part of the path that exists: a file there blocks it, an unwritable
     // directory denies it.
-    var existing = (path as NSString).deletingLastPathComponent
+    var existing = Paths.parent(path)
     while !existing.isEmpty && existing != "/" && !fm.fileExists(atPath: existing) {
-      existing = (existing as NSString).deletingLastPathComponent
+      existing = Paths.parent(existing)
     }
     let parent = existing.isEmpty ? "." : existing
     if fm.fileExists(atPath: parent, isDirectory: &isDirectory) && !isDirectory.boolValue {
@@ -33,7 +33,7 @@ public enum OutputDirectory {
     var level = path
     while !level.isEmpty && level != "/" && !fm.fileExists(atPath: level) {
       levels.insert(level, at: 0)
-      level = (level as NSString).deletingLastPathComponent
+      level = Paths.parent(level)
     }
     for l in levels {
       guard mkdir(l, 0o777) == 0 || errno == EEXIST else {

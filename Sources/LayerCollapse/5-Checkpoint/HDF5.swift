@@ -62,7 +62,7 @@ public final class HDF5File {
     self.isWritable = true
     let fid: hid_t = H5Fcreate(path, lc_h5f_acc_trunc(), lc_h5p_default(), lc_h5p_default())
     guard fid >= 0 else {
-      let dir: String = (path as NSString).deletingLastPathComponent
+      let dir: String = Paths.parent(path)
       let hint: String =
         FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir)
         ? "Check the permissions of the directory" : "The directory `\(dir)` does not exist"

@@ -232,7 +232,7 @@ public enum HuggingFaceImport {
       tensors, used: used, missing: missing, ignorable: ignorable, family: "GPT-2", configPath: configPath)
     var report = Report(modelType: "gpt2", tensors: used.count, ignored: ignored)
     // The tokenizer: vocab.json and merges.txt, GPT-2's byte-level BPE.
-    let dir = (configPath as NSString).deletingLastPathComponent
+    let dir = Paths.parent(configPath)
     if FileManager.default.fileExists(atPath: dir + "/vocab.json") {
       let bpe = try ByteLevelBPE(vocabularyFile: dir + "/vocab.json", mergesFile: dir + "/merges.txt")
       guard bpe.count == config.vocabSize else {
@@ -284,7 +284,7 @@ public enum HuggingFaceImport {
       configPath: configPath)
     var report = Report(modelType: "bert", tensors: used.count, ignored: ignored)
     // The tokenizer: vocab.txt, cased or not as tokenizer_config.json says.
-    let dir = (configPath as NSString).deletingLastPathComponent
+    let dir = Paths.parent(configPath)
     if FileManager.default.fileExists(atPath: dir + "/vocab.txt") {
       let settings =
         FileManager.default.contents(atPath: dir + "/tokenizer_config.json").flatMap {
@@ -345,7 +345,7 @@ public enum HuggingFaceImport {
       configPath: configPath)
     var report = Report(modelType: "vit", tensors: used.count, ignored: ignored)
     let preprocessing = try vitPreprocessing(
-      directory: (configPath as NSString).deletingLastPathComponent, image: image)
+      directory: Paths.parent(configPath), image: image)
     report.dataKeys = preprocessing.keys
     // Stored with the model too, as a trained image model's is: `export` records it.
     report.vocabulary = .imageNormalization(preprocessing.normalization)

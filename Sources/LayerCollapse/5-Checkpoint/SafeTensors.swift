@@ -235,7 +235,7 @@ public struct SafeTensorsFile {
       throw LCError.badData(
         ErrorDetail(what: "not a safetensors index", location: path, expected: "{\"weight_map\": {tensor: file}}"))
     }
-    let dir = (path as NSString).deletingLastPathComponent
+    let dir = Paths.parent(path)
     var files: [String: SafeTensorsFile] = [:]
     for shard in Set(map.values).sorted() {
       guard !shard.contains("/") else {

@@ -199,7 +199,7 @@ public struct ReportDocument: Sendable, Equatable {
     var written: [String] = []
     for f in all {
       let path: String = Self.join(directory, f.path)
-      let parent: String = (path as NSString).deletingLastPathComponent
+      let parent: String = Paths.parent(path)
       if parent != directory { try Self.makeDirectory(parent) }
       try AtomicFile.write(Data(f.contents.utf8), to: path)
       written.append(path)
