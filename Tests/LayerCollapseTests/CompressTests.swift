@@ -230,14 +230,18 @@ extension JSONDecoder {
     let ws = try Workspace()
     let config = try ws.config("g.yaml", Workspace.gpt)
     #expect(try CLI.run(["train", config, "train.steps=10"]).code == 0)
-    let r = try CLI.run([
-      "compress", ws.dir + "/gpt/last.h5", "--max-drop", "1000", "--round-steps", "4", "--holdout", "6", "-o",
-      ws.dir + "/c",
-    ])
+    // Relative paths, as typed in the workspace.
+    let options = ["--max-drop", "1000", "--round-steps", "4", "--holdout", "6"]
+    let r = try CLI.run(["compress", "gpt/last.h5"] + options + ["-o", "c"], in: ws.dir)
     #expect(r.code == 0, "\(r.stderr)")
     let text = try String(contentsOfFile: ws.dir + "/c/compress.json", encoding: .utf8)
     let state = try JSONDecoder.snakeCase.decode(CompressState.self, from: Data(text.utf8))
     #expect(state.options.metric == .perplexity && state.rounds.count == 3)
+    // Stored absolute: the search resumes from another directory, its input spelled otherwise.
+    let root = URL(fileURLWithPath: ws.dir).standardizedFileURL.path
+    #expect(state.input == root + "/gpt/last.h5" && state.rounds[2].checkpoint == root + "/c/round-2/collapsed.h5")
+    let elsewhere = try CLI.run(["compress", "last.h5"] + options + ["-o", "../c", "--resume"], in: ws.dir + "/gpt")
+    #expect(elsewhere.code == 0, "\(elsewhere.stderr)")
     let base = state.rounds[0].holdout.value
     for r in state.rounds.dropFirst() {
       #expect(abs(r.drop - (r.holdout.value / base - 1) * 100) < 1e-9)

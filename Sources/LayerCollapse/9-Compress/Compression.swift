@@ -163,8 +163,10 @@ public final class Compression {
   ]
 
   public init(input: String, dir: String, options: CompressOptions, resume: Bool, overwrite: Bool) throws {
-    self.input = input
-    self.dir = dir
+    // Absolute, as compress.json stores them (the rounds' checkpoints too): a search
+    // resumed from another directory finds its checkpoints, and its input however spelled.
+    self.input = URL(fileURLWithPath: input).standardizedFileURL.path
+    self.dir = URL(fileURLWithPath: dir).standardizedFileURL.path
     self.options = options
     let command = "layercollapse compress"
     guard options.maxDrop >= 0 && options.maxDrop.isFinite else {
@@ -284,10 +286,12 @@ public final class Compression {
       }
       let text = try String(contentsOfFile: statePath, encoding: .utf8)
       let saved = try JSONFile.decode(CompressState.self, text, location: statePath)
-      guard saved.input == input && saved.options == options else {
+      // (A search started before paths were stored absolute stored them as typed.)
+      let savedInput = URL(fileURLWithPath: saved.input).standardizedFileURL.path
+      guard savedInput == self.input && saved.options == options else {
         let (a, b) = (saved.options, options)
         let changes: [(String, String, String)] = [
-          ("CHECKPOINT", saved.input, input), ("--max-drop", Self.g(a.maxDrop), Self.g(b.maxDrop)),
+          ("CHECKPOINT", savedInput, self.input), ("--max-drop", Self.g(a.maxDrop), Self.g(b.maxDrop)),
           ("--metric", a.metric.rawValue, b.metric.rawValue), ("--round-steps", "\(a.roundSteps)", "\(b.roundSteps)"),
           ("--order", a.order.rawValue, b.order.rawValue), ("--holdout", "\(a.holdout)", "\(b.holdout)"),
           ("--lambda-cap", a.lambdaCap.map(Self.g) ?? "default", b.lambdaCap.map(Self.g) ?? "default"),
@@ -305,7 +309,7 @@ public final class Compression {
       // A new search: what an earlier one wrote here goes first (its stage directories
       // would otherwise be resumed as if they were this search's).
       if exists { try Self.removeEarlierSearch(in: dir) }
-      state = CompressState(input: input, options: options, rounds: [])
+      state = CompressState(input: self.input, options: options, rounds: [])
     }
   }
 
