@@ -79,7 +79,7 @@ enum Specs {
 
   static let validate = CommandSpec(
     name: "validate", synopsis: "validate CONFIG.yaml [key=value ...]",
-    summary: "Check a config and print it resolved (every default filled in), or print every problem.",
+    summary: "Check a config and the files it names; print it resolved (every default filled in), or every problem.",
     positionals: ["CONFIG.yaml"], takesOverrides: true,
     examples: ["layercollapse validate configs/sst2-encoder.yaml train.lr=3e-4"])
 
@@ -714,10 +714,10 @@ enum Commands {
     case nil: break
     }
     if let p = c.progress {
-      // `epoch` is where the next step falls: after an epoch's last step it is the next one.
-      var s =
-        "  training     step \(p.globalStep) (the next in epoch \(p.epoch + 1)), "
-        + "\(Format.duration(p.elapsedSeconds)) trained"
+      // `epoch` is where the next step falls (after an epoch's last step, the next one):
+      // that many epochs are complete, whether the run stopped or finished.
+      let epochs = p.epoch == 1 ? "1 full epoch" : "\(p.epoch) full epochs"
+      var s = "  training     step \(p.globalStep) (\(epochs)), \(Format.duration(p.elapsedSeconds)) trained"
       if let b = p.bestScore, let at = p.bestStep {
         let languageModel = c.model.family.predictsEveryPosition(cfg.kind)
         s += ", best \(Format.bestScore(b, languageModel: languageModel)) at step \(at)"
@@ -764,7 +764,8 @@ enum Commands {
         missing.append(
           ErrorDetail(what: "\(key) names no file", location: location(key), expected: "a checkpoint", got: path))
       }
-      if !missing.isEmpty { throw LCError.badConfig(missing) }
+      // Missing input, as train exits for the same files (66), every one listed.
+      if !missing.isEmpty { throw missing.count == 1 ? LCError.missingInput(missing[0]) : .missingInputs(missing) }
       if !point.name.isEmpty { Out.print("# sweep point \(point.name)") }
       Out.print(resolved.serialized())
     }

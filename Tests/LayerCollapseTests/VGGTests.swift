@@ -274,7 +274,8 @@ struct VGGParityTests {
     // inspect gives no sequence length to a model of one row.
     let inspect = try CLI.run(["inspect", ws.dir + "/vgg/last.h5"])
     #expect(inspect.code == 0 && inspect.stdout.contains("outputs 10") && !inspect.stdout.contains("sequence"))
-    #expect(inspect.stdout.contains("(the next in epoch "), "\(inspect.stdout)")
+    // A finished run of 2 epochs: both complete (not "the next in epoch 3").
+    #expect(inspect.stdout.contains("(2 full epochs)"), "\(inspect.stdout)")
   }
 
   @Test func badConfigsAreRefused() throws {

@@ -37,6 +37,9 @@ public enum LCError: Error, Sendable, Equatable, CustomStringConvertible {
   case badData(ErrorDetail)
   /// An input file or directory does not exist. Exit 66.
   case missingInput(ErrorDetail)
+  /// Several inputs do not exist, every one listed (`validate`'s check of the files a
+  /// config names). Exit 66, as for one.
+  case missingInputs([ErrorDetail])
   /// An output cannot be created (exists, or no permission). Exit 73.
   case cannotCreate(ErrorDetail)
   /// Reading or writing failed part-way. Exit 74.
@@ -56,7 +59,7 @@ public enum LCError: Error, Sendable, Equatable, CustomStringConvertible {
     switch self {
     case .usage: 64
     case .badData: 65
-    case .missingInput: 66
+    case .missingInput, .missingInputs: 66
     case .cannotCreate: 73
     case .io: 74
     case .badConfig: 78
@@ -71,7 +74,7 @@ public enum LCError: Error, Sendable, Equatable, CustomStringConvertible {
     case .usage(let d), .badData(let d), .missingInput(let d), .cannotCreate(let d), .io(let d),
       .diverged(let d), .interrupted(let d), .other(let d):
       [d]
-    case .badConfig(let ds): ds
+    case .badConfig(let ds), .missingInputs(let ds): ds
     }
   }
 
