@@ -89,7 +89,7 @@ enum Specs {
     summary: "Continue a prompt with a gpt checkpoint.", positionals: ["CHECKPOINT.h5"],
     valueOptions: [
       "--prompt": "text to continue (required)", "--tokens": "how many tokens to generate (default 200)",
-      "--temperature": "sampling temperature > 0 (default 0.8)",
+      "--temperature": "sampling temperature ≥ 0.001 (default 0.8)",
       "--top-k": "sample among the k likeliest (default 40; 0 = all)",
       "--seed": "sampling seed (default 1)",
     ],
@@ -150,7 +150,8 @@ enum Specs {
     valueOptions: [
       "-o": "the checkpoint to write",
       "--task": "the data the model will read (default: sst2 for BERT, cifar10 for ViT, text for GPT-2)",
-      "--classes": "outputs of a new classifier head, for a model without one (BertModel, ViTModel)",
+      "--classes":
+        "outputs of a new classifier head: for a model without one (BertModel, ViTModel), or in place of one of another number",
     ],
     flags: [
       "--overwrite":
@@ -291,6 +292,7 @@ enum Commands {
           what: "--resume and --overwrite contradict each other", location: location,
           hint: "--resume continues the search in the directory; --overwrite starts it again"))
     }
+    let givenHoldout = try a.option("--holdout").map { try int($0, "--holdout", atLeast: 1) }  // before any work
     let ckpt = try Checkpoint.load(input)
     let settings = try storedRunSettings(ckpt, input, overrides: []).settings
     let languageModel = ckpt.model.family.predictsEveryPosition(ckpt.model.config.kind)
@@ -300,10 +302,10 @@ enum Commands {
     // The default held-out slice: a tenth of the training split, at most 1000 examples
     // (a corpus: windows).
     let holdout: Int
-    if let h = a.option("--holdout") {
-      holdout = try int(h, "--holdout", atLeast: 1)
+    if let h = givenHoldout {
+      holdout = h
     } else {
-      let (data, _) = try TaskLoader.load(settings.data, vocabulary: ckpt.vocabulary)
+      let data = try ckpt.loadData(settings.data)
       let examples: Int
       if case .corpus(let c) = data.source {
         examples = (c.train.count - 1) / c.maxLength
@@ -438,7 +440,7 @@ enum Commands {
         guard let s = storedSettings else {
           throw LCError.other(ErrorDetail(what: "stored config unreadable", location: input))
         }
-        let (data, _) = try TaskLoader.load(s.data, vocabulary: ckpt.vocabulary)
+        let data = try ckpt.loadData(s.data)
         probe = try data.evalBatches(batchSize: probeCount).first
         probeNote = "probe: \(probe?.examples ?? 0) evaluation examples"
       } catch let e as LCError {
@@ -460,7 +462,7 @@ enum Commands {
           ErrorDetail(what: "--fit needs the run's data, and the stored config is unreadable", location: input)
         ])
       }
-      let (data, _) = try TaskLoader.load(s.data, vocabulary: ckpt.vocabulary)
+      let data = try ckpt.loadData(s.data)
       let batches = try data.trainEvalBatches(batchSize: min(n, 64), limit: n).map(\.input)
       fitted = try LinearFit.fit(ckpt.model, units: force.sorted(), batches: batches, location: input)
       probeNote += "; fitted on \(min(n, data.trainCount)) training examples"
@@ -468,13 +470,13 @@ enum Commands {
     let (merged, report) = Collapse.run(
       ckpt.model, options: CollapseOptions(threshold: Float(threshold), force: force), probe: probe?.input,
       fitted: fitted)
-    printCollapse(report, model: ckpt.model, note: probeNote)
+    printCollapse(report, model: ckpt.model, input: input, note: probeNote)
     try Checkpoint(model: merged, configText: ckpt.configText, vocabulary: ckpt.vocabulary).save(to: output)
     try CollapseRecord(input: input, output: output, report: report).write(to: json)
     Out.print("saved \(output) and \(json)")
   }
 
-  static func printCollapse(_ r: CollapseReport, model: any Model, note: String) {
+  static func printCollapse(_ r: CollapseReport, model: any Model, input: String, note: String) {
     let arch = model.architecture
     Out.print("collapse with threshold |α − 1| < \(r.threshold); \(note)")
     Out.print("")
@@ -504,10 +506,14 @@ enum Commands {
     if r.collapsedCount == 0 {
       let pulled =
         arch.activations.contains(.prelu)
-        ? "none has |α − 1| < \(r.threshold)" : "it has no PReLU units: lc.blocks or lc.units choose them"
+        ? "none has |α − 1| < \(r.threshold)" : "it has no PReLU units, so nothing to collapse yet"
+      let next =
+        arch.activations.contains(.prelu)
+        ? "A LayerCollapse fine-tune pulls α to 1 (more steps or a larger lc.lambda; lc.mode: decoupled pulls hardest)"
+        : "First a LayerCollapse fine-tune from it: `layercollapse train CONFIG train.init_from=\(input) lc.blocks=2` "
+          + "swaps the last 2 units' activations for PReLUs and pulls them to linear (README: Pretrained models)"
       Out.print(
-        "note: no unit merged (\(pulled)): the output is the same model. A LayerCollapse fine-tune pulls α to 1 "
-          + "(more steps or a larger lc.lambda; lc.mode: decoupled pulls hardest); --force merges units regardless, "
+        "note: no unit merged (\(pulled)): the output is the same model. \(next); --force merges units regardless, "
           + "labelled approximate")
     }
   }
@@ -517,7 +523,16 @@ enum Commands {
   static func eval(_ a: Arguments) throws {
     let path = a.positionals[0]
     let ckpt = try Checkpoint.load(path)
-    if let out = a.option("-o") { try AtomicFile.prepare(out) }  // before the evaluation
+    if let out = a.option("-o") {
+      // Before the evaluation: its directory made, and no file of the user's replaced.
+      try AtomicFile.prepare(out)
+      if FileManager.default.fileExists(atPath: out) && (try? EvalRecord.read(out)) == nil {
+        throw LCError.cannotCreate(
+          ErrorDetail(
+            what: "would replace a file that is not an evaluation record", location: out,
+            hint: "Remove it, or name another file with -o"))
+      }
+    }
     let (settings, overridden) = try storedRunSettings(ckpt, path, overrides: a.overrides)
     let split = a.option("--split") ?? "eval"
     guard split == "eval" || split == "train" else {
@@ -525,8 +540,7 @@ enum Commands {
         ErrorDetail(
           what: "unknown split", location: "layercollapse eval --split", expected: "eval or train", got: split))
     }
-    let (data, _) = try TaskLoader.load(settings.data, vocabulary: ckpt.vocabulary)
-    try checkDataFits(data, ckpt, settings)
+    let data = try ckpt.loadData(settings.data)
     let batches =
       split == "eval"
       ? try data.evalBatches(batchSize: settings.train.evalBatchSize)
@@ -590,27 +604,6 @@ enum Commands {
 
   /// Data for a checkpoint's model: a data set whose outputs (classes or vocabulary) do
   /// not match the model's is a config error naming the key that chose it.
-  static func checkDataFits(_ data: TaskData, _ c: Checkpoint, _ s: RunSettings) throws {
-    let cfg = c.model.config
-    guard data.outputs == cfg.outputs else {
-      throw LCError.badConfig([
-        ErrorDetail(
-          what: "the data does not fit the checkpoint's model", location: "data.path (\(s.data.resolvedPath))",
-          expected:
-            "\(cfg.outputs) \(c.model.family.predictsEveryPosition(cfg.kind) ? "vocabulary symbols" : "classes"), as the model was trained",
-          got: "\(data.outputs)")
-      ])
-    }
-    if let side = data.imageSide, side != cfg.imageSize {
-      throw LCError.badConfig([
-        ErrorDetail(
-          what: "the images are not the size the checkpoint's model reads", location: "data.resize",
-          expected: "\(cfg.imageSize)×\(cfg.imageSize) images (data.resize: \(cfg.imageSize))",
-          got: "\(side)×\(side)")
-      ])
-    }
-  }
-
   // MARK: inspect
 
   // MARK: import
@@ -624,16 +617,22 @@ enum Commands {
     }
     try checkCheckpointOutput(out, command: "import", overwrite: a.flags.contains("--overwrite"))
     let source = a.positionals[0]
-    let classes = try a.option("--classes").map { try int($0, "--classes", atLeast: 2) }
+    let classes = try a.option("--classes").map { try int($0, "--classes", atLeast: 2, atMost: 1 << 20) }
     let (model, report) = try HuggingFaceImport.load(directory: source, classes: classes)
     let kind = model.config.kind
     let task =
       try a.option("--task").map { name in
         let fitting = HuggingFaceImport.tasks(kind)
-        guard let t = DataTaskKind(rawValue: name), fitting.contains(t) else {
+        guard let t = DataTaskKind(rawValue: name) else {
           throw LCError.usage(
             ErrorDetail(
-              what: "--task does not fit the imported \(kind.rawValue) model", location: "layercollapse import --task",
+              what: "unknown task", location: "layercollapse import --task",
+              expected: DataTaskKind.allCases.map(\.rawValue).joined(separator: ", "), got: name))
+        }
+        guard fitting.contains(t) else {
+          throw LCError.usage(
+            ErrorDetail(
+              what: "the imported \(kind.rawValue) model cannot read \(name)", location: "layercollapse import --task",
               expected: fitting.map(\.rawValue).joined(separator: ", "), got: name))
         }
         return t
@@ -646,6 +645,15 @@ enum Commands {
         + "\(arch.config.sizeDescription), \(Format.count(arch.parameterCount)) parameters)")
     if !report.ignored.isEmpty {
       Out.print("  not parameters, skipped: \(report.ignored.count) (\(report.ignored[0]), …)")
+    }
+    if let r = report.replacedClassifier {
+      Out.print(
+        "  the source's classifier of \(r) classes replaced by a new head of \(arch.config.classes) (--classes)")
+    }
+    if let n = task.fixedClasses, n != arch.config.classes {
+      Out.print(
+        "  note: \(task.rawValue) has \(n) classes, the model \(arch.config.classes): train and eval on it need "
+          + "a head of \(n) (import again with --classes \(n))")
     }
   }
 
@@ -681,6 +689,9 @@ enum Commands {
           got: format))
     }
     for path in written { Out.print("wrote \(path)") }
+    for path in try ModelExport.removeStaleTokenizerFiles(in: dir, written: written) {
+      Out.print("removed \(path) (an earlier export's; this model has no such file)")
+    }
   }
 
   static func inspect(_ a: Arguments) throws {
@@ -784,13 +795,16 @@ enum Commands {
     let temperature = try a.option("--temperature").map { try double($0, "--temperature") } ?? 0.8
     let topK = try a.option("--top-k").map { try int($0, "--top-k") } ?? 40
     let seed = try a.option("--seed").map { try int($0, "--seed") } ?? 1
-    guard temperature > 0, temperature.isFinite, count >= 0, topK >= 0, seed >= 0 else {
+    // Below 0.001 the draw is the most likely token anyway, and a temperature that rounds
+    // to 0 in float32 would divide by it.
+    guard temperature >= 0.001, temperature.isFinite, count >= 0, topK >= 0, seed >= 0 else {
       throw LCError.usage(
         ErrorDetail(
           what: "bad sampling settings", location: "layercollapse generate",
-          expected: "a finite --temperature > 0, --tokens ≥ 0, --top-k ≥ 0, --seed ≥ 0",
+          expected: "a finite --temperature ≥ 0.001, --tokens ≥ 0, --top-k ≥ 0, --seed ≥ 0",
           got: "temperature \(temperature), tokens \(count), top-k \(topK), seed \(seed)",
-          hint: temperature == 0 ? "For greedy decoding (the most likely token each step) use --top-k 1" : ""))
+          hint: temperature < 0.001 && temperature >= 0
+            ? "For greedy decoding (the most likely token each step) use --top-k 1" : ""))
     }
     let c = try Checkpoint.load(path)
     // Generation is the transformer's (`Transformer.generate`), for a language model.
@@ -807,7 +821,7 @@ enum Commands {
       throw LCError.usage(ErrorDetail(what: "--prompt is empty", location: "layercollapse generate"))
     }
     var rng = RNG(seed: UInt64(seed), stream: "generate")
-    let out = gpt.generate(
+    let out = try gpt.generate(
       prompt: ids, count: count, sampling: SamplingSettings(temperature: Float(temperature), topK: topK), rng: &rng)
     Out.print(prompt + vocab.decode(out))
   }
@@ -859,15 +873,18 @@ enum Commands {
     return value
   }
 
-  static func int(_ s: String, _ option: String, atLeast minimum: Int = .min) throws -> Int {
+  /// A whole number option within `minimum…maximum`; the default maximum, 2^40, is more
+  /// than any count of examples, classes or steps, and keeps sums of such counts in Int.
+  static func int(_ s: String, _ option: String, atLeast minimum: Int = .min, atMost maximum: Int = 1 << 40) throws
+    -> Int
+  {
     guard let v = Int(s) else {
       throw LCError.usage(
         ErrorDetail(what: "\(option) needs a whole number", location: "", got: "\"\(s)\""))
     }
-    guard v >= minimum else {
-      throw LCError.usage(
-        ErrorDetail(what: "\(option) is out of range", location: "", expected: "≥ \(minimum)", got: "\(v)")
-      )
+    guard v >= minimum && v <= maximum else {
+      let range = minimum == .min ? "≤ \(maximum)" : "\(minimum)…\(maximum)"
+      throw LCError.usage(ErrorDetail(what: "\(option) is out of range", location: "", expected: range, got: "\(v)"))
     }
     return v
   }

@@ -37,6 +37,19 @@ import Testing
   }
 }
 
+/// Another task's data (a corpus file for sst2, a directory for text): the message says
+/// what is there and points at data.path, not at fetching the datasets.
+@Test func anotherTasksDataPointsAtDataPath() throws {
+  let dir: TempDir = try TempDir()
+  try dir.write("corpus.txt", Array("some text".utf8))
+  expectLCError(.missingInput, mentions: ["`\(dir.path)/corpus.txt` is a file, not a directory", "Check data.path"]) {
+    _ = try LabeledSentences.read(tsv: dir.path + "/corpus.txt/train.tsv")
+  }
+  expectLCError(.missingInput, mentions: ["got a directory", "names a directory where the task reads a file"]) {
+    _ = try LanguageModelCorpus.load(file: dir.path, options: CorpusOptions())
+  }
+}
+
 @Test func dataTSVWithoutSentenceLabelHeader() throws {
   let dir: TempDir = try TempDir()
   defer { dir.remove() }

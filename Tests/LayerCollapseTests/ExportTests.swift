@@ -91,6 +91,17 @@ import Testing
         "tensor b: its data overlaps tensor a"
       ),
       ("no offsets", try Self.file(["w": ["dtype": "F32", "shape": [1]]], data: four), "tensor w: data_offsets"),
+      // The tensors fill the data exactly (a header length a few bytes short shifts them all).
+      (
+        "trailing bytes", try Self.file(["a": Self.entry("F32", [1], 0, 4)], data: four + four),
+        "the data section is not the tensors' bytes; expected 4 bytes after the header, got 8"
+      ),
+      (
+        "gap",
+        try Self.file(
+          ["a": Self.entry("F32", [1], 0, 4), "b": Self.entry("F32", [1], 8, 12)], data: four + four + four),
+        "tensor b: its data does not follow the previous tensor's"
+      ),
     ]
     for (label, bytes, expected) in cases {
       let f = Self.failure(bytes)
@@ -275,6 +286,21 @@ struct ExportTests {
     let wordSteps = try #require((wordConfig as? [String: Any])?["preprocessing"] as? [String: Any])
     #expect(wordSteps["tokenizer"] as? String == "words" && wordSteps["max_len"] as? Int == 6)
     #expect(wordSteps["tokens"] as? [String] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "good", "bad"])
+  }
+
+  /// An export over an earlier one removes the tokenizer files the new model has not
+  /// (a BERT's vocab.txt beside a GPT-2's vocab.json) and leaves every other file.
+  @Test func staleTokenizerFilesAreRemoved() throws {
+    let dir = NSTemporaryDirectory() + "lc-stale-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for name in ["vocab.txt", "tokenizer_config.json", "merges.txt", "notes.txt"] {
+      try Data("x".utf8).write(to: URL(fileURLWithPath: dir + "/" + name))
+    }
+    let removed = try ModelExport.removeStaleTokenizerFiles(
+      in: dir, written: [dir + "/model.safetensors", dir + "/vocab.json", dir + "/merges.txt"])
+    #expect(removed == [dir + "/vocab.txt", dir + "/tokenizer_config.json"])
+    #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["merges.txt", "notes.txt"])
   }
 
   @Test func exportErrors() throws {

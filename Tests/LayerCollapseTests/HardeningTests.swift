@@ -58,6 +58,9 @@ import Testing
       ["train", config, "--resume", "--overwrite"], ["collapse", ws.dir + "/x.h5", "--probe", "-5"],
       ["generate", ws.dir + "/x.h5", "--prompt", "a", "--temperature", "inf"],
       ["generate", ws.dir + "/x.h5", "--prompt", "a", "--seed", "-1"],
+      ["generate", ws.dir + "/x.h5", "--prompt", "a", "--temperature", "1e-320"],
+      ["import", ws.dir, "-o", ws.dir + "/x.h5", "--classes", "2000000000"],
+      ["compress", ws.dir + "/x.h5", "--max-drop", "1", "--holdout", "9223372036854775807"],
     ] {
       let r = try CLI.run(args)
       #expect(r.code == 64, "\(args): \(r.code) \(r.stderr)")
@@ -130,6 +133,15 @@ import Testing
     #expect(dir.code == 66 && dir.stderr.contains("is a directory"), "\(dir.stderr)")
     let out = try CLI.run(["eval", ws.dir + "/run/best.h5", "-o", ws.dir + "/run"])
     #expect(out.code == 73 && out.stderr.contains("is a directory, not a file"), "\(out.stderr)")
+    // eval -o replaces an earlier evaluation record only: not a file of the user's, nor a
+    // device or pipe (the rename would take its place), even with --overwrite for import.
+    try "notes".write(toFile: ws.dir + "/notes.txt", atomically: true, encoding: .utf8)
+    let notes = try CLI.run(["eval", ws.dir + "/run/best.h5", "-o", ws.dir + "/notes.txt"])
+    #expect(notes.code == 73 && notes.stderr.contains("not an evaluation record"), "\(notes.stderr)")
+    #expect(try String(contentsOfFile: ws.dir + "/notes.txt", encoding: .utf8) == "notes")
+    #expect(mkfifo(ws.dir + "/pipe", 0o644) == 0)
+    let pipe = try CLI.run(["eval", ws.dir + "/run/best.h5", "-o", ws.dir + "/pipe"])
+    #expect(pipe.code == 73 && pipe.stderr.contains("not a regular file"), "\(pipe.stderr)")
     try FileManager.default.removeItem(atPath: ws.dir + "/run/last.h5")
     let resume = try CLI.run(["train", config, "train.epochs=1", "--resume"])
     #expect(resume.code == 66 && resume.stderr.contains("--overwrite"), "\(resume.stderr)")

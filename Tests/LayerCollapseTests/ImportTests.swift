@@ -46,6 +46,13 @@ struct ImportTests {
     #expect(try CLI.run(["import", dir + "/gpt2", "-o", dir + "/gpt2.h5"]).code == 0)
     let onto = try CLI.run(["import", dir + "/gpt2", "-o", dir + "/gpt2/config.json"])
     #expect(onto.code == 73 && onto.stderr.contains("not a layercollapse checkpoint"), "\(onto.stderr)")
+    // A language model has no classifier: --classes is refused, not ignored.
+    let classes = try CLI.run(["import", dir + "/gpt2", "-o", dir + "/c.h5", "--classes", "2"])
+    #expect(classes.code == 64 && classes.stderr.contains("does not apply to a language model"), "\(classes.stderr)")
+    let unknown = try CLI.run(["import", dir + "/gpt2", "-o", dir + "/c.h5", "--task", "foo"])
+    #expect(unknown.code == 64 && unknown.stderr.contains("unknown task"), "\(unknown.stderr)")
+    let unfit = try CLI.run(["import", dir + "/gpt2", "-o", dir + "/c.h5", "--task", "sst2"])
+    #expect(unfit.code == 64 && unfit.stderr.contains("gpt model cannot read sst2"), "\(unfit.stderr)")
     let model = try Checkpoint.load(dir + "/gpt2.h5").model
     #expect(model.config.mlpHidden == 20 && model.config.maxLen == 10 && model.config.vocabSize == 37)
     let expected = try JSONDecoder().decode(
@@ -60,8 +67,12 @@ struct ImportTests {
     defer { Parity.removeScratch(dir) }
     let none = try CLI.run(["import", dir, "-o", dir + "/x.h5"])
     #expect(none.code == 66 && none.stderr.contains("config.json"), "\(none.stderr)")
+    let absent = try CLI.run(["import", dir + "/absent", "-o", dir + "/x.h5"])
+    #expect(absent.code == 66 && absent.stderr.contains("got nothing at this path"), "\(absent.stderr)")
     try #"{"model_type": "t5"}"#.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
     try SafeTensorsFile.write([("wte.weight", Tensor([2, 2]))], to: dir + "/model.safetensors")
+    let file = try CLI.run(["import", dir + "/config.json", "-o", dir + "/x.h5"])
+    #expect(file.code == 66 && file.stderr.contains("got a file") && file.stderr.contains("the one this file is in"))
     let t5 = try CLI.run(["import", dir, "-o", dir + "/x.h5"])
     #expect(t5.code == 64 && t5.stderr.contains("model_type t5"), "\(t5.stderr)")
     try #"{"model_type": "gpt2", "n_embd": 2, "n_head": 1, "n_layer": 1, "n_positions": 4, "vocab_size": 2}"#
@@ -172,6 +183,29 @@ struct BertImportTests {
       ids: e.ids.flatMap { $0 }, valid: e.mask.flatMap { $0 }.map { $0 != 0 }, batch: 2, time: 7)
     let d = relativeDifference(model.forward(input).array, e.logits)
     #expect(d < 1e-4, "BERT logits differ from transformers' by \(d)")
+    // Its 3 classes are stored for the sentence task (a TSV of 3 labels), not read as SST-2's 2.
+    let stored = try RunSettings.decode(
+      try ConfigTree.parse(try Checkpoint.load(dir + "/bert.h5").configText, file: "stored")
+    ).settings
+    #expect(stored.data.classes == 3)
+    // --classes of another number replaces the source's classifier by a new head (as
+    // transformers' ignore_mismatched_sizes); of the same number it keeps it.
+    let reheaded = try CLI.run(["import", dir + "/bert", "-o", dir + "/two.h5", "--classes", "2"])
+    #expect(reheaded.code == 0 && reheaded.stdout.contains("classifier of 3 classes replaced"), "\(reheaded)")
+    let two = try Checkpoint.load(dir + "/two.h5").model
+    #expect(two.config.classes == 2 && two.parameters["head.weight"]?.shape == [2, 12])
+    for p in two.parameters.all where !p.name.hasPrefix("head.") {
+      #expect(p.value.array == model.parameters[p.name]?.value.array, "\(p.name)")
+    }
+    // A fresh import has no PReLU: collapse says what to run first.
+    let early = try CLI.run(["collapse", dir + "/bert.h5", "-o", dir + "/early.h5"])
+    #expect(early.code == 0 && early.stdout.contains("no PReLU units"), "\(early.stdout)")
+    #expect(early.stdout.contains("train.init_from=\(dir)/bert.h5 lc.blocks=2"), "\(early.stdout)")
+    let same = try CLI.run(["import", dir + "/bert", "-o", dir + "/three.h5", "--classes", "3"])
+    #expect(same.code == 0 && !same.stdout.contains("replaced"))
+    #expect(
+      try Checkpoint.load(dir + "/three.h5").model.parameters["head.weight"]?.value.array
+        == model.parameters["head.weight"]?.value.array)
 
     // The bare encoder: a new head of --classes outputs, every other tensor imported.
     let noHead = try CLI.run(["import", dir + "/bert-encoder", "-o", dir + "/enc.h5"])
@@ -356,6 +390,8 @@ struct ViTImportTests {
     let bare = try CLI.run(["import", dir + "/vit-encoder", "-o", dir + "/enc.h5", "--classes", "5"])
     #expect(bare.code == 0, "\(bare.stderr)")
     #expect(try Checkpoint.load(dir + "/enc.h5").model.config.classes == 5)
+    // A classifier of other than CIFAR-10's 10 classes (the default task): said at import.
+    #expect(r.stdout.contains("note: cifar10 has 10 classes, the model 3"), "\(r.stdout)")
   }
 }
 

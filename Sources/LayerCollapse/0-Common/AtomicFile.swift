@@ -19,23 +19,33 @@ public enum AtomicFile {
   /// Checks, before any work, that `path` can be written later: a directory in its place
   /// is refused, its own directory is made if missing (`eval -o results/x.json`).
   public static func prepare(_ path: String) throws {
-    try refuseDirectory(path)
+    try refuseNonFile(path)
     let parent: String = Paths.parent(path)
     if !parent.isEmpty { try OutputDirectory.create(parent, what: "the directory for \(path)") }
   }
 
-  static func refuseDirectory(_ path: String) throws {
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue {
+  /// A directory, device, pipe or socket at `path` is refused: the rename would replace
+  /// it (`-o /dev/null` took the device node's place).
+  static func refuseNonFile(_ path: String) throws {
+    var info: stat = stat()
+    guard stat(path, &info) == 0 else { return }  // nothing there (or unreadable: open says)
+    let type: UInt32 = info.st_mode & S_IFMT
+    if type == S_IFDIR {
       throw LCError.cannotCreate(
         ErrorDetail(
           what: "is a directory, not a file", location: path, expected: "a file path to write",
           hint: "Name a file inside it"))
     }
+    if type != S_IFREG {
+      throw LCError.cannotCreate(
+        ErrorDetail(
+          what: "is not a regular file (a device, pipe or socket)", location: path, expected: "a file path to write",
+          hint: "Name a file to write"))
+    }
   }
 
   public static func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
-    try refuseDirectory(path)
+    try refuseNonFile(path)
     let temporary: String = temporaryPath(for: path)
     let fd: Int32 = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw openError(path: path, errno: errno) }

@@ -10,6 +10,19 @@ public enum DataTaskKind: String, Sendable, Codable, CaseIterable {
   case text
 }
 
+extension DataTaskKind {
+  /// The classes of an image task's data set; nil where the data decides (a TSV's labels
+  /// or `data.classes`, a corpus's vocabulary).
+  public var fixedClasses: Int? {
+    switch self {
+    case .cifar10: 10
+    case .cifar100: 100
+    case .cifar100Coarse: 20
+    case .sst2, .text: nil
+    }
+  }
+}
+
 /// `data.*`: where the data is and how to read it.
 public struct DataSettings: Sendable, Equatable {
   public var task: DataTaskKind
@@ -298,9 +311,7 @@ public struct RunSettings: Sendable, Equatable {
     switch data.task {
     case .sst2: (sized.vocabSize, sized.classes) = (data.vocabSize, data.classes ?? 2)
     case .text: sized.vocabSize = 256  // bytes; a character vocabulary is rarely larger
-    case .cifar10: sized.classes = 10
-    case .cifar100: sized.classes = 100
-    case .cifar100Coarse: sized.classes = 20
+    case .cifar10, .cifar100, .cifar100Coarse: sized.classes = data.task.fixedClasses ?? sized.classes
     }
     let need = ModelRegistry.family(model.kind).trainingMemory(sized, batchSize: batchSize)
     let have = MemoryEstimate.available

@@ -76,15 +76,41 @@ public enum BatchOrder {
 let dataHint: String =
   "Set the data root in the config or with \(dataRootEnvironmentVariable), or fetch the datasets with scripts/fetch_datasets.sh"
 
+/// What is at `path` where a file (or a directory) was expected, and what to do: the
+/// fetch hint when nothing is there, a look at data.path when the other kind is (a task
+/// given another task's data: sst2 reads a directory, text one corpus file).
+func missingDataDetail(_ path: String, kind: String, expectedDirectory: Bool) -> (got: String, hint: String) {
+  var isDirectory: ObjCBool = false
+  let fm = FileManager.default
+  if fm.fileExists(atPath: path, isDirectory: &isDirectory) {
+    let found = isDirectory.boolValue ? "a directory" : "a file"
+    return (
+      found, "Check data.path: it names \(found) where the task reads \(expectedDirectory ? "a directory" : "a file")"
+    )
+  }
+  // A file where a directory of the path should be (data.path naming a corpus for sst2).
+  var parent = Paths.parent(path)
+  while !parent.isEmpty && parent != "/" && !fm.fileExists(atPath: parent, isDirectory: &isDirectory) {
+    parent = Paths.parent(parent)
+  }
+  if !parent.isEmpty && fm.fileExists(atPath: parent, isDirectory: &isDirectory) && !isDirectory.boolValue {
+    return (
+      "`\(parent)` is a file, not a directory",
+      "Check data.path: the task reads \(kind) inside a directory, not a file"
+    )
+  }
+  return ("nothing at this path", dataHint)
+}
+
 /// Throws `.missingInput` unless `path` is an existing directory.
 func requireDirectory(_ path: String, describing kind: String) throws {
   var isDirectory: ObjCBool = false
   let exists: Bool = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
   if !exists || !isDirectory.boolValue {
+    let (got, hint) = missingDataDetail(path, kind: kind, expectedDirectory: true)
     throw LCError.missingInput(
       ErrorDetail(
-        what: "\(kind) directory not found", location: path, expected: "an existing directory",
-        got: exists ? "a file" : "nothing at this path", hint: dataHint))
+        what: "\(kind) directory not found", location: path, expected: "an existing directory", got: got, hint: hint))
   }
 }
 
@@ -93,10 +119,9 @@ func readDataFile(_ path: String, describing kind: String) throws -> [UInt8] {
   var isDirectory: ObjCBool = false
   let exists: Bool = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
   if !exists || isDirectory.boolValue {
+    let (got, hint) = missingDataDetail(path, kind: kind, expectedDirectory: false)
     throw LCError.missingInput(
-      ErrorDetail(
-        what: "\(kind) not found", location: path, expected: "an existing file",
-        got: exists ? "a directory" : "nothing at this path", hint: dataHint))
+      ErrorDetail(what: "\(kind) not found", location: path, expected: "an existing file", got: got, hint: hint))
   }
   do {
     let data: Data = try Data(contentsOf: URL(fileURLWithPath: path))

@@ -18,7 +18,8 @@ public struct SamplingSettings: Sendable, Equatable {
 extension Transformer {
   /// Continues `prompt` by `count` tokens (gpt only), each drawn from the model's
   /// next-token distribution with `sampling`; the context is the last `maxLen` tokens.
-  public func generate(prompt: [Int32], count: Int, sampling: SamplingSettings, rng: inout RNG) -> [Int32] {
+  /// Logits that are not finite (weights that overflow) are bad data (65), not a draw.
+  public func generate(prompt: [Int32], count: Int, sampling: SamplingSettings, rng: inout RNG) throws -> [Int32] {
     precondition(config.kind == .gpt, "generate needs a gpt model")
     precondition(!prompt.isEmpty, "generate needs at least one prompt token")
     var tokens = prompt
@@ -28,6 +29,13 @@ extension Transformer {
       let context = Array(tokens.suffix(config.maxLen))
       let logits = infer(.tokens(ids: context, valid: nil, batch: 1, time: context.count))  // (T, V)
       let last = Rows.values(logits, row: context.count - 1)
+      guard last.allSatisfy({ $0.isFinite }) else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "the model's next-token logits are not finite", location: "token \(tokens.count - prompt.count + 1)",
+            expected: "finite logits", got: "\(last.first { !$0.isFinite } ?? .nan)",
+            hint: "The checkpoint's weights overflow in float32; use an earlier checkpoint"))
+      }
       tokens.append(Int32(Self.sample(last, v, sampling, &weights, &rng)))
     }
     return Array(tokens.dropFirst(prompt.count))

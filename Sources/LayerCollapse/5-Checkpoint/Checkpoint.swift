@@ -12,6 +12,16 @@ public enum Vocabulary: Sendable, Equatable {
   /// An image model's per-channel normalization: what its training images were scaled
   /// with, so evaluation uses the same whatever part of the data it reads.
   case imageNormalization(ChannelStats)
+
+  /// The token ids it gives (nil for images): at most the embedding table's rows.
+  public var tokenCount: Int? {
+    switch self {
+    case .words(let t): t.count
+    case .wordPiece(let w): w.count
+    case .corpus(let v): v.count
+    case .imageNormalization: nil
+    }
+  }
 }
 
 /// Where a run stands, saved so that `--resume` continues exactly.
@@ -228,7 +238,16 @@ public final class Checkpoint {
     var optimizer: OptimizerState? = nil
     if f.exists("/optimizer/step") {
       let o = OptimizerState(model.parameters)
-      o.step = Int(try f.readInt64s(at: "/optimizer/step").first ?? 0)
+      let step = try f.readInt64s(at: "/optimizer/step").first ?? 0
+      // A step count past 2^40 (a trillion steps) is no run's: its bias correction would
+      // underflow, and a negative one has none.
+      guard step >= 0 && step <= 1 << 40 else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "the optimizer's step count is out of range", location: "\(path):/optimizer/step",
+            expected: "0…2^40", got: "\(step)", hint: "The file was modified or written by an incompatible tool"))
+      }
+      o.step = Int(step)
       for p in model.parameters.all {
         try f.read(into: o.m[p.name]!, from: datasetPath(p.name, under: "/optimizer/m"))
         try f.read(into: o.v[p.name]!, from: datasetPath(p.name, under: "/optimizer/v"))
@@ -240,12 +259,28 @@ public final class Checkpoint {
       let record = try JSONFile.decode(
         VocabularyRecord.self, try f.readString(at: "/meta/vocabulary"), location: "\(path):/meta/vocabulary")
       vocabulary = try record.vocabulary(location: path + ":/meta/vocabulary")
+      if let n = vocabulary?.tokenCount, n > cfg.vocabSize {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "the stored vocabulary gives more token ids than the model's embedding has rows",
+            location: "\(path):/meta/vocabulary", expected: "at most \(cfg.vocabSize) tokens", got: "\(n)",
+            hint: "The file was modified or written by an incompatible tool"))
+      }
     }
     let progress: TrainingProgress? =
       f.exists("/state/progress")
       ? try JSONFile.decode(
         TrainingProgress.self, try f.readString(at: "/state/progress"), location: "\(path):/state/progress") : nil
-    let rng: RNG? = f.exists("/state/rng/dropout") ? RNG(state: try f.readUInt64s(at: "/state/rng/dropout")[0]) : nil
+    var rng: RNG? = nil
+    if f.exists("/state/rng/dropout") {
+      guard let state = try f.readUInt64s(at: "/state/rng/dropout").first else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "the dropout stream's state is empty", location: "\(path):/state/rng/dropout",
+            expected: "one 64-bit state", hint: "The file was modified or written by an incompatible tool"))
+      }
+      rng = RNG(state: state)
+    }
     return Checkpoint(
       model: model, configText: try f.readString(at: "/meta/config"), vocabulary: vocabulary, optimizer: optimizer,
       progress: progress, dropoutRNG: rng)
@@ -327,5 +362,47 @@ struct VocabularyRecord: Codable {
           what: "unknown vocabulary kind", location: location, expected: "words, character or byte", got: kind))
     }
     return .corpus(try CorpusVocabulary(kind: k, characters: characters ?? []))
+  }
+}
+
+extension Checkpoint {
+  /// The data `settings` names, read with the checkpoint's tokenizer (or normalization)
+  /// and checked against its model before any forward pass: as many classes (a language
+  /// model: vocabulary symbols), token ids within its embedding table, images of its size.
+  /// A mismatch is a config problem (78) naming the data.
+  public func loadData(_ settings: DataSettings) throws -> TaskData {
+    let (data, vocabulary) = try TaskLoader.load(settings, vocabulary: self.vocabulary)
+    let cfg = model.config
+    let location = "data.path (\(settings.resolvedPath))"
+    guard data.outputs == cfg.outputs else {
+      let what = model.family.predictsEveryPosition(cfg.kind) ? "vocabulary symbols" : "classes"
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "the data does not fit the checkpoint's model", location: location,
+          expected: "\(cfg.outputs) \(what), as the model was trained", got: "\(data.outputs)")
+      ])
+    }
+    // Token ids index the embedding: a tokenizer built from the data (a checkpoint that
+    // stores none, as an import without vocab.txt) may have more than the table's rows.
+    if let n = vocabulary?.tokenCount, n > cfg.vocabSize {
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "the data's tokens do not fit the checkpoint's embedding", location: location,
+          expected: "at most \(cfg.vocabSize) token ids",
+          got: "\(n)" + (self.vocabulary == nil ? " (a vocabulary built from the data: the checkpoint has none)" : ""),
+          hint: self.vocabulary == nil
+            ? "Import the model with its tokenizer files (vocab.txt, or vocab.json and merges.txt) beside config.json"
+            : "")
+      ])
+    }
+    if let side = data.imageSide, side != cfg.imageSize {
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "the images are not the size the checkpoint's model reads", location: "data.resize",
+          expected: "\(cfg.imageSize)×\(cfg.imageSize) images (data.resize: \(cfg.imageSize))",
+          got: "\(side)×\(side)")
+      ])
+    }
+    return data
   }
 }

@@ -36,6 +36,32 @@ public enum ModelExport {
     return [weights, configPath] + tokenizerFiles
   }
 
+  /// The tokenizer files either export format may write beside the model.
+  public static let tokenizerFiles = ["vocab.txt", "tokenizer_config.json", "vocab.json", "merges.txt"]
+
+  /// Removes the tokenizer files an earlier export left in `directory` that this one did
+  /// not write (`written`): a GPT-2 exported over a BERT's export would otherwise sit beside
+  /// its vocab.txt, which `AutoTokenizer` reads first. Only those names, which an export
+  /// writes; returns the paths removed.
+  public static func removeStaleTokenizerFiles(in directory: String, written: [String]) throws -> [String] {
+    let kept = Set(written.map { ($0 as NSString).lastPathComponent })
+    var removed: [String] = []
+    for name in tokenizerFiles where !kept.contains(name) {
+      let path = directory + "/" + name
+      guard FileManager.default.fileExists(atPath: path) else { continue }
+      do {
+        try FileManager.default.removeItem(atPath: path)
+      } catch {
+        throw LCError.cannotCreate(
+          ErrorDetail(
+            what: "cannot remove an earlier export's \(name)", location: path, got: "\(error)",
+            hint: "Remove it by hand, or export into a new directory"))
+      }
+      removed.append(path)
+    }
+    return removed
+  }
+
   /// How raw inputs become the model's: an image model's size and per-channel
   /// normalization (a pixel p of channel c → (p/255 − mean[c]) / std[c], then a bilinear
   /// resize to `image_size`); a token model's tokenizer (its vocabulary in id order, or the

@@ -23,6 +23,8 @@ public enum HuggingFaceImport {
     /// `data.*` settings the model needs (ViT: the preprocessor's size, mean and std;
     /// GPT-2 with its tokenizer: `level: bpe`), for the stored config.
     public var dataKeys: [(key: String, value: String)] = []
+    /// The outputs of the source's classifier when `--classes` replaced it by a new head.
+    public var replacedClassifier: Int? = nil
   }
 
   /// The tasks a model of `kind` can read, in `DataTaskKind`'s order (its family decides).
@@ -43,6 +45,8 @@ public enum HuggingFaceImport {
     if task == .text || task == .sst2 {
       data.append(("max_len", "\(min(config.maxLen, task == .text ? 128 : 64))"))
     }
+    // A sentence classifier of other than 2 classes reads a TSV of as many (its own data).
+    if task == .sst2 && config.classes != 2 { data.append(("classes", "\(config.classes)")) }
     data += report.dataKeys.map { ($0.key, $0.value) }
     var model: [(String, String)] = [
       ("kind", config.kind.rawValue), ("d_model", "\(config.dModel)"), ("heads", "\(config.heads)"),
@@ -65,9 +69,21 @@ public enum HuggingFaceImport {
   public static let supportedTypes = ["gpt2", "bert", "vit"]
 
   /// `classes`: the outputs of a new classifier head, for a source without one (BERT's
-  /// `BertModel`); a source with a classifier keeps its own.
+  /// `BertModel`) or in place of the source's when it has another number (an ImageNet
+  /// ViT for CIFAR-10, as `transformers`' `ignore_mismatched_sizes`); a source with a
+  /// classifier of as many keeps its own. A language model has none: a usage error.
   public static func load(directory: String, classes: Int? = nil) throws -> (model: any Model, report: Report) {
     let configPath = directory + "/config.json"
+    var isDirectory: ObjCBool = false
+    let exists = FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory)
+    guard exists && isDirectory.boolValue else {
+      throw LCError.missingInput(
+        ErrorDetail(
+          what: "not a Hugging Face model directory", location: directory, expected: "a directory",
+          got: exists ? "a file" : "nothing at this path",
+          hint: "Point at the directory holding config.json and model.safetensors"
+            + (exists && directory.hasSuffix(".json") ? " (the one this file is in)" : "")))
+    }
     guard let data = FileManager.default.contents(atPath: configPath) else {
       throw LCError.missingInput(
         ErrorDetail(
@@ -79,8 +95,32 @@ public enum HuggingFaceImport {
     }
     let modelType = config["model_type"] as? String ?? "?"
     let tensors = try readTensors(directory)
+    let imported = try importModel(modelType, config, tensors, configPath: configPath, classes: classes)
+    // As a checkpoint's load refuses them: a NaN or infinity would pass through every
+    // later command as "the run that wrote it diverged".
+    if let (p, i) = imported.model.parameters.firstNonFinite() {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "the weights of \(p.name) hold a non-finite value", location: directory,
+          expected: "finite weights", got: "\(p.value[i]) at element \(i)",
+          hint: "The source is damaged, or was saved from a run that diverged"))
+    }
+    return imported
+  }
+
+  static func importModel(
+    _ modelType: String, _ config: [String: Any], _ tensors: [String: SafeTensorsFile], configPath: String,
+    classes: Int?
+  ) throws -> (model: any Model, report: Report) {
     switch modelType {
-    case "gpt2": return try gpt2(config, tensors, configPath: configPath)
+    case "gpt2":
+      if let n = classes {
+        throw LCError.usage(
+          ErrorDetail(
+            what: "--classes does not apply to a language model (its outputs are its vocabulary)",
+            location: "layercollapse import --classes", got: "\(n)", hint: "Import GPT-2 without --classes"))
+      }
+      return try gpt2(config, tensors, configPath: configPath)
     case "bert": return try bert(config, tensors, configPath: configPath, classes: classes)
     case "vit": return try vit(config, tensors, configPath: configPath, classes: classes)
     default:
@@ -218,6 +258,7 @@ public enum HuggingFaceImport {
     // counted (and generates) at is our default window, as the stored config's data.max_len.
     config.maxPositions = config.maxLen
     config.maxLen = min(config.maxLen, 128)
+    try checkMemory(config, configPath: configPath)
     let model = ModelRegistry.build(Architecture(config: config))
     let (map, transposed) = gpt2Names(layers: layers)
     let prefix = tensors.keys.contains { $0.hasPrefix("transformer.") } ? "transformer." : ""
@@ -274,15 +315,17 @@ public enum HuggingFaceImport {
     config.typeVocabSize = try c.int("type_vocab_size", 2)
     config.maxPositions = config.maxLen
     config.maxLen = min(config.maxLen, 64)  // SST-2's sentences; the table keeps every row
+    try checkMemory(config, configPath: configPath)
     let model = ModelRegistry.build(Architecture(config: config), seed: 1)  // the new head, if any: N(0, 0.02)
     let map = bertNames(layers: layers)
     let prefix = tensors.keys.contains { $0.hasPrefix("bert.") } ? "bert." : ""
     let (used, missing) = try fill(
       model, from: tensors, map: map, prefix: prefix, classifier: head.sourceHasOne, configPath: configPath)
     let ignored = try accountFor(
-      tensors, used: used, missing: missing, ignorable: { $0.hasSuffix("position_ids") }, family: "BERT",
-      configPath: configPath)
+      tensors, used: used.union(replacedClassifier(tensors, head.replaced)), missing: missing,
+      ignorable: { $0.hasSuffix("position_ids") }, family: "BERT", configPath: configPath)
     var report = Report(modelType: "bert", tensors: used.count, ignored: ignored)
+    report.replacedClassifier = head.replaced
     // The tokenizer: vocab.txt, cased or not as tokenizer_config.json says.
     let dir = Paths.parent(configPath)
     if FileManager.default.fileExists(atPath: dir + "/vocab.txt") {
@@ -335,15 +378,17 @@ public enum HuggingFaceImport {
       dropout: Float(c.double("hidden_dropout_prob", 0)), classes: head.outputs, imageSize: image,
       imageChannels: try c.int("num_channels", 3), patchSize: patch, activation: activation)
     config.layerNormEpsilon = Float(c.double("layer_norm_eps", 1e-12))
+    try checkMemory(config, configPath: configPath)
     let model = ModelRegistry.build(Architecture(config: config), seed: 1)
     let map = vitNames(layers: layers)
     let prefix = tensors.keys.contains { $0.hasPrefix("vit.") } ? "vit." : ""
     let (used, missing) = try fill(
       model, from: tensors, map: map, prefix: prefix, classifier: head.sourceHasOne, configPath: configPath)
     let ignored = try accountFor(
-      tensors, used: used, missing: missing, ignorable: { $0.hasPrefix(prefix + "pooler.") }, family: "ViT",
-      configPath: configPath)
+      tensors, used: used.union(replacedClassifier(tensors, head.replaced)), missing: missing,
+      ignorable: { $0.hasPrefix(prefix + "pooler.") }, family: "ViT", configPath: configPath)
     var report = Report(modelType: "vit", tensors: used.count, ignored: ignored)
+    report.replacedClassifier = head.replaced
     let preprocessing = try vitPreprocessing(
       directory: Paths.parent(configPath), image: image)
     report.dataKeys = preprocessing.keys
@@ -402,10 +447,27 @@ public enum HuggingFaceImport {
     let values: [String: Any]
     let path: String
 
+    /// Every size is at most 2^20 (a million: above any BERT's, GPT-2's or ViT's), so
+    /// that their products (parameter counts) stay far inside Int; 0 is left to the
+    /// family's own checks.
+    static let largest = 1 << 20
+
     func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
-      if let v = values[key] as? Int { return v }
-      if values[key] == nil || values[key] is NSNull, let f = fallback { return f }
-      throw LCError.badData(ErrorDetail(what: "config.json: \(key) is missing or not an integer", location: path))
+      let value: Int
+      if let v = values[key] as? Int {
+        value = v
+      } else if values[key] == nil || values[key] is NSNull, let f = fallback {
+        value = f
+      } else {
+        throw LCError.badData(ErrorDetail(what: "config.json: \(key) is missing or not an integer", location: path))
+      }
+      guard value >= 0 && value <= Self.largest else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "config.json: \(key) is out of range", location: path, expected: "0…\(Self.largest)",
+            got: "\(value)"))
+      }
+      return value
     }
 
     func double(_ key: String, _ fallback: Double) -> Double { values[key] as? Double ?? fallback }
@@ -426,13 +488,15 @@ public enum HuggingFaceImport {
     }
   }
 
-  /// The classes of the source's classifier, or `classes` for a new head (a usage error
-  /// when neither is there).
+  /// The classes of the source's classifier, or `classes` for a new head: where the source
+  /// has none, or one of another number (`replaced`: its outputs). A usage error when
+  /// neither is there.
   static func classifierOutputs(_ tensors: [String: SafeTensorsFile], classes: Int?, configPath: String) throws
-    -> (outputs: Int, sourceHasOne: Bool)
+    -> (outputs: Int, sourceHasOne: Bool, replaced: Int?)
   {
     if let shape = tensors["classifier.weight"]?.entries["classifier.weight"]?.shape, let rows = shape.first {
-      return (rows, true)
+      if let n = classes, n != rows { return (n, false, rows) }
+      return (rows, true, nil)
     }
     guard let n = classes else {
       throw LCError.usage(
@@ -440,7 +504,25 @@ public enum HuggingFaceImport {
           what: "the model has no classifier: say how many classes the new head has", location: configPath,
           expected: "--classes N"))
     }
-    return (n, false)
+    return (n, false, nil)
+  }
+
+  /// Refuses (65) a model whose parameters alone would not fit in this machine's memory,
+  /// before they are allocated (sizes a damaged config.json may claim).
+  static func checkMemory(_ config: ModelConfig, configPath: String) throws {
+    let bytes = 4 * Double(Architecture(config: config).parameterCount)
+    guard bytes > MemoryEstimate.available else { return }
+    throw LCError.badData(
+      ErrorDetail(
+        what: "the model config.json describes would not fit in memory", location: configPath,
+        expected: String(format: "at most %.1f GiB of parameters", MemoryEstimate.available / 1_073_741_824),
+        got: String(format: "%.1f GiB (%.0f parameters)", bytes / 1_073_741_824, bytes / 4),
+        hint: "Check its sizes (hidden_size, num_hidden_layers, vocab_size, intermediate_size)"))
+  }
+
+  /// The source classifier's tensors, read as accounted for when a new head replaced it.
+  static func replacedClassifier(_ tensors: [String: SafeTensorsFile], _ replaced: Int?) -> Set<String> {
+    replaced == nil ? [] : Set(tensors.keys.filter { $0.hasPrefix("classifier.") })
   }
 
   /// Fills `model` from the source: each parameter from the tensors `map` names (under

@@ -134,6 +134,23 @@ public struct SafeTensorsFile {
         "its data overlaps tensor \(a.name)", b.name, expected: "disjoint byte ranges",
         got: "[\(b.range.lowerBound), \(b.range.upperBound)) within [\(a.range.lowerBound), \(a.range.upperBound))")
     }
+    // The tensors fill the data section exactly, one after another, as the reference
+    // reader requires: a header length off by a few bytes would otherwise shift every
+    // tensor and read as wrong weights without a word.
+    var covered = 0
+    for e in sorted {
+      guard e.range.lowerBound == covered else {
+        throw bad(
+          "its data does not follow the previous tensor's", e.name, expected: "data_offsets beginning at \(covered)",
+          got: "\(e.range.lowerBound)")
+      }
+      covered = e.range.upperBound
+    }
+    guard covered == available else {
+      throw bad(
+        "the data section is not the tensors' bytes", expected: "\(covered) bytes after the header",
+        got: "\(available)")
+    }
     self.entries = entries
     self.metadata = metadata
   }

@@ -180,6 +180,10 @@ public final class Compression {
     guard options.holdout >= 1 else {
       throw LCError.usage(ErrorDetail(what: "--holdout must be ≥ 1", location: command, got: "\(options.holdout)"))
     }
+    if let cap = options.lambdaCap, !(cap > 0 && cap.isFinite) {
+      throw LCError.usage(
+        ErrorDetail(what: "--lambda-cap must be a finite number > 0", location: command, got: "\(cap)"))
+    }
     start = try Checkpoint.load(input)
     let arch = start.model.architecture
     if Compression.candidates(arch).isEmpty {
@@ -234,7 +238,7 @@ public final class Compression {
     let (settings, _) = try RunSettings.decode(tree)
     baseTree = tree
     threshold = settings.lc.threshold
-    let (data, _) = try TaskLoader.load(settings.data, vocabulary: start.vocabulary)
+    let data = try start.loadData(settings.data)
     holdoutBatches = try data.holdoutBatches(batchSize: predictsTokens ? 8 : settings.train.evalBatchSize)
     evalBatches = try data.evalBatches(batchSize: predictsTokens ? 8 : settings.train.evalBatchSize)
 
