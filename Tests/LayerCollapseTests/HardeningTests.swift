@@ -418,3 +418,70 @@ struct DiskFullTests {
     }
   }
 }
+
+/// A checkpoint whose stored architecture, vocabulary or optimizer state no run could have
+/// written (a damaged or edited file) is bad data at load, naming what is wrong: each of
+/// these trapped or aborted in the build or the forward pass, or hung.
+@Suite struct DamagedCheckpointTests {
+  static func saved(_ kind: ModelKind, _ dir: String, vocabulary: Vocabulary? = nil, step: Int? = nil) throws -> String
+  {
+    let model = ModelRegistry.build(Architecture(config: Fixtures.config(kind)), seed: 1)
+    var optimizer: OptimizerState? = nil
+    if let s = step {
+      optimizer = OptimizerState(model.parameters)
+      optimizer?.step = s
+    }
+    let path = dir + "/\(kind.rawValue).h5"
+    try Checkpoint(model: model, configText: "", vocabulary: vocabulary, optimizer: optimizer).save(to: path)
+    return path
+  }
+
+  @Test func impossibleArchitecturesAreBadData() throws {
+    let dir = NSTemporaryDirectory() + "lc-damaged-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let cases: [(ModelKind, String, String, String)] = [
+      (.encoder, "\"heads\":2", "\"heads\":3", "heads 3 do not divide d_model 8"),
+      (.bert, "\"heads\":2", "\"heads\":3", "heads 3 do not divide"),
+      (.mixer, "\"token_mlp_hidden\":12", "\"token_mlp_hidden\":-8", "token_mlp_hidden -8 outside"),
+      (.vgg, "\"pooled_size\":", "\"pooled_size\":-", "pooled_size -"),
+      (.gpt, "\"vocab_size\":", "\"vocab_size\":11258999068426", "vocab_size 11258999068426"),
+      (.encoder, "\"layer_norm_epsilon\":", "\"layer_norm_epsilon\":-", "layer_norm_eps -"),
+    ]
+    for (kind, from, to, expected) in cases {
+      let path = try Self.saved(kind, dir)
+      try rewrite(path) { g in
+        let json = try g.readString(at: "/meta/architecture")
+        #expect(json.contains(from), "\(kind): \(json)")
+        try g.writeString(json.replacingOccurrences(of: from, with: to), at: "/meta/architecture")
+      }
+      do {
+        _ = try Checkpoint.load(path)
+        Issue.record("\(kind) \(to): loaded")
+      } catch let e as LCError {
+        #expect(e.exitCode == 65 && e.description.contains("stored architecture is inconsistent"), "\(e)")
+        #expect(e.description.contains(expected), "\(kind): \(e)")
+      }
+    }
+  }
+
+  @Test func vocabularyAndOptimizerStateOutOfRange() throws {
+    let dir = NSTemporaryDirectory() + "lc-damaged-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    // The encoder fixture's embedding has 11 rows: 12 words would index past it.
+    let words = try Tokenizer(tokens: Tokenizer.reservedTokens + (0..<8).map { "w\($0)" })
+    #expect(words.count == 12)
+    let long = try Self.saved(.encoder, dir, vocabulary: .words(words))
+    #expect(throws: LCError.self) { _ = try Checkpoint.load(long) }
+    for step in [-5, 1 << 62] {
+      let path = try Self.saved(.gpt, dir, step: step)
+      do {
+        _ = try Checkpoint.load(path)
+        Issue.record("step \(step): loaded")
+      } catch let e as LCError {
+        #expect(e.exitCode == 65 && e.description.contains("optimizer's step count is out of range"), "\(e)")
+      }
+    }
+  }
+}

@@ -355,6 +355,18 @@ public enum BertFamily: ModelFamily {
 
   public static func predictsEveryPosition(_ kind: ModelKind) -> Bool { false }
 
+  public static func storedProblems(_ config: ModelConfig) -> [String] {
+    var problems: [String] = []
+    if config.dModel % config.heads != 0 {
+      problems.append("heads \(config.heads) do not divide d_model \(config.dModel)")
+    }
+    if config.maxLen > config.maxPositions {
+      problems.append("max_len \(config.maxLen) exceeds the position table's \(config.maxPositions) rows")
+    }
+    if config.typeVocabSize < 1 { problems.append("no token-type rows (type_vocab_size \(config.typeVocabSize))") }
+    return problems
+  }
+
   public static func sequenceLength(_ config: ModelConfig) -> Int { config.maxLen }
 
   public static func sizeDescription(_ c: ModelConfig) -> String {

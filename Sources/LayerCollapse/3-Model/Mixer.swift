@@ -247,6 +247,15 @@ public enum MixerFamily: ModelFamily {
 
   public static func predictsEveryPosition(_ kind: ModelKind) -> Bool { false }
 
+  public static func storedProblems(_ config: ModelConfig) -> [String] {
+    var problems: [String] = []
+    if config.tokenMLPHidden < 1 { problems.append("token MLP width \(config.tokenMLPHidden)") }
+    if config.imageSize % config.patchSize != 0 {
+      problems.append("patch size \(config.patchSize) does not divide image size \(config.imageSize)")
+    }
+    return problems
+  }
+
   /// The patches (no extra token).
   public static func sequenceLength(_ config: ModelConfig) -> Int { config.patchesPerSide * config.patchesPerSide }
 

@@ -176,9 +176,14 @@ public protocol ModelFamily {
   /// The defaults of the keys every family shares, as this family wants them: the generic
   /// reader reads those keys with these, so the resolved config records what was built.
   static var sharedDefaults: SharedModelDefaults { get }
+  /// What `build` and the forward pass need of a config that did not come through
+  /// `readConfig` (a checkpoint's stored architecture, which a damaged file can change):
+  /// each problem in words, none for a config this family can run.
+  static func storedProblems(_ config: ModelConfig) -> [String]
 }
 
 extension ModelFamily {
+  public static func storedProblems(_ config: ModelConfig) -> [String] { [] }
   public static func startsCollapsed(_ config: ModelConfig) -> Bool { false }
   public static var sharedDefaults: SharedModelDefaults { SharedModelDefaults() }
 }

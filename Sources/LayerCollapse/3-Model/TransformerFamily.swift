@@ -59,6 +59,20 @@ public enum TransformerFamily: ModelFamily {
 
   public static func predictsEveryPosition(_ kind: ModelKind) -> Bool { kind == .gpt }
 
+  public static func storedProblems(_ config: ModelConfig) -> [String] {
+    var problems: [String] = []
+    if config.dModel % config.heads != 0 {
+      problems.append("heads \(config.heads) do not divide d_model \(config.dModel)")
+    }
+    if config.kind == .vit && config.imageSize % config.patchSize != 0 {
+      problems.append("patch size \(config.patchSize) does not divide image size \(config.imageSize)")
+    }
+    if config.kind != .vit && config.maxPositions > 0 && config.maxLen > config.maxPositions {
+      problems.append("max_len \(config.maxLen) exceeds the position table's \(config.maxPositions) rows")
+    }
+    return problems
+  }
+
   /// Tokens (encoder, gpt), or patches + [CLS] (vit).
   public static func sequenceLength(_ config: ModelConfig) -> Int {
     config.kind == .vit ? config.patchesPerSide * config.patchesPerSide + 1 : config.maxLen

@@ -701,6 +701,20 @@ public enum VGGFamily: ModelFamily {
 
   public static func startsCollapsed(_ config: ModelConfig) -> Bool { config.headLinears == 1 }
 
+  public static func storedProblems(_ config: ModelConfig) -> [String] {
+    var problems: [String] = []
+    if config.pooledSize < 1 { problems.append("pooled size \(config.pooledSize)") }
+    if config.headLinears != 1 && config.headLinears != 3 { problems.append("\(config.headLinears) head linears") }
+    if config.convLayers.isEmpty || config.convLayers.contains(where: { $0 < 0 }) {
+      problems.append("convolution layers \(config.convLayers)")
+    }
+    let pools = config.convLayers.filter { $0 == 0 }.count
+    if pools > 62 || config.imageSize >> pools < 1 {
+      problems.append("\(pools) max pools take the \(config.imageSize)-pixel image below 1×1")
+    }
+    return problems
+  }
+
   /// torchvision's VGG head: ReLU, dropout 0.5, 512 wide (CIFAR-sized); the paper starts its
   /// PReLUs at α = 0, exactly the ReLU they replace.
   public static var sharedDefaults: SharedModelDefaults {

@@ -192,16 +192,13 @@ public final class Checkpoint {
     let arch = try JSONFile.decode(
       Architecture.self, try f.readString(at: "/meta/architecture"), location: "\(path):/meta/architecture")
     let cfg = arch.config
-    let sizes = [cfg.dModel, cfg.heads, cfg.layers, cfg.mlpHidden, cfg.imageSize, cfg.patchSize, cfg.imageChannels]
-    guard sizes.allSatisfy({ $0 >= 1 && $0 <= 1 << 24 }), cfg.maxLen >= 0, cfg.vocabSize >= 0, cfg.classes >= 0,
-      arch.activations.count == arch.unitCount, arch.collapsed.count == arch.unitCount
-    else {
+    let problems = storedProblems(arch)
+    guard problems.isEmpty else {
       throw LCError.badData(
         ErrorDetail(
           what: "the stored architecture is inconsistent", location: "\(path):/meta/architecture",
-          expected: "positive sizes and one activation and collapse flag per unit (\(arch.unitCount))",
-          got: "\(arch.activations.count) activations, \(arch.collapsed.count) flags",
-          hint: "The file was modified or written by an incompatible tool"))
+          expected: "sizes the model can be built and run with, one activation and collapse flag per unit",
+          got: problems.joined(separator: "; "), hint: "The file was modified or written by an incompatible tool"))
     }
     let model = ModelRegistry.build(arch)
     let stored = Set(try f.datasetPaths(under: "/params"))
@@ -366,6 +363,58 @@ struct VocabularyRecord: Codable {
 }
 
 extension Checkpoint {
+  /// What a stored architecture asks that no run could have written, each in words: sizes
+  /// out of range (their products must stay inside Int, as parameter and MAC counts are),
+  /// the family's own conditions, and more memory than the machine has for the parameters
+  /// and one example's forward pass. The model is built only from an architecture with none.
+  static func storedProblems(_ arch: Architecture) -> [String] {
+    let c = arch.config
+    var problems: [String] = []
+    func check(_ name: String, _ value: Int, _ range: ClosedRange<Int>) {
+      if !range.contains(value) { problems.append("\(name) \(value) outside \(range.lowerBound)…\(range.upperBound)") }
+    }
+    let width = 1...(1 << 20)
+    check("d_model", c.dModel, width)
+    check("heads", c.heads, width)
+    check("mlp_hidden", c.mlpHidden, width)
+    check("layers", c.layers, 1...(1 << 12))
+    check("image_size", c.imageSize, 1...(1 << 14))
+    check("patch_size", c.patchSize, 1...(1 << 14))
+    check("image_channels", c.imageChannels, 1...(1 << 10))
+    check("token_mlp_hidden", c.tokenMLPHidden, 0...(1 << 20))
+    check("pooled_size", c.pooledSize, 0...(1 << 10))
+    for (name, value) in [
+      ("max_len", c.maxLen), ("vocab_size", c.vocabSize), ("classes", c.classes),
+      ("type_vocab_size", c.typeVocabSize), ("max_positions", c.maxPositions),
+    ] {
+      check(name, value, 0...(1 << 24))
+    }
+    if c.convLayers.count > 64 || c.convLayers.contains(where: { $0 > 1 << 16 }) {
+      problems.append("convolution layers \(c.convLayers.prefix(8))…")
+    }
+    if !(c.layerNormEpsilon >= 0 && c.layerNormEpsilon.isFinite) {
+      problems.append("layer_norm_eps \(c.layerNormEpsilon)")
+    }
+    if !(c.dropout >= 0 && c.dropout < 1) { problems.append("dropout \(c.dropout)") }
+    if arch.activations.count != arch.unitCount || arch.collapsed.count != arch.unitCount {
+      problems.append(
+        "\(arch.activations.count) activations and \(arch.collapsed.count) collapse flags for \(arch.unitCount) units")
+    }
+    guard problems.isEmpty else { return problems }
+    problems += ModelRegistry.family(c.kind).storedProblems(c)
+    guard problems.isEmpty else { return problems }
+    // Parameters (4 bytes each) and one example's activations, estimated in Double.
+    let need = ModelRegistry.family(c.kind).trainingMemory(c, batchSize: 1)
+    let bytes = 4 * need.parameters + need.activationBytes
+    if bytes > MemoryEstimate.available {
+      problems.append(
+        String(
+          format: "%.1f GiB for the parameters and one example, more than the %.1f GiB here", bytes / 1_073_741_824,
+          MemoryEstimate.available / 1_073_741_824))
+    }
+    return problems
+  }
+
   /// The data `settings` names, read with the checkpoint's tokenizer (or normalization)
   /// and checked against its model before any forward pass: as many classes (a language
   /// model: vocabulary symbols), token ids within its embedding table, images of its size.
