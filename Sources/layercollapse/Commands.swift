@@ -646,6 +646,11 @@ enum Commands {
     if !report.ignored.isEmpty {
       Out.print("  not parameters, skipped: \(report.ignored.count) (\(report.ignored[0]), …)")
     }
+    if report.vocabulary == nil && !ModelRegistry.family(kind).fits(kind, task: .cifar10) {
+      Out.print(
+        "  note: no tokenizer files beside config.json (vocab.txt; vocab.json and merges.txt): the data would be "
+          + "tokenized by a vocabulary of its own, whose ids mean nothing to this model")
+    }
     if let r = report.replacedClassifier {
       Out.print(
         "  the source's classifier of \(r) classes replaced by a new head of \(arch.config.classes) (--classes)")
@@ -808,13 +813,18 @@ enum Commands {
     }
     let c = try Checkpoint.load(path)
     // Generation is the transformer's (`Transformer.generate`), for a language model.
-    guard let gpt = c.model as? Transformer, c.model.family.predictsEveryPosition(c.model.config.kind),
-      case .corpus(let vocab)? = c.vocabulary
-    else {
+    guard let gpt = c.model as? Transformer, c.model.family.predictsEveryPosition(c.model.config.kind) else {
       throw LCError.usage(
         ErrorDetail(
           what: "generate needs a gpt checkpoint", location: path, expected: "model kind gpt",
           got: c.model.config.kind.rawValue))
+    }
+    guard case .corpus(let vocab)? = c.vocabulary else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "the checkpoint stores no vocabulary to turn text into tokens and back", location: path,
+          expected: "a corpus vocabulary (characters, bytes, or an imported GPT-2's BPE)",
+          hint: "Import GPT-2 with its vocab.json and merges.txt beside config.json, or fine-tune it on a corpus"))
     }
     let ids = try vocab.encode(prompt, file: "--prompt")
     guard !ids.isEmpty else {

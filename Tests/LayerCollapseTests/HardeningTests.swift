@@ -142,6 +142,11 @@ import Testing
     #expect(mkfifo(ws.dir + "/pipe", 0o644) == 0)
     let pipe = try CLI.run(["eval", ws.dir + "/run/best.h5", "-o", ws.dir + "/pipe"])
     #expect(pipe.code == 73 && pipe.stderr.contains("not a regular file"), "\(pipe.stderr)")
+    let empty = try CLI.run(["eval", ws.dir + "/run/best.h5", "-o", ""])
+    #expect(empty.code == 64 && empty.stderr.contains("the output path is empty"), "\(empty.stderr)")
+    // A device given as the config or the data: named as what it is, not an I/O failure.
+    let device = try CLI.run(["validate", "/dev/null"])
+    #expect(device.code == 66 && device.stderr.contains("not a config file"), "\(device.stderr)")
     try FileManager.default.removeItem(atPath: ws.dir + "/run/last.h5")
     let resume = try CLI.run(["train", config, "train.epochs=1", "--resume"])
     #expect(resume.code == 66 && resume.stderr.contains("--overwrite"), "\(resume.stderr)")

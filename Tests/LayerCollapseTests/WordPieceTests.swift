@@ -13,6 +13,20 @@ import Testing
     try WordPieceTokenizer(vocabulary: vocabulary, lowercase: lowercase)
   }
 
+  /// Line endings as Python's universal newlines read them ("\r\n" is one Character in
+  /// Swift, so splitting on "\n" missed it): a vocab.txt saved on Windows reads the same.
+  @Test func linesEndInAnyNewline() throws {
+    #expect(TextLines.split("a\nb\r\nc\rd\n") == ["a", "b", "c", "d"])
+    #expect(TextLines.split("a\n\nb") == ["a", "", "b"])
+    #expect(TextLines.split("a\r\n\r\nb\r\n") == ["a", "", "b"])
+    #expect(TextLines.split("") == [] && TextLines.split("x") == ["x"])
+    let path = NSTemporaryDirectory() + "lc-vocab-" + UUID().uuidString + ".txt"
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try (Self.vocabulary.joined(separator: "\r\n") + "\r\n").write(toFile: path, atomically: true, encoding: .utf8)
+    let windows = try WordPieceTokenizer(vocabularyFile: path)
+    #expect(windows.vocabulary == Self.vocabulary)
+  }
+
   @Test func longestMatchFirstWithContinuations() throws {
     let t = try Self.tokenizer()
     #expect(t.tokens("unaffable") == ["un", "##aff", "##able"])

@@ -19,6 +19,9 @@ public enum AtomicFile {
   /// Checks, before any work, that `path` can be written later: a directory in its place
   /// is refused, its own directory is made if missing (`eval -o results/x.json`).
   public static func prepare(_ path: String) throws {
+    guard !path.isEmpty else {
+      throw LCError.usage(ErrorDetail(what: "the output path is empty", location: "-o", expected: "a file path"))
+    }
     try refuseNonFile(path)
     let parent: String = Paths.parent(path)
     if !parent.isEmpty { try OutputDirectory.create(parent, what: "the directory for \(path)") }
@@ -27,19 +30,17 @@ public enum AtomicFile {
   /// A directory, device, pipe or socket at `path` is refused: the rename would replace
   /// it (`-o /dev/null` took the device node's place).
   static func refuseNonFile(_ path: String) throws {
-    var info: stat = stat()
-    guard stat(path, &info) == 0 else { return }  // nothing there (or unreadable: open says)
-    let type: UInt32 = info.st_mode & S_IFMT
-    if type == S_IFDIR {
+    switch Paths.notAFile(path) {
+    case nil: return  // a file, or nothing there (or unreadable: open says)
+    case "a directory"?:
       throw LCError.cannotCreate(
         ErrorDetail(
           what: "is a directory, not a file", location: path, expected: "a file path to write",
           hint: "Name a file inside it"))
-    }
-    if type != S_IFREG {
+    case let other?:
       throw LCError.cannotCreate(
         ErrorDetail(
-          what: "is not a regular file (a device, pipe or socket)", location: path, expected: "a file path to write",
+          what: "is not a regular file (\(other))", location: path, expected: "a file path to write",
           hint: "Name a file to write"))
     }
   }

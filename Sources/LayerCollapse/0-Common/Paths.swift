@@ -1,5 +1,19 @@
+import Foundation
+
 /// Path arithmetic on strings, for the names users type (`-o c`, `output.dir=r/run1`).
 public enum Paths {
+  /// What is at `path` when it is not a regular file: "a directory", "a device, pipe or
+  /// socket"; nil for a regular file (or a link to one) and for nothing at all.
+  public static func notAFile(_ path: String) -> String? {
+    var info: stat = stat()
+    guard stat(path, &info) == 0 else { return nil }
+    switch info.st_mode & S_IFMT {
+    case S_IFREG: return nil
+    case S_IFDIR: return "a directory"
+    default: return "a device, pipe or socket"
+    }
+  }
+
   /// The directory part of `path`, as `NSString.deletingLastPathComponent` gives it
   /// ("a/b" → "a", "/a" → "/", "a/b/" → "a", "b" → ""), which traps on a one-character
   /// relative name ("c", ".", "c/") in the Foundation of Swift 6.x on Linux.

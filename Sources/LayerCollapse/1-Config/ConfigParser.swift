@@ -18,6 +18,10 @@ extension ConfigTree {
       throw LCError.missingInput(
         ErrorDetail(what: "config file not found", location: path, hint: "Configs live in configs/*.yaml"))
     }
+    if let other = Paths.notAFile(path) {
+      throw LCError.missingInput(
+        ErrorDetail(what: "not a config file", location: path, expected: "a YAML file", got: other))
+    }
     let data: Data
     do {
       data = try Data(contentsOf: URL(fileURLWithPath: path))

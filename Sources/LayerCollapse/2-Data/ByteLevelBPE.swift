@@ -80,7 +80,7 @@ public struct ByteLevelBPE: Sendable, Equatable {
       throw LCError.missingInput(ErrorDetail(what: "cannot read the BPE merges", location: mergesFile))
     }
     var merges: [(String, String)] = []
-    for (i, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+    for (i, line) in TextLines.split(text).enumerated() {
       if line.hasPrefix("#version") || line.isEmpty { continue }
       let parts = line.split(separator: " ")
       guard parts.count == 2 else {

@@ -59,11 +59,8 @@ public struct WordPieceTokenizer: SentenceEncoder, Equatable {
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
       throw LCError.missingInput(ErrorDetail(what: "cannot read the WordPiece vocabulary", location: path))
     }
-    var lines = text.components(separatedBy: "\n")
-    if lines.last == "" { lines.removeLast() }
     try self.init(
-      vocabulary: lines.map { $0.hasSuffix("\r") ? String($0.dropLast()) : $0 }, lowercase: lowercase,
-      stripAccents: stripAccents, location: path)
+      vocabulary: TextLines.split(text), lowercase: lowercase, stripAccents: stripAccents, location: path)
   }
 
   public static func == (a: WordPieceTokenizer, b: WordPieceTokenizer) -> Bool {
