@@ -216,11 +216,11 @@ private func h5dumpPath() -> String? {
     let wrongShape: LCError? = lcError { _ = try file.readFloats(at: "/params/w", shape: [3, 2]) }
     #expect(
       wrongShape
-        == .other(
+        == .badData(
           ErrorDetail(
             what: "dataset has the wrong shape", location: path + ":/params/w", expected: "shape [3, 2]",
             got: "shape [2, 3]")))
-    #expect(lcError({ try file.read(into: Tensor([6]), from: "/params/w") })?.exitCode == 1)
+    #expect(lcError({ try file.read(into: Tensor([6]), from: "/params/w") })?.exitCode == 65)
 
     guard case .badData(let t) = lcError({ _ = try file.readFloats(at: "/meta/name") }) else {
       Issue.record("reading a string as floats should be .badData")

@@ -98,6 +98,29 @@ import Testing
     for (path, parent) in cases { #expect(Paths.parent(path) == parent, "\(path)") }
   }
 
+  /// A record that does not decode names the key as the file spells it and what was wrong,
+  /// not the decoder's Swift types.
+  @Test func jsonErrorsNameTheKey() throws {
+    let dir = NSTemporaryDirectory() + "lc-json-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let cases: [(String, String)] = [
+      (#"{"checkpoint": "x"}"#, "missing key `kind`"),
+      (#"{"checkpoint": 3}"#, "expected a string at `checkpoint`"),
+      ("{oops", "not valid JSON"),
+    ]
+    for (text, expected) in cases {
+      try text.write(toFile: dir + "/e.json", atomically: true, encoding: .utf8)
+      do {
+        _ = try EvalRecord.read(dir + "/e.json")
+        Issue.record("\(text): read")
+      } catch let e as LCError {
+        #expect(e.exitCode == 65 && e.description.contains(expected), "\(e)")
+        #expect(!e.description.contains("CodingKeys"), "\(e)")
+      }
+    }
+  }
+
   /// One-character relative outputs, in a directory of their own: each command writes them.
   @Test func oneCharacterRelativeOutputs() throws {
     let ws = try Workspace()
@@ -142,6 +165,15 @@ import Testing
     #expect(mkfifo(ws.dir + "/pipe", 0o644) == 0)
     let pipe = try CLI.run(["eval", ws.dir + "/run/best.h5", "-o", ws.dir + "/pipe"])
     #expect(pipe.code == 73 && pipe.stderr.contains("not a regular file"), "\(pipe.stderr)")
+    // A pipe as a checkpoint to read or replace: refused at once (opening it blocked).
+    let fromPipe = try CLI.run(["eval", ws.dir + "/pipe"])
+    #expect(fromPipe.code == 66 && fromPipe.stderr.contains("is not an HDF5 file"), "\(fromPipe.stderr)")
+    let ontoPipe = try CLI.run(["collapse", ws.dir + "/run/best.h5", "--force", "0", "-o", ws.dir + "/pipe"])
+    #expect(ontoPipe.code == 73, "\(ontoPipe.stderr)")
+    let ontoPipeAnyway = try CLI.run([
+      "collapse", ws.dir + "/run/best.h5", "--force", "0", "-o", ws.dir + "/pipe", "--overwrite",
+    ])
+    #expect(ontoPipeAnyway.code == 73 && ontoPipeAnyway.stderr.contains("not a regular file"), "\(ontoPipeAnyway)")
     let empty = try CLI.run(["eval", ws.dir + "/run/best.h5", "-o", ""])
     #expect(empty.code == 64 && empty.stderr.contains("the output path is empty"), "\(empty.stderr)")
     // A device given as the config or the data: named as what it is, not an I/O failure.

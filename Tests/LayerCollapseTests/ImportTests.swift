@@ -79,6 +79,17 @@ struct ImportTests {
       .write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
     let partial = try CLI.run(["import", dir, "-o", dir + "/x.h5"])
     #expect(partial.code == 65 && partial.stderr.contains("missing: wpe.weight"), "\(partial.stderr)")
+    // Sizes and numbers a damaged config.json may claim: named before anything is allocated.
+    for (edit, expected) in [
+      (#""n_layer": -1"#, "n_layer is out of range"), (#""n_layer": 1000000000000"#, "n_layer is out of range"),
+      (#""n_layer": 1, "layer_norm_epsilon": -1"#, "layer_norm_epsilon is out of range"),
+      (#""n_layer": 1, "resid_pdrop": "high""#, "resid_pdrop is not a number"),
+    ] {
+      try (#"{"model_type": "gpt2", "n_embd": 2, "n_head": 1, "n_positions": 4, "vocab_size": 2, "# + edit + "}")
+        .write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+      let r = try CLI.run(["import", dir, "-o", dir + "/x.h5"])
+      #expect(r.code == 65 && r.stderr.contains(expected), "\(edit): \(r.stderr)")
+    }
     #expect(!FileManager.default.fileExists(atPath: dir + "/x.h5"))
   }
 }

@@ -30,14 +30,59 @@ enum JSONFile {
   static let nonFiniteDecoding = JSONDecoder.NonConformingFloatDecodingStrategy.convertFromString(
     positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
 
-  /// Decodes `text`; a failure is bad data at `location`.
+  /// Decodes `text`; a failure is bad data at `location`, said as the file spells it: the
+  /// key path in snake_case and what was wrong there (not the decoder's own types).
   static func decode<T: Decodable>(_ type: T.Type, _ text: String, location: String) throws -> T {
     do {
       return try decoder().decode(type, from: Data(text.utf8))
+    } catch let error as DecodingError {
+      throw LCError.badData(
+        ErrorDetail(what: "unreadable JSON: " + describe(error), location: location, expected: "JSON of \(type)"))
     } catch {
       throw LCError.badData(
         ErrorDetail(what: "unreadable JSON", location: location, expected: "JSON of \(type)", got: "\(error)"))
     }
+  }
+
+  /// "missing key `global_step`", "`blocks`[2].`alpha`: expected a number".
+  static func describe(_ error: DecodingError) -> String {
+    func path(_ keys: [any CodingKey]) -> String {
+      keys.map { key in key.intValue.map { "[\($0)]" } ?? "`\(snakeCase(key.stringValue))`" }.joined(separator: ".")
+    }
+    func at(_ keys: [any CodingKey]) -> String { keys.isEmpty ? "" : " at " + path(keys) }
+    switch error {
+    case .keyNotFound(let key, let context):
+      return "missing key `\(snakeCase(key.stringValue))`" + at(context.codingPath)
+    case .typeMismatch(let type, let context): return "expected \(typeName(type))" + at(context.codingPath)
+    case .valueNotFound(let type, let context): return "expected \(typeName(type)), got null" + at(context.codingPath)
+    case .dataCorrupted(let context):
+      return context.codingPath.isEmpty ? "not valid JSON" : "a value that does not fit" + at(context.codingPath)
+    @unknown default: return "\(error)"
+    }
+  }
+
+  static func typeName(_ type: Any.Type) -> String {
+    switch type {
+    case is String.Type: "a string"
+    case is Bool.Type: "true or false"
+    case is Int.Type, is Int64.Type, is Int32.Type, is UInt64.Type: "an integer"
+    case is Double.Type, is Float.Type: "a number"
+    default: "\(type)".hasPrefix("Array") ? "a list" : "an object"
+    }
+  }
+
+  /// camelCase as the files spell it: `globalStep` → `global_step`.
+  static func snakeCase(_ key: String) -> String {
+    var out: String = ""
+    for ch in key {
+      if ch.isUppercase {
+        if !out.isEmpty { out.append("_") }
+        out.append(contentsOf: ch.lowercased())
+      } else {
+        out.append(ch)
+      }
+    }
+    return out
   }
 
   static func write<T: Encodable>(_ value: T, to path: String) throws {

@@ -48,7 +48,7 @@ public struct ByteLevelBPE: Sendable, Equatable {
       throw LCError.badData(
         ErrorDetail(
           what: "BPE vocabulary ids out of range", location: "vocab.json", expected: "ids 0..<16777216",
-          got: "largest \(largest)"))
+          got: largest >= 1 << 24 ? "largest \(largest)" : "smallest \(vocabulary.values.min() ?? 0)"))
     }
     var symbols = [String](repeating: "", count: largest + 1)
     for (token, id) in vocabulary { symbols[Int(id)] = token }

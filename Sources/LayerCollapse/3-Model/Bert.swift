@@ -355,16 +355,10 @@ public enum BertFamily: ModelFamily {
 
   public static func predictsEveryPosition(_ kind: ModelKind) -> Bool { false }
 
+  /// (The position and type tables have at least max_len rows and one row whatever the
+  /// stored sizes: `positions`, the type embedding's count.)
   public static func storedProblems(_ config: ModelConfig) -> [String] {
-    var problems: [String] = []
-    if config.dModel % config.heads != 0 {
-      problems.append("heads \(config.heads) do not divide d_model \(config.dModel)")
-    }
-    if config.maxLen > config.maxPositions {
-      problems.append("max_len \(config.maxLen) exceeds the position table's \(config.maxPositions) rows")
-    }
-    if config.typeVocabSize < 1 { problems.append("no token-type rows (type_vocab_size \(config.typeVocabSize))") }
-    return problems
+    config.dModel % config.heads == 0 ? [] : ["heads \(config.heads) do not divide d_model \(config.dModel)"]
   }
 
   public static func sequenceLength(_ config: ModelConfig) -> Int { config.maxLen }

@@ -67,9 +67,6 @@ public enum TransformerFamily: ModelFamily {
     if config.kind == .vit && config.imageSize % config.patchSize != 0 {
       problems.append("patch size \(config.patchSize) does not divide image size \(config.imageSize)")
     }
-    if config.kind != .vit && config.maxPositions > 0 && config.maxLen > config.maxPositions {
-      problems.append("max_len \(config.maxLen) exceeds the position table's \(config.maxPositions) rows")
-    }
     return problems
   }
 

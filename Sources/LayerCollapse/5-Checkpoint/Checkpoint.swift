@@ -148,6 +148,8 @@ public final class Checkpoint {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return .nothing }
     if isDirectory.boolValue { return .directory }
+    // A pipe would block the open until a writer came; a device is no checkpoint.
+    if Paths.notAFile(path) != nil { return .otherFile }
     guard let f = try? HDF5File(reading: path) else { return .otherFile }
     defer { try? f.close() }
     guard formatAttribute(f) == Self.format else { return .otherFile }
@@ -235,7 +237,12 @@ public final class Checkpoint {
     var optimizer: OptimizerState? = nil
     if f.exists("/optimizer/step") {
       let o = OptimizerState(model.parameters)
-      let step = try f.readInt64s(at: "/optimizer/step").first ?? 0
+      guard let step = try f.readInt64s(at: "/optimizer/step").first else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "the optimizer's step count is empty", location: "\(path):/optimizer/step",
+            expected: "one integer", hint: "The file was modified or written by an incompatible tool"))
+      }
       // A step count past 2^40 (a trillion steps) is no run's: its bias correction would
       // underflow, and a negative one has none.
       guard step >= 0 && step <= 1 << 40 else {
@@ -325,7 +332,19 @@ struct VocabularyRecord: Codable {
     self.characters = characters
   }
 
+  /// The vocabulary; a damaged one is bad data at `location` (the file's dataset), with
+  /// the tokenizer's own words on what is wrong.
   func vocabulary(location: String) throws -> Vocabulary {
+    do {
+      return try decoded(location: location)
+    } catch LCError.badData(var d) where d.location != location {
+      d.what = d.location.isEmpty ? d.what : "\(d.location): \(d.what)"
+      d.location = location
+      throw LCError.badData(d)
+    }
+  }
+
+  private func decoded(location: String) throws -> Vocabulary {
     if kind == "words" { return .words(try Tokenizer(tokens: tokens ?? [])) }
     if kind == "images" {
       let stats = ChannelStats(mean: mean ?? [], std: std ?? [])

@@ -34,6 +34,10 @@ public final class HDF5File {
           what: "is a directory, not an HDF5 file", location: path, expected: "a file such as run/best.h5",
           hint: "Name a checkpoint inside it, e.g. \(path.hasSuffix("/") ? path : path + "/")best.h5"))
     }
+    if let other = Paths.notAFile(path) {  // a pipe would block the open until a writer came
+      throw LCError.missingInput(
+        ErrorDetail(what: "is not an HDF5 file", location: path, expected: "a regular file", got: other))
+    }
     guard FileManager.default.isReadableFile(atPath: path) else {
       throw LCError.io(ErrorDetail(what: "cannot read HDF5 file (permission denied)", location: path))
     }
@@ -565,9 +569,10 @@ public final class HDF5File {
     }
   }
 
+  /// A dataset of another shape than its reader needs is a damaged or foreign file (65).
   private func checkShape(_ shape: [Int], _ expected: [Int], _ p: String) throws {
     guard shape == expected else {
-      throw LCError.other(
+      throw LCError.badData(
         ErrorDetail(
           what: "dataset has the wrong shape", location: location(p), expected: "shape \(expected)",
           got: "shape \(shape)"))

@@ -233,7 +233,7 @@ public enum HuggingFaceImport {
     let (d, heads, layers) = (try int("n_embd"), try int("n_head"), try int("n_layer"))
     let hidden = try int("n_inner", 4 * d)
     let activation = try c.activation("activation_function", default: "gelu_new")
-    let epsilon = c.double("layer_norm_epsilon", 1e-5)
+    let epsilon = try c.double("layer_norm_epsilon", 1e-5, in: 1e-30...1)
     var unsupported: [String] = []
     if (values["scale_attn_by_inverse_layer_idx"] as? Bool) == true {
       unsupported.append("scale_attn_by_inverse_layer_idx")
@@ -251,7 +251,7 @@ public enum HuggingFaceImport {
     }
     var config = ModelConfig(
       kind: .gpt, dModel: d, heads: heads, layers: layers, mlpHidden: hidden,
-      dropout: Float(c.double("resid_pdrop", 0)), maxLen: try int("n_positions"),
+      dropout: Float(try c.double("resid_pdrop", 0, in: 0...0.999)), maxLen: try int("n_positions"),
       vocabSize: try int("vocab_size"), tieWeights: true, activation: activation)
     config.layerNormEpsilon = Float(epsilon)
     // The position table keeps its n_positions rows; the sequence length the model is
@@ -309,9 +309,10 @@ public enum HuggingFaceImport {
     let head = try classifierOutputs(tensors, classes: classes, configPath: configPath)
     var config = ModelConfig(
       kind: .bert, dModel: d, heads: heads, layers: layers, mlpHidden: try c.int("intermediate_size"),
-      dropout: Float(c.double("hidden_dropout_prob", 0)), maxLen: try c.int("max_position_embeddings"),
+      dropout: Float(try c.double("hidden_dropout_prob", 0, in: 0...0.999)),
+      maxLen: try c.int("max_position_embeddings"),
       vocabSize: try c.int("vocab_size"), classes: head.outputs, activation: activation)
-    config.layerNormEpsilon = Float(c.double("layer_norm_eps", 1e-12))
+    config.layerNormEpsilon = Float(try c.double("layer_norm_eps", 1e-12, in: 1e-30...1))
     config.typeVocabSize = try c.int("type_vocab_size", 2)
     config.maxPositions = config.maxLen
     config.maxLen = min(config.maxLen, 64)  // SST-2's sentences; the table keeps every row
@@ -375,13 +376,23 @@ public enum HuggingFaceImport {
     let head = try classifierOutputs(tensors, classes: classes, configPath: configPath)
     var config = ModelConfig(
       kind: .vit, dModel: d, heads: heads, layers: layers, mlpHidden: try c.int("intermediate_size"),
-      dropout: Float(c.double("hidden_dropout_prob", 0)), classes: head.outputs, imageSize: image,
+      dropout: Float(try c.double("hidden_dropout_prob", 0, in: 0...0.999)), classes: head.outputs, imageSize: image,
       imageChannels: try c.int("num_channels", 3), patchSize: patch, activation: activation)
-    config.layerNormEpsilon = Float(c.double("layer_norm_eps", 1e-12))
+    config.layerNormEpsilon = Float(try c.double("layer_norm_eps", 1e-12, in: 1e-30...1))
     try checkMemory(config, configPath: configPath)
     let model = ModelRegistry.build(Architecture(config: config), seed: 1)
     let map = vitNames(layers: layers)
     let prefix = tensors.keys.contains { $0.hasPrefix("vit.") } ? "vit." : ""
+    // The patch kernel is flattened into our patch linear: its 4 dimensions must be the
+    // config's (another split of as many values would import scrambled).
+    let kernel = prefix + "embeddings.patch_embeddings.projection.weight"
+    let kernelShape = [d, config.imageChannels, patch, patch]
+    if let shape = tensors[kernel]?.entries[kernel]?.shape, shape != kernelShape {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "tensor \(kernel) has the wrong shape", location: configPath, expected: "\(kernelShape)",
+          got: "\(shape)"))
+    }
     let (used, missing) = try fill(
       model, from: tensors, map: map, prefix: prefix, classifier: head.sourceHasOne, configPath: configPath)
     let ignored = try accountFor(
@@ -470,7 +481,25 @@ public enum HuggingFaceImport {
       return value
     }
 
-    func double(_ key: String, _ fallback: Double) -> Double { values[key] as? Double ?? fallback }
+    /// A number within `range` (a dropout below 1, an ε above 0); absent or null is the
+    /// fallback, anything else bad data naming the key.
+    func double(_ key: String, _ fallback: Double, in range: ClosedRange<Double>) throws -> Double {
+      let value: Double
+      if let v = values[key] as? Double {
+        value = v
+      } else if values[key] == nil || values[key] is NSNull {
+        return fallback
+      } else {
+        throw LCError.badData(ErrorDetail(what: "config.json: \(key) is not a number", location: path))
+      }
+      guard range.contains(value) && value.isFinite else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "config.json: \(key) is out of range", location: path,
+            expected: "\(range.lowerBound)…\(range.upperBound)", got: "\(value)"))
+      }
+      return value
+    }
 
     /// The activation `key` names (Hugging Face's names: `gelu` is erf's, `gelu_new` tanh's).
     func activation(_ key: String, default name: String) throws -> Activation {
