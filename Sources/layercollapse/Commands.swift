@@ -58,7 +58,7 @@ enum Specs {
     positionals: ["CHECKPOINT.h5"],
     valueOptions: [
       "-o":
-        "where to write the results (default: CHECKPOINT.eval.json beside the checkpoint; CHECKPOINT.train.eval.json for --split train, CHECKPOINT.limit<N>.eval.json with another data.eval_limit)",
+        "where to write the results (default: CHECKPOINT.eval.json beside the checkpoint; CHECKPOINT.train.eval.json for --split train, CHECKPOINT.limit<N>.eval.json with another data.eval_limit); its directory is made, and it replaces only an earlier evaluation record",
       "--split": "eval (default) or train",
     ],
     takesOverrides: true,
@@ -510,8 +510,9 @@ enum Commands {
       let next =
         arch.activations.contains(.prelu)
         ? "A LayerCollapse fine-tune pulls α to 1 (more steps or a larger lc.lambda; lc.mode: decoupled pulls hardest)"
-        : "First a LayerCollapse fine-tune from it: `layercollapse train CONFIG train.init_from=\(input) lc.blocks=2` "
-          + "swaps the last 2 units' activations for PReLUs and pulls them to linear (README: Pretrained models)"
+        : "First a LayerCollapse fine-tune from it: train a config with train.init_from=\(input), lc.blocks (how many "
+          + "blocks from the output end get a PReLU) and lc.lambda > 0 (the pull to linear), as "
+          + "configs/sst2-minilm-lc.yaml does (README: Pretrained models)"
       Out.print(
         "note: no unit merged (\(pulled)): the output is the same model. \(next); --force merges units regardless, "
           + "labelled approximate")
@@ -523,6 +524,13 @@ enum Commands {
   static func eval(_ a: Arguments) throws {
     let path = a.positionals[0]
     let ckpt = try Checkpoint.load(path)
+    let (settings, overridden) = try storedRunSettings(ckpt, path, overrides: a.overrides)
+    let split = a.option("--split") ?? "eval"
+    guard split == "eval" || split == "train" else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "unknown split", location: "layercollapse eval --split", expected: "eval or train", got: split))
+    }
     if let out = a.option("-o") {
       // Before the evaluation: its directory made, and no file of the user's replaced.
       try AtomicFile.prepare(out)
@@ -532,13 +540,6 @@ enum Commands {
             what: "would replace a file that is not an evaluation record", location: out,
             hint: "Remove it, or name another file with -o"))
       }
-    }
-    let (settings, overridden) = try storedRunSettings(ckpt, path, overrides: a.overrides)
-    let split = a.option("--split") ?? "eval"
-    guard split == "eval" || split == "train" else {
-      throw LCError.usage(
-        ErrorDetail(
-          what: "unknown split", location: "layercollapse eval --split", expected: "eval or train", got: split))
     }
     let data = try ckpt.loadData(settings.data)
     let batches =
@@ -602,8 +603,6 @@ enum Commands {
     return (try RunSettings.decode(tree).settings, Set(applied.map(\.key)))
   }
 
-  /// Data for a checkpoint's model: a data set whose outputs (classes or vocabulary) do
-  /// not match the model's is a config error naming the key that chose it.
   // MARK: inspect
 
   // MARK: import
@@ -799,7 +798,7 @@ enum Commands {
     let count = try a.option("--tokens").map { try int($0, "--tokens") } ?? 200
     let temperature = try a.option("--temperature").map { try double($0, "--temperature") } ?? 0.8
     let topK = try a.option("--top-k").map { try int($0, "--top-k") } ?? 40
-    let seed = try a.option("--seed").map { try int($0, "--seed") } ?? 1
+    let seed = try a.option("--seed").map { try int($0, "--seed", atMost: .max) } ?? 1  // not a count
     // Below 0.001 the draw is the most likely token anyway, and a temperature that rounds
     // to 0 in float32 would divide by it.
     guard temperature >= 0.001, temperature.isFinite, count >= 0, topK >= 0, seed >= 0 else {
@@ -831,8 +830,14 @@ enum Commands {
       throw LCError.usage(ErrorDetail(what: "--prompt is empty", location: "layercollapse generate"))
     }
     var rng = RNG(seed: UInt64(seed), stream: "generate")
-    let out = try gpt.generate(
-      prompt: ids, count: count, sampling: SamplingSettings(temperature: Float(temperature), topK: topK), rng: &rng)
+    let out: [Int32]
+    do {
+      out = try gpt.generate(
+        prompt: ids, count: count, sampling: SamplingSettings(temperature: Float(temperature), topK: topK), rng: &rng)
+    } catch LCError.badData(var d) {
+      d.location = "\(path), generated \(d.location)"
+      throw LCError.badData(d)
+    }
     Out.print(prompt + vocab.decode(out))
   }
 
@@ -915,6 +920,12 @@ enum Commands {
     // Its directory is made if missing (a file in the way is named).
     let dir = Paths.parent(path)
     if !dir.isEmpty { try OutputDirectory.create(dir, what: "the directory for \(path)") }
+    if let other = Paths.notAFile(path), other != "a directory" {
+      throw LCError.cannotCreate(
+        ErrorDetail(
+          what: "cannot write the checkpoint: not a regular file", location: location, got: other,
+          hint: "-o names the .h5 file to write"))
+    }
     let refused: String
     switch Checkpoint.occupant(of: path) {
     case .nothing, .checkpoint(resumable: false): return

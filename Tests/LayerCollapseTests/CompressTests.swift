@@ -238,7 +238,7 @@ extension JSONDecoder {
     let state = try JSONDecoder.snakeCase.decode(CompressState.self, from: Data(text.utf8))
     #expect(state.options.metric == .perplexity && state.rounds.count == 3)
     // Stored absolute: the search resumes from another directory, its input spelled otherwise.
-    let root = URL(fileURLWithPath: ws.dir).standardizedFileURL.path
+    let root = URL(fileURLWithPath: ws.dir).resolvingSymlinksInPath().path
     #expect(state.input == root + "/gpt/last.h5" && state.rounds[2].checkpoint == root + "/c/round-2/collapsed.h5")
     let elsewhere = try CLI.run(["compress", "last.h5"] + options + ["-o", "../c", "--resume"], in: ws.dir + "/gpt")
     #expect(elsewhere.code == 0, "\(elsewhere.stderr)")

@@ -103,6 +103,9 @@ import Testing
         "tensor b: its data does not follow the previous tensor's"
       ),
     ]
+    // An empty tensor at another's offset is no gap (ordered by begin, then end).
+    let empty = try Self.file(["a": Self.entry("F32", [1], 0, 4), "b": Self.entry("F32", [0], 0, 0)], data: four)
+    #expect(Self.failure(empty) == nil)
     for (label, bytes, expected) in cases {
       let f = Self.failure(bytes)
       #expect(f?.code == 65, "\(label): \(f.map { "\($0.code) \($0.message)" } ?? "read without error")")
@@ -400,6 +403,12 @@ struct HuggingFaceExportTests {
     // Float settings as written (1e-12), not widened from binary (9.999999960041972e-13).
     let json = try String(contentsOfFile: dir + "/hf/config.json", encoding: .utf8)
     #expect(!json.contains("0000000") && !json.contains("9999999"), "\(json)")
+    // A GPT-2 without <|endoftext|> in its vocabulary (29 tokens, none here) gets no bos/eos
+    // id, not GPT2Config's default 50,256 past its vocabulary.
+    if family == "gpt2" {
+      let values = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+      #expect(values?["bos_token_id"] is NSNull && values?["eos_token_id"] is NSNull, "\(json)")
+    }
   }
 
   @Test func collapsedOrPReLUModelsAreRefused() throws {

@@ -27,7 +27,7 @@ public enum AtomicFile {
     if !parent.isEmpty { try OutputDirectory.create(parent, what: "the directory for \(path)") }
   }
 
-  /// A directory, device, pipe or socket at `path` is refused: the rename would replace
+  /// A directory, pipe, device or socket at `path` is refused: the rename would replace
   /// it (`-o /dev/null` took the device node's place).
   static func refuseNonFile(_ path: String) throws {
     switch Paths.notAFile(path) {

@@ -56,7 +56,10 @@ enum JSONFile {
     case .typeMismatch(let type, let context): return "expected \(typeName(type))" + at(context.codingPath)
     case .valueNotFound(let type, let context): return "expected \(typeName(type)), got null" + at(context.codingPath)
     case .dataCorrupted(let context):
-      return context.codingPath.isEmpty ? "not valid JSON" : "a value that does not fit" + at(context.codingPath)
+      // The parser's own words say where (line, column) or which value.
+      let detail = (context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription)
+      return (context.codingPath.isEmpty ? "not valid JSON" : "a value that does not fit" + at(context.codingPath))
+        + " (\(detail))"
     @unknown default: return "\(error)"
     }
   }

@@ -2,16 +2,25 @@ import Foundation
 
 /// Path arithmetic on strings, for the names users type (`-o c`, `output.dir=r/run1`).
 public enum Paths {
-  /// What is at `path` when it is not a regular file: "a directory", "a device, pipe or
-  /// socket"; nil for a regular file (or a link to one) and for nothing at all.
+  /// What is at `path` when it is not a regular file: "a directory", "a pipe", "a device
+  /// or socket"; nil for a regular file (or a link to one) and for nothing at all.
   public static func notAFile(_ path: String) -> String? {
     var info: stat = stat()
     guard stat(path, &info) == 0 else { return nil }
     switch info.st_mode & S_IFMT {
     case S_IFREG: return nil
     case S_IFDIR: return "a directory"
-    default: return "a device, pipe or socket"
+    case S_IFIFO: return "a pipe"
+    default: return "a device or socket"
     }
+  }
+
+  /// Everything a pipe gives until its writer closes it (`train <(sed … config.yaml)`),
+  /// which Foundation's `Data(contentsOf:)` refuses; nil when it cannot be opened.
+  public static func readPipe(_ path: String) -> Data? {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+    defer { try? handle.close() }
+    return (try? handle.readToEnd()) ?? Data()
   }
 
   /// The directory part of `path`, as `NSString.deletingLastPathComponent` gives it

@@ -18,13 +18,14 @@ extension ConfigTree {
       throw LCError.missingInput(
         ErrorDetail(what: "config file not found", location: path, hint: "Configs live in configs/*.yaml"))
     }
-    if let other = Paths.notAFile(path) {
+    let kind = Paths.notAFile(path)
+    if let other = kind, other != "a pipe" {
       throw LCError.missingInput(
         ErrorDetail(what: "not a config file", location: path, expected: "a YAML file", got: other))
     }
     let data: Data
     do {
-      data = try Data(contentsOf: URL(fileURLWithPath: path))
+      data = try kind == nil ? Data(contentsOf: URL(fileURLWithPath: path)) : Paths.readPipe(path) ?? Data()
     } catch {
       throw LCError.io(ErrorDetail(what: "cannot read config file", location: path, got: "\(error)"))
     }

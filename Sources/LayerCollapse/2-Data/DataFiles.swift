@@ -123,10 +123,12 @@ func readDataFile(_ path: String, describing kind: String) throws -> [UInt8] {
     throw LCError.missingInput(
       ErrorDetail(what: "\(kind) not found", location: path, expected: "an existing file", got: got, hint: hint))
   }
-  if let other = Paths.notAFile(path) {
+  let type = Paths.notAFile(path)
+  if let other = type, other != "a pipe" {
     throw LCError.missingInput(
       ErrorDetail(what: "\(kind) is not a file", location: path, expected: "a regular file", got: other))
   }
+  if type != nil, let piped = Paths.readPipe(path) { return [UInt8](piped) }
   do {
     let data: Data = try Data(contentsOf: URL(fileURLWithPath: path))
     return [UInt8](data)

@@ -358,7 +358,12 @@ public enum BertFamily: ModelFamily {
   /// (The position and type tables have at least max_len rows and one row whatever the
   /// stored sizes: `positions`, the type embedding's count.)
   public static func storedProblems(_ config: ModelConfig) -> [String] {
-    config.dModel % config.heads == 0 ? [] : ["heads \(config.heads) do not divide d_model \(config.dModel)"]
+    var problems: [String] = []
+    if config.dModel % config.heads != 0 {
+      problems.append("heads \(config.heads) do not divide d_model \(config.dModel)")
+    }
+    if config.maxLen < 1 { problems.append("max_len \(config.maxLen): no token fits") }
+    return problems
   }
 
   public static func sequenceLength(_ config: ModelConfig) -> Int { config.maxLen }

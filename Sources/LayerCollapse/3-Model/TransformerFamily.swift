@@ -67,6 +67,7 @@ public enum TransformerFamily: ModelFamily {
     if config.kind == .vit && config.imageSize % config.patchSize != 0 {
       problems.append("patch size \(config.patchSize) does not divide image size \(config.imageSize)")
     }
+    if config.kind != .vit && config.maxLen < 1 { problems.append("max_len \(config.maxLen): no token fits") }
     return problems
   }
 

@@ -202,6 +202,7 @@ public final class Checkpoint {
           expected: "sizes the model can be built and run with, one activation and collapse flag per unit",
           got: problems.joined(separator: "; "), hint: "The file was modified or written by an incompatible tool"))
     }
+    try checkParametersFit(arch, location: path)
     let model = ModelRegistry.build(arch)
     let stored = Set(try f.datasetPaths(under: "/params"))
     let expected = Set(model.parameters.all.map { datasetPath($0.name) })
@@ -382,10 +383,9 @@ struct VocabularyRecord: Codable {
 }
 
 extension Checkpoint {
-  /// What a stored architecture asks that no run could have written, each in words: sizes
-  /// out of range (their products must stay inside Int, as parameter and MAC counts are),
-  /// the family's own conditions, and more memory than the machine has for the parameters
-  /// and one example's forward pass. The model is built only from an architecture with none.
+  /// What a stored (or imported) architecture asks that no run could have written, each in
+  /// words: sizes out of range (their products must stay inside Int, as parameter and MAC
+  /// counts are) and the family's own conditions. A model is built only from one with none.
   static func storedProblems(_ arch: Architecture) -> [String] {
     let c = arch.config
     var problems: [String] = []
@@ -420,18 +420,20 @@ extension Checkpoint {
         "\(arch.activations.count) activations and \(arch.collapsed.count) collapse flags for \(arch.unitCount) units")
     }
     guard problems.isEmpty else { return problems }
-    problems += ModelRegistry.family(c.kind).storedProblems(c)
-    guard problems.isEmpty else { return problems }
-    // Parameters (4 bytes each) and one example's activations, estimated in Double.
-    let need = ModelRegistry.family(c.kind).trainingMemory(c, batchSize: 1)
-    let bytes = 4 * need.parameters + need.activationBytes
-    if bytes > MemoryEstimate.available {
-      problems.append(
-        String(
-          format: "%.1f GiB for the parameters and one example, more than the %.1f GiB here", bytes / 1_073_741_824,
-          MemoryEstimate.available / 1_073_741_824))
-    }
-    return problems
+    return ModelRegistry.family(c.kind).storedProblems(c)
+  }
+
+  /// Refuses (65) a model whose parameters alone (4 bytes each, counted in Double) would
+  /// not fit in this machine's memory, before they are allocated: the file is not damaged,
+  /// the model is too large for here.
+  static func checkParametersFit(_ arch: Architecture, location: String) throws {
+    let bytes = 4 * ModelRegistry.family(arch.config.kind).trainingMemory(arch.config, batchSize: 1).parameters
+    guard bytes > MemoryEstimate.available else { return }
+    throw LCError.badData(
+      ErrorDetail(
+        what: "the model is too large for this machine's memory", location: location,
+        expected: String(format: "at most %.1f GiB of parameters", MemoryEstimate.available / 1_073_741_824),
+        got: String(format: "%.1f GiB (%.0f parameters)", bytes / 1_073_741_824, bytes / 4)))
   }
 
   /// The data `settings` names, read with the checkpoint's tokenizer (or normalization)
@@ -461,6 +463,13 @@ extension Checkpoint {
           hint: self.vocabulary == nil
             ? "Import the model with its tokenizer files (vocab.txt, or vocab.json and merges.txt) beside config.json"
             : "")
+      ])
+    }
+    if data.imageSide == nil && settings.maxLen > cfg.maxLen {
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "the data's sequences are longer than the checkpoint's model reads", location: "data.max_len",
+          expected: "at most \(cfg.maxLen) tokens", got: "\(settings.maxLen)")
       ])
     }
     if let side = data.imageSide, side != cfg.imageSize {

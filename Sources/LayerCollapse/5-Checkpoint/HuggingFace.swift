@@ -258,7 +258,7 @@ public enum HuggingFaceImport {
     // counted (and generates) at is our default window, as the stored config's data.max_len.
     config.maxPositions = config.maxLen
     config.maxLen = min(config.maxLen, 128)
-    try checkMemory(config, configPath: configPath)
+    try checkBuildable(config, configPath: configPath)
     let model = ModelRegistry.build(Architecture(config: config))
     let (map, transposed) = gpt2Names(layers: layers)
     let prefix = tensors.keys.contains { $0.hasPrefix("transformer.") } ? "transformer." : ""
@@ -316,7 +316,7 @@ public enum HuggingFaceImport {
     config.typeVocabSize = try c.int("type_vocab_size", 2)
     config.maxPositions = config.maxLen
     config.maxLen = min(config.maxLen, 64)  // SST-2's sentences; the table keeps every row
-    try checkMemory(config, configPath: configPath)
+    try checkBuildable(config, configPath: configPath)
     let model = ModelRegistry.build(Architecture(config: config), seed: 1)  // the new head, if any: N(0, 0.02)
     let map = bertNames(layers: layers)
     let prefix = tensors.keys.contains { $0.hasPrefix("bert.") } ? "bert." : ""
@@ -379,7 +379,7 @@ public enum HuggingFaceImport {
       dropout: Float(try c.double("hidden_dropout_prob", 0, in: 0...0.999)), classes: head.outputs, imageSize: image,
       imageChannels: try c.int("num_channels", 3), patchSize: patch, activation: activation)
     config.layerNormEpsilon = Float(try c.double("layer_norm_eps", 1e-12, in: 1e-30...1))
-    try checkMemory(config, configPath: configPath)
+    try checkBuildable(config, configPath: configPath)
     let model = ModelRegistry.build(Architecture(config: config), seed: 1)
     let map = vitNames(layers: layers)
     let prefix = tensors.keys.contains { $0.hasPrefix("vit.") } ? "vit." : ""
@@ -536,17 +536,20 @@ public enum HuggingFaceImport {
     return (n, false, nil)
   }
 
-  /// Refuses (65) a model whose parameters alone would not fit in this machine's memory,
-  /// before they are allocated (sizes a damaged config.json may claim).
-  static func checkMemory(_ config: ModelConfig, configPath: String) throws {
-    let bytes = 4 * Double(Architecture(config: config).parameterCount)
-    guard bytes > MemoryEstimate.available else { return }
-    throw LCError.badData(
-      ErrorDetail(
-        what: "the model config.json describes would not fit in memory", location: configPath,
-        expected: String(format: "at most %.1f GiB of parameters", MemoryEstimate.available / 1_073_741_824),
-        got: String(format: "%.1f GiB (%.0f parameters)", bytes / 1_073_741_824, bytes / 4),
-        hint: "Check its sizes (hidden_size, num_hidden_layers, vocab_size, intermediate_size)"))
+  /// Refuses (65) what config.json describes when no model can be built from it (a size
+  /// of 0, more layers than a checkpoint may hold) or its parameters would not fit in
+  /// memory, before they are allocated: the checks a checkpoint's load makes, so that
+  /// import never writes a file every later command refuses.
+  static func checkBuildable(_ config: ModelConfig, configPath: String) throws {
+    let arch = Architecture(config: config)
+    let problems = Checkpoint.storedProblems(arch)
+    guard problems.isEmpty else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "config.json describes no model that can be built", location: configPath,
+          got: problems.joined(separator: "; "), hint: "Check its sizes"))
+    }
+    try Checkpoint.checkParametersFit(arch, location: configPath)
   }
 
   /// The source classifier's tensors, read as accounted for when a new head replaced it.

@@ -70,6 +70,15 @@ public enum HuggingFaceExport {
           "tie_word_embeddings": cfg.tieWeights,
         ], uniquingKeysWith: { $1 })
       config.removeValue(forKey: "layer_norm_eps")
+      // GPT2Config's default bos/eos is 50,256 (GPT-2's <|endoftext|>): right only for that
+      // vocabulary. The tokenizer's own <|endoftext|> when it has one, else none (null),
+      // never an id past a smaller vocabulary.
+      var endOfText: Any = NSNull()
+      if case .corpus(let c)? = vocabulary, let id = c.bpe?.vocabulary["<|endoftext|>"], Int(id) < cfg.vocabSize {
+        endOfText = Int(id)
+      }
+      config["bos_token_id"] = endOfText
+      config["eos_token_id"] = endOfText
     case .vit:
       names = HuggingFaceImport.vitNames(layers: cfg.layers)
       prefix = "vit."

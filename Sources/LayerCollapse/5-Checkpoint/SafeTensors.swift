@@ -128,7 +128,10 @@ public struct SafeTensorsFile {
       }
       entries[name] = Entry(name: name, dtype: dtype, shape: shape, range: begin..<end)
     }
-    let sorted = entries.values.sorted { ($0.range.lowerBound, $0.name) < ($1.range.lowerBound, $1.name) }
+    // By (begin, end), as the reference reader: an empty tensor at another's offset comes first.
+    let sorted = entries.values.sorted {
+      ($0.range.lowerBound, $0.range.upperBound, $0.name) < ($1.range.lowerBound, $1.range.upperBound, $1.name)
+    }
     for (a, b) in zip(sorted, sorted.dropFirst()) where b.range.lowerBound < a.range.upperBound {
       throw bad(
         "its data overlaps tensor \(a.name)", b.name, expected: "disjoint byte ranges",

@@ -163,10 +163,11 @@ public final class Compression {
   ]
 
   public init(input: String, dir: String, options: CompressOptions, resume: Bool, overwrite: Bool) throws {
-    // Absolute, as compress.json stores them (the rounds' checkpoints too): a search
-    // resumed from another directory finds its checkpoints, and its input however spelled.
-    self.input = URL(fileURLWithPath: input).standardizedFileURL.path
-    self.dir = URL(fileURLWithPath: dir).standardizedFileURL.path
+    // Absolute, links resolved, as compress.json stores them (the rounds' checkpoints too):
+    // a search resumed from another directory finds its checkpoints, and its input however
+    // spelled.
+    self.input = URL(fileURLWithPath: input).resolvingSymlinksInPath().path
+    self.dir = URL(fileURLWithPath: dir).resolvingSymlinksInPath().path
     self.options = options
     let command = "layercollapse compress"
     guard options.maxDrop >= 0 && options.maxDrop.isFinite else {
@@ -291,7 +292,7 @@ public final class Compression {
       let text = try String(contentsOfFile: statePath, encoding: .utf8)
       let saved = try JSONFile.decode(CompressState.self, text, location: statePath)
       // (A search started before paths were stored absolute stored them as typed.)
-      let savedInput = URL(fileURLWithPath: saved.input).standardizedFileURL.path
+      let savedInput = URL(fileURLWithPath: saved.input).resolvingSymlinksInPath().path
       guard savedInput == self.input && saved.options == options else {
         let (a, b) = (saved.options, options)
         let changes: [(String, String, String)] = [
