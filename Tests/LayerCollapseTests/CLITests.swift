@@ -108,7 +108,15 @@ import Testing
     let other = ws.dir + "/other.h5"
     try HDF5File.writeAtomically(to: other) { try $0.writeFloats([1], shape: [1], at: "/x") }
     let foreign = try CLI.run(["inspect", other])
-    #expect(foreign.code == 65 && foreign.stderr.contains("not a layercollapse checkpoint"))
+    #expect(
+      foreign.code == 65 && foreign.stderr.contains("not a layercollapse checkpoint")
+        && foreign.stderr.contains("got no format attribute"), "\(foreign.stderr)")
+    // A `format` that is a number: said so, not "no format attribute".
+    let numbered = ws.dir + "/numbered.h5"
+    try HDF5File.writeAtomically(to: numbered) { try $0.setAttribute("format", int64: 1) }
+    let number = try CLI.run(["inspect", numbered])
+    #expect(
+      number.code == 65 && number.stderr.contains("got a format attribute that is not a string"), "\(number.stderr)")
     // A real checkpoint with one tensor reshaped: the message names the parameter and both shapes.
     #expect(try CLI.run(["train", try ws.config("v.yaml", Workspace.vit), "train.epochs=1"]).code == 0)
     let broken = ws.dir + "/broken.h5"

@@ -81,6 +81,27 @@ import Testing
       ])
   }
 
+  /// A sweep of more points than anyone runs (here 10,201 and 101³ = 1,030,301) is refused
+  /// before a tree is built, naming the section and each key's count; 10,000 still expands.
+  @Test func aSweepOfTooManyPointsIsRefused() throws {
+    func sweep(_ counts: [Int]) throws -> ConfigTree {
+      var text = "a: 0\nb: 0\nc: 0\nsweep:\n"
+      for (key, n) in zip(["a", "b", "c"], counts) {
+        text += "  \(key): [\((0..<n).map(String.init).joined(separator: ", "))]\n"
+      }
+      return try ConfigTree.parse(text, file: "big.yaml")
+    }
+    #expect(try sweep([100, 100]).expandSweep().count == ConfigTree.maxSweepPoints)
+    for (counts, got) in [([101, 101], "10201 (101 × 101)"), ([101, 101, 101], "1030301 (101 × 101 × 101)")] {
+      var messages: [String] = []
+      do { _ = try sweep(counts).expandSweep() } catch let error as LCError { messages = error.details.map(\.message) }
+      #expect(
+        messages.count == 1
+          && messages[0].hasPrefix("big.yaml:4: the sweep has too many points; expected at most 10000 runs, got \(got)"),
+        "\(messages)")
+    }
+  }
+
   /// A sweep key written as nested sections is shown in the dotted form a sweep takes.
   @Test func nestedSweepKeyShowsTheDottedForm() throws {
     let tree = try ConfigTree.parse("lc:\n  lambda: 0.1\nsweep:\n  lc:\n    lambda: [1, 2]\n", file: "n.yaml")

@@ -41,6 +41,7 @@ import Testing
 /// what is there and points at data.path, not at fetching the datasets.
 @Test func anotherTasksDataPointsAtDataPath() throws {
   let dir: TempDir = try TempDir()
+  defer { dir.remove() }
   try dir.write("corpus.txt", Array("some text".utf8))
   expectLCError(.missingInput, mentions: ["`\(dir.path)/corpus.txt` is a file, not a directory", "Check data.path"]) {
     _ = try LabeledSentences.read(tsv: dir.path + "/corpus.txt/train.tsv")

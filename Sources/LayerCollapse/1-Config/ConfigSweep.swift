@@ -10,6 +10,9 @@ public struct SweepPoint: Sendable, Equatable {
 }
 
 extension ConfigTree {
+  /// The most runs one sweep may expand to.
+  public static let maxSweepPoints: Int = 10_000
+
   /// Expands the top-level `sweep:` section, whose keys are dotted keys of this tree (or
   /// among `settingKeys`, the keys a config may set that this one leaves at their
   /// defaults) and whose values are flow lists, into the cartesian product of concrete
@@ -73,6 +76,22 @@ extension ConfigTree {
       axes.append((e.key, values, e.location))
     }
     if !errors.isEmpty { throw LCError.badConfig(errors) }
+    // Counted before any tree is built: a typo'd list of thousands of values per key must
+    // not spend minutes and gigabytes expanding runs no one meant.
+    var count: Int = 1
+    for axis in axes {
+      let (product, overflow) = count.multipliedReportingOverflow(by: axis.values.count)
+      count = overflow ? Int.max : product
+    }
+    if count > Self.maxSweepPoints {
+      let sizes: String = axes.map { "\($0.values.count)" }.joined(separator: " × ")
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "the sweep has too many points", location: sweepEntry.location.description,
+          expected: "at most \(Self.maxSweepPoints) runs", got: count == Int.max ? sizes : "\(count) (\(sizes))",
+          hint: "Each point is a training run: sweep fewer values, or split the sweep into several configs")
+      ])
+    }
 
     var points: [SweepPoint] = [SweepPoint(name: "", settings: [], tree: base)]
     for axis in axes {

@@ -152,13 +152,22 @@ public final class Checkpoint {
     if Paths.notAFile(path) != nil { return .otherFile }
     guard let f = try? HDF5File(reading: path) else { return .otherFile }
     defer { try? f.close() }
-    guard formatAttribute(f) == Self.format else { return .otherFile }
+    guard formatAttribute(f).value == Self.format else { return .otherFile }
     return .checkpoint(resumable: f.exists("/optimizer/step"))
   }
 
-  /// The file's `format` attribute, "" without one: what tells our checkpoints from other
-  /// HDF5 files.
-  private static func formatAttribute(_ f: HDF5File) -> String { (try? f.stringAttribute("format")) ?? "" }
+  /// The file's `format` attribute (what tells our checkpoints from other HDF5 files), and
+  /// it or what stands in its place, in words for a message.
+  private static func formatAttribute(_ f: HDF5File) -> (value: String?, described: String) {
+    do {
+      let value = try f.stringAttribute("format")
+      return (value, "\"\(value)\"")
+    } catch LCError.badData(let d) where d.what == "attribute is not a string" {
+      return (nil, "a format attribute that is not a string")
+    } catch {
+      return (nil, "no format attribute")
+    }
+  }
 
   // MARK: load
 
@@ -177,11 +186,11 @@ public final class Checkpoint {
     }
     defer { try? f.close() }
     let format = formatAttribute(f)
-    guard format == Self.format else {
+    guard format.value == Self.format else {
       throw LCError.badData(
         ErrorDetail(
           what: "not a layercollapse checkpoint", location: path, expected: "attribute format = \"\(Self.format)\"",
-          got: format.isEmpty ? "no format attribute" : "\"\(format)\"",
+          got: format.described,
           hint: "Checkpoints are the .h5 files that `layercollapse train` writes"))
     }
     let version = try f.int64Attribute("version")
