@@ -221,7 +221,7 @@ enum Commands {
 
   static func train(_ a: Arguments) throws {
     let configPath = a.positionals[0]
-    var tree = try ConfigTree.load(path: configPath)
+    var tree = try ConfigTree.load(path: configPath, pipes: true)
     let applied = try tree.apply(try ConfigOverride.parse(a.overrides))
     for o in applied { Out.err("override \(o)") }
     guard !(a.flags.contains("--resume") && a.flags.contains("--overwrite")) else {
@@ -756,7 +756,7 @@ enum Commands {
   // MARK: validate
 
   static func validate(_ a: Arguments) throws {
-    var tree = try ConfigTree.load(path: a.positionals[0])
+    var tree = try ConfigTree.load(path: a.positionals[0], pipes: true)
     for o in try tree.apply(try ConfigOverride.parse(a.overrides)) { Out.err("override \(o)") }
     let points = try tree.expandSweep(settingKeys: RunSettings.settingKeys(of: tree))
     for point in points {

@@ -116,7 +116,9 @@ import Testing
     try HDF5File.writeAtomically(to: numbered) { try $0.setAttribute("format", int64: 1) }
     let number = try CLI.run(["inspect", numbered])
     #expect(
-      number.code == 65 && number.stderr.contains("got a format attribute that is not a string"), "\(number.stderr)")
+      number.code == 65
+        && number.stderr.contains("got a format attribute that is not one string (attribute is not a string)"),
+      "\(number.stderr)")
     // A real checkpoint with one tensor reshaped: the message names the parameter and both shapes.
     #expect(try CLI.run(["train", try ws.config("v.yaml", Workspace.vit), "train.epochs=1"]).code == 0)
     let broken = ws.dir + "/broken.h5"

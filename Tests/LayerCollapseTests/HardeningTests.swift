@@ -107,7 +107,9 @@ import Testing
     let cases: [(String, String)] = [
       (#"{"checkpoint": "x"}"#, "missing key `kind`"),
       (#"{"checkpoint": 3}"#, "expected a string at `checkpoint`"),
-      ("{oops", "not valid JSON"),
+      ("{oops", "not valid JSON at line 1, column 2"),
+      ("{\"checkpoint\": \"x\",\n  ,}", "not valid JSON at line 2, column 3"),
+      (#"{"checkpoint": "x", "kind": "zzz"}"#, "a value that does not fit at `kind`"),
     ]
     for (text, expected) in cases {
       try text.write(toFile: dir + "/e.json", atomically: true, encoding: .utf8)
@@ -188,6 +190,21 @@ import Testing
     let piped = try String(contentsOfFile: ws.dir + "/piped.txt", encoding: .utf8)
     let direct = try CLI.run(["validate", config]).stdout
     #expect(shell.terminationStatus == 0 && piped == direct, "\(piped)")
+    // Data through a pipe, read by both points of a sweep: the pipe gives its bytes once,
+    // so the second point reads what the first kept (it read an empty corpus before).
+    let sweep = try ws.config("g.yaml", Workspace.gpt + "sweep:\n  train.lr: [0.001, 0.002]\n")
+    let pipedData = Process()
+    pipedData.executableURL = URL(fileURLWithPath: "/bin/bash")
+    pipedData.arguments = [
+      "-c", "\"$0\" train \"$1\" data.path=<(cat \"$2\") > /dev/null 2>&1", CLI.binary, sweep,
+      ws.dir + "/data/corpus.txt",
+    ]
+    try pipedData.run()
+    pipedData.waitUntilExit()
+    #expect(pipedData.terminationStatus == 0)
+    for lr in ["0.001", "0.002"] {
+      #expect(FileManager.default.fileExists(atPath: ws.dir + "/gpt/train.lr=\(lr)/last.h5"), "\(lr)")
+    }
     try FileManager.default.removeItem(atPath: ws.dir + "/run/last.h5")
     let resume = try CLI.run(["train", config, "train.epochs=1", "--resume"])
     #expect(resume.code == 66 && resume.stderr.contains("--overwrite"), "\(resume.stderr)")
@@ -508,6 +525,26 @@ struct DiskFullTests {
         #expect(e.exitCode == 65 && e.description.contains("stored architecture is inconsistent"), "\(e)")
         #expect(e.description.contains(expected), "\(kind): \(e)")
       }
+    }
+  }
+
+  /// A stored run whose data.max_len exceeds the model's (an edited file; eval refuses the
+  /// override itself) is a config error before any data is read: the data path here does
+  /// not exist, and the message is about the length, not the missing file.
+  @Test func sequencesLongerThanTheModelReads() throws {
+    let dir = NSTemporaryDirectory() + "lc-damaged-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let ckpt = try Checkpoint.load(try Self.saved(.encoder, dir))
+    let text =
+      "data:\n  task: sst2\n  path: \(dir)/none\n  max_len: 7\nmodel:\n  kind: encoder\noutput:\n  dir: \(dir)/r\n"
+    let settings = try RunSettings.decode(try ConfigTree.parse(text, file: "c.yaml")).settings
+    do {
+      _ = try ckpt.loadData(settings.data)
+      Issue.record("data.max_len 7 for a model of 6 positions: loaded")
+    } catch let e as LCError {
+      #expect(e.exitCode == 78 && e.description.contains("data.max_len"), "\(e)")
+      #expect(e.description.contains("expected at most 6 tokens, got 7"), "\(e)")
     }
   }
 

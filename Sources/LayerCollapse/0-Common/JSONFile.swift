@@ -36,8 +36,11 @@ enum JSONFile {
     do {
       return try decoder().decode(type, from: Data(text.utf8))
     } catch let error as DecodingError {
-      throw LCError.badData(
-        ErrorDetail(what: "unreadable JSON: " + describe(error), location: location, expected: "JSON of \(type)"))
+      var what = "unreadable JSON: " + describe(error)
+      if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, let at = syntaxErrorPosition(text) {
+        what += " at " + at
+      }
+      throw LCError.badData(ErrorDetail(what: what, location: location, expected: "JSON of \(type)"))
     } catch {
       throw LCError.badData(
         ErrorDetail(what: "unreadable JSON", location: location, expected: "JSON of \(type)", got: "\(error)"))
@@ -56,11 +59,31 @@ enum JSONFile {
     case .typeMismatch(let type, let context): return "expected \(typeName(type))" + at(context.codingPath)
     case .valueNotFound(let type, let context): return "expected \(typeName(type)), got null" + at(context.codingPath)
     case .dataCorrupted(let context):
-      // The parser's own words say where (line, column) or which value.
-      let detail = (context.underlyingError.map { "\($0.localizedDescription)" } ?? context.debugDescription)
-      return (context.codingPath.isEmpty ? "not valid JSON" : "a value that does not fit" + at(context.codingPath))
-        + " (\(detail))"
+      // At a key the decoder's words say which value ("Parsed JSON number <1e400> does not
+      // fit in Int."); for a syntax error they are only "not valid JSON" (`decode` adds where).
+      if context.codingPath.isEmpty { return "not valid JSON" }
+      return "a value that does not fit" + at(context.codingPath) + " (\(context.debugDescription))"
     @unknown default: return "\(error)"
+    }
+  }
+
+  /// Where `text` stops being JSON, "line 3, column 7" (1-based, columns in bytes), from
+  /// the byte offset Foundation's parser reports ("… around character 41."); JSONDecoder
+  /// itself says only that the data was not valid JSON.
+  static func syntaxErrorPosition(_ text: String) -> String? {
+    let bytes = Array(text.utf8)
+    do {
+      _ = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+      return nil
+    } catch {
+      guard let said = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String,
+        let range = said.range(of: "character "),
+        let offset = Int(said[range.upperBound...].prefix { $0.isNumber }), offset >= 0
+      else { return nil }
+      let before = bytes.prefix(min(offset, bytes.count))
+      let line = before.reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
+      let column = before.count - (before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
+      return "line \(line), column \(column)"
     }
   }
 

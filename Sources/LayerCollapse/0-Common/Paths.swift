@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Path arithmetic on strings, for the names users type (`-o c`, `output.dir=r/run1`).
 public enum Paths {
@@ -15,13 +16,21 @@ public enum Paths {
     }
   }
 
-  /// Everything a pipe gives until its writer closes it (`train <(sed … config.yaml)`),
-  /// which Foundation's `Data(contentsOf:)` refuses; nil when it cannot be opened.
-  public static func readPipe(_ path: String) -> Data? {
-    guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+  /// Everything a pipe gives until its writer closes it (`train <(sed … config.yaml)`,
+  /// which Foundation's `Data(contentsOf:)` refuses), read once per process and kept: a
+  /// pipe opened again gives nothing (process substitution) or waits for a new writer (a
+  /// FIFO), while a sweep reads its data once per point. Like `cat`, opening a FIFO waits
+  /// for its writer.
+  public static func readPipe(_ path: String) throws -> Data {
+    if let kept = pipeContents.withLock({ $0[path] }) { return kept }
+    let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
     defer { try? handle.close() }
-    return (try? handle.readToEnd()) ?? Data()
+    let data = try handle.readToEnd() ?? Data()
+    pipeContents.withLock { $0[path] = data }
+    return data
   }
+
+  private static let pipeContents = Mutex<[String: Data]>([:])
 
   /// The directory part of `path`, as `NSString.deletingLastPathComponent` gives it
   /// ("a/b" → "a", "/a" → "/", "a/b/" → "a", "b" → ""), which traps on a one-character

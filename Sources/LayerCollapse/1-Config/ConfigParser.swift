@@ -11,21 +11,23 @@ extension ConfigTree {
   }
 
   /// Reads and parses a config file. Throws `.missingInput` if it does not exist, `.io` if
-  /// it cannot be read, `.badConfig` for syntax errors.
-  public static func load(path: String) throws -> ConfigTree {
+  /// it cannot be read, `.badConfig` for syntax errors. `pipes`: a pipe is read as the
+  /// file would be, for the config a user names (`validate <(sed … c.yaml)`); elsewhere (a
+  /// run directory's config.yaml) it is refused, since opening a FIFO waits for a writer.
+  public static func load(path: String, pipes: Bool = false) throws -> ConfigTree {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
       throw LCError.missingInput(
         ErrorDetail(what: "config file not found", location: path, hint: "Configs live in configs/*.yaml"))
     }
     let kind = Paths.notAFile(path)
-    if let other = kind, other != "a pipe" {
+    if let other = kind, other != "a pipe" || !pipes {
       throw LCError.missingInput(
         ErrorDetail(what: "not a config file", location: path, expected: "a YAML file", got: other))
     }
     let data: Data
     do {
-      data = try kind == nil ? Data(contentsOf: URL(fileURLWithPath: path)) : Paths.readPipe(path) ?? Data()
+      data = try kind == nil ? Data(contentsOf: URL(fileURLWithPath: path)) : Paths.readPipe(path)
     } catch {
       throw LCError.io(ErrorDetail(what: "cannot read config file", location: path, got: "\(error)"))
     }

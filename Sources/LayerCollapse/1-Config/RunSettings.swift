@@ -347,7 +347,7 @@ public struct RunSettings: Sendable, Equatable {
   public static func load(path: String, overrides: [String]) throws -> (
     settings: RunSettings, resolved: ConfigTree, applied: [AppliedOverride]
   ) {
-    var tree = try ConfigTree.load(path: path)
+    var tree = try ConfigTree.load(path: path, pipes: true)
     let applied = try tree.apply(try ConfigOverride.parse(overrides))
     let (settings, resolved) = try decode(tree)
     return (settings, resolved, applied)

@@ -128,9 +128,8 @@ func readDataFile(_ path: String, describing kind: String) throws -> [UInt8] {
     throw LCError.missingInput(
       ErrorDetail(what: "\(kind) is not a file", location: path, expected: "a regular file", got: other))
   }
-  if type != nil, let piped = Paths.readPipe(path) { return [UInt8](piped) }
   do {
-    let data: Data = try Data(contentsOf: URL(fileURLWithPath: path))
+    let data: Data = try type == nil ? Data(contentsOf: URL(fileURLWithPath: path)) : Paths.readPipe(path)
     return [UInt8](data)
   } catch {
     throw LCError.io(

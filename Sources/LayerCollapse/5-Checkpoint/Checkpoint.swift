@@ -159,13 +159,14 @@ public final class Checkpoint {
   /// The file's `format` attribute (what tells our checkpoints from other HDF5 files), and
   /// it or what stands in its place, in words for a message.
   private static func formatAttribute(_ f: HDF5File) -> (value: String?, described: String) {
+    guard f.hasAttribute("format") else { return (nil, "no format attribute") }
     do {
       let value = try f.stringAttribute("format")
       return (value, "\"\(value)\"")
-    } catch LCError.badData(let d) where d.what == "attribute is not a string" {
-      return (nil, "a format attribute that is not a string")
+    } catch let error as LCError {
+      return (nil, "a format attribute that is not one string (\(error.details.first?.what ?? "\(error)"))")
     } catch {
-      return (nil, "no format attribute")
+      return (nil, "a format attribute that cannot be read (\(error))")
     }
   }
 
@@ -450,8 +451,19 @@ extension Checkpoint {
   /// model: vocabulary symbols), token ids within its embedding table, images of its size.
   /// A mismatch is a config problem (78) naming the data.
   public func loadData(_ settings: DataSettings) throws -> TaskData {
-    let (data, vocabulary) = try TaskLoader.load(settings, vocabulary: self.vocabulary)
     let cfg = model.config
+    // The forward pass takes at most max_len tokens (the position table may have more rows,
+    // an import's max_positions, but the model is built for max_len): checked before the
+    // data is read and tokenized.
+    if [.encoder, .gpt, .bert].contains(cfg.kind) && settings.maxLen > cfg.maxLen {
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "the data's sequences are longer than the checkpoint's model reads", location: "data.max_len",
+          expected: "at most \(cfg.maxLen) tokens", got: "\(settings.maxLen)",
+          hint: "Leave data.max_len at the checkpoint's \(cfg.maxLen) (longer texts are cut there)")
+      ])
+    }
+    let (data, vocabulary) = try TaskLoader.load(settings, vocabulary: self.vocabulary)
     let location = "data.path (\(settings.resolvedPath))"
     guard data.outputs == cfg.outputs else {
       let what = model.family.predictsEveryPosition(cfg.kind) ? "vocabulary symbols" : "classes"
@@ -472,13 +484,6 @@ extension Checkpoint {
           hint: self.vocabulary == nil
             ? "Import the model with its tokenizer files (vocab.txt, or vocab.json and merges.txt) beside config.json"
             : "")
-      ])
-    }
-    if data.imageSide == nil && settings.maxLen > cfg.maxLen {
-      throw LCError.badConfig([
-        ErrorDetail(
-          what: "the data's sequences are longer than the checkpoint's model reads", location: "data.max_len",
-          expected: "at most \(cfg.maxLen) tokens", got: "\(settings.maxLen)")
       ])
     }
     if let side = data.imageSide, side != cfg.imageSize {

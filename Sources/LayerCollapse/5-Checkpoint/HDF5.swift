@@ -287,6 +287,16 @@ public final class HDF5File {
     return true
   }
 
+  /// True when the object at `objectPath` (the file's root by default) has an attribute
+  /// `name`, of whatever type.
+  public func hasAttribute(_ name: String, on objectPath: String = "/") -> Bool {
+    guard exists(objectPath), let p = try? checkedPath(objectPath, forWriting: false) else { return false }
+    let object: hid_t = H5Oopen(id, p, lc_h5p_default())
+    guard object >= 0 else { return false }
+    defer { _ = H5Oclose(object) }
+    return H5Aexists(object, name) > 0
+  }
+
   /// The paths of every dataset below `group`, recursively, sorted.
   public func datasetPaths(under group: String = "/") throws -> [String] {
     let p: String = try checkedPath(group, forWriting: false)

@@ -25,7 +25,7 @@ public struct CheckOutcome: Sendable, Equatable {
 /// Bands from a config-syntax file: `section:` then `name: [min, max]` per result.
 public enum ExpectedBands {
   public static func load(_ path: String) throws -> [(key: String, band: ClosedRange<Double>, location: String)] {
-    let tree = try ConfigTree.load(path: path)
+    let tree = try ConfigTree.load(path: path, pipes: true)
     var out: [(String, ClosedRange<Double>, String)] = []
     var errors: [ErrorDetail] = []
     for key in tree.valuePaths {
