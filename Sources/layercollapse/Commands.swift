@@ -122,12 +122,16 @@ enum Specs {
     variadic: true)
 
   static let export = CommandSpec(
-    name: "export", synopsis: "export CHECKPOINT.h5 -o DIR [--format layercollapse|hf]",
+    name: "export", synopsis: "export CHECKPOINT.h5 -o DIR [--format layercollapse|hf] [--overwrite]",
     summary: "Write a checkpoint's model as DIR/model.safetensors and DIR/config.json, for PyTorch and other tools.",
     positionals: ["CHECKPOINT.h5"],
     valueOptions: [
       "-o": "the output directory (created if needed)",
       "--format": "layercollapse (default: any model, collapsed or not) or hf (Hugging Face transformers' layout)",
+    ],
+    flags: [
+      "--overwrite":
+        "replace model and tokenizer files in DIR that no export wrote (without it such a DIR is refused, exit 73; an earlier export's are replaced)"
     ],
     examples: [
       "layercollapse export runs/cifar10-vit-lc/collapsed.h5 -o exported/vit-small",
@@ -672,6 +676,13 @@ enum Commands {
     }
     let c = try Checkpoint.load(a.positionals[0])
     let format = a.option("--format") ?? "layercollapse"
+    guard format == "layercollapse" || format == "hf" else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "unknown export format", location: "layercollapse export --format", expected: "layercollapse or hf",
+          got: format))
+    }
+    try ModelExport.checkDestination(dir, overwrite: a.flags.contains("--overwrite"))
     let written: [String]
     switch format {
     case "layercollapse":
@@ -684,13 +695,8 @@ enum Commands {
         vocabulary = .imageNormalization(n)
       }
       written = try ModelExport.write(c.model, vocabulary: vocabulary, to: dir)
-    case "hf":
-      written = try HuggingFaceExport.write(c.model, vocabulary: c.vocabulary, to: dir, source: a.positionals[0])
     default:
-      throw LCError.usage(
-        ErrorDetail(
-          what: "unknown export format", location: "layercollapse export --format", expected: "layercollapse or hf",
-          got: format))
+      written = try HuggingFaceExport.write(c.model, vocabulary: c.vocabulary, to: dir, source: a.positionals[0])
     }
     for path in written { Out.print("wrote \(path)") }
     for path in try ModelExport.removeStaleTokenizerFiles(in: dir, written: written) {

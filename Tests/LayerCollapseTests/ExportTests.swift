@@ -306,6 +306,42 @@ struct ExportTests {
     #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["merges.txt", "notes.txt"])
   }
 
+  /// A directory holding a model no export wrote (a Hugging Face download given as -o) is
+  /// refused and left as it was; --overwrite replaces it. An earlier export's directory, of
+  /// either format, is replaced without it.
+  @Test func exportRefusesADirectoryItDidNotWrite() throws {
+    let dir = NSTemporaryDirectory() + "lc-export-dest-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir + "/hf", withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let model = ModelRegistry.build(Architecture(config: Fixtures.config(.bert)), seed: 1)
+    let words = try WordPieceTokenizer(
+      vocabulary: ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "good", "bad"], lowercase: true)
+    try Checkpoint(model: model, configText: "", vocabulary: .wordPiece(words)).save(to: dir + "/m.h5")
+    let gpt = ModelRegistry.build(Architecture(config: Fixtures.config(.gpt)), seed: 1)
+    try Checkpoint(model: gpt, configText: "", vocabulary: nil).save(to: dir + "/g.h5")
+    let theirs: [String: String] = [
+      "config.json": #"{"model_type": "bert"}"#, "vocab.txt": "[PAD]\n", "tokenizer_config.json": "{}",
+      "README.md": "x",
+    ]
+    for (name, text) in theirs { try text.write(toFile: dir + "/hf/" + name, atomically: true, encoding: .utf8) }
+    for format in ["layercollapse", "hf"] {
+      let r = try CLI.run(["export", dir + "/g.h5", "-o", dir + "/hf", "--format", format])
+      #expect(r.code == 73 && r.stderr.contains("refusing to replace files an export did not write"), "\(r.stderr)")
+      #expect(r.stderr.contains("config.json, vocab.txt, tokenizer_config.json") && r.stderr.contains("--overwrite"))
+    }
+    for (name, text) in theirs {
+      #expect(try String(contentsOfFile: dir + "/hf/" + name, encoding: .utf8) == text, "\(name)")
+    }
+    let replaced = try CLI.run(["export", dir + "/m.h5", "-o", dir + "/hf", "--format", "hf", "--overwrite"])
+    #expect(replaced.code == 0, "\(replaced.stderr)")
+    // Now an export's (hf, then our own format): replaced each time without --overwrite.
+    for format in ["layercollapse", "hf", "layercollapse"] {
+      let again = try CLI.run(["export", dir + "/m.h5", "-o", dir + "/hf", "--format", format])
+      #expect(again.code == 0, "\(format): \(again.stderr)")
+    }
+    #expect(try String(contentsOfFile: dir + "/hf/README.md", encoding: .utf8) == "x")
+  }
+
   @Test func exportErrors() throws {
     let noOutput = try CLI.run(["export", "/nonexistent.h5"])
     #expect(noOutput.code == 64 && noOutput.stderr.contains("-o DIR"))

@@ -36,6 +36,39 @@ public enum ModelExport {
     return [weights, configPath] + tokenizerFiles
   }
 
+  /// The files an export writes, replaces or removes in its directory.
+  public static let ownFiles = ["config.json", "model.safetensors"] + tokenizerFiles
+
+  /// The key a Hugging Face export's config.json carries (value `format`), so that a later
+  /// export knows the directory as an earlier export's; transformers keeps it as an
+  /// attribute and ignores it.
+  public static let exportedByKey = "exported_by"
+
+  /// Refuses (73), unless `overwrite`, a directory where an export would replace or remove
+  /// files that no export of ours wrote: a Hugging Face model directory given as -o lost its
+  /// weights, config and tokenizer files. A directory whose config.json an earlier export
+  /// wrote (either format) is replaced as that export; other files are never touched.
+  public static func checkDestination(_ directory: String, overwrite: Bool) throws {
+    let present = ownFiles.filter { FileManager.default.fileExists(atPath: directory + "/" + $0) }
+    guard !present.isEmpty, !overwrite, !isEarlierExport(directory) else { return }
+    throw LCError.cannotCreate(
+      ErrorDetail(
+        what: "refusing to replace files an export did not write", location: directory,
+        expected: "a new or empty directory, or an earlier export's",
+        got: present.joined(separator: ", "),
+        hint:
+          "Choose another -o, or add --overwrite to replace them (the export also removes tokenizer files its model has no use for)"
+      ))
+  }
+
+  /// Whether `directory`'s config.json was written by an export (either format).
+  static func isEarlierExport(_ directory: String) -> Bool {
+    guard let data = FileManager.default.contents(atPath: directory + "/config.json"),
+      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+    else { return false }
+    return object["format"] as? String == format || object[exportedByKey] as? String == format
+  }
+
   /// The tokenizer files either export format may write beside the model.
   public static let tokenizerFiles = ["vocab.txt", "tokenizer_config.json", "vocab.json", "merges.txt"]
 

@@ -39,6 +39,7 @@ public enum HuggingFaceExport {
     // values widened (0.10000000149011612), which config.json would otherwise show.
     var config: [String: Any] = [
       "layer_norm_eps": clean(cfg.layerNormEpsilon), "transformers_version": "4.57.1", "torch_dtype": "float32",
+      ModelExport.exportedByKey: ModelExport.format,
     ]
     var names: [String: [String]]
     var transposed: Set<String> = []
