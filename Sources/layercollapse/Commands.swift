@@ -58,7 +58,7 @@ enum Specs {
     positionals: ["CHECKPOINT.h5"],
     valueOptions: [
       "-o":
-        "where to write the results (default: CHECKPOINT.eval.json beside the checkpoint; CHECKPOINT.train.eval.json for --split train, CHECKPOINT.limit<N>.eval.json with another data.eval_limit); its directory is made, and it replaces only an earlier evaluation record",
+        "where to write the results (default: CHECKPOINT.eval.json beside the checkpoint; CHECKPOINT.train.eval.json for --split train, CHECKPOINT.limit<N>.eval.json with another data.eval_limit, CHECKPOINT.train.trainlimit<N>.eval.json for --split train with another data.train_limit); its directory is made, and it replaces only an earlier evaluation record",
       "--split": "eval (default) or train",
     ],
     takesOverrides: true,
@@ -96,13 +96,17 @@ enum Specs {
     examples: ["layercollapse generate runs/austen-gpt/best.h5 --prompt \"It is a truth\" --tokens 300"])
 
   static let report = CommandSpec(
-    name: "report", synopsis: "report RUNS... [-o DIR] [--check BANDS.yaml] [--elapsed S]",
+    name: "report", synopsis: "report RUNS... [-o DIR] [--check BANDS.yaml] [--elapsed S] [--overwrite]",
     summary: "Tables (results.md, results.csv) and SVG plots from run directories.",
     positionals: ["RUNS"],
     valueOptions: [
       "-o": "output directory (default: results)",
       "--check": "fail (exit 1) when a result falls outside its band in this file",
       "--elapsed": "seconds the runs took, for the footer",
+    ],
+    flags: [
+      "--overwrite":
+        "replace a DIR/results.md that no report wrote (without it such a file is refused, exit 73; an earlier report's is replaced)"
     ],
     examples: [
       "layercollapse report runs/reproduce -o results --check configs/expected.yaml",
@@ -263,6 +267,15 @@ enum Commands {
       let run = try TrainingRun(
         settings: settings, resolved: resolved, resume: resume,
         overwrite: a.flags.contains("--overwrite"), group: group)
+      // `--stop-after 30`, then the same command with --resume: the run is already there.
+      if let n = stopAfter, let at = run.resumedFrom, at >= n {
+        throw LCError.usage(
+          ErrorDetail(
+            what: "--stop-after \(n) is not beyond the step the run resumes at",
+            location: "layercollapse train --stop-after",
+            expected: "a step after \(at)", got: "\(n)",
+            hint: "Leave out --stop-after to finish the run, or give a later step"))
+      }
       do {
         let outcome = try run.run(
           events: events,
@@ -475,9 +488,11 @@ enum Commands {
       ckpt.model, options: CollapseOptions(threshold: Float(threshold), force: force), probe: probe?.input,
       fitted: fitted)
     printCollapse(report, model: ckpt.model, input: input, note: probeNote)
+    let replacing = FileManager.default.fileExists(atPath: output)
     try Checkpoint(model: merged, configText: ckpt.configText, vocabulary: ckpt.vocabulary).save(to: output)
     try CollapseRecord(input: input, output: output, report: report).write(to: json)
     Out.print("saved \(output) and \(json)")
+    if replacing { try removeRecords(describing: output) }
   }
 
   static func printCollapse(_ r: CollapseReport, model: any Model, input: String, note: String) {
@@ -570,6 +585,12 @@ enum Commands {
     {
       variants.append("limit\(settings.data.evalLimit ?? 0)")
     }
+    // The train split read with another data.train_limit than the run's: a record of its own.
+    if split == "train", overridden.contains("data.train_limit"),
+      settings.data.trainLimit != (try storedRunSettings(ckpt, path, overrides: []).settings.data.trainLimit)
+    {
+      variants.append("trainlimit\(settings.data.trainLimit ?? 0)")
+    }
     let out = a.option("-o") ?? CheckpointFiles.evalRecord(path, variants: variants)
     try EvalRecord(
       checkpoint: path, architecture: arch, metrics: metrics, step: ckpt.progress?.globalStep,
@@ -641,7 +662,9 @@ enum Commands {
         return t
       } ?? HuggingFaceImport.defaultTask(kind)
     let config = HuggingFaceImport.storedConfig(model.config, task: task, report: report, source: source)
+    let replacing = FileManager.default.fileExists(atPath: out)
     try Checkpoint(model: model, configText: config, vocabulary: report.vocabulary).save(to: out)
+    if replacing { try removeRecords(describing: out) }
     let arch = model.architecture
     Out.print(
       "\(source): \(report.modelType), \(report.tensors) tensors → \(out) (\(arch.config.kind.rawValue), "
@@ -657,6 +680,13 @@ enum Commands {
     if let r = report.replacedClassifier {
       Out.print(
         "  the source's classifier of \(r) classes replaced by a new head of \(arch.config.classes) (--classes)")
+    } else if let n = report.newClassifier {
+      Out.print("  the source has no classifier: a new head of \(n) classes (--classes)")
+    }
+    if report.newClassifier != nil {
+      Out.print(
+        "  note: the new head is untrained (weights drawn N(0, 0.02)): fine-tune before judging accuracy "
+          + "(train.init_from, README: Pretrained models)")
     }
     if let n = task.fixedClasses, n != arch.config.classes {
       Out.print(
@@ -855,6 +885,7 @@ enum Commands {
     let env = ReportEnvironment(
       blasThreads: BLASThreads.count,
       blasConfiguration: "\(BLASThreads.configuration), kernels \(BLASThreads.coreName)", elapsedSeconds: elapsed)
+    try ExperimentReport.checkDestination(out, overwrite: a.flags.contains("--overwrite"))
     let report = try ExperimentReport.build(paths: a.positionals, environment: env)
     let files = try report.write(to: out)
     Out.print("wrote \(out)/results.md and \(files.count - 1) other files")
@@ -921,6 +952,22 @@ enum Commands {
   /// replace an earlier checkpoint that can be made again (a collapsed or imported model),
   /// but not a run's training checkpoint (its optimizer state would be lost and the run
   /// could not resume) nor a file that is no checkpoint, unless `--overwrite`.
+  /// After a checkpoint at `path` was replaced: its evaluation records and sample describe
+  /// the model that was there, and `report` would show them beside the new one's collapse.
+  static func removeRecords(describing path: String) throws {
+    for file in EvalRecord.filesDescribing(path) {
+      do {
+        try FileManager.default.removeItem(atPath: file)
+      } catch {
+        throw LCError.cannotCreate(
+          ErrorDetail(
+            what: "cannot remove the replaced model's record", location: file, got: "\(error)",
+            hint: "Remove it by hand: it describes the model \(path) held before"))
+      }
+      Out.print("removed \(file) (it described the model \(path) held before)")
+    }
+  }
+
   static func checkCheckpointOutput(_ path: String, command: String, overwrite: Bool) throws {
     let location = "layercollapse \(command) -o \(path)"
     // Its directory is made if missing (a file in the way is named).

@@ -153,6 +153,15 @@ import Testing
     #expect(atStop.globalStep == 5 && atStop.epoch == 0)  // 8 steps per epoch
     let again = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts"])
     #expect(again.code == 73 && again.stderr.contains("--resume"))
+    // The same command with --resume keeps --stop-after 5: the run is there already.
+    let behind = try CLI.run([
+      "train", config, "output.dir=\(ws.dir)/parts", "train.min_lr=0", "train.warmup_steps=0", "--stop-after", "5",
+      "--resume",
+    ])
+    #expect(
+      behind.code == 64 && behind.stderr.contains("--stop-after 5 is not beyond the step the run resumes at")
+        && behind.stderr.contains("expected a step after 5"), "\(behind.stderr)")
+    #expect(try Checkpoint.load(ws.dir + "/parts/last.h5").progress!.globalStep == 5)
     // Resuming with other settings names what changed and how to train on from the run.
     let changed = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts", "train.epochs=3", "--resume"])
     #expect(changed.code == 78 && changed.stderr.contains("train.epochs: 2 → 3"), "\(changed.stderr)")
@@ -266,6 +275,20 @@ import Testing
     #expect(try EvalRecord.read(ws.dir + "/run/collapsed.limit8.eval.json").metrics.examples == 8)
     #expect(try EvalRecord.read(ws.dir + "/run/collapsed.train.eval.json").metrics.examples > 24)
     #expect(evalRecord.collapsedBlocks.contains(0) && evalRecord.metrics.examples == 24)
+    // The train split with another train_limit: a record of its own, the whole split's kept.
+    let trainRecord = try EvalRecord.read(ws.dir + "/run/collapsed.train.eval.json")
+    let limited = try CLI.run(["eval", ws.dir + "/run/collapsed.h5", "--split", "train", "data.train_limit=10"])
+    #expect(limited.code == 0 && limited.stdout.contains("collapsed.train.trainlimit10.eval.json"), "\(limited)")
+    #expect(try EvalRecord.read(ws.dir + "/run/collapsed.train.eval.json") == trainRecord)
+    // collapse replacing collapsed.h5 (from another input) removes the records of the model
+    // it held, and only those: -o's few.json and another checkpoint's record stay.
+    try FileManager.default.copyItem(
+      atPath: ws.dir + "/run/collapsed.eval.json", toPath: ws.dir + "/run/collapsed.v2.eval.json")
+    let recollapse = try CLI.run(["collapse", ws.dir + "/run/last.h5", "-o", ws.dir + "/run/collapsed.h5"])
+    #expect(recollapse.code == 0 && recollapse.stdout.contains("it described the model"), "\(recollapse)")
+    let left = try FileManager.default.contentsOfDirectory(atPath: ws.dir + "/run").filter { $0.hasPrefix("collapsed") }
+    #expect(left.sorted() == ["collapsed.h5", "collapsed.json", "collapsed.v2.eval.json"], "\(left)")
+    #expect(FileManager.default.fileExists(atPath: ws.dir + "/few.json"))
     let inspect = try CLI.run(["inspect", ws.dir + "/run/best.h5", "--config"])
     #expect(
       inspect.code == 0 && inspect.stdout.contains("blocks.1.mlp.act.alpha") && inspect.stdout.contains("lambda: 20"))
@@ -383,6 +406,14 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     #expect(try CLI.run(["report", root, "-o", ws.dir + "/unmarked"]).code == 0)
     let unmarked = try String(contentsOfFile: ws.dir + "/unmarked/results.md", encoding: .utf8)
     #expect(unmarked.contains("## Runs") && !unmarked.contains("## 2. CIFAR-10"), "\(unmarked)")
+    // An earlier report is replaced; a results.md of the user's only with --overwrite.
+    #expect(try CLI.run(["report", root, "-o", ws.dir + "/unmarked"]).code == 0)
+    try FileManager.default.createDirectory(atPath: ws.dir + "/docs", withIntermediateDirectories: true)
+    try "# My notes\n".write(toFile: ws.dir + "/docs/results.md", atomically: true, encoding: .utf8)
+    let mine = try CLI.run(["report", root, "-o", ws.dir + "/docs"])
+    #expect(mine.code == 73 && mine.stderr.contains("\"# My notes\"") && mine.stderr.contains("--overwrite"), "\(mine)")
+    #expect(try String(contentsOfFile: ws.dir + "/docs/results.md", encoding: .utf8) == "# My notes\n")
+    #expect(try CLI.run(["report", root, "-o", ws.dir + "/docs", "--overwrite"]).code == 0)
     try "scripts/reproduce.sh full, seed 1\n".write(
       toFile: root + "/" + ExperimentReport.rootMarker, atomically: true, encoding: .utf8)
     #expect(

@@ -181,6 +181,15 @@ import Testing
     // A device given as the config or the data: named as what it is, not an I/O failure.
     let device = try CLI.run(["validate", "/dev/null"])
     #expect(device.code == 66 && device.stderr.contains("not a config file"), "\(device.stderr)")
+    // A run directory or a checkpoint where the config goes: said so, with where to look.
+    let directory = try CLI.run(["validate", ws.dir + "/run"])
+    #expect(
+      directory.code == 66 && directory.stderr.contains("got a directory")
+        && directory.stderr.contains("\(ws.dir)/run/config.yaml"), "\(directory.stderr)")
+    let checkpoint = try CLI.run(["train", ws.dir + "/run/best.h5"])
+    #expect(
+      checkpoint.code == 78 && checkpoint.stderr.contains("not a config")
+        && checkpoint.stderr.contains("train.init_from=\(ws.dir)/run/best.h5"), "\(checkpoint.stderr)")
     // A config through a pipe (the shell's process substitution) reads as the file would.
     let shell = Process()
     shell.executableURL = URL(fileURLWithPath: "/bin/bash")

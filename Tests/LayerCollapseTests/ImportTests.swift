@@ -225,6 +225,10 @@ struct BertImportTests {
     #expect(noHead.code == 64 && noHead.stderr.contains("--classes"), "\(noHead.stderr)")
     let encoder = try CLI.run(["import", dir + "/bert-encoder", "-o", dir + "/enc.h5", "--classes", "2"])
     #expect(encoder.code == 0, "\(encoder.stderr)")
+    #expect(
+      encoder.stdout.contains("the source has no classifier: a new head of 2 classes")
+        && encoder.stdout.contains("the new head is untrained"), "\(encoder.stdout)")
+    #expect(reheaded.stdout.contains("the new head is untrained") && !same.stdout.contains("untrained"))
     let bare = try Checkpoint.load(dir + "/enc.h5").model
     #expect(bare.config.classes == 2)
     let imported = model.parameters

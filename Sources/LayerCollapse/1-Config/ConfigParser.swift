@@ -16,9 +16,17 @@ extension ConfigTree {
   /// run directory's config.yaml) it is refused, since opening a FIFO waits for a writer.
   public static func load(path: String, pipes: Bool = false) throws -> ConfigTree {
     var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
       throw LCError.missingInput(
         ErrorDetail(what: "config file not found", location: path, hint: "Configs live in configs/*.yaml"))
+    }
+    guard !isDirectory.boolValue else {
+      let runConfig = path + "/config.yaml"
+      throw LCError.missingInput(
+        ErrorDetail(
+          what: "not a config file", location: path, expected: "a YAML file", got: "a directory",
+          hint: FileManager.default.fileExists(atPath: runConfig)
+            ? "A run directory's resolved config is \(runConfig)" : "Configs live in configs/*.yaml"))
     }
     let kind = Paths.notAFile(path)
     if let other = kind, other != "a pipe" || !pipes {
@@ -30,6 +38,14 @@ extension ConfigTree {
       data = try kind == nil ? Data(contentsOf: URL(fileURLWithPath: path)) : Paths.readPipe(path)
     } catch {
       throw LCError.io(ErrorDetail(what: "cannot read config file", location: path, got: "\(error)"))
+    }
+    // A checkpoint given where the config goes (`train runs/x/last.h5`): HDF5's signature.
+    if data.starts(with: [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]) {
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "this is an HDF5 file (a checkpoint?), not a config", location: path, expected: "a YAML config",
+          hint: "To train from a checkpoint, set train.init_from=\(path) on a config (configs/*.yaml)")
+      ])
     }
     guard let text = String(data: data, encoding: .utf8) else {
       throw LCError.badConfig([ErrorDetail(what: "config file is not UTF-8 text", location: path)])

@@ -95,7 +95,7 @@ public final class TrainingRun {
   let initFrom: String?
   private(set) var progress: TrainingProgress
   private var dropoutRNG: RNG
-  private var resumedFrom: Int?
+  public private(set) var resumedFrom: Int?
   /// Held from before the run directory is read until this run is released.
   private var lock: RunLock?
   /// What `--overwrite` removed (`CheckpointFiles.earlierRun`), for the banner.

@@ -25,6 +25,9 @@ public enum HuggingFaceImport {
     public var dataKeys: [(key: String, value: String)] = []
     /// The outputs of the source's classifier when `--classes` replaced it by a new head.
     public var replacedClassifier: Int? = nil
+    /// The classes of a new, untrained head (a source without a classifier, or one
+    /// `--classes` replaced): nil when the source's own classifier was kept.
+    public var newClassifier: Int? = nil
   }
 
   /// The tasks a model of `kind` can read, in `DataTaskKind`'s order (its family decides).
@@ -327,6 +330,7 @@ public enum HuggingFaceImport {
       ignorable: { $0.hasSuffix("position_ids") }, family: "BERT", configPath: configPath)
     var report = Report(modelType: "bert", tensors: used.count, ignored: ignored)
     report.replacedClassifier = head.replaced
+    report.newClassifier = head.sourceHasOne ? nil : head.outputs
     // The tokenizer: vocab.txt, cased or not as tokenizer_config.json says.
     let dir = Paths.parent(configPath)
     if FileManager.default.fileExists(atPath: dir + "/vocab.txt") {
@@ -400,6 +404,7 @@ public enum HuggingFaceImport {
       ignorable: { $0.hasPrefix(prefix + "pooler.") }, family: "ViT", configPath: configPath)
     var report = Report(modelType: "vit", tensors: used.count, ignored: ignored)
     report.replacedClassifier = head.replaced
+    report.newClassifier = head.sourceHasOne ? nil : head.outputs
     let preprocessing = try vitPreprocessing(
       directory: Paths.parent(configPath), image: image)
     report.dataKeys = preprocessing.keys

@@ -40,4 +40,39 @@ public struct EvalRecord: Codable, Sendable, Equatable {
   public static func read(_ path: String) throws -> EvalRecord {
     try JSONFile.read(EvalRecord.self, from: path, what: "eval record")
   }
+
+  /// The records `eval` wrote under its default names for the checkpoint at `checkpoint`
+  /// (X.eval.json, X.train.eval.json, X.limit64.eval.json, X.train.trainlimit100.eval.json)
+  /// and `generate`'s sample (X.sample.txt): what describes the model a new file at that
+  /// path replaces. Only files that read as such records; another checkpoint's
+  /// (X.v2.eval.json for X.v2.h5) never matches.
+  public static func filesDescribing(_ checkpoint: String) -> [String] {
+    let parent = Paths.parent(checkpoint)
+    let directory = parent.isEmpty ? "." : parent
+    let stem = (CheckpointFiles.stem(checkpoint) as NSString).lastPathComponent
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    func isVariant(_ part: Substring) -> Bool {
+      if part == "train" { return true }
+      for prefix in ["limit", "trainlimit"] where part.hasPrefix(prefix) {
+        let digits = part.dropFirst(prefix.count)
+        if !digits.isEmpty && digits.allSatisfy(\.isASCII) && digits.allSatisfy(\.isNumber) { return true }
+      }
+      return false
+    }
+    var out: [String] = []
+    for name in names.sorted() {
+      let path = parent.isEmpty ? name : parent + "/" + name
+      if name == stem + CheckpointFiles.sampleSuffix {
+        out.append(path)
+        continue
+      }
+      guard name.hasSuffix(CheckpointFiles.evalSuffix) else { continue }
+      let core = name.dropLast(CheckpointFiles.evalSuffix.count)
+      guard core == stem || core.hasPrefix(stem + ".") else { continue }
+      let variants = core.dropFirst(stem.count).split(separator: ".")
+      guard variants.allSatisfy(isVariant), (try? read(path)) != nil else { continue }
+      out.append(path)
+    }
+    return out
+  }
 }

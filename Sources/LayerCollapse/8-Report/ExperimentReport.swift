@@ -19,7 +19,26 @@ public struct ReportEnvironment: Sendable {
 /// `scripts/reproduce.sh` lays it out, then a table of every run. Plain run directories
 /// (a user's own) get the runs table and curves only.
 public struct ExperimentReport {
-  public private(set) var document = ReportDocument(title: "LayerCollapse at CPU scale: results")
+  /// The report's title, its results.md's first line: what tells an earlier report from a
+  /// file of the user's.
+  public static let title = "LayerCollapse at CPU scale: results"
+  public private(set) var document = ReportDocument(title: Self.title)
+
+  /// Refuses (73), unless `overwrite`, an output directory whose results.md is not an
+  /// earlier report's (`-o docs` over a user's own results.md): an earlier report is
+  /// replaced, as `make reproduce` replaces results/.
+  public static func checkDestination(_ directory: String, overwrite: Bool) throws {
+    let path = directory + "/results.md"
+    guard !overwrite, FileManager.default.fileExists(atPath: path) else { return }
+    let firstLine = (try? String(contentsOfFile: path, encoding: .utf8))?.prefix { $0 != "\n" } ?? ""
+    guard firstLine != "# " + title else { return }
+    throw LCError.cannotCreate(
+      ErrorDetail(
+        what: "refusing to replace a results.md that no report wrote", location: path,
+        expected: "a new directory, or an earlier report's",
+        got: "a file whose first line is \"\(firstLine.prefix(60))\"",
+        hint: "Choose another -o, or add --overwrite to replace it"))
+  }
   public private(set) var results: [ResultValue] = []
   private var csv = CSVTable(header: ["experiment", "row", "metric", "value", "standard_error"])
   private var seeds: Set<UInt64> = []
