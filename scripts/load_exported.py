@@ -26,8 +26,9 @@ collapsed) and `preprocessing`, what turns raw inputs into the model's:
     merges.txt), which
     transformers' BertTokenizer and GPT2Tokenizer read. "words" lists `tokens` in id order
     (ids 0-3 are [PAD] [UNK] [CLS] [SEP]; a sequence is [CLS] then the words of the
-    lowercased text, padded with [PAD]); "character" lists the Unicode `characters` in id
-    order; "byte" uses the UTF-8 bytes as ids.
+    lowercased text, padded with [PAD]): `text_input` encodes sentences exactly as
+    layercollapse does. "character" lists the Unicode code points (`characters`, integers)
+    in id order; "byte" uses the UTF-8 bytes as ids.
 The module comes from scripts/torch_reference.py, the PyTorch mirror the parity tests hold
 to our implementation; collapsed units are single nn.Linear layers. `--check` compares with
 a parity bundle, the HDF5 file the tests write (inputs and our logits). Needs torch and
@@ -38,6 +39,7 @@ import json
 import os
 import struct
 import sys
+import unicodedata
 
 import numpy as np
 import torch
@@ -119,6 +121,63 @@ def image_input(pixels: np.ndarray, preprocessing: dict) -> torch.Tensor:
     if x.shape[2:] != (size, size):
         x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     return x
+
+
+# Tokenizer.split's classes: a word is a run of letters, digits and marks.
+_WORD_CATEGORIES = {"Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No"}
+# Unicode's White_Space property (Swift's `isWhitespace`), which str.isspace() does not match.
+_WHITE_SPACE = {*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F,
+                0x205F, 0x3000}
+_JOINERS = {"'", "\u2019", "-"}
+
+
+def split_words(text: str) -> list[str]:
+    """The "words" tokenizer's split (layercollapse's Tokenizer.split): the text lowercased
+    a character at a time (no final-sigma rule); a word is a maximal run of letters, digits
+    and combining marks; an apostrophe (' or \u2019) or hyphen stays inside a word between
+    two word characters ("don't", "well-made"); every other character that is not white
+    space, a control or a format character is a token of its own ("'s" -> "'", "s")."""
+    chars = [c for ch in text for c in ch.lower()]
+    tokens, word = [], []
+    for i, ch in enumerate(chars):
+        category = unicodedata.category(ch)
+        if category in _WORD_CATEGORIES:
+            word.append(ch)
+        elif ch in _JOINERS and word and i + 1 < len(chars) and unicodedata.category(chars[i + 1]) in _WORD_CATEGORIES:
+            word.append(ch)
+        else:
+            if word:
+                tokens.append("".join(word))
+                word = []
+            if ord(ch) not in _WHITE_SPACE and category not in ("Cc", "Cf"):
+                tokens.append(ch)
+    if word:
+        tokens.append("".join(word))
+    return tokens
+
+
+def text_input(texts: list[str], preprocessing: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sentences as a "words" sentence classifier reads them: (ids, valid), both
+    (len(texts), max_len): [CLS] (2), then each word's id ([UNK], 1, for a word not in
+    `tokens`), cut at max_len, padded with [PAD] (0); `valid` is False on the padding.
+    `model(ids, valid, None)` gives the logits."""
+    if not preprocessing:
+        raise InputError("the export records no preprocessing (written by an older layercollapse): export it again")
+    kind = preprocessing.get("tokenizer")
+    if kind != "words":
+        files = preprocessing.get("files")
+        where = f": transformers' tokenizer reads its files beside the model ({', '.join(files)})" if files else ""
+        raise InputError(f"text_input encodes the \"words\" tokenizer; this export's is {kind!r}{where}")
+    ids_of = {token: i for i, token in enumerate(preprocessing["tokens"])}
+    length = int(preprocessing["max_len"])
+    ids = torch.zeros((len(texts), length), dtype=torch.int64)
+    valid = torch.zeros((len(texts), length), dtype=torch.bool)
+    for row, text in enumerate(texts):
+        sequence = [2] + [ids_of.get(token, 1) for token in split_words(text)[: max(0, length - 1)]]
+        sequence = sequence[:length]
+        ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.int64)
+        valid[row, : len(sequence)] = True
+    return ids, valid
 
 
 def load(directory: str, dtype: torch.dtype = torch.float32) -> torch.nn.Module:

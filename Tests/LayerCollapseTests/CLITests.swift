@@ -166,6 +166,12 @@ import Testing
     let changed = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts", "train.epochs=3", "--resume"])
     #expect(changed.code == 78 && changed.stderr.contains("train.epochs: 2 → 3"), "\(changed.stderr)")
     #expect(changed.stderr.contains("train.init_from=\(ws.dir)/parts/last.h5"), "\(changed.stderr)")
+    // A copy of the stopped run resumes where it now lives (output.dir is not a change).
+    try FileManager.default.copyItem(atPath: ws.dir + "/parts", toPath: ws.dir + "/moved")
+    let moved = try CLI.run([
+      "train", ws.dir + "/moved/config.yaml", "output.dir=\(ws.dir)/moved", "--resume",
+    ])
+    #expect(moved.code == 0 && moved.stderr.contains("resuming at step 5"), "\(moved.stderr)")
     // The same overrides in another order are the same config.
     let resumed = try CLI.run([
       "train", config, "output.dir=\(ws.dir)/parts", "train.warmup_steps=0", "train.min_lr=0", "--resume",
@@ -173,9 +179,11 @@ import Testing
     #expect(resumed.code == 0 && resumed.stderr.contains("resuming at step 5"), "\(resumed.stderr)")
     let a = try Checkpoint.load(ws.dir + "/whole/last.h5")
     let b = try Checkpoint.load(ws.dir + "/parts/last.h5")
+    let c = try Checkpoint.load(ws.dir + "/moved/last.h5")
     for p in a.model.parameters.all {
       let q = b.model.parameters[p.name]!
       #expect(p.value.array.map(\.bitPattern) == q.value.array.map(\.bitPattern), "\(p.name)")
+      #expect(p.value.array.map(\.bitPattern) == c.model.parameters[p.name]!.value.array.map(\.bitPattern))
       #expect(a.optimizer!.v[p.name]!.array.map(\.bitPattern) == b.optimizer!.v[p.name]!.array.map(\.bitPattern))
     }
     #expect(a.progress!.globalStep == b.progress!.globalStep && a.progress!.bestScore == b.progress!.bestScore)

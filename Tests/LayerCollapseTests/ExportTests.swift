@@ -252,6 +252,60 @@ struct ExportTests {
     #expect((result["logits"] as? Double ?? 1) < 1e-4, "\(result)")
   }
 
+  /// A "words" classifier's export: `text_input` in scripts/load_exported.py gives the ids
+  /// and padding mask our encoder gives, on sentences chosen to catch each rule (case,
+  /// apostrophes and hyphens inside and outside words, punctuation runs, accents and
+  /// combining marks, CJK, emoji, tabs, control and format characters, sentences cut at
+  /// max_len) and on every SST-2 dev sentence when the data is there; unknown words map to
+  /// [UNK] alike. Exact equality: both sides are integer lookups.
+  @Test func exportedWordTokenizerEncodesAsOurs() throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let dir = try Parity.makeScratch()
+    defer { Parity.removeScratch(dir) }
+    var sentences = [
+      "It's a well-made, heart-warming film -- don't miss it!", "'tis the SEASON's end... rock 'n' roll",
+      "Caf\u{00E9} na\u{0131}ve co\u{0301}te \u{00C9}T\u{00C9} \u{0130}stanbul \u{03A3}\u{039F}\u{03A6}\u{039F}\u{03A3}",
+      "\u{6F22}\u{5B57}\u{304B}\u{306A} mixed\u{3000}spaces\ttabs\nnewline", "emoji \u{1F600}\u{1F44D}\u{1F3FD} end",
+      "zero\u{200B}width\u{200D}joiner \u{0007}bell \u{00AD}soft", "  leading and trailing  ", "",
+      "- dash 'quote' 3-4 9'5 x-",
+      "one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        + "fifteen sixteen seventeen eighteen nineteen twenty twenty-one twenty-two twenty-three twenty-four",
+    ]
+    if RealData.sst2 { sentences += try LabeledSentences.read(tsv: RealData.path("sst2/dev.tsv")).sentences }
+    // Trained on half, so the other half has words the vocabulary lacks.
+    let tokenizer = Tokenizer(
+      training: Array(sentences.prefix(sentences.count / 2)), minFrequency: 1, vocabularySize: 100_000)
+    var config = Fixtures.config(.encoder)
+    config.maxLen = 24
+    let model = ModelRegistry.build(Architecture(config: config), seed: 1)
+    try ModelExport.write(model, vocabulary: .words(tokenizer), to: dir + "/export")
+    var expected: [[String: Any]] = []
+    for s in sentences {
+      let (ids, mask) = tokenizer.encodePadded(s, maxLength: 24)
+      expected.append(["text": s, "ids": ids.map { Int($0) }, "valid": mask])
+    }
+    try Data(try JSONSerialization.data(withJSONObject: expected)).write(
+      to: URL(fileURLWithPath: dir + "/expected.json"))
+    let run = try Parity.run(
+      Parity.python, ["-c", Self.wordsCheck, Paths.parent(Self.loader), dir + "/export", dir + "/expected.json"])
+    #expect(run.code == 0, "\(run.output)")
+    let result = try #require(
+      try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.output)")
+    #expect(result["sentences"] as? Int == sentences.count)
+    #expect(result["mismatches"] as? [String] == [], "\(result)")
+    #expect((result["unknown"] as? Int ?? 0) > 0, "the check covers [UNK]: \(result)")
+  }
+
+  static let wordsCheck = """
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    from load_exported import read_preprocessing, text_input
+    expected = json.load(open(sys.argv[3], encoding="utf-8"))
+    ids, valid = text_input([e["text"] for e in expected], read_preprocessing(sys.argv[2]))
+    bad = [e["text"] for i, e in enumerate(expected) if ids[i].tolist() != e["ids"] or valid[i].tolist() != e["valid"]]
+    print(json.dumps({"sentences": len(expected), "mismatches": bad[:5], "unknown": int((ids == 1).sum())}))
+    """
+
   /// Without a stored normalization (older checkpoints) the export says so, and the
   /// loader's `image_input` refuses rather than guess.
   @Test func exportWithoutNormalizationSaysSo() throws {
@@ -457,6 +511,15 @@ struct HuggingFaceExportTests {
     let r = try CLI.run(["export", dir + "/lc.h5", "-o", dir + "/hf", "--format", "hf"])
     #expect(r.code == 64 && r.stderr.contains("blocks.1.mlp is a PReLU"), "\(r.stderr)")
     #expect(!FileManager.default.fileExists(atPath: dir + "/hf/model.safetensors"))
+    // A family with no Hugging Face layout is said to be so first, not blamed on its PReLU.
+    var encoderArch = Architecture(config: Fixtures.config(.encoder))
+    encoderArch.activations[1] = .prelu
+    try Checkpoint(model: ModelRegistry.build(encoderArch, seed: 1), configText: "", vocabulary: nil)
+      .save(to: dir + "/enc.h5")
+    let encoder = try CLI.run(["export", dir + "/enc.h5", "-o", dir + "/hf", "--format", "hf"])
+    #expect(
+      encoder.code == 64 && encoder.stderr.contains("an encoder model has no Hugging Face layout")
+        && !encoder.stderr.contains("PReLU"), "\(encoder.stderr)")
     let unknown = try CLI.run(["export", dir + "/lc.h5", "-o", dir + "/x", "--format", "onnx"])
     #expect(unknown.code == 64 && unknown.stderr.contains("--format"), "\(unknown.stderr)")
   }

@@ -158,7 +158,9 @@ public final class TrainingRun {
       let saved = (try? String(contentsOfFile: configPath, encoding: .utf8)) ?? ""
       let savedTree = try? ConfigTree.parse(saved, file: configPath)
       // The same values, whatever their order (overrides add keys in the order typed).
-      let changed = savedTree.map { $0.differences(to: resolved) } ?? []
+      // Where the run lives is not one of them: a run directory copied or moved resumes
+      // with output.dir naming its new place.
+      let changed = (savedTree.map { $0.differences(to: resolved) } ?? []).filter { !$0.hasPrefix("output.dir: ") }
       if savedTree == nil || !changed.isEmpty {
         throw LCError.badConfig([
           ErrorDetail(

@@ -19,6 +19,15 @@ public enum HuggingFaceExport {
   {
     let arch = model.architecture
     let cfg = arch.config
+    // The family first: an encoder's PReLU is beside the point when it has no layout at all.
+    guard [.bert, .gpt, .vit].contains(cfg.kind) else {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "\(cfg.kind == .encoder ? "an" : "a") \(cfg.kind.rawValue) model has no Hugging Face layout",
+          location: source,
+          expected: "a bert, gpt or vit model",
+          hint: "Export without --format hf; scripts/load_exported.py rebuilds it in PyTorch"))
+    }
     if let u = (0..<arch.unitCount).first(where: { arch.collapsed[$0] || arch.activations[$0] == .prelu }) {
       throw LCError.usage(
         ErrorDetail(
@@ -95,7 +104,8 @@ public enum HuggingFaceExport {
     default:
       throw LCError.usage(
         ErrorDetail(
-          what: "a \(cfg.kind.rawValue) model has no Hugging Face layout", location: source,
+          what: "\(cfg.kind == .encoder ? "an" : "a") \(cfg.kind.rawValue) model has no Hugging Face layout",
+          location: source,
           expected: "a bert, gpt or vit model",
           hint: "Export without --format hf; scripts/load_exported.py rebuilds it in PyTorch"))
     }
