@@ -329,6 +329,8 @@ extension JSONDecoder {
       let r = try CLI.run(["compress", ckpt] + args + ["-o", ws.dir + "/bad-\(code)-\(args.count)"])
       #expect(r.code == code && r.stderr.contains(message), "\(args): \(r.code) \(r.stderr)")
     }
+    // A search that was never started leaves no directory behind when asked to resume.
+    #expect(!FileManager.default.fileExists(atPath: ws.dir + "/bad-66-3"))
   }
 }
 

@@ -114,6 +114,7 @@ private func finishMessages(_ reader: ConfigReader) -> [String] {
     let text: String = "model: 3\ntrain:\n  lr:\n    x: 1\n"
     let reader: ConfigReader = ConfigReader(try ConfigTree.parse(text, file: "m.yaml"))
     _ = reader.int("model.layers", default: 2)
+    _ = reader.int("model.heads", default: 2)  // blocked by the same value: not said again
     _ = reader.double("train.lr", default: 0.1)
     let messages: [String] = finishMessages(reader)
     #expect(

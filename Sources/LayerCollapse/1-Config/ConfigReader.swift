@@ -203,10 +203,12 @@ public final class ConfigReader {
     }
     guard let entry = tree.entry(key) else {
       if let blocker = valuePrefix(of: key) {
-        reported.insert(blocker)
-        addError(
-          at: blocker, "`\(blocker)` is a value, but `\(key)` needs it to be a section",
-          expected: "`\(blocker):` followed by indented keys")
+        // Said once per blocking value (`lc=1` blocks every lc.* key the settings read).
+        if reported.insert(blocker).inserted {
+          addError(
+            at: blocker, "`\(blocker)` is a value, but `\(key)` needs it to be a section",
+            expected: "`\(blocker):` followed by indented keys")
+        }
         return defaultValue ?? placeholder
       }
       if let d = defaultValue {

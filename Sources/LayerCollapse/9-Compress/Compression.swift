@@ -274,9 +274,14 @@ public final class Compression {
 
     // The search directory: a finished or stopped search is resumed or replaced on request.
     let fm = FileManager.default
+    let statePath = dir + "/" + Self.stateFile
+    // Nothing to resume: said before the directory (and its lock file) is made.
+    if resume && !fm.fileExists(atPath: dir) {
+      throw LCError.missingInput(
+        ErrorDetail(what: "nothing to resume", location: statePath, hint: "Start the search without --resume"))
+    }
     try OutputDirectory.create(dir, what: "the compress directory")
     lock = try RunLock(directory: dir)
-    let statePath = dir + "/" + Self.stateFile
     let exists = fm.fileExists(atPath: statePath)
     if exists && !resume && !overwrite {
       throw LCError.cannotCreate(
