@@ -136,7 +136,9 @@ def split_words(text: str) -> list[str]:
     a character at a time (no final-sigma rule); a word is a maximal run of letters, digits
     and combining marks; an apostrophe (' or \u2019) or hyphen stays inside a word between
     two word characters ("don't", "well-made"); every other character that is not white
-    space, a control or a format character is a token of its own ("'s" -> "'", "s")."""
+    space, a control or a format character is a token of its own ("'s" -> "'", "s").
+    Character classes come from Python's unicodedata (Unicode 14 in Python 3.11); a
+    character assigned in a later Unicode version than both sides know may split otherwise."""
     chars = [c for ch in text for c in ch.lower()]
     tokens, word = [], []
     for i, ch in enumerate(chars):
@@ -168,12 +170,16 @@ def text_input(texts: list[str], preprocessing: dict) -> tuple[torch.Tensor, tor
         files = preprocessing.get("files")
         where = f": transformers' tokenizer reads its files beside the model ({', '.join(files)})" if files else ""
         raise InputError(f"text_input encodes the \"words\" tokenizer; this export's is {kind!r}{where}")
-    ids_of = {token: i for i, token in enumerate(preprocessing["tokens"])}
+    # Swift compares strings by canonical equivalence ("cafe\u0301" is "caf\u00e9"): NFC here.
+    ids_of = {}
+    for i, token in enumerate(preprocessing["tokens"]):
+        ids_of.setdefault(unicodedata.normalize("NFC", token), i)
     length = int(preprocessing["max_len"])
     ids = torch.zeros((len(texts), length), dtype=torch.int64)
     valid = torch.zeros((len(texts), length), dtype=torch.bool)
     for row, text in enumerate(texts):
-        sequence = [2] + [ids_of.get(token, 1) for token in split_words(text)[: max(0, length - 1)]]
+        words = split_words(text)[: max(0, length - 1)]
+        sequence = [2] + [ids_of.get(unicodedata.normalize("NFC", word), 1) for word in words]
         sequence = sequence[:length]
         ids[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.int64)
         valid[row, : len(sequence)] = True

@@ -268,13 +268,13 @@ enum Commands {
         settings: settings, resolved: resolved, resume: resume,
         overwrite: a.flags.contains("--overwrite"), group: group)
       // `--stop-after 30`, then the same command with --resume: the run is already there.
-      if let n = stopAfter, let at = run.resumedFrom, at >= n {
+      if let n = stopAfter, let at = run.resumedFrom, at >= n, at < run.totalSteps {
         throw LCError.usage(
           ErrorDetail(
             what: "--stop-after \(n) is not beyond the step the run resumes at",
             location: "layercollapse train --stop-after",
             expected: "a step after \(at)", got: "\(n)",
-            hint: "Leave out --stop-after to finish the run, or give a later step"))
+            hint: "Leave out --stop-after to finish the run (\(run.totalSteps) steps), or give a later step"))
       }
       do {
         let outcome = try run.run(

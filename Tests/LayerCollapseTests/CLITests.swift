@@ -172,6 +172,8 @@ import Testing
       "train", ws.dir + "/moved/config.yaml", "output.dir=\(ws.dir)/moved", "--resume",
     ])
     #expect(moved.code == 0 && moved.stderr.contains("resuming at step 5"), "\(moved.stderr)")
+    let movedConfig = try String(contentsOfFile: ws.dir + "/moved/config.yaml", encoding: .utf8)
+    #expect(movedConfig.contains("dir: \(ws.dir)/moved\n"), "its config.yaml names where it lives: \(movedConfig)")
     // The same overrides in another order are the same config.
     let resumed = try CLI.run([
       "train", config, "output.dir=\(ws.dir)/parts", "train.warmup_steps=0", "train.min_lr=0", "--resume",
@@ -200,6 +202,9 @@ import Testing
     }
     #expect(try steps("whole") == steps("parts"))
     #expect(try steps("whole") == [1, 2, 4, 6, 8, 10, 12, 14, 16])
+    // A finished run (a sweep's finished point) resumed with --stop-after behind it stands.
+    let finished = try CLI.run(["train", config, "output.dir=\(ws.dir)/whole", "--resume", "--stop-after", "5"])
+    #expect(finished.code == 0, "\(finished.stderr)")
   }
 
   /// train → collapse → eval → inspect, and the resolved config reruns as is.
@@ -292,10 +297,20 @@ import Testing
     // it held, and only those: -o's few.json and another checkpoint's record stay.
     try FileManager.default.copyItem(
       atPath: ws.dir + "/run/collapsed.eval.json", toPath: ws.dir + "/run/collapsed.v2.eval.json")
+    // collapsed.limit3.h5's own record has the name collapsed.h5's limit-3 record would: it
+    // says which checkpoint it is of, and stays; so does a text of the user's.
+    let otherRecord = try String(contentsOfFile: ws.dir + "/run/collapsed.eval.json", encoding: .utf8)
+      .replacingOccurrences(of: "collapsed.h5", with: "collapsed.limit3.h5")
+    try otherRecord.write(toFile: ws.dir + "/run/collapsed.limit3.eval.json", atomically: true, encoding: .utf8)
+    try "my notes\n".write(toFile: ws.dir + "/run/collapsed.sample.txt", atomically: true, encoding: .utf8)
     let recollapse = try CLI.run(["collapse", ws.dir + "/run/last.h5", "-o", ws.dir + "/run/collapsed.h5"])
     #expect(recollapse.code == 0 && recollapse.stdout.contains("it described the model"), "\(recollapse)")
     let left = try FileManager.default.contentsOfDirectory(atPath: ws.dir + "/run").filter { $0.hasPrefix("collapsed") }
-    #expect(left.sorted() == ["collapsed.h5", "collapsed.json", "collapsed.v2.eval.json"], "\(left)")
+    #expect(
+      left.sorted() == [
+        "collapsed.h5", "collapsed.json", "collapsed.limit3.eval.json", "collapsed.sample.txt",
+        "collapsed.v2.eval.json",
+      ], "\(left)")
     #expect(FileManager.default.fileExists(atPath: ws.dir + "/few.json"))
     let inspect = try CLI.run(["inspect", ws.dir + "/run/best.h5", "--config"])
     #expect(

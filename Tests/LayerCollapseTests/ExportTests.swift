@@ -267,7 +267,7 @@ struct ExportTests {
       "Caf\u{00E9} na\u{0131}ve co\u{0301}te \u{00C9}T\u{00C9} \u{0130}stanbul \u{03A3}\u{039F}\u{03A6}\u{039F}\u{03A3}",
       "\u{6F22}\u{5B57}\u{304B}\u{306A} mixed\u{3000}spaces\ttabs\nnewline", "emoji \u{1F600}\u{1F44D}\u{1F3FD} end",
       "zero\u{200B}width\u{200D}joiner \u{0007}bell \u{00AD}soft", "  leading and trailing  ", "",
-      "- dash 'quote' 3-4 9'5 x-",
+      "- dash 'quote' 3-4 9'5 x-", "cafe\u{0301} caf\u{00E9} na\u{0308}ive",
       "one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
         + "fifteen sixteen seventeen eighteen nineteen twenty twenty-one twenty-two twenty-three twenty-four",
     ]
@@ -394,6 +394,12 @@ struct ExportTests {
       #expect(again.code == 0, "\(format): \(again.stderr)")
     }
     #expect(try String(contentsOfFile: dir + "/hf/README.md", encoding: .utf8) == "x")
+    // A model saved by transformers from a loaded export keeps config.json's exported_by but
+    // writes its own safetensors header: no longer an export's, so refused again.
+    try SafeTensorsFile.write(
+      [("x", Tensor([1], [1]))], metadata: ["format": "pt"], to: dir + "/hf/model.safetensors")
+    let resaved = try CLI.run(["export", dir + "/m.h5", "-o", dir + "/hf", "--format", "hf"])
+    #expect(resaved.code == 73 && resaved.stderr.contains("model.safetensors"), "\(resaved.stderr)")
   }
 
   @Test func exportErrors() throws {

@@ -139,6 +139,7 @@ public final class TrainingRun {
       lock = try RunLock(directory: dir)
     }
     let exists = Self.holdsRun(dir)
+    var moved = false
     if resume && !root {
       guard fm.fileExists(atPath: dir + "/last.h5") else {
         throw LCError.missingInput(
@@ -160,7 +161,10 @@ public final class TrainingRun {
       // The same values, whatever their order (overrides add keys in the order typed).
       // Where the run lives is not one of them: a run directory copied or moved resumes
       // with output.dir naming its new place.
-      let changed = (savedTree.map { $0.differences(to: resolved) } ?? []).filter { !$0.hasPrefix("output.dir: ") }
+      let differences = savedTree.map { $0.differences(to: resolved) } ?? []
+      let changed = differences.filter { !$0.hasPrefix("output.dir: ") }
+      // Its config.yaml then names where it lives now, so that it resumes itself next time.
+      moved = differences.count > changed.count
       if savedTree == nil || !changed.isEmpty {
         throw LCError.badConfig([
           ErrorDetail(
@@ -342,7 +346,7 @@ public final class TrainingRun {
         replaced.append(name)
       }
     }
-    if !resume { try writeText(configText, to: configPath) }
+    if !resume || moved { try writeText(configText, to: configPath) }
   }
 
   /// The examples of a global batch of `examples` that rank `rank` of `ranks` takes, in

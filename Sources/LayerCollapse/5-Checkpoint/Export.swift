@@ -61,12 +61,30 @@ public enum ModelExport {
       ))
   }
 
-  /// Whether `directory`'s config.json was written by an export (either format).
+  /// Whether `directory` holds an export's files (either format): its config.json says so,
+  /// and so does its model.safetensors, when there is one, in the header's `producer`
+  /// (transformers' save_pretrained keeps config.json's unknown keys, so a model saved
+  /// from a loaded export would pass on config.json alone, but it rewrites the header).
   static func isEarlierExport(_ directory: String) -> Bool {
     guard let data = FileManager.default.contents(atPath: directory + "/config.json"),
-      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+      object["format"] as? String == format || object[exportedByKey] as? String == format
     else { return false }
-    return object["format"] as? String == format || object[exportedByKey] as? String == format
+    let weights = directory + "/model.safetensors"
+    return !FileManager.default.fileExists(atPath: weights) || safeTensorsProducer(weights) == format
+  }
+
+  /// The `producer` in a safetensors file's header metadata, reading the header only.
+  static func safeTensorsProducer(_ path: String) -> String? {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+    defer { try? handle.close() }
+    guard let size = try? handle.read(upToCount: 8), size.count == 8 else { return nil }
+    let length = size.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    guard length <= 100_000_000, let header = try? handle.read(upToCount: Int(length)),
+      let object = try? JSONSerialization.jsonObject(with: header) as? [String: Any],
+      let metadata = object["__metadata__"] as? [String: Any]
+    else { return nil }
+    return metadata["producer"] as? String
   }
 
   /// The tokenizer files either export format may write beside the model.

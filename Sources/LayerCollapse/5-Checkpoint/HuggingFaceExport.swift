@@ -131,7 +131,7 @@ public enum HuggingFaceExport {
     }
     try OutputDirectory.create(directory, what: "the export directory")
     let weights = directory + "/model.safetensors"
-    try SafeTensorsFile.write(tensors, metadata: ["format": "pt"], to: weights)
+    try SafeTensorsFile.write(tensors, metadata: ["format": "pt", "producer": ModelExport.format], to: weights)
     let configPath = directory + "/config.json"
     let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
     try AtomicFile.write(json + Data("\n".utf8), to: configPath)

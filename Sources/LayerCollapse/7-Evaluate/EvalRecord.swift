@@ -42,13 +42,14 @@ public struct EvalRecord: Codable, Sendable, Equatable {
   }
 
   /// The records `eval` wrote under its default names for the checkpoint at `checkpoint`
-  /// (X.eval.json, X.train.eval.json, X.limit64.eval.json, X.train.trainlimit100.eval.json)
-  /// and `generate`'s sample (X.sample.txt): what describes the model a new file at that
-  /// path replaces. Only files that read as such records; another checkpoint's
-  /// (X.v2.eval.json for X.v2.h5) never matches.
+  /// (X.eval.json, X.train.eval.json, X.limit64.eval.json, X.train.trainlimit100.eval.json):
+  /// what describes the model a new file at that path replaces. Only files that read as
+  /// records of a checkpoint of that file name (X.train.h5's own X.train.eval.json is not
+  /// X.h5's); `generate` writes no file, so a X.sample.txt is the user's and never listed.
   public static func filesDescribing(_ checkpoint: String) -> [String] {
     let parent = Paths.parent(checkpoint)
     let directory = parent.isEmpty ? "." : parent
+    let fileName = (checkpoint as NSString).lastPathComponent
     let stem = (CheckpointFiles.stem(checkpoint) as NSString).lastPathComponent
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
     func isVariant(_ part: Substring) -> Bool {
@@ -62,15 +63,13 @@ public struct EvalRecord: Codable, Sendable, Equatable {
     var out: [String] = []
     for name in names.sorted() {
       let path = parent.isEmpty ? name : parent + "/" + name
-      if name == stem + CheckpointFiles.sampleSuffix {
-        out.append(path)
-        continue
-      }
       guard name.hasSuffix(CheckpointFiles.evalSuffix) else { continue }
       let core = name.dropLast(CheckpointFiles.evalSuffix.count)
       guard core == stem || core.hasPrefix(stem + ".") else { continue }
       let variants = core.dropFirst(stem.count).split(separator: ".")
-      guard variants.allSatisfy(isVariant), (try? read(path)) != nil else { continue }
+      guard variants.allSatisfy(isVariant), let record = try? read(path),
+        (record.checkpoint as NSString).lastPathComponent == fileName
+      else { continue }
       out.append(path)
     }
     return out
