@@ -12,6 +12,15 @@ import Kernels
 /// activation (a PReLU or a merged MLP has no Hugging Face form; the default export and
 /// `scripts/load_exported.py` carry those).
 public enum HuggingFaceExport {
+  /// A usage error: a family Hugging Face has no classes for (encoder, mixer, vgg).
+  static func noLayout(_ kind: ModelKind, source: String) -> LCError {
+    LCError.usage(
+      ErrorDetail(
+        what: "\(kind == .encoder ? "an" : "a") \(kind.rawValue) model has no Hugging Face layout", location: source,
+        expected: "a bert, gpt or vit model",
+        hint: "Export without --format hf; scripts/load_exported.py rebuilds it in PyTorch"))
+  }
+
   /// Writes the directory (created if needed), each file atomically; returns the paths.
   @discardableResult
   public static func write(_ model: any Model, vocabulary: Vocabulary?, to directory: String, source: String) throws
@@ -21,12 +30,7 @@ public enum HuggingFaceExport {
     let cfg = arch.config
     // The family first: an encoder's PReLU is beside the point when it has no layout at all.
     guard [.bert, .gpt, .vit].contains(cfg.kind) else {
-      throw LCError.usage(
-        ErrorDetail(
-          what: "\(cfg.kind == .encoder ? "an" : "a") \(cfg.kind.rawValue) model has no Hugging Face layout",
-          location: source,
-          expected: "a bert, gpt or vit model",
-          hint: "Export without --format hf; scripts/load_exported.py rebuilds it in PyTorch"))
+      throw noLayout(cfg.kind, source: source)
     }
     if let u = (0..<arch.unitCount).first(where: { arch.collapsed[$0] || arch.activations[$0] == .prelu }) {
       throw LCError.usage(
@@ -102,12 +106,7 @@ public enum HuggingFaceExport {
         ], uniquingKeysWith: { $1 })
       config.merge(labels(cfg.classes), uniquingKeysWith: { $1 })
     default:
-      throw LCError.usage(
-        ErrorDetail(
-          what: "\(cfg.kind == .encoder ? "an" : "a") \(cfg.kind.rawValue) model has no Hugging Face layout",
-          location: source,
-          expected: "a bert, gpt or vit model",
-          hint: "Export without --format hf; scripts/load_exported.py rebuilds it in PyTorch"))
+      throw noLayout(cfg.kind, source: source)
     }
     var tensors: [(name: String, tensor: Tensor)] = []
     for p in model.parameters.all {
