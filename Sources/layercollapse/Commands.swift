@@ -579,17 +579,18 @@ enum Commands {
     // evaluation of its whole eval split goes there. The train split, or an eval_limit
     // other than the run's, get names of their own (X.train.eval.json, X.limit64.eval.json).
     var variants: [String] = split == "train" ? ["train"] : []
-    // Compared as the limit it decodes to (`64.0` is 64; an imported checkpoint stores no key).
-    if overridden.contains("data.eval_limit"),
-      settings.data.evalLimit != (try storedRunSettings(ckpt, path, overrides: []).settings.data.evalLimit)
-    {
-      variants.append("limit\(settings.data.evalLimit ?? 0)")
-    }
-    // The train split read with another data.train_limit than the run's: a record of its own.
-    if split == "train", overridden.contains("data.train_limit"),
-      settings.data.trainLimit != (try storedRunSettings(ckpt, path, overrides: []).settings.data.trainLimit)
-    {
-      variants.append("trainlimit\(settings.data.trainLimit ?? 0)")
+    // Limits compared as they decode (`64.0` is 64; an imported checkpoint stores no key),
+    // with the run's own settings read once, and only when a limit was overridden.
+    let limitsOverridden = overridden.contains("data.eval_limit") || overridden.contains("data.train_limit")
+    if limitsOverridden {
+      let stored = try storedRunSettings(ckpt, path, overrides: []).settings.data
+      if overridden.contains("data.eval_limit") && settings.data.evalLimit != stored.evalLimit {
+        variants.append("limit\(settings.data.evalLimit ?? 0)")
+      }
+      // The train split read with another data.train_limit than the run's: a record of its own.
+      if split == "train" && overridden.contains("data.train_limit") && settings.data.trainLimit != stored.trainLimit {
+        variants.append("trainlimit\(settings.data.trainLimit ?? 0)")
+      }
     }
     let out = a.option("-o") ?? CheckpointFiles.evalRecord(path, variants: variants)
     try EvalRecord(
