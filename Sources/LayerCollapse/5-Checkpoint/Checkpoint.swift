@@ -455,7 +455,8 @@ extension Checkpoint {
     // The forward pass takes at most max_len tokens (the position table may have more rows,
     // an import's max_positions, but the model is built for max_len): checked before the
     // data is read and tokenized.
-    if [.encoder, .gpt, .bert].contains(cfg.kind) && settings.maxLen > cfg.maxLen {
+    // (A model of tokens: one that reads no images, asked of its family as export asks.)
+    if !model.family.fits(cfg.kind, task: .cifar10) && settings.maxLen > cfg.maxLen {
       throw LCError.badConfig([
         ErrorDetail(
           what: "the data's sequences are longer than the checkpoint's model reads", location: "data.max_len",
