@@ -949,12 +949,8 @@ enum Commands {
     return v
   }
 
-  /// Checks a checkpoint output (`-o`) before any work: its directory is created, and it may
-  /// replace an earlier checkpoint that can be made again (a collapsed or imported model),
-  /// but not a run's training checkpoint (its optimizer state would be lost and the run
-  /// could not resume) nor a file that is no checkpoint, unless `--overwrite`.
-  /// After a checkpoint at `path` was replaced: its evaluation records and sample describe
-  /// the model that was there, and `report` would show them beside the new one's collapse.
+  /// After a checkpoint at `path` was replaced: its evaluation records describe the model
+  /// that was there, and `report` would show them beside the new one's collapse.
   static func removeRecords(describing path: String) throws {
     for file in EvalRecord.filesDescribing(path) {
       do {
@@ -969,6 +965,10 @@ enum Commands {
     }
   }
 
+  /// Checks a checkpoint output (`-o`) before any work: its directory is created, and it may
+  /// replace an earlier checkpoint that can be made again (a collapsed or imported model),
+  /// but not a run's training checkpoint (its optimizer state would be lost and the run
+  /// could not resume) nor a file that is no checkpoint, unless `--overwrite`.
   static func checkCheckpointOutput(_ path: String, command: String, overwrite: Bool) throws {
     let location = "layercollapse \(command) -o \(path)"
     // Its directory is made if missing (a file in the way is named).
