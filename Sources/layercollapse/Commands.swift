@@ -520,7 +520,10 @@ enum Commands {
       Out.print(String(format: "logits: max relative deviation %.2e on the probe batch", d))
     }
     if r.approximate {
-      Out.print("note: forced blocks were not linear; the collapsed model only APPROXIMATES the original")
+      Out.print(
+        "note: merged units marked approximate were not linear (forced, fitted, or |α − 1| ≥ "
+          + "\(CollapseOptions.paperThreshold), the paper's threshold); the collapsed model only APPROXIMATES the original"
+      )
     }
     if r.collapsedCount == 0 {
       let pulled =

@@ -59,9 +59,14 @@ import Testing
     #expect(report.blocks.map(\.decision) == [.notPReLU(.gelu), .alphaTooFar])
     #expect(same.architecture.collapsed == [false, false])
     #expect(report.parametersAfter == report.parametersBefore)
-    // A looser threshold takes it.
+    // A looser threshold takes it, labelled approximate: α = 0.9 is beyond the paper's 0.05.
     let (_, loose) = Collapse.run(model, options: CollapseOptions(threshold: 0.2))
-    #expect(loose.blocks[1].decision == .collapsed)
+    #expect(loose.blocks[1].decision == .collapsedLoose && loose.blocks[1].decision.merged && loose.approximate)
+    #expect(loose.blocks[1].decision.explanation.contains("approximate"))
+    // Within the paper's threshold a looser one changes nothing: still an exact-enough merge.
+    model.alphaParameter(block: 1)!.value.fill(0.97)
+    let (_, near) = Collapse.run(model, options: CollapseOptions(threshold: 0.2))
+    #expect(near.blocks[1].decision == .collapsed && !near.approximate)
   }
 
   @Test func forcedCollapseIsLabelledApproximate() {

@@ -8,7 +8,11 @@ public struct CollapseOptions: Sendable, Equatable {
   /// sensitivity studies, labelled as such in the report.
   public var force: Set<Int>
 
-  public init(threshold: Float = 0.05, force: Set<Int> = []) {
+  /// The paper's threshold. A unit merged with |α − 1| at or beyond it (a looser
+  /// `threshold`) was visibly non-linear: its merge is labelled approximate.
+  public static let paperThreshold: Float = 0.05
+
+  public init(threshold: Float = CollapseOptions.paperThreshold, force: Set<Int> = []) {
     self.threshold = threshold
     self.force = force
   }
@@ -19,6 +23,8 @@ public enum CollapseDecision: Sendable, Equatable {
   case collapsed
   /// Merged although the MLP is not (near) linear: the result only approximates it.
   case forcedApproximate
+  /// Merged under a threshold looser than the paper's, with |α − 1| ≥ 0.05: approximate.
+  case collapsedLoose
   case alreadyCollapsed
   case notPReLU(Activation)
   case alphaTooFar
@@ -27,12 +33,16 @@ public enum CollapseDecision: Sendable, Equatable {
   /// Replaced by the least-squares linear fit of its inputs to its outputs (approximate).
   case leastSquares
 
-  public var merged: Bool { self == .collapsed || self == .forcedApproximate || self == .leastSquares }
+  public var merged: Bool { self == .collapsed || approximate }
+
+  /// Merged although the unit was not (near) linear.
+  public var approximate: Bool { self == .forcedApproximate || self == .collapsedLoose || self == .leastSquares }
 
   public var explanation: String {
     switch self {
     case .collapsed: "collapsed"
     case .forcedApproximate: "forced (approximate)"
+    case .collapsedLoose: "collapsed with |α−1| ≥ \(CollapseOptions.paperThreshold) (approximate)"
     case .alreadyCollapsed: "already collapsed"
     case .notPReLU(let a): "kept: activation is \(a.rawValue), not prelu"
     case .alphaTooFar: "kept: |α−1| not below threshold"
@@ -68,9 +78,7 @@ public struct CollapseReport: Sendable, Equatable {
   public var logitDeviation: Float?
 
   public var collapsedCount: Int { blocks.filter { $0.decision.merged }.count }
-  public var approximate: Bool {
-    blocks.contains { $0.decision == .forcedApproximate || $0.decision == .leastSquares }
-  }
+  public var approximate: Bool { blocks.contains { $0.decision.approximate } }
 }
 
 /// LayerCollapse's merge: where a unit's chain (a transformer's MLP, a Mixer's token or
@@ -135,10 +143,14 @@ public enum Collapse {
     if arch.collapsed[i] { return .alreadyCollapsed }
     if arch.family.unitParameters(arch, unit: i, collapsed: true) >= arch.unitParameters(i) { return .notSmaller }
     if options.force.contains(i) {
-      if let a = alpha, abs(a - 1) < options.threshold { return .collapsed }
+      if let a = alpha, abs(a - 1) < options.threshold { return withinThreshold(a) }
       return .forcedApproximate
     }
     guard arch.activations[i] == .prelu, let a = alpha else { return .notPReLU(arch.activations[i]) }
-    return abs(a - 1) < options.threshold ? .collapsed : .alphaTooFar
+    return abs(a - 1) < options.threshold ? withinThreshold(a) : .alphaTooFar
+  }
+
+  private static func withinThreshold(_ alpha: Float) -> CollapseDecision {
+    abs(alpha - 1) < CollapseOptions.paperThreshold ? .collapsed : .collapsedLoose
   }
 }

@@ -346,7 +346,7 @@ public struct ExperimentReport {
     if let d = c.logitDeviation {
       s += "; the \(model)'s logits moved by at most \(String(format: "%.1e", d)) of their scale"
     }
-    return s + (c.approximate ? " (forced: approximate)." : ".")
+    return s + (c.approximate ? " (approximate: some merged units were not linear)." : ".")
   }
 
   // MARK: experiment 7
