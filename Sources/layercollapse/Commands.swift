@@ -956,14 +956,9 @@ enum Commands {
   /// that was there, and `report` would show them beside the new one's collapse.
   static func removeRecords(describing path: String) throws {
     for file in EvalRecord.filesDescribing(path) {
-      do {
-        try FileManager.default.removeItem(atPath: file)
-      } catch {
-        throw LCError.cannotCreate(
-          ErrorDetail(
-            what: "cannot remove the replaced model's record", location: file, got: "\(error)",
-            hint: "Remove it by hand: it describes the model \(path) held before"))
-      }
+      try Paths.remove(
+        file, what: "the replaced model's record", hint: "Remove it by hand: it describes the model \(path) held before"
+      )
       Out.print("removed \(file) (it described the model \(path) held before)")
     }
   }
@@ -977,10 +972,10 @@ enum Commands {
     // Its directory is made if missing (a file in the way is named).
     let dir = Paths.parent(path)
     if !dir.isEmpty { try OutputDirectory.create(dir, what: "the directory for \(path)") }
-    if let other = Paths.notAFile(path), other != "a directory" {
+    if let other = Paths.notAFile(path), other != .directory {
       throw LCError.cannotCreate(
         ErrorDetail(
-          what: "cannot write the checkpoint: not a regular file", location: location, got: other,
+          what: "cannot write the checkpoint: not a regular file", location: location, got: "\(other)",
           hint: "-o names the .h5 file to write"))
     }
     let refused: String

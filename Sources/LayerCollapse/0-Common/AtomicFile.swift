@@ -32,7 +32,7 @@ public enum AtomicFile {
   static func refuseNonFile(_ path: String) throws {
     switch Paths.notAFile(path) {
     case nil: return  // a file, or nothing there (or unreadable: open says)
-    case "a directory"?:
+    case .directory?:
       throw LCError.cannotCreate(
         ErrorDetail(
           what: "is a directory, not a file", location: path, expected: "a file path to write",

@@ -3,17 +3,39 @@ import Synchronization
 
 /// Path arithmetic on strings, for the names users type (`-o c`, `output.dir=r/run1`).
 public enum Paths {
-  /// What is at `path` when it is not a regular file: "a directory", "a pipe", "a device
-  /// or socket"; nil for a regular file (or a link to one) and for nothing at all.
-  public static func notAFile(_ path: String) -> String? {
+  /// What may stand at a path instead of a regular file.
+  public enum NotAFile: Sendable, Equatable, CustomStringConvertible {
+    case directory
+    case pipe
+    case deviceOrSocket
+
+    /// As messages name it: "a directory", "a pipe", "a device or socket".
+    public var description: String {
+      switch self {
+      case .directory: "a directory"
+      case .pipe: "a pipe"
+      case .deviceOrSocket: "a device or socket"
+      }
+    }
+  }
+
+  /// What is at `path` when it is not a regular file; nil for a regular file (or a link
+  /// to one) and for nothing at all.
+  public static func notAFile(_ path: String) -> NotAFile? {
     var info: stat = stat()
     guard stat(path, &info) == 0 else { return nil }
     switch info.st_mode & S_IFMT {
     case S_IFREG: return nil
-    case S_IFDIR: return "a directory"
-    case S_IFIFO: return "a pipe"
-    default: return "a device or socket"
+    case S_IFDIR: return .directory
+    case S_IFIFO: return .pipe
+    default: return .deviceOrSocket
     }
+  }
+
+  /// The bytes of a regular file, or of a pipe (`kind` = `.pipe`, from `notAFile`) through
+  /// `readPipe`.
+  public static func read(_ path: String, kind: NotAFile?) throws -> Data {
+    kind == .pipe ? try readPipe(path) : try Data(contentsOf: URL(fileURLWithPath: path))
   }
 
   /// Everything a pipe gives until its writer closes it (`train <(sed … config.yaml)`,
@@ -31,6 +53,17 @@ public enum Paths {
   }
 
   private static let pipeContents = Mutex<[String: Data]>([:])
+
+  /// Removes the file at `path`; a failure is `cannotCreate` (73), saying `what` could not
+  /// be removed and what to do (`hint`).
+  public static func remove(_ path: String, what: String, hint: String) throws {
+    do {
+      try FileManager.default.removeItem(atPath: path)
+    } catch {
+      throw LCError.cannotCreate(
+        ErrorDetail(what: "cannot remove \(what)", location: path, got: "\(error)", hint: hint))
+    }
+  }
 
   /// The directory part of `path`, as `NSString.deletingLastPathComponent` gives it
   /// ("a/b" → "a", "/a" → "/", "a/b/" → "a", "b" → ""), which traps on a one-character

@@ -29,13 +29,13 @@ extension ConfigTree {
             ? "A run directory's resolved config is \(runConfig)" : "Configs live in configs/*.yaml"))
     }
     let kind = Paths.notAFile(path)
-    if let other = kind, other != "a pipe" || !pipes {
+    if let other = kind, other != .pipe || !pipes {
       throw LCError.missingInput(
-        ErrorDetail(what: "not a config file", location: path, expected: "a YAML file", got: other))
+        ErrorDetail(what: "not a config file", location: path, expected: "a YAML file", got: "\(other)"))
     }
     let data: Data
     do {
-      data = try kind == nil ? Data(contentsOf: URL(fileURLWithPath: path)) : Paths.readPipe(path)
+      data = try Paths.read(path, kind: kind)
     } catch {
       throw LCError.io(ErrorDetail(what: "cannot read config file", location: path, got: "\(error)"))
     }

@@ -124,13 +124,12 @@ func readDataFile(_ path: String, describing kind: String) throws -> [UInt8] {
       ErrorDetail(what: "\(kind) not found", location: path, expected: "an existing file", got: got, hint: hint))
   }
   let type = Paths.notAFile(path)
-  if let other = type, other != "a pipe" {
+  if let other = type, other != .pipe {
     throw LCError.missingInput(
-      ErrorDetail(what: "\(kind) is not a file", location: path, expected: "a regular file", got: other))
+      ErrorDetail(what: "\(kind) is not a file", location: path, expected: "a regular file", got: "\(other)"))
   }
   do {
-    let data: Data = try type == nil ? Data(contentsOf: URL(fileURLWithPath: path)) : Paths.readPipe(path)
-    return [UInt8](data)
+    return [UInt8](try Paths.read(path, kind: type))
   } catch {
     throw LCError.io(
       ErrorDetail(what: "cannot read \(kind)", location: path, expected: "a readable file", got: "\(error)"))

@@ -100,14 +100,8 @@ public enum ModelExport {
     for name in tokenizerFiles where !kept.contains(name) {
       let path = directory + "/" + name
       guard FileManager.default.fileExists(atPath: path) else { continue }
-      do {
-        try FileManager.default.removeItem(atPath: path)
-      } catch {
-        throw LCError.cannotCreate(
-          ErrorDetail(
-            what: "cannot remove an earlier export's \(name)", location: path, got: "\(error)",
-            hint: "Remove it by hand, or export into a new directory"))
-      }
+      try Paths.remove(
+        path, what: "an earlier export's \(name)", hint: "Remove it by hand, or export into a new directory")
       removed.append(path)
     }
     return removed

@@ -36,7 +36,7 @@ public final class HDF5File {
     }
     if let other = Paths.notAFile(path) {  // a pipe would block the open until a writer came
       throw LCError.missingInput(
-        ErrorDetail(what: "is not an HDF5 file", location: path, expected: "a regular file", got: other))
+        ErrorDetail(what: "is not an HDF5 file", location: path, expected: "a regular file", got: "\(other)"))
     }
     guard FileManager.default.isReadableFile(atPath: path) else {
       throw LCError.io(ErrorDetail(what: "cannot read HDF5 file (permission denied)", location: path))
