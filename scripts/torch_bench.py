@@ -20,6 +20,10 @@ Modes
       For each batch file, W untimed then K timed forward passes of every checkpoint,
       interleaved (full, collapsed, full, ...), in eval mode under torch.inference_mode().
 
+  --peak (either mode): afterwards, the median rate of five 2048³ torch.mm products
+      (the machine's SGEMM peak as MKL reaches it), as "gemm_peak_gflops", measured after
+      peak_rss_kb was read.
+
 Output: one JSON line on stdout,
   train: {"step_ms": [...], "peak_rss_kb": n, "start_rss_kb": n, "torch": "2.13.0"}
   infer: {"runs": [{"model": i, "batch": b, "ms": [...]}, ...], "peak_rss_kb": ..., ...}
@@ -133,6 +137,21 @@ def infer(args: argparse.Namespace) -> dict:
     return {"runs": runs}
 
 
+def sgemm_peak_gflops(n: int = 2048) -> float:
+    """Median GFLOP/s of five n³ float32 products (after one untimed) at the set threads."""
+    generator = torch.Generator().manual_seed(1)
+    a = torch.randn(n, n, generator=generator)
+    b = torch.randn(n, n, generator=generator)
+    times: list[float] = []
+    for k in range(6):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        if k > 0:
+            times.append(time.perf_counter() - t0)
+    times.sort()
+    return 2.0 * n**3 / times[len(times) // 2] / 1e9
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="torch_bench.py", description=__doc__.split("\n")[0])
     parser.add_argument("mode", choices=["train", "infer"])
@@ -141,10 +160,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, required=True, help="torch.set_num_threads")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--peak", action="store_true", help="then time 2048³ SGEMM products")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = train(args) if args.mode == "train" else infer(args)
     result["peak_rss_kb"] = status_kb("VmHWM")
+    if args.peak:
+        result["gemm_peak_gflops"] = sgemm_peak_gflops()
     result["start_rss_kb"] = START_RSS_KB
     result["torch"] = torch.__version__
     result["threads"] = torch.get_num_threads()

@@ -25,6 +25,9 @@ struct ChildOutput: Codable {
   /// Under mpirun: the ranks, and each timed step's time in the gradient allreduce.
   var ranks: Int?
   var allreduceMs: [Double]?
+  /// With `--peak`: this process's SGEMM rate on a large square product, GFLOP/s, measured
+  /// after the timed work and after the peak RSS was read.
+  var gemmPeakGflops: Double?
 }
 
 let childUsage: String = """
@@ -39,6 +42,7 @@ let childUsage: String = """
     --checkpoint PATH   the model (--infer-only: twice, full then collapsed); default: a
                         fresh model (--infer-only: α = 1 in the PReLU blocks, then collapsed)
     --batch PATH        a batch file (--infer-only: one per batch size); default: random
+    --peak              then time a \(peakSide)³ SGEMM (the machine's matrix-product peak)
   """
 
 /// The shapes `--train-only` and `--infer-only` take (`modelCases`).
@@ -55,6 +59,8 @@ struct ChildOptions {
   var batches: [String] = []
   /// The MPI ranks this process is one of, under mpirun (`--train-only` only).
   var group: ProcessGroup = .single
+  /// `--peak`: measure the SGEMM peak after the timed work.
+  var peak: Bool = false
 
   init(_ args: [String]) throws {
     guard args.count >= 2, let c = modelCase(named: args[1]) else {
@@ -81,6 +87,7 @@ struct ChildOptions {
       case "--steps": steps.append(max(1, try positive()))
       case "--checkpoint": checkpoints.append(try value())
       case "--batch": batches.append(try value())
+      case "--peak": peak = true
       default: throw BenchError("unknown option \(args[i])")
       }
       i += 1
@@ -185,7 +192,31 @@ func runChild(_ o: ChildOptions) throws -> ChildOutput {
     output.runs = runs
   }
   output.peakRssKb = processStatusKB("VmHWM")
+  if o.peak { output.gemmPeakGflops = sgemmPeakGFLOPS() }
   return output
+}
+
+/// The side of the square product `--peak` times: large enough that packing and edges
+/// are a small share, as a machine's SGEMM peak is usually quoted.
+let peakSide: Int = 2048
+
+/// Median rate of five \(peakSide)³ products (after one untimed) at the current threads.
+func sgemmPeakGFLOPS() -> Double {
+  let n: Int = peakSide
+  var rng: RNG = RNG(seed: 1, stream: "bench peak")
+  let (a, b, c): (Tensor, Tensor, Tensor) = (Tensor([n, n]), Tensor([n, n]), Tensor([n, n]))
+  rng.fillNormal(a)
+  rng.fillNormal(b)
+  var times: [Double] = []
+  for k in 0..<6 {
+    let ms: Double = milliseconds {
+      GEMM.multiply(
+        transA: false, transB: false, m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+    }
+    if k > 0 { times.append(ms) }
+  }
+  times.sort()
+  return 2 * Double(n) * Double(n) * Double(n) / (times[times.count / 2] / 1000) / 1e9
 }
 
 /// Runs `--train-only` / `--infer-only` and exits: 0 with the JSON line (rank 0's under

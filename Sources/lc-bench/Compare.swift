@@ -182,6 +182,7 @@ struct TrainResult {
   var oursRSS: Int
   var torchRSS: Int?
   var torchStartRSS: Int?
+  var macs: Int
 }
 
 struct InferResult {
@@ -195,6 +196,28 @@ struct InferResult {
   var torchCollapsed: Double?
   var macRatio: Double
   var macsFull: Int
+  var macsCollapsed: Int
+}
+
+/// The fastest SGEMM rate measured in this run at each thread count (`--peak` in every
+/// training process, ours and PyTorch's: the median of each side, the larger of the two).
+struct SGEMMPeak {
+  var ours: [Int: [Double]] = [:]
+  var torch: [Int: [Double]] = [:]
+
+  func rate(threads: Int) -> Double? {
+    let medians: [Double] = [ours[threads], torch[threads]].compactMap { $0 }.filter { !$0.isEmpty }.map {
+      Summary($0).median
+    }
+    return medians.max()
+  }
+
+  /// The most any implementation could gain over `torchMs`: PyTorch's time ÷ the time of
+  /// `flops` matrix-product FLOPs at the peak rate, with nothing else done.
+  func ceiling(torchMs: Double, flops: Double, threads: Int) -> Double? {
+    guard let r = rate(threads: threads), r > 0, flops > 0 else { return nil }
+    return torchMs / (flops / (r * 1e9) * 1000)
+  }
 }
 
 /// Examples per second at a median of `ms` per batch.
@@ -218,6 +241,8 @@ struct GEMMReference {
 struct TargetCheck {
   var text: String
   var met: Bool
+  /// Missed, and above the most this machine's SGEMM peak allows (`SGEMMPeak.ceiling`).
+  var aboveCeiling: Bool = false
 }
 
 /// "met", or "MISSED by x %" (how far below the target, as a share of it).
@@ -273,6 +298,7 @@ func compareWithPyTorch(
   ])
   trainTable.printHeader()
   var trainResults: [TrainResult] = []
+  var peak: SGEMMPeak = SGEMMPeak()
   for c in cases {
     let f: CaseFiles = files[c.name]!
     for t in s.threads {
@@ -285,17 +311,19 @@ func compareWithPyTorch(
         for side in (r % 2 == 0 ? [0, 1] : [1, 0]) {
           let common: [String] = [
             "--checkpoint", f.trainCheckpoint, "--batch", f.trainBatch, "--threads", "\(t)", "--warmup",
-            "\(s.warmup)", "--steps", "\(s.steps)",
+            "\(s.warmup)", "--steps", "\(s.steps)", "--peak",
           ]
           if side == 0 {
             let o: ChildOutput = try measure(
               selfPath, ["--train-only", c.name] + common, threads: t, stderrPath: logPath)
             ours += o.stepMs ?? []
             oursRSS = max(oursRSS, o.peakRssKb)
+            if let g = o.gemmPeakGflops { peak.ours[t, default: []].append(g) }
           } else if let ts = torchSide {
             let o: ChildOutput = try measure(
               ts.python, [ts.script, "train"] + common, threads: t, stderrPath: logPath)
             torch += o.stepMs ?? []
+            if let g = o.gemmPeakGflops { peak.torch[t, default: []].append(g) }
             torchRSS = max(torchRSS, o.peakRssKb)
             torchStart = max(torchStart, o.startRssKb ?? -1)
           }
@@ -303,7 +331,8 @@ func compareWithPyTorch(
       }
       let result: TrainResult = TrainResult(
         model: c, threads: t, ours: Summary(ours), torch: torch.isEmpty ? nil : Summary(torch), oursRSS: oursRSS,
-        torchRSS: torchSide == nil ? nil : torchRSS, torchStartRSS: torchSide == nil ? nil : torchStart)
+        torchRSS: torchSide == nil ? nil : torchRSS, torchStartRSS: torchSide == nil ? nil : torchStart,
+        macs: f.macsFull)
       trainResults.append(result)
       let range: (Summary) -> String = { x in
         fixed(x.median, 1) + " (" + fixed(x.min, 1) + "–" + fixed(x.max, 1) + ")"
@@ -410,7 +439,7 @@ func compareWithPyTorch(
         let result: InferResult = InferResult(
           model: c, threads: t, batch: b, oursFull: Summary(o[0]).median, oursCollapsed: Summary(o[1]).median,
           torchFull: p.map { Summary($0[0]).median }, torchCollapsed: p.map { Summary($0[1]).median },
-          macRatio: Double(f.macsFull) / Double(f.macsCollapsed), macsFull: f.macsFull)
+          macRatio: Double(f.macsFull) / Double(f.macsCollapsed), macsFull: f.macsFull, macsCollapsed: f.macsCollapsed)
         inferResults.append(result)
         let speedUp: Double = result.oursFull / result.oursCollapsed
         let ofMAC: Double = speedUp / result.macRatio
@@ -448,7 +477,19 @@ func compareWithPyTorch(
     "Peak RSS of the inference processes (full and collapsed model, batch 1 and the larger), MB, ours / PyTorch: "
       + inferRSS.joined(separator: "; ") + ".")
 
-  var checks = targetChecks(train: trainResults, infer: inferResults, gemm: gemm, torchRan: torchSide != nil)
+  let peaks: String = s.threads.compactMap { t in
+    peak.rate(threads: t).map { fixed($0, 0) + " GFLOP/s at " + threadLabel(t) }
+  }.joined(separator: ", ")
+  if !peaks.isEmpty {
+    print(
+      "SGEMM peak (\(peakSide)³ products after each training process's timed steps; the faster of our OpenBLAS"
+        + " and PyTorch's library, median over processes): \(peaks). A missed target's ceiling is PyTorch's time ÷"
+        + " the time our matrix products (2·MACs computed per example·batch FLOPs, ×3 for a training step) would"
+        + " take at that rate with nothing else done: on this machine no fp32 implementation of the same products"
+        + " can go faster, so a target above its ceiling cannot be met here.")
+  }
+  var checks = targetChecks(
+    train: trainResults, infer: inferResults, gemm: gemm, torchRan: torchSide != nil, peak: peak)
   // Issue 16: the MiniLM-size encoder's training process holds less memory than PyTorch's.
   for r in trainResults where r.model.name == "minilm" {
     guard let theirs = r.torchRSS, theirs > 0, r.oursRSS > 0 else { continue }
@@ -463,29 +504,46 @@ func compareWithPyTorch(
 }
 
 /// The project's targets (issue 7; per model case, `ModelCase.trainTarget`), one line each.
-func targetChecks(train: [TrainResult], infer: [InferResult], gemm: GEMMReference?, torchRan: Bool) -> [TargetCheck] {
+func targetChecks(
+  train: [TrainResult], infer: [InferResult], gemm: GEMMReference?, torchRan: Bool, peak: SGEMMPeak = SGEMMPeak()
+) -> [TargetCheck] {
   var checks: [TargetCheck] = []
-  func add(_ text: String, _ value: Double, _ target: Double, _ shown: String, _ targetShown: String) {
+  func add(
+    _ text: String, _ value: Double, _ target: Double, _ shown: String, _ targetShown: String, ceiling: Double? = nil
+  ) {
     let (word, met): (String, Bool) = verdict(value, target: target)
-    checks.append(TargetCheck(text: "\(text): \(shown), target \(targetShown): \(word)", met: met))
+    var line: String = "\(text): \(shown), target \(targetShown): \(word)"
+    var above: Bool = false
+    if !met, let c = ceiling {
+      above = c < target
+      line += " (ceiling " + fixed(c, 2) + "×" + (above ? ": above it, out of reach here)" : ")")
+    }
+    checks.append(TargetCheck(text: line, met: met, aboveCeiling: above))
   }
   if torchRan {
     for r in train {
       guard let tm = r.torch?.median else { continue }
       let x: Double = tm / r.ours.median
       let target: Double = r.model.trainTarget
+      let flops: Double = 6 * Double(r.macs) * Double(r.model.batch)
       add(
         "training \(r.model.name) \(threadLabel(r.threads))", x, target, fixed(x, 2) + "× PyTorch",
-        fixed(target, 1) + "×")
+        fixed(target, 1) + "×", ceiling: peak.ceiling(torchMs: tm, flops: flops, threads: r.threads))
     }
     for r in infer {
       guard let tf = r.torchFull, let tc = r.torchCollapsed else { continue }
       let at: String = "\(r.model.name) batch \(r.batch) \(threadLabel(r.threads))"
       let target: Double = r.model.inferTarget
       let shown: String = fixed(target, 1) + "×"
-      add("inference \(at) full", tf / r.oursFull, target, fixed(tf / r.oursFull, 2) + "× PyTorch", shown)
+      let (full, collapsed): (Double, Double) = (
+        2 * Double(r.macsFull) * Double(r.batch), 2 * Double(r.macsCollapsed) * Double(r.batch)
+      )
       add(
-        "inference \(at) collapsed", tc / r.oursCollapsed, target, fixed(tc / r.oursCollapsed, 2) + "× PyTorch", shown)
+        "inference \(at) full", tf / r.oursFull, target, fixed(tf / r.oursFull, 2) + "× PyTorch", shown,
+        ceiling: peak.ceiling(torchMs: tf, flops: full, threads: r.threads))
+      add(
+        "inference \(at) collapsed", tc / r.oursCollapsed, target, fixed(tc / r.oursCollapsed, 2) + "× PyTorch", shown,
+        ceiling: peak.ceiling(torchMs: tc, flops: collapsed, threads: r.threads))
     }
   }
   if let g = gemm {

@@ -227,7 +227,10 @@ if sections.contains("compare") {
   if gemmReference == nil {
     print("  (GEMM-share targets not checked: LC_BENCH_SECTIONS leaves out the GEMM table)")
   }
-  print("\(checks.filter(\.met).count) of \(checks.count) targets met.")
+  let outOfReach: Int = checks.filter(\.aboveCeiling).count
+  print(
+    "\(checks.filter(\.met).count) of \(checks.count) targets met"
+      + (outOfReach > 0 ? "; \(outOfReach) of the missed lie above their ceiling on this machine." : "."))
   if sections.contains("profile") {
     print("Where the time goes: the kernel breakdowns above.")
   }
