@@ -123,7 +123,14 @@ final class InterruptFlag: @unchecked Sendable {
 
   private let lock = NSLock()
   private var received: Int32? = nil
+  /// When the first signal came (DispatchTime's nanoseconds).
+  private var receivedAt: UInt64 = 0
   private var sources: [DispatchSourceSignal] = []
+
+  /// Signals this soon after the first are the same interrupt delivered twice, not a
+  /// second Ctrl-C: `timeout -s INT` signals its child and then its process group, which
+  /// holds the child too, within microseconds. A person's second Ctrl-C comes later.
+  static let duplicateWindowNanoseconds: UInt64 = 100_000_000
 
   var isRaised: Bool { receivedSignal != nil }
 
@@ -134,13 +141,20 @@ final class InterruptFlag: @unchecked Sendable {
     return received
   }
 
-  /// Records `number`; returns whether a signal had already been received.
-  private func raise(_ number: Int32) -> Bool {
+  /// What a signal means: the first, a duplicate of it, or a second interrupt.
+  private enum Arrival { case first, duplicate, second }
+
+  /// Records `number`'s arrival.
+  private func raise(_ number: Int32) -> Arrival {
     lock.lock()
     defer { lock.unlock() }
-    let before = received != nil
-    if !before { received = number }
-    return before
+    let now = DispatchTime.now().uptimeNanoseconds
+    guard received != nil else {
+      received = number
+      receivedAt = now
+      return .first
+    }
+    return now - receivedAt < Self.duplicateWindowNanoseconds ? .duplicate : .second
   }
 
   /// From now on SIGINT and SIGTERM raise the flag (and say so on stderr) instead of killing.
@@ -150,9 +164,13 @@ final class InterruptFlag: @unchecked Sendable {
       signal(number, SIG_IGN)
       let s = DispatchSource.makeSignalSource(signal: number, queue: DispatchQueue.global())
       s.setEventHandler { [self] in
-        if self.raise(number) {
-          signal(number, SIG_DFL)
-          kill(getpid(), number)
+        switch self.raise(number) {
+        case .first: break
+        case .duplicate: return
+        // At once, nothing saved, with the status a shell gives a process the signal
+        // ended. (Re-raising the signal looped under libdispatch, printing the notice
+        // below hundreds of times before the process died.)
+        case .second: _exit(128 + number)
         }
         let name = number == SIGTERM ? "SIGTERM" : "Ctrl-C"
         guard Session.shared.group.isRoot else { return }  // under mpirun, one message

@@ -415,6 +415,23 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     let saved = try Checkpoint.load(ws.dir + "/run/last.h5")
     #expect(saved.progress!.globalStep >= 3 && saved.optimizer != nil)
   }
+
+  /// One interrupt delivered twice at once (`timeout -s INT` signals the child and then
+  /// its process group) is one Ctrl-C: the run saves, and the notice is printed once.
+  /// (Signals sent back to back merge into one before the handler runs; 10 ms apart they
+  /// did not, and the second killed the run unsaved.)
+  @Test func duplicateSignalIsOneInterrupt() throws {
+    let ws = try Workspace()
+    let config = try ws.config("v.yaml", Workspace.vit)
+    let (p, err, started) = try CLI.startTraining(config, until: "step 3/")
+    kill(p.processIdentifier, SIGINT)
+    Thread.sleep(forTimeInterval: 0.01)
+    let seen = started + CLI.interrupt(p, reading: err)
+    #expect(p.terminationStatus == 130, "\(seen.suffix(400))")
+    #expect(seen.components(separatedBy: "stopping after this step").count == 2, "\(seen.suffix(600))")
+    #expect(seen.contains("--resume"))
+    #expect(try Checkpoint.load(ws.dir + "/run/last.h5").progress!.globalStep >= 3)
+  }
 }
 
 @Suite struct ReportCommandTests {
