@@ -259,14 +259,20 @@ enum Commands {
       let (settings, resolved) = try RunSettings.decode(pointTree)
       // A sweep resumed after a stop (or given more values) has points it never started:
       // those start now, as the finished ones stand and the stopped ones go on.
+      // One stopped before its first checkpoint has nothing to go on from, and nothing
+      // to lose: it starts again (its partial logs replaced) rather than block the rest.
       var resume = a.flags.contains("--resume")
+      var overwrite = a.flags.contains("--overwrite")
       if resume && !point.name.isEmpty && !TrainingRun.holdsRun(settings.outputDir) {
         if group.isRoot { Out.err("sweep point \(point.name) was not started: starting it") }
         resume = false
+      } else if resume && !point.name.isEmpty && !TrainingRun.hasCheckpoint(settings.outputDir) {
+        if group.isRoot { Out.err("sweep point \(point.name) stopped before its first checkpoint: starting it again") }
+        resume = false
+        overwrite = true
       }
       let run = try TrainingRun(
-        settings: settings, resolved: resolved, resume: resume,
-        overwrite: a.flags.contains("--overwrite"), group: group)
+        settings: settings, resolved: resolved, resume: resume, overwrite: overwrite, group: group)
       // `--stop-after 30`, then the same command with --resume: the run is already there.
       if let n = stopAfter, let at = run.resumedFrom, at >= n, at < run.totalSteps {
         throw LCError.usage(
@@ -556,11 +562,24 @@ enum Commands {
     if let out = a.option("-o") {
       // Before the evaluation: its directory made, and no file of the user's replaced.
       try AtomicFile.prepare(out)
-      if FileManager.default.fileExists(atPath: out) && (try? EvalRecord.read(out)) == nil {
-        throw LCError.cannotCreate(
-          ErrorDetail(
-            what: "would replace a file that is not an evaluation record", location: out,
-            hint: "Remove it, or name another file with -o"))
+      if FileManager.default.fileExists(atPath: out) {
+        guard let earlier = try? EvalRecord.read(out) else {
+          throw LCError.cannotCreate(
+            ErrorDetail(
+              what: "would replace a file that is not an evaluation record", location: out,
+              hint: "Remove it, or name another file with -o"))
+        }
+        // A run's eval.json or best.eval.json is what `report` shows for that checkpoint:
+        // another checkpoint's evaluation does not take its place.
+        let earlierName = (earlier.checkpoint as NSString).lastPathComponent
+        guard earlierName == (path as NSString).lastPathComponent else {
+          throw LCError.cannotCreate(
+            ErrorDetail(
+              what: "would replace the evaluation record of another checkpoint", location: out,
+              expected: "a record of \((path as NSString).lastPathComponent)",
+              got: "the record of \(earlier.checkpoint)",
+              hint: "Name another file with -o (without -o, \(CheckpointFiles.evalRecord(path)))"))
+        }
       }
     }
     let data = try ckpt.loadData(settings.data)
@@ -978,6 +997,7 @@ enum Commands {
           what: "cannot write the checkpoint: not a regular file", location: location, got: "\(other)",
           hint: "-o names the .h5 file to write"))
     }
+    if Paths.notAFile(path) == nil { try AtomicFile.probeWritable(path) }
     let refused: String
     switch Checkpoint.occupant(of: path) {
     case .nothing, .checkpoint(resumable: false): return

@@ -486,6 +486,48 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     #expect(csv.hasPrefix("experiment,row,metric,value,standard_error\n") && csv.contains("cifar,collapsed,accuracy,"))
   }
 
+  /// A record counts for the checkpoint it describes: `eval -o` does not put another
+  /// checkpoint's evaluation in a run's record, `report` ignores one named for a checkpoint
+  /// it does not describe, and a collapse that changed nothing costs exactly 0 (against
+  /// eval.json, not summary.csv's six digits).
+  @Test func recordsBelongToTheirCheckpoint() throws {
+    let ws = try Workspace()
+    #expect(try CLI.run(["train", try ws.config("v.yaml", Workspace.vit), "train.epochs=1"]).code == 0)
+    let run = ws.dir + "/run/"
+    #expect(try CLI.run(["collapse", run + "last.h5", "--threshold", "1e-6"]).code == 0)
+    let before = try Data(contentsOf: URL(fileURLWithPath: run + "eval.json"))
+    let over = try CLI.run(["eval", run + "collapsed.h5", "-o", run + "eval.json"])
+    #expect(
+      over.code == 73 && over.stderr.contains("evaluation record of another checkpoint")
+        && over.stderr.contains("last.h5"), "\(over.stderr)")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: run + "eval.json")) == before)
+    #expect(try CLI.run(["eval", run + "collapsed.h5", "-o", run + "collapsed.eval.json"]).code == 0)
+    try FileManager.default.copyItem(atPath: run + "collapsed.eval.json", toPath: run + "best.eval.json")
+    let dir = try RunDirectory.read(ws.dir + "/run")
+    #expect(dir.evals["best"] == nil && dir.evals["collapsed"] != nil && dir.evals["final"] != nil)
+    // An output where nothing can be created fails before any work, as the write would after.
+    let proc = try CLI.run(["collapse", run + "last.h5", "-o", "/proc/lc-nowhere.h5"])
+    #expect(proc.code == 73 && !proc.stdout.contains("collapse with threshold"), "\(proc.stdout)\(proc.stderr)")
+    let procEval = try CLI.run(["eval", run + "last.h5", "-o", "/proc/lc-nowhere.eval.json"])
+    #expect(procEval.code == 73 && !procEval.stdout.contains("split"), "\(procEval.stdout)\(procEval.stderr)")
+    let bands = try ws.config("zero.yaml", "run:\n  run:\n    collapse_cost: [0, 0]\n")
+    let checked = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out", "--check", bands])
+    #expect(checked.code == 0, "\(checked.stdout)\(checked.stderr)")
+  }
+
+  /// A stopped run (no eval.json) is marked as such in the runs table, and gives no final
+  /// result for a CI band to pass on.
+  @Test func stoppedRunIsNotReportedAsFinished() throws {
+    let ws = try Workspace()
+    let stopped = try CLI.run(["train", try ws.config("v.yaml", Workspace.vit), "train.epochs=1", "--stop-after", "4"])
+    #expect(stopped.code == 130, "\(stopped.stderr)")
+    let bands = try ws.config("final.yaml", "run:\n  run:\n    final_accuracy: [0, 1]\n")
+    let r = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out", "--check", bands])
+    #expect(r.code == 1, "\(r.stdout)\(r.stderr)")
+    let md = try String(contentsOfFile: ws.dir + "/out/results.md", encoding: .utf8)
+    #expect(md.contains(" (stopped)") && md.contains("did not reach its last step"), "\(md)")
+  }
+
   /// Any run directories: a runs table and curves; a bad bands file is a config error.
   @Test func plainRunDirectoriesAndBadBands() throws {
     let ws = try Workspace()

@@ -489,6 +489,26 @@ struct DiskFullTests {
       #expect(fm.fileExists(atPath: ws.dir + "/run/\(point)/eval.json"), "\(point)")
     }
   }
+
+  /// A point killed before its first checkpoint (config.yaml and logs, no last.h5) has
+  /// nothing to resume and nothing to lose: `--resume` starts it again instead of stopping
+  /// the whole sweep with 66, and the finished point stands untouched.
+  @Test func pointStoppedBeforeItsFirstCheckpointStartsAgain() throws {
+    let ws = try Workspace()
+    let config = try ws.config("s.yaml", Workspace.vit + "sweep:\n  lc.lambda: [0.5, 1]\n")
+    #expect(try CLI.run(["train", config, "train.epochs=1"]).code == 0)
+    let fm = FileManager.default
+    let finished = try Data(contentsOf: URL(fileURLWithPath: ws.dir + "/run/lc.lambda=0.5/last.h5"))
+    for name in ["last.h5", "best.h5", "eval.json"] { try? fm.removeItem(atPath: ws.dir + "/run/lc.lambda=1/" + name) }
+    #expect(fm.fileExists(atPath: ws.dir + "/run/lc.lambda=1/config.yaml"))
+    let resumed = try CLI.run(["train", config, "train.epochs=1", "--resume"])
+    #expect(resumed.code == 0, "\(resumed.stderr)")
+    #expect(
+      resumed.stderr.contains("sweep point lc.lambda=1 stopped before its first checkpoint: starting it again"),
+      "\(resumed.stderr)")
+    #expect(fm.fileExists(atPath: ws.dir + "/run/lc.lambda=1/eval.json"))
+    #expect(try Data(contentsOf: URL(fileURLWithPath: ws.dir + "/run/lc.lambda=0.5/last.h5")) == finished)
+  }
 }
 
 /// A checkpoint whose stored architecture, vocabulary or optimizer state no run could have

@@ -25,6 +25,21 @@ public enum AtomicFile {
     try refuseNonFile(path)
     let parent: String = Paths.parent(path)
     if !parent.isEmpty { try OutputDirectory.create(parent, what: "the directory for \(path)") }
+    try probeWritable(path)
+  }
+
+  /// Creates and removes a file beside `path`: a directory that cannot be written (read
+  /// only, `/proc`, a full quota) fails now, before the work, as the write would later.
+  /// (Permission bits alone would not tell: root passes every access check.)
+  public static func probeWritable(_ path: String) throws {
+    let probe: String = path + ".probe\(getpid()).tmp"  // *.tmp: removed if left behind
+    let fd: Int32 = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    guard fd >= 0 else {
+      if errno == EEXIST { return }  // another probe of this process's pid: writable
+      throw openError(path: path, errno: errno)
+    }
+    _ = Foundation.close(fd)
+    _ = unlink(probe)
   }
 
   /// A directory, pipe, device or socket at `path` is refused: the rename would replace

@@ -112,6 +112,9 @@ public final class TrainingRun {
   }
   public var bestCheckpoint: String { runDir + "/best.h5" }
 
+  /// Whether the run in `dir` saved a checkpoint to resume from (its last.h5).
+  public static func hasCheckpoint(_ dir: String) -> Bool { FileManager.default.fileExists(atPath: dir + "/last.h5") }
+
   /// Sets up a run in `settings.outputDir`. An existing run directory is an error unless
   /// `resume` (continue from its last.h5, with the same config) or `overwrite`.
   public init(
@@ -542,7 +545,7 @@ public final class TrainingRun {
         throw LCError.interrupted(
           ErrorDetail(
             what: "stopped after step \(done) of \(total); saved \(lastCheckpoint)", location: runDir,
-            hint: "Continue with the same command and --resume"))
+            hint: "Continue with the same command and --resume (with --stop-after left out or at a later step)"))
       }
     }
     let final: EvaluationLog

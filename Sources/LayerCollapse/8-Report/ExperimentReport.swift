@@ -857,6 +857,7 @@ public struct ExperimentReport {
     if !differing.isEmpty { header.append("other settings") }
     header += ["parameters", "steps", "best", "final", "final α", "collapsed", "after collapse"]
     var t = MarkdownTable(header: header)
+    var stopped = false
     let names = ExperimentReport.shortNames(runs.map(\.path))
     if showCurves {
       // Result keys must name one run each (`a.b` and `a_b` would share one).
@@ -892,9 +893,14 @@ public struct ExperimentReport {
         let shown = differing.prefix(4).map { "\($0)=\(run.config?.value($0)?.description ?? "unset")" }
         row.append(shown.joined(separator: ", ") + (differing.count > 4 ? ", … (\(differing.count) differ)" : ""))
       }
+      // A run writes eval.json when it ends: without it, it was stopped (Ctrl-C,
+      // --stop-after) and its last row is not a final result.
+      let finished = run.evals["final"] != nil || final == nil
+      if !finished { stopped = true }
       t.append(
         row + [
-          NumberFormat.count(run.evals["final"]?.parameters), "\(final?.step ?? 0)", score(best), score(final),
+          NumberFormat.count(run.evals["final"]?.parameters), "\(final?.step ?? 0)" + (finished ? "" : " (stopped)"),
+          score(best), score(final),
           alphas.isEmpty ? NumberFormat.missing : alphas.joined(separator: ", "), collapseSummary(run.collapse),
           collapsedEval.map { e in
             e.metrics.perplexity.map { "ppl " + NumberFormat.fixed($0, decimals: 3) } ?? accuracy(e) + " %"
@@ -906,6 +912,12 @@ public struct ExperimentReport {
       if showCurves { recordRun(run, key: Self.resultKey(name), lambda: s.map { Double($0.lc.lambda) }) }
     }
     document.table(t)
+    if stopped {
+      document.paragraph(
+        "(stopped): the run has no eval.json, so it did not reach its last step (stopped by Ctrl-C or --stop-after;"
+          + " `layercollapse train` with the same config and --resume finishes it). Its \"final\" column is its last"
+          + " evaluation so far, and it gives no `final_*` result to `--check`.")
+    }
     if showCurves {
       let named = Array(zip(ExperimentReport.shortNames(runs.map(\.path)), runs))
       document.image(
@@ -943,13 +955,18 @@ public struct ExperimentReport {
       result("run.\(key).\(metric)", value, "\(run.path): \(what)")
     }
     let lm = run.evaluations.contains { $0.evalPerplexity != nil }
+    // A stopped run (no eval.json) has no final result: a band on it fails as missing.
+    let finished = run.evals["final"] != nil
     if let best = run.bestRow, let final = run.evaluations.last {
       if lm {
         both("best_perplexity", best.evalPerplexity, "best validation perplexity")
-        both("final_perplexity", final.evalPerplexity, "final validation perplexity")
+        if finished { both("final_perplexity", final.evalPerplexity, "final validation perplexity") }
       } else {
         both("best_accuracy", best.evalAccuracy, "best validation accuracy", se: best.evalAccuracySE)
-        both("final_accuracy", final.evalAccuracy, "final validation accuracy", se: final.evalAccuracySE)
+        // eval.json holds the final evaluation unrounded (summary.csv keeps 6 digits).
+        if let exact = run.evals["final"]?.metrics {
+          both("final_accuracy", exact.accuracy, "final validation accuracy", se: exact.accuracyStandardError)
+        }
       }
       both("steps", Double(final.step), "steps trained")
     }
@@ -965,8 +982,11 @@ public struct ExperimentReport {
       // Against the checkpoint the collapse read: its own eval (`last.eval.json`, …), else
       // the training's evaluation of those weights (the last row for last.h5, the best for best.h5).
       let stem = run.collapse.map { URL(fileURLWithPath: $0.input).deletingPathExtension().lastPathComponent }
+      // last.h5's is the run's final one, in eval.json unrounded (summary.csv keeps 6 digits:
+      // a collapse that changed nothing cost -3e-7 against it).
       let input: (accuracy: Double, perplexity: Double?)? =
         stem.flatMap { run.evals[$0].map { ($0.metrics.accuracy, $0.metrics.perplexity) } }
+        ?? (stem == "last" ? run.evals["final"] : nil).map { ($0.metrics.accuracy, $0.metrics.perplexity) }
         ?? (stem == "last" ? run.evaluations.last : stem == "best" ? run.bestRow : nil).map {
           ($0.evalAccuracy, $0.evalPerplexity)
         }
