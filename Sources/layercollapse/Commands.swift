@@ -425,11 +425,19 @@ enum Commands {
         ErrorDetail(
           what: "--threshold out of range", location: "layercollapse collapse", expected: "0 < T < 1 (the paper: 0.05)",
           got: "\(threshold)",
-          hint:
-            "|α − 1| < 1 would merge even a ReLU (α = 0); --force merges units whatever their α, labelled approximate"))
+          hint: threshold <= 0
+            ? "No α is closer to 1 than 0: nothing would merge. 0.05 merges units the fine-tune made almost linear"
+            : "|α − 1| < 1 would merge even a ReLU (α = 0); --force merges units whatever their α, labelled approximate"
+        ))
     }
     var force: Set<Int> = []
     if let f = a.option("--force") {
+      guard f.contains(where: \.isNumber) else {
+        throw LCError.usage(
+          ErrorDetail(
+            what: "--force names no unit", location: "layercollapse collapse --force", expected: "units, e.g. 2,3",
+            got: "`\(f)`"))
+      }
       for part in f.split(separator: ",") {
         let b = try int(String(part), "--force")
         guard b >= 0 && b < ckpt.model.architecture.unitCount else {
@@ -637,9 +645,17 @@ enum Commands {
     let parsed = try ConfigOverride.parse(overrides)
     let refused = parsed.filter { !evalOverridable.contains($0.key) }
     if !refused.isEmpty {
+      // A key this config does not have, close to one eval takes, is a typo
+      // (`data.eval_limt`), not a setting fixed by training.
+      let known = Set(RunSettings.settingKeys(of: tree))
       throw LCError.badConfig(
         refused.map {
-          ErrorDetail(
+          if !known.contains($0.key), let near = DidYouMean.suggestion(for: $0.key, among: evalOverridable) {
+            return ErrorDetail(
+              what: "unknown key \($0.key)", location: "override `\($0.text)`",
+              expected: "one of " + evalOverridable.joined(separator: ", "), hint: "Did you mean `\(near)`?")
+          }
+          return ErrorDetail(
             what: "\($0.key) cannot change after training: the checkpoint's model was built with "
               + "\(tree.value($0.key).map { "\($0)" } ?? "its default")",
             location: "override `\($0.text)`", expected: "one of " + evalOverridable.joined(separator: ", "),
@@ -909,11 +925,13 @@ enum Commands {
       blasThreads: BLASThreads.count,
       blasConfiguration: "\(BLASThreads.configuration), kernels \(BLASThreads.coreName)", elapsedSeconds: elapsed)
     try ExperimentReport.checkDestination(out, overwrite: a.flags.contains("--overwrite"))
+    // The bands file is read first: a bad one fails before anything is written.
+    let bandList = try a.option("--check").map { try ExpectedBands.load($0) }
     let report = try ExperimentReport.build(paths: a.positionals, environment: env)
     let files = try report.write(to: out)
     Out.print("wrote \(out)/results.md and \(files.count - 1) other files")
-    guard let bands = a.option("--check") else { return }
-    let outcomes = try ExpectedBands.check(report.results, bandsFile: bands)
+    guard let bands = a.option("--check"), let bandList else { return }
+    let outcomes = ExpectedBands.check(report.results, bands: bandList)
     let failed = outcomes.filter { !$0.passed }
     for o in outcomes {
       let v = o.value.map { String(format: "%.4g", $0) } ?? "missing"

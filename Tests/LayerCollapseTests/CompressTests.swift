@@ -319,7 +319,7 @@ extension JSONDecoder {
       (["--max-drop", "-1"], 64, "--max-drop"),
       (["--max-drop", "1", "--metric", "perplexity"], 64, "does not fit the model"),
       (["--max-drop", "1", "--order", "random"], 64, "unknown order"),
-      (["--max-drop", "1", "model.d_model=8"], 64, "compress sets model.d_model itself"),
+      (["--max-drop", "1", "model.d_model=8"], 64, "model.d_model is the checkpoint's model"),
       (["--max-drop", "1", "lc.units=[1]"], 64, "compress sets lc.units itself"),
       (["--max-drop", "1", "--holdout", "5000"], 78, "data.holdout"),
       (["--max-drop", "1", "--resume"], 66, "nothing to resume"),

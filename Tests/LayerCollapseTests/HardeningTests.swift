@@ -43,6 +43,11 @@ import Testing
       #expect(
         r.code == 78 && r.stderr.contains(key) && r.stderr.contains("cannot change after training"), "\(r.stderr)")
     }
+    // A typo of a key eval takes is named as one, with the key meant.
+    let typo = try CLI.run(["eval", ckpt, "data.eval_limt=5"])
+    #expect(
+      typo.code == 78 && typo.stderr.contains("unknown key data.eval_limt")
+        && typo.stderr.contains("Did you mean `data.eval_limit`?"), "\(typo.stderr)")
     let fine = try CLI.run(["eval", ckpt, "data.eval_limit=5", "train.eval_batch_size=2", "-o", ws.dir + "/e.json"])
     #expect(fine.code == 0, "\(fine.stderr)")
     let help = try CLI.run(["eval", "--help"])

@@ -61,8 +61,19 @@ public enum Paths {
       try FileManager.default.removeItem(atPath: path)
     } catch {
       throw LCError.cannotCreate(
-        ErrorDetail(what: "cannot remove \(what)", location: path, got: "\(error)", hint: hint))
+        ErrorDetail(what: "cannot remove \(what)", location: path, got: describe(error), hint: hint))
     }
+  }
+
+  /// A file-system error as the system says it ("Permission denied"), not Foundation's
+  /// `Error Domain=NSCocoaErrorDomain Code=513 … UserInfo={…}`.
+  public static func describe(_ error: Error) -> String {
+    let ns = error as NSError
+    if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+      return String(cString: strerror(Int32(posix.code)))
+    }
+    if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+    return ns.localizedDescription
   }
 
   /// The directory part of `path`, as `NSString.deletingLastPathComponent` gives it

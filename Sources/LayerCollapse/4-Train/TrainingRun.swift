@@ -338,14 +338,8 @@ public final class TrainingRun {
         })
       for name in CheckpointFiles.earlierRun(in: dir)
       where !reads.contains(URL(fileURLWithPath: dir + "/" + name).standardizedFileURL.path) {
-        do {
-          try FileManager.default.removeItem(atPath: dir + "/" + name)
-        } catch {
-          throw LCError.cannotCreate(
-            ErrorDetail(
-              what: "cannot remove the earlier run's \(name)", location: dir + "/" + name, got: "\(error)",
-              hint: "Remove it by hand, or choose output.dir=NEW_DIR"))
-        }
+        try Paths.remove(
+          dir + "/" + name, what: "the earlier run's \(name)", hint: "Remove it by hand, or choose output.dir=NEW_DIR")
         replaced.append(name)
       }
     }

@@ -25,6 +25,15 @@ public struct CheckOutcome: Sendable, Equatable {
 /// Bands from a config-syntax file: `section:` then `name: [min, max]` per result.
 public enum ExpectedBands {
   public static func load(_ path: String) throws -> [(key: String, band: ClosedRange<Double>, location: String)] {
+    var isDirectory: ObjCBool = false
+    if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) || isDirectory.boolValue {
+      throw LCError.missingInput(
+        ErrorDetail(
+          what: isDirectory.boolValue ? "not a bands file" : "bands file not found", location: path,
+          expected: "a file of `section:` then `name: [min, max]` lines",
+          got: isDirectory.boolValue ? "a directory" : "",
+          hint: "configs/expected.yaml is make reproduce's; results.csv (written by report) lists every result key"))
+    }
     let tree = try ConfigTree.load(path: path, pipes: true)
     var out: [(String, ClosedRange<Double>, String)] = []
     var errors: [ErrorDetail] = []
@@ -46,7 +55,7 @@ public enum ExpectedBands {
       throw LCError.badConfig([
         ErrorDetail(
           what: "the bands file holds no band", location: path, expected: "section: then name: [min, max] lines",
-          hint: "results.csv (written by report) lists every result key, e.g. run.NAME.accuracy")
+          hint: "results.csv (written by report) lists every result key, e.g. run.NAME.final_accuracy")
       ])
     }
     return out
@@ -60,10 +69,13 @@ public enum ExpectedBands {
     }
   }
 
-  /// Every band against the results; a band whose result is missing fails.
-  public static func check(_ results: [ResultValue], bandsFile path: String) throws -> [CheckOutcome] {
+  /// Every band (as `load` read them) against the results; a band whose result is
+  /// missing fails.
+  public static func check(
+    _ results: [ResultValue], bands: [(key: String, band: ClosedRange<Double>, location: String)]
+  ) -> [CheckOutcome] {
     let values = Dictionary(results.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-    return try load(path).map {
+    return bands.map {
       let value = values[$0.key]
       return CheckOutcome(
         key: $0.key, band: $0.band, value: value, location: $0.location,

@@ -212,9 +212,18 @@ public final class Compression {
         || o.key.hasPrefix("sweep.")
     }
     if !refused.isEmpty {
+      // What each refused key is: one the search sets, or the model's shape (fixed by the
+      // checkpoint), or a sweep (compress runs its own search).
+      let reasons = refused.map { o in
+        Compression.managedKeys.contains(o.key)
+          ? "compress sets \(o.key) itself"
+          : o.key.hasPrefix("model.")
+            ? "\(o.key) is the checkpoint's model, which compress does not reshape"
+            : "\(o.key): compress runs its own search, not a sweep"
+      }
       throw LCError.usage(
         ErrorDetail(
-          what: "compress sets \(refused.map(\.key).joined(separator: ", ")) itself",
+          what: reasons.joined(separator: "; "),
           location: "override `\(refused[0].text)`",
           expected: "a fine-tuning key (train.lr, lc.mode, lc.alpha_lr_scale, data.*, ...)",
           hint: "--round-steps, --holdout and --lambda-cap choose the steps, the held-out slice and λ's cap"))
@@ -332,11 +341,9 @@ public final class Compression {
       guard ours.contains(name) || (name.hasPrefix(roundPrefix) && Int(name.dropFirst(roundPrefix.count)) != nil) else {
         continue
       }
-      do { try fm.removeItem(atPath: dir + "/" + name) } catch {
-        throw LCError.cannotCreate(
-          ErrorDetail(
-            what: "cannot remove the earlier search's \(name) for --overwrite", location: dir, got: "\(error)"))
-      }
+      try Paths.remove(
+        dir + "/" + name, what: "the earlier search's \(name) for --overwrite",
+        hint: "Remove it by hand, or choose -o NEW_DIR")
     }
   }
 
