@@ -579,8 +579,7 @@ enum Commands {
         }
         // A run's eval.json or best.eval.json is what `report` shows for that checkpoint:
         // another checkpoint's evaluation does not take its place.
-        let earlierName = (earlier.checkpoint as NSString).lastPathComponent
-        guard earlierName == (path as NSString).lastPathComponent else {
+        guard earlier.describes(checkpointNamed: (path as NSString).lastPathComponent) else {
           throw LCError.cannotCreate(
             ErrorDetail(
               what: "would replace the evaluation record of another checkpoint", location: out,

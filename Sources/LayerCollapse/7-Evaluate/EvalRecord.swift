@@ -37,6 +37,12 @@ public struct EvalRecord: Codable, Sendable, Equatable {
 
   public func write(to path: String) throws { try JSONFile.write(self, to: path) }
 
+  /// Whether this is a record of a checkpoint named `fileName` (its last path component,
+  /// e.g. `best.h5`): how records are matched to checkpoints, wherever either now lives.
+  public func describes(checkpointNamed fileName: String) -> Bool {
+    (checkpoint as NSString).lastPathComponent == fileName
+  }
+
   public static func read(_ path: String) throws -> EvalRecord {
     try JSONFile.read(EvalRecord.self, from: path, what: "eval record")
   }
@@ -68,7 +74,7 @@ public struct EvalRecord: Codable, Sendable, Equatable {
       guard core == stem || core.hasPrefix(stem + ".") else { continue }
       let variants = core.dropFirst(stem.count).split(separator: ".")
       guard variants.allSatisfy(isVariant), let record = try? read(path),
-        (record.checkpoint as NSString).lastPathComponent == fileName
+        record.describes(checkpointNamed: fileName)
       else { continue }
       out.append(path)
     }

@@ -62,17 +62,14 @@ public struct RunDirectory: Sendable {
     // A record counts for the checkpoint its name says (X.eval.json for X.h5, eval.json
     // for the run's last.h5) only if it describes that checkpoint: one `eval -o` wrote for
     // another would show that model's figures as this one's.
-    func describes(_ record: EvalRecord, _ checkpoint: String) -> Bool {
-      (record.checkpoint as NSString).lastPathComponent == checkpoint
-    }
     for file in (try? fm.contentsOfDirectory(atPath: path)) ?? [] {
       if file == CheckpointFiles.runEvaluation {
         let record = try EvalRecord.read(path + "/" + file)
-        if describes(record, "last.h5") { evals["final"] = record }
+        if record.describes(checkpointNamed: "last.h5") { evals["final"] = record }
       } else if file.hasSuffix(CheckpointFiles.evalSuffix) {
         let stem = String(file.dropLast(CheckpointFiles.evalSuffix.count))
         let record = try EvalRecord.read(path + "/" + file)
-        if describes(record, stem + ".h5") { evals[stem] = record }
+        if record.describes(checkpointNamed: stem + ".h5") { evals[stem] = record }
       } else if file.hasSuffix(CheckpointFiles.sampleSuffix) {
         samples[String(file.dropLast(CheckpointFiles.sampleSuffix.count))] = try? String(
           contentsOfFile: path + "/" + file, encoding: .utf8)
