@@ -249,14 +249,8 @@ enum Commands {
     let events: (TrainingEvent) -> Void = group.isRoot ? printer.handle : { _ in }
     flag.install()
     for point in points {
-      var pointTree = point.tree
-      if !point.name.isEmpty {
-        let base = pointTree.value("output.dir").map { "\($0)" } ?? "runs/sweep"
-        let dir = base.trimmingCharacters(in: CharacterSet(charactersIn: "\"'")) + "/" + point.name
-        try pointTree.set("output.dir", to: .string(dir), at: ConfigLocation(file: "sweep point \(point.name)"))
-        if group.isRoot { Out.err("sweep point \(point.name) → \(dir)") }
-      }
-      let (settings, resolved) = try RunSettings.decode(pointTree)
+      let (settings, resolved) = try RunSettings.decode(try point.runTree())
+      if !point.name.isEmpty && group.isRoot { Out.err("sweep point \(point.name) → \(settings.outputDir)") }
       // A sweep resumed after a stop (or given more values) has points it never started:
       // those start now, as the finished ones stand and the stopped ones go on.
       // One stopped before its first checkpoint has nothing to go on from, and nothing
@@ -834,13 +828,14 @@ enum Commands {
     for o in try tree.apply(try ConfigOverride.parse(a.overrides)) { Out.err("override \(o)") }
     let points = try tree.expandSweep(settingKeys: RunSettings.settingKeys(of: tree))
     for point in points {
-      let (settings, resolved) = try RunSettings.decode(point.tree)
+      let pointTree = try point.runTree()
+      let (settings, resolved) = try RunSettings.decode(pointTree)
       // What train would meet next: the files the config names.
-      func location(_ key: String) -> String { point.tree.entry(key)?.location.description ?? key }
+      func location(_ key: String) -> String { pointTree.entry(key)?.location.description ?? key }
       var missing: [ErrorDetail] = []
       let fm = FileManager.default
       if !fm.fileExists(atPath: settings.data.resolvedPath) {
-        let key = point.tree.entry("data.path") != nil ? "data.path" : "data.root"
+        let key = pointTree.entry("data.path") != nil ? "data.path" : "data.root"
         missing.append(
           ErrorDetail(
             what: "the data is not there", location: location(key), expected: "an existing file or directory",

@@ -42,6 +42,24 @@ import Testing
     #expect(try tree.expandSweep().map(\.name) == ["lc.lambda=0", "lc.lambda=0.1", "lc.lambda=1"])
   }
 
+  /// Each named point trains in a directory of its own below output.dir, as `train` runs
+  /// it and `validate` shows it; sweeping output.dir itself is refused.
+  @Test func pointsRunBelowOutputDir() throws {
+    let tree: ConfigTree = try ConfigTree.parse(
+      "output:\n  dir: runs/s\nlc:\n  lambda: 0\nsweep:\n  lc.lambda: [0, 0.1]\n", file: "s.yaml")
+    let dirs = try tree.expandSweep().map { try $0.runTree().value("output.dir") }
+    #expect(dirs == [.string("runs/s/lc.lambda=0"), .string("runs/s/lc.lambda=0.1")])
+    let plain: ConfigTree = try ConfigTree.parse("output:\n  dir: runs/s\n", file: "p.yaml")
+    #expect(try plain.expandSweep()[0].runTree() == plain)
+    let swept: ConfigTree = try ConfigTree.parse(
+      "output:\n  dir: runs/s\nsweep:\n  output.dir: [a, b]\n", file: "o.yaml")
+    var messages: [String] = []
+    do { _ = try swept.expandSweep() } catch let error as LCError { messages = error.details.map(\.message) }
+    #expect(
+      messages.contains { $0.contains("sweep key `output.dir` is not swept") && $0.contains("o.yaml:4") }, "\(messages)"
+    )
+  }
+
   @Test func treeWithoutSweepIsOnePoint() throws {
     let tree: ConfigTree = try ConfigTree.parse("a: 1\n", file: "s.yaml")
     let points: [SweepPoint] = try tree.expandSweep()

@@ -7,6 +7,23 @@ public struct SweepPoint: Sendable, Equatable {
   public let settings: [AppliedOverride]
   /// The config with those values set and the `sweep:` section removed.
   public let tree: ConfigTree
+
+  /// The config this point trains: `tree` with each named point in a directory of its own
+  /// below `output.dir` (`runs/sweep/lc.lambda=0.1`), as `train` runs it and `validate`
+  /// shows it.
+  public func runTree() throws -> ConfigTree {
+    guard !name.isEmpty else { return tree }
+    var out = tree
+    var base = "runs/sweep"
+    switch tree.value("output.dir") {
+    case .string(let s)?: base = s
+    case let other?: base = "\(other)"
+    case nil: break
+    }
+    let dir = base + "/" + name
+    try out.set("output.dir", to: .string(dir), at: ConfigLocation(file: "sweep point \(name)"))
+    return out
+  }
 }
 
 extension ConfigTree {
@@ -59,6 +76,15 @@ extension ConfigTree {
           ErrorDetail(
             what: what, location: location,
             expected: settingKeys.isEmpty ? "a key set in the config file" : "a setting's key", hint: hint))
+        continue
+      }
+      // Each point already gets a directory of its own below output.dir.
+      if e.key == "output.dir" {
+        errors.append(
+          ErrorDetail(
+            what: "sweep key `output.dir` is not swept", location: location,
+            expected: "a training setting",
+            hint: "Each point runs in output.dir/<point>, e.g. runs/sweep/lc.lambda=0.1: set output.dir once"))
         continue
       }
       if values.isEmpty {
