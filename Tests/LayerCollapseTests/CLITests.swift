@@ -225,6 +225,7 @@ import Testing
     )
     let record = try CollapseRecord.read(ws.dir + "/run/collapsed.json")
     #expect(record.blocks[0].merged && record.parametersAfter < record.parametersBefore)
+    #expect(record.blocks[0].approximate == true && record.approximate)
     // An earlier collapse is replaced; a run's training checkpoint (it could resume from
     // it), a file that is no checkpoint or a missing directory only with --overwrite / never,
     // and before any work is done.

@@ -12,6 +12,9 @@ public struct CollapseRecord: Codable, Sendable {
     public var distance: Double?
     public var decision: String
     public var merged: Bool
+    /// Merged although not (near) linear: forced, fitted, or beyond the paper's threshold
+    /// (absent in records written before it was recorded per unit).
+    public var approximate: Bool?
     public var parametersBefore: Int
     public var parametersAfter: Int
     public var maxRelativeDeviation: Double?
@@ -37,7 +40,8 @@ public struct CollapseRecord: Codable, Sendable {
       Block(
         block: $0.block, unit: $0.name, alpha: $0.alpha.map(clean), distance: $0.distance.map(clean),
         decision: $0.decision.explanation,
-        merged: $0.decision.merged, parametersBefore: $0.parametersBefore, parametersAfter: $0.parametersAfter,
+        merged: $0.decision.merged, approximate: $0.decision.approximate, parametersBefore: $0.parametersBefore,
+        parametersAfter: $0.parametersAfter,
         maxRelativeDeviation: $0.maxRelativeDeviation.map(clean))
     }
     parametersBefore = r.parametersBefore
