@@ -41,6 +41,17 @@ struct Arguments {
 
   /// Parses `args` (after the command name) against `spec`; usage errors exit 64.
   init(_ args: [String], spec: CommandSpec) throws {
+    // An option given twice with two values is ambiguous (`--threshold 0.3 --threshold
+    // 0.1`): which one was meant is not for the parser to guess.
+    func set(_ name: String, _ value: String) throws {
+      if let earlier = options[name], earlier != value {
+        throw LCError.usage(
+          ErrorDetail(
+            what: "option \(name) given twice", location: "layercollapse \(spec.name)", expected: "one value",
+            got: "\(earlier) and \(value)"))
+      }
+      options[name] = value
+    }
     var i = 0
     while i < args.count {
       let a = args[i]
@@ -55,7 +66,7 @@ struct Arguments {
         }
         if spec.valueOptions[name] != nil {
           if let v = inline {
-            options[name] = v
+            try set(name, v)
           } else {
             guard i + 1 < args.count else {
               throw LCError.usage(
@@ -63,7 +74,7 @@ struct Arguments {
                   what: "option \(name) needs a value", location: "layercollapse \(spec.name)",
                   hint: "Run `layercollapse \(spec.name) --help` for usage."))
             }
-            options[name] = args[i + 1]
+            try set(name, args[i + 1])
             i += 1
           }
         } else if spec.flags[name] != nil && inline == nil {

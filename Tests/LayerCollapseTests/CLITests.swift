@@ -48,6 +48,12 @@ import Testing
     #expect(missing.code == 64 && missing.stderr.contains("missing CHECKPOINT.h5"))
     let value = try CLI.run(["collapse", "x.h5", "--threshold"])
     #expect(value.code == 64 && value.stderr.contains("--threshold needs a value"))
+    // One option with two values is ambiguous; the same value twice is not.
+    let twice = try CLI.run(["collapse", "x.h5", "--threshold", "0.3", "--threshold=0.1"])
+    #expect(
+      twice.code == 64 && twice.stderr.contains("option --threshold given twice")
+        && twice.stderr.contains("0.3 and 0.1"), "\(twice.stderr)")
+    #expect(try CLI.run(["collapse", "x.h5", "--threshold", "0.3", "--threshold", "0.3"]).code == 66)
     // A setting typed without its `=` is named as one.
     let spaced = try CLI.run(["train", "c.yaml", "train.lr", "3e-4"])
     #expect(spaced.code == 64 && spaced.stderr.contains("key=value (e.g. train.lr=VALUE)"), "\(spaced.stderr)")
