@@ -1003,13 +1003,14 @@ enum Commands {
     // Its directory is made if missing (a file in the way is named).
     let dir = Paths.parent(path)
     if !dir.isEmpty { try OutputDirectory.create(dir, what: "the directory for \(path)") }
-    if let other = Paths.notAFile(path), other != .directory {
+    let other = Paths.notAFile(path)
+    if let other, other != .directory {
       throw LCError.cannotCreate(
         ErrorDetail(
           what: "cannot write the checkpoint: not a regular file", location: location, got: "\(other)",
           hint: "-o names the .h5 file to write"))
     }
-    if Paths.notAFile(path) == nil { try AtomicFile.probeWritable(path) }
+    if other == nil { try AtomicFile.probeWritable(path) }
     let refused: String
     switch Checkpoint.occupant(of: path) {
     case .nothing, .checkpoint(resumable: false): return

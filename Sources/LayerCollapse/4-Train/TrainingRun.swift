@@ -108,7 +108,7 @@ public final class TrainingRun {
   /// Whether `dir` holds a run, finished or stopped (even before its first checkpoint).
   public static func holdsRun(_ dir: String) -> Bool {
     let fm = FileManager.default
-    return fm.fileExists(atPath: dir + "/config.yaml") || fm.fileExists(atPath: dir + "/last.h5")
+    return fm.fileExists(atPath: dir + "/config.yaml") || hasCheckpoint(dir)
   }
   public var bestCheckpoint: String { runDir + "/best.h5" }
 
@@ -144,14 +144,14 @@ public final class TrainingRun {
     let exists = Self.holdsRun(dir)
     var moved = false
     if resume && !root {
-      guard fm.fileExists(atPath: dir + "/last.h5") else {
+      guard Self.hasCheckpoint(dir) else {
         throw LCError.missingInput(
           ErrorDetail(
             what: "rank \(group.rank) cannot read the run to resume", location: dir + "/last.h5",
             hint: "Every rank reads the run directory on resume: put it on a file system all nodes share"))
       }
     } else if resume {
-      guard fm.fileExists(atPath: dir + "/last.h5") else {
+      guard Self.hasCheckpoint(dir) else {
         throw LCError.missingInput(
           ErrorDetail(
             what: "nothing to resume", location: dir + "/last.h5", expected: "the last.h5 of a stopped run",
