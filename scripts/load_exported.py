@@ -17,7 +17,7 @@ vocabulary), row b·T + t predicting the token after position t of sequence b.
 
 DIR holds model.safetensors (float32 parameters under our PyTorch-style names) and
 config.json: the architecture (family, sizes, each unit's activation, which units are
-collapsed) and `preprocessing`, what turns raw inputs into the model's:
+collapsed and which of those merges were approximate) and `preprocessing`, what turns raw inputs into the model's:
   - images: `image_size`, and per-channel `mean`/`std`: a pixel p of channel c becomes
     (p/255 - mean[c]) / std[c], then a bilinear (antialiased) resize to image_size;
     `image_input` does both.
@@ -208,6 +208,9 @@ def main(argv: list[str]) -> int:
             steps = read_preprocessing(args.directory)
             shown = {k: (f"{len(v)} entries" if isinstance(v, list) and len(v) > 8 else v) for k, v in steps.items()}
             print(f"preprocessing: {json.dumps(shown) if steps else 'not recorded (an older export)'}")
+            approximate = [i for i, a in enumerate(read_config(args.directory)["architecture"].get("approximate", [])) if a]
+            if approximate:
+                print(f"note: units {approximate} were merged approximately: the model only approximates the one it came from")
             return 0
         bundle = read_bundle(args.check)
         with torch.no_grad():

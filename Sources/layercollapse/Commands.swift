@@ -761,6 +761,12 @@ enum Commands {
       written = try HuggingFaceExport.write(c.model, vocabulary: c.vocabulary, to: dir, source: a.positionals[0])
     }
     for path in written { Out.print("wrote \(path)") }
+    if c.model.architecture.hasApproximateMerges {
+      let units = (0..<c.model.architecture.unitCount).filter { c.model.architecture.approximate[$0] }
+      Out.print(
+        "note: \(units.map { c.model.architecture.unitName($0) }.joined(separator: ", ")) merged approximately "
+          + "(config.json: architecture.approximate): the model only approximates the one it came from")
+    }
     for path in try ModelExport.removeStaleTokenizerFiles(in: dir, written: written) {
       Out.print("removed \(path) (an earlier export's; this model has no such file)")
     }
@@ -780,11 +786,19 @@ enum Commands {
     let names = (0..<arch.unitCount).map { arch.unitName($0) }
     let width = names.map(\.count).max() ?? 0
     for i in 0..<arch.unitCount {
-      var what = arch.collapsed[i] ? "collapsed (a single linear)" : arch.activations[i].rawValue
+      var what =
+        !arch.collapsed[i]
+        ? arch.activations[i].rawValue
+        : arch.approximate[i] ? "collapsed (a single linear, merged approximately)" : "collapsed (a single linear)"
       if let a = c.model.alphaParameter(unit: i) {
         what += String(format: ", α = %.5f, |α−1| = %.5f", a.value[0], abs(a.value[0] - 1))
       }
       Out.print("  unit \(i)  \(names[i].padding(toLength: width, withPad: " ", startingAt: 0))  \(what)")
+    }
+    if arch.hasApproximateMerges {
+      Out.print(
+        "  note: units merged approximately were not linear when collapsed (forced, a least-squares fit, or "
+          + "|α − 1| ≥ \(CollapseOptions.paperThreshold)): this model only approximates the one it came from")
     }
     switch c.vocabulary {
     case .words(let t)?: Out.print("  vocabulary   \(t.count) word tokens")

@@ -232,6 +232,16 @@ import Testing
     let record = try CollapseRecord.read(ws.dir + "/run/collapsed.json")
     #expect(record.blocks[0].merged && record.parametersAfter < record.parametersBefore)
     #expect(record.blocks[0].approximate == true && record.approximate)
+    // inspect and export say so too: the model carries it.
+    let shown = try CLI.run(["inspect", ws.dir + "/run/collapsed.h5"])
+    #expect(
+      shown.code == 0 && shown.stdout.contains("collapsed (a single linear, merged approximately)")
+        && shown.stdout.contains("note: units merged approximately"), "\(shown.stdout)")
+    let exported = try CLI.run(["export", ws.dir + "/run/collapsed.h5", "-o", ws.dir + "/approx-export"])
+    #expect(exported.code == 0 && exported.stdout.contains("blocks.0.mlp merged approximately"), "\(exported.stdout)")
+    let exportConfig = try String(contentsOfFile: ws.dir + "/approx-export/config.json", encoding: .utf8)
+    #expect(exportConfig.contains("\"approximate\":[true,false]"), "\(exportConfig)")
+    #expect(!(try CLI.run(["inspect", ws.dir + "/run/best.h5"])).stdout.contains("approximately"))
     // An earlier collapse is replaced; a run's training checkpoint (it could resume from
     // it), a file that is no checkpoint or a missing directory only with --overwrite / never,
     // and before any work is done.

@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 import LayerCollapse
 import Testing
@@ -77,6 +78,48 @@ import Testing
     #expect(report.blocks[0].decision == .forcedApproximate && report.approximate)
     #expect(report.blocks[0].decision.explanation.contains("approximate"))
     #expect(merged.architecture.collapsed == [true, false])
+    // The model itself records it (checkpoints and exports carry the architecture), and a
+    // later collapse keeps it.
+    #expect(merged.architecture.approximate == [true, false] && merged.architecture.hasApproximateMerges)
+    #expect(Collapse.run(merged).model.architecture.approximate == [true, false])
+  }
+
+  /// The flag survives a checkpoint; a file written before it existed reads as exact
+  /// merges; a flag on a unit that is not collapsed, or one flag too few, is a damaged
+  /// file (65) that says which.
+  @Test func approximateFlagIsStoredAndChecked() throws {
+    let ws = try Workspace()
+    let model = Self.preluModel(.gpt, alpha: 1)
+    model.alphaParameter(block: 1)!.value.fill(0.5)
+    let (merged, _) = Collapse.run(model, options: CollapseOptions(force: [1]))
+    #expect(merged.architecture.approximate == [false, true])
+    let path = ws.dir + "/c.h5"
+    try Checkpoint(model: merged, configText: "", vocabulary: nil).save(to: path)
+    #expect(try Checkpoint.load(path).model.architecture.approximate == [false, true])
+    let stored = try HDF5File(reading: path)
+    let json = try stored.readString(at: "/meta/architecture")
+    try stored.close()
+    #expect(json.contains("\"approximate\":[false,true],"), "\(json)")
+    func variant(_ name: String, _ text: String) throws -> String {
+      let p = ws.dir + "/" + name
+      try FileManager.default.copyItem(atPath: path, toPath: p)
+      try rewrite(p) { try $0.writeString(text, at: "/meta/architecture") }
+      return p
+    }
+    let older = try variant("older.h5", json.replacingOccurrences(of: "\"approximate\":[false,true],", with: ""))
+    let read = try Checkpoint.load(older).model.architecture
+    #expect(read.collapsed == [true, true] && read.approximate == [false, false])
+    for (name, flags, problem) in [
+      ("loose.h5", "[true,true]", "unit 0 marked approximately merged but not collapsed"),
+      ("short.h5", "[true]", "1 approximate-merge flags for 2 units"),
+    ] {
+      let broken = try variant(
+        name,
+        json.replacingOccurrences(of: "\"approximate\":[false,true]", with: "\"approximate\":\(flags)")
+          .replacingOccurrences(of: "\"collapsed\":[true,true]", with: "\"collapsed\":[false,true]"))
+      let r = try CLI.run(["inspect", broken])
+      #expect(r.code == 65 && r.stderr.contains(problem), "\(r.stderr)")
+    }
   }
 
   /// fc1·fc2 with d = 8, h = 4: 2·8·4 + 4 + 8 + 1 = 77 < 8² + 8 = 72? No: 77 > 72, so this

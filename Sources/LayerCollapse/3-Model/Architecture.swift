@@ -160,6 +160,11 @@ public struct Architecture: Sendable, Equatable, Codable {
   public var activations: [Activation]
   /// Per unit: the chain is a single linear.
   public var collapsed: [Bool]
+  /// Per unit: collapsed by a merge that only approximates the chain it replaced (forced,
+  /// a least-squares fit, or |α − 1| at or above the paper's 0.05). Travels with the model
+  /// (checkpoints, exports) so that whoever uses it later can tell. Absent in files written
+  /// before it existed: all false.
+  public var approximate: [Bool]
 
   /// Every unit with `config.activation`, none collapsed (unless the family builds a
   /// unit already merged: a VGG head of one linear).
@@ -169,6 +174,7 @@ public struct Architecture: Sendable, Equatable, Codable {
     self.config = config
     self.activations = Array(repeating: config.activation, count: units)
     self.collapsed = Array(repeating: family.startsCollapsed(config), count: units)
+    self.approximate = Array(repeating: false, count: units)
   }
 
   public init(config: ModelConfig, activations: [Activation], collapsed: [Bool]) {
@@ -177,7 +183,24 @@ public struct Architecture: Sendable, Equatable, Codable {
     self.config = config
     self.activations = activations
     self.collapsed = collapsed
+    self.approximate = Array(repeating: false, count: units)
   }
+
+  enum CodingKeys: String, CodingKey {
+    case config, activations, collapsed, approximate
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    config = try c.decode(ModelConfig.self, forKey: .config)
+    activations = try c.decode([Activation].self, forKey: .activations)
+    collapsed = try c.decode([Bool].self, forKey: .collapsed)
+    approximate =
+      try c.decodeIfPresent([Bool].self, forKey: .approximate) ?? Array(repeating: false, count: collapsed.count)
+  }
+
+  /// Whether any unit was merged approximately.
+  public var hasApproximateMerges: Bool { approximate.contains(true) }
 
   /// The indices of the last `count` blocks (counted from the output end), in block order.
   public static func lastBlocks(_ count: Int, of layers: Int) -> [Int] {

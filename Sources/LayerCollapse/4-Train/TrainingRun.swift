@@ -213,7 +213,10 @@ public final class TrainingRun {
       // whichever units this run regularizes).
       let stored = s.model.architecture
       if stored.config.kind == arch.config.kind && stored.unitCount == arch.unitCount {
-        for u in 0..<stored.unitCount where stored.collapsed[u] { arch.collapsed[u] = true }
+        for u in 0..<stored.unitCount where stored.collapsed[u] {
+          arch.collapsed[u] = true
+          arch.approximate[u] = stored.approximate[u]
+        }
         for u in 0..<stored.unitCount where stored.activations[u] == .prelu { arch.activations[u] = .prelu }
       }
     }

@@ -66,7 +66,8 @@ public struct TrainingProgress: Sendable, Equatable, Codable {
 /// ```
 /// /                    attributes format = "layercollapse-checkpoint", version = 2
 /// /meta/config         string: the resolved config (the YAML subset) the model was trained with
-/// /meta/architecture   string: JSON {config: {...}, activations: [...], collapsed: [...]}
+/// /meta/architecture   string: JSON {config: {...}, activations: [...], collapsed: [...],
+///                      approximate: [...]} (approximate absent in older files: none)
 /// /meta/vocabulary     string: JSON {"kind": "words", "tokens": [...]},
 ///                      {"kind": "character"|"byte", "characters": [...]},
 ///                      {"kind": "wordpiece", "tokens": [...], "lowercase": ..., "strip_accents": ...}
@@ -428,6 +429,10 @@ extension Checkpoint {
     if arch.activations.count != arch.unitCount || arch.collapsed.count != arch.unitCount {
       problems.append(
         "\(arch.activations.count) activations and \(arch.collapsed.count) collapse flags for \(arch.unitCount) units")
+    } else if arch.approximate.count != arch.unitCount {
+      problems.append("\(arch.approximate.count) approximate-merge flags for \(arch.unitCount) units")
+    } else if let u = arch.approximate.indices.first(where: { arch.approximate[$0] && !arch.collapsed[$0] }) {
+      problems.append("unit \(u) marked approximately merged but not collapsed")
     }
     guard problems.isEmpty else { return problems }
     return ModelRegistry.family(c.kind).storedProblems(c)

@@ -4,8 +4,8 @@ import Kernels
 /// `layercollapse export`: a checkpoint's model as `model.safetensors` (every parameter,
 /// float32, under its PyTorch-style name and in its stored shape) and `config.json`
 /// (`{"format": "layercollapse", "format_version": 1, "architecture": {...}}`, the same
-/// architecture JSON a checkpoint stores: family, sizes, each unit's activation and whether
-/// it is collapsed, plus `preprocessing`: what turns raw inputs into the model's). An
+/// architecture JSON a checkpoint stores: family, sizes, each unit's activation, whether
+/// it is collapsed and whether that merge was approximate, plus `preprocessing`: what turns raw inputs into the model's). An
 /// imported BERT's or GPT-2's tokenizer files go beside them (vocab.txt and
 /// tokenizer_config.json, or vocab.json and merges.txt). `scripts/load_exported.py` rebuilds any such directory as a PyTorch
 /// `nn.Module` and prepares images with the stored normalization.

@@ -105,7 +105,10 @@ public enum Collapse {
       var decision = decide(newArch, unit: i, alpha: alpha, options: options)
       if decision.merged && fitted[i] != nil { decision = .leastSquares }
       let after = decision.merged ? arch.family.unitParameters(newArch, unit: i, collapsed: true) : before
-      if decision.merged { newArch.collapsed[i] = true }
+      if decision.merged {
+        newArch.collapsed[i] = true
+        newArch.approximate[i] = decision.approximate
+      }
       rows.append(
         BlockCollapseReport(
           block: i, name: arch.unitName(i), alpha: alpha, decision: decision, parametersBefore: before,
