@@ -620,6 +620,13 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     let typo = try ws.config("typo-bands.yaml", "run:\n  run:\n    final_acuracy: [0.0, 1.0]\n")
     let t = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out2", "--check", typo])
     #expect(t.code == 1 && t.stdout.contains("did you mean run.run.final_accuracy?"), "\(t.stdout)")
+    // A bands file that is missing or a directory is called a bands file (not a config),
+    // and nothing is written.
+    for (path, what) in [(ws.dir + "/no-bands.yaml", "bands file not found"), (ws.dir, "not a bands file")] {
+      let r = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out6", "--check", path])
+      #expect(r.code == 66 && r.stderr.contains(what) && r.stderr.contains("configs/expected.yaml"), "\(r.stderr)")
+      #expect(!r.stderr.contains("config file") && !FileManager.default.fileExists(atPath: ws.dir + "/out6"))
+    }
     let none = try CLI.run(["report", ws.dir + "/nothing"])
     #expect(none.code == 66)
     // A collapse of best.h5 at another threshold says so in the run's row (its α are last.h5's).

@@ -370,6 +370,11 @@ extension JSONDecoder {
     #expect(c.code == 78 && c.stderr.contains("data.holdout"), "\(c.stderr)")
     let fine = try CLI.run(["train", corpus, "data.holdout=4", "--overwrite"])
     #expect(fine.code == 0, "\(fine.stderr)")
+    // compress sets data.holdout from its --holdout flag: the flag is named, a usage error.
+    let flag = try CLI.run(["compress", ws.dir + "/gpt/last.h5", "--max-drop", "1", "--holdout", "100000"])
+    #expect(
+      flag.code == 64 && flag.stderr.contains("compress --holdout: --holdout leaves nothing to train on")
+        && !flag.stderr.contains("data.holdout"), "\(flag.stderr)")
   }
 
   @Test func lcUnitsSelectsUnitsAndInitFromKeepsTrainedPReLUs() throws {

@@ -10,34 +10,53 @@ extension ConfigTree {
     return tree
   }
 
-  /// Reads and parses a config file. Throws `.missingInput` if it does not exist, `.io` if
-  /// it cannot be read, `.badConfig` for syntax errors. `pipes`: a pipe is read as the
-  /// file would be, for the config a user names (`validate <(sed … c.yaml)`); elsewhere (a
-  /// run directory's config.yaml) it is refused, since opening a FIFO waits for a writer.
-  public static func load(path: String, pipes: Bool = false) throws -> ConfigTree {
+  /// What a file in config syntax is to the user, for the messages about it.
+  public struct FileRole: Sendable {
+    /// "config file", "bands file".
+    public var noun: String
+    /// What the file should hold, said when it is something else.
+    public var expected: String
+    /// Where such files are found.
+    public var hint: String
+
+    public init(noun: String, expected: String, hint: String) {
+      self.noun = noun
+      self.expected = expected
+      self.hint = hint
+    }
+
+    public static let config = FileRole(
+      noun: "config file", expected: "a YAML file", hint: "Configs live in configs/*.yaml")
+  }
+
+  /// Reads and parses a file in config syntax (`role` names it in messages). Throws
+  /// `.missingInput` if it does not exist, `.io` if it cannot be read, `.badConfig` for
+  /// syntax errors. `pipes`: a pipe is read as the file would be, for the file a user names
+  /// (`validate <(sed … c.yaml)`); elsewhere (a run directory's config.yaml) it is refused,
+  /// since opening a FIFO waits for a writer.
+  public static func load(path: String, pipes: Bool = false, role: FileRole = .config) throws -> ConfigTree {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-      throw LCError.missingInput(
-        ErrorDetail(what: "config file not found", location: path, hint: "Configs live in configs/*.yaml"))
+      throw LCError.missingInput(ErrorDetail(what: "\(role.noun) not found", location: path, hint: role.hint))
     }
     guard !isDirectory.boolValue else {
       let runConfig = path + "/config.yaml"
+      let isRun = role.noun == FileRole.config.noun && FileManager.default.fileExists(atPath: runConfig)
       throw LCError.missingInput(
         ErrorDetail(
-          what: "not a config file", location: path, expected: "a YAML file", got: "a directory",
-          hint: FileManager.default.fileExists(atPath: runConfig)
-            ? "A run directory's resolved config is \(runConfig)" : "Configs live in configs/*.yaml"))
+          what: "not a \(role.noun)", location: path, expected: role.expected, got: "a directory",
+          hint: isRun ? "A run directory's resolved config is \(runConfig)" : role.hint))
     }
     let kind = Paths.notAFile(path)
     if let other = kind, other != .pipe || !pipes {
       throw LCError.missingInput(
-        ErrorDetail(what: "not a config file", location: path, expected: "a YAML file", got: "\(other)"))
+        ErrorDetail(what: "not a \(role.noun)", location: path, expected: role.expected, got: "\(other)"))
     }
     let data: Data
     do {
       data = try Paths.read(path, kind: kind)
     } catch {
-      throw LCError.io(ErrorDetail(what: "cannot read config file", location: path, got: "\(error)"))
+      throw LCError.io(ErrorDetail(what: "cannot read \(role.noun)", location: path, got: "\(error)"))
     }
     // A checkpoint given where the config goes (`train runs/x/last.h5`): HDF5's signature.
     if data.starts(with: [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]) {
@@ -48,7 +67,7 @@ extension ConfigTree {
       ])
     }
     guard let text = String(data: data, encoding: .utf8) else {
-      throw LCError.badConfig([ErrorDetail(what: "config file is not UTF-8 text", location: path)])
+      throw LCError.badConfig([ErrorDetail(what: "\(role.noun) is not UTF-8 text", location: path)])
     }
     return try parse(text, file: path)
   }

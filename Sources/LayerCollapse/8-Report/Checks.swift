@@ -24,17 +24,12 @@ public struct CheckOutcome: Sendable, Equatable {
 
 /// Bands from a config-syntax file: `section:` then `name: [min, max]` per result.
 public enum ExpectedBands {
+  static let role = ConfigTree.FileRole(
+    noun: "bands file", expected: "a file of `section:` then `name: [min, max]` lines",
+    hint: "configs/expected.yaml is make reproduce's; results.csv (written by report) lists every result key")
+
   public static func load(_ path: String) throws -> [(key: String, band: ClosedRange<Double>, location: String)] {
-    var isDirectory: ObjCBool = false
-    if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) || isDirectory.boolValue {
-      throw LCError.missingInput(
-        ErrorDetail(
-          what: isDirectory.boolValue ? "not a bands file" : "bands file not found", location: path,
-          expected: "a file of `section:` then `name: [min, max]` lines",
-          got: isDirectory.boolValue ? "a directory" : "",
-          hint: "configs/expected.yaml is make reproduce's; results.csv (written by report) lists every result key"))
-    }
-    let tree = try ConfigTree.load(path: path, pipes: true)
+    let tree = try ConfigTree.load(path: path, pipes: true, role: role)
     var out: [(String, ClosedRange<Double>, String)] = []
     var errors: [ErrorDetail] = []
     for key in tree.valuePaths {

@@ -248,7 +248,17 @@ public final class Compression {
     let (settings, _) = try RunSettings.decode(tree)
     baseTree = tree
     threshold = settings.lc.threshold
-    let data = try start.loadData(settings.data)
+    let data: TaskData
+    do {
+      data = try start.loadData(settings.data)
+    } catch LCError.badConfig(let details) where details.count == 1 && details[0].location == "data.holdout" {
+      // data.holdout is compress's to set (an override of it is refused above): the
+      // slice too large is the --holdout the command was given, a usage error.
+      var d = details[0]
+      d.what = "--holdout leaves nothing to train on"
+      d.location = command + " --holdout"
+      throw LCError.usage(d)
+    }
     holdoutBatches = try data.holdoutBatches(batchSize: predictsTokens ? 8 : settings.train.evalBatchSize)
     evalBatches = try data.evalBatches(batchSize: predictsTokens ? 8 : settings.train.evalBatchSize)
 
