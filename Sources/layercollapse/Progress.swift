@@ -46,11 +46,20 @@ final class ProgressPrinter {
         + "\(c.activation.rawValue), dropout \(c.dropout); \(Format.count(b.parameters)) parameters, "
         + "\(Format.large(b.macsPerExample)) MACs/example")
     if b.lcUnits.isEmpty {
-      lines.append("  lc      off (no PReLU units)")
+      lines.append(
+        b.collapsedSelection.isEmpty
+          ? "  lc      off (no PReLU units)"
+          : "  lc      off: the units lc.* selects, \(b.collapsedSelection), are collapsed already (train.init_from)")
     } else {
       lines.append(
         "  lc      λ \(s.lc.lambda), units \(b.lcUnits) as PReLU (α₀ \(s.lc.alphaInit)), threshold \(s.lc.threshold), "
-          + "mode \(s.lc.mode.rawValue)")
+          + "mode \(s.lc.mode.rawValue)"
+          + (b.collapsedSelection.isEmpty ? "" : "; \(b.collapsedSelection) collapsed already"))
+    }
+    if !b.unpulledUnits.isEmpty {
+      lines.append(
+        "  note    units \(b.unpulledUnits) are PReLU from train.init_from but not selected by lc.*: their α trains "
+          + "without the pull toward 1 (select them with lc.units to keep it)")
     }
     let o = s.train.optimizer
     lines.append(

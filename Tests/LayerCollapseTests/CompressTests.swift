@@ -389,6 +389,11 @@ extension JSONDecoder {
       "train.lr=1e-9", "output.dir=\(ws.dir)/ft",
     ])
     #expect(r.code == 0, "\(r.stderr)")
+    // The banner says unit 1 keeps its PReLU but gets no pull.
+    #expect(
+      r.stderr.contains("units [0] as PReLU")
+        && r.stderr.contains("note    units [1] are PReLU from train.init_from but not selected by lc.*"),
+      "\(r.stderr)")
     let tuned = try Checkpoint.load(ws.dir + "/ft/last.h5")
     #expect(tuned.model.architecture.activations == [.prelu, .prelu])
     // Unit 1's α came from the checkpoint (not lc.alpha_init), and moved by at most a tiny step.
@@ -412,6 +417,23 @@ extension JSONDecoder {
     ])
     #expect(relu.code == 78 && relu.stderr.contains("model.activation differs"), "\(relu.stderr)")
     #expect(relu.stderr.contains("expected gelu, got relu (blocks.0.mlp)"), "\(relu.stderr)")
+    // Sizes that shape no parameter but change the function: refused too, both named.
+    let unshaped = try CLI.run([
+      "train", config, "model.heads=4", "model.layer_norm_eps=1e-6", "train.init_from=\(ws.dir)/run/last.h5",
+      "output.dir=\(ws.dir)/heads",
+    ])
+    #expect(
+      unshaped.code == 78 && unshaped.stderr.contains("model.heads differs from the one train.init_from was trained")
+        && unshaped.stderr.contains("expected 2, got 4") && unshaped.stderr.contains("Set model.heads: 2"),
+      "\(unshaped.stderr)")
+    #expect(
+      unshaped.stderr.contains("model.layer_norm_eps differs") && unshaped.stderr.contains("expected 1e-05, got 1e-06"),
+      "\(unshaped.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: ws.dir + "/heads"))
+    let absent = try CLI.run(["train", config, "train.init_from=\(ws.dir)/none.h5", "output.dir=\(ws.dir)/absent"])
+    #expect(
+      absent.code == 66 && absent.stderr.contains("train.init_from names no file")
+        && absent.stderr.contains("got \(ws.dir)/none.h5"), "\(absent.stderr)")
     let bad = try CLI.run(["validate", config, "lc.blocks=0", "lc.units=[2]"])
     #expect(bad.code == 78 && bad.stderr.contains("lc.units names a unit the model does not have"), "\(bad.stderr)")
     let both = try CLI.run(["validate", config, "lc.units=[0]"])

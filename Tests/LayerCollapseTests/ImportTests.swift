@@ -268,6 +268,22 @@ struct BertPipelineTests {
     try #require(imported.code == 0, "\(imported.stderr)")
     let inspect = try CLI.run(["inspect", ws.dir + "/bert.h5"])
     #expect(inspect.stdout.contains("20 WordPiece tokens, lowercased"), "\(inspect.stdout)")
+    // The Hugging Face directory, or its weights, where a checkpoint goes: import it first.
+    let directory = try CLI.run(["eval", ws.dir + "/hf"])
+    #expect(
+      directory.code == 66
+        && directory.stderr.contains(
+          "This is a Hugging Face model directory: import it first, "
+            + "`layercollapse import \(ws.dir)/hf -o model.h5`"),
+      "\(directory.stderr)")
+    let weights = try CLI.run(["inspect", ws.dir + "/hf/model.safetensors"])
+    #expect(
+      weights.code == 65 && weights.stderr.contains("This is a Hugging Face model's weights: import it first")
+        && !weights.stderr.contains("cut short"), "\(weights.stderr)")
+    #expect(try CLI.run(["export", ws.dir + "/bert.h5", "-o", ws.dir + "/ours"]).code == 0)
+    let export = try CLI.run(["inspect", ws.dir + "/ours"])
+    #expect(
+      export.code == 66 && export.stderr.contains("This is an export (`layercollapse export`"), "\(export.stderr)")
     let config = try ws.config(
       "bert.yaml",
       """

@@ -27,6 +27,11 @@ public struct RunBanner: Sendable {
   public var exampleUnits: (train: String, eval: String)
   /// The LayerCollapse units the regularizer acts on (a transformer's blocks).
   public var lcUnits: [Int]
+  /// PReLU units (kept from train.init_from) that lc.* does not select: their α trains
+  /// without the pull.
+  public var unpulledUnits: [Int] = []
+  /// Units lc.* selects that train.init_from had collapsed already: nothing to pull.
+  public var collapsedSelection: [Int] = []
   public var initFrom: String?
   /// Files of an earlier run that `--overwrite` removed from the directory.
   public var replaced: [String] = []
@@ -192,7 +197,7 @@ public final class TrainingRun {
     if resume {
       start = try Checkpoint.load(dir + "/last.h5")
     } else if !settings.train.initFrom.isEmpty {
-      start = try Checkpoint.load(settings.train.initFrom)
+      start = try TrainingRun.loadCheckpoint(named: "train.init_from", settings.train.initFrom)
     }
     self.initFrom = settings.train.initFrom.isEmpty ? nil : settings.train.initFrom
     let (data, vocabulary) = try TaskLoader.load(settings.data, vocabulary: start?.vocabulary)
@@ -271,6 +276,24 @@ public final class TrainingRun {
               got:
                 "\(mine.rawValue) (\(model.architecture.unitName(u))\(swapped.count > 1 ? " and \(swapped.count - 1) more" : ""))",
               hint: "Set model.activation: \(stored.rawValue); lc.* selects the units that become PReLU"))
+        }
+        // Sizes that shape no parameter but change what the weights compute: attention
+        // heads split the same projections otherwise, LayerNorm's ε moves every output.
+        let (stored, mine) = (s.model.config, model.config)
+        var unshaped: [(key: String, stored: String, mine: String)] = [
+          ("model.layer_norm_eps", "\(stored.layerNormEpsilon)", "\(mine.layerNormEpsilon)")
+        ]
+        if (ModelKind.transformers + [.bert]).contains(mine.kind) {
+          unshaped.append(("model.heads", "\(stored.heads)", "\(mine.heads)"))
+        }
+        if mine.kind == .encoder { unshaped.append(("model.pooling", stored.pooling.rawValue, mine.pooling.rawValue)) }
+        for u in unshaped where u.stored != u.mine {
+          problems.append(
+            ErrorDetail(
+              what: "\(u.key) differs from the one train.init_from was trained with",
+              location: settings.train.initFrom, expected: u.stored, got: u.mine,
+              hint: "Set \(u.key): \(u.stored) (`layercollapse inspect \(settings.train.initFrom) --config` prints "
+                + "the checkpoint's model.* keys)"))
         }
         if !problems.isEmpty { throw LCError.badConfig(problems) }
       }
@@ -382,12 +405,23 @@ public final class TrainingRun {
     ])
   }
 
+  /// The checkpoint a config key names; one that is not there is said as `validate` says it.
+  static func loadCheckpoint(named key: String, _ path: String) throws -> Checkpoint {
+    guard FileManager.default.fileExists(atPath: path) else {
+      throw LCError.missingInput(
+        ErrorDetail(
+          what: "\(key) names no file", location: key, expected: "a checkpoint", got: path,
+          hint: "A run's best.h5 or last.h5, or the output of `layercollapse import`"))
+    }
+    return try Checkpoint.load(path)
+  }
+
   /// The `train.distill_from` checkpoint as the teacher: its outputs must be the
   /// student's (classes, or a language model's vocabulary), it must read the same input
   /// (images, or tokens of the same vocabulary) and its images must be the same size.
   static func teacher(_ s: RunSettings, student: any Model, vocabulary: Vocabulary?) throws -> Trainer.Teacher {
     let path = s.train.distillFrom
-    let t = try Checkpoint.load(path)
+    let t = try loadCheckpoint(named: "train.distill_from", path)
     let (tc, sc) = (t.model.config, student.config)
     let readsImages = { (c: ModelConfig) in ModelRegistry.family(c.kind).fits(c.kind, task: .cifar10) }
     var problem: (expected: String, got: String)? = nil
@@ -428,15 +462,20 @@ public final class TrainingRun {
     let perEpoch = data.stepsPerEpoch(batchSize: batchSize)
     let total = totalSteps
     let arch = model.architecture
-    events(
-      .started(
-        RunBanner(
-          runDir: runDir, settings: settings, architecture: arch, parameters: arch.parameterCount,
-          macsPerExample: arch.macsPerExample(), blasThreads: BLASThreads.count, totalSteps: total,
-          stepsPerEpoch: perEpoch, trainExamples: data.trainCount, evalExamples: data.evalCount,
-          exampleUnits: data.countUnits,
-          lcUnits: trainer.regularizer.units, initFrom: initFrom, replaced: replaced, worldSize: group.size,
-          rankBatch: (batchSize + group.size * accumulate - 1) / (group.size * accumulate), accumulate: accumulate)))
+    let pulled = trainer.regularizer.units
+    let selected = settings.lc.selectedUnits(arch)
+    var banner = RunBanner(
+      runDir: runDir, settings: settings, architecture: arch, parameters: arch.parameterCount,
+      macsPerExample: arch.macsPerExample(), blasThreads: BLASThreads.count, totalSteps: total,
+      stepsPerEpoch: perEpoch, trainExamples: data.trainCount, evalExamples: data.evalCount,
+      exampleUnits: data.countUnits,
+      lcUnits: trainer.regularizer.units, initFrom: initFrom, replaced: replaced, worldSize: group.size,
+      rankBatch: (batchSize + group.size * accumulate - 1) / (group.size * accumulate), accumulate: accumulate)
+    banner.unpulledUnits = (0..<arch.unitCount).filter {
+      arch.activations[$0] == .prelu && !arch.collapsed[$0] && !pulled.contains($0)
+    }
+    banner.collapsedSelection = selected.filter { arch.collapsed[$0] }
+    events(.started(banner))
     let root = group.isRoot
     let logs = root ? try RunLogs(dir: runDir, resumedAt: resumedFrom) : nil
     if let r = resumedFrom { events(.resumed(fromStep: r)) }

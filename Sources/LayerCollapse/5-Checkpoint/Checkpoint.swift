@@ -134,6 +134,28 @@ public final class Checkpoint {
     }
   }
 
+  /// For a Hugging Face model directory, or a weights file in one, given where a checkpoint
+  /// goes: how to import it first. nil for anything else.
+  static func importHint(_ path: String) -> String? {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
+    let directory = isDirectory.boolValue ? path : Paths.parent(path)
+    let weights = path.hasSuffix(".safetensors") || path.hasSuffix(".bin") || path.hasSuffix(".safetensors.index.json")
+    guard isDirectory.boolValue || weights,
+      FileManager.default.fileExists(atPath: (directory.isEmpty ? "." : directory) + "/config.json")
+    else { return nil }
+    let source = directory.isEmpty ? "." : directory
+    if let data = FileManager.default.contents(atPath: source + "/config.json"),
+      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+      object["format"] as? String == ModelExport.format
+    {
+      return "This is an export (`layercollapse export`, for PyTorch: scripts/load_exported.py); commands read the "
+        + ".h5 checkpoint it was exported from"
+    }
+    return "This is a Hugging Face model\(isDirectory.boolValue ? " directory" : "'s weights"): import it first, "
+      + "`layercollapse import \(source) -o model.h5`, then use model.h5 (README: Pretrained models)"
+  }
+
   /// What a path already holds, for a command about to write a checkpoint there.
   public enum Occupant: Equatable, Sendable {
     case nothing
@@ -183,8 +205,11 @@ public final class Checkpoint {
       throw LCError.badData(
         ErrorDetail(
           what: "not a valid checkpoint: \(d.what)", location: path, expected: d.expected,
-          hint: "Checkpoints are the .h5 files that `layercollapse train` writes; this one may be cut short or damaged")
-      )
+          hint: importHint(path)
+            ?? "Checkpoints are the .h5 files that `layercollapse train` writes; this one may be cut short or damaged"))
+    } catch LCError.missingInput(var d) {
+      if let h = importHint(path) { d.hint = h }
+      throw LCError.missingInput(d)
     }
     defer { try? f.close() }
     let format = formatAttribute(f)
