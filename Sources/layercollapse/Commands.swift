@@ -171,8 +171,8 @@ enum Specs {
     ],
     details: """
       Supported: GPT-2 (GPT2LMHeadModel, GPT2Model) as a gpt model, with its byte-level BPE
-      (vocab.json, merges.txt); BERT (BertForSequenceClassification, or BertModel with --classes)
-      as a bert model, with its WordPiece vocab.txt; ViT (ViTForImageClassification, or ViTModel
+      (vocab.json, merges.txt); BERT (BertForSequenceClassification, or BertModel or a
+      pre-training checkpoint with --classes; a new pooler where it has none) as a bert model, with its WordPiece vocab.txt; ViT (ViTForImageClassification, or ViTModel
       with --classes) as a vit model, its images resized and normalized as preprocessor_config.json
       says. Every tensor is mapped to our names and shapes (Conv1D weights transposed); missing or
       unexpected tensors are listed. The checkpoint stores a run config for --task (see it with
@@ -715,15 +715,33 @@ enum Commands {
     } else if let n = report.newClassifier {
       Out.print("  the source has no classifier: a new head of \(n) classes (--classes)")
     }
+    if report.defaultNormalization {
+      Out.print(
+        "  note: no preprocessor_config.json beside config.json: images are normalized with mean 0.5, std 0.5 "
+          + "(transformers' ViT default); put the model's own file there if it was trained with others")
+    }
+    if !report.otherHeads.isEmpty {
+      Out.print(
+        "  the source's other heads, \(report.otherHeads.count) tensors (\(report.otherHeads[0]), …), left out: a "
+          + "classifier has no use for them")
+    }
+    if report.newPooler {
+      Out.print("  the source has no pooler (a BertModel without one, or a masked-LM checkpoint): a new pooler")
+    }
     if report.newClassifier != nil {
       Out.print(
-        "  note: the new head is untrained (weights drawn N(0, 0.02)): fine-tune before judging accuracy "
-          + "(train.init_from, README: Pretrained models)")
+        "  note: the new \(report.newPooler ? "pooler and head are" : "head is") untrained (weights drawn "
+          + "N(0, 0.02)): fine-tune before judging accuracy (train.init_from, README: Pretrained models)")
     }
     if let n = task.fixedClasses, n != arch.config.classes {
       Out.print(
         "  note: \(task.rawValue) has \(n) classes, the model \(arch.config.classes): train and eval on it need "
           + "a head of \(n) (import again with --classes \(n))")
+    } else if task == .sst2 && arch.config.classes != 2 {
+      // sst2 reads any sentence TSV (data.path); SST-2 itself, the default, has 2 labels.
+      Out.print(
+        "  note: SST-2 (the sst2 task's default data) has 2 classes, the model \(arch.config.classes): right for "
+          + "a TSV of \(arch.config.classes) labels (data.path); for SST-2, import again with --classes 2")
     }
   }
 

@@ -321,7 +321,7 @@ extension JSONDecoder {
       (["--max-drop", "1", "--order", "random"], 64, "unknown order"),
       (["--max-drop", "1", "model.d_model=8"], 64, "model.d_model is the checkpoint's model"),
       (["--max-drop", "1", "lc.units=[1]"], 64, "compress sets lc.units itself"),
-      (["--max-drop", "1", "--holdout", "5000"], 78, "data.holdout"),
+      (["--max-drop", "1", "--holdout", "5000"], 64, "compress --holdout: --holdout leaves nothing to train on"),
       (["--max-drop", "1", "--resume"], 66, "nothing to resume"),
       (["--max-drop", "1", "--lambda-cap", "1000"], 64, "diverge"),
     ]

@@ -102,7 +102,8 @@ struct ImportTests {
 struct BertImportTests {
   static let bert = """
     import json, sys, torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import (BertConfig, BertForPreTraining, BertForSequenceClassification,
+                              BertForTokenClassification, BertModel)
     out = sys.argv[1]
     torch.manual_seed(0)
     config = BertConfig(vocab_size=31, hidden_size=12, num_hidden_layers=2, num_attention_heads=3,
@@ -114,6 +115,16 @@ struct BertImportTests {
             p.add_(0.05 * torch.randn_like(p))
     model.save_pretrained(out, safe_serialization=True)
     model.bert.save_pretrained(out + "-encoder", safe_serialization=True)
+    # The same body under BERT's other heads: pre-training (cls.*), none and no pooler, tokens.
+    pre = BertForPreTraining(config)
+    pre.bert.load_state_dict(model.bert.state_dict())
+    pre.save_pretrained(out + "-pretraining", safe_serialization=True)
+    bare = BertModel(config, add_pooling_layer=False)
+    bare.load_state_dict({k: v for k, v in model.bert.state_dict().items() if not k.startswith("pooler.")})
+    bare.save_pretrained(out + "-nopooler", safe_serialization=True)
+    tokens = BertForTokenClassification(config)
+    tokens.bert.load_state_dict({k: v for k, v in model.bert.state_dict().items() if not k.startswith("pooler.")})
+    tokens.save_pretrained(out + "-tokens", safe_serialization=True)
     ids = torch.randint(0, 31, (2, 7), generator=torch.Generator().manual_seed(1))
     mask = torch.ones(2, 7, dtype=torch.long)
     mask[1, 5:] = 0
@@ -235,6 +246,35 @@ struct BertImportTests {
     for p in bare.parameters.all where !p.name.hasPrefix("head.") {
       #expect(p.value.array == imported[p.name]?.value.array, "\(p.name)")
     }
+
+    // A pre-training checkpoint (bert-base-uncased's kind): its cls.* heads are left out, as
+    // transformers leaves them; the body and pooler are the same tensors.
+    let pre = try CLI.run(["import", dir + "/bert-pretraining", "-o", dir + "/pre.h5", "--classes", "2"])
+    #expect(pre.code == 0 && pre.stdout.contains("other heads, 7 tensors (cls."), "\(pre.stdout) \(pre.stderr)")
+    let fromPre = try Checkpoint.load(dir + "/pre.h5").model
+    for p in fromPre.parameters.all where !p.name.hasPrefix("head.") {
+      #expect(p.value.array == imported[p.name]?.value.array, "\(p.name)")
+    }
+    // No pooler: a new one, said so; everything else imported.
+    let noPooler = try CLI.run(["import", dir + "/bert-nopooler", "-o", dir + "/np.h5"])
+    #expect(noPooler.code == 64 && noPooler.stderr.contains("--classes"), "\(noPooler.stderr)")
+    let pooled = try CLI.run(["import", dir + "/bert-nopooler", "-o", dir + "/np.h5", "--classes", "2"])
+    #expect(
+      pooled.code == 0 && pooled.stdout.contains("the source has no pooler")
+        && pooled.stdout.contains("the new pooler and head are untrained"), "\(pooled.stdout) \(pooled.stderr)")
+    let fromBare = try Checkpoint.load(dir + "/np.h5").model
+    for p in fromBare.parameters.all where !p.name.hasPrefix("head.") && !p.name.hasPrefix("pooler.") {
+      #expect(p.value.array == imported[p.name]?.value.array, "\(p.name)")
+    }
+    let newPooler = try #require(fromBare.parameters["pooler.weight"]?.value.array)
+    #expect(newPooler != imported["pooler.weight"]?.value.array && newPooler.contains { $0 != 0 })
+    // A token classifier's head reads every token, not a pooler: only with --classes, replaced.
+    let token = try CLI.run(["import", dir + "/bert-tokens", "-o", dir + "/tok.h5"])
+    #expect(token.code == 64 && token.stderr.contains("reads no pooler (a token classifier?)"), "\(token.stderr)")
+    let retokened = try CLI.run(["import", dir + "/bert-tokens", "-o", dir + "/tok.h5", "--classes", "2"])
+    #expect(
+      retokened.code == 0 && retokened.stdout.contains("classifier of 3 classes replaced by a new head of 2"),
+      "\(retokened.stdout) \(retokened.stderr)")
   }
 }
 
@@ -266,6 +306,11 @@ struct BertPipelineTests {
     try #require(made.code == 0, "\(made.output)")
     let imported = try CLI.run(["import", ws.dir + "/hf", "-o", ws.dir + "/bert.h5"])
     try #require(imported.code == 0, "\(imported.stderr)")
+    #expect(!imported.stdout.contains("SST-2"), "\(imported.stdout)")
+    let three = try CLI.run(["import", ws.dir + "/hf", "-o", ws.dir + "/three.h5", "--classes", "3"])
+    #expect(
+      three.code == 0 && three.stdout.contains("note: SST-2 (the sst2 task's default data) has 2 classes, the model 3"),
+      "\(three.stdout)")
     let inspect = try CLI.run(["inspect", ws.dir + "/bert.h5"])
     #expect(inspect.stdout.contains("20 WordPiece tokens, lowercased"), "\(inspect.stdout)")
     // The Hugging Face directory, or its weights, where a checkpoint goes: import it first.
@@ -425,6 +470,8 @@ struct ViTImportTests {
     #expect(try Checkpoint.load(dir + "/enc.h5").model.config.classes == 5)
     // A classifier of other than CIFAR-10's 10 classes (the default task): said at import.
     #expect(r.stdout.contains("note: cifar10 has 10 classes, the model 3"), "\(r.stdout)")
+    // Without a preprocessor_config.json (this one has none): the assumed normalization is said.
+    #expect(r.stdout.contains("note: no preprocessor_config.json beside config.json"), "\(r.stdout)")
   }
 }
 

@@ -501,7 +501,11 @@ extension Checkpoint {
       throw LCError.badConfig([
         ErrorDetail(
           what: "the data does not fit the checkpoint's model", location: location,
-          expected: "\(cfg.outputs) \(what), as the model was trained", got: "\(data.outputs)")
+          expected: "\(cfg.outputs) \(what), as the model was trained", got: "\(data.outputs)",
+          hint: model.family.predictsEveryPosition(cfg.kind)
+            ? ""
+            : "An imported model gets a head of the data's classes with `layercollapse import --classes \(data.outputs)`"
+        )
       ])
     }
     // Token ids index the embedding: a tokenizer built from the data (a checkpoint that

@@ -28,6 +28,15 @@ public enum HuggingFaceImport {
     /// The classes of a new, untrained head (a source without a classifier, or one
     /// `--classes` replaced): nil when the source's own classifier was kept.
     public var newClassifier: Int? = nil
+    /// BERT without a pooler (`BertModel(add_pooling_layer=False)`, a masked-LM
+    /// checkpoint): ours is new and untrained, as transformers initializes it.
+    public var newPooler: Bool = false
+    /// Parameters of the source's other heads that a classifier has no use for (BERT's
+    /// pre-training heads `cls.*`), left out as transformers leaves them.
+    public var otherHeads: [String] = []
+    /// ViT without preprocessor_config.json: images normalized with transformers' default
+    /// (mean and std 0.5), which may not be what the model was trained with.
+    public var defaultNormalization: Bool = false
   }
 
   /// The tasks a model of `kind` can read, in `DataTaskKind`'s order (its family decides).
@@ -309,7 +318,24 @@ public enum HuggingFaceImport {
         ErrorDetail(
           what: "num_attention_heads does not divide hidden_size", location: configPath, got: "\(heads), \(d)"))
     }
-    let head = try classifierOutputs(tensors, classes: classes, configPath: configPath)
+    let prefix = tensors.keys.contains { $0.hasPrefix("bert.") } ? "bert." : ""
+    let poolerNames = ["pooler.dense.weight", "pooler.dense.bias"].map { prefix + $0 }
+    let hasPooler = poolerNames.contains { tensors[$0] != nil }
+    if !hasPooler && tensors["classifier.weight"] != nil && classes == nil {
+      // A classifier without a pooler reads every token (BertForTokenClassification):
+      // not the sequence classifier ours is.
+      throw LCError.usage(
+        ErrorDetail(
+          what: "the source's classifier reads no pooler (a token classifier?): ours classifies sequences",
+          location: configPath, expected: "--classes N for a new sequence-classification head"))
+    }
+    let head =
+      hasPooler
+      ? try classifierOutputs(tensors, classes: classes, configPath: configPath)
+      : (
+        outputs: try classifierOutputs([:], classes: classes, configPath: configPath).outputs, sourceHasOne: false,
+        replaced: tensors["classifier.weight"]?.entries["classifier.weight"]?.shape.first
+      )
     var config = ModelConfig(
       kind: .bert, dModel: d, heads: heads, layers: layers, mlpHidden: try c.int("intermediate_size"),
       dropout: Float(try c.double("hidden_dropout_prob", 0, in: 0...0.999)),
@@ -322,15 +348,18 @@ public enum HuggingFaceImport {
     try checkBuildable(config, configPath: configPath)
     let model = ModelRegistry.build(Architecture(config: config), seed: 1)  // the new head, if any: N(0, 0.02)
     let map = bertNames(layers: layers)
-    let prefix = tensors.keys.contains { $0.hasPrefix("bert.") } ? "bert." : ""
     let (used, missing) = try fill(
       model, from: tensors, map: map, prefix: prefix, classifier: head.sourceHasOne, configPath: configPath)
+    let otherHeads = tensors.keys.filter { $0.hasPrefix("cls.") }.sorted()
     let ignored = try accountFor(
-      tensors, used: used.union(replacedClassifier(tensors, head.replaced)), missing: missing,
+      tensors, used: used.union(replacedClassifier(tensors, head.replaced)).union(otherHeads),
+      missing: hasPooler ? missing : missing.filter { !poolerNames.contains($0) },
       ignorable: { $0.hasSuffix("position_ids") }, family: "BERT", configPath: configPath)
     var report = Report(modelType: "bert", tensors: used.count, ignored: ignored)
     report.replacedClassifier = head.replaced
     report.newClassifier = head.sourceHasOne ? nil : head.outputs
+    report.newPooler = !hasPooler
+    report.otherHeads = otherHeads
     // The tokenizer: vocab.txt, cased or not as tokenizer_config.json says.
     let dir = Paths.parent(configPath)
     if FileManager.default.fileExists(atPath: dir + "/vocab.txt") {
@@ -408,6 +437,8 @@ public enum HuggingFaceImport {
     let preprocessing = try vitPreprocessing(
       directory: Paths.parent(configPath), image: image)
     report.dataKeys = preprocessing.keys
+    report.defaultNormalization = !FileManager.default.fileExists(
+      atPath: Paths.parent(configPath) + "/preprocessor_config.json")
     // Stored with the model too, as a trained image model's is: `export` records it.
     report.vocabulary = .imageNormalization(preprocessing.normalization)
     return (model, report)
