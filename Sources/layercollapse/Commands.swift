@@ -786,7 +786,7 @@ enum Commands {
           + "(config.json: architecture.approximate): the model only approximates the one it came from")
     }
     for path in try ModelExport.removeStaleTokenizerFiles(in: dir, written: written) {
-      Out.print("removed \(path) (an earlier export's; this model has no such file)")
+      Out.print("removed \(path) (a tokenizer file this model has no use for)")
     }
   }
 

@@ -72,7 +72,7 @@ import Testing
   expectLCError(.badData, mentions: ["\(file):11", "not in the vocabulary", "U+7A"]) {
     _ = try LanguageModelCorpus.load(file: file, options: CorpusOptions(maxLength: 2), vocabulary: vocabulary)
   }
-  expectLCError(.badConfig, mentions: ["byte-level", "character-level"]) {
+  expectLCError(.badConfig, mentions: ["data.level", "expected character", "got byte"]) {
     _ = try LanguageModelCorpus.load(
       file: file, options: CorpusOptions(maxLength: 2, vocabulary: .byte), vocabulary: vocabulary)
   }

@@ -386,6 +386,13 @@ struct ExportTests {
     for (name, text) in theirs {
       #expect(try String(contentsOfFile: dir + "/hf/" + name, encoding: .utf8) == text, "\(name)")
     }
+    // --overwrite into a copy: the downloaded tokenizer files go, called what they are.
+    try FileManager.default.copyItem(atPath: dir + "/hf", toPath: dir + "/hf2")
+    let over = try CLI.run(["export", dir + "/g.h5", "-o", dir + "/hf2", "--overwrite"])
+    #expect(
+      over.code == 0
+        && over.stdout.contains("removed \(dir)/hf2/vocab.txt (a tokenizer file this model has no use for)")
+        && !over.stdout.contains("earlier export"), "\(over.stdout) \(over.stderr)")
     let replaced = try CLI.run(["export", dir + "/m.h5", "-o", dir + "/hf", "--format", "hf", "--overwrite"])
     #expect(replaced.code == 0, "\(replaced.stderr)")
     // Now an export's (hf, then our own format): replaced each time without --overwrite.

@@ -54,6 +54,20 @@ import Testing
     #expect(help.code == 0 && help.stdout.contains("data.eval_limit") && help.stdout.contains("refused"))
   }
 
+  /// A fine-tune of a language model at another data.level than its stored vocabulary's:
+  /// the key is named, with the level to set.
+  @Test func initFromAtAnotherDataLevel() throws {
+    let ws = try Workspace()
+    let config = try ws.config("g.yaml", Workspace.gpt)
+    #expect(try CLI.run(["train", config]).code == 0)
+    let r = try CLI.run([
+      "train", config, "data.level=byte", "train.init_from=\(ws.dir)/gpt/last.h5", "output.dir=\(ws.dir)/byte",
+    ])
+    #expect(
+      r.code == 78 && r.stderr.contains("data.level: data.level does not match the checkpoint's vocabulary")
+        && r.stderr.contains("expected character") && r.stderr.contains("Set data.level: character"), "\(r.stderr)")
+  }
+
   /// Flags out of range are usage errors (64), before any work.
   @Test func flagsOutOfRangeExit64() throws {
     let ws = try Workspace()

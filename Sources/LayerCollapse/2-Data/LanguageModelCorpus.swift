@@ -178,9 +178,9 @@ public struct LanguageModelCorpus: Sendable {
     if let given = vocabulary, given.kind != options.vocabulary {
       throw LCError.badConfig([
         ErrorDetail(
-          what: "vocabulary kind does not match", location: "vocabulary",
-          expected: "a \(options.vocabulary.rawValue)-level vocabulary",
-          got: "a stored \(given.kind.rawValue)-level one")
+          what: "data.level does not match the checkpoint's vocabulary", location: "data.level",
+          expected: "\(given.kind.rawValue), the level of the checkpoint's stored vocabulary",
+          got: options.vocabulary.rawValue, hint: "Set data.level: \(given.kind.rawValue)")
       ])
     }
     let bytes: [UInt8] = try readDataFile(file, describing: "text corpus")

@@ -101,7 +101,7 @@ public enum ModelExport {
       let path = directory + "/" + name
       guard FileManager.default.fileExists(atPath: path) else { continue }
       try Paths.remove(
-        path, what: "an earlier export's \(name)", hint: "Remove it by hand, or export into a new directory")
+        path, what: "the tokenizer file \(name)", hint: "Remove it by hand, or export into a new directory")
       removed.append(path)
     }
     return removed
