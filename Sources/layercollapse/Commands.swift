@@ -1032,6 +1032,16 @@ enum Commands {
   /// could not resume) nor a file that is no checkpoint, unless `--overwrite`.
   static func checkCheckpointOutput(_ path: String, command: String, overwrite: Bool) throws {
     let location = "layercollapse \(command) -o \(path)"
+    // A name that promises another format (x.safetensors would hold HDF5): before anything is made.
+    let ext = (path as NSString).pathExtension.lowercased()
+    if ["safetensors", "bin", "pt", "pth", "onnx"].contains(ext) {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "-o names a .\(ext) file, but \(command) writes a layercollapse checkpoint (HDF5)", location: location,
+          expected: "a .h5 path",
+          hint: ["safetensors", "bin", "pt", "pth"].contains(ext)
+            ? "Write the .h5, then `layercollapse export CKPT -o DIR` for safetensors (PyTorch, transformers)" : ""))
+    }
     // Its directory is made if missing (a file in the way is named).
     let dir = Paths.parent(path)
     if !dir.isEmpty { try OutputDirectory.create(dir, what: "the directory for \(path)") }

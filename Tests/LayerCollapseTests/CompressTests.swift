@@ -411,6 +411,10 @@ extension JSONDecoder {
       "train", config, "model.d_model=32", "train.init_from=\(ws.dir)/run/last.h5", "output.dir=\(ws.dir)/wider",
     ])
     #expect(wider.code == 78 && wider.stderr.contains("train.init_from does not fit the model"), "\(wider.stderr)")
+    // Each parameter in another shape is listed with both shapes.
+    #expect(
+      wider.stderr.contains("16] in the checkpoint, ") && wider.stderr.contains("32] in the model")
+        && wider.stderr.contains("data.resize"), "\(wider.stderr)")
     #expect(!FileManager.default.fileExists(atPath: ws.dir + "/fewer/last.h5"))
     let relu = try CLI.run([
       "train", config, "model.activation=relu", "train.init_from=\(ws.dir)/run/last.h5", "output.dir=\(ws.dir)/relu",

@@ -133,6 +133,16 @@ import Testing
     #expect(try files["m-2.safetensors"]!.tensor("b").array == [2, 3])
     try #"{"weight_map": {"a": "m-2.safetensors"}}"#.write(toFile: index, atomically: true, encoding: .utf8)
     #expect(throws: LCError.self) { try SafeTensorsFile.readSharded(index: index) }
+    // A shard the index names that is not there: said so (66), not "cannot read".
+    try #"{"weight_map": {"a": "m-1.safetensors", "c": "m-3.safetensors"}}"#.write(
+      toFile: index, atomically: true, encoding: .utf8)
+    do {
+      _ = try SafeTensorsFile.readSharded(index: index)
+      Issue.record("a missing shard was read")
+    } catch LCError.missingInput(let d) {
+      #expect(d.what == "safetensors file not found" && d.location.hasSuffix("/m-3.safetensors"), "\(d)")
+      #expect(d.hint.contains("every shard"))
+    }
   }
 }
 

@@ -74,7 +74,18 @@ struct ImportTests {
     let file = try CLI.run(["import", dir + "/config.json", "-o", dir + "/x.h5"])
     #expect(file.code == 66 && file.stderr.contains("got a file") && file.stderr.contains("the one this file is in"))
     let t5 = try CLI.run(["import", dir, "-o", dir + "/x.h5"])
-    #expect(t5.code == 64 && t5.stderr.contains("model_type t5"), "\(t5.stderr)")
+    #expect(t5.code == 65 && t5.stderr.contains("model_type t5"), "\(t5.stderr)")
+    let named = try CLI.run(["import", dir, "-o", dir + "/out/x.safetensors"])
+    #expect(
+      named.code == 64
+        && named.stderr.contains(
+          "-o names a .safetensors file, but import writes a layercollapse "
+            + "checkpoint (HDF5)")
+        && named.stderr.contains("layercollapse export"), "\(named.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: dir + "/out"))
+    try #"{"model_type": "gpt2", "n_embd""#.write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
+    let cut = try CLI.run(["import", dir, "-o", dir + "/x.h5"])
+    #expect(cut.code == 65 && cut.stderr.contains("config.json is not valid JSON"), "\(cut.stderr)")
     try #"{"model_type": "gpt2", "n_embd": 2, "n_head": 1, "n_layer": 1, "n_positions": 4, "vocab_size": 2}"#
       .write(toFile: dir + "/config.json", atomically: true, encoding: .utf8)
     let partial = try CLI.run(["import", dir, "-o", dir + "/x.h5"])

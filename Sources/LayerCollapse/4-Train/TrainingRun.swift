@@ -249,12 +249,20 @@ public final class TrainingRun {
         }
         var problems: [ErrorDetail] = []
         if !missing.isEmpty {
+          // A parameter of the same name in another shape: both shapes say which size differs.
+          let reshaped = missing.compactMap { name -> String? in
+            guard let theirs = s.model.parameters[name], let ours = model.parameters[name] else { return nil }
+            return "\(name) \(theirs.shape) in the checkpoint, \(ours.shape) in the model"
+          }
+          let readsImages = model.family.fits(model.config.kind, task: .cifar10)
           problems.append(
             ErrorDetail(
               what: "train.init_from does not fit the model", location: settings.train.initFrom,
-              expected: "parameters " + listed(missing), got: "no parameter of that name and shape",
+              expected: "parameters " + listed(missing),
+              got: reshaped.isEmpty ? "no parameter of that name and shape" : listed(reshaped),
               hint: "Use the model.* sizes of the run that wrote the checkpoint (`layercollapse inspect "
-                + "\(settings.train.initFrom) --config` prints them)"))
+                + "\(settings.train.initFrom) --config` prints them)"
+                + (readsImages ? "; an image model's positions follow data.resize and model.patch_size" : "")))
         }
         if !unused.isEmpty {
           problems.append(

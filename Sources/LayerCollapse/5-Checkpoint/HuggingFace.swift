@@ -102,8 +102,20 @@ public enum HuggingFaceImport {
           what: "no config.json: not a Hugging Face model directory", location: directory,
           hint: "Point at the directory holding config.json and model.safetensors"))
     }
-    guard let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-      throw LCError.badData(ErrorDetail(what: "config.json is not a JSON object", location: configPath))
+    let parsed: Any
+    do {
+      parsed = try JSONSerialization.jsonObject(with: data)
+    } catch {
+      // Foundation's reason names the spot ("… around line 3, column 1").
+      let reason = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+      throw LCError.badData(
+        ErrorDetail(
+          what: "config.json is not valid JSON", location: configPath, got: reason,
+          hint: "The file is cut short or was edited by hand; save the model again with save_pretrained"))
+    }
+    guard let config = parsed as? [String: Any] else {
+      throw LCError.badData(
+        ErrorDetail(what: "config.json is not a JSON object", location: configPath, expected: "{\"model_type\": …}"))
     }
     let modelType = config["model_type"] as? String ?? "?"
     let tensors = try readTensors(directory)
@@ -136,7 +148,8 @@ public enum HuggingFaceImport {
     case "bert": return try bert(config, tensors, configPath: configPath, classes: classes)
     case "vit": return try vit(config, tensors, configPath: configPath, classes: classes)
     default:
-      throw LCError.usage(
+      // What the source holds, as an unsupported activation or position embedding is: 65.
+      throw LCError.badData(
         ErrorDetail(
           what: "model_type \(modelType) cannot be imported yet", location: configPath,
           expected: supportedTypes.joined(separator: ", "), got: modelType,

@@ -56,7 +56,13 @@ public struct SafeTensorsFile {
   /// Reads and checks a file (`path`).
   public init(path: String) throws {
     guard let data = FileManager.default.contents(atPath: path) else {
-      throw LCError.missingInput(ErrorDetail(what: "cannot read the safetensors file", location: path))
+      let exists = FileManager.default.fileExists(atPath: path)
+      throw exists
+        ? LCError.io(ErrorDetail(what: "cannot read the safetensors file", location: path))
+        : LCError.missingInput(
+          ErrorDetail(
+            what: "safetensors file not found", location: path,
+            hint: "A sharded model needs every shard its model.safetensors.index.json names"))
     }
     try self.init(bytes: data, path: path)
   }
