@@ -763,20 +763,20 @@ enum Commands {
           got: format))
     }
     try ModelExport.checkDestination(dir, overwrite: a.flags.contains("--overwrite"))
+    // An image checkpoint written before the normalization was stored with the model (an
+    // older import's or a run's with data.mean/std) still has it in its stored config.
+    var vocabulary = c.vocabulary
+    if vocabulary == nil,
+      let n = (try? storedRunSettings(c, a.positionals[0], overrides: []))?.settings.data.normalization
+    {
+      vocabulary = .imageNormalization(n)
+    }
     let written: [String]
     switch format {
     case "layercollapse":
-      // An image checkpoint written before the normalization was stored with the model (an
-      // older import's or a run's with data.mean/std) still has it in its stored config.
-      var vocabulary = c.vocabulary
-      if vocabulary == nil,
-        let n = (try? storedRunSettings(c, a.positionals[0], overrides: []))?.settings.data.normalization
-      {
-        vocabulary = .imageNormalization(n)
-      }
       written = try ModelExport.write(c.model, vocabulary: vocabulary, to: dir)
     default:
-      written = try HuggingFaceExport.write(c.model, vocabulary: c.vocabulary, to: dir, source: a.positionals[0])
+      written = try HuggingFaceExport.write(c.model, vocabulary: vocabulary, to: dir, source: a.positionals[0])
     }
     for path in written { Out.print("wrote \(path)") }
     if c.model.architecture.hasApproximateMerges {

@@ -456,6 +456,7 @@ struct HuggingFaceExportTests {
   static let check = """
     import json, sys, torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, GPT2LMHeadModel, ViTForImageClassification
+    from transformers.image_processing_utils import ImageProcessingMixin
     directory, kind = sys.argv[1], sys.argv[2]
     e = json.load(open(directory + "/ours.json"))
     cls = {"bert": AutoModelForSequenceClassification, "gpt": GPT2LMHeadModel, "vit": ViTForImageClassification}[kind]
@@ -471,7 +472,15 @@ struct HuggingFaceExportTests {
             mask = torch.tensor(e["mask"]).reshape(e["batch"], e["time"]) if e["mask"] else None
             logits = model(input_ids=ids, attention_mask=mask).logits
     if kind == "bert":
-        assert AutoTokenizer.from_pretrained(directory).vocab_size == 23
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+        assert tokenizer.vocab_size == 23 and tokenizer.model_max_length == 16, tokenizer
+    if kind == "vit":
+        # The import's preprocessing (no preprocessor_config.json there: 0.5, 0.5), as
+        # from_pretrained reads it (its dict: the processor itself needs PIL, not installed).
+        p, _ = ImageProcessingMixin.get_image_processor_dict(directory)
+        assert p["image_processor_type"] == "ViTImageProcessor" and p["size"] == {"height": 12, "width": 12}, p
+        assert p["image_mean"] == [0.5] * 3 and p["image_std"] == [0.5] * 3 and p["resample"] == 2, p
+        assert p["do_rescale"] and abs(p["rescale_factor"] - 1 / 255) < 1e-12 and p["do_normalize"], p
     ours = torch.tensor(e["logits"])
     d = ((logits.reshape(-1) - ours).norm() / ours.norm()).item()
     print(json.dumps({"relative_difference": d}))

@@ -87,8 +87,11 @@ public enum ModelExport {
     return metadata["producer"] as? String
   }
 
-  /// The tokenizer files either export format may write beside the model.
-  public static let tokenizerFiles = ["vocab.txt", "tokenizer_config.json", "vocab.json", "merges.txt"]
+  /// The tokenizer (and image preprocessor) files either export format may write beside
+  /// the model.
+  public static let tokenizerFiles = [
+    "vocab.txt", "tokenizer_config.json", "vocab.json", "merges.txt", "preprocessor_config.json",
+  ]
 
   /// Removes the tokenizer files an earlier export left in `directory` that this one did
   /// not write (`written`): a GPT-2 exported over a BERT's export would otherwise sit beside

@@ -135,8 +135,27 @@ public enum HuggingFaceExport {
     let json = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
     try AtomicFile.write(json + Data("\n".utf8), to: configPath)
     var written = [weights, configPath]
-    written += try writeTokenizer(vocabulary, to: directory)
+    written += try writeTokenizer(
+      vocabulary, to: directory, maxLength: cfg.kind == .bert ? BertFamily.positions(cfg) : nil)
+    if cfg.kind == .vit, case .imageNormalization(let n)? = vocabulary {
+      written.append(try writePreprocessor(n, imageSize: cfg.imageSize, to: directory))
+    }
     return written
+  }
+
+  /// A ViT's preprocessor_config.json as `ViTImageProcessor` reads it: bytes rescaled to
+  /// [0, 1], normalized with the model's mean and std, and resized (bilinear) to its size.
+  static func writePreprocessor(_ n: ChannelStats, imageSize: Int, to directory: String) throws -> String {
+    let values: [String: Any] = [
+      "image_processor_type": "ViTImageProcessor", "do_rescale": true, "rescale_factor": 1.0 / 255,
+      "do_normalize": true, "image_mean": n.mean.map(clean), "image_std": n.std.map(clean), "do_resize": true,
+      "resample": 2, "size": ["height": imageSize, "width": imageSize],
+    ]
+    let path = directory + "/preprocessor_config.json"
+    try AtomicFile.write(
+      try JSONSerialization.data(withJSONObject: values, options: [.prettyPrinted, .sortedKeys]) + Data("\n".utf8),
+      to: path)
+    return path
   }
 
   /// `num_labels` as transformers writes it: id2label and label2id.
@@ -175,15 +194,18 @@ public enum HuggingFaceExport {
   }
 
   /// The checkpoint's tokenizer in the files transformers reads beside the model.
-  static func writeTokenizer(_ vocabulary: Vocabulary?, to directory: String) throws -> [String] {
+  static func writeTokenizer(_ vocabulary: Vocabulary?, to directory: String, maxLength: Int? = nil) throws -> [String]
+  {
     switch vocabulary {
     case .wordPiece(let w)?:
       let vocab = directory + "/vocab.txt"
       try AtomicFile.write(Data((w.vocabulary.joined(separator: "\n") + "\n").utf8), to: vocab)
       let settings = directory + "/tokenizer_config.json"
-      let values: [String: Any] = [
+      var values: [String: Any] = [
         "do_lower_case": w.lowercase, "strip_accents": w.stripAccents, "tokenizer_class": "BertTokenizer",
       ]
+      // The longest input the model's positions take (transformers warns past it).
+      if let n = maxLength { values["model_max_length"] = n }
       try AtomicFile.write(try JSONSerialization.data(withJSONObject: values, options: [.sortedKeys]), to: settings)
       return [vocab, settings]
     case .corpus(let c)?:
