@@ -844,8 +844,11 @@ public struct ExperimentReport {
     document.heading(showCurves ? "Runs" : "Appendix: every run")
     // Settings that tell the user's runs apart besides λ (lc.mode, train.lr, ... of a
     // sweep): one column, `key=value` for each key not the same in every run (the first
-    // four; runs of other tasks or models differ in many, shown in their own columns).
-    let ignored: Set<String> = ["output.dir", "lc.lambda", "data.root"]
+    // four). The keys of the task, model and λ columns are left out: runs of other tasks or
+    // models would otherwise fill it with what those columns say.
+    let ignored: Set<String> = [
+      "output.dir", "lc.lambda", "data.root", "data.task", "model.kind", "model.d_model", "model.layers",
+    ]
     let configs = runs.map(\.config)
     let keys = configs.compactMap { $0?.valuePaths }.reduce(into: [String]()) { all, paths in
       for k in paths where !all.contains(k) && !ignored.contains(k) { all.append(k) }
@@ -1079,7 +1082,7 @@ public struct ExperimentReport {
     f.timeZone = TimeZone(identifier: "UTC")
     document.footer("Made \(f.string(from: env.date)) by layercollapse \(layercollapseVersion).")
     document.footer(
-      "Seeds: \(seeds.sorted().map(String.init).joined(separator: ", ")); BLAS threads: \(env.blasThreads); \(env.blasConfiguration)."
+      "Seeds: \(seeds.sorted().map(String.init).joined(separator: ", ")); where this report was made: BLAS threads \(env.blasThreads), \(env.blasConfiguration)."
     )
     if let s = env.elapsedSeconds { document.footer("Wall time of the whole run: \(s / 60) min \(s % 60) s.") }
   }
