@@ -69,6 +69,29 @@ extension JSONDecoder {
     #expect(csv.split(separator: "\n").count == 4)  // header + rounds 0, 1, 2
   }
 
+  /// Units whose α is within the threshold already need no fine-tune: each still gets a
+  /// round of its own (one unit a round, the other left for the next), and the round's
+  /// directory is made although no stage ran in it (it was not, and the save failed, 73).
+  @Test func unitsAlreadyWithinTheThresholdTakeARoundEach() throws {
+    let ws = try Self.trained()
+    let plain = try Checkpoint.load(ws.dir + "/run/last.h5")
+    var arch = plain.model.architecture
+    arch.activations = [.prelu, .prelu]
+    let model = ModelRegistry.build(arch)
+    _ = model.copyParameters(from: plain.model.parameters)
+    for u in 0..<2 { model.alphaParameter(unit: u)?.value.fill(0.99) }
+    try Checkpoint(model: model, configText: plain.configText, vocabulary: plain.vocabulary)
+      .save(to: ws.dir + "/near.h5")
+    let search = try Compression(
+      input: ws.dir + "/near.h5", dir: ws.dir + "/c", options: Self.options(), resume: false, overwrite: false)
+    let state = try search.run(events: { _ in })
+    #expect(state.rounds.map(\.unit) == [nil, 1, 0])
+    #expect(state.rounds.map(\.collapsedUnits) == [[], [1], [0, 1]])
+    #expect(state.rounds.dropFirst().allSatisfy { $0.stages.isEmpty })
+    let record = try CollapseRecord.read(ws.dir + "/c/round-1/collapsed.json")
+    #expect(record.blocks.map(\.decision) == ["kept: not selected", "collapsed"], "\(record.blocks)")
+  }
+
   /// The search works on every family with collapsible units, whatever a unit is: the
   /// Mixer's token and channel MLPs (2 a block), the VGG head's two junctions (ReLU, α = 0
   /// at the start, so the pull has twice as far to go).
@@ -268,6 +291,10 @@ extension JSONDecoder {
     let seen = first + CLI.interrupt(p, reading: err)
     #expect(p.terminationStatus == 130, "\(seen.suffix(400))")
     #expect(seen.contains("--resume"), "\(seen.suffix(400))")
+    // The search's own stop message: the directory given, not the stage's; no train flags.
+    #expect(
+      seen.contains("stopped in round 1, fine-tune stage 1") && !seen.contains("--stop-after")
+        && !seen.contains("stage-1: stopped"), "\(seen.suffix(400))")
     #expect(FileManager.default.fileExists(atPath: ws.dir + "/c/round-1/stage-1/last.h5"))
     let state = try JSONDecoder.snakeCase.decode(
       CompressState.self, from: Data(contentsOf: URL(fileURLWithPath: ws.dir + "/c/compress.json")))

@@ -7,14 +7,18 @@ public struct CollapseOptions: Sendable, Equatable {
   /// Blocks to collapse whatever their α or activation: an approximation, for
   /// sensitivity studies, labelled as such in the report.
   public var force: Set<Int>
+  /// The units the pass may merge; nil: all. `compress` merges one unit a round, even where
+  /// another's α is within the threshold already (it gets a round of its own).
+  public var only: Set<Int>?
 
   /// The paper's threshold. A unit merged with |α − 1| at or beyond it (a looser
   /// `threshold`) was visibly non-linear: its merge is labelled approximate.
   public static let paperThreshold: Float = 0.05
 
-  public init(threshold: Float = CollapseOptions.paperThreshold, force: Set<Int> = []) {
+  public init(threshold: Float = CollapseOptions.paperThreshold, force: Set<Int> = [], only: Set<Int>? = nil) {
     self.threshold = threshold
     self.force = force
+    self.only = only
   }
 }
 
@@ -32,6 +36,8 @@ public enum CollapseDecision: Sendable, Equatable {
   case notSmaller
   /// Replaced by the least-squares linear fit of its inputs to its outputs (approximate).
   case leastSquares
+  /// Not among `CollapseOptions.only`.
+  case notSelected
 
   public var merged: Bool { self == .collapsed || approximate }
 
@@ -48,6 +54,7 @@ public enum CollapseDecision: Sendable, Equatable {
     case .alphaTooFar: "kept: |α−1| not below threshold"
     case .notSmaller: "kept: merged d×d would not be smaller"
     case .leastSquares: "least-squares fit (approximate)"
+    case .notSelected: "kept: not selected"
     }
   }
 }
@@ -144,6 +151,7 @@ public enum Collapse {
 
   static func decide(_ arch: Architecture, unit i: Int, alpha: Float?, options: CollapseOptions) -> CollapseDecision {
     if arch.collapsed[i] { return .alreadyCollapsed }
+    if let only = options.only, !only.contains(i) { return .notSelected }
     if arch.family.unitParameters(arch, unit: i, collapsed: true) >= arch.unitParameters(i) { return .notSmaller }
     if options.force.contains(i) {
       if let a = alpha, abs(a - 1) < options.threshold { return withinThreshold(a) }

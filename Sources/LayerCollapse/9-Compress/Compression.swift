@@ -413,7 +413,13 @@ public final class Compression {
           events)
         break
       }
-      let (merged, report) = Collapse.run(tuned.model, options: CollapseOptions(threshold: threshold))
+      // This round's unit alone: another already within the threshold gets a round (and a
+      // row) of its own.
+      let (merged, report) = Collapse.run(
+        tuned.model, options: CollapseOptions(threshold: threshold, only: [pending.unit]))
+      // No stage ran when the unit's α was within the threshold already: nothing made the
+      // round's directory yet.
+      try OutputDirectory.create(roundDir(round), what: "the round's directory")
       let path = roundDir(round) + "/collapsed.h5"
       try Checkpoint(model: merged, configText: tuned.configText, vocabulary: tuned.vocabulary).save(to: path)
       try CollapseRecord(input: pending.stages.last?.runDir ?? previous.checkpoint, output: path, report: report)
@@ -499,8 +505,14 @@ public final class Compression {
       do {
         try run.run(events: { events(.training($0)) }, shouldStop: shouldStop)
       } catch let e as LCError {
-        if case .interrupted = e { try save() }
-        throw e
+        guard case .interrupted = e else { throw e }
+        try save()
+        // The fine-tune's own message names its stage directory and train's flags: the
+        // search is what continues.
+        throw LCError.interrupted(
+          ErrorDetail(
+            what: "stopped in round \(pending.round), fine-tune stage \(stage); saved \(statePath)", location: dir,
+            hint: "Continue with the same command and --resume"))
       }
       model = try Checkpoint.load(run.lastCheckpoint)
       let alpha = model.model.alphaParameter(unit: pending.unit)?.value[0] ?? .nan
