@@ -248,6 +248,15 @@ enum Commands {
     let printer = ProgressPrinter()
     let events: (TrainingEvent) -> Void = group.isRoot ? printer.handle : { _ in }
     flag.install()
+    // A sweep's directory (each point runs below it), for the points --overwrite has yet
+    // to replace (`SweepOverwrite`).
+    let sweepRoot: String? =
+      try points.first.flatMap { $0.name.isEmpty ? nil : try RunSettings.decode(try $0.runTree()).settings.outputDir }
+      .map(Paths.parent)
+    if let root = sweepRoot, a.flags.contains("--overwrite"), group.isRoot {
+      try SweepOverwrite.begin(root: root, points: points.map(\.name))
+    }
+    let toReplace = sweepRoot.map { SweepOverwrite.pending(root: $0) } ?? []
     for point in points {
       let (settings, resolved) = try RunSettings.decode(try point.runTree())
       if !point.name.isEmpty && group.isRoot { Out.err("sweep point \(point.name) → \(settings.outputDir)") }
@@ -257,7 +266,14 @@ enum Commands {
       // to lose: it starts again (its partial logs replaced) rather than block the rest.
       var resume = a.flags.contains("--resume")
       var overwrite = a.flags.contains("--overwrite")
-      if resume && !point.name.isEmpty && !TrainingRun.holdsRun(settings.outputDir) {
+      if resume && toReplace.contains(point.name) {
+        // Still the earlier sweep's run: the stopped --overwrite had not reached it.
+        if group.isRoot {
+          Out.err("sweep point \(point.name): the stopped --overwrite had not replaced it: starting it")
+        }
+        resume = false
+        overwrite = true
+      } else if resume && !point.name.isEmpty && !TrainingRun.holdsRun(settings.outputDir) {
         if group.isRoot { Out.err("sweep point \(point.name) was not started: starting it") }
         resume = false
       } else if resume && !point.name.isEmpty && !TrainingRun.hasCheckpoint(settings.outputDir) {
@@ -267,6 +283,7 @@ enum Commands {
       }
       let run = try TrainingRun(
         settings: settings, resolved: resolved, resume: resume, overwrite: overwrite, group: group)
+      if let root = sweepRoot, overwrite, group.isRoot { try SweepOverwrite.started(root: root, point: point.name) }
       // `--stop-after 30`, then the same command with --resume: the run is already there.
       if let n = stopAfter, let at = run.resumedFrom, at >= n, at < run.totalSteps {
         throw LCError.usage(

@@ -42,6 +42,17 @@ import Testing
     #expect(try tree.expandSweep().map(\.name) == ["lc.lambda=0", "lc.lambda=0.1", "lc.lambda=1"])
   }
 
+  /// A path value's "/" would nest the point's directory (and `report` would find no run
+  /// there): it is spelled %2F, so each point is one directory below output.dir.
+  @Test func pathValuesNameOneDirectory() throws {
+    let tree: ConfigTree = try ConfigTree.parse(
+      "output:\n  dir: runs/s\ndata:\n  root: d\nsweep:\n  data.root: [/data/a, b]\n", file: "s.yaml")
+    let points = try tree.expandSweep()
+    #expect(points.map(\.name) == ["data.root=%2Fdata%2Fa", "data.root=b"])
+    #expect(try points[0].runTree().value("output.dir") == .string("runs/s/data.root=%2Fdata%2Fa"))
+    #expect(try points[0].runTree().value("data.root") == .string("/data/a"))
+  }
+
   /// Each named point trains in a directory of its own below output.dir, as `train` runs
   /// it and `validate` shows it; sweeping output.dir itself is refused.
   @Test func pointsRunBelowOutputDir() throws {
@@ -155,6 +166,13 @@ import Testing
   @Test func repeatedValuesAndNonSectionSweepAreErrors() throws {
     let repeated: ConfigTree = try ConfigTree.parse("a: 1\nsweep:\n  a: [1, 2, 1]\n", file: "s.yaml")
     #expect(throws: LCError.self) { try repeated.expandSweep() }
+    // The same number written two ways is one value too (two identical runs otherwise).
+    for list in ["[1, 1.0]", "[0.1, 1e-1]", "[100, 1e2]"] {
+      let spelled: ConfigTree = try ConfigTree.parse("a: 1\nsweep:\n  a: \(list)\n", file: "s.yaml")
+      #expect(throws: LCError.self, "\(list)") { try spelled.expandSweep() }
+    }
+    let distinct: ConfigTree = try ConfigTree.parse("a: 1\nsweep:\n  a: [1, 1.5, x]\n", file: "s.yaml")
+    #expect(try distinct.expandSweep().count == 3)
     let flat: ConfigTree = try ConfigTree.parse("a: 1\nsweep: [1, 2]\n", file: "s.yaml")
     #expect(throws: LCError.self) { try flat.expandSweep() }
   }

@@ -509,6 +509,29 @@ struct DiskFullTests {
     }
   }
 
+  /// `--overwrite` stopped in the first point leaves the later points holding the earlier
+  /// sweep's runs (replaced only when each starts): `--resume` starts those again, instead
+  /// of refusing them as runs of another config (78), and the list of them goes at the end.
+  @Test func overwriteStoppedMidSweepResumes() throws {
+    let ws = try Workspace()
+    let config = try ws.config("s.yaml", Workspace.vit + "sweep:\n  lc.lambda: [0.5, 1]\n")
+    #expect(try CLI.run(["train", config, "train.epochs=1"]).code == 0)
+    let stopped = try CLI.run(["train", config, "train.epochs=1", "train.lr=5e-4", "--overwrite", "--stop-after", "2"])
+    #expect(stopped.code == 130, "\(stopped.stderr)")
+    let pending = ws.dir + "/run/" + SweepOverwrite.fileName
+    #expect(try String(contentsOfFile: pending, encoding: .utf8) == "lc.lambda=1\n")
+    let resumed = try CLI.run(["train", config, "train.epochs=1", "train.lr=5e-4", "--resume"])
+    #expect(resumed.code == 0, "\(resumed.stderr)")
+    #expect(
+      resumed.stderr.contains("sweep point lc.lambda=1: the stopped --overwrite had not replaced it"),
+      "\(resumed.stderr)")
+    for point in ["lc.lambda=0.5", "lc.lambda=1"] {
+      let text = try String(contentsOfFile: ws.dir + "/run/\(point)/config.yaml", encoding: .utf8)
+      #expect(text.contains("lr: 0.0005"), "\(point): \(text)")
+    }
+    #expect(!FileManager.default.fileExists(atPath: pending))
+  }
+
   /// A point killed before its first checkpoint (config.yaml and logs, no last.h5) has
   /// nothing to resume and nothing to lose: `--resume` starts it again instead of stopping
   /// the whole sweep with 66, and the finished point stands untouched.

@@ -92,8 +92,9 @@ extension ConfigTree {
           ErrorDetail(what: "sweep key `\(e.key)` has no values", location: location, expected: "a non-empty list"))
         continue
       }
+      // 1 and 1.0 are one value, as 0.1 and 1e-1 are.
       var seen: Set<String> = []
-      for value in values where !seen.insert(value.description).inserted {
+      for value in values where !seen.insert(Self.identity(value)).inserted {
         errors.append(
           ErrorDetail(
             what: "sweep key `\(e.key)` repeats the value `\(value)`", location: location,
@@ -127,7 +128,10 @@ extension ConfigTree {
           var tree: ConfigTree = point.tree
           let previous: ConfigValue? = try tree.set(axis.key, to: value, at: axis.location)
           let setting: AppliedOverride = AppliedOverride(key: axis.key, value: value, previous: previous)
-          let part: String = "\(axis.key)=\(value)"
+          // A path's "/" would nest the point's directory (data.root=/data/x): spelled %2F.
+          let part: String =
+            "\(axis.key)="
+            + "\(value)".replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F")
           let name: String = point.name.isEmpty ? part : point.name + "," + part
           next.append(SweepPoint(name: name, settings: point.settings + [setting], tree: tree))
         }
@@ -135,5 +139,14 @@ extension ConfigTree {
       points = next
     }
     return points
+  }
+
+  /// What makes two sweep values the same: numbers by value, the rest by their text.
+  static func identity(_ value: ConfigValue) -> String {
+    switch value {
+    case .int(let i): "number \(Double(i))"
+    case .double(let d): "number \(d)"
+    default: value.description
+    }
   }
 }
