@@ -1,3 +1,4 @@
+import Foundation
 import LayerCollapse
 
 /// What one command accepts: options that take a value, flags that do not, how many
@@ -96,6 +97,16 @@ struct Arguments {
       i += 1
     }
     if help { return }
+    // `train lc.lambda=3 c.yaml`, `compress --max-drop 1 train.lr=5e-4`: a setting where the
+    // file goes (not a file of that name, as a sweep point's `lc.lambda=0.1/last.h5` is).
+    if spec.takesOverrides, let misplaced = positionals.first(where: Self.looksLikeSetting) {
+      throw LCError.usage(
+        ErrorDetail(
+          what: "\(misplaced) is a setting, given where \(spec.positionals.first ?? "the file") goes",
+          location: "layercollapse \(spec.name)", expected: spec.synopsis,
+          hint: "Settings (key=value) come after the file: `layercollapse \(spec.name) "
+            + "\(spec.positionals.first ?? "FILE") \(misplaced)`"))
+    }
     let countFits =
       spec.variadic ? positionals.count >= spec.positionals.count : positionals.count == spec.positionals.count
     if !countFits {
@@ -114,5 +125,12 @@ struct Arguments {
             ? "Settings are given as key=value (e.g. \(extra ?? "")=VALUE)"
             : "Run `layercollapse \(spec.name) --help` for usage."))
     }
+  }
+
+  /// `key.path=value` that is not an existing file: a setting.
+  static func looksLikeSetting(_ a: String) -> Bool {
+    guard let eq = a.firstIndex(of: "="), !FileManager.default.fileExists(atPath: a) else { return false }
+    let key = a[..<eq]
+    return key.contains(".") && key.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }
   }
 }

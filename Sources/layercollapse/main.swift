@@ -21,10 +21,15 @@ let topUsage = """
 func run(_ args: [String]) throws {
   guard let name = args.first else {
     Out.err(topUsage)
-    throw LCError.usage(ErrorDetail(what: "no command given", location: "layercollapse"))
+    throw LCError.usage(ErrorDetail(what: "no command given", location: ""))
   }
   if name == "--help" || name == "-h" || name == "help" {
-    Out.print(topUsage)
+    // `help train` is `train --help`.
+    if name == "help", args.count > 1, let spec = Specs.all.first(where: { $0.name == args[1] }) {
+      Out.print(spec.usage)
+    } else {
+      Out.print(topUsage)
+    }
     return
   }
   if name == "--version" {
@@ -35,7 +40,7 @@ func run(_ args: [String]) throws {
     let guess = DidYouMean.suggestion(for: name, among: Specs.all.map(\.name))
     throw LCError.usage(
       ErrorDetail(
-        what: "unknown command \(name)", location: "layercollapse",
+        what: "unknown command \(name)", location: "",
         expected: Specs.all.map(\.name).joined(separator: ", "),
         hint: (guess.map { "Did you mean \($0)? " } ?? "") + "Run `layercollapse --help`"))
   }

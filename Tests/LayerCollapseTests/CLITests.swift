@@ -59,6 +59,20 @@ import Testing
     #expect(spaced.code == 64 && spaced.stderr.contains("key=value (e.g. train.lr=VALUE)"), "\(spaced.stderr)")
     let file = try CLI.run(["train", "c.yaml", "d.yaml"])
     #expect(file.code == 64 && !file.stderr.contains("Settings are given"), "\(file.stderr)")
+    // A setting where the file goes is named as one, whichever file is then missing.
+    for args in [["train", "lc.lambda=3", "c.yaml"], ["compress", "--max-drop", "1", "train.lr=5e-4"]] {
+      let r = try CLI.run(args)
+      let setting = args.first { $0.contains("=") } ?? ""
+      #expect(
+        r.code == 64 && r.stderr.contains("\(setting) is a setting, given where")
+          && r.stderr.contains("come after the file"), "\(args): \(r.stderr)")
+    }
+    // No doubled prefix; `help train` is train's help.
+    #expect(none.stderr.contains("layercollapse: error: no command given"), "\(none.stderr)")
+    let help = try CLI.run(["help", "train"])
+    let trainHelp = try CLI.run(["train", "--help"])
+    #expect(help.code == 0 && help.stdout == trainHelp.stdout)
+    #expect(help.stdout.contains("CONFIG.yaml") && !help.stdout.contains("Exit codes: 0 success"), "\(help.stdout)")
   }
 
   /// Every problem of a config is reported at once, each with file:line, and exit 78.
@@ -452,6 +466,32 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
 }
 
 @Suite struct ReportCommandTests {
+  /// A report written over an earlier one into the same directory removes the figures
+  /// the earlier one linked and this one does not (a run fewer), and nothing else.
+  @Test func anEarlierReportsStaleFiguresAreRemoved() throws {
+    let ws = try Workspace()
+    let config = try ws.config("v.yaml", Workspace.vit)
+    for (dir, lambda) in [("a", "1"), ("b", "5")] {
+      let r = try CLI.run(["train", config, "train.epochs=1", "lc.lambda=\(lambda)", "output.dir=\(ws.dir)/\(dir)"])
+      #expect(r.code == 0, "\(r.stderr)")
+    }
+    let out = ws.dir + "/out"
+    #expect(try CLI.run(["report", ws.dir + "/a", ws.dir + "/b", "-o", out]).code == 0)
+    try "mine".write(toFile: out + "/figures/notes.svg", atomically: true, encoding: .utf8)
+    func figures() throws -> Set<String> {
+      Set(try FileManager.default.contentsOfDirectory(atPath: out + "/figures").filter { $0.hasSuffix(".svg") })
+    }
+    let before = try figures()
+    #expect(try CLI.run(["report", ws.dir + "/a", "-o", out]).code == 0)
+    let after = try figures()
+    let md = try String(contentsOfFile: out + "/results.md", encoding: .utf8)
+    #expect(after.count < before.count, "\(before) → \(after)")
+    for f in after where f != "notes.svg" {
+      #expect(md.contains("(figures/" + f + ")"), "\(f) is not in results.md")
+    }
+    #expect(after.contains("notes.svg"))  // not a report's: kept
+  }
+
   /// A runs root with experiment 2's layout gets its section, the bands are checked, and
   /// a result outside its band fails the command with exit 1 naming it.
   @Test func experimentSectionAndBands() throws {

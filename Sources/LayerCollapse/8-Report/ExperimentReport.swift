@@ -118,9 +118,40 @@ public struct ExperimentReport {
   /// report into `directory/seed<N>/`).
   @discardableResult
   public func write(to directory: String) throws -> [String] {
+    let earlier = Self.earlierFiles(in: directory)
     var written: [String] = []
     for (name, r) in perSeed { written += try r.write(to: directory + "/seed" + name) }
-    return written + (try document.write(to: directory, markdownFile: "results.md"))
+    written += try document.write(to: directory, markdownFile: "results.md")
+    // The figures and tables an earlier report here linked and this one did not write
+    // (a run fewer, another experiment) would sit beside it, stale, as CI artifacts.
+    let kept = Set(written)
+    for path in earlier where !kept.contains(path) && FileManager.default.fileExists(atPath: path) {
+      try Paths.remove(
+        path, what: "an earlier report's \((path as NSString).lastPathComponent)", hint: "Remove it by hand")
+    }
+    return written
+  }
+
+  /// The .svg and .csv files an earlier report's results.md in `directory` links to
+  /// (relative paths inside it), when its first line says a report wrote it.
+  static func earlierFiles(in directory: String) -> [String] {
+    guard let text = try? String(contentsOfFile: directory + "/results.md", encoding: .utf8),
+      text.hasPrefix("# " + title + "\n")
+    else { return [] }
+    var out: [String] = []
+    var rest = text[...]
+    while let open = rest.range(of: "](") {
+      rest = rest[open.upperBound...]
+      guard let close = rest.firstIndex(of: ")") else { break }
+      let target = String(rest[..<close]).removingPercentEncoding ?? ""
+      rest = rest[close...]
+      let parts = target.split(separator: "/", omittingEmptySubsequences: false)
+      guard target.hasSuffix(".svg") || target.hasSuffix(".csv"), !target.hasPrefix("/"), !target.contains("://"),
+        !parts.contains(".."), !parts.contains("")
+      else { continue }
+      out.append(ReportDocument.join(directory, target))
+    }
+    return out
   }
 
   /// Several seeds' reports merged: every table cell mean ± sample standard deviation across
