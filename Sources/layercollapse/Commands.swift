@@ -240,6 +240,7 @@ enum Commands {
     }
     let stopAfter = try a.option("--stop-after").map { try int($0, "--stop-after", atLeast: 1) }
     let points = try tree.expandSweep(settingKeys: RunSettings.settingKeys(of: tree))
+    try ConfigTree.checkNotSwept(applied, points: points)
     // Under mpirun: this process is one rank of a data-parallel run (README, "Training on
     // several processes or machines"). Only rank 0 prints.
     let group = try ProcessGroup.fromEnvironment()
@@ -874,8 +875,10 @@ enum Commands {
 
   static func validate(_ a: Arguments) throws {
     var tree = try ConfigTree.load(path: a.positionals[0], pipes: true)
-    for o in try tree.apply(try ConfigOverride.parse(a.overrides)) { Out.err("override \(o)") }
+    let applied = try tree.apply(try ConfigOverride.parse(a.overrides))
+    for o in applied { Out.err("override \(o)") }
     let points = try tree.expandSweep(settingKeys: RunSettings.settingKeys(of: tree))
+    try ConfigTree.checkNotSwept(applied, points: points)
     for point in points {
       let pointTree = try point.runTree()
       let (settings, resolved) = try RunSettings.decode(pointTree)

@@ -583,6 +583,15 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     #expect(r.code == 1, "\(r.stdout)\(r.stderr)")
     let md = try String(contentsOfFile: ws.dir + "/out/results.md", encoding: .utf8)
     #expect(md.contains(" (stopped)") && md.contains("did not reach its last step"), "\(md)")
+    // Stopped before its first evaluation: still stopped, at the step it logged last.
+    let early = try CLI.run([
+      "train", try ws.config("v.yaml", Workspace.vit), "train.epochs=1", "train.eval_every=100", "log.every=1",
+      "output.dir=\(ws.dir)/early", "--stop-after", "2",
+    ])
+    #expect(early.code == 130, "\(early.stderr)")
+    #expect(try CLI.run(["report", ws.dir + "/early", "-o", ws.dir + "/out-early"]).code == 0)
+    let earlyMD = try String(contentsOfFile: ws.dir + "/out-early/results.md", encoding: .utf8)
+    #expect(earlyMD.contains("| 2 (stopped) |"), "\(earlyMD)")
   }
 
   /// Any run directories: a runs table and curves; a bad bands file is a config error.
@@ -652,7 +661,7 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     #expect(clash.code == 64 && clash.stderr.contains("two runs share the result key run.x_y"), "\(clash.stderr)")
     let bad = try ws.config("bad-bands.yaml", "cifar:\n  collapse_cost: 3\n")
     let b = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out2", "--check", bad])
-    #expect(b.code == 78 && b.stderr.contains("bad-bands.yaml:2"))
+    #expect(b.code == 78 && b.stderr.contains("bad-bands.yaml:2") && b.stderr.contains("got 3"), "\(b.stderr)")
     // A gate that checks nothing is refused; a misspelled result names the nearest key.
     let empty = try ws.config("empty-bands.yaml", "# nothing yet\n")
     let e = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out2", "--check", empty])

@@ -515,6 +515,13 @@ struct DiskFullTests {
   @Test func overwriteStoppedMidSweepResumes() throws {
     let ws = try Workspace()
     let config = try ws.config("s.yaml", Workspace.vit + "sweep:\n  lc.lambda: [0.5, 1]\n")
+    // An override of the swept key would change nothing: refused by validate and train alike.
+    for command in ["validate", "train"] {
+      let r = try CLI.run([command, config, "lc.lambda=3"])
+      #expect(
+        r.code == 78 && r.stderr.contains("override `lc.lambda=3` sets a key the sweep varies")
+          && r.stderr.contains("sweep.lc.lambda=[3]"), "\(command): \(r.stderr)")
+    }
     #expect(try CLI.run(["train", config, "train.epochs=1"]).code == 0)
     let stopped = try CLI.run(["train", config, "train.epochs=1", "train.lr=5e-4", "--overwrite", "--stop-after", "2"])
     #expect(stopped.code == 130, "\(stopped.stderr)")

@@ -141,6 +141,21 @@ extension ConfigTree {
     return points
   }
 
+  /// Refuses (78) a command-line override of a key the sweep varies: every point would
+  /// replace it, so it would change nothing, silently.
+  public static func checkNotSwept(_ overrides: [AppliedOverride], points: [SweepPoint]) throws {
+    let swept = Set(points.flatMap { $0.settings.map(\.key) })
+    let ignored = overrides.filter { swept.contains($0.key) }
+    guard !ignored.isEmpty else { return }
+    throw LCError.badConfig(
+      ignored.map {
+        ErrorDetail(
+          what: "override `\($0.key)=\($0.value)` sets a key the sweep varies: every point replaces it",
+          location: "\($0.key)=\($0.value)", expected: "a key the sweep leaves alone",
+          hint: "Give the values to the sweep instead: sweep.\($0.key)=[\($0.value)]")
+      })
+  }
+
   /// What makes two sweep values the same: numbers by value, the rest by their text.
   static func identity(_ value: ConfigValue) -> String {
     switch value {

@@ -39,7 +39,9 @@ public enum ExpectedBands {
         lo <= hi
       else {
         errors.append(
-          ErrorDetail(what: "bad band for \(key)", location: location, expected: "[min, max] with min ≤ max"))
+          ErrorDetail(
+            what: "bad band for \(key)", location: location, expected: "[min, max] with min ≤ max",
+            got: tree.value(key)?.description ?? "nothing"))
         continue
       }
       out.append((key, lo...hi, location))

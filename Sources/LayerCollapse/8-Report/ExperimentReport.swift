@@ -929,11 +929,13 @@ public struct ExperimentReport {
       }
       // A run writes eval.json when it ends: without it, it was stopped (Ctrl-C,
       // --stop-after) and its last row is not a final result.
-      let finished = run.evals["final"] != nil || final == nil
+      // One stopped before its first evaluation has logged steps and no row yet.
+      let finished = run.evals["final"] != nil || (final == nil && run.steps.isEmpty)
       if !finished { stopped = true }
+      let lastStep = max(final?.step ?? 0, run.steps.last?.step ?? 0)
       t.append(
         row + [
-          NumberFormat.count(run.evals["final"]?.parameters), "\(final?.step ?? 0)" + (finished ? "" : " (stopped)"),
+          NumberFormat.count(run.evals["final"]?.parameters), "\(lastStep)" + (finished ? "" : " (stopped)"),
           score(best), score(final),
           alphas.isEmpty ? NumberFormat.missing : alphas.joined(separator: ", "), collapseSummary(run.collapse),
           collapsedEval.map { e in
