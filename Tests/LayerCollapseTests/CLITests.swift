@@ -186,10 +186,11 @@ import Testing
     let changed = try CLI.run(["train", config, "output.dir=\(ws.dir)/parts", "train.epochs=3", "--resume"])
     #expect(changed.code == 78 && changed.stderr.contains("train.epochs: 2 → 3"), "\(changed.stderr)")
     #expect(changed.stderr.contains("train.init_from=\(ws.dir)/parts/last.h5"), "\(changed.stderr)")
-    // A copy of the stopped run resumes where it now lives (output.dir is not a change).
+    // A copy of the stopped run resumes where it now lives (output.dir is not a change, nor
+    // how often it logs).
     try FileManager.default.copyItem(atPath: ws.dir + "/parts", toPath: ws.dir + "/moved")
     let moved = try CLI.run([
-      "train", ws.dir + "/moved/config.yaml", "output.dir=\(ws.dir)/moved", "--resume",
+      "train", ws.dir + "/moved/config.yaml", "output.dir=\(ws.dir)/moved", "log.every=3", "--resume",
     ])
     #expect(moved.code == 0 && moved.stderr.contains("resuming at step 5"), "\(moved.stderr)")
     let movedConfig = try String(contentsOfFile: ws.dir + "/moved/config.yaml", encoding: .utf8)

@@ -167,11 +167,14 @@ public final class TrainingRun {
       let saved = (try? String(contentsOfFile: configPath, encoding: .utf8)) ?? ""
       let savedTree = try? ConfigTree.parse(saved, file: configPath)
       // The same values, whatever their order (overrides add keys in the order typed).
-      // Where the run lives is not one of them: a run directory copied or moved resumes
-      // with output.dir naming its new place.
+      // Where the run and its data live, and how often it logs, are not among them: a run
+      // directory copied or moved resumes with output.dir naming its new place, data
+      // moved with data.root (as LAYERCOLLAPSE_DATA may move it), and log.every changes
+      // no number.
       let differences = savedTree.map { $0.differences(to: resolved) } ?? []
-      let changed = differences.filter { !$0.hasPrefix("output.dir: ") }
-      // Its config.yaml then names where it lives now, so that it resumes itself next time.
+      let free = ["output.dir: ", "data.root: ", "log.every: "]
+      let changed = differences.filter { d in !free.contains { d.hasPrefix($0) } }
+      // Its config.yaml then says what holds now, so that it resumes itself next time.
       moved = differences.count > changed.count
       if savedTree == nil || !changed.isEmpty {
         throw LCError.badConfig([

@@ -324,7 +324,10 @@ public final class Compression {
           ("--metric", a.metric.rawValue, b.metric.rawValue), ("--round-steps", "\(a.roundSteps)", "\(b.roundSteps)"),
           ("--order", a.order.rawValue, b.order.rawValue), ("--holdout", "\(a.holdout)", "\(b.holdout)"),
           ("--lambda-cap", a.lambdaCap.map(Self.g) ?? "default", b.lambdaCap.map(Self.g) ?? "default"),
-          ("key=value", a.overrides.joined(separator: " "), b.overrides.joined(separator: " ")),
+          (
+            "key=value", a.overrides.isEmpty ? "none" : a.overrides.joined(separator: " "),
+            b.overrides.isEmpty ? "none" : b.overrides.joined(separator: " ")
+          ),
         ].filter { $0.1 != $0.2 }
         throw LCError.usage(
           ErrorDetail(
