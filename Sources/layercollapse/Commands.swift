@@ -267,23 +267,24 @@ enum Commands {
       // to lose: it starts again (its partial logs replaced) rather than block the rest.
       var resume = a.flags.contains("--resume")
       var overwrite = a.flags.contains("--overwrite")
+      // Said once the run directory is this process's (its lock taken), not before a refusal.
+      var starting: String? = nil
       if resume && toReplace.contains(point.name) {
         // Still the earlier sweep's run: the stopped --overwrite had not reached it.
-        if group.isRoot {
-          Out.err("sweep point \(point.name): the stopped --overwrite had not replaced it: starting it")
-        }
+        starting = "sweep point \(point.name): the stopped --overwrite had not replaced it: starting it"
         resume = false
         overwrite = true
       } else if resume && !point.name.isEmpty && !TrainingRun.holdsRun(settings.outputDir) {
-        if group.isRoot { Out.err("sweep point \(point.name) was not started: starting it") }
+        starting = "sweep point \(point.name) was not started: starting it"
         resume = false
       } else if resume && !point.name.isEmpty && !TrainingRun.hasCheckpoint(settings.outputDir) {
-        if group.isRoot { Out.err("sweep point \(point.name) stopped before its first checkpoint: starting it again") }
+        starting = "sweep point \(point.name) stopped before its first checkpoint: starting it again"
         resume = false
         overwrite = true
       }
       let run = try TrainingRun(
         settings: settings, resolved: resolved, resume: resume, overwrite: overwrite, group: group)
+      if let s = starting, group.isRoot { Out.err(s) }
       if let root = sweepRoot, overwrite, group.isRoot { try SweepOverwrite.started(root: root, point: point.name) }
       // `--stop-after 30`, then the same command with --resume: the run is already there.
       if let n = stopAfter, let at = run.resumedFrom, at >= n, at < run.totalSteps {
@@ -293,6 +294,14 @@ enum Commands {
             location: "layercollapse train --stop-after",
             expected: "a step after \(at)", got: "\(n)",
             hint: "Leave out --stop-after to finish the run (\(run.totalSteps) steps), or give a later step"))
+      }
+      // A finished run (a resumed sweep's finished point) stands as it is: its final
+      // evaluation is not run and written again.
+      if let at = run.resumedFrom, at >= run.totalSteps,
+        FileManager.default.fileExists(atPath: settings.outputDir + "/" + CheckpointFiles.runEvaluation)
+      {
+        if group.isRoot { Out.err("\(settings.outputDir): finished (step \(at) of \(run.totalSteps)): kept as it is") }
+        continue
       }
       do {
         let outcome = try run.run(

@@ -224,8 +224,12 @@ import Testing
     #expect(try steps("whole") == steps("parts"))
     #expect(try steps("whole") == [1, 2, 4, 6, 8, 10, 12, 14, 16])
     // A finished run (a sweep's finished point) resumed with --stop-after behind it stands.
+    let record = try Data(contentsOf: URL(fileURLWithPath: ws.dir + "/whole/eval.json"))
     let finished = try CLI.run(["train", config, "output.dir=\(ws.dir)/whole", "--resume", "--stop-after", "5"])
-    #expect(finished.code == 0, "\(finished.stderr)")
+    #expect(
+      finished.code == 0 && finished.stderr.contains("finished (step 16 of 16): kept as it is"), "\(finished.stderr)")
+    // Untouched: its final evaluation is not run and written again.
+    #expect(try Data(contentsOf: URL(fileURLWithPath: ws.dir + "/whole/eval.json")) == record)
   }
 
   /// train → collapse → eval → inspect, and the resolved config reruns as is.
