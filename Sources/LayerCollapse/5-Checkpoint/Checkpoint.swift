@@ -139,16 +139,13 @@ public final class Checkpoint {
   static func importHint(_ path: String) -> String? {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
-    let directory = isDirectory.boolValue ? path : Paths.parent(path)
+    let parent = Paths.parent(path)
+    let source = isDirectory.boolValue ? path : parent.isEmpty ? "." : parent
     let weights = path.hasSuffix(".safetensors") || path.hasSuffix(".bin") || path.hasSuffix(".safetensors.index.json")
-    guard isDirectory.boolValue || weights,
-      FileManager.default.fileExists(atPath: (directory.isEmpty ? "." : directory) + "/config.json")
-    else { return nil }
-    let source = directory.isEmpty ? "." : directory
-    if let data = FileManager.default.contents(atPath: source + "/config.json"),
-      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-      object["format"] as? String == ModelExport.format
-    {
+    guard isDirectory.boolValue || weights, FileManager.default.fileExists(atPath: source + "/config.json") else {
+      return nil
+    }
+    if ModelExport.configObject(source)?["format"] as? String == ModelExport.format {
       return "This is an export (`layercollapse export`, for PyTorch: scripts/load_exported.py); commands read the "
         + ".h5 checkpoint it was exported from"
     }

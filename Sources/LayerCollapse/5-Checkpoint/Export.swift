@@ -66,12 +66,18 @@ public enum ModelExport {
   /// (transformers' save_pretrained keeps config.json's unknown keys, so a model saved
   /// from a loaded export would pass on config.json alone, but it rewrites the header).
   static func isEarlierExport(_ directory: String) -> Bool {
-    guard let data = FileManager.default.contents(atPath: directory + "/config.json"),
-      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+    guard let object = configObject(directory),
       object["format"] as? String == format || object[exportedByKey] as? String == format
     else { return false }
     let weights = directory + "/model.safetensors"
     return !FileManager.default.fileExists(atPath: weights) || safeTensorsProducer(weights) == format
+  }
+
+  /// `directory`/config.json as a JSON object; nil when it is missing or is not one.
+  static func configObject(_ directory: String) -> [String: Any]? {
+    FileManager.default.contents(atPath: directory + "/config.json").flatMap {
+      try? JSONSerialization.jsonObject(with: $0) as? [String: Any]
+    }
   }
 
   /// The `producer` in a safetensors file's header metadata, reading the header only.

@@ -450,8 +450,7 @@ public enum HuggingFaceImport {
     let preprocessing = try vitPreprocessing(
       directory: Paths.parent(configPath), image: image)
     report.dataKeys = preprocessing.keys
-    report.defaultNormalization = !FileManager.default.fileExists(
-      atPath: Paths.parent(configPath) + "/preprocessor_config.json")
+    report.defaultNormalization = !preprocessing.read
     // Stored with the model too, as a trained image model's is: `export` records it.
     report.vocabulary = .imageNormalization(preprocessing.normalization)
     return (model, report)
@@ -459,14 +458,15 @@ public enum HuggingFaceImport {
 
   /// The data settings of a ViT's preprocessor_config.json (`ViTImageProcessor`): images
   /// resized to the model's size and normalized with its mean and std (0.5 each when the
-  /// file is absent, transformers' default for ViT).
+  /// file is absent, transformers' default for ViT); `read`: whether the file was there.
   static func vitPreprocessing(
     directory: String, image: Int
-  ) throws -> (keys: [(key: String, value: String)], normalization: ChannelStats) {
+  ) throws -> (keys: [(key: String, value: String)], normalization: ChannelStats, read: Bool) {
     let path = directory + "/preprocessor_config.json"
     var mean: [Double] = [0.5, 0.5, 0.5]
     var std: [Double] = [0.5, 0.5, 0.5]
-    if let data = FileManager.default.contents(atPath: path) {
+    let data = FileManager.default.contents(atPath: path)
+    if let data {
       guard let values = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
         throw LCError.badData(ErrorDetail(what: "preprocessor_config.json is not a JSON object", location: path))
       }
@@ -490,7 +490,7 @@ public enum HuggingFaceImport {
     func list(_ v: [Double]) -> String { "[" + v.map { "\($0)" }.joined(separator: ", ") + "]" }
     var keys: [(key: String, value: String)] = [("mean", list(mean)), ("std", list(std))]
     if image != ImageSplit.side { keys.insert(("resize", "\(image)"), at: 0) }
-    return (keys, ChannelStats(mean: mean.map { Float($0) }, std: std.map { Float($0) }))
+    return (keys, ChannelStats(mean: mean.map { Float($0) }, std: std.map { Float($0) }), data != nil)
   }
 
   static func triple(_ value: Any, _ key: String, _ path: String) throws -> [Double] {
