@@ -98,7 +98,7 @@ final class ProgressPrinter {
   }
 
   private func plain(_ s: StepLog) -> String {
-    var t = String(format: "step %d/%d epoch %d loss %.4f", s.step, s.totalSteps, s.epoch + 1, s.loss)
+    var t = String(format: "step %d/%d epoch %d loss %.4f", s.step, s.totalSteps, s.epoch, s.loss)
     if let a = s.meanAlpha { t += String(format: " penalty %.4f mean α %.3f", s.penalty, a) }
     t += String(format: " lr %.2e %.0f ex/s eta %@", s.learningRate, s.examplesPerSecond, Format.duration(s.etaSeconds))
     return t
@@ -108,7 +108,7 @@ final class ProgressPrinter {
     let width = 24
     let filled = Int(Double(width) * Double(s.epochStep) / Double(max(s.stepsPerEpoch, 1)))
     let b = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-    var t = String(format: "epoch %d %@ %d/%d loss %.4f", s.epoch + 1, b, s.epochStep, s.stepsPerEpoch, s.loss)
+    var t = String(format: "epoch %d %@ %d/%d loss %.4f", s.epoch, b, s.epochStep, s.stepsPerEpoch, s.loss)
     if let a = s.meanAlpha { t += String(format: " pen %.4f ᾱ %.3f", s.penalty, a) }
     t += String(format: " %.0f ex/s ETA %@", s.examplesPerSecond, Format.duration(s.etaSeconds))
     Out.err("\r\u{1B}[2K" + t, newline: false)
@@ -116,7 +116,7 @@ final class ProgressPrinter {
   }
 
   private func evaluation(_ e: EvaluationLog) -> String {
-    var t = "eval step \(e.step) epoch \(e.epoch + 1): \(Format.metrics(e.eval))"
+    var t = "eval step \(e.step) epoch \(e.epoch): \(Format.metrics(e.eval))"
     if let tr = e.train { t += String(format: "; train accuracy %.2f %%", 100 * tr.accuracy) }
     if !e.alphas.isEmpty { t += "; α " + Format.alphas(e.alphas) }
     if e.isBest { t += " (best)" }

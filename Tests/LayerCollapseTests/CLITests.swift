@@ -214,6 +214,13 @@ import Testing
     let summaryA = try String(contentsOfFile: ws.dir + "/whole/summary.csv", encoding: .utf8)
     let summaryB = try String(contentsOfFile: ws.dir + "/parts/summary.csv", encoding: .utf8)
     #expect(summaryA == summaryB)
+    // Epochs are counted from 1 in the files, as on the console: evaluated every 4 steps,
+    // the two 8-step epochs are epochs 1 and 2 ("eval step 8 epoch 1").
+    let evalRows = summaryA.split(separator: "\n").dropFirst().map {
+      $0.split(separator: ",").prefix(2).joined(separator: ",")
+    }
+    #expect(evalRows == ["4,1", "8,1", "12,2", "16,2"], "\(summaryA)")
+    #expect(whole.stderr.contains("eval step 8 epoch 1:"), "\(whole.stderr)")
     // The same steps are logged, once each: the resumed run cut its log back to step 4
     // (the last checkpoint before the stop is at step 5, the stop itself).
     func steps(_ run: String) throws -> [Int] {

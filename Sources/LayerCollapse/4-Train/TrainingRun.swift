@@ -45,6 +45,7 @@ public struct RunBanner: Sendable {
 /// One logged training step (a line of metrics.jsonl).
 public struct StepLog: Sendable, Codable, Equatable {
   public var step: Int
+  /// The epoch the step falls in, counted from 1 (as the progress lines and summary.csv).
   public var epoch: Int
   public var epochStep: Int
   public var stepsPerEpoch: Int
@@ -64,6 +65,7 @@ public struct StepLog: Sendable, Codable, Equatable {
 /// One evaluation (a row of summary.csv).
 public struct EvaluationLog: Sendable, Equatable {
   public var step: Int
+  /// The epoch the evaluated step falls in, counted from 1.
   public var epoch: Int
   public var eval: Metrics
   public var train: Metrics?
@@ -547,7 +549,7 @@ public final class TrainingRun {
         let spent = elapsed()
         let rate = Double(done - stepsBefore) / max(spent - elapsedBefore, 1e-9)
         let log = StepLog(
-          step: done, epoch: epoch, epochStep: index + 1, stepsPerEpoch: perEpoch, totalSteps: total,
+          step: done, epoch: epoch + 1, epochStep: index + 1, stepsPerEpoch: perEpoch, totalSteps: total,
           loss: clean(report.loss), penalty: report.penalty,
           meanAlpha: report.alphas.isEmpty
             ? nil : report.alphas.values.reduce(0.0) { $0 + clean($1) } / Double(report.alphas.count),
@@ -565,7 +567,7 @@ public final class TrainingRun {
       let evalDue = settings.train.evalEvery > 0 ? done % settings.train.evalEvery == 0 : epochEnds
       if evalDue || done == total {
         progress.elapsedSeconds = elapsed()
-        let e = try evaluate(step: done, epoch: epoch, evalBatches, trainEvalBatches)
+        let e = try evaluate(step: done, epoch: epoch + 1, evalBatches, trainEvalBatches)
         lastEval = e
         try logs?.append(e)
         events(.evaluated(e))
@@ -600,7 +602,7 @@ public final class TrainingRun {
       final = e
     } else {
       // Resumed at the very end: evaluate the final weights once more for the summary.
-      final = try evaluate(step: total, epoch: (total - 1) / perEpoch, evalBatches, trainEvalBatches)
+      final = try evaluate(step: total, epoch: (total - 1) / perEpoch + 1, evalBatches, trainEvalBatches)
     }
     if root {
       try EvalRecord(
