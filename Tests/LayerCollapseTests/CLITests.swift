@@ -595,6 +595,9 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     #expect(r.code == 1, "\(r.stdout)\(r.stderr)")
     let md = try String(contentsOfFile: ws.dir + "/out/results.md", encoding: .utf8)
     #expect(md.contains(" (stopped)") && md.contains("did not reach its last step"), "\(md)")
+    // Its parameters come from its last.h5 (it wrote no eval.json to take them from).
+    let parameters = try Checkpoint.architecture(ws.dir + "/run/last.h5").parameterCount
+    #expect(md.contains(" \(NumberFormat.count(parameters)) | 4 (stopped) "), "\(md)")
     // Stopped before its first evaluation: still stopped, at the step it logged last.
     let early = try CLI.run([
       "train", try ws.config("v.yaml", Workspace.vit), "train.epochs=1", "train.eval_every=100", "log.every=1",

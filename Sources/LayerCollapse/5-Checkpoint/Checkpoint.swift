@@ -192,12 +192,19 @@ public final class Checkpoint {
 
   // MARK: load
 
-  /// Reads and checks a checkpoint: format, version, architecture, and every parameter's
-  /// presence and shape; a mismatch names the parameter and both shapes.
-  public static func load(_ path: String) throws -> Checkpoint {
-    let f: HDF5File
+  /// The architecture `path` stores, without its parameters (what a report needs of a run
+  /// that wrote no evaluation), checked as `load` checks it.
+  public static func architecture(_ path: String) throws -> Architecture {
+    let f = try open(path)
+    defer { try? f.close() }
+    return try architecture(in: f, path: path)
+  }
+
+  /// `path` opened for reading; not an HDF5 file, or missing, with the import hint where
+  /// the file is a Hugging Face model's.
+  private static func open(_ path: String) throws -> HDF5File {
     do {
-      f = try HDF5File(reading: path)
+      return try HDF5File(reading: path)
     } catch LCError.badData(let d) {
       throw LCError.badData(
         ErrorDetail(
@@ -208,7 +215,10 @@ public final class Checkpoint {
       if let h = importHint(path) { d.hint = h }
       throw LCError.missingInput(d)
     }
-    defer { try? f.close() }
+  }
+
+  /// The format, version and architecture attributes of an open checkpoint, checked.
+  private static func architecture(in f: HDF5File, path: String) throws -> Architecture {
     let format = formatAttribute(f)
     guard format.value == Self.format else {
       throw LCError.badData(
@@ -226,7 +236,6 @@ public final class Checkpoint {
     }
     let arch = try JSONFile.decode(
       Architecture.self, try f.readString(at: "/meta/architecture"), location: "\(path):/meta/architecture")
-    let cfg = arch.config
     let problems = storedProblems(arch)
     guard problems.isEmpty else {
       throw LCError.badData(
@@ -235,6 +244,16 @@ public final class Checkpoint {
           expected: "sizes the model can be built and run with, one activation and collapse flag per unit",
           got: problems.joined(separator: "; "), hint: "The file was modified or written by an incompatible tool"))
     }
+    return arch
+  }
+
+  /// Reads and checks a checkpoint: format, version, architecture, and every parameter's
+  /// presence and shape; a mismatch names the parameter and both shapes.
+  public static func load(_ path: String) throws -> Checkpoint {
+    let f = try open(path)
+    defer { try? f.close() }
+    let arch = try architecture(in: f, path: path)
+    let cfg = arch.config
     try checkParametersFit(arch, location: path)
     let model = ModelRegistry.build(arch)
     let stored = Set(try f.datasetPaths(under: "/params"))

@@ -935,7 +935,7 @@ public struct ExperimentReport {
       let lastStep = max(final?.step ?? 0, run.steps.last?.step ?? 0)
       t.append(
         row + [
-          NumberFormat.count(run.evals["final"]?.parameters), "\(lastStep)" + (finished ? "" : " (stopped)"),
+          NumberFormat.count(run.parameters), "\(lastStep)" + (finished ? "" : " (stopped)"),
           score(best), score(final),
           alphas.isEmpty ? NumberFormat.missing : alphas.joined(separator: ", "), collapseSummary(run.collapse),
           collapsedEval.map { e in
@@ -1007,7 +1007,7 @@ public struct ExperimentReport {
       both("steps", Double(final.step), "steps trained")
     }
     both("lambda", lambda, "lc.lambda")
-    both("parameters", run.evals["final"].map { Double($0.parameters) }, "parameters")
+    both("parameters", run.parameters.map(Double.init), "parameters")
     if let c = run.collapse {
       both("collapsed_units", Double(c.blocks.filter(\.merged).count), "units merged by collapse")
       both(

@@ -32,6 +32,9 @@ public struct RunDirectory: Sendable {
   public let collapse: CollapseRecord?
   /// `<stem>.sample.txt` files by stem.
   public let samples: [String: String]
+  /// The model's parameters: the final evaluation's count, or for a run stopped before it
+  /// (no eval.json) its last.h5's (nil without either, or when last.h5 is unreadable).
+  public let parameters: Int?
 
   public var bestRow: SummaryRow? { evaluations.max { $0.evalAccuracyScore < $1.evalAccuracyScore } }
 
@@ -78,9 +81,12 @@ public struct RunDirectory: Sendable {
     let collapseRecord = CheckpointFiles.collapseRecord(path + "/" + CheckpointFiles.defaultCollapsed)
     let collapse =
       fm.fileExists(atPath: collapseRecord) ? try CollapseRecord.read(collapseRecord) : nil
+    let parameters =
+      evals["final"]?.parameters
+      ?? (try? Checkpoint.architecture(path + "/last.h5"))?.parameterCount
     return RunDirectory(
       path: path, settings: settings, config: config, steps: steps, evaluations: rows, evals: evals, collapse: collapse,
-      samples: samples)
+      samples: samples, parameters: parameters)
   }
 
   /// A run file's text; a file that is not UTF-8 text (binary, damaged) is bad data naming it.
