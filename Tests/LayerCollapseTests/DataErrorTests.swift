@@ -108,6 +108,11 @@ import Testing
   expectLCError(.badData, mentions: ["\(gap):4", "every class 0..7", "no row with label 2, 3, 4, 5, 6"]) {
     _ = try LabeledSentences.read(tsv: gap)
   }
+  // The largest label Int32 holds: refused the same way (without a flag per class, 2³¹ of them).
+  let far: String = try dir.write("far.tsv", text: "sentence\tlabel\na\t0\nb\t1\nc\t2147483647\n")
+  expectLCError(.badData, mentions: ["\(far):4", "every class 0..2147483647", "no row with label 2, 3, 4, 5, 6, …"]) {
+    _ = try LabeledSentences.read(tsv: far)
+  }
   // Eval labels are checked against the classes of the training split.
   let train: String = try dir.write("train.tsv", text: "sentence\tlabel\na\t0\nb\t1\n")
   let dev: String = try dir.write("dev.tsv", text: "sentence\tlabel\na\t0\nb\t2\n")

@@ -12,7 +12,7 @@ import Testing
   /// allocated (the process would otherwise die in the allocator), naming the keys and
   /// the memory needed; `train` leaves no run directory behind.
   @Test(arguments: [
-    "model.d_model=100000", "model.layers=100000", "model.mlp_hidden=1000000000",
+    "model.d_model=100000", "model.layers=100000", "model.mlp_hidden=16000000",
     "train.batch_size=1000000000",
   ])
   func sizesThatCannotFitAreRefused(override: String) throws {
@@ -29,6 +29,38 @@ import Testing
     // The arithmetic guard: a size beyond any machine is a range error, not an overflow.
     let huge = try CLI.run(["validate", config, "model.d_model=9223372036854775807"])
     #expect(huge.code == 78 && huge.stderr.contains("model.d_model"), "\(huge.stderr)")
+  }
+
+  /// Counts whose products with a sequence length, the steps of an epoch or a VGG head's
+  /// width would overflow Int are range errors naming the key (each used to trap in that
+  /// product): `validate` and `train` exit 78 and start nothing.
+  @Test(arguments: [
+    ("gpt", "train.epochs=5000000000000000000", "in 0...1048576"),
+    ("gpt", "data.holdout=100000000000000000", "in 0...1099511627776"),
+    ("gpt", "data.train_limit=100000000000000000", "in 0...1099511627776"),
+    ("vit", "train.steps=9223372036854775807", "in 0...1099511627776"),
+    ("vgg", "model.mlp_hidden=4294967296", "in 0...16777216"),
+    ("vgg", "model.conv=[9223372036854775807]", "a channel count (1…65536)"),
+  ])
+  func countsBeyondAnyRunAreRangeErrors(base: String, override: String, expected: String) throws {
+    let ws = try Workspace()
+    let text =
+      switch base {
+      case "gpt": Workspace.gpt
+      case "vit": Workspace.vit
+      default:
+        "data:\n  task: cifar10\n  root: $DIR/data\nmodel:\n  kind: vgg\n  conv: [8, M]\noutput:\n  dir: $DIR/run\n"
+      }
+    let config = try ws.config("c.yaml", text)
+    let key = String(override.prefix { $0 != "=" })
+    for command in ["validate", "train"] {
+      let r = try CLI.run([command, config, override])
+      #expect(
+        r.code == 78 && r.stderr.contains(key) && r.stderr.contains(expected), "\(command) \(override): \(r.stderr)")
+    }
+    #expect(
+      !FileManager.default.fileExists(atPath: ws.dir + "/run")
+        && !FileManager.default.fileExists(atPath: ws.dir + "/gpt"))
   }
 
   /// `eval` overrides may change where the data is read, never the model's shape: a
@@ -626,6 +658,89 @@ struct DiskFullTests {
     }
   }
 
+  /// Stored architectures whose per-unit lists agree with their sizes, and that still ask
+  /// what no run wrote: a VGG head of one junction (its groups index two), 1-channel
+  /// images (every image task is RGB), a Mixer whose collapsed token MLPs are 16384 × 16384
+  /// linears (256 of them: ~256 GiB that the uncollapsed estimate missed).
+  @Test func architecturesBeyondWhatRunsWrite() throws {
+    let dir = NSTemporaryDirectory() + "lc-damaged-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let cases: [(ModelKind, String, (inout [String: Any]) -> Void, Int, String)] = [
+      (
+        .vgg, "layers 1 (a VGG head has 2 junctions)",
+        { a in
+          var c = a["config"] as! [String: Any]
+          c["layers"] = 1
+          a["config"] = c
+          for key in ["activations", "collapsed", "approximate"] { a[key] = Array((a[key] as! [Any]).prefix(1)) }
+        }, 65, "stored architecture is inconsistent"
+      ),
+      (
+        .vit, "image_channels 1 outside 3…3",
+        { a in
+          var c = a["config"] as! [String: Any]
+          c["image_channels"] = 1
+          a["config"] = c
+        }, 65, "stored architecture is inconsistent"
+      ),
+      (
+        .mixer, "GiB",
+        { a in
+          var c = a["config"] as! [String: Any]
+          (c["layers"], c["image_size"], c["patch_size"], c["token_mlp_hidden"]) = (256, 128, 1, 1)
+          a["config"] = c
+          a["activations"] = [Any](repeating: (a["activations"] as! [Any])[0], count: 512)
+          a["collapsed"] = (0..<512).map { $0 % 2 == 0 }  // the token MLPs
+          a["approximate"] = [Bool](repeating: false, count: 512)
+        }, 65, "too large for this machine's memory"
+      ),
+    ]
+    for (kind, expected, edit, code, what) in cases {
+      let path = try Self.saved(kind, dir)
+      try rewrite(path) { g in
+        let json = try g.readString(at: "/meta/architecture")
+        var object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+        edit(&object)
+        let edited = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+        try g.writeString(edited, at: "/meta/architecture")
+      }
+      for read in [{ _ = try Checkpoint.load(path) }, { _ = try Checkpoint.architecture(path) }] {
+        do {
+          try read()
+          if what.contains("memory") { continue }  // the architecture alone is readable
+          Issue.record("\(kind) \(expected): read")
+        } catch let e as LCError {
+          #expect(e.exitCode == code && e.description.contains(what), "\(kind): \(e)")
+          #expect(e.description.contains(expected), "\(kind): \(e)")
+        }
+      }
+    }
+  }
+
+  /// A Hugging Face directory whose tensors have the right count of rows but not the right
+  /// shape: BERT's query, key and value stack into one product, and a value one column
+  /// short (query's trailing axes, summed rows right) is refused, not stacked into a
+  /// wrongly sized buffer.
+  @Test func importedTensorsThatDoNotStack() throws {
+    let dir = NSTemporaryDirectory() + "lc-damaged-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let exported = try CLI.run(["export", try Self.saved(.bert, dir), "-o", dir + "/hf", "--format", "hf"])
+    #expect(exported.code == 0, "\(exported.stderr)")
+    let file = try SafeTensorsFile(path: dir + "/hf/model.safetensors")
+    let value = try #require(file.names.first { $0.hasSuffix("encoder.layer.0.attention.self.value.weight") })
+    #expect(try file.tensor(value).shape == [8, 8])
+    let tensors = try file.names.map { name in
+      (name: name, tensor: name == value ? Tensor([8, 7]) : try file.tensor(name))
+    }
+    try SafeTensorsFile.write(tensors, to: dir + "/hf/model.safetensors")
+    let r = try CLI.run(["import", dir + "/hf", "-o", dir + "/x.h5", "--task", "sst2"])
+    #expect(r.code == 65 && r.stderr.contains("does not fit"), "\(r.stderr)")
+    #expect(r.stderr.contains("[8, 8] + [8, 8] + [8, 7]"), "\(r.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: dir + "/x.h5"))
+  }
+
   @Test func vocabularyAndOptimizerStateOutOfRange() throws {
     let dir = NSTemporaryDirectory() + "lc-damaged-" + UUID().uuidString
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -640,6 +755,21 @@ struct DiskFullTests {
     } catch let e as LCError {
       #expect(e.exitCode == 65 && e.description.contains("more token ids than the model's embedding has rows"), "\(e)")
     }
+    // A stored image normalization with a zero deviation: the file's fault (65), though the
+    // same numbers given as data.std would be a config error (78).
+    let vit = try Self.saved(
+      .vit, dir, vocabulary: .imageNormalization(ChannelStats(mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25])))
+    try rewrite(vit) { g in
+      let json = try g.readString(at: "/meta/vocabulary")
+      #expect(json.contains("0.25"), "\(json)")
+      try g.writeString(json.replacingOccurrences(of: "0.25", with: "0"), at: "/meta/vocabulary")
+    }
+    do {
+      _ = try Checkpoint.load(vit)
+      Issue.record("a zero standard deviation loaded")
+    } catch let e as LCError {
+      #expect(e.exitCode == 65 && e.description.contains("invalid normalization"), "\(e)")
+    }
     for step in [-5, 1 << 62] {
       let path = try Self.saved(.gpt, dir, step: step)
       do {
@@ -648,6 +778,40 @@ struct DiskFullTests {
       } catch let e as LCError {
         #expect(e.exitCode == 65 && e.description.contains("optimizer's step count is out of range"), "\(e)")
       }
+    }
+  }
+}
+
+/// Checkpoints edited with h5py into shapes our writer never makes: a group linked into
+/// itself (listing it would recurse without end) and an optimizer step count stored as a
+/// chunked dataset of 2⁶² values (a few bytes on disk; reading it whole would allocate
+/// 32 EiB). Both are bad data naming the dataset, refused before anything is read.
+@Suite(
+  .serialized, .enabled(if: Parity.shouldRun, "PyTorch venv (h5py) not found: run `make torch-env`"))
+struct CraftedHDF5Tests {
+  static let edit = """
+    import sys, h5py
+    path, what = sys.argv[1], sys.argv[2]
+    with h5py.File(path, "r+") as f:
+        if what == "cycle":
+            f["params/loop"] = f["params"]
+        else:
+            del f["optimizer/step"]
+            f.create_dataset("optimizer/step", shape=(2**62,), chunks=(1,), dtype="i8")
+    """
+
+  @Test func linkCyclesAndHugeExtentsAreBadData() throws {
+    let dir = NSTemporaryDirectory() + "lc-crafted-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    for (what, expected) in [
+      ("cycle", "groups nested deeper than 32 levels"), ("huge", "dataset holds more values than expected"),
+    ] {
+      let path = try DamagedCheckpointTests.saved(.gpt, dir, step: 3)
+      let r = try Parity.run(Parity.python, ["-c", Self.edit, path, what])
+      try #require(r.code == 0, "h5py could not edit the file: \(r.output)")
+      let inspect = try CLI.run(["inspect", path])
+      #expect(inspect.code == 65 && inspect.stderr.contains(expected), "\(what): \(inspect.stderr)")
     }
   }
 }

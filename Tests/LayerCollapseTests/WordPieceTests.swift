@@ -171,3 +171,25 @@ struct ByteLevelBPEReferenceTests {
     #expect(bpe.encode(" the") == [6])
   }
 }
+
+/// vocab.json ids beyond what a token id holds are bad data naming the token, not a trap
+/// in the conversion to Int32.
+@Suite struct ByteLevelBPEFileTests {
+  @Test func idsOutOfRangeAreBadData() throws {
+    let dir = NSTemporaryDirectory() + "lc-bpe-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try "#version: 0.2\nĠ t\n".write(toFile: dir + "/merges.txt", atomically: true, encoding: .utf8)
+    for id in ["3000000000", "-1", "16777216"] {
+      let json = #"{"Ġ": 0, "t": 1, "Ġt": "# + id + "}"
+      try json.write(toFile: dir + "/vocab.json", atomically: true, encoding: .utf8)
+      do {
+        _ = try ByteLevelBPE(vocabularyFile: dir + "/vocab.json", mergesFile: dir + "/merges.txt")
+        Issue.record("id \(id): read")
+      } catch let e as LCError {
+        #expect(e.exitCode == 65 && e.description.contains("Ġt: \(id)"), "\(e)")
+        #expect(e.description.contains(dir + "/vocab.json"), "\(e)")
+      }
+    }
+  }
+}

@@ -129,6 +129,9 @@ public struct RunSettings: Sendable, Equatable {
   private static func read(_ r: ConfigReader) -> RunSettings {
     let pos = 1...Int.max
     let nonNegative = 0...Int.max
+    // Counts of examples and steps: far beyond any run, and small enough that their
+    // products with a sequence length (≤ 4096) or steps per epoch stay inside Int.
+    let counts = 0...(1 << 40)
     let seed = r.int("seed", default: 1, range: nonNegative)
     let task = r.string("data.task", oneOf: DataTaskKind.allCases.map(\.rawValue))
     let kind = DataTaskKind(rawValue: task) ?? .sst2
@@ -139,9 +142,9 @@ public struct RunSettings: Sendable, Equatable {
       case .cifar100, .cifar100Coarse: "cifar100"
       case .text: "text/austen.txt"
       }
-    let trainLimit = r.int("data.train_limit", default: 0, range: nonNegative)
-    let evalLimit = r.int("data.eval_limit", default: 0, range: nonNegative)
-    let classes = r.int("data.classes", default: 0, range: nonNegative)
+    let trainLimit = r.int("data.train_limit", default: 0, range: counts)
+    let evalLimit = r.int("data.eval_limit", default: 0, range: counts)
+    let classes = r.int("data.classes", default: 0, range: 0...(1 << 24))
     r.require(
       classes != 1, at: "data.classes", "a classifier needs at least 2 classes",
       expected: "0 (from the labels) or ≥ 2", got: "1")
@@ -164,7 +167,7 @@ public struct RunSettings: Sendable, Equatable {
         ?? .character,
       trainFraction: r.double("data.train_fraction", default: 0.9, range: 0.01...0.99),
       bucketByLength: r.bool("data.bucket_by_length", default: false))
-    data.holdout = r.int("data.holdout", default: 0, range: nonNegative)
+    data.holdout = r.int("data.holdout", default: 0, range: counts)
     let resize = r.int("data.resize", default: 0, range: 0...1024)
     let mean = r.doubles("data.mean", default: [], range: -1000...1000)
     let std = r.doubles("data.std", default: [], range: 1e-6...1000)
@@ -192,7 +195,7 @@ public struct RunSettings: Sendable, Equatable {
     let heads = r.int("model.heads", default: 4, range: size)
     let ratio = r.double("model.mlp_ratio", default: 4, range: 0.01...64)
     let hiddenDefault = r.contains("model.mlp_ratio") ? 0 : defaults.mlpHidden ?? 0
-    let hiddenSetting = r.int("model.mlp_hidden", default: hiddenDefault, range: 0...(1 << 32))
+    let hiddenSetting = r.int("model.mlp_hidden", default: hiddenDefault, range: 0...(1 << 24))
     let activation = r.string(
       "model.activation", default: defaults.activation.rawValue,
       oneOf: Activation.allCases.filter { $0 != .prelu }.map(\.rawValue))
@@ -271,19 +274,19 @@ public struct RunSettings: Sendable, Equatable {
     r.require(lr > 0, at: "train.lr", "learning rate must be positive", expected: "> 0", got: "\(lr)")
     let optimizer = OptimizerSettings(
       learningRate: lr, minLearningRate: r.double("train.min_lr", default: 0, range: 0...10),
-      warmupSteps: r.int("train.warmup_steps", default: 0, range: nonNegative), totalSteps: 0,
+      warmupSteps: r.int("train.warmup_steps", default: 0, range: counts), totalSteps: 0,
       weightDecay: r.double("train.weight_decay", default: 0.01, range: 0...10),
       beta1: r.double("train.beta1", default: 0.9, range: 0...0.999_999),
       beta2: r.double("train.beta2", default: 0.999, range: 0...0.999_999_999),
       epsilon: r.double("train.eps", default: 1e-8, range: 0...1),
       gradClip: r.double("train.grad_clip", default: 1, range: 0...Double.infinity))
     var train = TrainSettings(
-      epochs: r.int("train.epochs", default: 1, range: nonNegative),
-      steps: r.int("train.steps", default: 0, range: nonNegative),
+      epochs: r.int("train.epochs", default: 1, range: 0...(1 << 20)),
+      steps: r.int("train.steps", default: 0, range: counts),
       batchSize: r.int("train.batch_size", default: 32, range: 1...(1 << 32)),
       evalBatchSize: r.int("train.eval_batch_size", default: 256, range: 1...(1 << 32)),
-      evalEvery: r.int("train.eval_every", default: 0, range: nonNegative),
-      trainEvalLimit: r.int("train.train_eval_limit", default: 1000, range: nonNegative),
+      evalEvery: r.int("train.eval_every", default: 0, range: counts),
+      trainEvalLimit: r.int("train.train_eval_limit", default: 1000, range: counts),
       initFrom: r.string("train.init_from", default: ""), optimizer: optimizer,
       accumulate: r.int("train.accumulate", default: 1, range: 1...(1 << 20)))
     train.distillFrom = r.string("train.distill_from", default: "")

@@ -74,7 +74,13 @@ public struct ByteLevelBPE: Sendable, Equatable {
       guard let n = id as? Int else {
         throw LCError.badData(ErrorDetail(what: "token \(token) has no integer id", location: vocabularyFile))
       }
-      vocabulary[token] = Int32(n)
+      guard let small = Int32(exactly: n), small >= 0, small < 1 << 24 else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "BPE vocabulary ids out of range", location: vocabularyFile, expected: "ids 0..<16777216",
+            got: "\(token): \(n)"))
+      }
+      vocabulary[token] = small
     }
     guard let text = try? String(contentsOfFile: mergesFile, encoding: .utf8) else {
       throw LCError.missingInput(ErrorDetail(what: "cannot read the BPE merges", location: mergesFile))

@@ -89,9 +89,15 @@ public struct LabeledSentences: Sendable, Equatable {
     }
     var classes: Int = numClasses ?? Int(maxLabel) + 1
     if numClasses == nil {
-      var seen: [Bool] = [Bool](repeating: false, count: classes)
-      for label in labels { seen[Int(label)] = true }
-      let missing: [Int] = (0..<classes).filter { !seen[$0] }
+      // The labels present, not a flag per class: one row labelled 2³¹ − 1 must not cost
+      // an allocation of 2³¹ flags before it is refused.
+      let present: Set<Int32> = Set(labels)
+      var missing: [Int] = []
+      var k: Int32 = 0
+      while present.count < classes && missing.count < 6 && k < maxLabel {
+        if !present.contains(k) { missing.append(Int(k)) }
+        k += 1
+      }
       if !missing.isEmpty {
         let line: Int = lines[labels.firstIndex(of: maxLabel)!]
         throw LCError.badData(

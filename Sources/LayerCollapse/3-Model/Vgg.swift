@@ -671,12 +671,12 @@ public enum VGGFamily: ModelFamily {
       for w in words {
         if w == "M" || w == "m" {
           layers.append(0)
-        } else if let n = Int(w), n > 0 {
+        } else if let n = Int(w), n > 0, n <= 1 << 16 {
           layers.append(n)
         } else {
           r.addError(
-            at: "model.conv", "a VGG layer is a channel count or M (a 2×2 max pool)", expected: "[64, M, 128, M, ...]",
-            got: w)
+            at: "model.conv", "a VGG layer is a channel count (1…65536) or M (a 2×2 max pool)",
+            expected: "[64, M, 128, M, ...]", got: w)
         }
       }
     } else if let p = presets[preset] {
@@ -703,6 +703,8 @@ public enum VGGFamily: ModelFamily {
 
   public static func storedProblems(_ config: ModelConfig) -> [String] {
     var problems: [String] = []
+    // The head's groups index one activation per junction: two, whatever else is stored.
+    if config.layers != junctions { problems.append("layers \(config.layers) (a VGG head has \(junctions) junctions)") }
     if config.pooledSize < 1 { problems.append("pooled size \(config.pooledSize)") }
     if config.headLinears != 1 && config.headLinears != 3 { problems.append("\(config.headLinears) head linears") }
     if config.convLayers.isEmpty || config.convLayers.contains(where: { $0 < 0 }) {

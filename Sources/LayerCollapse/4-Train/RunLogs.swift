@@ -55,8 +55,26 @@ final class RunLogs {
     return Int(line[r.upperBound...].prefix { $0.isNumber }) ?? Int.max
   }
 
+  /// Cuts the log at `path` back to the lines `keep` accepts. A log that is missing starts
+  /// empty; one that is there but cannot be read as text is an error, not an empty log to
+  /// write over the run's history.
   static func truncate(_ path: String, keepHeader: Bool, keep: (Substring) -> Bool) throws {
-    let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    var text = ""
+    if FileManager.default.fileExists(atPath: path) {
+      guard let data = FileManager.default.contents(atPath: path) else {
+        throw LCError.io(
+          ErrorDetail(
+            what: "cannot read the run's log to resume it", location: path,
+            hint: "Nothing was changed; check the file's permissions"))
+      }
+      guard let read = String(data: data, encoding: .utf8) else {
+        throw LCError.badData(
+          ErrorDetail(
+            what: "the run's log is not UTF-8 text", location: path,
+            hint: "Nothing was changed; move the file aside to resume with its log started again"))
+      }
+      text = read
+    }
     var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
     var header: [Substring] = []
     if keepHeader {

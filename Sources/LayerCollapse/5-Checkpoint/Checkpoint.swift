@@ -290,7 +290,7 @@ public final class Checkpoint {
     var optimizer: OptimizerState? = nil
     if f.exists("/optimizer/step") {
       let o = OptimizerState(model.parameters)
-      guard let step = try f.readInt64s(at: "/optimizer/step").first else {
+      guard let step = try f.readInt64s(at: "/optimizer/step", limit: 1).first else {
         throw LCError.badData(
           ErrorDetail(
             what: "the optimizer's step count is empty", location: "\(path):/optimizer/step",
@@ -330,7 +330,7 @@ public final class Checkpoint {
         TrainingProgress.self, try f.readString(at: "/state/progress"), location: "\(path):/state/progress") : nil
     var rng: RNG? = nil
     if f.exists("/state/rng/dropout") {
-      guard let state = try f.readUInt64s(at: "/state/rng/dropout").first else {
+      guard let state = try f.readUInt64s(at: "/state/rng/dropout", limit: 1).first else {
         throw LCError.badData(
           ErrorDetail(
             what: "the dropout stream's state is empty", location: "\(path):/state/rng/dropout",
@@ -401,7 +401,12 @@ struct VocabularyRecord: Codable {
     if kind == "words" { return .words(try Tokenizer(tokens: tokens ?? [])) }
     if kind == "images" {
       let stats = ChannelStats(mean: mean ?? [], std: std ?? [])
-      try stats.validate(location: location)
+      do {
+        try stats.validate(location: location)
+      } catch LCError.badConfig(let details) where !details.isEmpty {
+        // A stored normalization no config wrote: the file's fault (65), not a setting's.
+        throw LCError.badData(details[0])
+      }
       return .imageNormalization(stats)
     }
     if kind == "wordpiece" {
@@ -451,7 +456,8 @@ extension Checkpoint {
     check("layers", c.layers, 1...(1 << 12))
     check("image_size", c.imageSize, 1...(1 << 14))
     check("patch_size", c.patchSize, 1...(1 << 14))
-    check("image_channels", c.imageChannels, 1...(1 << 10))
+    // Every image task is RGB (CIFAR-10): a model of other channels could read none of them.
+    check("image_channels", c.imageChannels, ImageSplit.channels...ImageSplit.channels)
     check("token_mlp_hidden", c.tokenMLPHidden, 0...(1 << 20))
     check("pooled_size", c.pooledSize, 0...(1 << 10))
     for (name, value) in [
@@ -483,7 +489,15 @@ extension Checkpoint {
   /// not fit in this machine's memory, before they are allocated: the file is not damaged,
   /// the model is too large for here.
   static func checkParametersFit(_ arch: Architecture, location: String) throws {
-    let bytes = 4 * ModelRegistry.family(arch.config.kind).trainingMemory(arch.config, batchSize: 1).parameters
+    let family = ModelRegistry.family(arch.config.kind)
+    var parameters = family.trainingMemory(arch.config, batchSize: 1).parameters
+    // The estimate is of the uncollapsed model; a collapsed unit's one linear can be larger
+    // than its chain (a Mixer's token MLP becomes patches × patches): each added in full,
+    // counted in Int (storedProblems keeps one unit's inside it), summed in Double.
+    for u in 0..<arch.unitCount where arch.collapsed[u] {
+      parameters += Double(family.unitParameters(arch, unit: u, collapsed: true))
+    }
+    let bytes = 4 * parameters
     guard bytes > MemoryEstimate.available else { return }
     throw LCError.badData(
       ErrorDetail(

@@ -237,22 +237,35 @@ public final class HDF5File {
     }
   }
 
-  /// A signed integer dataset's values (row-major), as int64.
-  public func readInt64s(at objectPath: String) throws -> [Int64] {
+  /// A signed integer dataset's values (row-major), as int64; more than `limit` of them is
+  /// a damaged file (65), refused before anything is allocated.
+  public func readInt64s(at objectPath: String, limit: Int = 1 << 20) throws -> [Int64] {
     try withDataset(objectPath, expecting: lc_h5t_class_integer(), "signed integers", unsigned: false) {
       dataset, shape, p in
-      let count: Int = shape.reduce(1, *)
+      let count: Int = try checkCount(shape, limit: limit, p)
       return try readArray(dataset, type: lc_h5t_native_int64(), count: count, p) as [Int64]
     }
   }
 
-  /// An unsigned integer dataset's values (row-major), as uint64.
-  public func readUInt64s(at objectPath: String) throws -> [UInt64] {
+  /// An unsigned integer dataset's values (row-major), as uint64; at most `limit`.
+  public func readUInt64s(at objectPath: String, limit: Int = 1 << 20) throws -> [UInt64] {
     try withDataset(objectPath, expecting: lc_h5t_class_integer(), "unsigned integers", unsigned: true) {
       dataset, shape, p in
-      let count: Int = shape.reduce(1, *)
+      let count: Int = try checkCount(shape, limit: limit, p)
       return try readArray(dataset, type: lc_h5t_native_uint64(), count: count, p) as [UInt64]
     }
+  }
+
+  /// The number of values of `shape` (its product stays inside Int: `withDataset`), at most `limit`.
+  private func checkCount(_ shape: [Int], limit: Int, _ p: String) throws -> Int {
+    let count: Int = shape.reduce(1, *)
+    guard count <= limit else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "dataset holds more values than expected", location: location(p), expected: "at most \(limit)",
+          got: "shape \(shape)"))
+    }
+    return count
   }
 
   /// A string dataset holding one string (variable or fixed length).
@@ -325,7 +338,14 @@ public final class HDF5File {
     return try body(object)
   }
 
-  private func collectDatasets(in group: hid_t, prefix: String, into out: inout [String]) throws {
+  private func collectDatasets(in group: hid_t, prefix: String, into out: inout [String], depth: Int = 0) throws {
+    // Links can make a group its own descendant; no file this project writes nests deeper.
+    guard depth < 32 else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "groups nested deeper than 32 levels (a link cycle?)", location: location(prefix),
+          hint: "The file was modified or written by an incompatible tool"))
+    }
     var info: H5G_info_t = H5G_info_t()
     guard H5Gget_info(group, &info) >= 0 else {
       throw LCError.io(ErrorDetail(what: "cannot list group", location: location(prefix.isEmpty ? "/" : prefix)))
@@ -342,7 +362,7 @@ public final class HDF5File {
       defer { _ = H5Oclose(child) }
       let type: H5I_type_t = H5Iget_type(child)
       if type == lc_h5i_group() {
-        try collectDatasets(in: child, prefix: prefix + "/" + name, into: &out)
+        try collectDatasets(in: child, prefix: prefix + "/" + name, into: &out, depth: depth + 1)
       } else if type == lc_h5i_dataset() {
         out.append(prefix + "/" + name)
       }
@@ -564,7 +584,24 @@ public final class HDF5File {
       guard rank >= 0 else { throw LCError.badData(ErrorDetail(what: "cannot read dataspace", location: location(p))) }
       var dims: [hsize_t] = [hsize_t](repeating: 0, count: Int(rank))
       if rank > 0 { _ = H5Sget_simple_extent_dims(space, &dims, nil) }
-      return try body(dataset, dims.map { Int($0) }, p)
+      // A damaged or crafted file can claim any extent (a chunked dataset of 2⁶² elements
+      // is a few bytes): the shape and its product must stay inside Int.
+      var shape: [Int] = []
+      var count: Int = 1
+      for d in dims {
+        let overflow: Bool
+        if let n = Int(exactly: d) {
+          shape.append(n)
+          (count, overflow) = count.multipliedReportingOverflow(by: n)
+        } else {
+          overflow = true
+        }
+        guard !overflow else {
+          throw LCError.badData(
+            ErrorDetail(what: "dataset extent out of range", location: location(p), got: "dimensions \(dims)"))
+        }
+      }
+      return try body(dataset, shape, p)
     }
   }
 

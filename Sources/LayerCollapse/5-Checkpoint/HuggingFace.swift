@@ -419,11 +419,18 @@ public enum HuggingFaceImport {
           what: "inconsistent sizes", location: configPath,
           got: "hidden_size \(d), heads \(heads), image_size \(image), patch_size \(patch)"))
     }
+    let channels = try c.int("num_channels", 3)
+    guard channels == ImageSplit.channels else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "num_channels \(channels) is not supported", location: configPath,
+          expected: "\(ImageSplit.channels) (RGB: the image task, CIFAR-10, has no other)", got: "\(channels)"))
+    }
     let head = try classifierOutputs(tensors, classes: classes, configPath: configPath)
     var config = ModelConfig(
       kind: .vit, dModel: d, heads: heads, layers: layers, mlpHidden: try c.int("intermediate_size"),
       dropout: Float(try c.double("hidden_dropout_prob", 0, in: 0...0.999)), classes: head.outputs, imageSize: image,
-      imageChannels: try c.int("num_channels", 3), patchSize: patch, activation: activation)
+      imageChannels: channels, patchSize: patch, activation: activation)
     config.layerNormEpsilon = Float(try c.double("layer_norm_eps", 1e-12, in: 1e-30...1))
     try checkBuildable(config, configPath: configPath)
     let model = ModelRegistry.build(Architecture(config: config), seed: 1)
@@ -637,13 +644,17 @@ public enum HuggingFaceImport {
       var parts = try names.map { try tensors[$0]!.tensor($0) }
       if transposed.contains(p.name) { parts = parts.map { $0.shape.count == 2 ? Transpose.matrix($0) : $0 } }
       for n in names { used.insert(n) }
+      // Several sources (BERT's query, key, value) stack along their first axis: each must
+      // have one, and the same trailing axes, or the stacked values would not fill the shape.
+      let trailing = Array(parts[0].shape.dropFirst())
+      let stackable = parts.allSatisfy { !$0.shape.isEmpty && Array($0.shape.dropFirst()) == trailing }
       var shape =
-        parts.count == 1 ? parts[0].shape : [parts.map { $0.shape[0] }.reduce(0, +)] + parts[0].shape.dropFirst()
+        parts.count == 1 ? parts[0].shape : stackable ? [parts.map { $0.shape[0] }.reduce(0, +)] + trailing : []
       while shape.count > p.shape.count && shape.first == 1 { shape.removeFirst() }
       if shape.count == 4 && p.shape.count == 2 && shape[0] == p.shape[0] {
         shape = [shape[0], shape.dropFirst().reduce(1, *)]
       }
-      guard shape == p.shape else {
+      guard shape == p.shape && parts.map(\.count).reduce(0, +) == p.value.count else {
         throw LCError.badData(
           ErrorDetail(
             what: "tensor \(names.joined(separator: " + ")) does not fit \(p.name)", location: configPath,
