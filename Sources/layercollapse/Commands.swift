@@ -338,7 +338,11 @@ enum Commands {
     }
     let givenHoldout = try a.option("--holdout").map { try int($0, "--holdout", atLeast: 1) }  // before any work
     let ckpt = try Checkpoint.load(input)
-    let settings = try storedRunSettings(ckpt, input, overrides: []).settings
+    // The data as the fine-tunes will read it: the checkpoint's, with the data.* overrides
+    // (data.root, data.train_limit, ...) that the search applies too.
+    var dataTree = try ConfigTree.parse(ckpt.configText, file: input + ":/meta/config")
+    _ = try dataTree.apply(try ConfigOverride.parse(a.overrides).filter { $0.key.hasPrefix("data.") })
+    let settings = try RunSettings.decode(dataTree).settings
     let languageModel = ckpt.model.family.predictsEveryPosition(ckpt.model.config.kind)
     let metric = try choice(
       a, "--metric", location: location, default: languageModel ? CompressMetric.perplexity : .accuracy)
@@ -911,6 +915,18 @@ enum Commands {
       }
       // Missing input, as train exits for the same files (66), every one listed.
       if !missing.isEmpty { throw missing.count == 1 ? LCError.missingInput(missing[0]) : .missingInputs(missing) }
+      // Checkpoints to start from or distill: read, and the model built against them with
+      // the data, as train does before its first step (sizes, activations, heads,
+      // tokenizer level must match).
+      if !settings.train.initFrom.isEmpty || !settings.train.distillFrom.isEmpty {
+        let start =
+          settings.train.initFrom.isEmpty
+          ? nil : try TrainingRun.loadCheckpoint(named: "train.init_from", settings.train.initFrom)
+        let prepared = try TrainingRun.prepare(settings, start: start, resume: false, location: settings.train.initFrom)
+        if !settings.train.distillFrom.isEmpty {
+          _ = try TrainingRun.teacher(settings, student: prepared.model, vocabulary: prepared.vocabulary)
+        }
+      }
       if !point.name.isEmpty { Out.print("# sweep point \(point.name)") }
       Out.print(resolved.serialized())
     }

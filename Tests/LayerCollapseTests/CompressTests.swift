@@ -277,6 +277,14 @@ extension JSONDecoder {
     #expect(abs(m.perplexity! - state.rounds[2].holdout.value) < 1e-6 * m.perplexity!)
     let wrong = try CLI.run(["compress", ws.dir + "/gpt/last.h5", "--max-drop", "1", "--metric", "accuracy"])
     #expect(wrong.code == 64 && wrong.stderr.contains("perplexity (a language model)"), "\(wrong.stderr)")
+    // The data moved: a data.root override finds it for the default held-out slice too
+    // (sized from the training split before the search starts), not only for the fine-tunes.
+    try FileManager.default.moveItem(atPath: ws.dir + "/data", toPath: ws.dir + "/moved")
+    let moved = try CLI.run([
+      "compress", ws.dir + "/gpt/last.h5", "--max-drop", "1000", "--round-steps", "2", "data.root=\(ws.dir)/moved",
+      "-o", ws.dir + "/c-moved",
+    ])
+    #expect(moved.code == 0 && moved.stderr.contains("held-out training examples"), "\(moved.stderr)")
   }
 
   /// A real Ctrl-C during a fine-tune: compress saves its state and the stage's last.h5,
@@ -461,6 +469,17 @@ extension JSONDecoder {
       unshaped.stderr.contains("model.layer_norm_eps differs") && unshaped.stderr.contains("expected 1e-05, got 1e-06"),
       "\(unshaped.stderr)")
     #expect(!FileManager.default.fileExists(atPath: ws.dir + "/heads"))
+    // `validate` refuses each of them as train does, before any run exists.
+    for (override, expected) in [
+      ("model.d_model=32", "train.init_from does not fit the model"),
+      ("model.activation=relu", "model.activation differs"),
+      ("model.heads=4", "model.heads differs from the one train.init_from was trained"),
+    ] {
+      let v = try CLI.run(["validate", config, override, "train.init_from=\(ws.dir)/run/last.h5"])
+      #expect(v.code == 78 && v.stderr.contains(expected), "validate \(override): \(v.stderr)")
+    }
+    let directory = try CLI.run(["validate", config, "train.init_from=\(ws.dir)/run"])
+    #expect(directory.code != 0 && directory.stderr.contains("train.init_from"), "\(directory.stderr)")
     let absent = try CLI.run(["train", config, "train.init_from=\(ws.dir)/none.h5", "output.dir=\(ws.dir)/absent"])
     #expect(
       absent.code == 66 && absent.stderr.contains("train.init_from names no file")

@@ -205,112 +205,10 @@ public final class TrainingRun {
       start = try TrainingRun.loadCheckpoint(named: "train.init_from", settings.train.initFrom)
     }
     self.initFrom = settings.train.initFrom.isEmpty ? nil : settings.train.initFrom
-    let (data, vocabulary) = try TaskLoader.load(settings.data, vocabulary: start?.vocabulary)
+    let prepared = try TrainingRun.prepare(settings, start: start, resume: resume, location: dir + "/last.h5")
+    let (data, vocabulary, arch, model) = (prepared.data, prepared.vocabulary, prepared.architecture, prepared.model)
     self.data = data
     self.vocabulary = vocabulary
-
-    var arch = settings.architecture
-    // Sizes the data decides: the vocabulary (tokenizer or corpus) and the classes.
-    var tokens: Int? = nil
-    if case .words(let t)? = vocabulary { tokens = t.count }
-    if case .wordPiece(let w)? = vocabulary { tokens = w.count }
-    arch.family.fit(&arch.config, outputs: data.outputs, tokens: tokens)
-    if let s = start {
-      // Blocks the starting checkpoint (init_from, or a resumed run's last.h5) already
-      // collapsed stay collapsed: the sensitivity study collapses one more block per
-      // round. LayerCollapse selection skips them. Its PReLU units stay PReLU with their
-      // trained α (a model fine-tuned with LayerCollapse keeps the function it learned,
-      // whichever units this run regularizes).
-      let stored = s.model.architecture
-      if stored.config.kind == arch.config.kind && stored.unitCount == arch.unitCount {
-        for u in 0..<stored.unitCount where stored.collapsed[u] {
-          arch.collapsed[u] = true
-          arch.approximate[u] = stored.approximate[u]
-        }
-        for u in 0..<stored.unitCount where stored.activations[u] == .prelu { arch.activations[u] = .prelu }
-      }
-    }
-    let model: any Model
-    if let s = start, resume {
-      guard s.model.architecture == arch else {
-        throw LCError.other(
-          ErrorDetail(
-            what: "the checkpoint's architecture differs from the config's", location: dir + "/last.h5",
-            hint: "Resume with the config the run was started with"))
-      }
-      model = s.model
-    } else {
-      model = ModelRegistry.build(arch, seed: settings.seed, alphaInit: settings.lc.alphaInit)
-      if let s = start {
-        // α is new when the LayerCollapse fine-tune starts from a trained model (and left
-        // behind when a plain fine-tune starts from a LayerCollapse one). Anything else
-        // must match both ways: a model smaller than its checkpoint (fewer layers, say)
-        // would otherwise train on part of it without a word.
-        let missing = model.copyParameters(from: s.model.parameters).filter { model.parameters[$0]?.role != .slope }
-        let unused = s.model.parameters.all.filter { $0.role != .slope && model.parameters[$0.name] == nil }
-          .map(\.name)
-        func listed(_ names: [String]) -> String {
-          names.prefix(4).joined(separator: ", ") + (names.count > 4 ? ", … (\(names.count) in all)" : "")
-        }
-        var problems: [ErrorDetail] = []
-        if !missing.isEmpty {
-          // A parameter of the same name in another shape: both shapes say which size differs.
-          let reshaped = missing.compactMap { name -> String? in
-            guard let theirs = s.model.parameters[name], let ours = model.parameters[name] else { return nil }
-            return "\(name) \(theirs.shape) in the checkpoint, \(ours.shape) in the model"
-          }
-          let readsImages = model.family.fits(model.config.kind, task: .cifar10)
-          problems.append(
-            ErrorDetail(
-              what: "train.init_from does not fit the model", location: settings.train.initFrom,
-              expected: "parameters " + listed(missing),
-              got: reshaped.isEmpty ? "no parameter of that name and shape" : listed(reshaped),
-              hint: "Use the model.* sizes of the run that wrote the checkpoint (`layercollapse inspect "
-                + "\(settings.train.initFrom) --config` prints them)"
-                + (readsImages ? "; an image model's positions follow data.resize and model.patch_size" : "")))
-        }
-        if !unused.isEmpty {
-          problems.append(
-            ErrorDetail(
-              what: "train.init_from holds parameters the model does not have", location: settings.train.initFrom,
-              expected: "every parameter of the checkpoint used", got: listed(unused),
-              hint: "A smaller model.* (e.g. fewer layers) than the checkpoint's would train on part of it; use "
-                + "the checkpoint's sizes (`layercollapse inspect \(settings.train.initFrom) --config`)"))
-        }
-        // The weights were trained through their activations: another one (relu for a GELU
-        // model) is a config slip, except LayerCollapse's PReLU swap either way.
-        let (theirs, ours) = (s.model.architecture.activations, model.architecture.activations)
-        let swapped = zip(ours, theirs).enumerated().filter { $0.1.0 != $0.1.1 && $0.1.0 != .prelu && $0.1.1 != .prelu }
-        if theirs.count == ours.count, let (u, (mine, stored)) = swapped.first {
-          problems.append(
-            ErrorDetail(
-              what: "model.activation differs from the one train.init_from was trained with",
-              location: settings.train.initFrom, expected: stored.rawValue,
-              got:
-                "\(mine.rawValue) (\(model.architecture.unitName(u))\(swapped.count > 1 ? " and \(swapped.count - 1) more" : ""))",
-              hint: "Set model.activation: \(stored.rawValue); lc.* selects the units that become PReLU"))
-        }
-        // Sizes that shape no parameter but change what the weights compute: attention
-        // heads split the same projections otherwise, LayerNorm's ε moves every output.
-        let (stored, mine) = (s.model.config, model.config)
-        var unshaped: [(key: String, stored: String, mine: String)] = [
-          ("model.layer_norm_eps", "\(stored.layerNormEpsilon)", "\(mine.layerNormEpsilon)")
-        ]
-        if (ModelKind.transformers + [.bert]).contains(mine.kind) {
-          unshaped.append(("model.heads", "\(stored.heads)", "\(mine.heads)"))
-        }
-        if mine.kind == .encoder { unshaped.append(("model.pooling", stored.pooling.rawValue, mine.pooling.rawValue)) }
-        for u in unshaped where u.stored != u.mine {
-          problems.append(
-            ErrorDetail(
-              what: "\(u.key) differs from the one train.init_from was trained with",
-              location: settings.train.initFrom, expected: u.stored, got: u.mine,
-              hint: "Set \(u.key): \(u.stored) (`layercollapse inspect \(settings.train.initFrom) --config` prints "
-                + "the checkpoint's model.* keys)"))
-        }
-        if !problems.isEmpty { throw LCError.badConfig(problems) }
-      }
-    }
     var optimizer = settings.train.optimizer
     optimizer.totalSteps = TrainingRun.totalSteps(settings, data)
     let trainer = Trainer(
@@ -418,8 +316,124 @@ public final class TrainingRun {
     ])
   }
 
+  /// What a run trains, built as `train` builds it before its first step and without
+  /// touching output.dir: the data (read with `start`'s tokenizer), the architecture the
+  /// data completes (classes, vocabulary), and the model — `start`'s own when resuming
+  /// (`location`: its file), else new, with `start`'s weights (train.init_from) checked
+  /// against it: every parameter used and of the same shape, the same activations, heads
+  /// and LayerNorm ε. `validate` runs it for a config with train.init_from.
+  public static func prepare(
+    _ settings: RunSettings, start: Checkpoint?, resume: Bool, location: String
+  ) throws -> (data: TaskData, vocabulary: Vocabulary?, architecture: Architecture, model: any Model) {
+    let (data, vocabulary) = try TaskLoader.load(settings.data, vocabulary: start?.vocabulary)
+
+    var arch = settings.architecture
+    // Sizes the data decides: the vocabulary (tokenizer or corpus) and the classes.
+    var tokens: Int? = nil
+    if case .words(let t)? = vocabulary { tokens = t.count }
+    if case .wordPiece(let w)? = vocabulary { tokens = w.count }
+    arch.family.fit(&arch.config, outputs: data.outputs, tokens: tokens)
+    if let s = start {
+      // Blocks the starting checkpoint (init_from, or a resumed run's last.h5) already
+      // collapsed stay collapsed: the sensitivity study collapses one more block per
+      // round. LayerCollapse selection skips them. Its PReLU units stay PReLU with their
+      // trained α (a model fine-tuned with LayerCollapse keeps the function it learned,
+      // whichever units this run regularizes).
+      let stored = s.model.architecture
+      if stored.config.kind == arch.config.kind && stored.unitCount == arch.unitCount {
+        for u in 0..<stored.unitCount where stored.collapsed[u] {
+          arch.collapsed[u] = true
+          arch.approximate[u] = stored.approximate[u]
+        }
+        for u in 0..<stored.unitCount where stored.activations[u] == .prelu { arch.activations[u] = .prelu }
+      }
+    }
+    let model: any Model
+    if let s = start, resume {
+      guard s.model.architecture == arch else {
+        throw LCError.other(
+          ErrorDetail(
+            what: "the checkpoint's architecture differs from the config's", location: location,
+            hint: "Resume with the config the run was started with"))
+      }
+      model = s.model
+    } else {
+      model = ModelRegistry.build(arch, seed: settings.seed, alphaInit: settings.lc.alphaInit)
+      if let s = start {
+        // α is new when the LayerCollapse fine-tune starts from a trained model (and left
+        // behind when a plain fine-tune starts from a LayerCollapse one). Anything else
+        // must match both ways: a model smaller than its checkpoint (fewer layers, say)
+        // would otherwise train on part of it without a word.
+        let missing = model.copyParameters(from: s.model.parameters).filter { model.parameters[$0]?.role != .slope }
+        let unused = s.model.parameters.all.filter { $0.role != .slope && model.parameters[$0.name] == nil }
+          .map(\.name)
+        func listed(_ names: [String]) -> String {
+          names.prefix(4).joined(separator: ", ") + (names.count > 4 ? ", … (\(names.count) in all)" : "")
+        }
+        var problems: [ErrorDetail] = []
+        if !missing.isEmpty {
+          // A parameter of the same name in another shape: both shapes say which size differs.
+          let reshaped = missing.compactMap { name -> String? in
+            guard let theirs = s.model.parameters[name], let ours = model.parameters[name] else { return nil }
+            return "\(name) \(theirs.shape) in the checkpoint, \(ours.shape) in the model"
+          }
+          let readsImages = model.family.fits(model.config.kind, task: .cifar10)
+          problems.append(
+            ErrorDetail(
+              what: "train.init_from does not fit the model", location: settings.train.initFrom,
+              expected: "parameters " + listed(missing),
+              got: reshaped.isEmpty ? "no parameter of that name and shape" : listed(reshaped),
+              hint: "Use the model.* sizes of the run that wrote the checkpoint (`layercollapse inspect "
+                + "\(settings.train.initFrom) --config` prints them)"
+                + (readsImages ? "; an image model's positions follow data.resize and model.patch_size" : "")))
+        }
+        if !unused.isEmpty {
+          problems.append(
+            ErrorDetail(
+              what: "train.init_from holds parameters the model does not have", location: settings.train.initFrom,
+              expected: "every parameter of the checkpoint used", got: listed(unused),
+              hint: "A smaller model.* (e.g. fewer layers) than the checkpoint's would train on part of it; use "
+                + "the checkpoint's sizes (`layercollapse inspect \(settings.train.initFrom) --config`)"))
+        }
+        // The weights were trained through their activations: another one (relu for a GELU
+        // model) is a config slip, except LayerCollapse's PReLU swap either way.
+        let (theirs, ours) = (s.model.architecture.activations, model.architecture.activations)
+        let swapped = zip(ours, theirs).enumerated().filter { $0.1.0 != $0.1.1 && $0.1.0 != .prelu && $0.1.1 != .prelu }
+        if theirs.count == ours.count, let (u, (mine, stored)) = swapped.first {
+          problems.append(
+            ErrorDetail(
+              what: "model.activation differs from the one train.init_from was trained with",
+              location: settings.train.initFrom, expected: stored.rawValue,
+              got:
+                "\(mine.rawValue) (\(model.architecture.unitName(u))\(swapped.count > 1 ? " and \(swapped.count - 1) more" : ""))",
+              hint: "Set model.activation: \(stored.rawValue); lc.* selects the units that become PReLU"))
+        }
+        // Sizes that shape no parameter but change what the weights compute: attention
+        // heads split the same projections otherwise, LayerNorm's ε moves every output.
+        let (stored, mine) = (s.model.config, model.config)
+        var unshaped: [(key: String, stored: String, mine: String)] = [
+          ("model.layer_norm_eps", "\(stored.layerNormEpsilon)", "\(mine.layerNormEpsilon)")
+        ]
+        if (ModelKind.transformers + [.bert]).contains(mine.kind) {
+          unshaped.append(("model.heads", "\(stored.heads)", "\(mine.heads)"))
+        }
+        if mine.kind == .encoder { unshaped.append(("model.pooling", stored.pooling.rawValue, mine.pooling.rawValue)) }
+        for u in unshaped where u.stored != u.mine {
+          problems.append(
+            ErrorDetail(
+              what: "\(u.key) differs from the one train.init_from was trained with",
+              location: settings.train.initFrom, expected: u.stored, got: u.mine,
+              hint: "Set \(u.key): \(u.stored) (`layercollapse inspect \(settings.train.initFrom) --config` prints "
+                + "the checkpoint's model.* keys)"))
+        }
+        if !problems.isEmpty { throw LCError.badConfig(problems) }
+      }
+    }
+    return (data, vocabulary, arch, model)
+  }
+
   /// The checkpoint a config key names; one that is not there is said as `validate` says it.
-  static func loadCheckpoint(named key: String, _ path: String) throws -> Checkpoint {
+  public static func loadCheckpoint(named key: String, _ path: String) throws -> Checkpoint {
     guard FileManager.default.fileExists(atPath: path) else {
       throw LCError.missingInput(
         ErrorDetail(
@@ -432,7 +446,7 @@ public final class TrainingRun {
   /// The `train.distill_from` checkpoint as the teacher: its outputs must be the
   /// student's (classes, or a language model's vocabulary), it must read the same input
   /// (images, or tokens of the same vocabulary) and its images must be the same size.
-  static func teacher(_ s: RunSettings, student: any Model, vocabulary: Vocabulary?) throws -> Trainer.Teacher {
+  public static func teacher(_ s: RunSettings, student: any Model, vocabulary: Vocabulary?) throws -> Trainer.Teacher {
     let path = s.train.distillFrom
     let t = try loadCheckpoint(named: "train.distill_from", path)
     let (tc, sc) = (t.model.config, student.config)
