@@ -7,6 +7,11 @@ enum Out {
     FileHandle.standardOutput.write(Data((s + "\n").utf8))
   }
 
+  /// `s` as it is, at once (no newline, no buffering): text that streams in.
+  static func write(_ s: String) {
+    FileHandle.standardOutput.write(Data(s.utf8))
+  }
+
   static func err(_ s: String, newline: Bool = true) {
     FileHandle.standardError.write(Data((s + (newline ? "\n" : "")).utf8))
   }

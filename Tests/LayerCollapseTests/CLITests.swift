@@ -411,6 +411,19 @@ import Testing
     #expect(gen.code == 0 && gen.stdout.hasPrefix("abc") && gen.stdout.count == 3 + 20 + 1)
     let same = try CLI.run(["generate", ws.dir + "/gpt/last.h5", "--prompt", "abc", "--tokens", "20", "--seed", "4"])
     #expect(same.stdout == gen.stdout)
+    // Streamed a token at a time, the text is the whole continuation's: the library's
+    // draw with the same seed, decoded at once, and each token seen as it is drawn.
+    let c = try Checkpoint.load(ws.dir + "/gpt/last.h5")
+    guard case .corpus(let vocab)? = c.vocabulary, let gpt = c.model as? Transformer else {
+      Issue.record("not a gpt with a corpus vocabulary")
+      return
+    }
+    var rng = RNG(seed: 4, stream: "generate")
+    var seen: [Int32] = []
+    let drawn = try gpt.generate(
+      prompt: try vocab.encode("abc"), count: 20, sampling: SamplingSettings(temperature: 0.8, topK: 40), rng: &rng,
+      onToken: { seen.append($0) })
+    #expect(seen == drawn && gen.stdout == "abc" + vocab.decode(drawn) + "\n", "\(gen.stdout)")
     let noPrompt = try CLI.run(["generate", ws.dir + "/gpt/last.h5"])
     #expect(noPrompt.code == 64 && noPrompt.stderr.contains("--prompt"))
     let cold = try CLI.run(["generate", ws.dir + "/gpt/last.h5", "--prompt", "abc", "--temperature", "0"])

@@ -18,8 +18,11 @@ public struct SamplingSettings: Sendable, Equatable {
 extension Transformer {
   /// Continues `prompt` by `count` tokens (gpt only), each drawn from the model's
   /// next-token distribution with `sampling`; the context is the last `maxLen` tokens.
+  /// `onToken` sees each token as it is drawn (for a caller that shows text as it comes).
   /// Logits that are not finite (weights that overflow) are bad data (65), not a draw.
-  public func generate(prompt: [Int32], count: Int, sampling: SamplingSettings, rng: inout RNG) throws -> [Int32] {
+  public func generate(
+    prompt: [Int32], count: Int, sampling: SamplingSettings, rng: inout RNG, onToken: (Int32) -> Void = { _ in }
+  ) throws -> [Int32] {
     precondition(config.kind == .gpt, "generate needs a gpt model")
     precondition(!prompt.isEmpty, "generate needs at least one prompt token")
     var tokens = prompt
@@ -36,7 +39,9 @@ extension Transformer {
             expected: "finite logits", got: "\(last.first { !$0.isFinite } ?? .nan)",
             hint: "The checkpoint's weights overflow in float32; use an earlier checkpoint"))
       }
-      tokens.append(Int32(Self.sample(last, v, sampling, &weights, &rng)))
+      let next = Int32(Self.sample(last, v, sampling, &weights, &rng))
+      tokens.append(next)
+      onToken(next)
     }
     return Array(tokens.dropFirst(prompt.count))
   }
