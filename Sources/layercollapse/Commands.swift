@@ -786,7 +786,7 @@ enum Commands {
           hint: "layercollapse export CHECKPOINT.h5 -o DIR"))
     }
     let c = try Checkpoint.load(a.positionals[0])
-    let format = a.option("--format") ?? "layercollapse"
+    let format = (a.option("--format") ?? "layercollapse").lowercased()
     guard format == "layercollapse" || format == "hf" else {
       throw LCError.usage(
         ErrorDetail(
@@ -816,8 +816,13 @@ enum Commands {
         "note: \(units.map { c.model.architecture.unitName($0) }.joined(separator: ", ")) merged approximately "
           + "(config.json: architecture.approximate): the model only approximates the one it came from")
     }
+    if format == "hf", case .corpus(let corpus)? = vocabulary, corpus.bpe == nil {
+      Out.print(
+        "note: the model's \(corpus.kind.rawValue) vocabulary has no transformers tokenizer: none was written "
+          + "(the layercollapse format's config.json lists it, and scripts/load_exported.py reads it)")
+    }
     for path in try ModelExport.removeStaleTokenizerFiles(in: dir, written: written) {
-      Out.print("removed \(path) (a tokenizer file this model has no use for)")
+      Out.print("removed \(path) (another model's file: this model has none)")
     }
   }
 
@@ -976,15 +981,32 @@ enum Commands {
       throw LCError.usage(ErrorDetail(what: "--prompt is empty", location: "layercollapse generate"))
     }
     var rng = RNG(seed: UInt64(seed), stream: "generate")
-    let out: [Int32]
+    // The text streams out as it is drawn: the prompt, then each token's text once it is
+    // whole (a byte-level token can end inside a UTF-8 character: held until the next
+    // ones complete it, up to 8 tokens).
+    Out.write(prompt)
+    var pending: [Int32] = []
+    func flush(final: Bool) {
+      let text = vocab.decode(pending)
+      if !final && pending.count < 8 && text.unicodeScalars.last == "\u{FFFD}" { return }
+      Out.write(text)
+      pending.removeAll()
+    }
     do {
-      out = try gpt.generate(
-        prompt: ids, count: count, sampling: SamplingSettings(temperature: Float(temperature), topK: topK), rng: &rng)
+      _ = try gpt.generate(
+        prompt: ids, count: count, sampling: SamplingSettings(temperature: Float(temperature), topK: topK), rng: &rng,
+        onToken: { token in
+          pending.append(token)
+          flush(final: false)
+        })
     } catch LCError.badData(var d) {
+      flush(final: true)
+      Out.write("\n")
       d.location = "\(path), generated \(d.location)"
       throw LCError.badData(d)
     }
-    Out.print(prompt + vocab.decode(out))
+    flush(final: true)
+    Out.write("\n")
   }
 
   // MARK: report

@@ -385,7 +385,7 @@ struct ExportTests {
     try Checkpoint(model: gpt, configText: "", vocabulary: nil).save(to: dir + "/g.h5")
     let theirs: [String: String] = [
       "config.json": #"{"model_type": "bert"}"#, "vocab.txt": "[PAD]\n", "tokenizer_config.json": "{}",
-      "README.md": "x",
+      "README.md": "x", "tokenizer.json": "{}", "generation_config.json": "{}",
     ]
     for (name, text) in theirs { try text.write(toFile: dir + "/hf/" + name, atomically: true, encoding: .utf8) }
     for format in ["layercollapse", "hf"] {
@@ -401,8 +401,15 @@ struct ExportTests {
     let over = try CLI.run(["export", dir + "/g.h5", "-o", dir + "/hf2", "--overwrite"])
     #expect(
       over.code == 0
-        && over.stdout.contains("removed \(dir)/hf2/vocab.txt (a tokenizer file this model has no use for)")
+        && over.stdout.contains("removed \(dir)/hf2/vocab.txt (another model's file: this model has none)")
         && !over.stdout.contains("earlier export"), "\(over.stdout) \(over.stderr)")
+    // Files transformers reads beside a model, which no export writes, go too: AutoTokenizer
+    // would read the replaced model's tokenizer.json first.
+    for name in ["tokenizer.json", "generation_config.json"] {
+      #expect(over.stdout.contains("removed \(dir)/hf2/\(name)"), "\(over.stdout)")
+      #expect(!FileManager.default.fileExists(atPath: dir + "/hf2/" + name))
+    }
+    #expect(FileManager.default.fileExists(atPath: dir + "/hf2/README.md"))
     let replaced = try CLI.run(["export", dir + "/m.h5", "-o", dir + "/hf", "--format", "hf", "--overwrite"])
     #expect(replaced.code == 0, "\(replaced.stderr)")
     // Now an export's (hf, then our own format): replaced each time without --overwrite.

@@ -612,6 +612,30 @@ struct GPT2PipelineTests {
     #expect(record.metrics.examples == windows)
     #expect(
       abs(record.metrics.loss - torchLoss) <= 1e-4 * abs(torchLoss), "ours \(record.metrics.loss), torch \(torchLoss)")
+    // Exported back, the tokenizer loads with AutoTokenizer: our ids, the positions as its
+    // longest input, and no special token its vocabulary lacks.
+    let exported = try CLI.run(["export", ws.dir + "/gpt2.h5", "-o", ws.dir + "/back", "--format", "hf"])
+    try #require(exported.code == 0, "\(exported.stderr)")
+    let text = "It is a truth universally acknowledged, that a single man"
+    guard case .corpus(let corpus)? = try Checkpoint.load(ws.dir + "/gpt2.h5").vocabulary else {
+      Issue.record("the import stores no corpus vocabulary")
+      return
+    }
+    let tokenizerCheck = """
+      import json, sys
+      from transformers import AutoTokenizer
+      t = AutoTokenizer.from_pretrained(sys.argv[1])
+      print(json.dumps({"ids": t(sys.argv[2])["input_ids"], "max": t.model_max_length, "eos": t.eos_token,
+                        "size": len(t)}))
+      """
+    let loaded = try Parity.run(Parity.python, ["-c", tokenizerCheck, ws.dir + "/back", text])
+    try #require(loaded.code == 0, "\(loaded.output)")
+    let values =
+      try JSONSerialization.jsonObject(with: Data((loaded.stdout.split(separator: "\n").last ?? "").utf8))
+      as? [String: Any]
+    #expect(values?["ids"] as? [Int] == (try corpus.encode(text)).map { Int($0) }, "\(loaded.stdout)")
+    #expect(
+      values?["max"] as? Int == 16 && values?["eos"] is NSNull && values?["size"] as? Int == vocab, "\(loaded.stdout)")
 
     let config = try ws.config(
       "gpt2.yaml",
@@ -647,8 +671,9 @@ struct GPT2PipelineTests {
     #expect(generated.code == 0 && generated.stdout.hasPrefix("abcdefghij"), "\(generated.stderr)")
     #expect(generated.stdout.count > "abcdefghij\n".count, "no text generated: \(generated.stdout)")
     // A BPE corpus without an imported tokenizer is a config error naming the key.
-    let text = try String(contentsOfFile: config, encoding: .utf8)
-    let noTokenizer = try ws.config("bare.yaml", text.replacingOccurrences(of: "init_from:", with: "# init_from:"))
+    let configText = try String(contentsOfFile: config, encoding: .utf8)
+    let noTokenizer = try ws.config(
+      "bare.yaml", configText.replacingOccurrences(of: "init_from:", with: "# init_from:"))
     let bare = try CLI.run(["train", noTokenizer, "output.dir=\(ws.dir)/bare"])
     #expect(bare.code == 78 && bare.stderr.contains("data.level"), "\(bare.stderr)")
   }

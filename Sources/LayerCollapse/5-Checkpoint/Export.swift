@@ -37,7 +37,7 @@ public enum ModelExport {
   }
 
   /// The files an export writes, replaces or removes in its directory.
-  public static let ownFiles = ["config.json", "model.safetensors"] + tokenizerFiles
+  public static let ownFiles = ["config.json", "model.safetensors"] + tokenizerFiles + companionFiles
 
   /// The key a Hugging Face export's config.json carries (value `format`), so that a later
   /// export knows the directory as an earlier export's; transformers keeps it as an
@@ -99,14 +99,21 @@ public enum ModelExport {
     "vocab.txt", "tokenizer_config.json", "vocab.json", "merges.txt", "preprocessor_config.json",
   ]
 
-  /// Removes the tokenizer files an earlier export left in `directory` that this one did
-  /// not write (`written`): a GPT-2 exported over a BERT's export would otherwise sit beside
-  /// its vocab.txt, which `AutoTokenizer` reads first. Only those names, which an export
-  /// writes; returns the paths removed.
+  /// Files transformers reads beside a model that no export writes, but a Hugging Face
+  /// directory replaced with --overwrite may hold: the replaced model's, which would
+  /// contradict the export (`AutoTokenizer` prefers tokenizer.json to vocab.json).
+  public static let companionFiles = [
+    "tokenizer.json", "special_tokens_map.json", "added_tokens.json", "generation_config.json",
+  ]
+
+  /// Removes the tokenizer files an earlier export (or the model --overwrite replaced)
+  /// left in `directory` that this one did not write (`written`): a GPT-2 exported over a
+  /// BERT's export would otherwise sit beside its vocab.txt, which `AutoTokenizer` reads
+  /// first. Only those names (`tokenizerFiles`, `companionFiles`); returns the paths removed.
   public static func removeStaleTokenizerFiles(in directory: String, written: [String]) throws -> [String] {
     let kept = Set(written.map { ($0 as NSString).lastPathComponent })
     var removed: [String] = []
-    for name in tokenizerFiles where !kept.contains(name) {
+    for name in tokenizerFiles + companionFiles where !kept.contains(name) {
       let path = directory + "/" + name
       guard FileManager.default.fileExists(atPath: path) else { continue }
       try Paths.remove(

@@ -136,7 +136,9 @@ public enum HuggingFaceExport {
     try AtomicFile.write(json + Data("\n".utf8), to: configPath)
     var written = [weights, configPath]
     written += try writeTokenizer(
-      vocabulary, to: directory, maxLength: cfg.kind == .bert ? BertFamily.positions(cfg) : nil)
+      vocabulary, to: directory,
+      maxLength: cfg.kind == .bert
+        ? BertFamily.positions(cfg) : cfg.kind == .gpt ? TransformerFamily.positionRows(cfg) : nil)
     if cfg.kind == .vit, case .imageNormalization(let n)? = vocabulary {
       written.append(try writePreprocessor(n, imageSize: cfg.imageSize, to: directory))
     }
@@ -216,7 +218,18 @@ public enum HuggingFaceExport {
       let merges = directory + "/merges.txt"
       let lines = ["#version: 0.2"] + bpe.merges.map { $0.0 + " " + $0.1 }
       try AtomicFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: merges)
-      return [vocab, merges]
+      // GPT2Tokenizer's settings: no prefix space (as we encode), <|endoftext|> as its
+      // special tokens when the vocabulary has it, and none otherwise (its default would
+      // add a token past the embedding's rows).
+      let settings = directory + "/tokenizer_config.json"
+      let endOfText: Any = bpe.vocabulary["<|endoftext|>"] == nil ? NSNull() : "<|endoftext|>"
+      var values: [String: Any] = [
+        "tokenizer_class": "GPT2Tokenizer", "add_prefix_space": false, "bos_token": endOfText,
+        "eos_token": endOfText, "unk_token": endOfText,
+      ]
+      if let n = maxLength { values["model_max_length"] = n }
+      try AtomicFile.write(try JSONSerialization.data(withJSONObject: values, options: [.sortedKeys]), to: settings)
+      return [vocab, merges, settings]
     default: return []
     }
   }
