@@ -736,9 +736,19 @@ enum Commands {
       Out.print("  not parameters, skipped: \(report.ignored.count) (\(report.ignored[0]), …)")
     }
     if report.vocabulary == nil && !ModelRegistry.family(kind).fits(kind, task: .cifar10) {
+      let fastOnly = FileManager.default.fileExists(atPath: source + "/tokenizer.json")
       Out.print(
-        "  note: no tokenizer files beside config.json (vocab.txt; vocab.json and merges.txt): the data would be "
-          + "tokenized by a vocabulary of its own, whose ids mean nothing to this model")
+        "  note: no tokenizer files beside config.json (vocab.txt; vocab.json and merges.txt)"
+          + (fastOnly
+            ? ", only tokenizer.json, which import does not read (transformers writes the others too with "
+              + "tokenizer.save_pretrained(DIR, legacy_format=True))"
+            : "")
+          + ": the data would be tokenized by a vocabulary of its own, whose ids mean nothing to this model")
+    }
+    if let p = report.paddedVocabulary {
+      Out.print(
+        "  note: the embedding has \(Format.count(p.rows)) rows, the tokenizer \(Format.count(p.tokens)) ids: the "
+          + "other \(Format.count(p.rows - p.tokens)) rows (padding) are kept, and no text produces them")
     }
     if let r = report.replacedClassifier {
       Out.print(

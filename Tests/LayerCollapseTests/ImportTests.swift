@@ -679,6 +679,76 @@ struct GPT2PipelineTests {
   }
 }
 
+/// GPT-2 directories whose embedding has more rows than vocab.json has ids: grown for a
+/// token added after training (added_tokens.json, as `add_special_tokens` saves it) or
+/// padded to a round size. Both import, keep their rows, and evaluate on a corpus with
+/// the perplexity PyTorch computes on the same windows.
+@Suite(
+  .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
+struct GPT2VocabularyTests {
+  static let script = """
+    import json, os, sys, torch, torch.nn.functional as F
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel
+    out, corpus = sys.argv[1], sys.argv[2]
+    tokenizer = ByteLevelBPETokenizer(add_prefix_space=False)
+    tokenizer.train([corpus], vocab_size=290, min_frequency=2, show_progress=False)
+    n = tokenizer.get_vocab_size()
+    results = {"tokens": n}
+    for name, rows in (("added", n + 1), ("padded", 64 * ((n + 63) // 64))):
+        directory = out + "/" + name
+        os.makedirs(directory, exist_ok=True)
+        tokenizer.save_model(directory)
+        if name == "added":
+            json.dump({"<pad>": n}, open(directory + "/added_tokens.json", "w"))
+        torch.manual_seed(0)
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=rows, n_positions=16, n_embd=12, n_layer=2, n_head=3)).eval()
+        model.save_pretrained(directory, safe_serialization=True)
+        ids = tokenizer.encode(open(corpus, encoding="utf-8").read()).ids
+        val, T = ids[int(len(ids) * 0.9):], 16
+        windows = [val[k * T : k * T + T + 1] for k in range((len(val) - 1) // T)]
+        x = torch.tensor([w[:-1] for w in windows]); y = torch.tensor([w[1:] for w in windows])
+        with torch.no_grad():
+            loss = F.cross_entropy(model(x).logits.reshape(-1, rows), y.reshape(-1))
+        results[name] = {"rows": rows, "loss": loss.item()}
+    print(json.dumps(results))
+    """
+
+  @Test func addedAndPaddedRowsImport() throws {
+    try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
+    let ws = try Workspace()
+    let made = try Parity.run(Parity.python, ["-c", Self.script, ws.dir + "/hf", ws.dir + "/data/corpus.txt"])
+    try #require(made.code == 0, "\(made.output)")
+    let expected = try #require(
+      try JSONSerialization.jsonObject(with: Data((made.stdout.split(separator: "\n").last ?? "").utf8))
+        as? [String: Any])
+    let tokens = try #require(expected["tokens"] as? Int)
+    for name in ["added", "padded"] {
+      let values = try #require(expected[name] as? [String: Any])
+      let (rows, torchLoss) = (values["rows"] as? Int ?? -1, values["loss"] as? Double ?? .nan)
+      let imported = try CLI.run(["import", ws.dir + "/hf/" + name, "-o", ws.dir + "/\(name).h5"])
+      try #require(imported.code == 0, "\(name): \(imported.stderr)")
+      let ids = name == "added" ? tokens + 1 : tokens  // the added token is an id of the tokenizer
+      if ids < rows {
+        #expect(imported.stdout.contains("the tokenizer \(ids) ids"), "\(name): \(imported.stdout)")
+      }
+      let stored = try Checkpoint.load(ws.dir + "/\(name).h5")
+      guard case .corpus(let corpus)? = stored.vocabulary else {
+        Issue.record("\(name): no corpus vocabulary stored")
+        continue
+      }
+      #expect(corpus.count == rows && stored.model.config.vocabSize == rows, "\(name): \(corpus.count)")
+      let evaluated = try CLI.run([
+        "eval", ws.dir + "/\(name).h5", "data.root=\(ws.dir)/data", "data.path=corpus.txt", "-o",
+        ws.dir + "/\(name).json",
+      ])
+      try #require(evaluated.code == 0, "\(name): \(evaluated.stderr)")
+      let loss = try evalRecord(ws.dir + "/\(name).json").metrics.loss
+      #expect(abs(loss - torchLoss) <= 1e-4 * abs(torchLoss), "\(name): ours \(loss), torch \(torchLoss)")
+    }
+  }
+}
+
 /// An `eval -o` file (snake_case keys).
 func evalRecord(_ path: String) throws -> EvalRecord {
   let decoder = JSONDecoder()

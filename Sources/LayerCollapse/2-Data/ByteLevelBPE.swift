@@ -40,7 +40,9 @@ public struct ByteLevelBPE: Sendable, Equatable {
   /// Whitespace as Rust's `\s` (Unicode White_Space), spelled out for ICU.
   static let space = #"\t\n\x{0B}\f\r\x{85}\p{Z}"#
 
-  public init(vocabulary: [String: Int32], merges: [(String, String)]) throws {
+  /// `count`: the ids there are, when more than the vocabulary's largest + 1 (a model
+  /// whose embedding was padded, or grown for tokens the merges never produce).
+  public init(vocabulary: [String: Int32], merges: [(String, String)], count: Int? = nil) throws {
     self.vocabulary = vocabulary
     self.merges = merges
     let largest = Int(vocabulary.values.max() ?? -1)
@@ -50,7 +52,8 @@ public struct ByteLevelBPE: Sendable, Equatable {
           what: "BPE vocabulary ids out of range", location: "vocab.json", expected: "ids 0..<16777216",
           got: largest >= 1 << 24 ? "largest \(largest)" : "smallest \(vocabulary.values.min() ?? 0)"))
     }
-    var symbols = [String](repeating: "", count: largest + 1)
+    let ids = max(largest + 1, min(count ?? 0, 1 << 24))
+    var symbols = [String](repeating: "", count: ids)
     for (token, id) in vocabulary { symbols[Int(id)] = token }
     self.symbols = symbols
     var ranks: [String: Int] = [:]

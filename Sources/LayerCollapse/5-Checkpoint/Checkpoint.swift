@@ -428,7 +428,9 @@ struct VocabularyRecord: Codable {
       guard !vocabulary.isEmpty else {
         throw LCError.badData(ErrorDetail(what: "empty BPE vocabulary", location: location))
       }
-      return .corpus(CorpusVocabulary(bpe: try ByteLevelBPE(vocabulary: vocabulary, merges: pairs)))
+      // Trailing empty tokens are ids the model has and the merges never produce (padding).
+      return .corpus(
+        CorpusVocabulary(bpe: try ByteLevelBPE(vocabulary: vocabulary, merges: pairs, count: tokens?.count)))
     }
     guard let k = CorpusVocabulary.Kind(rawValue: kind) else {
       throw LCError.badData(

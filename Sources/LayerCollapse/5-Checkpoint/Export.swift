@@ -7,7 +7,7 @@ import Kernels
 /// architecture JSON a checkpoint stores: family, sizes, each unit's activation, whether
 /// it is collapsed and whether that merge was approximate, plus `preprocessing`: what turns raw inputs into the model's). An
 /// imported BERT's or GPT-2's tokenizer files go beside them (vocab.txt and
-/// tokenizer_config.json, or vocab.json and merges.txt). `scripts/load_exported.py` rebuilds any such directory as a PyTorch
+/// tokenizer_config.json, or vocab.json, merges.txt and tokenizer_config.json). `scripts/load_exported.py` rebuilds any such directory as a PyTorch
 /// `nn.Module` and prepares images with the stored normalization.
 public enum ModelExport {
   public static let format = "layercollapse"

@@ -37,6 +37,9 @@ public enum HuggingFaceImport {
     /// ViT without preprocessor_config.json: images normalized with transformers' default
     /// (mean and std 0.5), which may not be what the model was trained with.
     public var defaultNormalization: Bool = false
+    /// The tokenizer's ids and the embedding's rows when the embedding has more (padded,
+    /// or grown for tokens the tokenizer files do not list).
+    public var paddedVocabulary: (tokens: Int, rows: Int)? = nil
   }
 
   /// The tasks a model of `kind` can read, in `DataTaskKind`'s order (its family decides).
@@ -300,15 +303,48 @@ public enum HuggingFaceImport {
     // The tokenizer: vocab.json and merges.txt, GPT-2's byte-level BPE.
     let dir = Paths.parent(configPath)
     if FileManager.default.fileExists(atPath: dir + "/vocab.json") {
-      let bpe = try ByteLevelBPE(vocabularyFile: dir + "/vocab.json", mergesFile: dir + "/merges.txt")
-      guard bpe.count == config.vocabSize else {
+      var bpe = try ByteLevelBPE(vocabularyFile: dir + "/vocab.json", mergesFile: dir + "/merges.txt")
+      // Tokens added after training (added_tokens.json, as `add_special_tokens` saves them)
+      // are ids of the vocabulary too, as transformers counts it.
+      let addedPath = dir + "/added_tokens.json"
+      if let data = FileManager.default.contents(atPath: addedPath) {
+        guard let added = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+          throw LCError.badData(ErrorDetail(what: "not a JSON object of token → id", location: addedPath))
+        }
+        var vocabulary = bpe.vocabulary
+        for (token, value) in added.sorted(by: { $0.key < $1.key }) {
+          guard let id = value as? Int, let small = Int32(exactly: id), small >= 0, small < 1 << 24,
+            vocabulary[token] == nil || vocabulary[token] == small
+          else {
+            throw LCError.badData(
+              ErrorDetail(
+                what: "added token \(token) has no new id", location: addedPath,
+                expected: "an id in 0..<16777216 that vocab.json does not give another token", got: "\(value)"))
+          }
+          vocabulary[token] = small
+        }
+        bpe = try ByteLevelBPE(vocabulary: vocabulary, merges: bpe.merges)
+      }
+      guard bpe.count <= config.vocabSize else {
         throw LCError.badData(
           ErrorDetail(
             what: "vocab.json does not fit the model", location: dir + "/vocab.json",
-            expected: "\(config.vocabSize) ids (vocab_size)", got: "\(bpe.count)"))
+            expected: "at most \(config.vocabSize) ids (vocab_size)", got: "\(bpe.count)"))
+      }
+      if bpe.count < config.vocabSize {
+        // An embedding padded past the tokenizer (to a multiple of 64, say): rows no text
+        // produces, kept so that the weights and the head's outputs stay as they are.
+        report.paddedVocabulary = (tokens: bpe.count, rows: config.vocabSize)
+        bpe = try ByteLevelBPE(vocabulary: bpe.vocabulary, merges: bpe.merges, count: config.vocabSize)
       }
       report.vocabulary = .corpus(CorpusVocabulary(bpe: bpe))
       report.dataKeys = [("level", "bpe")]
+    } else if FileManager.default.fileExists(atPath: dir + "/merges.txt") {
+      throw LCError.missingInput(
+        ErrorDetail(
+          what: "merges.txt without vocab.json: half of GPT-2's tokenizer", location: dir + "/vocab.json",
+          hint: "Put the vocab.json saved with merges.txt beside config.json, or remove merges.txt to import the "
+            + "model without a tokenizer"))
     }
     return (model, report)
   }
@@ -383,11 +419,15 @@ public enum HuggingFaceImport {
       let tokenizer = try WordPieceTokenizer(
         vocabularyFile: dir + "/vocab.txt", lowercase: settings["do_lower_case"] as? Bool ?? true,
         stripAccents: settings["strip_accents"] as? Bool)
-      guard tokenizer.count == config.vocabSize else {
+      guard tokenizer.count <= config.vocabSize else {
         throw LCError.badData(
           ErrorDetail(
             what: "vocab.txt does not fit the model", location: dir + "/vocab.txt",
-            expected: "\(config.vocabSize) tokens (vocab_size)", got: "\(tokenizer.count)"))
+            expected: "at most \(config.vocabSize) tokens (vocab_size)", got: "\(tokenizer.count)"))
+      }
+      // A padded embedding: rows no text produces (BERT reads them only through its ids).
+      if tokenizer.count < config.vocabSize {
+        report.paddedVocabulary = (tokens: tokenizer.count, rows: config.vocabSize)
       }
       report.vocabulary = .wordPiece(tokenizer)
     }
