@@ -340,3 +340,44 @@ struct VGGParityTests {
     #expect(mismatch.code == 78 && mismatch.stderr.contains("train.distill_from"), "\(mismatch.stderr)")
   }
 }
+
+/// A teacher trained on other normalization statistics than the student's (an imported
+/// ViT's 0.5 under a student of CIFAR's own) sees each batch normalized as it was
+/// trained: its target is its forward pass on the raw images normalized its own way.
+@Suite struct TeacherNormalizationTests {
+  @Test func teacherSeesImagesNormalizedItsOwnWay() throws {
+    let dir = NSTemporaryDirectory() + "lc-teacher-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let theirs = ChannelStats(mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5])
+    let mine = ChannelStats(mean: [0.49, 0.48, 0.45], std: [0.25, 0.24, 0.26])
+    let path = try DamagedCheckpointTests.saved(.vit, dir, vocabulary: .imageNormalization(theirs))
+    let text = "data:\n  task: cifar10\nmodel:\n  kind: vit\ntrain:\n  distill_from: \(path)\n  distill_weight: 1\n"
+    let settings = try RunSettings.decode(try ConfigTree.parse(text + "output:\n  dir: \(dir)/r\n", file: "c.yaml"))
+      .settings
+    let student = ModelRegistry.build(Architecture(config: Fixtures.config(.vit)), seed: 2)
+    let c = student.config
+    var rng = RNG(seed: 7, stream: "pixels")
+    let raw = (0..<(2 * 3 * c.imageSize * c.imageSize)).map { _ in Float(rng.uniformDouble()) }
+    let plane = c.imageSize * c.imageSize
+    func normalized(_ s: ChannelStats) -> ModelInput {
+      .images(
+        Tensor(
+          [2, 3, c.imageSize, c.imageSize],
+          raw.indices.map { (raw[$0] - s.mean[$0 / plane % 3]) / s.std[$0 / plane % 3] }))
+    }
+    let teacherModel = try Checkpoint.load(path).model
+    let expected = teacherModel.forward(normalized(theirs)).array
+    let teacher = try TrainingRun.teacher(settings, student: student, vocabulary: .imageNormalization(mine))
+    #expect(teacher.renormalize != nil)
+    let got = teacher.target(normalized(mine)).logits.array
+    let d = zip(got, expected).map { abs($0 - $1) }.max() ?? .nan
+    let scale = expected.map { abs($0) }.max() ?? 1
+    // Float rounding of two routes to the same normalized pixels (~1e-7 relative each).
+    #expect(d <= 1e-5 * max(scale, 1), "teacher logits differ by \(d)")
+    // The same statistics: the batch goes to the teacher as it is.
+    let same = try TrainingRun.teacher(settings, student: student, vocabulary: .imageNormalization(theirs))
+    #expect(same.renormalize == nil)
+    #expect(same.target(normalized(theirs)).logits.array == expected)
+  }
+}

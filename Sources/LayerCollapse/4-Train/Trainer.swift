@@ -78,16 +78,44 @@ public final class Trainer {
     public let model: any Model
     public let weight: Float
     public let temperature: Float
+    /// Per channel, `x · scale + shift` turns the student's normalized images into the
+    /// teacher's (each model was trained on its own mean and std); nil when they agree.
+    public let renormalize: (scale: [Float], shift: [Float])?
 
-    public init(model: any Model, weight: Float, temperature: Float) {
+    public init(
+      model: any Model, weight: Float, temperature: Float, renormalize: (scale: [Float], shift: [Float])? = nil
+    ) {
       self.model = model
       self.weight = weight
       self.temperature = temperature
+      self.renormalize = renormalize
     }
 
-    /// The teacher's logits on `input` (evaluation mode), as a target for the student's loss.
-    func target(_ input: ModelInput) -> DistillationTarget {
-      DistillationTarget(logits: model.forward(input), weight: weight, temperature: temperature)
+    /// The per-channel map from images normalized with `student` to the same images
+    /// normalized with `teacher`: (x·σs + μs − μt) / σt.
+    public static func renormalization(from student: ChannelStats, to teacher: ChannelStats) -> (
+      scale: [Float], shift: [Float]
+    ) {
+      let channels = min(student.mean.count, teacher.mean.count)
+      let scale = (0..<channels).map { student.std[$0] / teacher.std[$0] }
+      let shift = (0..<channels).map { (student.mean[$0] - teacher.mean[$0]) / teacher.std[$0] }
+      return (scale, shift)
+    }
+
+    /// The teacher's logits on `input` (evaluation mode), as a target for the student's
+    /// loss; images first normalized as the teacher's were.
+    public func target(_ input: ModelInput) -> DistillationTarget {
+      var seen = input
+      if let r = renormalize, case .images(let images) = input, images.rank == 4, images.shape[1] == r.scale.count {
+        let (channels, plane) = (images.shape[1], images.shape[2] * images.shape[3])
+        var values: [Float] = images.array
+        for i in values.indices {
+          let c: Int = (i / plane) % channels
+          values[i] = values[i] * r.scale[c] + r.shift[c]
+        }
+        seen = .images(Tensor(images.shape, values))
+      }
+      return DistillationTarget(logits: model.forward(seen), weight: weight, temperature: temperature)
     }
   }
 

@@ -468,8 +468,17 @@ public final class TrainingRun {
           expected: p.expected, got: p.got, hint: "Distil from a model trained on the same data")
       ])
     }
+    // Images reach the student normalized with its mean and std; the teacher learned on
+    // its own (stored with it): given another, its targets would be a stranger's.
+    var renormalize: (scale: [Float], shift: [Float])? = nil
+    if case .imageNormalization(let mine)? = vocabulary, case .imageNormalization(let theirs)? = t.vocabulary,
+      mine != theirs
+    {
+      renormalize = Trainer.Teacher.renormalization(from: mine, to: theirs)
+    }
     return Trainer.Teacher(
-      model: t.model, weight: Float(s.train.distillWeight), temperature: Float(s.train.distillTemperature))
+      model: t.model, weight: Float(s.train.distillWeight), temperature: Float(s.train.distillTemperature),
+      renormalize: renormalize)
   }
 
   static func totalSteps(_ s: RunSettings, _ data: TaskData) -> Int {
