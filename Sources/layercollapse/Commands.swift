@@ -43,7 +43,7 @@ enum Specs {
     ],
     flags: [
       "--overwrite":
-        "replace OUT.h5 even when it is a run's training checkpoint or not a checkpoint (an earlier collapsed one is replaced without it)"
+        "replace OUT.h5 even when it is a run's training checkpoint, another checkpoint's collapse, or not a checkpoint (an earlier collapse of the same checkpoint is replaced without it)"
     ],
     examples: [
       "layercollapse collapse runs/cifar10-vit-lc/best.h5",
@@ -488,6 +488,24 @@ enum Commands {
           what: "refusing to replace an existing file", location: "layercollapse collapse -o \(output)",
           got: "\(json), where the collapse record goes, holds something else",
           hint: "Choose another -o, or add --overwrite to replace it"))
+    }
+    // An earlier collapse is replaced without --overwrite only when it was of the same
+    // checkpoint: the default name (collapsed.h5 beside the input) is shared by every
+    // checkpoint of a directory, and an import's .h5 is no collapse at all.
+    if !overwrite && FileManager.default.fileExists(atPath: output) {
+      let earlier = try? CollapseRecord.read(json)
+      func same(_ a: String, _ b: String) -> Bool {
+        let (x, y) = (URL(fileURLWithPath: a).standardizedFileURL, URL(fileURLWithPath: b).standardizedFileURL)
+        return x.lastPathComponent == y.lastPathComponent
+          && (!a.hasPrefix("/") || !b.hasPrefix("/") || x.path == y.path)
+      }
+      if earlier.map({ !same($0.input, input) }) ?? true {
+        throw LCError.cannotCreate(
+          ErrorDetail(
+            what: "refusing to replace an existing checkpoint", location: "layercollapse collapse -o \(output)",
+            got: earlier.map { "a collapse of \($0.input)" } ?? "a checkpoint that no collapse wrote",
+            hint: "Choose another -o, or add --overwrite to replace it"))
+      }
     }
     var probe: Batch? = nil
     var probeNote = "no probe batch"
@@ -1048,7 +1066,7 @@ enum Commands {
         ErrorDetail(
           what: "\(failed.count) of \(outcomes.count) results outside their bands: "
             + failed.map { $0.key }.joined(separator: ", "), location: bands,
-          hint: "See the lines marked FAIL above, and \(out)/results.md"))
+          hint: "See the lines marked FAIL above; \(out)/results.md and results.csv hold the figures they come from"))
     }
   }
 

@@ -346,7 +346,12 @@ import Testing
       .replacingOccurrences(of: "collapsed.h5", with: "collapsed.limit3.h5")
     try otherRecord.write(toFile: ws.dir + "/run/collapsed.limit3.eval.json", atomically: true, encoding: .utf8)
     try "my notes\n".write(toFile: ws.dir + "/run/collapsed.sample.txt", atomically: true, encoding: .utf8)
-    let recollapse = try CLI.run(["collapse", ws.dir + "/run/last.h5", "-o", ws.dir + "/run/collapsed.h5"])
+    // (Another input's collapse is replaced only with --overwrite.)
+    let refused = try CLI.run(["collapse", ws.dir + "/run/last.h5", "-o", ws.dir + "/run/collapsed.h5"])
+    #expect(refused.code == 73 && refused.stderr.contains("a collapse of"), "\(refused.stderr)")
+    let recollapse = try CLI.run([
+      "collapse", ws.dir + "/run/last.h5", "-o", ws.dir + "/run/collapsed.h5", "--overwrite",
+    ])
     #expect(recollapse.code == 0 && recollapse.stdout.contains("it described the model"), "\(recollapse)")
     let left = try FileManager.default.contentsOfDirectory(atPath: ws.dir + "/run").filter { $0.hasPrefix("collapsed") }
     #expect(
@@ -595,6 +600,16 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     let bands = try ws.config("zero.yaml", "run:\n  run:\n    collapse_cost: [0, 0]\n")
     let checked = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out", "--check", bands])
     #expect(checked.code == 0, "\(checked.stdout)\(checked.stderr)")
+    // The same of best.h5, whose accuracy only summary.csv holds (six digits): read back as
+    // the count of examples it rounds, so a collapse that changed nothing still costs 0.
+    // collapsed.h5 holds last.h5's collapse: best.h5's replaces it only with --overwrite.
+    let other = try CLI.run(["collapse", run + "best.h5", "--threshold", "1e-6"])
+    #expect(other.code == 73 && other.stderr.contains("a collapse of \(run)last.h5"), "\(other.stderr)")
+    #expect(try CLI.run(["collapse", run + "last.h5", "--threshold", "1e-6"]).code == 0, "the same one's: replaced")
+    #expect(try CLI.run(["collapse", run + "best.h5", "--threshold", "1e-6", "--overwrite"]).code == 0)
+    #expect(try CLI.run(["eval", run + "collapsed.h5", "-o", run + "collapsed.eval.json"]).code == 0)
+    let fromBest = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out", "--check", bands])
+    #expect(fromBest.code == 0, "\(fromBest.stdout)\(fromBest.stderr)")
   }
 
   /// A stopped run (no eval.json) is marked as such in the runs table, and gives no final

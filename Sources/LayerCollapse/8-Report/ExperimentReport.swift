@@ -101,12 +101,28 @@ public struct ExperimentReport {
       try r.timing(root + "/times.tsv")
       r.document.figureNote = "1 seed"
     }
-    let runs = try paths.flatMap { try RunDirectory.find(under: $0) }
-    guard !runs.isEmpty else {
+    // Each path given must hold a run: one that holds none (a checkpoint file, an import's
+    // directory) would drop out of the table without a word.
+    var runs: [RunDirectory] = []
+    var empty: [String] = []
+    for path in paths {
+      let found = try RunDirectory.find(under: path)
+      if found.isEmpty { empty.append(path) }
+      runs += found
+    }
+    guard empty.isEmpty else {
+      let file = empty.first { path in
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+      }
       throw LCError.missingInput(
         ErrorDetail(
-          what: "no run directories found", location: paths.joined(separator: ", "),
-          expected: "directories with the summary.csv that `layercollapse train` writes"))
+          what: "no run directories found", location: empty.joined(separator: ", "),
+          expected: "directories with the summary.csv that `layercollapse train` writes",
+          hint: file.map {
+            "\($0) is a file: give its run's directory (\(Paths.parent($0))); a checkpoint made by import or "
+              + "collapse alone is measured with `layercollapse eval`"
+          } ?? ""))
     }
     try r.allRuns(runs, curves: !isRoot)
     r.document.attach(file: "results.csv", contents: r.csv.csv)
@@ -884,9 +900,13 @@ public struct ExperimentReport {
     let keys = configs.compactMap { $0?.valuePaths }.reduce(into: [String]()) { all, paths in
       for k in paths where !all.contains(k) && !ignored.contains(k) { all.append(k) }
     }
+    // What a run started from (its weights, its teacher) first: it defines the comparison.
+    let first = ["train.init_from", "train.distill_from"]
     let differing =
       showCurves && runs.count > 1
-      ? keys.filter { k in Set(configs.map { $0?.value(k)?.description ?? "unset" }).count > 1 } : []
+      ? (first.filter(keys.contains) + keys.filter { !first.contains($0) }).filter { k in
+        Set(configs.map { $0?.value(k)?.description ?? "unset" }).count > 1
+      } : []
     var header = ["run", "task", "model", "λ"]
     if !differing.isEmpty { header.append("other settings") }
     header += ["parameters", "steps", "best", "final", "final α", "collapsed", "after collapse"]
@@ -919,9 +939,8 @@ public struct ExperimentReport {
       let alphas = (final?.alphas ?? [:]).sorted { $0.key < $1.key }.map { NumberFormat.fixed($0.value, decimals: 3) }
       let collapsedEval = run.evals["collapsed"]
       var row = [
-        run.path, s?.data.task.rawValue ?? "?",
-        s.map { "\($0.model.kind.rawValue) d\($0.model.dModel)×\($0.model.layers)" } ?? "?",
-        s.map { String(format: "%g", $0.lc.lambda) } ?? "?",
+        run.path, s?.data.task.rawValue ?? "?", s.map(Self.modelCell) ?? "?",
+        s.map { Self.pulls($0) ? String(format: "%g", $0.lc.lambda) : NumberFormat.missing } ?? "?",
       ]
       if !differing.isEmpty {
         let shown = differing.prefix(4).map { "\($0)=\(run.config?.value($0)?.description ?? "unset")" }
@@ -945,9 +964,14 @@ public struct ExperimentReport {
       if let s = s { seeds.insert(s.seed) }
       // The user's own runs (not a reproduce root's appendix): every figure also in
       // results.csv and as a result `--check` can hold to a band, under the run's name.
-      if showCurves { recordRun(run, key: Self.resultKey(name), lambda: s.map { Double($0.lc.lambda) }) }
+      if showCurves {
+        recordRun(run, key: Self.resultKey(name), lambda: s.flatMap { Self.pulls($0) ? Double($0.lc.lambda) : nil })
+      }
     }
     document.table(t)
+    document.paragraph(
+      "best: the highest of a run's evaluations, on the evaluation split best.h5 is chosen on, so an optimistic "
+        + "figure; final: its last step's. λ is \(NumberFormat.missing) for a run whose regularizer pulls no unit.")
     if stopped {
       document.paragraph(
         "(stopped): the run has no eval.json, so it did not reach its last step (stopped by Ctrl-C or --stop-after;"
@@ -957,7 +981,12 @@ public struct ExperimentReport {
     if showCurves {
       let named = Array(zip(ExperimentReport.shortNames(runs.map(\.path)), runs))
       document.image(
-        curves(named, title: "Training loss", y: "cross-entropy") { $0.loss }, file: "figures/loss.svg", alt: "loss")
+        curves(
+          named, title: "Training loss",
+          // A distillation run's training loss is its mixed objective, not a cross-entropy.
+          y: runs.contains { !($0.settings?.train.distillFrom ?? "").isEmpty }
+            ? "training objective (KD runs: (1 − w)·CE + w·T²·KL)" : "cross-entropy"
+        ) { $0.loss }, file: "figures/loss.svg", alt: "loss")
       document.image(accuracyCurves(named), file: "figures/accuracy.svg", alt: "accuracy")
       for (i, run) in runs.enumerated() where run.steps.contains(where: { !$0.alphas.isEmpty }) {
         document.image(
@@ -1024,7 +1053,10 @@ public struct ExperimentReport {
         stem.flatMap { run.evals[$0].map { ($0.metrics.accuracy, $0.metrics.perplexity) } }
         ?? (stem == "last" ? run.evals["final"] : nil).map { ($0.metrics.accuracy, $0.metrics.perplexity) }
         ?? (stem == "last" ? run.evaluations.last : stem == "best" ? run.bestRow : nil).map {
-          ($0.evalAccuracy, $0.evalPerplexity)
+          // summary.csv's 6 digits back to the count they round (k of the n examples the
+          // collapsed model was measured on, the same split): exact for n below 10⁵.
+          let n = Double(e.metrics.examples)
+          return (n > 0 ? ($0.evalAccuracy * n).rounded() / n : $0.evalAccuracy, $0.evalPerplexity)
         }
       if lm {
         both("collapsed_perplexity", e.metrics.perplexity, "perplexity after collapse")
@@ -1044,8 +1076,24 @@ public struct ExperimentReport {
   }
 
   /// Paths without the directories they all share: runs/a/x, runs/b/y -> a/x, b/y.
+  /// A run's model in a few words: a transformer's width × depth, a VGG's convolutions
+  /// and head; "KD" when it trained against a teacher.
+  static func modelCell(_ s: RunSettings) -> String {
+    let c = s.architecture.config
+    let size =
+      c.kind == .vgg
+      ? "\(c.convLayers.filter { $0 > 0 }.count) conv, head \(c.headLinears == 1 ? "1 linear" : "\(c.mlpHidden)")"
+      : "d\(c.dModel)×\(c.layers)"
+    return "\(c.kind.rawValue) \(size)" + (s.train.distillFrom.isEmpty ? "" : ", KD")
+  }
+
+  /// Whether the run's regularizer pulls any unit (its λ means something).
+  static func pulls(_ s: RunSettings) -> Bool { !s.lc.selectedUnits(s.architecture).isEmpty && s.lc.lambda > 0 }
+
   static func shortNames(_ paths: [String]) -> [String] {
-    let parts = paths.map { $0.split(separator: "/").map(String.init) }
+    // Absolute, without `.` and `..`: the same runs give the same names (and result keys)
+    // however their paths were typed (`runs/x`, `./runs/x`, `/home/me/runs/x`).
+    let parts = paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path.split(separator: "/").map(String.init) }
     guard parts.count > 1, let shortest = parts.map(\.count).min() else { return parts.map { $0.last ?? "" } }
     var common = 0
     while common < shortest - 1 && parts.allSatisfy({ $0[common] == parts[0][common] }) { common += 1 }
