@@ -169,6 +169,12 @@ struct ByteLevelBPEReferenceTests {
     #expect(bpe.tokens("the") == ["t", "he"], "h+e ranks before t+h")
     #expect(bpe.tokens("é") == ["Ã", "©"], "UTF-8 bytes C3 A9 as printable symbols")
     #expect(bpe.encode(" the") == [6])
+    // GPT-2's <|endoftext|> is one token wherever it stands, as transformers matches it,
+    // not merged from its characters.
+    let special = try ByteLevelBPE(vocabulary: vocabulary.merging(["<|endoftext|>": 13]) { a, _ in a }, merges: merges)
+    #expect(special.encode("the<|endoftext|> the") == bpe.encode("the") + [13] + bpe.encode(" the"))
+    #expect(special.encode("<|endoftext|><|endoftext|>") == [13, 13])
+    #expect(special.decode([13]) == "<|endoftext|>")
   }
 }
 

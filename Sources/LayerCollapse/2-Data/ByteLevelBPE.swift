@@ -18,6 +18,9 @@ public struct ByteLevelBPE: Sendable, Equatable {
   /// id → symbol (empty for ids the vocabulary skips).
   private let symbols: [String]
   private let pattern: NSRegularExpression
+  /// GPT-2's special tokens, `<|…|>` (`<|endoftext|>`): matched whole in the text before
+  /// the rest is split and merged, as transformers' tokenizer matches them; longest first.
+  private let specials: [String]
   private static let byteToUnicode: [Unicode.Scalar] = {
     var bytes: [Int] = Array(33...126) + Array(161...172) + Array(174...255)
     var codes = bytes
@@ -59,6 +62,8 @@ public struct ByteLevelBPE: Sendable, Equatable {
     var ranks: [String: Int] = [:]
     for (i, m) in merges.enumerated() where ranks[m.0 + " " + m.1] == nil { ranks[m.0 + " " + m.1] = i }
     self.ranks = ranks
+    specials = vocabulary.keys.filter { $0.count > 4 && $0.hasPrefix("<|") && $0.hasSuffix("|>") }
+      .sorted { ($0.count, $0) > ($1.count, $1) }
     let s = Self.space
     pattern = try NSRegularExpression(
       pattern: #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^"# + s + #"\p{L}\p{N}]+|["# + s + #"]+(?![^"# + s
@@ -110,7 +115,26 @@ public struct ByteLevelBPE: Sendable, Equatable {
 
   /// The text's token ids (a symbol not in the vocabulary is skipped, as `tokenizers`
   /// does without an unknown token).
-  public func encode(_ text: String) -> [Int32] { tokens(text).compactMap { vocabulary[$0] } }
+  public func encode(_ text: String) -> [Int32] {
+    guard !specials.isEmpty else { return tokens(text).compactMap { vocabulary[$0] } }
+    var out: [Int32] = []
+    var rest = Substring(text)
+    while !rest.isEmpty {
+      // The earliest special token in what is left (the longest where two start together).
+      var found: (range: Range<Substring.Index>, token: String)? = nil
+      for t in specials {
+        if let r = rest.range(of: t), found.map({ r.lowerBound < $0.range.lowerBound }) ?? true { found = (r, t) }
+      }
+      guard let f = found, let id = vocabulary[f.token] else {
+        out += tokens(String(rest)).compactMap { vocabulary[$0] }
+        break
+      }
+      out += tokens(String(rest[..<f.range.lowerBound])).compactMap { vocabulary[$0] }
+      out.append(id)
+      rest = rest[f.range.upperBound...]
+    }
+    return out
+  }
 
   /// The text of `ids`: their symbols' bytes, decoded as UTF-8 (invalid sequences become
   /// U+FFFD; ids outside the vocabulary are skipped).
