@@ -58,7 +58,7 @@ enum Specs {
     positionals: ["CHECKPOINT.h5"],
     valueOptions: [
       "-o":
-        "where to write the results (default: CHECKPOINT.eval.json beside the checkpoint; CHECKPOINT.train.eval.json for --split train, CHECKPOINT.limit<N>.eval.json with another data.eval_limit, CHECKPOINT.train.trainlimit<N>.eval.json for --split train with another data.train_limit); its directory is made, and it replaces only an earlier evaluation record",
+        "where to write the results (default: CHECKPOINT.eval.json beside the checkpoint; CHECKPOINT.train.eval.json for --split train, CHECKPOINT.limit<N>.eval.json with another data.eval_limit, CHECKPOINT.train.trainlimit<N>.eval.json for --split train with another data.train_limit, CHECKPOINT.data-<NAME>.eval.json with another data.path); its directory is made, and it replaces only an earlier evaluation record",
       "--split": "eval (default) or train",
     ],
     takesOverrides: true,
@@ -582,12 +582,14 @@ enum Commands {
           + "\(CollapseOptions.paperThreshold), the paper's threshold); the collapsed model only APPROXIMATES the original"
       )
     }
-    if r.collapsedCount == 0 {
-      let pulled =
-        arch.activations.contains(.prelu)
-        ? "none has |α − 1| < \(r.threshold)" : "it has no PReLU units, so nothing to collapse yet"
+    let open = (0..<arch.unitCount).filter { !arch.collapsed[$0] }
+    if r.collapsedCount == 0 && open.isEmpty {
+      Out.print("note: every unit was collapsed already: the output is the same model")
+    } else if r.collapsedCount == 0 {
+      let prelu = open.contains { arch.activations[$0] == .prelu }
+      let pulled = prelu ? "none has |α − 1| < \(r.threshold)" : "it has no PReLU units, so nothing to collapse yet"
       let next =
-        arch.activations.contains(.prelu)
+        prelu
         ? "A LayerCollapse fine-tune pulls α to 1 (more steps or a larger lc.lambda; lc.mode: decoupled pulls hardest)"
         : "First a LayerCollapse fine-tune from it: train a config with train.init_from=\(input), lc.blocks (how many "
           + "blocks from the output end get a PReLU) and lc.lambda > 0 (the pull to linear), as "
@@ -641,7 +643,9 @@ enum Commands {
     let singles = Array(try data.evalBatches(batchSize: 1).prefix(33))
     let latency = Evaluator.latencyMilliseconds(ckpt.model, singles: singles)
     let arch = ckpt.model.architecture
-    Out.print("\(path) on \(split) split of \(settings.data.task.rawValue): \(Format.metrics(metrics))")
+    Out.print(
+      "\(path) on \(split) split of \(settings.data.task.rawValue) (\(settings.data.resolvedPath)): \(Format.metrics(metrics))"
+    )
     Out.print(
       "parameters \(Format.count(arch.parameterCount)), MACs/example \(Format.large(arch.macsPerExample())), "
         + String(
@@ -653,9 +657,18 @@ enum Commands {
     var variants: [String] = split == "train" ? ["train"] : []
     // Limits compared as they decode (`64.0` is 64; an imported checkpoint stores no key),
     // with the run's own settings read once, and only when a limit was overridden.
-    let limitsOverridden = overridden.contains("data.eval_limit") || overridden.contains("data.train_limit")
+    let limitsOverridden =
+      overridden.contains("data.eval_limit") || overridden.contains("data.train_limit")
+      || overridden.contains("data.path")
     if limitsOverridden {
       let stored = try storedRunSettings(ckpt, path, overrides: []).settings.data
+      // Other data (not the same data under a moved data.root): a record named for it, so
+      // that the checkpoint's own record, which `report` shows, stays the run's data's.
+      if overridden.contains("data.path") && settings.data.path != stored.path {
+        let name = URL(fileURLWithPath: settings.data.path).deletingPathExtension().lastPathComponent
+        let safe = String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+        variants.append("data-" + (safe.isEmpty ? "other" : safe))
+      }
       if overridden.contains("data.eval_limit") && settings.data.evalLimit != stored.evalLimit {
         variants.append("limit\(settings.data.evalLimit ?? 0)")
       }
@@ -667,7 +680,7 @@ enum Commands {
     let out = a.option("-o") ?? CheckpointFiles.evalRecord(path, variants: variants)
     try EvalRecord(
       checkpoint: path, architecture: arch, metrics: metrics, step: ckpt.progress?.globalStep,
-      latencyMilliseconds: latency
+      latencyMilliseconds: latency, data: settings.data.resolvedPath
     ).write(to: out)
     Out.print("wrote \(out)")
   }
@@ -1004,9 +1017,15 @@ enum Commands {
           expected: "a corpus vocabulary (characters, bytes, or an imported GPT-2's BPE)",
           hint: "Import GPT-2 with its vocab.json and merges.txt beside config.json, or fine-tune it on a corpus"))
     }
-    let ids = try vocab.encode(prompt, file: "--prompt")
+    var ids = try vocab.encode(prompt, file: "--prompt")
+    // No prompt: GPT-2 starts from its <|endoftext|>, as transformers' unconditional
+    // generation does; a vocabulary without one has nothing to start from.
+    if ids.isEmpty, let start = vocab.bpe?.vocabulary["<|endoftext|>"] { ids = [start] }
     guard !ids.isEmpty else {
-      throw LCError.usage(ErrorDetail(what: "--prompt is empty", location: "layercollapse generate"))
+      throw LCError.usage(
+        ErrorDetail(
+          what: "--prompt is empty", location: "layercollapse generate",
+          hint: "This vocabulary has no <|endoftext|> to start from: give a prompt"))
     }
     var rng = RNG(seed: UInt64(seed), stream: "generate")
     // The text streams out as it is drawn: the prompt, then each token's text once it is

@@ -48,7 +48,7 @@ final class ProgressPrinter {
     if b.lcUnits.isEmpty {
       lines.append(
         b.collapsedSelection.isEmpty
-          ? "  lc      off (no PReLU units)"
+          ? "  lc      off (no unit selected: lc.blocks, lc.units or lc.fraction make PReLU units for λ to pull)"
           : "  lc      off: the units lc.* selects, \(b.collapsedSelection), are collapsed already (train.init_from)")
     } else {
       lines.append(

@@ -431,6 +431,10 @@ import Testing
     #expect(seen == drawn && gen.stdout == "abc" + vocab.decode(drawn) + "\n", "\(gen.stdout)")
     let noPrompt = try CLI.run(["generate", ws.dir + "/gpt/last.h5"])
     #expect(noPrompt.code == 64 && noPrompt.stderr.contains("--prompt"))
+    // An empty prompt starts from <|endoftext|> where the vocabulary has one; a character
+    // vocabulary has none.
+    let empty = try CLI.run(["generate", ws.dir + "/gpt/last.h5", "--prompt", ""])
+    #expect(empty.code == 64 && empty.stderr.contains("no <|endoftext|> to start from"), "\(empty.stderr)")
     let cold = try CLI.run(["generate", ws.dir + "/gpt/last.h5", "--prompt", "abc", "--temperature", "0"])
     #expect(cold.code == 64 && cold.stderr.contains("use --top-k 1"), "\(cold.stderr)")
     let unknownChar = try CLI.run(["generate", ws.dir + "/gpt/last.h5", "--prompt", "ABC"])
@@ -602,6 +606,15 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     #expect(checked.code == 0, "\(checked.stdout)\(checked.stderr)")
     // The same of best.h5, whose accuracy only summary.csv holds (six digits): read back as
     // the count of examples it rounds, so a collapse that changed nothing still costs 0.
+    // Other data gets a record of its own, which names what it measured; the run's stays.
+    try FileManager.default.copyItem(atPath: ws.dir + "/data/cifar", toPath: ws.dir + "/data/cifar-copy")
+    let runRecord = try Data(contentsOf: URL(fileURLWithPath: run + "eval.json"))
+    let elsewhere = try CLI.run(["eval", run + "last.h5", "data.path=cifar-copy"])
+    #expect(
+      elsewhere.code == 0 && elsewhere.stdout.contains("wrote \(run)last.data-cifar-copy.eval.json"), "\(elsewhere)")
+    #expect(try EvalRecord.read(run + "last.data-cifar-copy.eval.json").data == ws.dir + "/data/cifar-copy")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: run + "eval.json")) == runRecord)
+    #expect(try EvalRecord.read(run + "eval.json").data == ws.dir + "/data/cifar")
     // collapsed.h5 holds last.h5's collapse: best.h5's replaces it only with --overwrite.
     let other = try CLI.run(["collapse", run + "best.h5", "--threshold", "1e-6"])
     #expect(other.code == 73 && other.stderr.contains("a collapse of \(run)last.h5"), "\(other.stderr)")

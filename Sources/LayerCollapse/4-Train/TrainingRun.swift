@@ -359,6 +359,17 @@ public final class TrainingRun {
       model = s.model
     } else {
       model = ModelRegistry.build(arch, seed: settings.seed, alphaInit: settings.lc.alphaInit)
+      if let s = start, s.model.config.kind != model.config.kind {
+        // Another family altogether: its parameter lists would say so only in 50 lines.
+        throw LCError.badConfig([
+          ErrorDetail(
+            what: "train.init_from holds a \(s.model.config.kind.rawValue) model, the config builds a "
+              + "\(model.config.kind.rawValue)", location: settings.train.initFrom,
+            expected: "model.kind: \(model.config.kind.rawValue)", got: s.model.config.kind.rawValue,
+            hint: "Start from a checkpoint of the same family, or set model.kind and the model.* sizes of the "
+              + "checkpoint (`layercollapse inspect \(settings.train.initFrom) --config` prints them)")
+        ])
+      }
       if let s = start {
         // α is new when the LayerCollapse fine-tune starts from a trained model (and left
         // behind when a plain fine-tune starts from a LayerCollapse one). Anything else
@@ -630,7 +641,7 @@ public final class TrainingRun {
     if root {
       try EvalRecord(
         checkpoint: lastCheckpoint, architecture: model.architecture, metrics: final.eval, train: final.train,
-        step: final.step
+        step: final.step, data: settings.data.resolvedPath
       ).write(to: runDir + "/" + CheckpointFiles.runEvaluation)
     }
     return TrainingOutcome(

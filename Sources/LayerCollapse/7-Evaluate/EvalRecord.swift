@@ -16,10 +16,12 @@ public struct EvalRecord: Codable, Sendable, Equatable {
   public var step: Int?
   /// Median forward time of one example (batch size 1), if measured.
   public var latencyMilliseconds: Double?
+  /// The data file or directory measured on (absent in records before it was kept).
+  public var data: String?
 
   public init(
     checkpoint: String, architecture: Architecture, metrics: Metrics, train: Metrics? = nil, step: Int? = nil,
-    latencyMilliseconds: Double? = nil
+    latencyMilliseconds: Double? = nil, data: String? = nil
   ) {
     self.checkpoint = checkpoint
     self.kind = architecture.config.kind
@@ -33,6 +35,7 @@ public struct EvalRecord: Codable, Sendable, Equatable {
     }
     self.step = step
     self.latencyMilliseconds = latencyMilliseconds
+    self.data = data
   }
 
   public func write(to path: String) throws { try JSONFile.write(self, to: path) }
@@ -48,7 +51,8 @@ public struct EvalRecord: Codable, Sendable, Equatable {
   }
 
   /// The records `eval` wrote under its default names for the checkpoint at `checkpoint`
-  /// (X.eval.json, X.train.eval.json, X.limit64.eval.json, X.train.trainlimit100.eval.json):
+  /// (X.eval.json, X.train.eval.json, X.limit64.eval.json, X.train.trainlimit100.eval.json,
+  /// X.data-mytext.eval.json):
   /// what describes the model a new file at that path replaces. Only files that read as
   /// records of a checkpoint of that file name (X.train.h5's own X.train.eval.json is not
   /// X.h5's); `generate` writes no file, so a X.sample.txt is the user's and never listed.
@@ -60,6 +64,7 @@ public struct EvalRecord: Codable, Sendable, Equatable {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
     func isVariant(_ part: Substring) -> Bool {
       if part == "train" { return true }
+      if part.hasPrefix("data-") && part.count > 5 { return true }
       for prefix in ["limit", "trainlimit"] where part.hasPrefix(prefix) {
         let digits = part.dropFirst(prefix.count)
         if !digits.isEmpty && digits.allSatisfy(\.isASCII) && digits.allSatisfy(\.isNumber) { return true }
