@@ -338,6 +338,13 @@ struct VGGParityTests {
       "train", config, "train.distill_from=\(ws.dir)/gpt/last.h5", "output.dir=\(ws.dir)/bad",
     ])
     #expect(mismatch.code == 78 && mismatch.stderr.contains("train.distill_from"), "\(mismatch.stderr)")
+    // Weights of another family to start from: said in one line, by validate as by train.
+    for command in ["validate", "train"] {
+      let family = try CLI.run([command, config, "train.init_from=\(ws.dir)/gpt/last.h5", "output.dir=\(ws.dir)/fam"])
+      #expect(
+        family.code == 78 && family.stderr.contains("train.init_from holds a gpt model, the config builds a vgg"),
+        "\(command): \(family.stderr)")
+    }
   }
 }
 

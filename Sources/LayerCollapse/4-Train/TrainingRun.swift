@@ -325,6 +325,18 @@ public final class TrainingRun {
   public static func prepare(
     _ settings: RunSettings, start: Checkpoint?, resume: Bool, location: String
   ) throws -> (data: TaskData, vocabulary: Vocabulary?, architecture: Architecture, model: any Model) {
+    if let s = start, !resume, s.model.config.kind != settings.architecture.config.kind {
+      // Another family altogether: its parameter lists (or its tokenizer) would say so only
+      // in many lines.
+      let (theirs, mine) = (s.model.config.kind.rawValue, settings.architecture.config.kind.rawValue)
+      throw LCError.badConfig([
+        ErrorDetail(
+          what: "train.init_from holds a \(theirs) model, the config builds a \(mine)",
+          location: settings.train.initFrom, expected: "model.kind: \(mine)", got: theirs,
+          hint: "Start from a checkpoint of the same family, or set model.kind and the model.* sizes of the "
+            + "checkpoint (`layercollapse inspect \(settings.train.initFrom) --config` prints them)")
+      ])
+    }
     let (data, vocabulary) = try TaskLoader.load(settings.data, vocabulary: start?.vocabulary)
 
     var arch = settings.architecture
@@ -359,17 +371,6 @@ public final class TrainingRun {
       model = s.model
     } else {
       model = ModelRegistry.build(arch, seed: settings.seed, alphaInit: settings.lc.alphaInit)
-      if let s = start, s.model.config.kind != model.config.kind {
-        // Another family altogether: its parameter lists would say so only in 50 lines.
-        throw LCError.badConfig([
-          ErrorDetail(
-            what: "train.init_from holds a \(s.model.config.kind.rawValue) model, the config builds a "
-              + "\(model.config.kind.rawValue)", location: settings.train.initFrom,
-            expected: "model.kind: \(model.config.kind.rawValue)", got: s.model.config.kind.rawValue,
-            hint: "Start from a checkpoint of the same family, or set model.kind and the model.* sizes of the "
-              + "checkpoint (`layercollapse inspect \(settings.train.initFrom) --config` prints them)")
-        ])
-      }
       if let s = start {
         // α is new when the LayerCollapse fine-tune starts from a trained model (and left
         // behind when a plain fine-tune starts from a LayerCollapse one). Anything else
