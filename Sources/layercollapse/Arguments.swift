@@ -83,10 +83,14 @@ struct Arguments {
         } else {
           let known = Array(spec.valueOptions.keys) + Array(spec.flags.keys) + ["--help"]
           let guess = DidYouMean.suggestion(for: name, among: known)
+          // `train --steps 10`: a setting written as an option; say its key=value form.
+          let setting = spec.takesOverrides ? Self.settingKey(named: name) : nil
+          let value = inline ?? (i + 1 < args.count && !args[i + 1].hasPrefix("-") ? args[i + 1] : "VALUE")
           throw LCError.usage(
             ErrorDetail(
               what: "unknown option \(name)", location: "layercollapse \(spec.name)",
-              hint: (guess.map { "Did you mean \($0)? " } ?? "") + "Run `layercollapse \(spec.name) --help` for usage.")
+              hint: setting.map { "Settings are given as key=value: \($0)=\(value). " }
+                ?? (guess.map { "Did you mean \($0)? " } ?? "") + "Run `layercollapse \(spec.name) --help` for usage.")
           )
         }
       } else if spec.takesOverrides && a.contains("=") && positionals.count >= spec.positionals.count {
@@ -132,5 +136,14 @@ struct Arguments {
     guard let eq = a.firstIndex(of: "="), !FileManager.default.fileExists(atPath: a) else { return false }
     let key = a[..<eq]
     return key.contains(".") && key.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }
+  }
+
+  /// The config key an option name spells (`--steps`, `--eval-limit` → train.steps,
+  /// data.eval_limit), when exactly one key ends so.
+  static func settingKey(named option: String) -> String? {
+    let bare = option.drop { $0 == "-" }.replacingOccurrences(of: "-", with: "_")
+    guard !bare.isEmpty, let tree = try? ConfigTree.parse("model:\n  kind: vit\n", file: "-") else { return nil }
+    let keys = RunSettings.settingKeys(of: tree).filter { $0 == bare || $0.hasSuffix("." + bare) }
+    return keys.count == 1 ? keys[0] : nil
   }
 }

@@ -764,7 +764,9 @@ enum Commands {
       "\(source): \(report.modelType), \(report.tensors) tensors → \(out) (\(arch.config.kind.rawValue), "
         + "\(arch.config.sizeDescription), \(Format.count(arch.parameterCount)) parameters)")
     if !report.ignored.isEmpty {
-      Out.print("  not parameters, skipped: \(report.ignored.count) (\(report.ignored[0]), …)")
+      Out.print(
+        "  skipped: \(report.ignored.count) tensors the model has no use for (\(report.ignored[0]), …: buffers, or "
+          + "a pooler a ViT classifier does not read)")
     }
     if report.vocabulary == nil && !ModelRegistry.family(kind).fits(kind, task: .cifar10) {
       let fastOnly = FileManager.default.fileExists(atPath: source + "/tokenizer.json")

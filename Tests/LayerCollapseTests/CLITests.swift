@@ -44,6 +44,11 @@ import Testing
         && unknown.stderr.contains("Did you mean train?"))
     let option = try CLI.run(["collapse", "x.h5", "--thresold", "0.1"])
     #expect(option.code == 64 && option.stderr.contains("Did you mean --threshold?"))
+    // A setting written as an option: its key=value form.
+    let setting = try CLI.run(["train", "c.yaml", "--steps", "10"])
+    #expect(setting.code == 64 && setting.stderr.contains("key=value: train.steps=10"), "\(setting.stderr)")
+    let dashed = try CLI.run(["eval", "x.h5", "--eval-limit=64"])
+    #expect(dashed.code == 64 && dashed.stderr.contains("data.eval_limit=64"), "\(dashed.stderr)")
     let missing = try CLI.run(["eval"])
     #expect(missing.code == 64 && missing.stderr.contains("missing CHECKPOINT.h5"))
     let value = try CLI.run(["collapse", "x.h5", "--threshold"])

@@ -150,6 +150,12 @@ public enum HuggingFaceImport {
       return try gpt2(config, tensors, configPath: configPath)
     case "bert": return try bert(config, tensors, configPath: configPath, classes: classes)
     case "vit": return try vit(config, tensors, configPath: configPath, classes: classes)
+    case "?":
+      throw LCError.badData(
+        ErrorDetail(
+          what: "config.json has no model_type", location: configPath, expected: supportedTypes.joined(separator: ", "),
+          hint: "transformers' save_pretrained writes it; a config.json without it is not one of a transformers model"
+            + " (an export of ours in its own format is read with scripts/load_exported.py)"))
     default:
       // What the source holds, as an unsupported activation or position embedding is: 65.
       throw LCError.badData(
@@ -268,10 +274,14 @@ public enum HuggingFaceImport {
     }
     if (values["scale_attn_weights"] as? Bool) == false { unsupported.append("scale_attn_weights false") }
     if (values["tie_word_embeddings"] as? Bool) == false { unsupported.append("tie_word_embeddings false") }
+    if (values["add_cross_attention"] as? Bool) == true {
+      unsupported.append("add_cross_attention (an encoder-decoder's)")
+    }
     guard unsupported.isEmpty else {
       throw LCError.badData(
         ErrorDetail(
-          what: "GPT-2 variant not supported: " + unsupported.joined(separator: ", "), location: configPath))
+          what: "GPT-2 variant not supported: " + unsupported.joined(separator: ", "), location: configPath,
+          hint: "The import reads GPT-2 as GPT2LMHeadModel defines it by default"))
     }
     guard heads > 0 && d % heads == 0 else {
       throw LCError.badData(
@@ -450,7 +460,10 @@ public enum HuggingFaceImport {
     )
     let activation = try c.activation("hidden_act", default: "gelu")
     if (values["qkv_bias"] as? Bool) == false {
-      throw LCError.badData(ErrorDetail(what: "qkv_bias false is not supported", location: configPath))
+      throw LCError.badData(
+        ErrorDetail(
+          what: "qkv_bias false is not supported", location: configPath, expected: "qkv_bias true (ViT's default)",
+          hint: "The import reads ViT with biases on its query, key and value, as ViTConfig defaults"))
     }
     let (image, patch) = (try c.int("image_size", 224), try c.int("patch_size", 16))
     guard heads > 0 && d % heads == 0, patch > 0, image % patch == 0 else {
