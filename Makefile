@@ -42,7 +42,9 @@ build: setup
 install: build
 	install -d "$(PREFIX)/bin"
 	install -m 755 $(BIN)/layercollapse "$(PREFIX)/bin/layercollapse"
-	@echo "installed $(PREFIX)/bin/layercollapse"
+	install -d "$(PREFIX)/share/layercollapse"
+	install -m 644 scripts/load_exported.py scripts/torch_reference.py "$(PREFIX)/share/layercollapse/"
+	@echo "installed $(PREFIX)/bin/layercollapse and $(PREFIX)/share/layercollapse/load_exported.py"
 
 # Under CI (CI set) the PyTorch venv is a prerequisite, so the parity tests run there;
 # locally they are skipped, with a message, until `make torch-env` has been run.

@@ -853,6 +853,9 @@ enum Commands {
       written = try HuggingFaceExport.write(c.model, vocabulary: vocabulary, to: dir, source: a.positionals[0])
     }
     for path in written { Out.print("wrote \(path)") }
+    if format == "layercollapse", let loader = Self.loaderScript() {
+      Out.print("as a torch.nn.Module: python \(loader) \(dir)")
+    }
     if c.model.architecture.hasApproximateMerges {
       let units = (0..<c.model.architecture.unitCount).filter { c.model.architecture.approximate[$0] }
       Out.print(
@@ -867,6 +870,20 @@ enum Commands {
     for path in try ModelExport.removeStaleTokenizerFiles(in: dir, written: written) {
       Out.print("removed \(path) (another model's file: this model has none)")
     }
+  }
+
+  /// scripts/load_exported.py where this binary can find it: installed beside it
+  /// (`make install`: PREFIX/share/layercollapse) or in the checkout it was built in.
+  static func loaderScript() -> String? {
+    guard let executable = Bundle.main.executableURL?.resolvingSymlinksInPath() else { return nil }
+    let bin = executable.deletingLastPathComponent()
+    let candidates = [
+      bin.deletingLastPathComponent().appendingPathComponent("share/layercollapse/load_exported.py"),
+      // .build/<triple>/release/layercollapse in a checkout
+      bin.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("scripts/load_exported.py"),
+    ]
+    return candidates.map(\.path).first { FileManager.default.fileExists(atPath: $0) }
   }
 
   static func inspect(_ a: Arguments) throws {

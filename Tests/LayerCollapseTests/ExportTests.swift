@@ -403,6 +403,10 @@ struct ExportTests {
       over.code == 0
         && over.stdout.contains("removed \(dir)/hf2/vocab.txt (another model's file: this model has none)")
         && !over.stdout.contains("earlier export"), "\(over.stdout) \(over.stderr)")
+    // It says how to load it, with the loader of the checkout this binary was built in.
+    #expect(
+      over.stdout.contains("as a torch.nn.Module: python \(Parity.root.path)/scripts/load_exported.py \(dir)/hf2"),
+      "\(over.stdout)")
     // Files transformers reads beside a model, which no export writes, go too: AutoTokenizer
     // would read the replaced model's tokenizer.json first.
     for name in ["tokenizer.json", "generation_config.json"] {
