@@ -258,6 +258,21 @@ enum Commands {
       try SweepOverwrite.begin(root: root, points: points.map(\.name))
     }
     let toReplace = sweepRoot.map { SweepOverwrite.pending(root: $0) } ?? []
+    // Runs of values the sweep no longer lists (a value removed from it) stay where they
+    // are, and `report` on the sweep's directory shows them: said once, not removed.
+    if let root = sweepRoot, group.isRoot, let first = points.first {
+      let keys = Set(first.settings.map(\.key))
+      let listed = Set(points.map(\.name))
+      let others = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted().filter { name in
+        !listed.contains(name) && TrainingRun.holdsRun(root + "/" + name)
+          && name.split(separator: ",").allSatisfy { part in keys.contains { part.hasPrefix($0 + "=") } }
+      }
+      if !others.isEmpty {
+        Out.err(
+          "note: \(root) also holds \(others.joined(separator: ", ")), not in this sweep's values: left as they are "
+            + "(`report \(root)` shows them; remove them to leave them out)")
+      }
+    }
     for point in points {
       let (settings, resolved) = try RunSettings.decode(try point.runTree())
       if !point.name.isEmpty && group.isRoot { Out.err("sweep point \(point.name) → \(settings.outputDir)") }

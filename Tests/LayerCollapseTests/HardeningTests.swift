@@ -569,6 +569,13 @@ struct DiskFullTests {
       #expect(text.contains("lr: 0.0005"), "\(point): \(text)")
     }
     #expect(!FileManager.default.fileExists(atPath: pending))
+    // A value taken out of the sweep: its run stays, and the sweep says so once.
+    let fewer = try ws.config("f.yaml", Workspace.vit + "sweep:\n  lc.lambda: [0.5]\n")
+    let narrowed = try CLI.run(["train", fewer, "train.epochs=1", "train.lr=5e-4", "--resume"])
+    #expect(
+      narrowed.code == 0 && narrowed.stderr.contains("also holds lc.lambda=1, not in this sweep's values"),
+      "\(narrowed.stderr)")
+    #expect(FileManager.default.fileExists(atPath: ws.dir + "/run/lc.lambda=1/eval.json"))
   }
 
   /// A point killed before its first checkpoint (config.yaml and logs, no last.h5) has
