@@ -566,28 +566,38 @@ struct ViTPreprocessingTests {
 @Suite(
   .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
 struct GPT2PipelineTests {
-  static let script = """
-    import json, sys, torch, torch.nn.functional as F
+  /// A byte-level BPE trained on the corpus (argv[2]) and a tiny GPT-2 of `rows` outputs
+  /// saved with it, its loss on the corpus's validation windows as our corpus loader cuts
+  /// them (the last tenth, 16 tokens each): what both GPT-2 suites import and compare.
+  static let prelude = """
+    import json, os, sys, torch, torch.nn.functional as F
     from tokenizers import ByteLevelBPETokenizer
     from transformers import GPT2Config, GPT2LMHeadModel
     out, corpus = sys.argv[1], sys.argv[2]
     tokenizer = ByteLevelBPETokenizer(add_prefix_space=False)
     tokenizer.train([corpus], vocab_size=290, min_frequency=2, show_progress=False)
-    import os; os.makedirs(out, exist_ok=True)
-    tokenizer.save_model(out)
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=tokenizer.get_vocab_size(), n_positions=16, n_embd=12, n_layer=2, n_head=3)
-    model = GPT2LMHeadModel(config).eval()
-    model.save_pretrained(out, safe_serialization=True)
-    ids = tokenizer.encode(open(corpus, encoding="utf-8").read()).ids
-    train = int(len(ids) * 0.9)
-    val, T = ids[train:], 16
-    windows = [val[k * T : k * T + T + 1] for k in range((len(val) - 1) // T)]
-    x = torch.tensor([w[:-1] for w in windows]); y = torch.tensor([w[1:] for w in windows])
-    with torch.no_grad():
-        loss = F.cross_entropy(model(x).logits.reshape(-1, config.vocab_size), y.reshape(-1))
-    print(json.dumps({"loss": loss.item(), "windows": len(windows), "vocab": config.vocab_size}))
+
+    def save_and_score(directory, rows):
+        os.makedirs(directory, exist_ok=True)
+        tokenizer.save_model(directory)
+        torch.manual_seed(0)
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=rows, n_positions=16, n_embd=12, n_layer=2, n_head=3)).eval()
+        model.save_pretrained(directory, safe_serialization=True)
+        ids = tokenizer.encode(open(corpus, encoding="utf-8").read()).ids
+        val, T = ids[int(len(ids) * 0.9):], 16
+        windows = [val[k * T : k * T + T + 1] for k in range((len(val) - 1) // T)]
+        x = torch.tensor([w[:-1] for w in windows]); y = torch.tensor([w[1:] for w in windows])
+        with torch.no_grad():
+            loss = F.cross_entropy(model(x).logits.reshape(-1, rows), y.reshape(-1))
+        return loss.item(), len(windows)
+
     """
+
+  static let script =
+    prelude + """
+      loss, windows = save_and_score(out, tokenizer.get_vocab_size())
+      print(json.dumps({"loss": loss, "windows": windows, "vocab": tokenizer.get_vocab_size()}))
+      """
 
   @Test func importEvalFineTuneGenerate() throws {
     try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
@@ -686,33 +696,17 @@ struct GPT2PipelineTests {
 @Suite(
   .serialized, .enabled(if: Parity.shouldRun, "PyTorch not found: run `make torch-env` (or set LAYERCOLLAPSE_PYTHON)"))
 struct GPT2VocabularyTests {
-  static let script = """
-    import json, os, sys, torch, torch.nn.functional as F
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import GPT2Config, GPT2LMHeadModel
-    out, corpus = sys.argv[1], sys.argv[2]
-    tokenizer = ByteLevelBPETokenizer(add_prefix_space=False)
-    tokenizer.train([corpus], vocab_size=290, min_frequency=2, show_progress=False)
-    n = tokenizer.get_vocab_size()
-    results = {"tokens": n}
-    for name, rows in (("added", n + 1), ("padded", 64 * ((n + 63) // 64))):
-        directory = out + "/" + name
-        os.makedirs(directory, exist_ok=True)
-        tokenizer.save_model(directory)
-        if name == "added":
-            json.dump({"<pad>": n}, open(directory + "/added_tokens.json", "w"))
-        torch.manual_seed(0)
-        model = GPT2LMHeadModel(GPT2Config(vocab_size=rows, n_positions=16, n_embd=12, n_layer=2, n_head=3)).eval()
-        model.save_pretrained(directory, safe_serialization=True)
-        ids = tokenizer.encode(open(corpus, encoding="utf-8").read()).ids
-        val, T = ids[int(len(ids) * 0.9):], 16
-        windows = [val[k * T : k * T + T + 1] for k in range((len(val) - 1) // T)]
-        x = torch.tensor([w[:-1] for w in windows]); y = torch.tensor([w[1:] for w in windows])
-        with torch.no_grad():
-            loss = F.cross_entropy(model(x).logits.reshape(-1, rows), y.reshape(-1))
-        results[name] = {"rows": rows, "loss": loss.item()}
-    print(json.dumps(results))
-    """
+  static let script =
+    GPT2PipelineTests.prelude + """
+      n = tokenizer.get_vocab_size()
+      results = {"tokens": n}
+      for name, rows in (("added", n + 1), ("padded", 64 * ((n + 63) // 64))):
+          loss, _ = save_and_score(out + "/" + name, rows)
+          if name == "added":
+              json.dump({"<pad>": n}, open(out + "/added/added_tokens.json", "w"))
+          results[name] = {"rows": rows, "loss": loss}
+      print(json.dumps(results))
+      """
 
   @Test func addedAndPaddedRowsImport() throws {
     try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
