@@ -593,6 +593,15 @@ struct GPT2PipelineTests {
 
     """
 
+  /// Runs `script` on the workspace's corpus into ws/hf; the JSON of its last line.
+  static func made(_ script: String, in ws: Workspace) throws -> [String: Any] {
+    let r = try Parity.run(Parity.python, ["-c", script, ws.dir + "/hf", ws.dir + "/data/corpus.txt"])
+    try #require(r.code == 0, "\(r.output)")
+    return try #require(
+      try JSONSerialization.jsonObject(with: Data((r.stdout.split(separator: "\n").last ?? "").utf8))
+        as? [String: Any])
+  }
+
   static let script =
     prelude + """
       loss, windows = save_and_score(out, tokenizer.get_vocab_size())
@@ -602,11 +611,7 @@ struct GPT2PipelineTests {
   @Test func importEvalFineTuneGenerate() throws {
     try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
     let ws = try Workspace()
-    let made = try Parity.run(Parity.python, ["-c", Self.script, ws.dir + "/hf", ws.dir + "/data/corpus.txt"])
-    try #require(made.code == 0, "\(made.output)")
-    let expected = try #require(
-      try JSONSerialization.jsonObject(with: Data((made.stdout.split(separator: "\n").last ?? "").utf8))
-        as? [String: Any])
+    let expected = try GPT2PipelineTests.made(Self.script, in: ws)
     let (torchLoss, windows, vocab) = (
       expected["loss"] as? Double ?? .nan, expected["windows"] as? Int ?? -1, expected["vocab"] as? Int ?? -1
     )
@@ -711,11 +716,7 @@ struct GPT2VocabularyTests {
   @Test func addedAndPaddedRowsImport() throws {
     try #require(Parity.torchProblem == nil, Comment(rawValue: Parity.missingTorchMessage))
     let ws = try Workspace()
-    let made = try Parity.run(Parity.python, ["-c", Self.script, ws.dir + "/hf", ws.dir + "/data/corpus.txt"])
-    try #require(made.code == 0, "\(made.output)")
-    let expected = try #require(
-      try JSONSerialization.jsonObject(with: Data((made.stdout.split(separator: "\n").last ?? "").utf8))
-        as? [String: Any])
+    let expected = try GPT2PipelineTests.made(Self.script, in: ws)
     let tokens = try #require(expected["tokens"] as? Int)
     for name in ["added", "padded"] {
       let values = try #require(expected[name] as? [String: Any])
