@@ -509,10 +509,12 @@ enum Commands {
     // checkpoint of a directory, and an import's .h5 is no collapse at all.
     if !overwrite && FileManager.default.fileExists(atPath: output) {
       let earlier = try? CollapseRecord.read(json)
-      func same(_ a: String, _ b: String) -> Bool {
-        let (x, y) = (URL(fileURLWithPath: a).standardizedFileURL, URL(fileURLWithPath: b).standardizedFileURL)
-        return x.lastPathComponent == y.lastPathComponent
-          && (!a.hasPrefix("/") || !b.hasPrefix("/") || x.path == y.path)
+      // Records store the input's absolute path; an older one's relative path meant the
+      // directory it ran in, unknown now: its file name is all that compares.
+      func same(_ recorded: String, _ given: String) -> Bool {
+        let x = URL(fileURLWithPath: recorded).standardizedFileURL
+        let y = URL(fileURLWithPath: given).standardizedFileURL
+        return recorded.hasPrefix("/") ? x.path == y.path : x.lastPathComponent == y.lastPathComponent
       }
       if earlier.map({ !same($0.input, input) }) ?? true {
         throw LCError.cannotCreate(
@@ -562,7 +564,9 @@ enum Commands {
     printCollapse(report, model: ckpt.model, input: input, note: probeNote)
     let replacing = FileManager.default.fileExists(atPath: output)
     try Checkpoint(model: merged, configText: ckpt.configText, vocabulary: ckpt.vocabulary).save(to: output)
-    try CollapseRecord(input: input, output: output, report: report).write(to: json)
+    try CollapseRecord(
+      input: URL(fileURLWithPath: input).standardizedFileURL.path, output: output, report: report
+    ).write(to: json)
     Out.print("saved \(output) and \(json)")
     if replacing { try removeRecords(describing: output) }
   }
@@ -679,10 +683,24 @@ enum Commands {
       let stored = try storedRunSettings(ckpt, path, overrides: []).settings.data
       // Other data (not the same data under a moved data.root): a record named for it, so
       // that the checkpoint's own record, which `report` shows, stays the run's data's.
-      if overridden.contains("data.path") && settings.data.path != stored.path {
+      func standard(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
+      let measured = standard(settings.data.resolvedPath)
+      var storedHere = stored  // the run's data.path under this evaluation's data.root
+      storedHere.root = settings.data.root
+      if overridden.contains("data.path") && measured != standard(storedHere.resolvedPath) {
         let name = URL(fileURLWithPath: settings.data.path).deletingPathExtension().lastPathComponent
         let safe = String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
-        variants.append("data-" + (safe.isEmpty ? "other" : safe))
+        let base = "data-" + (safe.isEmpty ? "other" : safe)
+        // Another file of the same name (a/valid.txt, b/valid.txt) gets its own record.
+        var variant = base
+        var k = 2
+        while let earlier = try? EvalRecord.read(CheckpointFiles.evalRecord(path, variants: variants + [variant])),
+          let data = earlier.data, standard(data) != measured
+        {
+          variant = base + "-\(k)"
+          k += 1
+        }
+        variants.append(variant)
       }
       if overridden.contains("data.eval_limit") && settings.data.evalLimit != stored.evalLimit {
         variants.append("limit\(settings.data.evalLimit ?? 0)")
@@ -695,7 +713,7 @@ enum Commands {
     let out = a.option("-o") ?? CheckpointFiles.evalRecord(path, variants: variants)
     try EvalRecord(
       checkpoint: path, architecture: arch, metrics: metrics, step: ckpt.progress?.globalStep,
-      latencyMilliseconds: latency, data: settings.data.resolvedPath
+      latencyMilliseconds: latency, data: URL(fileURLWithPath: settings.data.resolvedPath).standardizedFileURL.path
     ).write(to: out)
     Out.print("wrote \(out)")
   }
@@ -882,7 +900,9 @@ enum Commands {
         "note: the model's \(corpus.kind.rawValue) vocabulary has no transformers tokenizer: none was written "
           + "(the layercollapse format's config.json lists it, and scripts/load_exported.py reads it)")
     }
-    for path in try ModelExport.removeStaleTokenizerFiles(in: dir, written: written) {
+    for path in try ModelExport.removeStaleTokenizerFiles(
+      in: dir, written: written, overwrite: a.flags.contains("--overwrite"))
+    {
       Out.print("removed \(path) (another model's file: this model has none)")
     }
   }

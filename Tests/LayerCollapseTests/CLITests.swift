@@ -625,6 +625,11 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     #expect(other.code == 73 && other.stderr.contains("a collapse of \(run)last.h5"), "\(other.stderr)")
     #expect(try CLI.run(["collapse", run + "last.h5", "--threshold", "1e-6"]).code == 0, "the same one's: replaced")
     #expect(try CLI.run(["collapse", run + "best.h5", "--threshold", "1e-6", "--overwrite"]).code == 0)
+    // Relative paths: another run's last.h5 has the same name, and is still another checkpoint.
+    try FileManager.default.copyItem(atPath: ws.dir + "/run", toPath: ws.dir + "/run2")
+    #expect(try CLI.run(["collapse", "run/last.h5", "-o", "mine.h5"], in: ws.dir).code == 0)
+    let twin = try CLI.run(["collapse", "run2/last.h5", "-o", "mine.h5"], in: ws.dir)
+    #expect(twin.code == 73 && twin.stderr.contains("a collapse of \(ws.dir)/run/last.h5"), "\(twin.stderr)")
     #expect(try CLI.run(["eval", run + "collapsed.h5", "-o", run + "collapsed.eval.json"]).code == 0)
     let fromBest = try CLI.run(["report", ws.dir + "/run", "-o", ws.dir + "/out", "--check", bands])
     #expect(fromBest.code == 0, "\(fromBest.stdout)\(fromBest.stderr)")

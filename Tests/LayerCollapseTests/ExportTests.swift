@@ -414,6 +414,10 @@ struct ExportTests {
       #expect(!FileManager.default.fileExists(atPath: dir + "/hf2/" + name))
     }
     #expect(FileManager.default.fileExists(atPath: dir + "/hf2/README.md"))
+    // Beside an earlier export (no --overwrite), such a file is the user's: it stays.
+    try "{}".write(toFile: dir + "/hf2/generation_config.json", atomically: true, encoding: .utf8)
+    let again = try CLI.run(["export", dir + "/g.h5", "-o", dir + "/hf2"])
+    #expect(again.code == 0 && FileManager.default.fileExists(atPath: dir + "/hf2/generation_config.json"), "\(again)")
     let replaced = try CLI.run(["export", dir + "/m.h5", "-o", dir + "/hf", "--format", "hf", "--overwrite"])
     #expect(replaced.code == 0, "\(replaced.stderr)")
     // Now an export's (hf, then our own format): replaced each time without --overwrite.

@@ -63,6 +63,28 @@ import Testing
         && !FileManager.default.fileExists(atPath: ws.dir + "/gpt"))
   }
 
+  /// A stopped run whose summary.csv is no longer text: --resume refuses (65) before it
+  /// cuts either log back, so metrics.jsonl keeps every line it had.
+  @Test func resumeWithAnUnreadableLogChangesNothing() throws {
+    let ws = try Workspace()
+    let config = try ws.config("v.yaml", Workspace.vit)
+    let stopped = try CLI.run(["train", config, "train.epochs=1", "log.every=1", "--stop-after", "6"])
+    #expect(stopped.code == 130, "\(stopped.stderr)")
+    // A line past the checkpoint's step, as a killed run leaves: the one a resume would cut.
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: ws.dir + "/run/metrics.jsonl"))
+    log.seekToEndOfFile()
+    log.write(Data("{\"step\":7}\n".utf8))
+    try log.close()
+    let metrics = try Data(contentsOf: URL(fileURLWithPath: ws.dir + "/run/metrics.jsonl"))
+    let summary = try FileHandle(forWritingTo: URL(fileURLWithPath: ws.dir + "/run/summary.csv"))
+    summary.seekToEndOfFile()
+    summary.write(Data([0xFF, 0x0A]))
+    try summary.close()
+    let resumed = try CLI.run(["train", config, "train.epochs=1", "log.every=1", "--resume"])
+    #expect(resumed.code == 65 && resumed.stderr.contains("summary.csv") && resumed.stderr.contains("not UTF-8"))
+    #expect(try Data(contentsOf: URL(fileURLWithPath: ws.dir + "/run/metrics.jsonl")) == metrics)
+  }
+
   /// `eval` overrides may change where the data is read, never the model's shape: a
   /// contradicting key is a config error naming it, and `eval --help` lists the allowed.
   @Test func evalRefusesOverridesThatContradictTheModel() throws {

@@ -307,6 +307,10 @@ struct BertPipelineTests {
     BertForSequenceClassification(config).save_pretrained(out, safe_serialization=True)
     open(out + "/vocab.txt", "w").write("\\n".join(vocab) + "\\n")
     open(out + "/tokenizer_config.json", "w").write('{"do_lower_case": true}')
+    # The same tokenizer under an embedding padded to 24 rows (as vocab_size 30528 pads 30522).
+    config.vocab_size = 24
+    BertForSequenceClassification(config).save_pretrained(out + "-padded", safe_serialization=True)
+    open(out + "-padded/vocab.txt", "w").write("\\n".join(vocab) + "\\n")
     """
 
   @Test func importFineTuneCollapseEval() throws {
@@ -380,6 +384,14 @@ struct BertPipelineTests {
     if case .wordPiece(let w)? = small.vocabulary { #expect(w.count == 20) } else { Issue.record("vocabulary lost") }
     let evaluated = try CLI.run(["eval", ws.dir + "/small.h5"])
     #expect(evaluated.code == 0 && evaluated.stdout.contains("accuracy"), "\(evaluated.stderr)")
+    // A padded embedding (24 rows, 20 tokens) imports, and fine-tunes with all its rows.
+    let padded = try CLI.run(["import", ws.dir + "/hf-padded", "-o", ws.dir + "/padded.h5"])
+    #expect(padded.code == 0 && padded.stdout.contains("the tokenizer 20 ids"), "\(padded.stdout)\(padded.stderr)")
+    let fromPadded = try CLI.run([
+      "train", config, "train.init_from=\(ws.dir)/padded.h5", "output.dir=\(ws.dir)/ft-padded",
+    ])
+    #expect(fromPadded.code == 0, "\(fromPadded.stderr)")
+    #expect(try Checkpoint.load(ws.dir + "/ft-padded/last.h5").model.config.vocabSize == 24)
   }
 }
 

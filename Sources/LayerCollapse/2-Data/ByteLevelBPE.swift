@@ -18,9 +18,10 @@ public struct ByteLevelBPE: Sendable, Equatable {
   /// id → symbol (empty for ids the vocabulary skips).
   private let symbols: [String]
   private let pattern: NSRegularExpression
-  /// GPT-2's special tokens, `<|…|>` (`<|endoftext|>`): matched whole in the text before
-  /// the rest is split and merged, as transformers' tokenizer matches them; longest first.
-  private let specials: [String]
+  /// GPT-2's special tokens, `<|…|>` (`<|endoftext|>`), as UTF-8 with their ids: matched
+  /// whole in the text before the rest is split and merged, as transformers' tokenizer
+  /// matches them; longest first.
+  private let specials: [(bytes: [UInt8], id: Int32)]
   private static let byteToUnicode: [Unicode.Scalar] = {
     var bytes: [Int] = Array(33...126) + Array(161...172) + Array(174...255)
     var codes = bytes
@@ -62,8 +63,8 @@ public struct ByteLevelBPE: Sendable, Equatable {
     var ranks: [String: Int] = [:]
     for (i, m) in merges.enumerated() where ranks[m.0 + " " + m.1] == nil { ranks[m.0 + " " + m.1] = i }
     self.ranks = ranks
-    specials = vocabulary.keys.filter { $0.count > 4 && $0.hasPrefix("<|") && $0.hasSuffix("|>") }
-      .sorted { ($0.count, $0) > ($1.count, $1) }
+    specials = vocabulary.filter { $0.key.count > 4 && $0.key.hasPrefix("<|") && $0.key.hasSuffix("|>") }
+      .sorted { ($0.key.utf8.count, $0.key) > ($1.key.utf8.count, $1.key) }.map { (Array($0.key.utf8), $0.value) }
     let s = Self.space
     pattern = try NSRegularExpression(
       pattern: #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^"# + s + #"\p{L}\p{N}]+|["# + s + #"]+(?![^"# + s
@@ -117,22 +118,32 @@ public struct ByteLevelBPE: Sendable, Equatable {
   /// does without an unknown token).
   public func encode(_ text: String) -> [Int32] {
     guard !specials.isEmpty else { return tokens(text).compactMap { vocabulary[$0] } }
+    // One pass over the bytes: a special token starts with `<`, which no multi-byte UTF-8
+    // character contains, so the text between them splits at character boundaries.
+    let bytes: [UInt8] = Array(text.utf8)
     var out: [Int32] = []
-    var rest = Substring(text)
-    while !rest.isEmpty {
-      // The earliest special token in what is left (the longest where two start together).
-      var found: (range: Range<Substring.Index>, token: String)? = nil
-      for t in specials {
-        if let r = rest.range(of: t), found.map({ r.lowerBound < $0.range.lowerBound }) ?? true { found = (r, t) }
+    var start = 0
+    var i = 0
+    func plain(_ end: Int) {
+      if end > start {
+        out += tokens(String(decoding: bytes[start..<end], as: UTF8.self)).compactMap { vocabulary[$0] }
       }
-      guard let f = found, let id = vocabulary[f.token] else {
-        out += tokens(String(rest)).compactMap { vocabulary[$0] }
-        break
-      }
-      out += tokens(String(rest[..<f.range.lowerBound])).compactMap { vocabulary[$0] }
-      out.append(id)
-      rest = rest[f.range.upperBound...]
     }
+    while i < bytes.count {
+      if bytes[i] == UInt8(ascii: "<"),
+        let s = specials.first(where: {
+          i + $0.bytes.count <= bytes.count && bytes[i..<(i + $0.bytes.count)].elementsEqual($0.bytes)
+        })
+      {
+        plain(i)
+        out.append(s.id)
+        i += s.bytes.count
+        start = i
+      } else {
+        i += 1
+      }
+    }
+    plain(bytes.count)
     return out
   }
 

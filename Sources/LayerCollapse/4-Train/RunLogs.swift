@@ -18,8 +18,13 @@ final class RunLogs {
     summaryPath = dir + "/summary.csv"
     encoder = JSONFile.encoder()
     if let step = resumedAt {
-      try RunLogs.truncate(metricsPath, keepHeader: false) { RunLogs.step(ofJSONLine: $0) <= step }
-      try RunLogs.truncate(summaryPath, keepHeader: true) { Int($0.prefix { $0 != "," }) ?? Int.max <= step }
+      // Both read (and checked) before either is cut: a bad summary.csv must not cost
+      // metrics.jsonl its lines.
+      let (metricsText, summaryText) = (try RunLogs.read(metricsPath), try RunLogs.read(summaryPath))
+      try RunLogs.truncate(metricsText, to: metricsPath, keepHeader: false) { RunLogs.step(ofJSONLine: $0) <= step }
+      try RunLogs.truncate(summaryText, to: summaryPath, keepHeader: true) {
+        Int($0.prefix { $0 != "," }) ?? Int.max <= step
+      }
     } else {
       try writeText("", to: metricsPath)
       try writeText(RunLogs.summaryHeader + "\n", to: summaryPath)
@@ -55,26 +60,27 @@ final class RunLogs {
     return Int(line[r.upperBound...].prefix { $0.isNumber }) ?? Int.max
   }
 
-  /// Cuts the log at `path` back to the lines `keep` accepts. A log that is missing starts
-  /// empty; one that is there but cannot be read as text is an error, not an empty log to
-  /// write over the run's history.
-  static func truncate(_ path: String, keepHeader: Bool, keep: (Substring) -> Bool) throws {
-    var text = ""
-    if FileManager.default.fileExists(atPath: path) {
-      guard let data = FileManager.default.contents(atPath: path) else {
-        throw LCError.io(
-          ErrorDetail(
-            what: "cannot read the run's log to resume it", location: path,
-            hint: "Nothing was changed; check the file's permissions"))
-      }
-      guard let read = String(data: data, encoding: .utf8) else {
-        throw LCError.badData(
-          ErrorDetail(
-            what: "the run's log is not UTF-8 text", location: path,
-            hint: "Nothing was changed; move the file aside to resume with its log started again"))
-      }
-      text = read
+  /// The log at `path` as text: empty when it is missing; one that is there but cannot be
+  /// read as text is an error, not an empty log to write over the run's history.
+  static func read(_ path: String) throws -> String {
+    guard FileManager.default.fileExists(atPath: path) else { return "" }
+    guard let data = FileManager.default.contents(atPath: path) else {
+      throw LCError.io(
+        ErrorDetail(
+          what: "cannot read the run's log to resume it", location: path,
+          hint: "Nothing was changed; check the file's permissions"))
     }
+    guard let text = String(data: data, encoding: .utf8) else {
+      throw LCError.badData(
+        ErrorDetail(
+          what: "the run's log is not UTF-8 text", location: path,
+          hint: "Nothing was changed; move the file aside to resume with its log started again"))
+    }
+    return text
+  }
+
+  /// Writes `text` (the log read from `path`) back cut to the lines `keep` accepts.
+  static func truncate(_ text: String, to path: String, keepHeader: Bool, keep: (Substring) -> Bool) throws {
     var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
     var header: [Substring] = []
     if keepHeader {

@@ -344,6 +344,11 @@ public final class TrainingRun {
     var tokens: Int? = nil
     if case .words(let t)? = vocabulary { tokens = t.count }
     if case .wordPiece(let w)? = vocabulary { tokens = w.count }
+    // The tokenizer of the checkpoint it starts from, whose embedding may have more rows
+    // than the tokenizer ids (an imported BERT padded to a round vocab_size): those rows.
+    if let s = start, let t = tokens, s.vocabulary == vocabulary, s.model.config.vocabSize > t {
+      tokens = s.model.config.vocabSize
+    }
     arch.family.fit(&arch.config, outputs: data.outputs, tokens: tokens)
     if let s = start {
       // Blocks the starting checkpoint (init_from, or a resumed run's last.h5) already

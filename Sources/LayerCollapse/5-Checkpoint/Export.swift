@@ -106,14 +106,17 @@ public enum ModelExport {
     "tokenizer.json", "special_tokens_map.json", "added_tokens.json", "generation_config.json",
   ]
 
-  /// Removes the tokenizer files an earlier export (or the model --overwrite replaced)
-  /// left in `directory` that this one did not write (`written`): a GPT-2 exported over a
-  /// BERT's export would otherwise sit beside its vocab.txt, which `AutoTokenizer` reads
-  /// first. Only those names (`tokenizerFiles`, `companionFiles`); returns the paths removed.
-  public static func removeStaleTokenizerFiles(in directory: String, written: [String]) throws -> [String] {
+  /// Removes the tokenizer files an earlier export left in `directory` that this one did
+  /// not write (`written`): a GPT-2 exported over a BERT's export would otherwise sit beside
+  /// its vocab.txt, which `AutoTokenizer` reads first. With `overwrite` (a model no export
+  /// wrote is being replaced) its `companionFiles` go too; no export writes them, so beside
+  /// an earlier export they are the user's and stay. Returns the paths removed.
+  public static func removeStaleTokenizerFiles(in directory: String, written: [String], overwrite: Bool = false)
+    throws -> [String]
+  {
     let kept = Set(written.map { ($0 as NSString).lastPathComponent })
     var removed: [String] = []
-    for name in tokenizerFiles + companionFiles where !kept.contains(name) {
+    for name in tokenizerFiles + (overwrite ? companionFiles : []) where !kept.contains(name) {
       let path = directory + "/" + name
       guard FileManager.default.fileExists(atPath: path) else { continue }
       try Paths.remove(

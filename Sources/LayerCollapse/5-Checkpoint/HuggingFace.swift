@@ -322,9 +322,10 @@ public enum HuggingFaceImport {
           throw LCError.badData(ErrorDetail(what: "not a JSON object of token → id", location: addedPath))
         }
         var vocabulary = bpe.vocabulary
+        var taken: [Int32: String] = Dictionary(vocabulary.map { ($0.value, $0.key) }) { a, _ in a }
         for (token, value) in added.sorted(by: { $0.key < $1.key }) {
           guard let id = value as? Int, let small = Int32(exactly: id), small >= 0, small < 1 << 24,
-            vocabulary[token] == nil || vocabulary[token] == small
+            vocabulary[token] == nil || vocabulary[token] == small, taken[small] == nil || taken[small] == token
           else {
             throw LCError.badData(
               ErrorDetail(
@@ -332,6 +333,7 @@ public enum HuggingFaceImport {
                 expected: "an id in 0..<16777216 that vocab.json does not give another token", got: "\(value)"))
           }
           vocabulary[token] = small
+          taken[small] = token
         }
         bpe = try ByteLevelBPE(vocabulary: vocabulary, merges: bpe.merges)
       }

@@ -1075,7 +1075,6 @@ public struct ExperimentReport {
     String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") ? $0 : "_" })
   }
 
-  /// Paths without the directories they all share: runs/a/x, runs/b/y -> a/x, b/y.
   /// A run's model in a few words: a transformer's width × depth, a VGG's convolutions
   /// and head; "KD" when it trained against a teacher.
   static func modelCell(_ s: RunSettings) -> String {
@@ -1090,6 +1089,7 @@ public struct ExperimentReport {
   /// Whether the run's regularizer pulls any unit (its λ means something).
   static func pulls(_ s: RunSettings) -> Bool { !s.lc.selectedUnits(s.architecture).isEmpty && s.lc.lambda > 0 }
 
+  /// Paths without the directories they all share: runs/a/x, runs/b/y -> a/x, b/y.
   static func shortNames(_ paths: [String]) -> [String] {
     // Absolute, without `.` and `..`: the same runs give the same names (and result keys)
     // however their paths were typed (`runs/x`, `./runs/x`, `/home/me/runs/x`).
