@@ -684,6 +684,14 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
       "output.dir=\(ws.dir)/warm",
     ])
     #expect(warm.code == 0 && warm.stderr.contains("train.warmup_steps (100) exceeds the run's 2 steps"))
+    // λ belongs to runs whose regularizer pulled a unit: none for a run without LayerCollapse units.
+    let plain = try CLI.run([
+      "train", try ws.config("p.yaml", Workspace.vit), "train.steps=2", "lc.blocks=0", "output.dir=\(ws.dir)/plain",
+    ])
+    #expect(plain.code == 0, "\(plain.stderr)")
+    #expect(try CLI.run(["report", ws.dir + "/run", ws.dir + "/plain", "-o", ws.dir + "/out-l"]).code == 0)
+    let lambdas = try String(contentsOfFile: ws.dir + "/out-l/results.csv", encoding: .utf8)
+    #expect(lambdas.contains("run,run,lambda,1,") && !lambdas.contains("run,plain,lambda"), "\(lambdas)")
     // A collapse and its eval join the run's row, results.csv and the results bands can hold
     // (`run.<name>.<metric>`), so a CI job can gate on its own runs.
     #expect(try CLI.run(["collapse", ws.dir + "/run/last.h5", "--force", "0"]).code == 0)

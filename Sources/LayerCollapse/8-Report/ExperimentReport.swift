@@ -940,7 +940,7 @@ public struct ExperimentReport {
       let collapsedEval = run.evals["collapsed"]
       var row = [
         run.path, s?.data.task.rawValue ?? "?", s.map(Self.modelCell) ?? "?",
-        s.map { Self.pulls($0) ? String(format: "%g", $0.lc.lambda) : NumberFormat.missing } ?? "?",
+        s.map { Self.pulls($0, run) ? String(format: "%g", $0.lc.lambda) : NumberFormat.missing } ?? "?",
       ]
       if !differing.isEmpty {
         let shown = differing.prefix(4).map { "\($0)=\(run.config?.value($0)?.description ?? "unset")" }
@@ -965,7 +965,8 @@ public struct ExperimentReport {
       // The user's own runs (not a reproduce root's appendix): every figure also in
       // results.csv and as a result `--check` can hold to a band, under the run's name.
       if showCurves {
-        recordRun(run, key: Self.resultKey(name), lambda: s.flatMap { Self.pulls($0) ? Double($0.lc.lambda) : nil })
+        recordRun(
+          run, key: Self.resultKey(name), lambda: s.flatMap { Self.pulls($0, run) ? Double($0.lc.lambda) : nil })
       }
     }
     document.table(t)
@@ -1086,8 +1087,14 @@ public struct ExperimentReport {
     return "\(c.kind.rawValue) \(size)" + (s.train.distillFrom.isEmpty ? "" : ", KD")
   }
 
-  /// Whether the run's regularizer pulls any unit (its λ means something).
-  static func pulls(_ s: RunSettings) -> Bool { !s.lc.selectedUnits(s.architecture).isEmpty && s.lc.lambda > 0 }
+  /// Whether the run's regularizer pulled any unit (its λ means something): its logged
+  /// steps carry the α of the units it pulled (none where init_from had collapsed every
+  /// selected unit already); a run that logged nothing, as its config selects.
+  static func pulls(_ s: RunSettings, _ run: RunDirectory) -> Bool {
+    guard s.lc.lambda > 0 else { return false }
+    if let step = run.steps.first { return !step.alphas.isEmpty }
+    return !s.lc.selectedUnits(s.architecture).isEmpty
+  }
 
   /// Paths without the directories they all share: runs/a/x, runs/b/y -> a/x, b/y.
   static func shortNames(_ paths: [String]) -> [String] {
