@@ -512,9 +512,8 @@ enum Commands {
       // Records store the input's absolute path; an older one's relative path meant the
       // directory it ran in, unknown now: its file name is all that compares.
       func same(_ recorded: String, _ given: String) -> Bool {
-        let x = URL(fileURLWithPath: recorded).standardizedFileURL
-        let y = URL(fileURLWithPath: given).standardizedFileURL
-        return recorded.hasPrefix("/") ? x.path == y.path : x.lastPathComponent == y.lastPathComponent
+        let (x, y) = (Paths.absolute(recorded), Paths.absolute(given))
+        return recorded.hasPrefix("/") ? x == y : (x as NSString).lastPathComponent == (y as NSString).lastPathComponent
       }
       if earlier.map({ !same($0.input, input) }) ?? true {
         throw LCError.cannotCreate(
@@ -565,7 +564,7 @@ enum Commands {
     let replacing = FileManager.default.fileExists(atPath: output)
     try Checkpoint(model: merged, configText: ckpt.configText, vocabulary: ckpt.vocabulary).save(to: output)
     try CollapseRecord(
-      input: URL(fileURLWithPath: input).standardizedFileURL.path, output: output, report: report
+      input: Paths.absolute(input), output: output, report: report
     ).write(to: json)
     Out.print("saved \(output) and \(json)")
     if replacing { try removeRecords(describing: output) }
@@ -675,19 +674,17 @@ enum Commands {
     // other than the run's, get names of their own (X.train.eval.json, X.limit64.eval.json).
     var variants: [String] = split == "train" ? ["train"] : []
     // Limits compared as they decode (`64.0` is 64; an imported checkpoint stores no key),
-    // with the run's own settings read once, and only when a limit was overridden.
-    let limitsOverridden =
-      overridden.contains("data.eval_limit") || overridden.contains("data.train_limit")
+    // with the run's own settings read once, and only when a limit or the data was overridden.
+    if overridden.contains("data.eval_limit") || overridden.contains("data.train_limit")
       || overridden.contains("data.path")
-    if limitsOverridden {
+    {
       let stored = try storedRunSettings(ckpt, path, overrides: []).settings.data
       // Other data (not the same data under a moved data.root): a record named for it, so
       // that the checkpoint's own record, which `report` shows, stays the run's data's.
-      func standard(_ p: String) -> String { URL(fileURLWithPath: p).standardizedFileURL.path }
-      let measured = standard(settings.data.resolvedPath)
+      let measured = Paths.absolute(settings.data.resolvedPath)
       var storedHere = stored  // the run's data.path under this evaluation's data.root
       storedHere.root = settings.data.root
-      if overridden.contains("data.path") && measured != standard(storedHere.resolvedPath) {
+      if overridden.contains("data.path") && measured != Paths.absolute(storedHere.resolvedPath) {
         let name = URL(fileURLWithPath: settings.data.path).deletingPathExtension().lastPathComponent
         let safe = String(name.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
         let base = "data-" + (safe.isEmpty ? "other" : safe)
@@ -695,7 +692,7 @@ enum Commands {
         var variant = base
         var k = 2
         while let earlier = try? EvalRecord.read(CheckpointFiles.evalRecord(path, variants: variants + [variant])),
-          let data = earlier.data, standard(data) != measured
+          let data = earlier.data, Paths.absolute(data) != measured
         {
           variant = base + "-\(k)"
           k += 1
@@ -713,7 +710,7 @@ enum Commands {
     let out = a.option("-o") ?? CheckpointFiles.evalRecord(path, variants: variants)
     try EvalRecord(
       checkpoint: path, architecture: arch, metrics: metrics, step: ckpt.progress?.globalStep,
-      latencyMilliseconds: latency, data: URL(fileURLWithPath: settings.data.resolvedPath).standardizedFileURL.path
+      latencyMilliseconds: latency, data: settings.data.resolvedPath
     ).write(to: out)
     Out.print("wrote \(out)")
   }

@@ -76,6 +76,10 @@ public enum Paths {
     return ns.localizedDescription
   }
 
+  /// `path` made absolute (against the current directory) and without `.` and `..`
+  /// components: one spelling for one file, to compare paths given in different ways.
+  public static func absolute(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+
   /// The directory part of `path`, as `NSString.deletingLastPathComponent` gives it
   /// ("a/b" → "a", "/a" → "/", "a/b/" → "a", "b" → ""), which traps on a one-character
   /// relative name ("c", ".", "c/") in the Foundation of Swift 6.x on Linux.

@@ -269,12 +269,8 @@ public final class TrainingRun {
       // by its CI bands) as this run's until it wrote its own, or for good (a collapse).
       // The checkpoints this run reads stay, wherever they are (init_from may name the
       // earlier run's best.h5): they were loaded, but they are the user's.
-      let reads = Set(
-        [settings.train.initFrom, settings.train.distillFrom].filter { !$0.isEmpty }.map {
-          URL(fileURLWithPath: $0).standardizedFileURL.path
-        })
-      for name in CheckpointFiles.earlierRun(in: dir)
-      where !reads.contains(URL(fileURLWithPath: dir + "/" + name).standardizedFileURL.path) {
+      let reads = Set([settings.train.initFrom, settings.train.distillFrom].filter { !$0.isEmpty }.map(Paths.absolute))
+      for name in CheckpointFiles.earlierRun(in: dir) where !reads.contains(Paths.absolute(dir + "/" + name)) {
         try Paths.remove(
           dir + "/" + name, what: "the earlier run's \(name)", hint: "Remove it by hand, or choose output.dir=NEW_DIR")
         replaced.append(name)

@@ -16,7 +16,8 @@ public struct EvalRecord: Codable, Sendable, Equatable {
   public var step: Int?
   /// Median forward time of one example (batch size 1), if measured.
   public var latencyMilliseconds: Double?
-  /// The data file or directory measured on (absent in records before it was kept).
+  /// The data file or directory measured on, absolute (absent in records before it was
+  /// kept).
   public var data: String?
 
   public init(
@@ -35,7 +36,7 @@ public struct EvalRecord: Codable, Sendable, Equatable {
     }
     self.step = step
     self.latencyMilliseconds = latencyMilliseconds
-    self.data = data
+    self.data = data.map(Paths.absolute)
   }
 
   public func write(to path: String) throws { try JSONFile.write(self, to: path) }

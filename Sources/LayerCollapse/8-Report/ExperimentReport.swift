@@ -980,7 +980,7 @@ public struct ExperimentReport {
           + " evaluation so far, and it gives no `final_*` result to `--check`.")
     }
     if showCurves {
-      let named = Array(zip(ExperimentReport.shortNames(runs.map(\.path)), runs))
+      let named = Array(zip(names, runs))
       document.image(
         curves(
           named, title: "Training loss",
@@ -1100,7 +1100,7 @@ public struct ExperimentReport {
   static func shortNames(_ paths: [String]) -> [String] {
     // Absolute, without `.` and `..`: the same runs give the same names (and result keys)
     // however their paths were typed (`runs/x`, `./runs/x`, `/home/me/runs/x`).
-    let parts = paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path.split(separator: "/").map(String.init) }
+    let parts = paths.map { Paths.absolute($0).split(separator: "/").map(String.init) }
     guard parts.count > 1, let shortest = parts.map(\.count).min() else { return parts.map { $0.last ?? "" } }
     var common = 0
     while common < shortest - 1 && parts.allSatisfy({ $0[common] == parts[0][common] }) { common += 1 }
