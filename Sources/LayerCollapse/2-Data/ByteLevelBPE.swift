@@ -73,6 +73,15 @@ public struct ByteLevelBPE: Sendable, Equatable {
 
   /// Reads vocab.json and merges.txt (as GPT-2 and `tokenizers` save them).
   public init(vocabularyFile: String, mergesFile: String) throws {
+    let files = try Self.read(vocabularyFile: vocabularyFile, mergesFile: mergesFile)
+    try self.init(vocabulary: files.vocabulary, merges: files.merges)
+  }
+
+  /// vocab.json's token → id and merges.txt's pairs in rank order, checked, for a caller
+  /// that adds to them before the tokenizer is built.
+  public static func read(vocabularyFile: String, mergesFile: String) throws -> (
+    vocabulary: [String: Int32], merges: [(String, String)]
+  ) {
     guard let v = FileManager.default.contents(atPath: vocabularyFile),
       let object = try? JSONSerialization.jsonObject(with: v) as? [String: Any]
     else {
@@ -104,7 +113,7 @@ public struct ByteLevelBPE: Sendable, Equatable {
       }
       merges.append((String(parts[0]), String(parts[1])))
     }
-    try self.init(vocabulary: vocabulary, merges: merges)
+    return (vocabulary, merges)
   }
 
   public static func == (a: ByteLevelBPE, b: ByteLevelBPE) -> Bool {

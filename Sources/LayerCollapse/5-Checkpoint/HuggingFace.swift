@@ -313,7 +313,8 @@ public enum HuggingFaceImport {
     // The tokenizer: vocab.json and merges.txt, GPT-2's byte-level BPE.
     let dir = Paths.parent(configPath)
     if FileManager.default.fileExists(atPath: dir + "/vocab.json") {
-      var bpe = try ByteLevelBPE(vocabularyFile: dir + "/vocab.json", mergesFile: dir + "/merges.txt")
+      let files = try ByteLevelBPE.read(vocabularyFile: dir + "/vocab.json", mergesFile: dir + "/merges.txt")
+      var vocabulary = files.vocabulary
       // Tokens added after training (added_tokens.json, as `add_special_tokens` saves them)
       // are ids of the vocabulary too, as transformers counts it.
       let addedPath = dir + "/added_tokens.json"
@@ -321,7 +322,6 @@ public enum HuggingFaceImport {
         guard let added = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
           throw LCError.badData(ErrorDetail(what: "not a JSON object of token → id", location: addedPath))
         }
-        var vocabulary = bpe.vocabulary
         var taken: [Int32: String] = Dictionary(vocabulary.map { ($0.value, $0.key) }) { a, _ in a }
         for (token, value) in added.sorted(by: { $0.key < $1.key }) {
           guard let id = value as? Int, let small = Int32(exactly: id), small >= 0, small < 1 << 24,
@@ -335,20 +335,18 @@ public enum HuggingFaceImport {
           vocabulary[token] = small
           taken[small] = token
         }
-        bpe = try ByteLevelBPE(vocabulary: vocabulary, merges: bpe.merges)
       }
-      guard bpe.count <= config.vocabSize else {
+      let ids = Int(vocabulary.values.max() ?? -1) + 1
+      guard ids <= config.vocabSize else {
         throw LCError.badData(
           ErrorDetail(
             what: "vocab.json does not fit the model", location: dir + "/vocab.json",
-            expected: "at most \(config.vocabSize) ids (vocab_size)", got: "\(bpe.count)"))
+            expected: "at most \(config.vocabSize) ids (vocab_size)", got: "\(ids)"))
       }
-      if bpe.count < config.vocabSize {
-        // An embedding padded past the tokenizer (to a multiple of 64, say): rows no text
-        // produces, kept so that the weights and the head's outputs stay as they are.
-        report.paddedVocabulary = (tokens: bpe.count, rows: config.vocabSize)
-        bpe = try ByteLevelBPE(vocabulary: bpe.vocabulary, merges: bpe.merges, count: config.vocabSize)
-      }
+      // An embedding padded past the tokenizer (to a multiple of 64, say): rows no text
+      // produces, kept so that the weights and the head's outputs stay as they are.
+      if ids < config.vocabSize { report.paddedVocabulary = (tokens: ids, rows: config.vocabSize) }
+      let bpe = try ByteLevelBPE(vocabulary: vocabulary, merges: files.merges, count: config.vocabSize)
       report.vocabulary = .corpus(CorpusVocabulary(bpe: bpe))
       report.dataKeys = [("level", "bpe")]
     } else if FileManager.default.fileExists(atPath: dir + "/merges.txt") {
