@@ -699,12 +699,23 @@ enum Commands {
         }
         variants.append(variant)
       }
-      if overridden.contains("data.eval_limit") && settings.data.evalLimit != stored.evalLimit {
-        variants.append("limit\(settings.data.evalLimit ?? 0)")
+      // A limit counts as the examples it keeps: one at or above the split's size keeps them
+      // all (the same record as no limit), and the record is named for what it measured.
+      func effective(_ limit: Int?) -> Int? {
+        guard let l = limit else { return nil }
+        return l > metrics.examples ? nil : l
       }
-      // The train split read with another data.train_limit than the run's: a record of its own.
-      if split == "train" && overridden.contains("data.train_limit") && settings.data.trainLimit != stored.trainLimit {
-        variants.append("trainlimit\(settings.data.trainLimit ?? 0)")
+      for (key, asked, run, prefix) in [
+        ("data.eval_limit", settings.data.evalLimit, stored.evalLimit, "limit"),
+        ("data.train_limit", settings.data.trainLimit, stored.trainLimit, "trainlimit"),
+      ] where overridden.contains(key) && (key == "data.eval_limit") == (split == "eval") {
+        let measured = effective(asked)
+        if asked != nil && measured == nil {
+          Out.err(
+            "note: \(key)=\(asked ?? 0) is above the \(split) split's \(metrics.examples) examples: all of them were evaluated"
+          )
+        }
+        if measured != effective(run) { variants.append(prefix + "\(measured ?? metrics.examples)") }
       }
     }
     let out = a.option("-o") ?? CheckpointFiles.evalRecord(path, variants: variants)

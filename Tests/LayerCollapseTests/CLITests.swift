@@ -334,6 +334,13 @@ import Testing
     let again = try EvalRecord.read(ws.dir + "/run/collapsed.eval.json").metrics  // (its timings differ)
     #expect(again.examples == evalRecord.metrics.examples && again.loss == evalRecord.metrics.loss)
     #expect(try EvalRecord.read(ws.dir + "/run/collapsed.limit8.eval.json").metrics.examples == 8)
+    // A limit above the split's size keeps every example, as the run's own evaluation did
+    // (its 24): said, and the record goes where report reads, not to a limit1000000 file.
+    let over = try CLI.run(["eval", ws.dir + "/run/collapsed.h5", "data.eval_limit=1000000"])
+    #expect(
+      over.code == 0 && over.stderr.contains("data.eval_limit=1000000 is above the eval split's 24 examples")
+        && over.stdout.contains("wrote \(ws.dir)/run/collapsed.eval.json"), "\(over)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: ws.dir + "/run").allSatisfy { !$0.contains("1000000") })
     #expect(try EvalRecord.read(ws.dir + "/run/collapsed.train.eval.json").metrics.examples > 24)
     #expect(evalRecord.collapsedBlocks.contains(0) && evalRecord.metrics.examples == 24)
     // The train split with another train_limit: a record of its own, the whole split's kept.
@@ -620,6 +627,13 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     #expect(try EvalRecord.read(run + "last.data-cifar-copy.eval.json").data == ws.dir + "/data/cifar-copy")
     #expect(try Data(contentsOf: URL(fileURLWithPath: run + "eval.json")) == runRecord)
     #expect(try EvalRecord.read(run + "eval.json").data == ws.dir + "/data/cifar")
+    // A directory of other files (here the data root, with the corpus) is another task's
+    // data, not a dataset to fetch: the message says what is there.
+    let wrongData = try CLI.run(["eval", run + "last.h5", "data.path=."])
+    #expect(
+      wrongData.code == 66 && wrongData.stderr.contains("holds cifar, cifar-copy, corpus.txt")
+        && wrongData.stderr.contains("Check data.path") && !wrongData.stderr.contains("fetch_datasets"),
+      "\(wrongData.stderr)")
     // collapsed.h5 holds last.h5's collapse: best.h5's replaces it only with --overwrite.
     let other = try CLI.run(["collapse", run + "best.h5", "--threshold", "1e-6"])
     #expect(other.code == 73 && other.stderr.contains("a collapse of \(run)last.h5"), "\(other.stderr)")

@@ -99,6 +99,18 @@ func missingDataDetail(_ path: String, kind: String, expectedDirectory: Bool) ->
       "Check data.path: the task reads \(kind) inside a directory, not a file"
     )
   }
+  // The directory is there but holds other files: data.path names another task's data
+  // (eval data.path=<the sst2 directory> on a CIFAR-10 model), not a dataset left unfetched.
+  if parent == Paths.parent(path), isDirectory.boolValue,
+    let entries = try? fm.contentsOfDirectory(atPath: parent).filter({ !$0.hasPrefix(".") }).sorted(),
+    !entries.isEmpty
+  {
+    let shown = entries.prefix(4).joined(separator: ", ") + (entries.count > 4 ? ", … (\(entries.count) in all)" : "")
+    return (
+      "nothing at this path; `\(parent)` holds \(shown)",
+      "Check data.path (and data.root): it names a directory that holds no \(kind), perhaps another task's data"
+    )
+  }
   return ("nothing at this path", dataHint)
 }
 
