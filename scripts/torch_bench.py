@@ -1,21 +1,23 @@
 #!/usr/bin/env python3
 """PyTorch side of `make bench`: time training steps or forward passes of a checkpoint.
 
-lc-bench writes the model as a layercollapse checkpoint and the batch as a small HDF5
-file, runs its own side in one process and this script in another (alternating the two),
-and reads the one JSON line this script prints. The model is rebuilt with
-torch_reference.py's builder, so both sides run the same architecture and weights.
+lc-bench writes the model as a layercollapse checkpoint and as `layercollapse export`
+writes it (a directory of model.safetensors and config.json), the batch as a small HDF5
+file, runs its own side on the checkpoint in one process and this script on the export
+in another (alternating the two), and reads the one JSON line this script prints. The
+export is rebuilt with load_exported.py (torch_reference.py's builder), so both sides run
+the same architecture and weights. --checkpoint also takes a checkpoint (.h5) itself.
 
 Modes
 -----
-  torch_bench.py train --checkpoint CKPT.h5 --batch BATCH.h5 --threads N --warmup W --steps K
+  torch_bench.py train --checkpoint EXPORT_DIR --batch BATCH.h5 --threads N --warmup W --steps K
       W untimed then K timed training steps in float32, as our Trainer does them:
       forward, mean cross-entropy + λ·Σ(α − 1)² over the PReLU blocks, backward,
       clip_grad_norm_(1.0), torch.optim.AdamW (lr 1e-3, betas 0.9/0.999, eps 1e-8,
       weight decay 0.01 on the two-dimensional tensors and α, PyTorch's default
       AdamW implementation).
 
-  torch_bench.py infer --checkpoint FULL.h5 --checkpoint COLLAPSED.h5 --batch B1.h5
+  torch_bench.py infer --checkpoint FULL_DIR --checkpoint COLLAPSED_DIR --batch B1.h5
                        --batch B256.h5 --threads N --warmup W --steps K
       For each batch file, W untimed then K timed forward passes of every checkpoint,
       interleaved (full, collapsed, full, ...), in eval mode under torch.inference_mode().
@@ -50,6 +52,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+import load_exported  # noqa: E402
 from torch_reference import adamw_groups, build_model, penalty_of, read_checkpoint  # noqa: E402
 
 LAMBDA = 1.0
@@ -80,9 +83,12 @@ def read_batch(path: str) -> tuple[torch.Tensor | None, torch.Tensor | None, tor
     return ids, images, targets
 
 
-def load_model(path: str) -> torch.nn.Module:
+def load_model(path: str) -> tuple[torch.nn.Module, dict]:
+    """The model of an export directory or a checkpoint file, and its architecture."""
+    if os.path.isdir(path):
+        return load_exported.load(path), load_exported.read_config(path)["architecture"]
     ckpt = read_checkpoint(path)
-    return build_model(ckpt.architecture, ckpt.params, torch.float32, path)
+    return build_model(ckpt.architecture, ckpt.params, torch.float32, path), ckpt.architecture
 
 
 def milliseconds(start: float) -> float:
@@ -90,11 +96,10 @@ def milliseconds(start: float) -> float:
 
 
 def train(args: argparse.Namespace) -> dict:
-    model = load_model(args.checkpoint[0])
+    model, architecture = load_model(args.checkpoint[0])
     model.train()
     ids, images, targets = read_batch(args.batch[0])
-    prelu_blocks = [i for i, a in enumerate(read_checkpoint(args.checkpoint[0]).architecture["activations"])
-                    if a == "prelu"]  # fmt: skip
+    prelu_blocks = [i for i, a in enumerate(architecture["activations"]) if a == "prelu"]
     params = [p for p in model.parameters()]
     optimizer = torch.optim.AdamW(adamw_groups(model, SETTINGS), betas=(0.9, 0.999), eps=1e-8)
 
@@ -118,7 +123,7 @@ def train(args: argparse.Namespace) -> dict:
 
 
 def infer(args: argparse.Namespace) -> dict:
-    models = [load_model(p) for p in args.checkpoint]
+    models = [load_model(p)[0] for p in args.checkpoint]
     for m in models:
         m.eval()
     runs: list[dict] = []
@@ -155,7 +160,7 @@ def sgemm_peak_gflops(n: int = 2048) -> float:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="torch_bench.py", description=__doc__.split("\n")[0])
     parser.add_argument("mode", choices=["train", "infer"])
-    parser.add_argument("--checkpoint", action="append", required=True, help="a layercollapse checkpoint (.h5)")
+    parser.add_argument("--checkpoint", action="append", required=True, help="a directory `layercollapse export` wrote, or a checkpoint (.h5)")
     parser.add_argument("--batch", action="append", required=True, help="a batch file written by lc-bench")
     parser.add_argument("--threads", type=int, required=True, help="torch.set_num_threads")
     parser.add_argument("--warmup", type=int, default=2)

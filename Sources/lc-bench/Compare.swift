@@ -121,12 +121,18 @@ func measure(_ program: String, _ args: [String], threads: Int, stderrPath: Stri
   return output
 }
 
-/// The files both sides read for one model: checkpoints and batches.
+/// The files both sides read for one model: our checkpoints, the same models as
+/// `layercollapse export` writes them (PyTorch's side loads these), and batches.
 struct CaseFiles {
   var trainCheckpoint: String
   var trainBatch: String
   var fullCheckpoint: String
   var collapsedCheckpoint: String
+  /// `ModelExport` directories of the three checkpoints' models (model.safetensors and
+  /// config.json), which scripts/torch_bench.py rebuilds through load_exported.py.
+  var trainExport: String
+  var fullExport: String
+  var collapsedExport: String
   /// (batch size, file), batch 1 first.
   var inferBatches: [(Int, String)]
   /// MACs per example our forward computes (`macsComputedPerExample`), and the usual count
@@ -147,6 +153,7 @@ func prepareFiles(_ c: ModelCase, dir: String) throws -> CaseFiles {
   let meta: String = "# lc-bench: synthetic \(c.name) model, not trained\n"
   let train: any Model = ModelRegistry.build(c.architecture, seed: 1)
   try Checkpoint(model: train, configText: meta, vocabulary: nil).save(to: base + "-train.h5")
+  try ModelExport.write(train, vocabulary: nil, to: base + "-train.export")
   var rng: RNG = RNG(seed: 7, stream: "bench batches " + c.name)
   let (input, targets): (ModelInput, [Int32]) = syntheticBatch(c, batch: c.batch, rng: &rng)
   try writeBatch(input, targets: targets, to: base + "-batch\(c.batch).h5")
@@ -160,6 +167,8 @@ func prepareFiles(_ c: ModelCase, dir: String) throws -> CaseFiles {
   }
   try Checkpoint(model: full, configText: meta, vocabulary: nil).save(to: base + "-full.h5")
   try Checkpoint(model: collapsed, configText: meta, vocabulary: nil).save(to: base + "-collapsed.h5")
+  try ModelExport.write(full, vocabulary: nil, to: base + "-full.export")
+  try ModelExport.write(collapsed, vocabulary: nil, to: base + "-collapsed.export")
   var inferBatches: [(Int, String)] = []
   for b in c.inferBatches {
     let (x, y): (ModelInput, [Int32]) = syntheticBatch(c, batch: b, rng: &rng)
@@ -168,7 +177,8 @@ func prepareFiles(_ c: ModelCase, dir: String) throws -> CaseFiles {
   }
   return CaseFiles(
     trainCheckpoint: base + "-train.h5", trainBatch: base + "-batch\(c.batch).h5", fullCheckpoint: base + "-full.h5",
-    collapsedCheckpoint: base + "-collapsed.h5", inferBatches: inferBatches,
+    collapsedCheckpoint: base + "-collapsed.h5", trainExport: base + "-train.export",
+    fullExport: base + "-full.export", collapsedExport: base + "-collapsed.export", inferBatches: inferBatches,
     macsFull: full.architecture.macsComputedPerExample(),
     macsCollapsed: collapsed.architecture.macsComputedPerExample(), nominalMacsFull: report.macsBefore,
     nominalMacsCollapsed: report.macsAfter, collapsedBlocks: merged, logitDeviation: report.logitDeviation)
@@ -272,9 +282,9 @@ func compareWithPyTorch(
   }
   if torchSide != nil {
     print(
-      "Both sides load the same checkpoint and batch files (written here, read by scripts/torch_bench.py through"
-        + " torch_reference.py's builder), fp32, the same thread count (our kernel threads / torch.set_num_threads)."
-    )
+      "Both sides run the same weights and batch files (written here): ours from our checkpoint, PyTorch's from"
+        + " the same model as `layercollapse export` writes it (model.safetensors + config.json, rebuilt by"
+        + " scripts/load_exported.py); fp32, the same thread count (our kernel threads / torch.set_num_threads).")
     print(
       "Each measurement is a process of its own (peak RSS = its VmHWM); \(s.rounds) round(s) per configuration,"
         + " ours and PyTorch alternating, the first side swapped every round.")
@@ -310,18 +320,18 @@ func compareWithPyTorch(
       for r in 0..<s.rounds {
         for side in (r % 2 == 0 ? [0, 1] : [1, 0]) {
           let common: [String] = [
-            "--checkpoint", f.trainCheckpoint, "--batch", f.trainBatch, "--threads", "\(t)", "--warmup",
-            "\(s.warmup)", "--steps", "\(s.steps)", "--peak",
+            "--batch", f.trainBatch, "--threads", "\(t)", "--warmup", "\(s.warmup)", "--steps", "\(s.steps)", "--peak",
           ]
           if side == 0 {
             let o: ChildOutput = try measure(
-              selfPath, ["--train-only", c.name] + common, threads: t, stderrPath: logPath)
+              selfPath, ["--train-only", c.name, "--checkpoint", f.trainCheckpoint] + common, threads: t,
+              stderrPath: logPath)
             ours += o.stepMs ?? []
             oursRSS = max(oursRSS, o.peakRssKb)
             if let g = o.gemmPeakGflops { peak.ours[t, default: []].append(g) }
           } else if let ts = torchSide {
             let o: ChildOutput = try measure(
-              ts.python, [ts.script, "train"] + common, threads: t, stderrPath: logPath)
+              ts.python, [ts.script, "train", "--checkpoint", f.trainExport] + common, threads: t, stderrPath: logPath)
             torch += o.stepMs ?? []
             if let g = o.gemmPeakGflops { peak.torch[t, default: []].append(g) }
             torchRSS = max(torchRSS, o.peakRssKb)
@@ -404,18 +414,18 @@ func compareWithPyTorch(
       var torchRSS: Int = -1
       for r in 0..<s.rounds {
         for side in (r % 2 == 0 ? [0, 1] : [1, 0]) {
-          var common: [String] = [
-            "--checkpoint", f.fullCheckpoint, "--checkpoint", f.collapsedCheckpoint, "--threads", "\(t)", "--warmup",
-            "1",
-          ]
+          var common: [String] = ["--threads", "\(t)", "--warmup", "1"]
           for (b, path) in f.inferBatches {
             common += ["--batch", path, "--steps", "\(b == 1 ? 10 * s.inferSteps : s.inferSteps)"]
           }
           var output: ChildOutput? = nil
           if side == 0 {
-            output = try measure(selfPath, ["--infer-only", c.name] + common, threads: t, stderrPath: logPath)
+            let models = ["--checkpoint", f.fullCheckpoint, "--checkpoint", f.collapsedCheckpoint]
+            output = try measure(
+              selfPath, ["--infer-only", c.name] + models + common, threads: t, stderrPath: logPath)
           } else if let ts = torchSide {
-            output = try measure(ts.python, [ts.script, "infer"] + common, threads: t, stderrPath: logPath)
+            let models = ["--checkpoint", f.fullExport, "--checkpoint", f.collapsedExport]
+            output = try measure(ts.python, [ts.script, "infer"] + models + common, threads: t, stderrPath: logPath)
           }
           if side == 0 {
             oursRSS = max(oursRSS, output?.peakRssKb ?? -1)
