@@ -50,4 +50,57 @@ struct KernelChoiceTests {
     try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
     #expect(try Self.choice(for: fake).code != 0)
   }
+
+  /// `scripts/other_coretype.sh BINARY`: the kernels `make test-coretype` reruns the numeric
+  /// suites under. They must differ from the ones `make test` ran with (the binary's
+  /// `kernels X`, which an OPENBLAS_CORETYPE in the environment decides), or the rerun
+  /// tests nothing new: it named Haswell on every AVX-512 CPU, also where Haswell's were
+  /// already in use.
+  static func other(for binary: String) throws -> (code: Int32, core: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/bash")
+    p.arguments = [Parity.root.appendingPathComponent("scripts/other_coretype.sh").path, binary]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+  }
+
+  @Test func testCoretypeRerunsUnderOtherKernelsThanTheOnesInUse() throws {
+    let dir = NSTemporaryDirectory() + "lc-kernels-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let avx512 = ["avx512f", "avx512vl", "avx512bw", "avx512dq"].allSatisfy { Self.flags.contains(Substring($0)) }
+    let avx2 = Self.flags.contains("avx2") && Self.flags.contains("fma")
+    // What this CPU's flags allow for each set of kernels in use.
+    let expected: [String: String] =
+      avx512
+      ? [
+        "Haswell": "SkylakeX", "Zen": "SkylakeX", "Prescott": "SkylakeX", "SkylakeX": "Haswell",
+        "Cooperlake": "Haswell",
+      ]
+      : avx2
+        ? ["Haswell": "Sandybridge", "Zen": "Sandybridge", "Prescott": "Haswell", "Sandybridge": "Haswell"]
+        : ["Prescott": "Nehalem", "Nehalem": "Core2"]
+    for (inUse, other) in expected {
+      let fake = dir + "/fake-" + inUse
+      try "#!/bin/sh\necho 'layercollapse 0.1.0'\necho 'OpenBLAS 0.3.21 DYNAMIC_ARCH, kernels \(inUse)'\n"
+        .write(toFile: fake, atomically: true, encoding: .utf8)
+      try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
+      #expect(try Self.other(for: fake) == (0, other), "kernels in use: \(inUse)")
+    }
+    // The real binary, with whatever kernels this environment gives it.
+    let version = try CLI.run(["--version"]).stdout
+    let inUse = version.components(separatedBy: ", kernels ").last?.split(separator: "\n").first.map(String.init) ?? ""
+    let real = try Self.other(for: CLI.binary)
+    #expect(real.code == 0 && !real.core.isEmpty && real.core != inUse, "\(real) for \(inUse)")
+    // A binary that names no kernels is an error, not a guess.
+    let mute = dir + "/mute"
+    try "#!/bin/sh\necho 'layercollapse 0.1.0'\n".write(toFile: mute, atomically: true, encoding: .utf8)
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: mute)
+    #expect(try Self.other(for: mute).code != 0)
+  }
 }
