@@ -699,23 +699,27 @@ enum Commands {
         }
         variants.append(variant)
       }
-      // A limit counts as the examples it keeps: one at or above the split's size keeps them
-      // all (the same record as no limit), and the record is named for what it measured.
-      func effective(_ limit: Int?) -> Int? {
-        guard let l = limit else { return nil }
-        return l > metrics.examples ? nil : l
-      }
-      for (key, asked, run, prefix) in [
-        ("data.eval_limit", settings.data.evalLimit, stored.evalLimit, "limit"),
-        ("data.train_limit", settings.data.trainLimit, stored.trainLimit, "trainlimit"),
-      ] where overridden.contains(key) && (key == "data.eval_limit") == (split == "eval") {
+      // An eval_limit counts as the examples it keeps: one at or above the split's size
+      // keeps them all (the same record as no limit), and the record is named for what it
+      // measured. (The train split's limit applies before data.holdout: compared as given.)
+      if split == "eval" && overridden.contains("data.eval_limit") && settings.data.evalLimit != stored.evalLimit {
+        let asked = settings.data.evalLimit
+        var whole = settings.data
+        whole.evalLimit = nil
+        // A limit above what was measured cut nothing: that was the whole split.
+        let size = (asked.map { $0 > metrics.examples } ?? true) ? metrics.examples : try ckpt.loadData(whole).evalCount
+        func effective(_ limit: Int?) -> Int? { limit.flatMap { $0 >= size ? nil : $0 } }
         let measured = effective(asked)
-        if asked != nil && measured == nil {
+        if let l = asked, measured == nil {
           Out.err(
-            "note: \(key)=\(asked ?? 0) is above the \(split) split's \(metrics.examples) examples: all of them were evaluated"
-          )
+            "note: data.eval_limit=\(l) is at or above the eval split's \(size) \(data.countUnits.eval): all of them "
+              + "were evaluated")
         }
-        if measured != effective(run) { variants.append(prefix + "\(measured ?? metrics.examples)") }
+        if measured != effective(stored.evalLimit) { variants.append("limit\(measured ?? size)") }
+      }
+      // The train split read with another data.train_limit than the run's: a record of its own.
+      if split == "train" && overridden.contains("data.train_limit") && settings.data.trainLimit != stored.trainLimit {
+        variants.append("trainlimit\(settings.data.trainLimit ?? 0)")
       }
     }
     let out = a.option("-o") ?? CheckpointFiles.evalRecord(path, variants: variants)

@@ -338,9 +338,12 @@ import Testing
     // (its 24): said, and the record goes where report reads, not to a limit1000000 file.
     let over = try CLI.run(["eval", ws.dir + "/run/collapsed.h5", "data.eval_limit=1000000"])
     #expect(
-      over.code == 0 && over.stderr.contains("data.eval_limit=1000000 is above the eval split's 24 examples")
+      over.code == 0 && over.stderr.contains("data.eval_limit=1000000 is at or above the eval split's 24 images")
         && over.stdout.contains("wrote \(ws.dir)/run/collapsed.eval.json"), "\(over)")
     #expect(try FileManager.default.contentsOfDirectory(atPath: ws.dir + "/run").allSatisfy { !$0.contains("1000000") })
+    // Exactly the split's size is the whole split too (the limit cut nothing).
+    let exact = try CLI.run(["eval", ws.dir + "/run/collapsed.h5", "data.eval_limit=24"])
+    #expect(exact.code == 0 && exact.stdout.contains("wrote \(ws.dir)/run/collapsed.eval.json"), "\(exact)")
     #expect(try EvalRecord.read(ws.dir + "/run/collapsed.train.eval.json").metrics.examples > 24)
     #expect(evalRecord.collapsedBlocks.contains(0) && evalRecord.metrics.examples == 24)
     // The train split with another train_limit: a record of its own, the whole split's kept.
@@ -632,7 +635,7 @@ func rewrite(_ path: String, _ body: (HDF5File) throws -> Void) throws {
     let wrongData = try CLI.run(["eval", run + "last.h5", "data.path=."])
     #expect(
       wrongData.code == 66 && wrongData.stderr.contains("holds cifar, cifar-copy, corpus.txt")
-        && wrongData.stderr.contains("Check data.path") && !wrongData.stderr.contains("fetch_datasets"),
+        && wrongData.stderr.contains("Check data.path") && wrongData.stderr.contains("perhaps another task's data"),
       "\(wrongData.stderr)")
     // collapsed.h5 holds last.h5's collapse: best.h5's replaces it only with --overwrite.
     let other = try CLI.run(["collapse", run + "best.h5", "--threshold", "1e-6"])

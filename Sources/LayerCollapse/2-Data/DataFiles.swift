@@ -79,7 +79,13 @@ let dataHint: String =
 /// What is at `path` where a file (or a directory) was expected, and what to do: the
 /// fetch hint when nothing is there, a look at data.path when the other kind is (a task
 /// given another task's data: sst2 reads a directory, text one corpus file).
-func missingDataDetail(_ path: String, kind: String, expectedDirectory: Bool) -> (got: String, hint: String) {
+///
+/// `inDataPath`: the file is one of those the directory data.path names must hold (a
+/// CIFAR-10 batch, an SST-2 TSV), so a directory of other files there is likely another
+/// task's data; not so for data.path's own file (a corpus) or directory.
+func missingDataDetail(_ path: String, kind: String, expectedDirectory: Bool, inDataPath: Bool = false) -> (
+  got: String, hint: String
+) {
   var isDirectory: ObjCBool = false
   let fm = FileManager.default
   if fm.fileExists(atPath: path, isDirectory: &isDirectory) {
@@ -101,14 +107,15 @@ func missingDataDetail(_ path: String, kind: String, expectedDirectory: Bool) ->
   }
   // The directory is there but holds other files: data.path names another task's data
   // (eval data.path=<the sst2 directory> on a CIFAR-10 model), not a dataset left unfetched.
-  if parent == Paths.parent(path), isDirectory.boolValue,
+  if inDataPath, parent == Paths.parent(path), isDirectory.boolValue,
     let entries = try? fm.contentsOfDirectory(atPath: parent).filter({ !$0.hasPrefix(".") }).sorted(),
     !entries.isEmpty
   {
     let shown = entries.prefix(4).joined(separator: ", ") + (entries.count > 4 ? ", … (\(entries.count) in all)" : "")
     return (
       "nothing at this path; `\(parent)` holds \(shown)",
-      "Check data.path (and data.root): it names a directory that holds no \(kind), perhaps another task's data"
+      "Check data.path (and data.root): it names a directory that holds no \(kind), perhaps another task's data. "
+        + dataHint
     )
   }
   return ("nothing at this path", dataHint)
@@ -126,12 +133,13 @@ func requireDirectory(_ path: String, describing kind: String) throws {
   }
 }
 
-/// The bytes of the file at `path`; `.missingInput` when it does not exist, `.io` when it cannot be read.
-func readDataFile(_ path: String, describing kind: String) throws -> [UInt8] {
+/// The bytes of the file at `path`; `.missingInput` when it does not exist, `.io` when it
+/// cannot be read. `inDataPath`: a file inside the directory data.path names.
+func readDataFile(_ path: String, describing kind: String, inDataPath: Bool = true) throws -> [UInt8] {
   var isDirectory: ObjCBool = false
   let exists: Bool = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
   if !exists || isDirectory.boolValue {
-    let (got, hint) = missingDataDetail(path, kind: kind, expectedDirectory: false)
+    let (got, hint) = missingDataDetail(path, kind: kind, expectedDirectory: false, inDataPath: inDataPath)
     throw LCError.missingInput(
       ErrorDetail(what: "\(kind) not found", location: path, expected: "an existing file", got: got, hint: hint))
   }

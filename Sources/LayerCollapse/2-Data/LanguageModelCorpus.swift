@@ -183,7 +183,7 @@ public struct LanguageModelCorpus: Sendable {
           got: options.vocabulary.rawValue, hint: "Set data.level: \(given.kind.rawValue)")
       ])
     }
-    let bytes: [UInt8] = try readDataFile(file, describing: "text corpus")
+    let bytes: [UInt8] = try readDataFile(file, describing: "text corpus", inDataPath: false)
     let window: Int = options.maxLength + 1
     if bytes.isEmpty {
       throw LCError.badData(
