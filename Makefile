@@ -58,7 +58,7 @@ test: setup $(if $(CI),torch-env)
 NUMERIC_SUITES := ^KernelsTests\.|\.(TrainingTests|InferenceTests|GenerationTests|AlphaLearningRateTests|ModelGradientTests|PrunedLastBlockTests|CollapseTests|CountTests|ParityTests|VGGTests|VGGParityTests|LinearFitTests)/
 test-coretype: setup $(if $(CI),torch-env)
 	$(SWIFT) build -c $(CONFIG) --build-tests
-	coretype="$${CORETYPE:-$$(scripts/other_coretype.sh $(BIN)/layercollapse)}"; echo "test-coretype: OPENBLAS_CORETYPE=$$coretype"; \
+	coretype="$${CORETYPE:-$$(scripts/other_coretype.sh $(BIN)/layercollapse)}"; [ -n "$$coretype" ] || exit 1; echo "test-coretype: OPENBLAS_CORETYPE=$$coretype"; \
 	OPENBLAS_CORETYPE=$$coretype OPENBLAS_VERBOSE=2 $(SWIFT) test -c $(CONFIG) --skip-build --filter '$(NUMERIC_SUITES)'
 
 # The MPI suite: two ranks under mpirun on loopback against one process (MPITests in

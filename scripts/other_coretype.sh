@@ -13,7 +13,11 @@
 #   anything older                                            -> Nehalem, or Core2 where those are the kernels
 #   scripts/other_coretype.sh LAYERCOLLAPSE_BINARY
 set -euo pipefail
-pick=$("$1" --version | sed -n 's/.*, kernels \([A-Za-z0-9]*\)$/\1/p')
+version=$("$1" --version) || {
+  echo "other_coretype.sh: '$1 --version' failed" >&2
+  exit 1
+}
+pick=$(printf '%s\n' "$version" | sed -n '/, kernels [A-Za-z0-9]*$/{s/.*, kernels \([A-Za-z0-9]*\)$/\1/p;q;}')
 if [ -z "$pick" ]; then
   echo "other_coretype.sh: '$1 --version' named no OpenBLAS kernels" >&2
   exit 1
