@@ -1134,6 +1134,12 @@ enum Commands {
     // The bands file is read first: a bad one fails before anything is written.
     let bandList = try a.option("--check").map { try ExpectedBands.load($0) }
     let report = try ExperimentReport.build(paths: a.positionals, environment: env)
+    // A compress search's rounds are runs of their own; its table is the search's file.
+    for path in a.positionals where FileManager.default.fileExists(atPath: path + "/compress.json") {
+      Out.err(
+        "note: \(path) is a compress search: its table of rounds is \(path)/compress.md (and compress.csv, "
+          + "compress.svg); this report shows the fine-tune run of each round")
+    }
     let files = try report.write(to: out)
     Out.print("wrote \(out)/results.md and \(files.count - 1) other files")
     guard let bands = a.option("--check"), let bandList else { return }

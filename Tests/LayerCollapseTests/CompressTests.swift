@@ -349,6 +349,12 @@ extension JSONDecoder {
     #expect(ok.stdout.contains("| round |") && ok.stdout.contains("saved \(ws.dir)/c/compressed.h5"), "\(ok.stdout)")
     let again = try CLI.run(["compress", ckpt, "--max-drop", "1", "-o", ws.dir + "/c"])
     #expect(again.code == 73 && again.stderr.contains("--resume"), "\(again.stderr)")
+    // report on the search's directory reports its rounds' runs, and points at its own table.
+    let report = try CLI.run(["report", ws.dir + "/c", "-o", ws.dir + "/c-report"])
+    #expect(
+      report.code == 0
+        && report.stderr.contains("is a compress search: its table of rounds is \(ws.dir)/c/compress.md"),
+      "\(report)")
     let cases: [([String], Int32, String)] = [
       ([], 64, "--max-drop is required"),
       (["--max-drop", "-1"], 64, "--max-drop"),
