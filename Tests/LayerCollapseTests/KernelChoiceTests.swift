@@ -5,20 +5,37 @@ import Testing
 /// asks whether OpenBLAS fell back to its generic kernels on this CPU, and which kernels to
 /// test (`make test-coretype`) and then use instead.
 struct KernelChoiceTests {
-  static func choice(for binary: String, environment: [String: String] = [:]) throws -> (code: Int32, core: String) {
+  /// Runs `scripts/NAME BINARY` with this process's environment changed by `environment`
+  /// (a nil value removes the variable); its exit status and the core type it printed.
+  static func script(_ name: String, _ binary: String, environment: [String: String?] = [:]) throws -> (
+    code: Int32, core: String
+  ) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/bin/bash")
-    p.arguments = [Parity.root.appendingPathComponent("scripts/faster_coretype.sh").path, binary]
+    p.arguments = [Parity.root.appendingPathComponent("scripts/" + name).path, binary]
     var env = ProcessInfo.processInfo.environment
-    env["OPENBLAS_CORETYPE"] = nil
     for (k, v) in environment { env[k] = v }
     p.environment = env
     let out = Pipe()
     p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
     try p.run()
     let data = out.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+  }
+
+  /// faster_coretype.sh's answer, with no OPENBLAS_CORETYPE but the one `environment` sets.
+  static func choice(for binary: String, environment: [String: String] = [:]) throws -> (code: Int32, core: String) {
+    var env: [String: String?] = ["OPENBLAS_CORETYPE": nil]
+    for (k, v) in environment { env[k] = v }
+    return try script("faster_coretype.sh", binary, environment: env)
+  }
+
+  /// An executable shell script at `path` that runs `body`: a stand-in for the binary.
+  static func fakeBinary(_ path: String, _ body: String) throws {
+    try ("#!/bin/sh\n" + body).write(toFile: path, atomically: true, encoding: .utf8)
+    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
   }
 
   /// The CPU's flags, as the script reads them.
@@ -46,8 +63,7 @@ struct KernelChoiceTests {
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let fake = dir + "/fake"
-    try "#!/bin/sh\necho 'faster kernels: Haswell'\nexit 5\n".write(toFile: fake, atomically: true, encoding: .utf8)
-    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
+    try Self.fakeBinary(fake, "echo 'faster kernels: Haswell'\nexit 5\n")
     #expect(try Self.choice(for: fake).code != 0)
   }
 
@@ -57,16 +73,7 @@ struct KernelChoiceTests {
   /// tests nothing new: it named Haswell on every AVX-512 CPU, also where Haswell's were
   /// already in use.
   static func other(for binary: String) throws -> (code: Int32, core: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/bash")
-    p.arguments = [Parity.root.appendingPathComponent("scripts/other_coretype.sh").path, binary]
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = FileHandle.nullDevice
-    try p.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    try script("other_coretype.sh", binary)
   }
 
   @Test func testCoretypeRerunsUnderOtherKernelsThanTheOnesInUse() throws {
@@ -87,9 +94,7 @@ struct KernelChoiceTests {
         : ["Prescott": "Nehalem", "Nehalem": "Core2"]
     for (inUse, other) in expected {
       let fake = dir + "/fake-" + inUse
-      try "#!/bin/sh\necho 'layercollapse 0.1.0'\necho 'OpenBLAS 0.3.21 DYNAMIC_ARCH, kernels \(inUse)'\n"
-        .write(toFile: fake, atomically: true, encoding: .utf8)
-      try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: fake)
+      try Self.fakeBinary(fake, "echo 'layercollapse 0.1.0'\necho 'OpenBLAS 0.3.21 DYNAMIC_ARCH, kernels \(inUse)'\n")
       #expect(try Self.other(for: fake) == (0, other), "kernels in use: \(inUse)")
     }
     // The real binary, with whatever kernels this environment gives it.
@@ -99,8 +104,7 @@ struct KernelChoiceTests {
     #expect(real.code == 0 && !real.core.isEmpty && real.core != inUse, "\(real) for \(inUse)")
     // A binary that names no kernels is an error, not a guess.
     let mute = dir + "/mute"
-    try "#!/bin/sh\necho 'layercollapse 0.1.0'\n".write(toFile: mute, atomically: true, encoding: .utf8)
-    try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: mute)
+    try Self.fakeBinary(mute, "echo 'layercollapse 0.1.0'\n")
     #expect(try Self.other(for: mute).code != 0)
   }
 }
