@@ -21,7 +21,7 @@ public func resolveDataRoot(
   if !chosen.hasPrefix("/") {
     chosen = (currentDirectory.hasSuffix("/") ? currentDirectory : currentDirectory + "/") + chosen
   }
-  return URL(fileURLWithPath: chosen).standardizedFileURL.path
+  return Paths.absolute(chosen)
 }
 
 /// Orders of example indices for one pass over a split.
@@ -83,7 +83,7 @@ let dataHint: String =
 /// `inDataPath`: the file is one of those the directory data.path names must hold (a
 /// CIFAR-10 batch, an SST-2 TSV), so a directory of other files there is likely another
 /// task's data; not so for data.path's own file (a corpus) or directory.
-func missingDataDetail(_ path: String, kind: String, expectedDirectory: Bool, inDataPath: Bool = false) -> (
+func missingDataDetail(_ path: String, kind: String, expectedDirectory: Bool, inDataPath: Bool) -> (
   got: String, hint: String
 ) {
   var isDirectory: ObjCBool = false
@@ -126,7 +126,7 @@ func requireDirectory(_ path: String, describing kind: String) throws {
   var isDirectory: ObjCBool = false
   let exists: Bool = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
   if !exists || !isDirectory.boolValue {
-    let (got, hint) = missingDataDetail(path, kind: kind, expectedDirectory: true)
+    let (got, hint) = missingDataDetail(path, kind: kind, expectedDirectory: true, inDataPath: false)
     throw LCError.missingInput(
       ErrorDetail(
         what: "\(kind) directory not found", location: path, expected: "an existing directory", got: got, hint: hint))
@@ -135,7 +135,7 @@ func requireDirectory(_ path: String, describing kind: String) throws {
 
 /// The bytes of the file at `path`; `.missingInput` when it does not exist, `.io` when it
 /// cannot be read. `inDataPath`: a file inside the directory data.path names.
-func readDataFile(_ path: String, describing kind: String, inDataPath: Bool = true) throws -> [UInt8] {
+func readDataFile(_ path: String, describing kind: String, inDataPath: Bool) throws -> [UInt8] {
   var isDirectory: ObjCBool = false
   let exists: Bool = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
   if !exists || isDirectory.boolValue {

@@ -95,7 +95,7 @@ public struct ImageSplit: Sendable, Equatable {
     var used: [String] = []
     for file in files {
       if let limit = limit, labels.count >= limit { break }
-      let bytes: [UInt8] = try readDataFile(file, describing: "\(format.name) file")
+      let bytes: [UInt8] = try readDataFile(file, describing: "\(format.name) file", inDataPath: true)
       used.append(file)
       let whole: Int = bytes.count / size
       let extra: Int = bytes.count % size
@@ -341,7 +341,7 @@ public struct ImageData: Sendable {
 
   static func readClassNames(_ path: String, format: CIFARFormat) throws -> [String] {
     if !FileManager.default.fileExists(atPath: path) { return (0..<format.numClasses).map { String($0) } }
-    let bytes: [UInt8] = try readDataFile(path, describing: "class names file")
+    let bytes: [UInt8] = try readDataFile(path, describing: "class names file", inDataPath: true)
     try validateUTF8(bytes, file: path)
     let names: [String] = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
       .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

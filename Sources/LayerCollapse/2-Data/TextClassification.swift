@@ -21,7 +21,7 @@ public struct LabeledSentences: Sendable, Equatable {
 
   /// Reads `path`. With `numClasses` nil, C is the largest label + 1 and every class 0..<C must occur.
   public static func read(tsv path: String, numClasses: Int? = nil) throws -> LabeledSentences {
-    let bytes: [UInt8] = try readDataFile(path, describing: "TSV file")
+    let bytes: [UInt8] = try readDataFile(path, describing: "TSV file", inDataPath: true)
     try validateUTF8(bytes, file: path)
     var rawLines: [ArraySlice<UInt8>] = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
     while let last = rawLines.last, last.isEmpty || last == [0x0D] { rawLines.removeLast() }

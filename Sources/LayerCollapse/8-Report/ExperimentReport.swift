@@ -938,9 +938,11 @@ public struct ExperimentReport {
       }
       let alphas = (final?.alphas ?? [:]).sorted { $0.key < $1.key }.map { NumberFormat.fixed($0.value, decimals: 3) }
       let collapsedEval = run.evals["collapsed"]
+      // λ where the run's regularizer pulled a unit, nil where it pulled none.
+      let lambda = s.flatMap { Self.pulls($0, run) ? $0.lc.lambda : nil }
       var row = [
         run.path, s?.data.task.rawValue ?? "?", s.map(Self.modelCell) ?? "?",
-        s.map { Self.pulls($0, run) ? String(format: "%g", $0.lc.lambda) : NumberFormat.missing } ?? "?",
+        s == nil ? "?" : lambda.map { String(format: "%g", $0) } ?? NumberFormat.missing,
       ]
       if !differing.isEmpty {
         let shown = differing.prefix(4).map { "\($0)=\(run.config?.value($0)?.description ?? "unset")" }
@@ -965,8 +967,7 @@ public struct ExperimentReport {
       // The user's own runs (not a reproduce root's appendix): every figure also in
       // results.csv and as a result `--check` can hold to a band, under the run's name.
       if showCurves {
-        recordRun(
-          run, key: Self.resultKey(name), lambda: s.flatMap { Self.pulls($0, run) ? Double($0.lc.lambda) : nil })
+        recordRun(run, key: Self.resultKey(name), lambda: lambda)
       }
     }
     document.table(t)
